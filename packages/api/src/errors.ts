@@ -1,0 +1,55 @@
+/**
+ * One error family for the whole project. Every failure that reaches a user
+ * is a TerraceError with a stable code; the code is mapped once to a CLI exit
+ * status (exitCodeFor), and later to CNI error codes and gRPC statuses.
+ *
+ * Messages name what was wrong and where, in one line:
+ *   ippool/pool-b: spec.cidr 10.244.0.0/15 overlaps ippool/pool-a (10.244.0.0/16)
+ */
+export type ErrorCode =
+  | 'Invalid' // the input is malformed or breaks a validation rule
+  | 'NotFound' // the named resource does not exist
+  | 'AlreadyExists' // create of a resource that exists
+  | 'Conflict' // stale resourceVersion, lost a race, or a cross-resource rule (overlap)
+  | 'Exhausted' // no address or block left to allocate
+  | 'Unavailable' // the datastore (or another daemon) cannot be reached
+  | 'Internal'; // a bug or an impossible state
+
+export class TerraceError extends Error {
+  readonly code: ErrorCode;
+  /** The resource the error is about, as `kind/name`, when there is one. */
+  readonly resource: string | undefined;
+  /** The field path (e.g. `spec.cidr`) the error is about, when there is one. */
+  readonly field: string | undefined;
+
+  constructor(code: ErrorCode, message: string, opts: { resource?: string; field?: string; cause?: unknown } = {}) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = 'TerraceError';
+    this.code = code;
+    this.resource = opts.resource;
+    this.field = opts.field;
+  }
+}
+
+/** A validation failure about one field of one resource. */
+export function invalidField(resource: string | undefined, field: string, reason: string): TerraceError {
+  const where = resource ? `${resource}: ${field}` : field;
+  return new TerraceError('Invalid', `${where} ${reason}`, { resource, field });
+}
+
+export function isTerraceError(e: unknown, code?: ErrorCode): e is TerraceError {
+  return e instanceof TerraceError && (code === undefined || e.code === code);
+}
+
+/** CLI exit codes: 0 ok, 1 invalid input or conflict, 2 datastore unreachable, 3 internal. */
+export function exitCodeFor(e: unknown): number {
+  if (!(e instanceof TerraceError)) return 3;
+  switch (e.code) {
+    case 'Unavailable':
+      return 2;
+    case 'Internal':
+      return 3;
+    default:
+      return 1;
+  }
+}

@@ -1,0 +1,3 @@
+export * from './errors.js';
+export * from './net/ip.js';
+export * from './resources/types.js';

@@ -1,0 +1,143 @@
+/**
+ * The Terrace resource model (apiVersion terrace.dev/v1). Field names and
+ * meanings follow Calico's projectcalico.org/v3 where Calico has the field.
+ * These are the *stored* shapes: after decoding and validation, ASNs are
+ * plain numbers and CIDRs are in canonical form.
+ */
+export const API_GROUP = 'terrace.dev';
+export const API_VERSION = 'terrace.dev/v1';
+export const CALICO_API_VERSION = 'projectcalico.org/v3';
+
+export const KINDS = ['IPPool', 'BGPPeer', 'BGPConfiguration', 'Node', 'IPAMConfig'] as const;
+export type Kind = (typeof KINDS)[number];
+
+export interface ObjectMeta {
+  name: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  /** The etcd mod revision of the stored object; set by the datastore. */
+  resourceVersion?: string;
+  /** Set by the datastore on create, never changed. */
+  uid?: string;
+  /** RFC 3339, set by the datastore on create. */
+  creationTimestamp?: string;
+}
+
+export type AllowedUse = 'Workload' | 'Tunnel' | 'LoadBalancer';
+export type AssignmentMode = 'Automatic' | 'Manual';
+
+export interface IPPoolSpec {
+  cidr: string;
+  /** Prefix length of the blocks the pool is cut into; default 26 (IPv4) / 122 (IPv6). */
+  blockSize: number;
+  /** Which nodes may claim blocks from this pool; default all(). */
+  nodeSelector: string;
+  disabled: boolean;
+  disableBGPExport: boolean;
+  natOutgoing: boolean;
+  allowedUses: AllowedUse[];
+  assignmentMode: AssignmentMode;
+  /** Always Never: Terrace is overlay-free. Kept so Calico manifests round-trip. */
+  ipipMode: 'Never';
+  vxlanMode: 'Never';
+}
+
+export interface BGPPassword {
+  secretKeyRef?: { name: string; key: string };
+}
+
+export type NextHopMode = 'Auto' | 'Self' | 'Keep';
+
+export interface BGPPeerSpec {
+  /** `ip` or `ip:port`; absent when peerSelector is used. */
+  peerIP?: string;
+  asNumber?: number;
+  /** Applies to this node only. */
+  node?: string;
+  /** Applies to the nodes this selects. Absent with `node` absent: all nodes (a global peer). */
+  nodeSelector?: string;
+  /** Peer with the nodes this selects instead of with peerIP. */
+  peerSelector?: string;
+  password?: BGPPassword;
+  /** Go duration, e.g. "120s". */
+  maxRestartTime?: string;
+  /** Go duration, e.g. "30s". */
+  keepaliveTime?: string;
+  nextHopMode?: NextHopMode;
+  /** Max hops for GTSM (1–255). */
+  ttlSecurity?: number;
+  sourceAddress?: 'UseNodeIP' | 'None';
+}
+
+export interface Community {
+  name: string;
+  /** `aa:nn` or large `aa:nn:mm`. */
+  value: string;
+}
+
+export interface PrefixAdvertisement {
+  cidr: string;
+  /** Community names (from `communities`) or literal values. */
+  communities: string[];
+}
+
+export interface BGPConfigurationSpec {
+  nodeToNodeMeshEnabled?: boolean;
+  asNumber?: number;
+  listenPort?: number;
+  /** Terrace extension: keepalive for node-to-node mesh sessions (Go duration). */
+  keepaliveTime?: string;
+  logSeverityScreen?: string;
+  communities?: Community[];
+  prefixAdvertisements?: PrefixAdvertisement[];
+  serviceClusterIPs?: { cidr: string }[];
+  serviceExternalIPs?: { cidr: string }[];
+}
+
+export interface NodeBGPSpec {
+  /** The node's BGP address with its subnet length, e.g. 198.18.0.11/24 (Calico form). */
+  ipv4Address?: string;
+  ipv6Address?: string;
+  asNumber?: number;
+  routeReflectorClusterID?: string;
+}
+
+export interface NodeSpec {
+  bgp?: NodeBGPSpec;
+}
+
+export interface IPAMConfigSpec {
+  strictAffinity: boolean;
+  maxBlocksPerHost: number;
+  autoAllocateBlocks: boolean;
+}
+
+interface ResourceBase<K extends Kind, S> {
+  apiVersion: typeof API_VERSION;
+  kind: K;
+  metadata: ObjectMeta;
+  spec: S;
+}
+
+export type IPPool = ResourceBase<'IPPool', IPPoolSpec>;
+export type BGPPeer = ResourceBase<'BGPPeer', BGPPeerSpec>;
+export type BGPConfiguration = ResourceBase<'BGPConfiguration', BGPConfigurationSpec>;
+export type TerraceNode = ResourceBase<'Node', NodeSpec>;
+export type IPAMConfig = ResourceBase<'IPAMConfig', IPAMConfigSpec>;
+
+export type Resource = IPPool | BGPPeer | BGPConfiguration | TerraceNode | IPAMConfig;
+export type ResourceOf<K extends Kind> = Extract<Resource, { kind: K }>;
+
+/** The plural used in etcd keys and by `terracectl get`. */
+export const KIND_PLURAL: Record<Kind, string> = {
+  IPPool: 'ippools',
+  BGPPeer: 'bgppeers',
+  BGPConfiguration: 'bgpconfigurations',
+  Node: 'nodes',
+  IPAMConfig: 'ipamconfigs',
+};
+
+/** `ippool/pool-a`: how messages name a resource. */
+export function resourceRef(kind: Kind, name: string): string {
+  return `${kind.toLowerCase()}/${name}`;
+}

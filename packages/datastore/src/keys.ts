@@ -1,0 +1,109 @@
+/**
+ * The etcd key layout, in one place. Every key Terrace reads or writes is
+ * built and parsed here; no other module concatenates key strings.
+ *
+ *   /terrace/v1/<cluster>/resources/<kind-plural>/<name>   resource JSON
+ *   /terrace/v1/<cluster>/guards/<name>                    guard keys bumped by atomic cross-resource writes
+ *   /terrace/v1/<cluster>/ipam/blocks/<cidr, "/" as "-">   IPAM block
+ *   /terrace/v1/<cluster>/ipam/affinity/<node>/<cidr>      "pending" | "confirmed"
+ *   /terrace/v1/<cluster>/ipam/handles/<handle>            handle → blocks
+ *   /terrace/v1/<cluster>/nodes/alive/<node>               bound to the agent's lease
+ *   /terrace/v1/<cluster>/nodes/status/<node>              agent-published BGP/route status
+ *   /terrace/v1/<cluster>/controller/leader                leader election
+ */
+import { type Cidr, type Kind, KIND_PLURAL, KINDS, formatCidr, parseCidr } from '@terrace/api';
+
+export const ROOT = '/terrace/v1/';
+export const DEFAULT_CLUSTER = 'default';
+
+/** `10.0.0.0/26` → `10.0.0.0-26` (a key segment without a slash). */
+export function cidrToSegment(c: Cidr | string): string {
+  return (typeof c === 'string' ? c : formatCidr(c)).replace('/', '-');
+}
+
+export function segmentToCidr(seg: string): Cidr {
+  const i = seg.lastIndexOf('-');
+  return parseCidr(`${seg.slice(0, i)}/${seg.slice(i + 1)}`);
+}
+
+export class Keys {
+  readonly prefix: string;
+  constructor(readonly cluster: string = DEFAULT_CLUSTER) {
+    if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(cluster)) {
+      throw new Error(`cluster name "${cluster}" must be a DNS-1123 subdomain`);
+    }
+    this.prefix = `${ROOT}${cluster}/`;
+  }
+
+  // Resources
+  resourcePrefix(kind: Kind): string {
+    return `${this.prefix}resources/${KIND_PLURAL[kind]}/`;
+  }
+  resource(kind: Kind, name: string): string {
+    return this.resourcePrefix(kind) + name;
+  }
+  allResourcesPrefix(): string {
+    return `${this.prefix}resources/`;
+  }
+  /** Parses a resource key back into kind and name, or undefined if it is not one. */
+  parseResource(key: string): { kind: Kind; name: string } | undefined {
+    const base = this.allResourcesPrefix();
+    if (!key.startsWith(base)) return undefined;
+    const [plural, ...rest] = key.slice(base.length).split('/');
+    const kind = KINDS.find((k) => KIND_PLURAL[k] === plural);
+    if (!kind || rest.length !== 1 || !rest[0]) return undefined;
+    return { kind, name: rest[0] };
+  }
+
+  guard(name: string): string {
+    return `${this.prefix}guards/${name}`;
+  }
+
+  // IPAM
+  blockPrefix(): string {
+    return `${this.prefix}ipam/blocks/`;
+  }
+  block(cidr: Cidr | string): string {
+    return this.blockPrefix() + cidrToSegment(cidr);
+  }
+  parseBlock(key: string): Cidr | undefined {
+    return key.startsWith(this.blockPrefix()) ? segmentToCidr(key.slice(this.blockPrefix().length)) : undefined;
+  }
+  affinityPrefix(node?: string): string {
+    return `${this.prefix}ipam/affinity/${node === undefined ? '' : `${node}/`}`;
+  }
+  affinity(node: string, cidr: Cidr | string): string {
+    return this.affinityPrefix(node) + cidrToSegment(cidr);
+  }
+  parseAffinity(key: string): { node: string; cidr: Cidr } | undefined {
+    const base = this.affinityPrefix();
+    if (!key.startsWith(base)) return undefined;
+    const [node, seg] = key.slice(base.length).split('/');
+    return node && seg ? { node, cidr: segmentToCidr(seg) } : undefined;
+  }
+  handlePrefix(): string {
+    return `${this.prefix}ipam/handles/`;
+  }
+  handle(handleId: string): string {
+    return this.handlePrefix() + handleId;
+  }
+
+  // Nodes
+  alivePrefix(): string {
+    return `${this.prefix}nodes/alive/`;
+  }
+  alive(node: string): string {
+    return this.alivePrefix() + node;
+  }
+  statusPrefix(): string {
+    return `${this.prefix}nodes/status/`;
+  }
+  status(node: string): string {
+    return this.statusPrefix() + node;
+  }
+
+  // Controller
+  leader(): string {
+    return `${this.prefix}controller/leader`;
+  }
+}
