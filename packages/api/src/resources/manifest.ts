@@ -1,0 +1,165 @@
+/**
+ * Manifests: YAML (one or many documents) or JSON, each document a resource
+ * or a `kind: List` of them. Every document is validated; the first error is
+ * thrown with where it is (`pools.yaml document 2 (ippool/a): ...`), so an
+ * apply can refuse a whole file before writing any of it.
+ */
+import { isScalar, parseAllDocuments, stringify, visit } from 'yaml';
+import { TerraceError } from '../errors.js';
+import { isObj, type Obj } from './fields.js';
+import { isKind } from './kinds.js';
+import { validateResource } from './validate.js';
+import { API_VERSION, CALICO_API_VERSION, type Resource, resourceRef } from './types.js';
+
+const LIST_VERSIONS: readonly unknown[] = [API_VERSION, CALICO_API_VERSION, 'v1'];
+
+/** `kind: List`, or calicoctl's `kind: IPPoolList` style. */
+function isListKind(kind: unknown): boolean {
+  return kind === 'List' || (typeof kind === 'string' && kind.endsWith('List') && isKind(kind.slice(0, -4)));
+}
+
+/**
+ * YAML reads `1.10` as the float 1.1, which would turn the asdot AS number
+ * 1.10 into 1.1. No Terrace field is a fraction, so a plain scalar that looks
+ * like `digits.digits` is kept as the text the author wrote.
+ */
+function keepDottedNumbersAsText(doc: ReturnType<typeof parseAllDocuments>[number]): void {
+  visit(doc, {
+    Scalar(_key, node) {
+      if (typeof node.value === 'number' && !Number.isInteger(node.value) && isScalar(node) && typeof node.source === 'string' && /^\d+\.\d+$/.test(node.source)) {
+        node.value = node.source;
+      }
+    },
+  });
+}
+
+interface RawDoc {
+  /** 1-based position in the file. */
+  index: number;
+  value: unknown;
+}
+
+function parseDocuments(text: string, where: string): RawDoc[] {
+  const docs = parseAllDocuments(text, { uniqueKeys: true });
+  const list = Array.isArray(docs) ? docs : [];
+  const out: RawDoc[] = [];
+  list.forEach((doc, i) => {
+    const err = doc.errors[0];
+    if (err) {
+      const pos = err.linePos?.[0];
+      const reason = (err.message.split('\n')[0] ?? '').replace(/ at line \d+, column \d+:?$/, '');
+      const at = pos ? ` at line ${pos.line}, column ${pos.col}` : '';
+      throw new TerraceError('Invalid', `${where}: invalid YAML${at}: ${reason}`);
+    }
+    keepDottedNumbersAsText(doc);
+    out.push({ index: i + 1, value: doc.toJS({ maxAliasCount: 100 }) });
+  });
+  return out;
+}
+
+function docLabel(where: string, index: number, item: number | undefined, ref: string | undefined): string {
+  const itemPart = item === undefined ? '' : ` item ${item}`;
+  return `${where} document ${index}${itemPart}${ref ? ` (${ref})` : ''}`;
+}
+
+/** Re-throws a validation error with its location, moving the resource name next to the document number. */
+function located(e: unknown, where: string, index: number, item: number | undefined): TerraceError {
+  if (!(e instanceof TerraceError)) return new TerraceError('Internal', `${docLabel(where, index, item, undefined)}: ${String(e)}`, { cause: e });
+  let msg = e.message;
+  if (e.resource && msg.startsWith(`${e.resource}: `)) msg = msg.slice(e.resource.length + 2);
+  return new TerraceError(e.code, `${docLabel(where, index, item, e.resource)}: ${msg}`, { resource: e.resource, field: e.field, cause: e });
+}
+
+/**
+ * Decodes and validates every resource in `text`. `source` names the input
+ * in messages (a file name, or `-` for stdin); it defaults to `manifest`.
+ */
+export function decodeManifests(text: string, source = 'manifest'): Resource[] {
+  const out: Resource[] = [];
+  const seen = new Map<string, string>();
+  const add = (doc: unknown, index: number, item: number | undefined): void => {
+    let r: Resource;
+    try {
+      r = validateResource(doc);
+    } catch (e) {
+      throw located(e, source, index, item);
+    }
+    const ref = resourceRef(r.kind, r.metadata.name);
+    const here = `document ${index}${item === undefined ? '' : ` item ${item}`}`;
+    const first = seen.get(ref);
+    if (first !== undefined) {
+      throw new TerraceError('Invalid', `${docLabel(source, index, item, ref)}: duplicates ${first}; a manifest may hold each resource once`, {
+        resource: ref,
+      });
+    }
+    seen.set(ref, here);
+    out.push(r);
+  };
+
+  for (const { index, value } of parseDocuments(text, source)) {
+    if (value === null || value === undefined) continue;
+    if (isObj(value) && isListKind(value['kind'])) {
+      for (const [i, item] of readListItems(value, source, index).entries()) add(item, index, i + 1);
+    } else {
+      add(value, index, undefined);
+    }
+  }
+  return out;
+}
+
+function readListItems(list: Obj, where: string, index: number): unknown[] {
+  const fail = (reason: string): never => {
+    throw new TerraceError('Invalid', `${docLabel(where, index, undefined, undefined)}: ${reason}`);
+  };
+  for (const k of Object.keys(list)) {
+    if (!['apiVersion', 'kind', 'items', 'metadata'].includes(k)) fail(`${k} is not a supported field of a ${String(list['kind'])}`);
+  }
+  if (!LIST_VERSIONS.includes(list['apiVersion'])) {
+    fail(`apiVersion ${JSON.stringify(list['apiVersion'])} is not supported for a ${String(list['kind'])}; use ${API_VERSION} or ${CALICO_API_VERSION}`);
+  }
+  // A list's own metadata only describes the listing (resourceVersion, continue); it carries no resource data.
+  const meta = list['metadata'];
+  if (meta !== undefined && meta !== null) {
+    if (!isObj(meta)) fail('metadata must be an object');
+    for (const k of Object.keys(meta as Obj)) {
+      if (k !== 'resourceVersion' && k !== 'continue') fail(`metadata.${k} is not a supported field of a ${String(list['kind'])}`);
+    }
+  }
+  const items = list['items'] ?? [];
+  if (!Array.isArray(items)) fail('items must be a list');
+  const kind = list['kind'];
+  if (kind !== 'List') {
+    (items as unknown[]).forEach((it, i) => {
+      if (isObj(it) && it['kind'] !== undefined && `${String(it['kind'])}List` !== kind) {
+        fail(`item ${i + 1} has kind ${JSON.stringify(it['kind'])} in a ${String(kind)}`);
+      }
+    });
+    // calicoctl may leave the items' kind and apiVersion to the list.
+    return (items as unknown[]).map((it) =>
+      isObj(it) ? { apiVersion: list['apiVersion'], kind: (kind as string).slice(0, -4), ...it } : it,
+    );
+  }
+  return items as unknown[];
+}
+
+/** Puts the keys of a resource in the order people read them, whatever order they arrived in. */
+function ordered(r: Resource): Resource {
+  try {
+    return validateResource(r);
+  } catch {
+    // Encoding must never fail on an odd stored object; print it with only the top level ordered.
+    const { apiVersion, kind, metadata, spec, ...rest } = r as Resource & Obj;
+    return { apiVersion, kind, metadata, spec, ...rest } as Resource;
+  }
+}
+
+/**
+ * Encodes resources so that decodeManifests reads them back equal: one
+ * resource as itself, several (or none) as a `kind: List`.
+ */
+export function encodeResources(resources: Resource[], format: 'yaml' | 'json'): string {
+  const body: unknown =
+    resources.length === 1 && resources[0] ? ordered(resources[0]) : { apiVersion: API_VERSION, kind: 'List', items: resources.map(ordered) };
+  if (format === 'json') return `${JSON.stringify(body, null, 2)}\n`;
+  return stringify(body, { lineWidth: 0 });
+}

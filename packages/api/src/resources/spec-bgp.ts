@@ -1,0 +1,153 @@
+/**
+ * BGPPeer and BGPConfiguration: who each node peers with, and the cluster's
+ * (or one node's) BGP settings.
+ */
+import { formatIP, parseHostPort } from '../net/ip.js';
+import type { Fields } from './fields.js';
+import { dnsSubdomainProblem } from './meta.js';
+import { validateSelectorField } from './selector.js';
+import type { BGPConfigurationSpec, BGPPeerSpec, Community, NextHopMode, PrefixAdvertisement } from './types.js';
+import { communityValueProblem, readAsn, readCidr, readDuration } from './values.js';
+
+export const BGPPEER_FIELDS = [
+  'peerIP', 'asNumber', 'node', 'nodeSelector', 'peerSelector', 'password',
+  'maxRestartTime', 'keepaliveTime', 'nextHopMode', 'ttlSecurity', 'sourceAddress',
+] as const;
+
+export const BGPCONFIG_FIELDS = [
+  'nodeToNodeMeshEnabled', 'asNumber', 'listenPort', 'keepaliveTime', 'logSeverityScreen',
+  'communities', 'prefixAdvertisements', 'serviceClusterIPs', 'serviceExternalIPs',
+] as const;
+
+const SECRET_KEY = /^[-._a-zA-Z0-9]+$/;
+
+function readSelector(f: Fields, key: string): string | undefined {
+  const s = f.string(key);
+  if (s === undefined) return undefined;
+  validateSelectorField(f.ref, f.at(key), s);
+  return s.trim();
+}
+
+/** `ip` or `ip:port` in canonical form (`[v6]:port` for IPv6 with a port). */
+function readPeerIP(f: Fields): string | undefined {
+  const s = f.string('peerIP');
+  if (s === undefined) return undefined;
+  const hp = parseHostPort(s.trim());
+  if (!hp) f.fail('peerIP', `${JSON.stringify(s)} is not an IP address or IP:port`);
+  const ip = formatIP(hp.ip);
+  if (hp.port === undefined) return ip;
+  return hp.ip.family === 6 ? `[${ip}]:${hp.port}` : `${ip}:${hp.port}`;
+}
+
+export function readBGPPeerSpec(f: Fields): BGPPeerSpec {
+  const peerIP = readPeerIP(f);
+  const peerSelector = readSelector(f, 'peerSelector');
+  if (peerIP !== undefined && peerSelector !== undefined) {
+    f.fail('peerSelector', 'cannot be set together with spec.peerIP; a peer is either one address or the nodes a selector picks');
+  }
+  if (peerIP === undefined && peerSelector === undefined) f.fail('peerIP', 'is required (or set spec.peerSelector)');
+  const asNumber = readAsn(f, 'asNumber');
+  if (peerIP !== undefined && asNumber === undefined) f.fail('asNumber', 'is required with spec.peerIP');
+  if (peerSelector !== undefined && asNumber !== undefined) {
+    f.fail('asNumber', "cannot be used with spec.peerSelector; the selected nodes' own AS numbers are used");
+  }
+
+  const node = f.string('node');
+  if (node !== undefined) {
+    const p = dnsSubdomainProblem(node);
+    if (p) f.fail('node', `${JSON.stringify(node)} ${p}`);
+  }
+  const nodeSelector = readSelector(f, 'nodeSelector');
+  if (node !== undefined && nodeSelector !== undefined) {
+    f.fail('nodeSelector', 'cannot be set together with spec.node; choose one node or a selector');
+  }
+
+  const out: BGPPeerSpec = {};
+  if (peerIP !== undefined) out.peerIP = peerIP;
+  if (asNumber !== undefined) out.asNumber = asNumber;
+  if (node !== undefined) out.node = node;
+  if (nodeSelector !== undefined) out.nodeSelector = nodeSelector;
+  if (peerSelector !== undefined) out.peerSelector = peerSelector;
+
+  const pw: Fields | undefined = f.object('password', ['secretKeyRef']);
+  if (pw) {
+    const ref: Fields | undefined = pw.object('secretKeyRef', ['name', 'key']);
+    if (!ref) return pw.fail('secretKeyRef', 'is required');
+    const name = ref.requiredString('name');
+    const np = dnsSubdomainProblem(name);
+    if (np) ref.fail('name', `${JSON.stringify(name)} ${np}`);
+    const key = ref.requiredString('key');
+    if (key.length > 253 || !SECRET_KEY.test(key)) ref.fail('key', `${JSON.stringify(key)} must be letters, digits, "-", "_" and "."`);
+    out.password = { secretKeyRef: { name, key } };
+  }
+
+  const maxRestartTime = readDuration(f, 'maxRestartTime');
+  if (maxRestartTime !== undefined) out.maxRestartTime = maxRestartTime;
+  const keepaliveTime = readDuration(f, 'keepaliveTime');
+  if (keepaliveTime !== undefined) out.keepaliveTime = keepaliveTime;
+  const nextHopMode = f.oneOf<NextHopMode>('nextHopMode', ['Auto', 'Self', 'Keep']);
+  if (nextHopMode !== undefined) out.nextHopMode = nextHopMode;
+  const ttlSecurity = f.int('ttlSecurity', 1, 255);
+  if (ttlSecurity !== undefined) out.ttlSecurity = ttlSecurity;
+  const sourceAddress = f.oneOf('sourceAddress', ['UseNodeIP', 'None'] as const);
+  if (sourceAddress !== undefined) out.sourceAddress = sourceAddress;
+  return out;
+}
+
+const COMMUNITY_NAME = /^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
+
+export function readBGPConfigurationSpec(f: Fields, isDefault: boolean): BGPConfigurationSpec {
+  const out: BGPConfigurationSpec = {};
+  const mesh = f.bool('nodeToNodeMeshEnabled');
+  if (mesh !== undefined) {
+    if (!isDefault) f.fail('nodeToNodeMeshEnabled', 'is only meaningful on bgpconfiguration/default; set it there');
+    out.nodeToNodeMeshEnabled = mesh;
+  }
+  const asNumber = readAsn(f, 'asNumber');
+  if (asNumber !== undefined) out.asNumber = asNumber;
+  const listenPort = f.int('listenPort', 1, 65535);
+  if (listenPort !== undefined) out.listenPort = listenPort;
+  const keepaliveTime = readDuration(f, 'keepaliveTime');
+  if (keepaliveTime !== undefined) out.keepaliveTime = keepaliveTime;
+  const severity = f.oneOf('logSeverityScreen', ['Debug', 'Info', 'Warning', 'Error', 'Fatal'] as const);
+  if (severity !== undefined) out.logSeverityScreen = severity;
+
+  const communityItems = f.objectList('communities', ['name', 'value']);
+  const names = new Set<string>();
+  if (communityItems) {
+    const communities: Community[] = [];
+    for (const c of communityItems) {
+      const name = c.requiredString('name');
+      if (!COMMUNITY_NAME.test(name)) c.fail('name', `${JSON.stringify(name)} must be letters, digits, "-", "_" and "."`);
+      if (names.has(name)) c.fail('name', `${JSON.stringify(name)} is defined twice`);
+      names.add(name);
+      const value = c.requiredString('value');
+      const p = communityValueProblem(value);
+      if (p) c.fail('value', p);
+      communities.push({ name, value });
+    }
+    out.communities = communities;
+  }
+
+  const adItems = f.objectList('prefixAdvertisements', ['cidr', 'communities']);
+  if (adItems) {
+    const ads: PrefixAdvertisement[] = [];
+    for (const a of adItems as Fields[]) {
+      const cidr = readCidr(a, 'cidr');
+      const refs = a.list('communities') ?? [];
+      const communities = refs.map((r, i): string => {
+        if (typeof r !== 'string') return a.fail('communities', `[${i}] must be a string, got ${typeof r}`);
+        if (names.has(r) || communityValueProblem(r) === undefined) return r;
+        return a.fail('communities', `[${i}] ${JSON.stringify(r)} is neither a community defined in spec.communities nor a value like aa:nn or aa:nn:mm`);
+      });
+      ads.push({ cidr, communities });
+    }
+    out.prefixAdvertisements = ads;
+  }
+
+  for (const key of ['serviceClusterIPs', 'serviceExternalIPs'] as const) {
+    const items = f.objectList(key, ['cidr']);
+    if (items) out[key] = items.map((i) => ({ cidr: readCidr(i, 'cidr') }));
+  }
+  return out;
+}

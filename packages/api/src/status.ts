@@ -1,0 +1,57 @@
+/**
+ * What each node agent publishes about itself at keys.status(node): its BGP
+ * sessions and route counts. The record is bound to the agent's lease, so it
+ * disappears with the agent; `updatedAt` tells readers how fresh it is.
+ * Written by the agent, read by `terracectl node status` from any host.
+ */
+
+/** Why a session exists, as `terracectl node status` shows it (Calico's wording). */
+export type PeerType = 'node-to-node mesh' | 'global' | 'node specific';
+
+export const PEER_TYPES: readonly PeerType[] = ['node-to-node mesh', 'global', 'node specific'];
+
+/** BGP finite-state-machine states (RFC 4271), plus Unknown before the speaker reports. */
+export type PeerState = 'Idle' | 'Connect' | 'Active' | 'OpenSent' | 'OpenConfirm' | 'Established' | 'Unknown';
+
+export interface PeerStatusRecord {
+  /** The peer's address (no port). */
+  address: string;
+  /** The peer's TCP port when it is not 179. */
+  port?: number;
+  type: PeerType;
+  /** Where the peer came from: `node/<name>` for the mesh, `bgppeer/<name>` otherwise. */
+  source: string;
+  asNumber: number;
+  state: PeerState;
+  /** RFC 3339 time of the last state change, when the speaker knows it. */
+  since?: string;
+  /** Free text: the last error, or what the session is waiting for. */
+  info: string;
+  /** Prefixes received from / advertised to this peer. */
+  received: number;
+  advertised: number;
+}
+
+export interface NodeStatus {
+  node: string;
+  /** RFC 3339 time this record was written; readers flag it stale when old. */
+  updatedAt: string;
+  asNumber: number;
+  routerId: string;
+  /** The node's BGP addresses (no prefix length). */
+  addresses: string[];
+  peers: PeerStatusRecord[];
+  prefixes: {
+    /** Distinct best-path prefixes learned from all peers. */
+    received: number;
+    /** Prefixes this node originates (affine blocks and borrowed addresses). */
+    advertised: number;
+    /** Routes of our protocol the agent wants in the kernel (learned + blackholes). */
+    installed: number;
+  };
+  /** The originated prefixes themselves, for humans (sorted). */
+  advertisedPrefixes: string[];
+}
+
+/** A status older than this is shown as stale. */
+export const NODE_STATUS_STALE_MS = 30_000;
