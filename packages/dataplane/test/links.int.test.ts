@@ -1,0 +1,151 @@
+// Pod wiring against the kernel: a lab "host" namespace holds the host ends,
+// lab "pod" namespaces are the pods. Nothing touches the root namespace.
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { TerraceError, parseIP } from '@terrace/api';
+import { createLab, type Lab } from '@terrace/testkit';
+import { checkPod, hostVethName, removePod, wirePod, type PodWiring } from '../src/links.js';
+
+let lab: Lab;
+let hostNs: string;
+const path = (ns: string): string => `/var/run/netns/${ns}`;
+
+beforeAll(async () => {
+  lab = await createLab({ tag: 'tl' });
+  hostNs = await lab.addNamespace('host');
+  // An address for the host namespace to ping from (it has no other interface).
+  await lab.exec(hostNs, 'ip', ['addr', 'add', '198.18.255.1/32', 'dev', 'lo']);
+  await lab.exec(hostNs, 'ip', ['addr', 'add', '2001:db8:ffff::1/128', 'dev', 'lo', 'nodad']);
+});
+
+afterAll(async () => {
+  await lab.destroy();
+});
+
+async function sh(ns: string, cmd: string, args: string[]): Promise<string> {
+  return (await lab.exec(ns, cmd, args)).stdout;
+}
+
+let port = 20000 + (process.pid % 20000);
+/**
+ * Proves `addr` answers TCP from namespace `from` (this machine has no
+ * ping): a one-shot server in `to` bound to `addr`, a client in `from`.
+ */
+async function reach(from: string, to: string, addr: string): Promise<void> {
+  port += 1;
+  const srv = lab.startDaemon(to, {
+    name: `echo@${to}`,
+    command: process.execPath,
+    args: ['-e', `require('net').createServer((s) => s.end('pong')).listen(${port}, '${addr}', () => console.log('ready'))`],
+  });
+  try {
+    for (let i = 0; i < 100 && !srv.output().includes('ready'); i++) await new Promise((r) => setTimeout(r, 20));
+    expect(srv.output()).toContain('ready');
+    const client = `const s = require('net').connect(${port}, '${addr}'); let d = '';
+      s.on('data', (x) => (d += x)); s.on('end', () => process.exit(d === 'pong' ? 0 : 1));
+      s.on('error', (e) => { console.error(e.message); process.exit(2); }); setTimeout(() => process.exit(3), 3000);`;
+    await lab.exec(from, process.execPath, ['-e', client]);
+  } finally {
+    await srv.stop(1000);
+  }
+}
+
+function wiring(podNs: string, id: string, addrs: string[]): PodWiring {
+  return { containerId: id, ifname: 'eth0', netns: path(podNs), hostNetns: path(hostNs), addresses: addrs.map(parseIP), mtu: 1400 };
+}
+
+describe('wirePod / checkPod / removePod', () => {
+  it('wires a dual-stack pod that the host can ping, then removes it', async () => {
+    const pod = await lab.addNamespace('p1');
+    const w = wiring(pod, 'ctr-one', ['198.18.20.5', '2001:db8:20::5']);
+    const res = await wirePod(w);
+    expect(res.hostIfname).toBe(hostVethName('ctr-one', 'eth0'));
+    expect(res.addresses).toEqual(['198.18.20.5/32', '2001:db8:20::5/128']);
+
+    const podAddrs = await sh(pod, 'ip', ['-o', 'addr', 'show', 'dev', 'eth0']);
+    expect(podAddrs).toContain('inet 198.18.20.5/32');
+    expect(podAddrs).toContain('inet6 2001:db8:20::5/128');
+    expect(await sh(pod, 'ip', ['route', 'show', 'default'])).toContain('default via 169.254.1.1 dev eth0 onlink');
+    expect(await sh(pod, 'ip', ['-6', 'route', 'show', 'default'])).toContain('default via fe80::1 dev eth0');
+    expect(await sh(pod, 'ip', ['link', 'show', 'dev', 'eth0'])).toContain('mtu 1400');
+
+    const hostRoutes = await sh(hostNs, 'ip', ['route', 'show', 'proto', '201']);
+    expect(hostRoutes).toContain(`198.18.20.5 dev ${res.hostIfname} scope link`);
+    expect(await sh(hostNs, 'ip', ['-6', 'route', 'show', 'proto', '201'])).toContain(`2001:db8:20::5 dev ${res.hostIfname}`);
+    expect((await sh(hostNs, 'sysctl', ['-n', `net.ipv4.conf.${res.hostIfname}.proxy_arp`])).trim()).toBe('1');
+    expect((await sh(hostNs, 'sysctl', ['-n', `net.ipv6.conf.${res.hostIfname}.proxy_ndp`])).trim()).toBe('1');
+    expect((await sh(hostNs, 'sysctl', ['-n', 'net.ipv4.ip_forward'])).trim()).toBe('1');
+
+    await reach(hostNs, pod, '198.18.20.5');
+    await reach(hostNs, pod, '2001:db8:20::5');
+    // And the other way, through the gateway the pod was given.
+    await reach(pod, hostNs, '198.18.255.1');
+    await reach(pod, hostNs, '2001:db8:ffff::1');
+
+    expect(await checkPod(w)).toEqual([]);
+
+    expect(await removePod(w)).toBe(true);
+    expect(await removePod(w)).toBe(false);
+    expect(await sh(hostNs, 'ip', ['route', 'show', 'proto', '201'])).not.toContain('198.18.20.5');
+    expect(await sh(pod, 'ip', ['link'])).not.toContain('eth0');
+    const after = await checkPod(w);
+    expect(after).toContain(`host interface ${res.hostIfname} is missing`);
+  });
+
+  it('CHECK reports a missing default route and a missing host route', async () => {
+    const pod = await lab.addNamespace('p2');
+    const w = wiring(pod, 'ctr-two', ['198.18.20.6']);
+    const res = await wirePod(w);
+    await sh(pod, 'ip', ['route', 'del', 'default']);
+    await sh(hostNs, 'ip', ['route', 'del', '198.18.20.6/32']);
+    expect(await checkPod(w)).toEqual([
+      `host route 198.18.20.6/32 dev ${res.hostIfname} proto 201 is missing`,
+      'pod default route via 169.254.1.1 dev eth0 is missing',
+    ]);
+    await removePod(w);
+  });
+
+  it('replaces a leftover host end when ADD is retried', async () => {
+    const pod = await lab.addNamespace('p3');
+    const w = wiring(pod, 'ctr-three', ['198.18.20.7']);
+    await wirePod(w);
+    await wirePod(w);
+    expect(await checkPod(w)).toEqual([]);
+    await reach(hostNs, pod, '198.18.20.7');
+    await removePod(w);
+  });
+
+  it('undoes everything when the pod namespace already has the interface name', async () => {
+    const pod = await lab.addNamespace('p4');
+    // Something else holds eth0 in the pod.
+    await sh(pod, 'ip', ['link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'other0']);
+    const w = wiring(pod, 'ctr-four', ['198.18.20.8']);
+    const err = await wirePod(w).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TerraceError);
+    expect((err as TerraceError).code).toBe('AlreadyExists');
+    expect(await sh(hostNs, 'ip', ['link'])).not.toContain(hostVethName('ctr-four', 'eth0'));
+    expect(await sh(hostNs, 'ip', ['route', 'show', 'proto', '201'])).not.toContain('198.18.20.8');
+  });
+
+  it('undoes everything when the pod namespace does not exist', async () => {
+    const w = wiring('missing-ns-' + lab.prefix, 'ctr-five', ['198.18.20.9']);
+    await expect(wirePod(w)).rejects.toThrow(TerraceError);
+    expect(await sh(hostNs, 'ip', ['link'])).not.toContain(hostVethName('ctr-five', 'eth0'));
+  });
+
+  it('undoes the veth when the pod side fails half-way', async () => {
+    const pod = await lab.addNamespace('p6');
+    // IPv6 is off for new interfaces in this pod: the IPv6 `addr add` fails
+    // after the veth exists and the IPv4 address is in place.
+    await sh(pod, 'sysctl', ['-q', '-w', 'net.ipv6.conf.default.disable_ipv6=1']);
+    const w = wiring(pod, 'ctr-six', ['198.18.20.10', '2001:db8:20::10']);
+    await expect(wirePod(w)).rejects.toThrow(/configure eth0/);
+    expect(await sh(hostNs, 'ip', ['link'])).not.toContain(hostVethName('ctr-six', 'eth0'));
+    expect(await sh(pod, 'ip', ['link'])).not.toContain('eth0');
+  });
+
+  it('refuses bad input before touching the kernel', async () => {
+    await expect(wirePod({ ...wiring(hostNs, 'x', ['198.18.20.11']), ifname: 'a/b' })).rejects.toThrow(/not a valid interface name/);
+    await expect(wirePod({ ...wiring(hostNs, 'x', ['198.18.20.11']), mtu: 10 })).rejects.toThrow(/mtu/);
+    await expect(wirePod({ ...wiring(hostNs, 'x', []) })).rejects.toThrow(/no address/);
+  });
+});
