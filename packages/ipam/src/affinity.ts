@@ -1,0 +1,170 @@
+/**
+ * Block affinity: how a node claims a block, and how it finds (and tidies)
+ * the blocks it holds. The claim is three transactions, each guarded by the
+ * revisions of what it read (see docs/ipam.md):
+ *
+ *   A  affinity absent, block absent, pool unchanged   → affinity "pending"
+ *   B  affinity at A's revision, block absent          → block created, affine to the node
+ *   C  affinity at A's revision, block at B's revision → affinity "confirmed"
+ *
+ * A crash after A leaves a pending affinity with no block; after B, a block
+ * with a pending affinity. loadAffine() repairs both for its node, and
+ * check() reports them for every node.
+ */
+import { type Cidr, formatCidr, subnetAt, subnetCount } from '@terrace/api';
+import type { Keys } from '@terrace/datastore';
+import type { Etcd3 } from 'etcd3';
+import { type BlockRecord, decodeBlock, encodeBlock, hostAffinity, newBlock } from './block.js';
+import type { PoolView } from './cluster.js';
+import { readKey, readKeys } from './kv.js';
+
+export const PENDING = 'pending';
+export const CONFIRMED = 'confirmed';
+/** How many of a pool's lowest free blocks a claim picks from at random. */
+const CLAIM_WINDOW = 32;
+
+/** A block as last read, with the revisions a write must compare. */
+export interface BlockTarget {
+  key: string;
+  cidr: Cidr;
+  rec: BlockRecord;
+  /** mod_revision of the block key when `rec` was read. */
+  rev: string;
+  /** false for a block borrowed from another node (or an unaffine one). */
+  affine: boolean;
+}
+
+export class Affinity {
+  constructor(
+    private readonly etcd: Etcd3,
+    private readonly keys: Keys,
+  ) {}
+
+  /**
+   * The blocks affine to `node`, confirming pending affinities whose block
+   * exists and releasing ones whose block does not (a claim that crashed,
+   * or lost its block to another node).
+   */
+  async loadAffine(node: string): Promise<BlockTarget[]> {
+    const affs = await this.etcd.getAll().prefix(this.keys.affinityPrefix(node)).exec();
+    const out = await Promise.all(
+      affs.kvs.map(async (a) => {
+        const akey = a.key.toString();
+        const parsed = this.keys.parseAffinity(akey);
+        if (!parsed) return undefined;
+        const arev = String(a.mod_revision);
+        const bkey = this.keys.block(parsed.cidr);
+        const b = await readKey(this.etcd, bkey);
+        const rec = b ? decodeBlock(bkey, b.text) : undefined;
+        if (!b || !rec || rec.affinity !== hostAffinity(node)) {
+          // Affinity without a block of ours: release it, only if neither changed since we looked.
+          await this.etcd
+            .if(akey, 'Mod', '==', arev)
+            .and(bkey, 'Mod', '==', b ? b.mod : 0)
+            .then(this.etcd.delete().key(akey))
+            .commit();
+          return undefined;
+        }
+        if (a.value.toString() !== CONFIRMED) {
+          await this.etcd
+            .if(akey, 'Mod', '==', arev)
+            .and(bkey, 'Create', '==', b.create)
+            .then(this.etcd.put(akey).value(CONFIRMED))
+            .commit();
+        }
+        const t: BlockTarget = { key: bkey, cidr: parsed.cidr, rec, rev: b.mod, affine: true };
+        return t;
+      }),
+    );
+    return out.filter((t): t is BlockTarget => t !== undefined);
+  }
+
+  /**
+   * Claims a free block for `node` from the first of `pools` that has one.
+   * Returns undefined when every pool is fully claimed.
+   */
+  async claim(node: string, pools: PoolView[]): Promise<BlockTarget | undefined> {
+    for (let attempt = 0; attempt < 8; attempt++) {
+      const taken = await this.takenBlocks();
+      let candidate: { pool: PoolView; cidr: Cidr } | undefined;
+      for (const pool of pools) {
+        const free = freeBlocks(pool, taken, CLAIM_WINDOW);
+        if (free.length > 0) {
+          // A random one of the first free blocks, so that nodes claiming at
+          // the same moment rarely race for the same block.
+          candidate = { pool, cidr: free[Math.floor(Math.random() * free.length)] as Cidr };
+          break;
+        }
+      }
+      if (!candidate) return undefined;
+      const t = await this.claimOne(node, candidate.pool, candidate.cidr);
+      if (t) return t;
+    }
+    return undefined;
+  }
+
+  /** Every block CIDR that exists or has an affinity (possibly pending) on it. */
+  private async takenBlocks(): Promise<Set<string>> {
+    const [blocks, affs] = await Promise.all([readKeys(this.etcd, this.keys.blockPrefix()), readKeys(this.etcd, this.keys.affinityPrefix())]);
+    const taken = new Set<string>();
+    for (const k of blocks) {
+      const c = this.keys.parseBlock(k);
+      if (c) taken.add(formatCidr(c));
+    }
+    for (const k of affs) {
+      const a = this.keys.parseAffinity(k);
+      if (a) taken.add(formatCidr(a.cidr));
+    }
+    return taken;
+  }
+
+  /** Runs the three-step claim for one block; undefined if another writer got there first. */
+  async claimOne(node: string, pool: PoolView, cidr: Cidr): Promise<BlockTarget | undefined> {
+    const akey = this.keys.affinity(node, cidr);
+    const bkey = this.keys.block(cidr);
+    const a = await this.etcd
+      .if(akey, 'Create', '==', 0)
+      .and(bkey, 'Create', '==', 0)
+      .and(this.keys.resource('IPPool', pool.name), 'Mod', '==', pool.modRevision)
+      .then(this.etcd.put(akey).value(PENDING))
+      .commit();
+    if (!a.succeeded) return undefined;
+    const arev = String(a.header.revision);
+
+    const rec = newBlock(cidr, node);
+    const b = await this.etcd
+      .if(akey, 'Mod', '==', arev)
+      .and(bkey, 'Create', '==', 0)
+      .then(this.etcd.put(bkey).value(encodeBlock(rec)))
+      .commit();
+    if (!b.succeeded) {
+      // Another node created the block between A and B: drop our claim.
+      await this.etcd.if(akey, 'Mod', '==', arev).then(this.etcd.delete().key(akey)).commit();
+      return undefined;
+    }
+    const brev = String(b.header.revision);
+
+    const c = await this.etcd
+      .if(akey, 'Mod', '==', arev)
+      .and(bkey, 'Create', '==', brev)
+      .then(this.etcd.put(akey).value(CONFIRMED))
+      .commit();
+    // If C lost, the block was released in the meantime (affinity changed):
+    // the caller must not use it.
+    if (!c.succeeded) return undefined;
+    return { key: bkey, cidr, rec, rev: brev, affine: true };
+  }
+}
+
+/** Up to `limit` block CIDRs of `pool` that nobody holds, lowest first. */
+export function freeBlocks(pool: PoolView, taken: Set<string>, limit: number): Cidr[] {
+  const out: Cidr[] = [];
+  const total = subnetCount(pool.cidr, pool.blockSize);
+  // Only `taken.size` blocks can be held, so a free one turns up within that many steps.
+  const bound = BigInt(taken.size + limit);
+  for (let i = 0n; i < total && i < bound && out.length < limit; i++) {
+    const c = subnetAt(pool.cidr, pool.blockSize, i);
+    if (!taken.has(formatCidr(c))) out.push(c);
+  }
+  return out;
+}

@@ -1,0 +1,417 @@
+/**
+ * The allocator: hands out addresses by handle, from the node's affine
+ * blocks first, then a newly claimed block, then (unless strictAffinity) a
+ * block borrowed from another node. Requests for the same node, family and
+ * pools queue together and are served by one transaction per block (group
+ * commit). Every write is a compare-and-swap: see docs/ipam.md.
+ */
+import {
+  type IPFamily,
+  TerraceError,
+  cidrContainsIP,
+  formatCidr,
+  formatIP,
+  ordinalOf,
+  parseIP,
+  resourceRef,
+  subnetContaining,
+} from '@terrace/api';
+import type { Keys } from '@terrace/datastore';
+import type { Etcd3 } from 'etcd3';
+import { Affinity, type BlockTarget } from './affinity.js';
+import { type AllocationAttrs, allocationAt, decodeBlock, findFree, freeCount, hostAffinity } from './block.js';
+import { ClusterView, type PoolView, eligiblePools, poolOfBlock } from './cluster.js';
+import { type Waiter, commitAssign, settle, toAllocated } from './commit.js';
+import { decodeHandle, ipsOfFamily, validateHandle } from './handle.js';
+import { readKey, readPrefix } from './kv.js';
+import { Mutex, sleep } from './mutex.js';
+import { releaseByHandle, releaseByIP } from './release.js';
+import { type CheckReport, check } from './check.js';
+import { type NodeReleaseResult, releaseEmptyBlocks, releaseNode } from './lifecycle.js';
+import { type RepairAction, repair } from './repair.js';
+import type { AllocateRequest, AllocateResult, AllocatedIP, BlockInfo, IPInfo, ReleaseRequest, ReleasedIP } from './types.js';
+import { type PoolUsage, lookupIP, poolUsage, readBlocks } from './usage.js';
+
+export interface AllocatorOptions {
+  etcd: Etcd3;
+  keys: Keys;
+  /** How long pool, IPAMConfig and node-label reads are reused, in ms; default 1000. */
+  cacheTtlMs?: number;
+  /** Most requests served by one transaction; default 64 (etcd allows 128 operations per txn). */
+  maxBatch?: number;
+  /** Conflicting attempts before a request fails with Conflict; default 50. */
+  maxRetries?: number;
+}
+
+interface Queue {
+  node: string;
+  family: IPFamily;
+  pools: string[] | undefined;
+  waiting: Waiter[];
+  running: boolean;
+}
+
+interface NodeState {
+  /** Affine blocks by CIDR, as last read or written; undefined until loaded. */
+  blocks: Map<string, BlockTarget> | undefined;
+  /** Serialises loading and claiming for the node within this instance. */
+  lock: Mutex;
+}
+
+function familyName(f: IPFamily): string {
+  return f === 4 ? 'IPv4' : 'IPv6';
+}
+
+export class Allocator {
+  readonly etcd: Etcd3;
+  readonly keys: Keys;
+  readonly view: ClusterView;
+  private readonly affinity: Affinity;
+  private readonly maxBatch: number;
+  private readonly maxRetries: number;
+  private readonly queues = new Map<string, Queue>();
+  private readonly nodes = new Map<string, NodeState>();
+
+  constructor(opts: AllocatorOptions) {
+    this.etcd = opts.etcd;
+    this.keys = opts.keys;
+    this.view = new ClusterView(opts.etcd, opts.keys, opts.cacheTtlMs ?? 1000);
+    this.affinity = new Affinity(opts.etcd, opts.keys);
+    this.maxBatch = Math.max(1, Math.min(opts.maxBatch ?? 64, 120));
+    this.maxRetries = opts.maxRetries ?? 50;
+  }
+
+  /**
+   * Allocates addresses for a handle; the same handle gets the same
+   * addresses back. Fails with Exhausted (naming the pools tried),
+   * Conflict (a requested address is taken), NotFound (a named pool).
+   */
+  async allocate(req: AllocateRequest): Promise<AllocateResult> {
+    const handle = validateHandle(req.handle);
+    if (!req.node) throw new TerraceError('Invalid', `allocate ${handle}: node is required`, { field: 'node' });
+    const attrs: AllocationAttrs = { node: req.node, ...req.attrs };
+    const specific = req.ip === undefined ? [] : Array.isArray(req.ip) ? req.ip : [req.ip];
+    const out: { ip: AllocatedIP; fresh: boolean }[] = [];
+    try {
+      if (specific.length > 0) {
+        for (const ip of specific) out.push(await this.allocateSpecific(handle, attrs, ip, req.pools));
+      } else {
+        const fam = req.family ?? 4;
+        for (const f of fam === 'dual' ? ([4, 6] as const) : [fam]) out.push(await this.enqueue(handle, attrs, f, req.pools));
+      }
+    } catch (e) {
+      // All or nothing: give back what this call newly took.
+      for (const r of out) if (r.fresh) await this.release({ handle, seq: r.ip.seq }).catch(() => undefined);
+      throw e;
+    }
+    return { handle, ips: out.map((r) => r.ip) };
+  }
+
+  /** Releases by handle (every address it holds, or the one with `seq`) or by address. Idempotent. */
+  async release(req: ReleaseRequest): Promise<ReleasedIP[]> {
+    const released =
+      'ip' in req
+        ? await releaseByIP(this.etcd, this.keys, this.view, req.ip, req.seq, req.handle)
+        : await releaseByHandle(this.etcd, this.keys, validateHandle(req.handle), req.seq);
+    for (const r of released) this.forgetBlockRecord(r.block);
+    return released;
+  }
+
+  /** The blocks affine to `node`, freshly read (and tidied: see Affinity.loadAffine). */
+  async affineBlocks(node: string): Promise<BlockTarget[]> {
+    const st = this.nodeState(node);
+    return st.lock.run(() => this.reload(node));
+  }
+
+  /** Drops cached state about `node` (after lifecycle operations changed its blocks). */
+  forgetNode(node: string): void {
+    this.nodes.delete(node);
+  }
+
+  /** Deletes `node`'s empty blocks and their affinities; returns their CIDRs. */
+  async releaseEmptyBlocks(node: string): Promise<string[]> {
+    const st = this.nodeState(node);
+    return st.lock.run(async () => {
+      try {
+        return await releaseEmptyBlocks(this.etcd, this.keys, node);
+      } finally {
+        st.blocks = undefined;
+      }
+    });
+  }
+
+  /** Releases everything of a node that is gone: its addresses everywhere, then its blocks. */
+  async releaseNode(node: string, progress?: (done: number, total: number) => void): Promise<NodeReleaseResult> {
+    try {
+      return await releaseNode(this.etcd, this.keys, node, progress);
+    } finally {
+      this.forgetNode(node);
+    }
+  }
+
+  /** A report of leaks and leftovers, read at one revision. */
+  check(progress?: (done: number, total: number) => void): Promise<CheckReport> {
+    return check(this.etcd, this.keys, progress);
+  }
+
+  /** Fixes what a report lists and is still in the reported state. */
+  async repair(report: Pick<CheckReport, 'issues'>, opts: { dryRun?: boolean; progress?: (done: number, total: number) => void } = {}): Promise<RepairAction[]> {
+    const r = await repair(this.etcd, this.keys, report, opts);
+    if (!opts.dryRun) this.nodes.clear();
+    return r;
+  }
+
+  poolUsage(): Promise<PoolUsage[]> {
+    return poolUsage(this.etcd, this.keys, this.view);
+  }
+
+  blocks(): Promise<BlockInfo[]> {
+    return readBlocks(this.etcd, this.keys, this.view);
+  }
+
+  /** Who holds an address, or undefined when it is free. */
+  lookup(ip: string): Promise<IPInfo | undefined> {
+    return lookupIP(this.etcd, this.keys, this.view, ip);
+  }
+
+  // ---- group commit -------------------------------------------------------
+
+  private enqueue(handle: string, attrs: AllocationAttrs, family: IPFamily, pools: string[] | undefined): Promise<{ ip: AllocatedIP; fresh: boolean }> {
+    const qkey = `${attrs.node}|${family}|${pools?.join(',') ?? ''}`;
+    let q = this.queues.get(qkey);
+    if (!q) {
+      q = { node: attrs.node, family, pools, waiting: [], running: false };
+      this.queues.set(qkey, q);
+    }
+    const queue = q;
+    return new Promise((resolve, reject) => {
+      queue.waiting.push({ handle, attrs, family, handleRev: '0', handleRec: undefined, settled: false, resolve, reject });
+      if (!queue.running) {
+        queue.running = true;
+        void this.drain(queue);
+      }
+    });
+  }
+
+  private async drain(q: Queue): Promise<void> {
+    try {
+      while (q.waiting.length > 0) {
+        // One batch holds each handle once; a repeat waits for the next
+        // batch, where it finds the address its twin was given.
+        const batch: Waiter[] = [];
+        const rest: Waiter[] = [];
+        const seen = new Set<string>();
+        for (const w of q.waiting) {
+          if (batch.length < this.maxBatch && !seen.has(w.handle)) {
+            batch.push(w);
+            seen.add(w.handle);
+          } else rest.push(w);
+        }
+        q.waiting = rest;
+        try {
+          await this.serve(q, batch);
+        } catch (e) {
+          for (const w of batch) settle(w, { error: e });
+        }
+      }
+    } finally {
+      q.running = false;
+    }
+  }
+
+  private async serve(q: Queue, batch: Waiter[]): Promise<void> {
+    let pending = batch;
+    for (let attempt = 0; ; attempt++) {
+      pending = pending.filter((w) => !this.settleExisting(w));
+      if (pending.length === 0) return;
+      if (attempt >= this.maxRetries) {
+        throw new TerraceError('Conflict', `node ${q.node}: gave up allocating ${familyName(q.family)} after ${attempt} conflicting attempts`);
+      }
+      const target = await this.pickBlock(q.node, q.family, q.pools);
+      const ordinals = findFree(target.rec, pending.length);
+      const take = pending.slice(0, ordinals.length);
+      const res = await commitAssign(
+        this.etcd,
+        this.keys,
+        target,
+        take.map((w, i) => ({ w, ordinal: ordinals[i] as number })),
+        Date.now(),
+      );
+      if (res.ok) {
+        pending = pending.slice(take.length);
+        attempt = -1; // progress resets the conflict budget
+        continue;
+      }
+      if (res.blockGone) this.dropAffine(q.node, target);
+      if (attempt >= 2) await sleep(Math.random() * 5 * attempt);
+    }
+  }
+
+  /** Settles a waiter whose handle already holds an address of its family (an idempotent retry). */
+  private settleExisting(w: Waiter): boolean {
+    const have = ipsOfFamily(w.handleRec, w.family)[0];
+    if (!have) return false;
+    settle(w, { ip: toAllocated(have, w.family), fresh: false });
+    return true;
+  }
+
+  // ---- where to allocate from --------------------------------------------
+
+  private nodeState(node: string): NodeState {
+    let st = this.nodes.get(node);
+    if (!st) {
+      st = { blocks: undefined, lock: new Mutex() };
+      this.nodes.set(node, st);
+    }
+    return st;
+  }
+
+  private async reload(node: string): Promise<BlockTarget[]> {
+    const list = await this.affinity.loadAffine(node);
+    this.nodeState(node).blocks = new Map(list.map((t) => [t.rec.cidr, t]));
+    return list;
+  }
+
+  private dropAffine(node: string, t: BlockTarget): void {
+    this.nodes.get(node)?.blocks?.delete(t.rec.cidr);
+  }
+
+  /** Cached copies of a block are stale after a write elsewhere in this instance. */
+  private forgetBlockRecord(cidr: string): void {
+    for (const st of this.nodes.values()) {
+      const t = st.blocks?.get(cidr);
+      if (t) t.rev = '-1'; // forces a re-read through the next transaction's else branch
+    }
+  }
+
+  private firstWithRoom(node: string, family: IPFamily, eligible: PoolView[]): BlockTarget | undefined {
+    const blocks = this.nodes.get(node)?.blocks;
+    if (!blocks) return undefined;
+    for (const t of blocks.values()) {
+      if (t.cidr.family === family && poolOfBlock(eligible, t.cidr) && freeCount(t.rec) > 0) return t;
+    }
+    return undefined;
+  }
+
+  private async eligible(node: string, family: IPFamily, pools: string[] | undefined): Promise<PoolView[]> {
+    const [all, labels] = await Promise.all([this.view.pools(), this.view.nodeLabels(node)]);
+    const list = eligiblePools(all, family, labels ?? {}, pools);
+    if (list.length === 0) {
+      const tried = pools?.length ? pools : all.filter((p) => p.cidr.family === family && !p.manual).map((p) => p.name);
+      throw new TerraceError(
+        'Exhausted',
+        `no ${familyName(family)} pool is usable by node ${node} (pools ${tried.length ? tried.join(', ') : 'none'}: disabled, Manual or nodeSelector does not match)`,
+      );
+    }
+    return list;
+  }
+
+  private async pickBlock(node: string, family: IPFamily, pools: string[] | undefined): Promise<BlockTarget> {
+    const st = this.nodeState(node);
+    let eligible = await this.eligible(node, family, pools);
+    if (st.blocks) {
+      const t = this.firstWithRoom(node, family, eligible);
+      if (t) return t;
+    }
+    return st.lock.run(async () => {
+      // Another instance (or an earlier crash) may have changed the node's blocks.
+      const blocks = await this.reload(node);
+      const t = this.firstWithRoom(node, family, eligible);
+      if (t) return t;
+      // Claims are rare: re-read pools so the claim compares their current revision.
+      this.view.invalidate();
+      eligible = await this.eligible(node, family, pools);
+      const config = await this.view.config();
+      const held = blocks.filter((b) => b.cidr.family === family).length;
+      const atLimit = config.maxBlocksPerHost > 0 && held >= config.maxBlocksPerHost;
+      if (config.autoAllocateBlocks && !atLimit) {
+        const c = await this.affinity.claim(node, eligible);
+        if (c) {
+          st.blocks?.set(c.rec.cidr, c);
+          return c;
+        }
+      }
+      if (!config.strictAffinity) {
+        const b = await this.borrowable(node, family, eligible);
+        if (b) return b;
+      }
+      const why = [
+        atLimit ? `node holds maxBlocksPerHost=${config.maxBlocksPerHost} ${familyName(family)} blocks` : '',
+        config.autoAllocateBlocks ? '' : 'autoAllocateBlocks is false',
+        config.strictAffinity ? 'strictAffinity forbids borrowing' : '',
+      ].filter(Boolean);
+      throw new TerraceError(
+        'Exhausted',
+        `no free ${familyName(family)} address for node ${node} in pools ${eligible.map((p) => p.name).join(', ')}${why.length ? ` (${why.join('; ')})` : ''}`,
+      );
+    });
+  }
+
+  /** A block of another node (or an unaffine one) in an eligible pool with a free address. */
+  private async borrowable(node: string, family: IPFamily, eligible: PoolView[]): Promise<BlockTarget | undefined> {
+    const { kvs } = await readPrefix(this.etcd, this.keys.blockPrefix());
+    const mine = hostAffinity(node);
+    const candidates: BlockTarget[] = [];
+    for (const kv of kvs) {
+      const cidr = this.keys.parseBlock(kv.key);
+      if (!cidr || cidr.family !== family || !poolOfBlock(eligible, cidr)) continue;
+      const rec = decodeBlock(kv.key, kv.text);
+      if (rec.affinity === mine || freeCount(rec) === 0) continue;
+      candidates.push({ key: kv.key, cidr, rec, rev: kv.mod, affine: false });
+    }
+    return candidates[Math.floor(Math.random() * candidates.length)];
+  }
+
+  // ---- specific addresses -------------------------------------------------
+
+  private async allocateSpecific(handle: string, attrs: AllocationAttrs, ipText: string, poolNames: string[] | undefined): Promise<{ ip: AllocatedIP; fresh: boolean }> {
+    const ip = parseIP(ipText);
+    for (let attempt = 0; attempt < this.maxRetries; attempt++) {
+      const pools = await this.view.pools();
+      const inScope = poolNames?.length ? pools.filter((p) => poolNames.includes(p.name)) : pools;
+      const pool = inScope.find((p) => cidrContainsIP(p.cidr, ip));
+      if (!pool) throw new TerraceError('NotFound', `no IP pool${poolNames?.length ? ` among ${poolNames.join(', ')}` : ''} contains ${ipText}`);
+      if (pool.disabled) throw new TerraceError('Invalid', `${resourceRef('IPPool', pool.name)} is disabled: cannot allocate ${ipText}`, { resource: resourceRef('IPPool', pool.name) });
+      const cidr = subnetContaining(pool.cidr, pool.blockSize, ip);
+      const hkv = await readKey(this.etcd, this.keys.handle(handle));
+      const hrec = hkv ? decodeHandle(hkv.key, hkv.text) : undefined;
+      const already = hrec?.ips.find((e) => e.ip === formatIP(ip));
+      if (already) return { ip: toAllocated(already, ip.family), fresh: false };
+
+      const bkey = this.keys.block(cidr);
+      const bkv = await readKey(this.etcd, bkey);
+      let target: BlockTarget;
+      if (!bkv) {
+        // The block does not exist yet: claim it for this node.
+        this.view.invalidate();
+        const fresh = (await this.view.pools()).find((p) => p.name === pool.name) ?? pool;
+        const claimed = await this.nodeState(attrs.node).lock.run(() => this.affinity.claimOne(attrs.node, fresh, cidr));
+        if (!claimed) continue;
+        this.nodes.get(attrs.node)?.blocks?.set(claimed.rec.cidr, claimed);
+        target = claimed;
+      } else {
+        const rec = decodeBlock(bkey, bkv.text);
+        target = { key: bkey, cidr, rec, rev: bkv.mod, affine: false };
+      }
+      const ordinal = ordinalOf(cidr, ip);
+      const holder = allocationAt(target.rec, ordinal);
+      if (holder) {
+        throw new TerraceError('Conflict', `${ipText} (block ${formatCidr(cidr)}) is already allocated to handle ${holder.handle}`);
+      }
+      let result: { ip: AllocatedIP; fresh: boolean } | undefined;
+      const w: Waiter = {
+        handle,
+        attrs,
+        family: ip.family,
+        handleRev: hkv?.mod ?? '0',
+        handleRec: hrec,
+        settled: false,
+        resolve: (r) => (result = r),
+        reject: () => undefined,
+      };
+      const res = await commitAssign(this.etcd, this.keys, target, [{ w, ordinal }], Date.now());
+      if (res.ok && result) return result;
+    }
+    throw new TerraceError('Conflict', `allocate ${ipText} for ${handle}: gave up after ${this.maxRetries} conflicting attempts`);
+  }
+}

@@ -1,0 +1,101 @@
+/**
+ * Releasing addresses, by handle or by address. Each release writes the
+ * block and the handle in one transaction comparing both revisions, and
+ * frees an address only while the allocation named by (ordinal, seq) still
+ * holds it, so a late release never frees an address given out since.
+ */
+import { type Cidr, type IPAddr, TerraceError, formatIP, ordinalOf, parseIP, subnetContaining } from '@terrace/api';
+import type { Keys } from '@terrace/datastore';
+import type { Etcd3 } from 'etcd3';
+import { type BlockRecord, allocationAt, decodeBlock, encodeBlock, isEmpty, unassign } from './block.js';
+import type { ClusterView } from './cluster.js';
+import { type HandleIP, type HandleRecord, decodeHandle, encodeHandle, withoutIP } from './handle.js';
+import { type KV, readKey, readKeys } from './kv.js';
+import type { ReleasedIP } from './types.js';
+
+const MAX_ATTEMPTS = 50;
+
+/** Puts the block back, or deletes it when it is empty and no node holds it. */
+export function blockWriteOp(etcd: Etcd3, key: string, b: BlockRecord) {
+  return b.affinity === null && isEmpty(b) ? etcd.delete().key(key) : etcd.put(key).value(encodeBlock(b));
+}
+
+export function handleWriteOp(etcd: Etcd3, key: string, h: HandleRecord | null) {
+  return h === null ? etcd.delete().key(key) : etcd.put(key).value(encodeHandle(h));
+}
+
+/**
+ * Removes one handle entry and its allocation (if that allocation is still
+ * the one the entry names) in one transaction. Returns what was freed,
+ * undefined for a dangling entry, or 'conflict' to retry.
+ */
+async function releaseEntry(etcd: Etcd3, keys: Keys, h: KV, rec: HandleRecord, e: HandleIP): Promise<ReleasedIP | undefined | 'conflict'> {
+  const bkey = keys.block(e.block);
+  const b = await readKey(etcd, bkey);
+  const next = b ? unassign(decodeBlock(bkey, b.text), e.ordinal, e.seq, rec.handle) : undefined;
+  const ops = [handleWriteOp(etcd, h.key, withoutIP(rec, e.block, e.ordinal, e.seq))];
+  if (next) ops.push(blockWriteOp(etcd, bkey, next));
+  const res = await etcd
+    .if(h.key, 'Mod', '==', h.mod)
+    .and(bkey, 'Mod', '==', b?.mod ?? 0)
+    .then(...ops)
+    .commit();
+  if (!res.succeeded) return 'conflict';
+  return next ? { ip: e.ip, handle: rec.handle, block: e.block, seq: e.seq } : undefined;
+}
+
+export async function releaseByHandle(etcd: Etcd3, keys: Keys, handle: string, seq?: number): Promise<ReleasedIP[]> {
+  const out: ReleasedIP[] = [];
+  let conflicts = 0;
+  for (;;) {
+    const h = await readKey(etcd, keys.handle(handle));
+    if (!h) return out;
+    const rec = decodeHandle(h.key, h.text);
+    const e = rec.ips.find((x) => seq === undefined || x.seq === seq);
+    if (!e) return out;
+    const r = await releaseEntry(etcd, keys, h, rec, e);
+    if (r === 'conflict') {
+      if (++conflicts >= MAX_ATTEMPTS) throw new TerraceError('Conflict', `release handle ${handle}: gave up after ${conflicts} conflicting attempts`);
+      continue;
+    }
+    if (r) out.push(r);
+  }
+}
+
+/** The block CIDR that would hold `ip`: from its pool, or (pool deleted) from the existing blocks. */
+export async function blockFor(etcd: Etcd3, keys: Keys, view: ClusterView, ip: IPAddr): Promise<Cidr | undefined> {
+  const pool = (await view.pools()).find((p) => p.cidr.family === ip.family && ordinalOf(p.cidr, ip) >= 0);
+  if (pool) return subnetContaining(pool.cidr, pool.blockSize, ip);
+  for (const k of await readKeys(etcd, keys.blockPrefix())) {
+    const c = keys.parseBlock(k);
+    if (c && ordinalOf(c, ip) >= 0) return c;
+  }
+  return undefined;
+}
+
+export async function releaseByIP(etcd: Etcd3, keys: Keys, view: ClusterView, ipText: string, seq?: number, handle?: string): Promise<ReleasedIP[]> {
+  const ip = parseIP(ipText);
+  const cidr = await blockFor(etcd, keys, view, ip);
+  if (!cidr) return [];
+  const bkey = keys.block(cidr);
+  const ordinal = ordinalOf(cidr, ip);
+  for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+    const b = await readKey(etcd, bkey);
+    if (!b) return [];
+    const rec = decodeBlock(bkey, b.text);
+    const a = allocationAt(rec, ordinal);
+    if (!a || (seq !== undefined && a.seq !== seq) || (handle !== undefined && a.handle !== handle)) return [];
+    const hkey = keys.handle(a.handle);
+    const h = await readKey(etcd, hkey);
+    const next = unassign(rec, ordinal, a.seq, a.handle) as BlockRecord;
+    const ops = [blockWriteOp(etcd, bkey, next)];
+    if (h) ops.push(handleWriteOp(etcd, hkey, withoutIP(decodeHandle(hkey, h.text), rec.cidr, ordinal, a.seq)));
+    const res = await etcd
+      .if(bkey, 'Mod', '==', b.mod)
+      .and(hkey, 'Mod', '==', h?.mod ?? 0)
+      .then(...ops)
+      .commit();
+    if (res.succeeded) return [{ ip: formatIP(ip), handle: a.handle, block: rec.cidr, seq: a.seq }];
+  }
+  throw new TerraceError('Conflict', `release ${ipText}: gave up after ${MAX_ATTEMPTS} conflicting attempts`);
+}
