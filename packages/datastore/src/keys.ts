@@ -10,6 +10,8 @@
  *   /terrace/v1/<cluster>/nodes/alive/<node>               bound to the agent's lease
  *   /terrace/v1/<cluster>/nodes/status/<node>              agent-published BGP/route status
  *   /terrace/v1/<cluster>/controller/leader                leader election
+ *   /terrace/v1/<cluster>/controller/leader/election/...   the candidates' lease-bound keys
+ *   /terrace/v1/<cluster>/controller/status                the acting controller's last report
  */
 import { type Cidr, type Kind, KIND_PLURAL, KINDS, formatCidr, parseCidr } from '@terrace/api';
 
@@ -105,5 +107,13 @@ export class Keys {
   // Controller
   leader(): string {
     return `${this.prefix}controller/leader`;
+  }
+  /** The namespace the controllers' etcd election keeps its candidate keys under. */
+  leaderElectionPrefix(): string {
+    return `${this.leader()}/`;
+  }
+  /** The status record the acting controller writes after every pass. */
+  controllerStatus(): string {
+    return `${this.prefix}controller/status`;
   }
 }

@@ -1,0 +1,278 @@
+/**
+ * The resource store on etcd. Every write, of one resource or of a batch,
+ * goes through one path (writeBatch):
+ *
+ *   1. read, in one snapshot, every key the batch touches, plus (when an
+ *      IPPool is involved) every stored pool and the `ippools` guard key;
+ *   2. decide each resource's fate (created, configured, unchanged) and run
+ *      the cross-resource rules (no overlapping pools, immutable cidr and
+ *      blockSize) against what was read;
+ *   3. commit one transaction that compares every touched key's mod revision
+ *      as read, and, when the pool set changes, the guard key's revision,
+ *      and puts the guard key too.
+ *
+ * Any write to a pool moves the guard key, so two writers that each checked
+ * for overlaps against a pool set the other is about to change cannot both
+ * commit: the second fails its compare, re-reads, and now sees the first's
+ * pool. A failed compare caused by someone else is retried (bounded, with
+ * jitter); a stale resourceVersion given by the caller is a Conflict at once.
+ *
+ * Stored JSON holds uid and creationTimestamp but never resourceVersion:
+ * that is always the key's mod revision, so it cannot disagree with etcd.
+ */
+import { randomUUID } from 'node:crypto';
+import {
+  type IPPool,
+  type Kind,
+  type Resource,
+  type ResourceOf,
+  TerraceError,
+  checkPoolUpdate,
+  findOverlappingPool,
+  overlapError,
+  resourceRef,
+} from '@terrace/api';
+import type { Etcd3, IKeyValue, IRequestOp, ICompare } from 'etcd3';
+import type { Keys } from './keys.js';
+import type { ListResult, ResourceStore, WriteOptions } from './store.js';
+import { deleteOp, getOp, modEquals, prefixOp, putOp, readAll, txn } from './txn.js';
+
+export type ApplyAction = 'created' | 'configured' | 'unchanged';
+type Mode = 'create' | 'replace' | 'apply';
+
+export interface ResourceStoreOptions {
+  /** Attempts before giving up on a transaction that keeps losing races. Default 10. */
+  maxAttempts?: number;
+}
+
+/** The guard key moved by every change to the set of pools. */
+export const POOL_GUARD = 'ippools';
+
+/** JSON with object keys sorted, so that equal objects compare equal as strings. */
+export function canonicalJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
+  if (v !== null && typeof v === 'object') {
+    const entries = Object.entries(v as Record<string, unknown>)
+      .filter(([, x]) => x !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, x]) => `${JSON.stringify(k)}:${canonicalJson(x)}`).join(',')}}`;
+  }
+  return JSON.stringify(v);
+}
+
+/** What is stored: the resource without resourceVersion. */
+function storedBody(res: Resource): Resource {
+  const { resourceVersion: _rv, ...metadata } = res.metadata;
+  return { ...res, metadata } as Resource;
+}
+
+function withVersion<R extends Resource>(res: R, rev: string): R {
+  return { ...res, metadata: { ...res.metadata, resourceVersion: rev } };
+}
+
+function staleError(ref: string, given: string, stored: string): TerraceError {
+  return new TerraceError('Conflict', `${ref}: the object has been modified (resourceVersion ${given}, stored ${stored}); get it again and retry`, {
+    resource: ref,
+    field: 'metadata.resourceVersion',
+  });
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/**
+ * Full jitter, doubling from 10 ms up to 1 s: spreads out writers that
+ * collided. Every pool write moves the one guard key, so N concurrent pool
+ * writers succeed one per round; the window must grow fast enough that ten
+ * attempts suffice for tens of writers even on a loaded machine.
+ */
+function backoffMs(attempt: number): number {
+  return Math.random() * Math.min(1000, 10 * 2 ** attempt);
+}
+
+/** A compare that failed because someone else wrote; the caller retries. */
+class LostRace extends Error {}
+
+interface Decided {
+  res: Resource;
+  action: ApplyAction;
+  key: string;
+}
+
+export class EtcdResourceStore implements ResourceStore {
+  private readonly maxAttempts: number;
+
+  constructor(
+    private readonly etcd: Etcd3,
+    private readonly keys: Keys,
+    opts: ResourceStoreOptions = {},
+  ) {
+    this.maxAttempts = opts.maxAttempts ?? 10;
+  }
+
+  private decode(kv: IKeyValue): Resource {
+    const key = kv.key.toString();
+    let res: Resource;
+    try {
+      res = JSON.parse(kv.value.toString()) as Resource;
+    } catch (e) {
+      throw new TerraceError('Internal', `etcd key ${key} does not hold valid JSON: ${(e as Error).message}`);
+    }
+    return withVersion(res, kv.mod_revision);
+  }
+
+  async get<K extends Kind>(kind: K, name: string): Promise<ResourceOf<K>> {
+    const { results } = await readAll(this.etcd, [getOp(this.keys.resource(kind, name))]);
+    const kv = results[0]?.[0];
+    if (!kv) throw new TerraceError('NotFound', `${resourceRef(kind, name)} not found`, { resource: resourceRef(kind, name) });
+    return this.decode(kv) as ResourceOf<K>;
+  }
+
+  async list<K extends Kind>(kind: K): Promise<ListResult<K>> {
+    const { revision, results } = await readAll(this.etcd, [prefixOp(this.keys.resourcePrefix(kind))]);
+    // Only direct children: a name never holds '/', so deeper keys are not ours.
+    const items = (results[0] ?? []).filter((kv) => this.keys.parseResource(kv.key.toString())?.kind === kind).map((kv) => this.decode(kv) as ResourceOf<K>);
+    return { items, revision };
+  }
+
+  async create<K extends Kind>(res: ResourceOf<K>, opts: WriteOptions = {}): Promise<ResourceOf<K>> {
+    const [out] = await this.writeBatch([res], 'create', opts);
+    return (out as Decided).res as ResourceOf<K>;
+  }
+
+  async replace<K extends Kind>(res: ResourceOf<K>, opts: WriteOptions = {}): Promise<ResourceOf<K>> {
+    const [out] = await this.writeBatch([res], 'replace', opts);
+    return (out as Decided).res as ResourceOf<K>;
+  }
+
+  async applyAll(resources: Resource[], opts: WriteOptions = {}): Promise<{ resource: Resource; action: ApplyAction }[]> {
+    const out = await this.writeBatch(resources, 'apply', opts);
+    return out.map((d) => ({ resource: d.res, action: d.action }));
+  }
+
+  async delete<K extends Kind>(kind: K, name: string, opts: { resourceVersion?: string } = {}): Promise<ResourceOf<K>> {
+    const ref = resourceRef(kind, name);
+    const key = this.keys.resource(kind, name);
+    const guard = this.keys.guard(POOL_GUARD);
+    return this.withRetries([ref], async () => {
+      const reads = [getOp(key)];
+      if (kind === 'IPPool') reads.push(getOp(guard));
+      const { revision, results } = await readAll(this.etcd, reads);
+      const kv = results[0]?.[0];
+      if (!kv) throw new TerraceError('NotFound', `${ref} not found`, { resource: ref });
+      if (opts.resourceVersion !== undefined && opts.resourceVersion !== kv.mod_revision) {
+        throw staleError(ref, opts.resourceVersion, kv.mod_revision);
+      }
+      const compare = [modEquals(key, kv.mod_revision)];
+      const success = [deleteOp(key)];
+      if (kind === 'IPPool') {
+        compare.push(modEquals(guard, results[1]?.[0]?.mod_revision ?? '0'));
+        success.push(putOp(guard, revision));
+      }
+      const r = await txn(this.etcd, compare, success);
+      if (!r.succeeded) throw new LostRace();
+      return this.decode(kv) as ResourceOf<K>;
+    });
+  }
+
+  /** Runs attempt until it stops losing races, at most maxAttempts times. */
+  private async withRetries<T>(refs: string[], attempt: () => Promise<T>): Promise<T> {
+    for (let i = 0; i < this.maxAttempts; i++) {
+      try {
+        return await attempt();
+      } catch (e) {
+        if (!(e instanceof LostRace)) throw e;
+        await sleep(backoffMs(i));
+      }
+    }
+    const what = refs.length > 3 ? `${refs.slice(0, 3).join(', ')} and ${refs.length - 3} more` : refs.join(', ');
+    throw new TerraceError('Conflict', `${what}: gave up after ${this.maxAttempts} attempts because other writers kept changing the same objects; retry`, {
+      resource: refs[0],
+    });
+  }
+
+  private async writeBatch(resources: Resource[], mode: Mode, opts: WriteOptions): Promise<Decided[]> {
+    const seen = new Set<string>();
+    for (const r of resources) {
+      const ref = resourceRef(r.kind, r.metadata.name);
+      if (seen.has(ref)) throw new TerraceError('Invalid', `${ref}: appears more than once in the same request`, { resource: ref });
+      seen.add(ref);
+    }
+    if (resources.length === 0) return [];
+    return this.withRetries([...seen], () => this.attemptBatch(resources, mode, opts));
+  }
+
+  private async attemptBatch(resources: Resource[], mode: Mode, opts: WriteOptions): Promise<Decided[]> {
+    const keys = resources.map((r) => this.keys.resource(r.kind, r.metadata.name));
+    const involvesPools = resources.some((r) => r.kind === 'IPPool');
+    const guard = this.keys.guard(POOL_GUARD);
+    const reads: IRequestOp[] = keys.map(getOp);
+    if (involvesPools) reads.push(prefixOp(this.keys.resourcePrefix('IPPool')), getOp(guard));
+    const { revision, results } = await readAll(this.etcd, reads);
+
+    const now = new Date().toISOString();
+    const decided: Decided[] = [];
+    const compare: ICompare[] = [];
+    const success: IRequestOp[] = [];
+    let poolsChanged = false;
+
+    resources.forEach((res, i) => {
+      const key = keys[i] as string;
+      const ref = resourceRef(res.kind, res.metadata.name);
+      const kv = results[i]?.[0];
+      const stored = kv ? this.decode(kv) : undefined;
+      if (mode === 'create' && stored) throw new TerraceError('AlreadyExists', `${ref} already exists`, { resource: ref });
+      if (mode === 'replace' && !stored) throw new TerraceError('NotFound', `${ref} not found`, { resource: ref });
+      const given = res.metadata.resourceVersion;
+      // A create never has a version to compare against; an apply of an absent object creates it.
+      if (stored && mode !== 'create' && given !== undefined && given !== '' && given !== kv?.mod_revision) {
+        throw staleError(ref, given, kv?.mod_revision ?? '0');
+      }
+      const body = storedBody({
+        ...res,
+        metadata: {
+          ...res.metadata,
+          uid: stored?.metadata.uid ?? randomUUID(),
+          creationTimestamp: stored?.metadata.creationTimestamp ?? now,
+        },
+      } as Resource);
+      if (stored && res.kind === 'IPPool') checkPoolUpdate(stored as IPPool, body as IPPool);
+      const unchanged = stored !== undefined && canonicalJson(storedBody(stored)) === canonicalJson(body);
+      compare.push(modEquals(key, kv?.mod_revision ?? '0'));
+      if (unchanged) {
+        decided.push({ res: stored, action: 'unchanged', key });
+        return;
+      }
+      success.push(putOp(key, JSON.stringify(body)));
+      decided.push({ res: body, action: stored ? 'configured' : 'created', key });
+      if (res.kind === 'IPPool') poolsChanged = true;
+    });
+
+    if (poolsChanged) {
+      const poolKvs = results[keys.length] ?? [];
+      const guardKv = results[keys.length + 1]?.[0];
+      // The pool set after this batch: stored pools, with the batch's versions in place of theirs.
+      const finalPools = new Map<string, IPPool>();
+      for (const kv of poolKvs) {
+        if (this.keys.parseResource(kv.key.toString())?.kind !== 'IPPool') continue;
+        const p = this.decode(kv) as IPPool;
+        finalPools.set(p.metadata.name, p);
+      }
+      for (const d of decided) if (d.res.kind === 'IPPool') finalPools.set(d.res.metadata.name, d.res);
+      for (const d of decided) {
+        if (d.res.kind !== 'IPPool' || d.action === 'unchanged') continue;
+        const other = findOverlappingPool(d.res, finalPools.values());
+        if (other) throw overlapError(d.res, other);
+      }
+      compare.push(modEquals(guard, guardKv?.mod_revision ?? '0'));
+      success.push(putOp(guard, revision));
+    }
+
+    if (success.length === 0 || opts.dryRun) return decided;
+    const r = await txn(this.etcd, compare, success);
+    if (!r.succeeded) throw new LostRace();
+    const rev = r.header.revision;
+    return decided.map((d) => (d.action === 'unchanged' ? d : { ...d, res: withVersion(d.res, rev) }));
+  }
+}
