@@ -55,3 +55,41 @@ export interface NodeStatus {
 
 /** A status older than this is shown as stale. */
 export const NODE_STATUS_STALE_MS = 30_000;
+
+/**
+ * What the acting terrace-controller reports after every reconcile pass, at
+ * keys.controllerStatus(). Not lease-bound: the last report stays readable
+ * when no controller runs (`lastPass` then shows how old it is). Written by
+ * the controller, read by `terracectl controller status`.
+ */
+export type ControllerNodeState = 'alive' | 'grace' | 'released';
+
+export interface ControllerNodeStatus {
+  node: string;
+  state: ControllerNodeState;
+  /** RFC 3339: when this leader first saw the node's liveness key gone (grace and released). */
+  goneSince?: string;
+  /** Seconds left before the node's addresses are released (grace only). */
+  graceRemainingSeconds?: number;
+  /** Addresses and blocks the node still holds in IPAM, as last read. */
+  addresses: number;
+  blocks: number;
+}
+
+export interface ControllerStatus {
+  /** The identity of the controller that wrote this (the leader). */
+  leader: string;
+  /** RFC 3339: when it became leader. */
+  leaderSince: string;
+  /** RFC 3339: when the last pass finished. */
+  lastPass: string;
+  passes: number;
+  lastPassMs: number;
+  graceSeconds: number;
+  intervalSeconds: number;
+  nodes: ControllerNodeStatus[];
+  /** Totals since this controller became leader. */
+  totals: { nodesReleased: number; blocksReleased: number; addressesFreed: number; poolsCreated: number };
+  /** The most recent errors (newest last), at most a handful. */
+  errors: { time: string; message: string }[];
+}

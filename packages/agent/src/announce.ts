@@ -1,0 +1,103 @@
+/**
+ * What this node announces over BGP and which blackholes it keeps, computed
+ * from IPAM state. Pure.
+ *
+ * - Every block affine to this node is announced as its prefix with the
+ *   node's own address as next hop, and gets a kernel blackhole route so that
+ *   traffic to an unallocated address in it is dropped here instead of
+ *   bouncing back to the default route (the pods' /32 routes are more
+ *   specific and win).
+ * - An address this node's pods hold in a block affine to another node
+ *   (a borrowed address) is announced as a /32 (/128) so that it beats the
+ *   owner's block route everywhere.
+ * - Blocks and addresses of a pool with disableBGPExport are not announced
+ *   (the blackhole is still installed: it is about local forwarding).
+ */
+import {
+  type Cidr,
+  type IPFamily,
+  type IPPool,
+  cidrContainsCidr,
+  compareCidr,
+  formatCidr,
+  hostCidr,
+  tryParseCidr,
+  tryParseIP,
+} from '@terrace/api';
+
+/** The parts of an IPAM block this computation needs (the agent adapts the IPAM record). */
+export interface BlockView {
+  cidr: string;
+  /** The node the block is affine to, if any. */
+  affinity: string | undefined;
+  /** Allocated addresses with the node their holder runs on (when recorded). */
+  allocations: readonly { address: string; node: string | undefined }[];
+}
+
+export interface AnnounceInputs {
+  nodeName: string;
+  /** This node's BGP addresses by family: the next hop of what it announces. */
+  addresses: Partial<Record<IPFamily, string>>;
+  blocks: Iterable<BlockView>;
+  pools: readonly IPPool[];
+}
+
+export interface Announcement {
+  prefix: string;
+  nextHop: string;
+  kind: 'block' | 'borrowed';
+}
+
+export interface AnnounceResult {
+  /** Sorted by prefix. */
+  announcements: Announcement[];
+  /** Prefixes of the blocks affine to this node, sorted. */
+  blackholes: string[];
+  problems: string[];
+}
+
+export function computeAnnouncements(inp: AnnounceInputs): AnnounceResult {
+  const problems: string[] = [];
+  const pools = inp.pools.map((p) => ({ pool: p, cidr: tryParseCidr(p.spec.cidr) })).filter((p) => p.cidr !== undefined) as {
+    pool: IPPool;
+    cidr: Cidr;
+  }[];
+  const exportDisabled = (c: Cidr): boolean => pools.some((p) => p.pool.spec.disableBGPExport && cidrContainsCidr(p.cidr, c));
+  const announced = new Map<string, { cidr: Cidr; a: Announcement }>();
+  const blackholes: Cidr[] = [];
+  const warnedFamilies = new Set<IPFamily>();
+  const add = (c: Cidr, kind: Announcement['kind']): void => {
+    if (exportDisabled(c)) return;
+    const nextHop = inp.addresses[c.family];
+    if (!nextHop) {
+      if (!warnedFamilies.has(c.family)) {
+        warnedFamilies.add(c.family);
+        problems.push(`node ${inp.nodeName} has no IPv${c.family} BGP address; its IPv${c.family} prefixes are not announced`);
+      }
+      return;
+    }
+    const prefix = formatCidr(c);
+    announced.set(prefix, { cidr: c, a: { prefix, nextHop, kind } });
+  };
+
+  for (const b of inp.blocks) {
+    const cidr = tryParseCidr(b.cidr);
+    if (!cidr) {
+      problems.push(`ipam block ${JSON.stringify(b.cidr)} is not a CIDR; ignored`);
+      continue;
+    }
+    if (b.affinity === inp.nodeName) {
+      blackholes.push(cidr);
+      add(cidr, 'block');
+      continue;
+    }
+    for (const a of b.allocations) {
+      if (a.node !== inp.nodeName) continue;
+      const ip = tryParseIP(a.address);
+      if (ip) add(hostCidr(ip), 'borrowed');
+    }
+  }
+
+  const announcements = [...announced.values()].sort((x, y) => compareCidr(x.cidr, y.cidr)).map((x) => x.a);
+  return { announcements, blackholes: blackholes.sort(compareCidr).map(formatCidr), problems };
+}

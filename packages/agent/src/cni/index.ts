@@ -1,0 +1,5 @@
+export { startCniServer, type CniServer, type CniServerOptions } from './server.js';
+export { CniHandlers, DEFAULT_POD_MTU, handleOf, type CniCall, type CniEvent, type CniHandlerOptions, type Readiness } from './handlers.js';
+export { allocatorIpam, localPodRoutes, type CniIpam, type NodeAllocation } from './ipam.js';
+export { cniCodeFor, toCniError } from './errors.js';
+export { etcdReadiness } from './readiness.js';

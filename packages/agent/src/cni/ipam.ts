@@ -1,0 +1,62 @@
+/**
+ * What the CNI server needs from IPAM, and how the allocator provides it.
+ * Declared narrowly so the server's contract is visible in one place.
+ */
+import { parseIP } from '@terrace/api';
+import { podHostRoutes, type UnicastRoute } from '@terrace/dataplane';
+import { Allocator, allocationsOf, ipOf, readSnapshot, type AllocateRequest, type AllocateResult, type ReleasedIP } from '@terrace/ipam';
+
+/** One address held by a pod interface on a node. */
+export interface NodeAllocation {
+  ip: string;
+  handle: string;
+  containerID: string | undefined;
+  iface: string | undefined;
+}
+
+export interface CniIpam {
+  /** Same handle, same addresses (a retried ADD). */
+  allocate(req: AllocateRequest): Promise<AllocateResult>;
+  /** Idempotent: releasing a free handle returns nothing. */
+  release(req: { handle: string }): Promise<ReleasedIP[]>;
+  /** Who holds an address, or undefined when it is free. */
+  lookup(ip: string): Promise<{ handle: string } | undefined>;
+  /** Every address held by pods on `node` (GC). */
+  nodeAllocations(node: string): Promise<NodeAllocation[]>;
+}
+
+/** The allocator as the CNI server's IPAM. */
+export function allocatorIpam(a: Allocator): CniIpam {
+  return {
+    allocate: (req) => a.allocate(req),
+    release: (req) => a.release(req),
+    lookup: (ip) => a.lookup(ip),
+    async nodeAllocations(node) {
+      // GC is rare (the runtime calls it now and then), so one consistent
+      // read of the blocks is affordable.
+      const snap = await readSnapshot(a.etcd, a.keys);
+      const out: NodeAllocation[] = [];
+      for (const b of snap.blocks) {
+        for (const { ordinal, alloc } of allocationsOf(b.rec)) {
+          if (alloc.node !== node) continue;
+          out.push({ ip: ipOf(b.rec, ordinal), handle: alloc.handle, containerID: alloc.containerID, iface: alloc.iface });
+        }
+      }
+      return out;
+    },
+  };
+}
+
+/**
+ * The host routes of every pod interface on `node`, from IPAM: what the
+ * agent seeds RouteSync's desired set with at start, before any CNI call,
+ * so that a restart keeps existing pods' routes.
+ */
+export async function localPodRoutes(ipam: CniIpam, node: string): Promise<UnicastRoute[]> {
+  const out: UnicastRoute[] = [];
+  for (const a of await ipam.nodeAllocations(node)) {
+    if (a.containerID === undefined || a.iface === undefined) continue;
+    out.push(...podHostRoutes(a.containerID, a.iface, [parseIP(a.ip)]));
+  }
+  return out;
+}

@@ -1,0 +1,258 @@
+/**
+ * The agent's command line: parsed once into an AgentConfig with every value
+ * checked, so that the rest of the agent never sees a raw string. Node
+ * addresses given without a length take the length of the interface that
+ * holds them (Calico stores `198.18.0.11/24`), else /32 (/128).
+ */
+import { networkInterfaces, hostname } from 'node:os';
+import { Command, Option } from 'commander';
+import { type IPFamily, TerraceError, formatIP, invalidField, parseHostPort, tryParseCidr, tryParseIP } from '@terrace/api';
+import type { ConnectionFlags } from '@terrace/datastore';
+import { DEFAULT_AGENT_SOCKET as DEFAULT_CNI_SOCKET } from '@terrace/cni';
+import { parseGoDuration } from './duration.js';
+
+export type LogFormat = 'json' | 'text';
+
+export type GobgpMode =
+  /** A gobgpd the agent does not own, e.g. a sidecar container. */
+  | { kind: 'sidecar'; address: string }
+  /** The agent starts gobgpd itself, API on 127.0.0.1:apiPort, and restarts it when it dies. */
+  | { kind: 'supervised'; apiPort: number; binary: string };
+
+export interface AgentConfig {
+  nodeName: string;
+  /** `addr/len` per family, as stored in the Node resource. */
+  addresses: Partial<Record<IPFamily, string>>;
+  /** Overrides the AS in the Node resource when given. */
+  asNumber: number | undefined;
+  labels: Record<string, string>;
+  gobgp: GobgpMode;
+  connection: ConnectionFlags;
+  logFormat: LogFormat;
+  logLevel: string;
+  /** Full route and speaker resync period. */
+  resyncIntervalMs: number;
+  /** How often the status record is republished. */
+  statusIntervalMs: number;
+  /** TTL of the liveness lease in seconds. */
+  leaseTtlSeconds: number;
+  /** Where BGPPeer passwords are read from: `<dir>/<secret name>/<key>`. */
+  secretsDir: string | undefined;
+  /** The CNI server's unix socket; undefined: no CNI server (BGP and routing only). */
+  cniSocket: string | undefined;
+  /** Pod MTU when the CNI network config names none. */
+  podMtu: number | undefined;
+}
+
+const LABEL_KEY = /^([a-z0-9]([-a-z0-9.]*[a-z0-9])?\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
+const LABEL_VALUE = /^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$/;
+const NODE_NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
+
+/** `k=v,k2=v2` → labels, checked like Kubernetes label keys and values. */
+export function parseLabels(text: string, where = 'flag --labels'): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const part of text.split(',').map((s) => s.trim()).filter(Boolean)) {
+    const eq = part.indexOf('=');
+    const k = eq < 0 ? part : part.slice(0, eq);
+    const v = eq < 0 ? undefined : part.slice(eq + 1);
+    if (v === undefined) throw invalidField(undefined, where, `"${part}" must be key=value`);
+    if (!LABEL_KEY.test(k)) throw invalidField(undefined, where, `label key "${k}" is not a valid label key`);
+    if (!LABEL_VALUE.test(v) || v.length > 63) throw invalidField(undefined, where, `label value "${v}" of ${k} is not a valid label value`);
+    out[k] = v;
+  }
+  return out;
+}
+
+export interface InterfaceAddress {
+  family: IPFamily;
+  address: string;
+  prefix: number;
+  iface: string;
+}
+
+/** The addresses of this network namespace's interfaces (global scope only: no link-local, no loopback). */
+export function localAddresses(): InterfaceAddress[] {
+  const out: InterfaceAddress[] = [];
+  for (const [iface, list] of Object.entries(networkInterfaces())) {
+    for (const a of list ?? []) {
+      if (a.internal) continue;
+      const family: IPFamily = a.family === 'IPv6' ? 6 : 4;
+      if (family === 6 && a.address.toLowerCase().startsWith('fe80')) continue;
+      const c = tryParseCidr(a.cidr ?? '', false);
+      const ip = tryParseIP(a.address);
+      if (!c || !ip) continue;
+      out.push({ family, address: formatIP(ip), prefix: c.prefix, iface });
+    }
+  }
+  return out;
+}
+
+/** `198.18.0.11` or `198.18.0.11/24` → `198.18.0.11/24`, the length from the interface when absent. */
+export function resolveNodeAddress(text: string, local: readonly InterfaceAddress[], where = 'flag --node-ip'): { family: IPFamily; cidr: string } {
+  const slash = text.indexOf('/');
+  const ip = tryParseIP(slash < 0 ? text : text.slice(0, slash));
+  if (!ip) throw invalidField(undefined, where, `"${text}" is not an IP address`);
+  const addr = formatIP(ip);
+  if (slash >= 0) {
+    const c = tryParseCidr(text, false);
+    if (!c) throw invalidField(undefined, where, `"${text}" is not an address with a prefix length`);
+    return { family: ip.family, cidr: `${addr}/${c.prefix}` };
+  }
+  const found = local.find((l) => l.address === addr);
+  return { family: ip.family, cidr: `${addr}/${found?.prefix ?? (ip.family === 4 ? 32 : 128)}` };
+}
+
+/** The first global address of each family on the interface. */
+export function addressesOfInterface(iface: string, local: readonly InterfaceAddress[]): Partial<Record<IPFamily, string>> {
+  const out: Partial<Record<IPFamily, string>> = {};
+  for (const l of local) if (l.iface === iface) out[l.family] ??= `${l.address}/${l.prefix}`;
+  if (!out[4] && !out[6]) throw invalidField(undefined, 'flag --node-ip-from-interface', `interface ${iface} has no global address (or does not exist)`);
+  return out;
+}
+
+function positiveDuration(text: string, flag: string): number {
+  const ms = parseGoDuration(text, `flag ${flag}`);
+  if (ms <= 0) throw invalidField(undefined, `flag ${flag}`, 'must be greater than zero');
+  return ms;
+}
+
+function mtu(text: string): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 576 || n > 65535) throw invalidField(undefined, 'flag --pod-mtu', `"${text}" is not an MTU (576-65535)`);
+  return n;
+}
+
+function port(text: string, flag: string): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1 || n > 65535) throw invalidField(undefined, `flag ${flag}`, `"${text}" is not a TCP port`);
+  return n;
+}
+
+/** The commander definition (also used for --help). */
+export function agentCommand(): Command {
+  return new Command('terrace-agent')
+    .description('Terrace node agent: registers the node, peers over BGP, announces its blocks and programs routes')
+    .option('--node-name <name>', 'this node\'s name (default: the host name)')
+    .option('--node-ip <addr>', 'node BGP address, `ip` or `ip/len`; repeat for IPv4 and IPv6', (v: string, prev: string[] | undefined) => [...(prev ?? []), v])
+    .option('--node-ip-from-interface <iface>', 'take the node address(es) from this interface')
+    .option('--as <asn>', 'this node\'s AS number (stored in its Node resource)')
+    .option('--labels <k=v,...>', 'labels to set on the Node resource')
+    .option('--gobgp-address <host:port>', 'use this gobgpd (e.g. a sidecar) instead of starting one')
+    .option('--gobgp-api-port <port>', 'API port of the gobgpd the agent starts, on 127.0.0.1', '50051')
+    .option('--gobgpd-binary <path>', 'gobgpd executable', 'gobgpd')
+    .option('--etcd-endpoints <urls>', 'comma-separated etcd URLs (env TERRACE_ETCD_ENDPOINTS)')
+    .option('--etcd-ca <file>', 'CA bundle for etcd TLS')
+    .option('--etcd-cert <file>', 'client certificate for etcd')
+    .option('--etcd-key <file>', 'client key for etcd')
+    .option('--etcd-username <user>', 'etcd user')
+    .option('--etcd-password <password>', 'etcd password')
+    .option('--cluster <name>', 'cluster name (the etcd prefix)')
+    .option('--config <file>', 'config file (default /etc/terrace/terrace.yaml)')
+    .addOption(new Option('--log-format <format>', 'json or text (default: text on a terminal, json otherwise)').choices(['json', 'text']))
+    .option('--log-level <level>', 'error, warn, info, debug', 'info')
+    .option('--resync-interval <duration>', 'full resync of routes and BGP state', '30s')
+    .option('--status-interval <duration>', 'how often the node status is published', '3s')
+    .option('--lease-ttl <duration>', 'TTL of the liveness lease', '10s')
+    .option('--secrets-dir <dir>', 'BGP passwords: <dir>/<secret name>/<key>')
+    .option('--cni-socket <path>', 'unix socket of the CNI server', DEFAULT_CNI_SOCKET)
+    .option('--no-cni', 'do not serve CNI requests (BGP and routing only)')
+    .option('--pod-mtu <bytes>', 'pod interface MTU when the CNI config names none')
+    .helpOption('-h, --help');
+}
+
+interface RawOpts {
+  nodeName?: string;
+  nodeIp?: string[];
+  nodeIpFromInterface?: string;
+  as?: string;
+  labels?: string;
+  gobgpAddress?: string;
+  gobgpApiPort: string;
+  gobgpdBinary: string;
+  etcdEndpoints?: string;
+  etcdCa?: string;
+  etcdCert?: string;
+  etcdKey?: string;
+  etcdUsername?: string;
+  etcdPassword?: string;
+  cluster?: string;
+  config?: string;
+  logFormat?: LogFormat;
+  logLevel: string;
+  resyncInterval: string;
+  statusInterval: string;
+  leaseTtl: string;
+  secretsDir?: string;
+  cniSocket: string;
+  cni: boolean;
+  podMtu?: string;
+}
+
+/** Parses argv (without node and script) into a checked config. */
+export function parseAgentArgs(argv: readonly string[], opts: { isTTY?: boolean; local?: () => InterfaceAddress[] } = {}): AgentConfig {
+  const cmd = agentCommand().exitOverride();
+  cmd.parse([...argv], { from: 'user' });
+  const o = cmd.opts<RawOpts>();
+  const local = opts.local ?? localAddresses;
+
+  const nodeName = o.nodeName ?? hostname().split('.')[0] ?? '';
+  if (!NODE_NAME.test(nodeName) || nodeName.length > 253) {
+    throw invalidField(undefined, 'flag --node-name', `"${nodeName}" must be a DNS-1123 subdomain`);
+  }
+
+  let addresses: Partial<Record<IPFamily, string>> = {};
+  if (o.nodeIp?.length && o.nodeIpFromInterface) {
+    throw invalidField(undefined, 'flag --node-ip', 'cannot be combined with --node-ip-from-interface');
+  }
+  const ifaces = local();
+  if (o.nodeIpFromInterface) addresses = addressesOfInterface(o.nodeIpFromInterface, ifaces);
+  for (const text of o.nodeIp ?? []) {
+    const r = resolveNodeAddress(text, ifaces);
+    if (addresses[r.family]) throw invalidField(undefined, 'flag --node-ip', `gives two IPv${r.family} addresses`);
+    addresses[r.family] = r.cidr;
+  }
+  if (!addresses[4] && !addresses[6]) {
+    throw new TerraceError('Invalid', 'flag --node-ip: the node needs a BGP address (--node-ip or --node-ip-from-interface)', { field: 'flag --node-ip' });
+  }
+
+  let asNumber: number | undefined;
+  if (o.as !== undefined) {
+    asNumber = /^\d+$/.test(o.as) ? Number(o.as) : NaN;
+    if (!Number.isInteger(asNumber) || asNumber < 1 || asNumber > 4294967295) {
+      throw invalidField(undefined, 'flag --as', `"${o.as}" is not an AS number (1-4294967295)`);
+    }
+  }
+
+  let gobgp: GobgpMode;
+  if (o.gobgpAddress) {
+    const hp = parseHostPort(o.gobgpAddress);
+    if (!hp || hp.port === undefined) throw invalidField(undefined, 'flag --gobgp-address', `"${o.gobgpAddress}" must be host:port`);
+    gobgp = { kind: 'sidecar', address: o.gobgpAddress };
+  } else {
+    gobgp = { kind: 'supervised', apiPort: port(o.gobgpApiPort, '--gobgp-api-port'), binary: o.gobgpdBinary };
+  }
+
+  const connection: ConnectionFlags = {};
+  for (const k of ['etcdEndpoints', 'etcdCa', 'etcdCert', 'etcdKey', 'etcdUsername', 'etcdPassword', 'cluster', 'config'] as const) {
+    const v = o[k];
+    if (v !== undefined) connection[k] = v;
+  }
+
+  const leaseMs = positiveDuration(o.leaseTtl, '--lease-ttl');
+  return {
+    nodeName,
+    addresses,
+    asNumber,
+    labels: o.labels ? parseLabels(o.labels) : {},
+    gobgp,
+    connection,
+    logFormat: o.logFormat ?? (opts.isTTY ? 'text' : 'json'),
+    logLevel: o.logLevel,
+    resyncIntervalMs: positiveDuration(o.resyncInterval, '--resync-interval'),
+    statusIntervalMs: positiveDuration(o.statusInterval, '--status-interval'),
+    leaseTtlSeconds: Math.max(2, Math.round(leaseMs / 1000)),
+    secretsDir: o.secretsDir,
+    cniSocket: o.cni ? o.cniSocket : undefined,
+    podMtu: o.podMtu === undefined ? undefined : mtu(o.podMtu),
+  };
+}

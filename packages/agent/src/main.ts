@@ -1,0 +1,66 @@
+/**
+ * bin/terrace-agent: parse flags, connect to etcd (failing fast with a clear
+ * message), run the agent until SIGTERM/SIGINT, then stop cleanly (revoking
+ * the lease so the node's liveness key and status go at once).
+ */
+import { exitCodeFor } from '@terrace/api';
+import { EtcdResourceStore, Keys, connect, resolveConnectionConfig } from '@terrace/datastore';
+import { CommanderError } from 'commander';
+import { parseAgentArgs } from './config.js';
+import { createLogger } from './logging.js';
+import { NodeAgent } from './node-agent.js';
+
+async function main(): Promise<number> {
+  let config;
+  try {
+    config = parseAgentArgs(process.argv.slice(2), { isTTY: process.stderr.isTTY });
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode;
+    process.stderr.write(`terrace-agent: ${(e as Error).message}\n`);
+    return exitCodeFor(e);
+  }
+  const log = createLogger(config.logFormat, config.logLevel, config.nodeName);
+  const conn = resolveConnectionConfig(config.connection, process.env);
+  const keys = new Keys(conn.cluster);
+  let etcd;
+  try {
+    etcd = await connect(conn);
+  } catch (e) {
+    log.error((e as Error).message);
+    return exitCodeFor(e);
+  }
+  const agent = new NodeAgent({ config, etcd, keys, store: new EtcdResourceStore(etcd, keys), log });
+  let stopping: Promise<void> | undefined;
+  const stop = (signal: string): Promise<void> => {
+    stopping ??= (async () => {
+      log.info('stopping', { signal });
+      await agent.stop().catch((e: unknown) => log.error('stop failed', { error: (e as Error).message }));
+      etcd.close();
+    })();
+    return stopping;
+  };
+  const exited = new Promise<number>((resolve) => {
+    for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => void stop(sig).then(() => resolve(0)));
+  });
+  try {
+    await agent.start();
+    log.info('agent running', { cluster: conn.cluster, endpoints: conn.endpoints });
+  } catch (e) {
+    log.error('start failed', { error: (e as Error).message });
+    await stop('start failure');
+    return exitCodeFor(e) || 1;
+  }
+  return exited;
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+    // Open handles (grpc channels) must not keep a stopped agent alive.
+    setTimeout(() => process.exit(code), 200).unref();
+  },
+  (e: unknown) => {
+    process.stderr.write(`terrace-agent: ${(e as Error).stack ?? String(e)}\n`);
+    process.exit(3);
+  },
+);

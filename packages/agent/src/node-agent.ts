@@ -1,0 +1,218 @@
+/**
+ * One node's agent, composed: registration, liveness, the watch caches, the
+ * BGP speaker (our own supervised gobgpd or a sidecar), route sync, the
+ * reconciler and the status publisher. main.ts builds it from flags; tests
+ * build it directly (etcd in the root namespace, gobgpd and routes in a lab
+ * namespace).
+ */
+import { type TerraceNode, parseSelector } from '@terrace/api';
+import { GobgpSpeaker, type GobgpSpeakerOptions } from '@terrace/bgp';
+import { RouteSync } from '@terrace/dataplane';
+import type { Keys, ResourceStore } from '@terrace/datastore';
+import type { Etcd3 } from 'etcd3';
+import { Allocator } from '@terrace/ipam';
+import { Reconciler } from './agent.js';
+import { type CniServer, allocatorIpam, etcdReadiness, localPodRoutes, startCniServer } from './cni/index.js';
+import type { AgentConfig } from './config.js';
+import { Liveness } from './liveness.js';
+import type { Logger } from './logging.js';
+import type { SelectorMatcher } from './peers.js';
+import { registerNode } from './registration.js';
+import { fileSecretResolver } from './secrets.js';
+import { buildNodeStatus } from './status.js';
+import { type ClosableClusterState, openClusterState } from './watch.js';
+
+export interface NodeAgentOptions {
+  config: AgentConfig;
+  etcd: Etcd3;
+  keys: Keys;
+  store: ResourceStore;
+  log: Logger;
+  /** Run gobgpd and program routes in this network namespace (tests; the lab runs the whole agent inside it). */
+  netns?: string;
+  /** gobgpd API address when the agent supervises it (default 127.0.0.1:<gobgp api port>); tests use a unix socket. */
+  gobgpApiAddress?: string;
+  /** Speaker timers (tests shorten them). */
+  speakerTuning?: Pick<GobgpSpeakerOptions, 'restartGraceMs' | 'resyncMs'> & { initialBackoffMs?: number };
+}
+
+/** Caches parsed selectors: the same few selectors are evaluated against every node on every change. */
+export function cachedSelectorMatcher(): SelectorMatcher {
+  const cache = new Map<string, ReturnType<typeof parseSelector>>();
+  return (text, labels) => {
+    let sel = cache.get(text);
+    if (!sel) {
+      sel = parseSelector(text);
+      if (cache.size > 1000) cache.clear();
+      cache.set(text, sel);
+    }
+    return sel.matches(labels);
+  };
+}
+
+export class NodeAgent {
+  readonly speaker: GobgpSpeaker;
+  readonly routes: RouteSync;
+  private liveness: Liveness | undefined;
+  private state: ClosableClusterState | undefined;
+  private reconciler: Reconciler | undefined;
+  private statusTimer: NodeJS.Timeout | undefined;
+  private publishing: Promise<void> | undefined;
+  private node: TerraceNode | undefined;
+  private cni: CniServer | undefined;
+  private stopped = false;
+
+  constructor(private readonly opts: NodeAgentOptions) {
+    const { config, log, netns } = opts;
+    const { initialBackoffMs, ...tuning } = opts.speakerTuning ?? {};
+    const onError = (e: Error): void => {
+      log.warn('bgp speaker', { error: e.message });
+    };
+    let speakerOpts: GobgpSpeakerOptions;
+    if (config.gobgp.kind === 'sidecar') {
+      speakerOpts = { ...tuning, address: config.gobgp.address, onError };
+    } else {
+      speakerOpts = {
+        ...tuning,
+        daemon: {
+          ...(initialBackoffMs !== undefined ? { initialBackoffMs } : {}),
+          apiAddress: opts.gobgpApiAddress ?? `127.0.0.1:${config.gobgp.apiPort}`,
+          binary: config.gobgp.binary,
+          ...(netns ? { netns } : {}),
+          onLog: (line) => log.debug('gobgpd', { line }),
+        },
+        onError,
+      };
+    }
+    this.speaker = new GobgpSpeaker(speakerOpts);
+    this.routes = new RouteSync({ ...(netns ? { netns } : {}), logger: log, resyncIntervalMs: config.resyncIntervalMs });
+  }
+
+  /** Registers the node, takes the lease, and starts reconciling; resolves once the first state is applied. */
+  async start(): Promise<void> {
+    const { config, etcd, keys, store, log } = this.opts;
+    const reg = await registerNode(store, { name: config.nodeName, addresses: config.addresses, asNumber: config.asNumber, labels: config.labels });
+    this.node = reg.node;
+    log.info(`node ${reg.action}`, { addresses: config.addresses, as: reg.node.spec.bgp?.asNumber, labels: reg.node.metadata.labels });
+
+    this.liveness = new Liveness({
+      etcd,
+      key: keys.alive(config.nodeName),
+      ttlSeconds: config.leaseTtlSeconds,
+      value: () => JSON.stringify({ node: config.nodeName, pid: process.pid, since: new Date().toISOString() }),
+      log,
+    });
+    await this.liveness.start();
+    this.liveness.on('renewed', () => void this.publishStatus());
+
+    this.state = await openClusterState(etcd, keys, log);
+    this.reconciler = new Reconciler({
+      nodeName: config.nodeName,
+      registered: reg.node,
+      state: this.state,
+      speaker: this.speaker,
+      routes: this.routes,
+      matches: cachedSelectorMatcher(),
+      password: fileSecretResolver(config.secretsDir),
+      log,
+    });
+    await this.reconciler.start();
+    if (config.cniSocket !== undefined) await this.startCni(config.cniSocket);
+    await this.publishStatus();
+    this.statusTimer = setInterval(() => void this.publishStatus(), config.statusIntervalMs);
+    this.statusTimer.unref();
+  }
+
+  /**
+   * Serves CNI on the unix socket. Pod host routes go into the same route
+   * sync as BGP routes (it owns our protocol number); existing pods' routes
+   * are seeded from IPAM first so a restarted agent keeps them.
+   */
+  private async startCni(socketPath: string): Promise<void> {
+    const { config, etcd, keys, log, netns } = this.opts;
+    const ipam = allocatorIpam(new Allocator({ etcd, keys }));
+    this.routes.upsert(await localPodRoutes(ipam, config.nodeName));
+    this.cni = await startCniServer({
+      socketPath,
+      ipam,
+      nodeName: config.nodeName,
+      ...(config.podMtu !== undefined ? { mtu: config.podMtu } : {}),
+      ...(netns ? { hostNetns: `/var/run/netns/${netns}` } : {}),
+      datastoreReady: etcdReadiness(etcd, keys.alive(config.nodeName)),
+      bgpReady: () => (this.reconciler?.desiredPeers() ? undefined : 'BGP is not configured yet'),
+      onEvent: (e) => log.log(e.ok ? 'info' : 'warn', `cni ${e.command}`, { handle: e.handle, ms: e.ms, detail: e.detail }),
+      onPodRoutesAdded: (routes) => this.routes.upsert(routes),
+      onPodRoutesRemoved: (routes) => this.routes.remove(routes),
+    });
+    log.info('serving CNI', { socket: socketPath });
+  }
+
+  /** Builds and writes the status record (bound to the lease). Never throws. */
+  publishStatus(): Promise<void> {
+    if (this.stopped || !this.reconciler || !this.liveness) return Promise.resolve();
+    const reconciler = this.reconciler;
+    const liveness = this.liveness;
+    this.publishing ??= (async () => {
+      const desired = reconciler.desiredPeers();
+      if (!desired) return;
+      let sessions;
+      let sessionsError: string | undefined;
+      try {
+        sessions = await withTimeout(this.speaker.peerStatus(), 2000, 'peer status');
+      } catch (e) {
+        sessionsError = (e as Error).message;
+      }
+      const status = buildNodeStatus({
+        node: this.opts.config.nodeName,
+        desired,
+        sessions,
+        ...(sessionsError ? { sessionsError } : {}),
+        received: reconciler.learnedCount(),
+        advertised: reconciler.announcements().announcements.map((a) => a.prefix),
+        installed: reconciler.installedCount(),
+        now: new Date(),
+      });
+      await liveness.put(this.opts.keys.status(this.opts.config.nodeName), JSON.stringify(status));
+    })()
+      .catch((e: unknown) => {
+        this.opts.log.warn('cannot publish node status', { error: (e as Error).message });
+      })
+      .finally(() => {
+        this.publishing = undefined;
+      });
+    return this.publishing ?? Promise.resolve();
+  }
+
+  /** The reconciler, for tests and the CNI server. */
+  get reconcilerForTests(): Reconciler | undefined {
+    return this.reconciler;
+  }
+
+  get registeredNode(): TerraceNode | undefined {
+    return this.node;
+  }
+
+  /**
+   * Stops everything the agent started. Routes stay in the kernel and the
+   * status goes with the lease: a restarted agent picks up from there.
+   */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.statusTimer) clearInterval(this.statusTimer);
+    await this.publishing;
+    await this.cni?.close();
+    await this.reconciler?.stop();
+    await this.state?.close();
+    await this.speaker.stop();
+    await this.routes.close();
+    await this.liveness?.stop();
+  }
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let t: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    t = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(t));
+}

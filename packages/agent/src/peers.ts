@@ -1,0 +1,290 @@
+/**
+ * Which BGP sessions this node should have, computed from the resources in
+ * etcd. Pure: the agent calls it on every relevant change and hands the
+ * whole result to the BGP speaker, which works out what to add and delete.
+ *
+ * Rules (Calico's, see docs/agent.md):
+ * - full node-to-node mesh to every other node when the default
+ *   BGPConfiguration's nodeToNodeMeshEnabled is not false;
+ * - every BGPPeer that applies to this node (`node` is me, or `nodeSelector`
+ *   matches my labels, or neither is set: a global peer);
+ * - a BGPPeer with `peerSelector` peers with the selected nodes' addresses;
+ * - one session per address: an explicit BGPPeer wins over the mesh, a node
+ *   specific one over a global one, then the lower name.
+ */
+import {
+  type BGPConfiguration,
+  type BGPPeer,
+  type BGPPeerSpec,
+  type IPFamily,
+  type PeerType,
+  type TerraceNode,
+  formatIP,
+  parseHostPort,
+  tryParseCidr,
+  tryParseIP,
+} from '@terrace/api';
+import { durationSeconds } from './duration.js';
+
+export const DEFAULT_AS = 64512;
+export const DEFAULT_BGP_PORT = 179;
+export const DEFAULT_CONFIG_NAME = 'default';
+
+/** The node-specific BGPConfiguration's name (Calico's convention). */
+export function nodeConfigName(node: string): string {
+  return `node.${node}`;
+}
+
+/** Evaluates a Calico selector against a label set (the agent passes the api's parser). */
+export type SelectorMatcher = (selector: string, labels: Record<string, string>) => boolean;
+
+/** Resolves a BGPPeer password reference to the secret, or undefined when it cannot. */
+export type PasswordResolver = (peer: string, ref: NonNullable<BGPPeerSpec['password']>) => string | undefined;
+
+export interface PeerInputs {
+  /** This node as the agent knows it (the cache's copy once it exists). */
+  self: TerraceNode;
+  /** Every Node resource (may include self). */
+  nodes: readonly TerraceNode[];
+  configs: readonly BGPConfiguration[];
+  peers: readonly BGPPeer[];
+  matches: SelectorMatcher;
+  password?: PasswordResolver;
+}
+
+export interface DesiredGlobal {
+  asNumber: number;
+  routerId: string;
+  listenPort: number;
+  /** This node's BGP addresses, IPv4 first. */
+  addresses: string[];
+}
+
+export interface DesiredPeer {
+  address: string;
+  family: IPFamily;
+  /** Remote TCP port; 179 unless the peer says otherwise. */
+  port: number;
+  asNumber: number;
+  type: PeerType;
+  /** `node/<name>` for mesh peers and peerSelector peers, with `bgppeer/<name>` for explicit ones. */
+  source: string;
+  keepaliveTime?: number;
+  holdTime?: number;
+  password?: string;
+  ttlSecurity?: number;
+  /** Graceful restart time in seconds (from maxRestartTime). */
+  restartTime?: number;
+  /** Local address to bind the session to (sourceAddress UseNodeIP). */
+  localAddress?: string;
+}
+
+export interface DesiredBgp {
+  global: DesiredGlobal;
+  /** Sorted by address for stable output. */
+  peers: DesiredPeer[];
+  /** Resources that could not be used, one line each (logged; never fatal). */
+  problems: string[];
+}
+
+/** The node's BGP addresses by family, parsed from `198.18.0.11/24` (or a bare address). */
+export function nodeAddresses(node: TerraceNode): Partial<Record<IPFamily, string>> {
+  const out: Partial<Record<IPFamily, string>> = {};
+  for (const raw of [node.spec.bgp?.ipv4Address, node.spec.bgp?.ipv6Address]) {
+    if (!raw) continue;
+    const slash = raw.indexOf('/');
+    const ip = tryParseIP(slash < 0 ? raw : raw.slice(0, slash));
+    if (ip && (slash < 0 || tryParseCidr(raw, false))) out[ip.family] ??= formatIP(ip);
+  }
+  return out;
+}
+
+function configByName(configs: readonly BGPConfiguration[], name: string): BGPConfiguration | undefined {
+  return configs.find((c) => c.metadata.name === name);
+}
+
+/** AS of a node: its own, else its node-specific config's, else the default config's, else 64512. */
+export function nodeAsNumber(node: TerraceNode, configs: readonly BGPConfiguration[]): number {
+  return (
+    node.spec.bgp?.asNumber ??
+    configByName(configs, nodeConfigName(node.metadata.name))?.spec.asNumber ??
+    configByName(configs, DEFAULT_CONFIG_NAME)?.spec.asNumber ??
+    DEFAULT_AS
+  );
+}
+
+/** The port a node's BGP speaker listens on. */
+export function nodeListenPort(node: string, configs: readonly BGPConfiguration[]): number {
+  return (
+    configByName(configs, nodeConfigName(node))?.spec.listenPort ??
+    configByName(configs, DEFAULT_CONFIG_NAME)?.spec.listenPort ??
+    DEFAULT_BGP_PORT
+  );
+}
+
+/**
+ * A 32-bit router id: the IPv4 address, or for an IPv6-only node a stable
+ * hash of its name (BGP ids are IPv4-shaped whatever the session family).
+ */
+export function routerIdFor(name: string, v4: string | undefined): string {
+  if (v4) return v4;
+  let h = 0x811c9dc5;
+  for (const ch of Buffer.from(name, 'utf8')) {
+    h ^= ch;
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return [24, 16, 8, 0].map((s) => (h >>> s) & 0xff).join('.');
+}
+
+const PRIORITY: Record<PeerType, number> = { 'node-to-node mesh': 0, global: 1, 'node specific': 2 };
+
+function appliesTo(peer: BGPPeer, self: TerraceNode, matches: SelectorMatcher): boolean {
+  const { node, nodeSelector } = peer.spec;
+  if (node !== undefined && node !== '') return node === self.metadata.name;
+  if (nodeSelector !== undefined && nodeSelector !== '') return matches(nodeSelector, self.metadata.labels ?? {});
+  return true;
+}
+
+function peerTypeOf(peer: BGPPeer): PeerType {
+  return peer.spec.node || peer.spec.nodeSelector ? 'node specific' : 'global';
+}
+
+export function computeDesiredPeers(inp: PeerInputs): DesiredBgp {
+  const problems: string[] = [];
+  const me = inp.self.metadata.name;
+  const myAddrs = nodeAddresses(inp.self);
+  const configs = inp.configs;
+  const defaultConfig = configByName(configs, DEFAULT_CONFIG_NAME);
+  const myConfig = configByName(configs, nodeConfigName(me));
+  const global: DesiredGlobal = {
+    asNumber: nodeAsNumber(inp.self, configs),
+    routerId: routerIdFor(me, myAddrs[4]),
+    listenPort: nodeListenPort(me, configs),
+    addresses: [myAddrs[4], myAddrs[6]].filter((a): a is string => a !== undefined),
+  };
+  const myAddressSet = new Set(global.addresses);
+  const others = inp.nodes.filter((n) => n.metadata.name !== me);
+  const chosen = new Map<string, DesiredPeer>();
+  const offer = (p: DesiredPeer): void => {
+    if (myAddressSet.has(p.address)) return;
+    const cur = chosen.get(p.address);
+    if (!cur || PRIORITY[p.type] > PRIORITY[cur.type] || (PRIORITY[p.type] === PRIORITY[cur.type] && p.source < cur.source)) {
+      chosen.set(p.address, p);
+    }
+  };
+
+  // Node-to-node mesh.
+  if (defaultConfig?.spec.nodeToNodeMeshEnabled !== false) {
+    const keepalive = timer(myConfig?.spec.keepaliveTime ?? defaultConfig?.spec.keepaliveTime, `bgpconfiguration keepaliveTime`, problems);
+    for (const n of others) {
+      const addrs = nodeAddresses(n);
+      for (const fam of [4, 6] as const) {
+        const address = addrs[fam];
+        if (!address || !myAddrs[fam]) continue;
+        offer({
+          address,
+          family: fam,
+          port: nodeListenPort(n.metadata.name, configs),
+          asNumber: nodeAsNumber(n, configs),
+          type: 'node-to-node mesh',
+          source: `node/${n.metadata.name}`,
+          ...keepalive,
+        });
+      }
+    }
+  }
+
+  // Explicit BGPPeers.
+  for (const peer of [...inp.peers].sort((a, b) => a.metadata.name.localeCompare(b.metadata.name))) {
+    if (!appliesTo(peer, inp.self, inp.matches)) continue;
+    const name = peer.metadata.name;
+    const ref = `bgppeer/${name}`;
+    const spec = peer.spec;
+    const common: Omit<DesiredPeer, 'address' | 'family' | 'port' | 'asNumber' | 'source'> = {
+      type: peerTypeOf(peer),
+      ...timer(spec.keepaliveTime, `${ref}: spec.keepaliveTime`, problems),
+    };
+    if (spec.password) {
+      const pw = inp.password?.(name, spec.password);
+      if (pw === undefined) {
+        problems.push(`${ref}: spec.password cannot be resolved; the session is skipped`);
+        continue;
+      }
+      common.password = pw;
+    }
+    if (spec.ttlSecurity !== undefined) common.ttlSecurity = spec.ttlSecurity;
+    if (spec.maxRestartTime) {
+      try {
+        common.restartTime = durationSeconds(spec.maxRestartTime, `${ref}: spec.maxRestartTime`);
+      } catch (e) {
+        problems.push((e as Error).message);
+      }
+    }
+    const withLocal = (fam: IPFamily): Pick<DesiredPeer, 'localAddress'> =>
+      spec.sourceAddress === 'None' ? {} : myAddrs[fam] ? { localAddress: myAddrs[fam] } : {};
+
+    if (spec.peerSelector) {
+      for (const n of others) {
+        if (!inp.matches(spec.peerSelector, n.metadata.labels ?? {})) continue;
+        const addrs = nodeAddresses(n);
+        for (const fam of [4, 6] as const) {
+          const address = addrs[fam];
+          if (!address || !myAddrs[fam]) continue;
+          offer({
+            ...common,
+            ...withLocal(fam),
+            address,
+            family: fam,
+            port: nodeListenPort(n.metadata.name, configs),
+            asNumber: spec.asNumber ?? nodeAsNumber(n, configs),
+            source: ref,
+          });
+        }
+      }
+      continue;
+    }
+    const hp = spec.peerIP ? parseHostPort(spec.peerIP) : undefined;
+    if (!hp) {
+      problems.push(`${ref}: spec.peerIP ${JSON.stringify(spec.peerIP ?? '')} is not an address; the peer is skipped`);
+      continue;
+    }
+    if (spec.asNumber === undefined) {
+      problems.push(`${ref}: spec.asNumber is required with spec.peerIP; the peer is skipped`);
+      continue;
+    }
+    if (!myAddrs[hp.ip.family]) {
+      problems.push(`${ref}: peer ${formatIP(hp.ip)} is IPv${hp.ip.family} but node ${me} has no IPv${hp.ip.family} BGP address; the peer is skipped`);
+      continue;
+    }
+    offer({
+      ...common,
+      ...withLocal(hp.ip.family),
+      address: formatIP(hp.ip),
+      family: hp.ip.family,
+      port: hp.port ?? DEFAULT_BGP_PORT,
+      asNumber: spec.asNumber,
+      source: ref,
+    });
+  }
+
+  const peers = [...chosen.values()].sort((a, b) => a.family - b.family || compareAddr(a.address, b.address));
+  return { global, peers, problems };
+}
+
+function compareAddr(a: string, b: string): number {
+  const x = tryParseIP(a)?.value ?? 0n;
+  const y = tryParseIP(b)?.value ?? 0n;
+  return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/** Keepalive (and hold = 3 × keepalive, the BGP convention) from a Go duration. */
+function timer(text: string | undefined, where: string, problems: string[]): Pick<DesiredPeer, 'keepaliveTime' | 'holdTime'> {
+  if (!text) return {};
+  try {
+    const k = durationSeconds(text, where);
+    return { keepaliveTime: k, holdTime: 3 * k };
+  } catch (e) {
+    problems.push((e as Error).message);
+    return {};
+  }
+}

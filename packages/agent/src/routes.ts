@@ -1,0 +1,52 @@
+/**
+ * Learned best paths → the kernel routes this agent wants (our protocol
+ * number only). Pure. One prefix gets one route: a single next hop, or a
+ * multipath route when BGP selected several equal best paths. Prefixes we
+ * originate are skipped (our own block is reached through the pods' /32s and
+ * its blackhole, never via a peer), as are next hops that are our own
+ * addresses (a path reflected back to us).
+ */
+import { type Cidr, type IPAddr, compareCidr, formatCidr, formatIP } from '@terrace/api';
+import { type Route, blackholeRoute, unicastRoute } from '@terrace/dataplane';
+
+/** A kernel route as the dataplane's route sync takes it. */
+export type KernelRoute = Route;
+
+export interface RouteContext {
+  /** Prefixes this node originates or blackholes (formatted CIDRs). */
+  originated: ReadonlySet<string>;
+  /** This node's own addresses (formatted). */
+  selfAddresses: ReadonlySet<string>;
+}
+
+/** The route for one learned prefix, or undefined when it must not be in the kernel. */
+export function routeForLearned(prefix: Cidr, nextHops: readonly IPAddr[], ctx: RouteContext): KernelRoute | undefined {
+  if (ctx.originated.has(formatCidr(prefix))) return undefined;
+  const seen = new Set<string>();
+  const via: IPAddr[] = [];
+  for (const nh of nextHops) {
+    const s = formatIP(nh);
+    // A next hop of another family would need RFC 5549 routing; not supported.
+    if (nh.family !== prefix.family || ctx.selfAddresses.has(s) || seen.has(s)) continue;
+    seen.add(s);
+    via.push(nh);
+  }
+  if (via.length === 0) return undefined;
+  via.sort((x, y) => (x.value < y.value ? -1 : x.value > y.value ? 1 : 0));
+  return unicastRoute(prefix, via.map((v) => ({ via: v })));
+}
+
+/** The whole desired set: a route per usable learned prefix plus a blackhole per owned block. */
+export function desiredRoutes(
+  learned: Iterable<{ prefix: Cidr; nextHops: readonly IPAddr[] }>,
+  blackholes: readonly Cidr[],
+  ctx: RouteContext,
+): KernelRoute[] {
+  const out: KernelRoute[] = [];
+  for (const l of learned) {
+    const r = routeForLearned(l.prefix, l.nextHops, ctx);
+    if (r) out.push(r);
+  }
+  for (const b of blackholes) out.push(blackholeRoute(b));
+  return out.sort((x, y) => compareCidr(x.dst, y.dst));
+}

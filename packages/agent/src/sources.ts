@@ -1,0 +1,16 @@
+/**
+ * What the reconciler reads: the cluster's resources and IPAM blocks, kept
+ * current by etcd watch caches (list, then watch; re-list after compaction).
+ */
+import type { BGPConfiguration, BGPPeer, IPPool, TerraceNode } from '@terrace/api';
+import type { BlockView } from './announce.js';
+
+export interface ClusterState {
+  nodes(): TerraceNode[];
+  bgpPeers(): BGPPeer[];
+  bgpConfigurations(): BGPConfiguration[];
+  pools(): IPPool[];
+  blocks(): BlockView[];
+  /** Calls `fn` after any change; returns the unsubscribe function. */
+  onChange(fn: () => void): () => void;
+}

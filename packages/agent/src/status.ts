@@ -1,0 +1,61 @@
+/**
+ * The NodeStatus record the agent publishes (keys.status(node)), built from
+ * the desired peers (which know why each session exists) and the speaker's
+ * view of the sessions. Pure.
+ */
+import type { NodeStatus, PeerState, PeerStatusRecord } from '@terrace/api';
+import type { PeerStatus, SessionState } from '@terrace/bgp';
+import type { DesiredBgp } from './peers.js';
+
+const STATE: Record<SessionState, PeerState> = {
+  idle: 'Idle',
+  connect: 'Connect',
+  active: 'Active',
+  opensent: 'OpenSent',
+  openconfirm: 'OpenConfirm',
+  established: 'Established',
+  unknown: 'Unknown',
+};
+
+export interface StatusInputs {
+  node: string;
+  desired: DesiredBgp;
+  /** The speaker's sessions; undefined when it could not be asked. */
+  sessions: readonly PeerStatus[] | undefined;
+  /** Why the sessions are unknown, when they are. */
+  sessionsError?: string;
+  received: number;
+  advertised: readonly string[];
+  installed: number;
+  now: Date;
+}
+
+export function buildNodeStatus(inp: StatusInputs): NodeStatus {
+  const byAddress = new Map((inp.sessions ?? []).map((s) => [s.address, s]));
+  const peers: PeerStatusRecord[] = inp.desired.peers.map((p) => {
+    const s = byAddress.get(p.address);
+    const rec: PeerStatusRecord = {
+      address: p.address,
+      type: p.type,
+      source: p.source,
+      asNumber: p.asNumber,
+      state: s ? STATE[s.state] : 'Unknown',
+      info: s ? s.info : inp.sessions === undefined ? `speaker unavailable${inp.sessionsError ? `: ${inp.sessionsError}` : ''}` : 'not configured yet',
+      received: s?.prefixesReceived ?? 0,
+      advertised: s?.prefixesAdvertised ?? 0,
+    };
+    if (p.port !== 179) rec.port = p.port;
+    if (s?.since) rec.since = s.since.toISOString();
+    return rec;
+  });
+  return {
+    node: inp.node,
+    updatedAt: inp.now.toISOString(),
+    asNumber: inp.desired.global.asNumber,
+    routerId: inp.desired.global.routerId,
+    addresses: inp.desired.global.addresses,
+    peers,
+    prefixes: { received: inp.received, advertised: inp.advertised.length, installed: inp.installed },
+    advertisedPrefixes: [...inp.advertised],
+  };
+}

@@ -1,0 +1,307 @@
+// The real bin/terrace-cni, called with the environment and stdin a runtime
+// uses, against an in-process CNI server with a real allocator on the shared
+// etcd and real namespaces: a lab "host" namespace holds the host ends, lab
+// namespaces are the pods.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import type { IPPool, TerraceNode } from '@terrace/api';
+import { Keys } from '@terrace/datastore';
+import { hostVethName } from '@terrace/dataplane';
+import { Allocator } from '@terrace/ipam';
+import { createLab, sharedEtcdEndpoint, uniqueCluster, type Lab } from '@terrace/testkit';
+import { Etcd3 } from 'etcd3';
+import { allocatorIpam, etcdReadiness, startCniServer, type CniServer } from '../src/cni/index.js';
+
+const PLUGIN = fileURLToPath(new URL('../../../../bin/terrace-cni', import.meta.url));
+const NODE = 'n1';
+const NET = 'k8s-pod-network';
+
+let lab: Lab;
+let hostNs: string;
+let etcd: Etcd3;
+let keys: Keys;
+let allocator: Allocator;
+let server: CniServer;
+let sockDir: string;
+let socketPath: string;
+let bgpProblem: string | undefined = undefined;
+const routeEvents: string[] = [];
+
+const nsPath = (ns: string): string => `/var/run/netns/${ns}`;
+
+async function putPool(name: string, cidr: string, blockSize: number): Promise<void> {
+  const pool: IPPool = {
+    apiVersion: 'terrace.dev/v1',
+    kind: 'IPPool',
+    metadata: { name },
+    spec: {
+      cidr,
+      blockSize,
+      nodeSelector: 'all()',
+      disabled: false,
+      disableBGPExport: false,
+      natOutgoing: false,
+      allowedUses: ['Workload', 'Tunnel'],
+      assignmentMode: 'Automatic',
+      ipipMode: 'Never',
+      vxlanMode: 'Never',
+    },
+  };
+  await etcd.put(keys.resource('IPPool', name)).value(JSON.stringify(pool)).exec();
+}
+
+beforeAll(async () => {
+  etcd = new Etcd3({ hosts: sharedEtcdEndpoint() });
+  keys = new Keys(uniqueCluster('cni'));
+  await putPool('v4', '198.18.64.0/24', 28);
+  await putPool('v6', '2001:db8:64::/120', 124);
+  const node: TerraceNode = { apiVersion: 'terrace.dev/v1', kind: 'Node', metadata: { name: NODE, labels: {} }, spec: {} };
+  await etcd.put(keys.resource('Node', NODE)).value(JSON.stringify(node)).exec();
+  allocator = new Allocator({ etcd, keys, cacheTtlMs: 0 });
+
+  lab = await createLab({ tag: 'tc' });
+  hostNs = await lab.addNamespace('host');
+  await lab.exec(hostNs, 'ip', ['addr', 'add', '198.18.255.1/32', 'dev', 'lo']);
+
+  sockDir = mkdtempSync(join(tmpdir(), 'terrace-cni-'));
+  socketPath = join(sockDir, 'cni.sock');
+  server = await startCniServer({
+    socketPath,
+    ipam: allocatorIpam(allocator),
+    nodeName: NODE,
+    mtu: 1450,
+    hostNetns: nsPath(hostNs),
+    datastoreReady: etcdReadiness(etcd, keys.prefix + 'probe'),
+    bgpReady: () => bgpProblem,
+    onPodRoutesAdded: (rs) => routeEvents.push(...rs.map((r) => `+${r.nextHops[0]?.dev ?? ''}`)),
+    onPodRoutesRemoved: (rs) => routeEvents.push(...rs.map((r) => `-${r.nextHops[0]?.dev ?? ''}`)),
+  });
+});
+
+afterAll(async () => {
+  await server?.close();
+  await lab?.destroy();
+  if (sockDir) rmSync(sockDir, { recursive: true, force: true });
+  if (etcd) {
+    await etcd.delete().prefix(keys.prefix).exec();
+    etcd.close();
+  }
+});
+
+interface PluginRun {
+  code: number | null;
+  stdout: string;
+  json: Record<string, unknown> | undefined;
+}
+
+/** Runs bin/terrace-cni as a runtime would: a clean environment plus the CNI variables, config on stdin. */
+function cni(env: Record<string, string>, stdin: string): Promise<PluginRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(PLUGIN, [], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', CNI_PATH: '/opt/cni/bin', ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      let json: Record<string, unknown> | undefined;
+      try {
+        json = stdout.trim() === '' ? undefined : (JSON.parse(stdout) as Record<string, unknown>);
+      } catch {
+        json = undefined;
+      }
+      resolve({ code, stdout, json });
+    });
+    child.stdin.end(stdin);
+  });
+}
+
+function conf(extra: Record<string, unknown> = {}): string {
+  return JSON.stringify({ cniVersion: '1.1.0', name: NET, type: 'terrace', agentSocket: socketPath, ipam: { assignIpv6: true }, ...extra });
+}
+
+function podEnv(command: string, ns: string | undefined, id: string): Record<string, string> {
+  const e: Record<string, string> = {
+    CNI_COMMAND: command,
+    CNI_CONTAINERID: id,
+    CNI_IFNAME: 'eth0',
+    CNI_ARGS: `IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=pod-${id}`,
+  };
+  if (ns !== undefined) e.CNI_NETNS = nsPath(ns);
+  return e;
+}
+
+async function sh(ns: string, cmd: string, args: string[]): Promise<string> {
+  return (await lab.exec(ns, cmd, args)).stdout;
+}
+
+let port = 30000 + (process.pid % 20000);
+/** TCP from namespace `from` to `addr` in namespace `to` (there is no ping here). */
+async function reach(from: string, to: string, addr: string): Promise<void> {
+  port += 1;
+  const srv = lab.startDaemon(to, {
+    name: `echo@${to}`,
+    command: process.execPath,
+    args: ['-e', `require('net').createServer((s) => s.end('pong')).listen(${port}, '${addr}', () => console.log('ready'))`],
+  });
+  try {
+    for (let i = 0; i < 100 && !srv.output().includes('ready'); i++) await new Promise((r) => setTimeout(r, 20));
+    expect(srv.output()).toContain('ready');
+    const client = `const s = require('net').connect(${port}, '${addr}'); let d = '';
+      s.on('data', (x) => (d += x)); s.on('end', () => process.exit(d === 'pong' ? 0 : 1));
+      s.on('error', (e) => { console.error(e.message); process.exit(2); }); setTimeout(() => process.exit(3), 3000);`;
+    await lab.exec(from, process.execPath, ['-e', client]);
+  } finally {
+    await srv.stop(1000);
+  }
+}
+
+interface AddResult {
+  cniVersion: string;
+  interfaces: Array<{ name: string; mac: string; sandbox?: string; mtu?: number }>;
+  ips: Array<{ address: string; gateway: string; interface: number }>;
+  routes: Array<{ dst: string; gw: string }>;
+  dns: Record<string, unknown>;
+}
+
+describe('terrace-cni against the agent', () => {
+  it('ADD wires a reachable dual-stack pod and returns the spec result; a retry returns the same', async () => {
+    const pod = await lab.addNamespace('pa');
+    const add = await cni(podEnv('ADD', pod, 'ctr-a'), conf());
+    expect(add.code).toBe(0);
+    const r = add.json as unknown as AddResult;
+    const host = hostVethName('ctr-a', 'eth0');
+    expect(r.cniVersion).toBe('1.1.0');
+    expect(r.interfaces).toEqual([
+      { name: host, mac: expect.stringMatching(/^ee:/), mtu: 1450 },
+      { name: 'eth0', mac: expect.stringMatching(/^0a:/), sandbox: nsPath(pod), mtu: 1450 },
+    ]);
+    expect(r.ips).toHaveLength(2);
+    expect(r.ips[0]).toEqual({ address: expect.stringMatching(/^198\.18\.64\.\d+\/32$/), gateway: '169.254.1.1', interface: 1 });
+    expect(r.ips[1]).toEqual({ address: expect.stringMatching(/^2001:db8:64::[0-9a-f]+\/128$/), gateway: 'fe80::1', interface: 1 });
+    expect(r.routes).toEqual([
+      { dst: '0.0.0.0/0', gw: '169.254.1.1' },
+      { dst: '::/0', gw: 'fe80::1' },
+    ]);
+    expect(r.dns).toEqual({});
+    const v4 = r.ips[0]!.address.split('/')[0]!;
+    const v6 = r.ips[1]!.address.split('/')[0]!;
+
+    // The allocation carries the pod's identity.
+    const info = await allocator.lookup(v4);
+    expect(info).toMatchObject({ handle: `${NET}.ctr-a.eth0`, node: NODE, namespace: 'default', pod: 'pod-ctr-a', containerID: 'ctr-a', iface: 'eth0' });
+
+    // Pod side: addresses and default routes. Host side: /32 route with our protocol, proxy ARP.
+    const addrs = await sh(pod, 'ip', ['-o', 'addr', 'show', 'dev', 'eth0']);
+    expect(addrs).toContain(`inet ${v4}/32`);
+    expect(addrs).toContain(`inet6 ${v6}/128`);
+    expect(await sh(pod, 'ip', ['route', 'show', 'default'])).toContain('default via 169.254.1.1 dev eth0 onlink');
+    expect(await sh(hostNs, 'ip', ['route', 'show', 'proto', '201'])).toContain(`${v4} dev ${host} scope link`);
+    expect((await sh(hostNs, 'sysctl', ['-n', `net.ipv4.conf.${host}.proxy_arp`])).trim()).toBe('1');
+    await reach(hostNs, pod, v4);
+    expect(routeEvents).toContain(`+${host}`);
+
+    const again = await cni(podEnv('ADD', pod, 'ctr-a'), conf());
+    expect(again.code).toBe(0);
+    expect((again.json as unknown as AddResult).ips).toEqual(r.ips);
+    await reach(hostNs, pod, v4);
+
+    // CHECK passes with the runtime's prevResult, fails once the pod's route is gone.
+    const check = await cni(podEnv('CHECK', pod, 'ctr-a'), conf({ prevResult: r }));
+    expect(check).toMatchObject({ code: 0, stdout: '' });
+    await sh(pod, 'ip', ['route', 'del', 'default']);
+    const bad = await cni(podEnv('CHECK', pod, 'ctr-a'), conf({ prevResult: r }));
+    expect(bad.code).not.toBe(0);
+    expect(bad.json).toMatchObject({ code: 102, msg: expect.stringContaining('default route via 169.254.1.1') });
+
+    // DEL frees the addresses and the veth; again, and without a namespace, it still succeeds.
+    const del = await cni(podEnv('DEL', pod, 'ctr-a'), conf());
+    expect(del).toMatchObject({ code: 0, stdout: '' });
+    expect(await allocator.lookup(v4)).toBeUndefined();
+    expect(await allocator.lookup(v6)).toBeUndefined();
+    expect(await sh(hostNs, 'ip', ['link'])).not.toContain(host);
+    expect(await sh(hostNs, 'ip', ['route', 'show', 'proto', '201'])).not.toContain(v4);
+    expect(routeEvents).toContain(`-${host}`);
+    expect((await cni(podEnv('DEL', pod, 'ctr-a'), conf())).code).toBe(0);
+    expect((await cni(podEnv('DEL', undefined, 'ctr-a'), conf())).code).toBe(0);
+
+    // CHECK after DEL: the allocation is gone.
+    const gone = await cni(podEnv('CHECK', pod, 'ctr-a'), conf({ prevResult: r }));
+    expect(gone.json).toMatchObject({ code: 102, msg: expect.stringContaining('is not allocated') });
+  });
+
+  it('DEL without a namespace removes a pod whose namespace is still there', async () => {
+    const pod = await lab.addNamespace('pb');
+    const add = await cni(podEnv('ADD', pod, 'ctr-b'), conf({ ipam: {} }));
+    expect(add.code).toBe(0);
+    const v4 = (add.json as unknown as AddResult).ips[0]!.address.split('/')[0]!;
+    expect((add.json as unknown as AddResult).ips).toHaveLength(1);
+    expect((await cni(podEnv('DEL', undefined, 'ctr-b'), conf())).code).toBe(0);
+    expect(await allocator.lookup(v4)).toBeUndefined();
+    expect(await sh(pod, 'ip', ['link'])).not.toContain('eth0');
+  });
+
+  it('a failed ADD leaves no veth and no address behind', async () => {
+    const pod = await lab.addNamespace('pc');
+    await sh(pod, 'ip', ['link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'other0']);
+    const add = await cni(podEnv('ADD', pod, 'ctr-c'), conf());
+    expect(add.code).not.toBe(0);
+    expect(add.json).toMatchObject({ cniVersion: '1.1.0', code: 103, msg: expect.stringContaining('already exists') });
+    expect(await sh(hostNs, 'ip', ['link'])).not.toContain(hostVethName('ctr-c', 'eth0'));
+    const held = (await allocatorIpam(allocator).nodeAllocations(NODE)).filter((a) => a.handle === `${NET}.ctr-c.eth0`);
+    expect(held).toEqual([]);
+  });
+
+  it('GC releases this network`s stale attachments only', async () => {
+    const pa = await lab.addNamespace('gca');
+    const pb = await lab.addNamespace('gcb');
+    const a = await cni(podEnv('ADD', pa, 'gc-a'), conf());
+    const b = await cni(podEnv('ADD', pb, 'gc-b'), conf());
+    expect([a.code, b.code]).toEqual([0, 0]);
+    // Another network's pod on this node, which this GC must not touch.
+    const other = await allocator.allocate({ handle: 'other-net.gc-x.eth0', node: NODE, attrs: { containerID: 'gc-x', iface: 'eth0' } });
+    const bIp = (b.json as unknown as AddResult).ips[0]!.address.split('/')[0]!;
+    const aIp = (a.json as unknown as AddResult).ips[0]!.address.split('/')[0]!;
+
+    const gc = await cni({ CNI_COMMAND: 'GC' }, conf({ 'cni.dev/valid-attachments': [{ containerID: 'gc-a', ifname: 'eth0' }] }));
+    expect(gc).toMatchObject({ code: 0, stdout: '' });
+    expect(await allocator.lookup(bIp)).toBeUndefined();
+    expect(await sh(hostNs, 'ip', ['link'])).not.toContain(hostVethName('gc-b', 'eth0'));
+    expect(await allocator.lookup(aIp)).toMatchObject({ handle: `${NET}.gc-a.eth0` });
+    expect(await allocator.lookup(other.ips[0]!.ip)).toMatchObject({ handle: 'other-net.gc-x.eth0' });
+    await reach(hostNs, pa, aIp);
+
+    expect((await cni(podEnv('DEL', pa, 'gc-a'), conf())).code).toBe(0);
+    await allocator.release({ handle: 'other-net.gc-x.eth0' });
+  });
+
+  it('STATUS is ready only when the datastore answers and BGP is up', async () => {
+    expect(await cni({ CNI_COMMAND: 'STATUS' }, conf())).toMatchObject({ code: 0, stdout: '' });
+    bgpProblem = 'no established session';
+    const down = await cni({ CNI_COMMAND: 'STATUS' }, conf());
+    expect(down.json).toMatchObject({ code: 50, msg: expect.stringContaining('no established session') });
+    bgpProblem = undefined;
+  });
+
+  it('answers 11 when the agent is not there, 6 for garbage, 4 for a missing variable, and VERSION alone', async () => {
+    const pod = await lab.addNamespace('pd');
+    const down = await cni(podEnv('ADD', pod, 'ctr-d'), conf({ agentSocket: join(sockDir, 'nobody.sock') }));
+    expect(down.code).not.toBe(0);
+    expect(down.json).toMatchObject({ cniVersion: '1.1.0', code: 11 });
+    const garbled = await cni(podEnv('ADD', pod, 'ctr-d'), '{"cniVersion": "1.1.0", ');
+    expect(garbled.json).toMatchObject({ code: 6 });
+    const { CNI_NETNS: _omit, ...noNetns } = podEnv('ADD', pod, 'ctr-d');
+    expect((await cni(noNetns, conf())).json).toMatchObject({ code: 4, msg: 'CNI_NETNS is not set' });
+    const version = await cni({ CNI_COMMAND: 'VERSION' }, '{"cniVersion":"1.0.0"}');
+    expect(version).toMatchObject({ code: 0, json: { cniVersion: '1.0.0', supportedVersions: ['0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'] } });
+  });
+
+  it('serves on a socket only root can open', () => {
+    const st = statSync(socketPath);
+    expect(st.isSocket()).toBe(true);
+    expect(st.mode & 0o777).toBe(0o600);
+    expect(st.uid).toBe(0);
+  });
+});

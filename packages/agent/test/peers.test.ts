@@ -1,0 +1,202 @@
+import { describe, expect, it } from '@jest/globals';
+import fc from 'fast-check';
+import { computeDesiredPeers, DEFAULT_AS, nodeAddresses, routerIdFor, type PeerInputs } from '../src/peers.js';
+import { bgpConfig, matches, node, peer } from './fixtures.js';
+
+const a = node('a', '198.18.0.11/24', { labels: { rack: 'r1', role: 'worker' } });
+const b = node('b', '198.18.0.12/24', { labels: { rack: 'r1' } });
+const c = node('c', '198.18.0.13/24', { labels: { rack: 'r2', role: 'edge' } });
+
+function run(over: Partial<PeerInputs> = {}): ReturnType<typeof computeDesiredPeers> {
+  return computeDesiredPeers({ self: a, nodes: [a, b, c], configs: [], peers: [], matches, ...over });
+}
+
+const summary = (r: ReturnType<typeof computeDesiredPeers>): string[] => r.peers.map((p) => `${p.address} ${p.asNumber} ${p.type} ${p.source}`);
+
+describe('computeDesiredPeers: node-to-node mesh', () => {
+  it('peers with every other node by default, with the default AS', () => {
+    const r = run();
+    expect(summary(r)).toEqual(['198.18.0.12 64512 node-to-node mesh node/b', '198.18.0.13 64512 node-to-node mesh node/c']);
+    expect(r.global).toEqual({ asNumber: DEFAULT_AS, routerId: '198.18.0.11', listenPort: 179, addresses: ['198.18.0.11'] });
+    expect(r.peers.every((p) => p.port === 179 && p.keepaliveTime === undefined)).toBe(true);
+    expect(r.problems).toEqual([]);
+  });
+
+  it('has no mesh when the default BGPConfiguration turns it off', () => {
+    expect(run({ configs: [bgpConfig('default', { nodeToNodeMeshEnabled: false })] }).peers).toEqual([]);
+  });
+
+  it('ignores nodeToNodeMeshEnabled on a node-specific configuration', () => {
+    expect(run({ configs: [bgpConfig('node.a', { nodeToNodeMeshEnabled: false })] }).peers).toHaveLength(2);
+  });
+
+  it('uses the keepalive of the BGPConfiguration (node-specific first), hold three times it', () => {
+    const r = run({ configs: [bgpConfig('default', { keepaliveTime: '5s' }), bgpConfig('node.a', { keepaliveTime: '1s' })] });
+    expect(r.peers.map((p) => [p.keepaliveTime, p.holdTime])).toEqual([
+      [1, 3],
+      [1, 3],
+    ]);
+    const d = run({ configs: [bgpConfig('default', { keepaliveTime: '1m' })] });
+    expect(d.peers[0]?.keepaliveTime).toBe(60);
+  });
+
+  it('skips nodes without an address of a family this node has, and peers IPv6 with IPv6', () => {
+    const me = node('a', '198.18.0.11/24', { v6: 'fd00::11/64' });
+    const v6only = node('d', undefined, { v6: 'fd00::14/64' });
+    const noAddr = node('e');
+    const r = computeDesiredPeers({ self: me, nodes: [me, b, v6only, noAddr], configs: [], peers: [], matches });
+    expect(r.peers.map((p) => [p.address, p.family])).toEqual([
+      ['198.18.0.12', 4],
+      ['fd00::14', 6],
+    ]);
+    // b has no IPv6; a node with only IPv4 does not peer with a v6-only node.
+    const r2 = computeDesiredPeers({ self: b, nodes: [me, b, v6only], configs: [], peers: [], matches });
+    expect(r2.peers.map((p) => p.address)).toEqual(['198.18.0.11']);
+  });
+
+  it('peers with each node on its own listen port', () => {
+    const r = run({ configs: [bgpConfig('default', { listenPort: 1790 }), bgpConfig('node.c', { listenPort: 2790 })] });
+    expect(r.global.listenPort).toBe(1790);
+    expect(r.peers.map((p) => p.port)).toEqual([1790, 2790]);
+  });
+});
+
+describe('computeDesiredPeers: AS numbers', () => {
+  it('takes the Node AS, else the node-specific config, else the default config, else 64512', () => {
+    expect(run().global.asNumber).toBe(64512);
+    expect(run({ configs: [bgpConfig('default', { asNumber: 65000 })] }).global.asNumber).toBe(65000);
+    expect(run({ configs: [bgpConfig('default', { asNumber: 65000 }), bgpConfig('node.a', { asNumber: 65001 })] }).global.asNumber).toBe(65001);
+    const self = node('a', '198.18.0.11/24', { as: 65002 });
+    expect(run({ self, configs: [bgpConfig('node.a', { asNumber: 65001 })] }).global.asNumber).toBe(65002);
+  });
+
+  it('gives each mesh peer its own node AS', () => {
+    const b2 = node('b', '198.18.0.12/24', { as: 65012 });
+    const r = run({ nodes: [a, b2, c], configs: [bgpConfig('default', { asNumber: 65000 }), bgpConfig('node.c', { asNumber: 65013 })] });
+    expect(r.peers.map((p) => p.asNumber)).toEqual([65012, 65013]);
+  });
+});
+
+describe('computeDesiredPeers: BGPPeer resources', () => {
+  it('applies a peer with neither node nor nodeSelector to every node, as global', () => {
+    const r = run({ peers: [peer('tor', { peerIP: '198.18.0.1', asNumber: 65100, keepaliveTime: '1s' })] });
+    const tor = r.peers.find((p) => p.address === '198.18.0.1');
+    expect(tor).toMatchObject({ asNumber: 65100, type: 'global', source: 'bgppeer/tor', port: 179, keepaliveTime: 1, holdTime: 3, localAddress: '198.18.0.11' });
+  });
+
+  it('applies a node peer only to that node, as node specific', () => {
+    const peers = [peer('only-b', { peerIP: '198.18.0.2', asNumber: 65100, node: 'b' }), peer('only-a', { peerIP: '198.18.0.3', asNumber: 65100, node: 'a' })];
+    const r = run({ peers });
+    expect(r.peers.filter((p) => p.type === 'node specific').map((p) => p.address)).toEqual(['198.18.0.3']);
+  });
+
+  it('applies a nodeSelector peer when the selector matches this node labels', () => {
+    const peers = [
+      peer('r1', { peerIP: '198.18.0.4', asNumber: 65100, nodeSelector: "rack == 'r1'" }),
+      peer('r2', { peerIP: '198.18.0.5', asNumber: 65100, nodeSelector: "rack == 'r2'" }),
+      peer('workers', { peerIP: '198.18.0.6', asNumber: 65100, nodeSelector: 'has(role) && role in {"worker"}' }),
+    ];
+    expect(summary(run({ peers })).filter((s) => !s.includes('mesh'))).toEqual([
+      '198.18.0.4 65100 node specific bgppeer/r1',
+      '198.18.0.6 65100 node specific bgppeer/workers',
+    ]);
+  });
+
+  it('resolves a peerSelector to the selected nodes, never to itself', () => {
+    const cfgs = [bgpConfig('default', { nodeToNodeMeshEnabled: false, asNumber: 65000 })];
+    const peers = [peer('rack1', { peerSelector: "rack == 'r1'", nodeSelector: 'all()' })];
+    const r = run({ configs: cfgs, peers });
+    expect(summary(r)).toEqual(['198.18.0.12 65000 node specific bgppeer/rack1']);
+    const explicitAs = run({ configs: cfgs, peers: [peer('rack1', { peerSelector: 'all()', asNumber: 65200 })] });
+    expect(summary(explicitAs)).toEqual(['198.18.0.12 65200 global bgppeer/rack1', '198.18.0.13 65200 global bgppeer/rack1']);
+  });
+
+  it('keeps one session per address: explicit peers over mesh, node specific over global', () => {
+    const peers = [
+      peer('z-global', { peerIP: '198.18.0.12', asNumber: 65100 }),
+      peer('a-global', { peerIP: '198.18.0.13', asNumber: 65101 }),
+      peer('b-specific', { peerIP: '198.18.0.13', asNumber: 65102, node: 'a' }),
+    ];
+    expect(summary(run({ peers }))).toEqual(['198.18.0.12 65100 global bgppeer/z-global', '198.18.0.13 65102 node specific bgppeer/b-specific']);
+  });
+
+  it('breaks ties between peers of one type by name', () => {
+    const peers = [peer('zz', { peerIP: '198.18.0.9', asNumber: 65100 }), peer('aa', { peerIP: '198.18.0.9', asNumber: 65101 })];
+    expect(run({ peers }).peers.find((p) => p.address === '198.18.0.9')?.source).toBe('bgppeer/aa');
+  });
+
+  it('never peers with its own address', () => {
+    expect(run({ peers: [peer('self', { peerIP: '198.18.0.11', asNumber: 65100 })] }).peers.map((p) => p.address)).not.toContain('198.18.0.11');
+  });
+
+  it('reads a port from peerIP and IPv6 peers in brackets', () => {
+    const me = node('a', '198.18.0.11/24', { v6: 'fd00::11/64' });
+    const peers = [peer('p4', { peerIP: '198.18.0.1:1179', asNumber: 65100 }), peer('p6', { peerIP: '[fd00::1]:2179', asNumber: 65100, sourceAddress: 'None' })];
+    const r = computeDesiredPeers({ self: me, nodes: [me], configs: [], peers, matches });
+    expect(r.peers.map((p) => [p.address, p.port, p.family, p.localAddress])).toEqual([
+      ['198.18.0.1', 1179, 4, '198.18.0.11'],
+      ['fd00::1', 2179, 6, undefined],
+    ]);
+  });
+
+  it('passes password, TTL security and restart time through', () => {
+    const peers = [peer('tor', { peerIP: '198.18.0.1', asNumber: 65100, password: { secretKeyRef: { name: 's', key: 'k' } }, ttlSecurity: 1, maxRestartTime: '2m' })];
+    const r = run({ peers, password: (name, ref) => `${name}:${ref.secretKeyRef?.name}/${ref.secretKeyRef?.key}` });
+    expect(r.peers.find((p) => p.source === 'bgppeer/tor')).toMatchObject({ password: 'tor:s/k', ttlSecurity: 1, restartTime: 120 });
+  });
+
+  it('reports, and skips, peers it cannot use', () => {
+    const peers = [
+      peer('bad-ip', { peerIP: 'not-an-ip', asNumber: 65100 }),
+      peer('no-as', { peerIP: '198.18.0.1' }),
+      peer('no-secret', { peerIP: '198.18.0.2', asNumber: 65100, password: { secretKeyRef: { name: 's', key: 'k' } } }),
+      peer('v6', { peerIP: 'fd00::1', asNumber: 65100 }),
+      peer('bad-timer', { peerIP: '198.18.0.3', asNumber: 65100, keepaliveTime: 'soon' }),
+    ];
+    const r = run({ peers });
+    expect(r.peers.map((p) => p.source)).toEqual(['bgppeer/bad-timer', 'node/b', 'node/c']);
+    expect(r.problems).toHaveLength(5);
+    expect(r.problems.join('\n')).toMatch(/bgppeer\/bad-ip: spec.peerIP "not-an-ip"/);
+    expect(r.problems.join('\n')).toMatch(/bgppeer\/no-as: spec.asNumber is required/);
+    expect(r.problems.join('\n')).toMatch(/bgppeer\/no-secret: spec.password/);
+    expect(r.problems.join('\n')).toMatch(/no IPv6 BGP address/);
+    expect(r.problems.join('\n')).toMatch(/bgppeer\/bad-timer: spec.keepaliveTime "soon" is not a duration/);
+  });
+});
+
+describe('helpers', () => {
+  it('parses node addresses with or without a length', () => {
+    expect(nodeAddresses(node('x', '198.18.0.1', { v6: 'FD00:0::1/64' }))).toEqual({ 4: '198.18.0.1', 6: 'fd00::1' });
+    expect(nodeAddresses(node('x', 'garbage'))).toEqual({});
+  });
+
+  it('derives a stable IPv4-shaped router id for IPv6-only nodes', () => {
+    expect(routerIdFor('n', '198.18.0.1')).toBe('198.18.0.1');
+    const id = routerIdFor('node-7', undefined);
+    expect(id).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
+    expect(routerIdFor('node-7', undefined)).toBe(id);
+    expect(routerIdFor('node-8', undefined)).not.toBe(id);
+  });
+});
+
+describe('properties', () => {
+  it('never includes its own address and never two sessions to one address', () => {
+    const octet = fc.integer({ min: 1, max: 6 });
+    fc.assert(
+      fc.property(
+        fc.array(octet, { minLength: 1, maxLength: 6 }),
+        fc.array(fc.record({ ip: octet, node: fc.option(fc.constantFrom('n1', 'n2', 'n3')), mesh: fc.boolean() }), { maxLength: 6 }),
+        (nodeOctets, peerDefs) => {
+          const nodes = nodeOctets.map((o, i) => node(`n${i + 1}`, `198.18.0.${o}/24`));
+          const self = nodes[0];
+          if (!self) return;
+          const peers = peerDefs.map((p, i) => peer(`p${i}`, { peerIP: `198.18.0.${p.ip}`, asNumber: 65100, ...(p.node ? { node: p.node } : {}) }));
+          const r = computeDesiredPeers({ self, nodes, configs: [bgpConfig('default', { nodeToNodeMeshEnabled: peerDefs[0]?.mesh ?? true })], peers, matches });
+          const addrs = r.peers.map((p) => p.address);
+          expect(new Set(addrs).size).toBe(addrs.length);
+          expect(addrs).not.toContain(`198.18.0.${nodeOctets[0]}`);
+        },
+      ),
+    );
+  });
+});

@@ -1,0 +1,47 @@
+import { describe, expect, it } from '@jest/globals';
+import { type Cidr, type IPAddr, formatCidr, formatIP, parseCidr, parseIP } from '@terrace/api';
+import { desiredRoutes, routeForLearned, type KernelRoute, type RouteContext } from '../src/routes.js';
+
+const ctx: RouteContext = { originated: new Set(['10.244.0.0/26', '10.244.0.130/32']), selfAddresses: new Set(['198.18.0.11', 'fd00::11']) };
+const c = (s: string): Cidr => parseCidr(s);
+const ips = (...s: string[]): IPAddr[] => s.map(parseIP);
+const show = (r: KernelRoute | undefined): string =>
+  r === undefined ? 'none' : r.kind !== 'unicast' ? `${r.kind} ${formatCidr(r.dst)}` : `${formatCidr(r.dst)} via ${r.nextHops.map((h) => (h.via ? formatIP(h.via) : '?')).join(',')}`;
+
+describe('routeForLearned', () => {
+  it('routes a learned prefix via its next hop', () => {
+    expect(show(routeForLearned(c('10.244.0.64/26'), ips('198.18.0.12'), ctx))).toBe('10.244.0.64/26 via 198.18.0.12');
+  });
+
+  it('makes one multipath route of several equal best paths, sorted and deduplicated', () => {
+    expect(show(routeForLearned(c('10.244.1.0/26'), ips('198.18.0.13', '198.18.0.12', '198.18.0.13'), ctx))).toBe('10.244.1.0/26 via 198.18.0.12,198.18.0.13');
+  });
+
+  it('skips what we originate, paths via ourselves, and next hops of another family', () => {
+    expect(show(routeForLearned(c('10.244.0.0/26'), ips('198.18.0.12'), ctx))).toBe('none');
+    expect(show(routeForLearned(c('10.244.0.130/32'), ips('198.18.0.12'), ctx))).toBe('none');
+    expect(show(routeForLearned(c('10.244.2.0/26'), ips('198.18.0.11'), ctx))).toBe('none');
+    expect(show(routeForLearned(c('10.244.2.0/26'), ips('198.18.0.11', '198.18.0.14'), ctx))).toBe('10.244.2.0/26 via 198.18.0.14');
+    expect(show(routeForLearned(c('fd10::/122'), ips('198.18.0.12'), ctx))).toBe('none');
+    expect(show(routeForLearned(c('fd10::/122'), ips('fd00::12'), ctx))).toBe('fd10::/122 via fd00::12');
+  });
+
+  it('installs a /32 borrowed from our own block (it is more specific than the blackhole)', () => {
+    expect(show(routeForLearned(c('10.244.0.5/32'), ips('198.18.0.12'), ctx))).toBe('10.244.0.5/32 via 198.18.0.12');
+  });
+});
+
+describe('desiredRoutes', () => {
+  it('adds a blackhole per owned block and sorts everything by prefix', () => {
+    const learned = [
+      { prefix: c('10.244.1.0/26'), nextHops: ips('198.18.0.12') },
+      { prefix: c('10.244.0.0/26'), nextHops: ips('198.18.0.12') },
+      { prefix: c('10.243.0.0/26'), nextHops: ips('198.18.0.13', '198.18.0.12') },
+    ];
+    expect(desiredRoutes(learned, [c('10.244.0.0/26')], ctx).map(show)).toEqual([
+      '10.243.0.0/26 via 198.18.0.12,198.18.0.13',
+      'blackhole 10.244.0.0/26',
+      '10.244.1.0/26 via 198.18.0.12',
+    ]);
+  });
+});
