@@ -1,0 +1,43 @@
+/**
+ * apply/create/replace. apply writes everything with store.applyAll (one
+ * transaction). create and replace of one document use the store's exact
+ * create/replace (AlreadyExists, NotFound, stale resourceVersion); with
+ * several documents they first check that each does (not) exist and then
+ * write them all in one applyAll transaction, so nothing is half-written.
+ */
+import { type Resource, TerraceError } from '@terrace/api';
+import type { CliContext } from '../context.js';
+import type { WriteVerb } from '../commands/write.js';
+import { loadManifests, refOf } from './manifests.js';
+
+export async function runWrite(ctx: CliContext, verb: WriteVerb, files: readonly string[], dryRun: boolean): Promise<void> {
+  const resources = await loadManifests(files);
+  const { store } = await ctx.datastore();
+  const opts = { dryRun };
+  const suffix = dryRun ? ' (dry run)' : '';
+  let results: { resource: Resource; action: string }[];
+  if (verb === 'apply') {
+    results = await store.applyAll(resources, opts);
+  } else if (resources.length === 1) {
+    const r = resources[0] as Resource;
+    results = verb === 'create' ? [{ resource: await store.create(r, opts), action: 'created' }] : [{ resource: await store.replace(r, opts), action: 'replaced' }];
+  } else {
+    for (const r of resources) await checkExistence(ctx, r, verb === 'replace');
+    const applied = await store.applyAll(resources, opts);
+    results = applied.map((a) => ({ resource: a.resource, action: verb === 'create' ? 'created' : 'replaced' }));
+  }
+  for (const { resource, action } of results) ctx.print(`${refOf(resource)} ${action}${suffix}`);
+}
+
+async function checkExistence(ctx: CliContext, r: Resource, mustExist: boolean): Promise<void> {
+  const { store } = await ctx.datastore();
+  let exists = true;
+  try {
+    await store.get(r.kind, r.metadata.name);
+  } catch (e) {
+    if (!(e instanceof TerraceError && e.code === 'NotFound')) throw e;
+    exists = false;
+  }
+  if (mustExist && !exists) throw new TerraceError('NotFound', `${refOf(r)} not found; nothing was replaced`, { resource: refOf(r) });
+  if (!mustExist && exists) throw new TerraceError('AlreadyExists', `${refOf(r)} already exists; nothing was created (use apply or replace)`, { resource: refOf(r) });
+}

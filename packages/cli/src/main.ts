@@ -1,0 +1,32 @@
+/**
+ * terracectl entry point (bin/terracectl imports this file). Runs one
+ * command, prints any failure as a single `error: ...` line on stderr, and
+ * exits with the code exitCodeFor gives: 0 ok, 1 invalid input, conflict or
+ * not found, 2 datastore unreachable.
+ */
+import { CommanderError } from 'commander';
+import type { GlobalOptions } from './context.js';
+import { createContext } from './cli-context.js';
+import { buildProgram } from './program.js';
+import { reportError } from './report.js';
+
+async function main(argv: string[]): Promise<number> {
+  // The program is created after the context, which reads its options lazily.
+  let options: () => GlobalOptions = () => ({});
+  const ctx = createContext(() => options());
+  const program = buildProgram(ctx);
+  options = () => program.opts<GlobalOptions>();
+  let code = 0;
+  try {
+    await program.parseAsync(argv);
+  } catch (e) {
+    // Commander has already printed its own one-line "error: ..." (or the help).
+    code = e instanceof CommanderError ? e.exitCode : await reportError(e, await ctx.openedEndpoints());
+  } finally {
+    await ctx.close();
+  }
+  return code;
+}
+
+// Exit explicitly: an etcd client can keep the event loop alive after close.
+process.exit(await main(process.argv));

@@ -1,0 +1,52 @@
+/**
+ * The terracectl command tree. Only commander and the command definitions
+ * load here; each command imports what it needs (api, datastore, yaml) when
+ * it runs, which keeps a cold start close to bare node.
+ */
+import { Command } from 'commander';
+import type { CliContext } from './context.js';
+import { controllerCommand } from './commands/controller.js';
+import { deleteCommand } from './commands/delete.js';
+import { getCommand } from './commands/get.js';
+import { ipamCommand } from './commands/ipam.js';
+import { labelCommand } from './commands/label.js';
+import { nodeCommand } from './commands/node.js';
+import { patchCommand } from './commands/patch.js';
+import { validateCommand } from './commands/validate.js';
+import { versionCommand } from './commands/version.js';
+import { writeCommand } from './commands/write.js';
+
+export function buildProgram(ctx: CliContext): Command {
+  const program = new Command('terracectl')
+    .description('manage Terrace pod networking: IP pools, BGP peers and settings, nodes, IPAM')
+    .option('--etcd-endpoints <urls>', 'comma-separated etcd URLs (env TERRACE_ETCD_ENDPOINTS)')
+    .option('--etcd-ca <file>', 'CA certificate for etcd TLS (env TERRACE_ETCD_CA)')
+    .option('--etcd-cert <file>', 'client certificate for etcd TLS (env TERRACE_ETCD_CERT)')
+    .option('--etcd-key <file>', 'client key for etcd TLS (env TERRACE_ETCD_KEY)')
+    .option('--etcd-username <name>', 'etcd user (env TERRACE_ETCD_USERNAME)')
+    .option('--etcd-password <password>', 'etcd password (env TERRACE_ETCD_PASSWORD)')
+    .option('--cluster <name>', 'cluster name: the etcd key prefix /terrace/v1/<name>/ (env TERRACE_CLUSTER)')
+    .option('--config <file>', 'config file (default /etc/terrace/terrace.yaml)')
+    .showSuggestionAfterError(true);
+
+  program.addCommand(writeCommand('apply', ctx));
+  program.addCommand(writeCommand('create', ctx));
+  program.addCommand(writeCommand('replace', ctx));
+  program.addCommand(deleteCommand(ctx));
+  program.addCommand(getCommand(ctx));
+  program.addCommand(patchCommand(ctx));
+  program.addCommand(labelCommand(ctx));
+  program.addCommand(validateCommand(ctx));
+  program.addCommand(versionCommand(ctx));
+  program.addCommand(ipamCommand(ctx));
+  program.addCommand(nodeCommand(ctx));
+  program.addCommand(controllerCommand(ctx));
+  forEachCommand(program, (c) => c.exitOverride());
+  return program;
+}
+
+/** Settings given to addCommand()ed commands are not inherited, so apply them to the whole tree. */
+function forEachCommand(c: Command, f: (c: Command) => void): void {
+  f(c);
+  for (const sub of c.commands) forEachCommand(sub, f);
+}

@@ -1,0 +1,19 @@
+import { describe, expect, test } from '@jest/globals';
+import { makeProgress } from '../src/output/progress.js';
+
+describe('progress', () => {
+  test('silent when the sink is not a terminal', () => {
+    const out: string[] = [];
+    const p = makeProgress({ isTTY: false, write: (s) => out.push(s) });
+    p('releasing', 1, 2);
+    p('releasing', 2, 2);
+    expect(out).toEqual([]);
+  });
+  test('redraws one line on a terminal and ends it when done', () => {
+    const out: string[] = [];
+    const p = makeProgress({ isTTY: true, write: (s) => out.push(s) });
+    p('releasing', 1, 4);
+    p('releasing', 4, 4);
+    expect(out.join('')).toBe('\r\x1b[Kreleasing 1/4 (25%)\r\x1b[Kreleasing 4/4 (100%)\n');
+  });
+});
