@@ -1,1 +1,10 @@
-export {};
+export * from './gc.js';
+export * from './config.js';
+export * from './duration.js';
+export * from './logging.js';
+export * from './leader.js';
+export * from './world.js';
+export * from './apply.js';
+export * from './pools.js';
+export * from './status.js';
+export * from './controller.js';

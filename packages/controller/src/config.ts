@@ -1,0 +1,116 @@
+/**
+ * The controller's command line, parsed once into a checked ControllerConfig.
+ * The etcd flags are terracectl's; their values are resolved (with the
+ * environment and config file) by @terrace/datastore.
+ */
+import { hostname } from 'node:os';
+import { Command, Option } from 'commander';
+import { type IPPool, API_VERSION, invalidField, validateResource } from '@terrace/api';
+import type { ConnectionFlags } from '@terrace/datastore';
+import { parseDuration } from './duration.js';
+import type { LogFormat } from './logging.js';
+
+export interface ControllerConfig {
+  connection: ConnectionFlags;
+  /** How long a node's liveness key must stay gone before its addresses are freed. */
+  nodeGraceMs: number;
+  /** Period of the reconcile pass. */
+  intervalMs: number;
+  /** TTL of the election lease: how long a dead leader blocks a successor. */
+  leaseTtlSeconds: number;
+  /** Pools created when no pool exists (at most one per family). */
+  defaultPools: IPPool[];
+  identity: string;
+  logFormat: LogFormat;
+  logLevel: string;
+}
+
+export const DEFAULT_NODE_GRACE = '5m';
+export const DEFAULT_INTERVAL = '30s';
+export const DEFAULT_LEASE_TTL = '10s';
+
+/** `default-ipv4-ippool` / `default-ipv6-ippool` from a CIDR, fully defaulted and validated. */
+export function defaultPool(cidr: string, where = 'flag --default-pool'): IPPool {
+  const v6 = cidr.includes(':');
+  try {
+    return validateResource({
+      apiVersion: API_VERSION,
+      kind: 'IPPool',
+      metadata: { name: v6 ? 'default-ipv6-ippool' : 'default-ipv4-ippool' },
+      spec: { cidr },
+    }) as IPPool;
+  } catch (e) {
+    throw invalidField(undefined, where, `"${cidr}": ${(e as Error).message}`);
+  }
+}
+
+export function controllerCommand(): Command {
+  const repeat = (v: string, prev: string[] | undefined): string[] => [...(prev ?? []), v];
+  return new Command('terrace-controller')
+    .description('Terrace controller: frees the addresses and blocks of dead nodes, gives back empty blocks, creates the default pool; leader-elected')
+    .option('--etcd-endpoints <urls>', 'comma-separated etcd URLs (env TERRACE_ETCD_ENDPOINTS)')
+    .option('--etcd-ca <file>', 'CA certificate for etcd TLS (env TERRACE_ETCD_CA)')
+    .option('--etcd-cert <file>', 'client certificate for etcd TLS (env TERRACE_ETCD_CERT)')
+    .option('--etcd-key <file>', 'client key for etcd TLS (env TERRACE_ETCD_KEY)')
+    .option('--etcd-username <name>', 'etcd user (env TERRACE_ETCD_USERNAME)')
+    .option('--etcd-password <password>', 'etcd password (env TERRACE_ETCD_PASSWORD)')
+    .option('--cluster <name>', 'cluster name: the etcd key prefix /terrace/v1/<name>/ (env TERRACE_CLUSTER)')
+    .option('--config <file>', 'config file (default /etc/terrace/terrace.yaml)')
+    .option('--node-grace <duration>', 'how long a node must be gone before its addresses are released', DEFAULT_NODE_GRACE)
+    .option('--interval <duration>', 'period of the reconcile pass', DEFAULT_INTERVAL)
+    .option('--lease-ttl <duration>', 'election lease TTL (whole seconds): how long a crashed leader delays its successor', DEFAULT_LEASE_TTL)
+    .option('--default-pool <cidr>', 'create this pool (default-ipv4-ippool / default-ipv6-ippool) when no pool exists; repeatable', repeat)
+    .option('--identity <name>', 'this controller\'s name in the election and the status (default: <hostname>-<pid>)')
+    .addOption(new Option('--log-format <format>', 'json or text (default: text on a terminal, json otherwise)').choices(['json', 'text']))
+    .option('--log-level <level>', 'error, warn, info, debug', 'info')
+    .helpOption('-h, --help');
+}
+
+interface RawOpts extends ConnectionFlags {
+  nodeGrace: string;
+  interval: string;
+  leaseTtl: string;
+  defaultPool?: string[];
+  identity?: string;
+  logFormat?: LogFormat;
+  logLevel: string;
+}
+
+function positive(text: string, flag: string): number {
+  const ms = parseDuration(text, `flag ${flag}`);
+  if (ms <= 0) throw invalidField(undefined, `flag ${flag}`, 'must be greater than zero');
+  return ms;
+}
+
+/** Parses argv (without node and script). */
+export function parseControllerArgs(argv: readonly string[], opts: { isTTY?: boolean; pid?: number; host?: string } = {}): ControllerConfig {
+  const cmd = controllerCommand().exitOverride();
+  cmd.parse([...argv], { from: 'user' });
+  const o = cmd.opts<RawOpts>();
+
+  const connection: ConnectionFlags = {};
+  for (const k of ['etcdEndpoints', 'etcdCa', 'etcdCert', 'etcdKey', 'etcdUsername', 'etcdPassword', 'cluster', 'config'] as const) {
+    const v = o[k];
+    if (v !== undefined) connection[k] = v;
+  }
+
+  const defaultPools = (o.defaultPool ?? []).map((c) => defaultPool(c));
+  const names = defaultPools.map((p) => p.metadata.name);
+  const dup = names.find((n, i) => names.indexOf(n) !== i);
+  if (dup) throw invalidField(undefined, 'flag --default-pool', `gives two IPv${dup.includes('ipv6') ? 6 : 4} pools; give at most one per family`);
+
+  const leaseMs = positive(o.leaseTtl, '--lease-ttl');
+  const identity = o.identity ?? `${(opts.host ?? hostname()).split('.')[0] ?? 'controller'}-${opts.pid ?? process.pid}`;
+  if (identity.trim() === '' || /\s/.test(identity)) throw invalidField(undefined, 'flag --identity', `"${identity}" must be non-empty without spaces`);
+
+  return {
+    connection,
+    nodeGraceMs: positive(o.nodeGrace, '--node-grace'),
+    intervalMs: positive(o.interval, '--interval'),
+    leaseTtlSeconds: Math.max(1, Math.round(leaseMs / 1000)),
+    defaultPools,
+    identity,
+    logFormat: o.logFormat ?? (opts.isTTY ? 'text' : 'json'),
+    logLevel: o.logLevel,
+  };
+}

@@ -1,0 +1,84 @@
+/**
+ * bin/terrace-controller: parse flags, connect to etcd (failing fast with a
+ * clear message), campaign and reconcile until SIGTERM/SIGINT, then resign
+ * so that a standby takes over at once.
+ */
+import { exitCodeFor } from '@terrace/api';
+import { EtcdResourceStore, Keys, connect, resolveConnectionConfig } from '@terrace/datastore';
+import { CommanderError } from 'commander';
+import { type ControllerConfig, parseControllerArgs } from './config.js';
+import { Controller } from './controller.js';
+import { formatDuration } from './duration.js';
+import { createLogger } from './logging.js';
+
+async function main(): Promise<number> {
+  let config: ControllerConfig;
+  try {
+    config = parseControllerArgs(process.argv.slice(2), { isTTY: process.stderr.isTTY });
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode;
+    process.stderr.write(`terrace-controller: ${(e as Error).message}\n`);
+    return exitCodeFor(e);
+  }
+  const log = createLogger(config.logFormat, config.logLevel, config.identity);
+  let etcd;
+  let keys;
+  try {
+    const conn = resolveConnectionConfig(config.connection, process.env);
+    keys = new Keys(conn.cluster);
+    etcd = await connect(conn);
+    log.info('connected', { cluster: conn.cluster, endpoints: conn.endpoints });
+  } catch (e) {
+    log.error((e as Error).message);
+    return exitCodeFor(e);
+  }
+  const controller = new Controller({
+    etcd,
+    keys,
+    store: new EtcdResourceStore(etcd, keys),
+    log,
+    identity: config.identity,
+    nodeGraceMs: config.nodeGraceMs,
+    intervalMs: config.intervalMs,
+    leaseTtlSeconds: config.leaseTtlSeconds,
+    defaultPools: config.defaultPools,
+  });
+  let stopping: Promise<void> | undefined;
+  const stop = (signal: string): Promise<void> => {
+    stopping ??= (async () => {
+      log.info('stopping', { signal });
+      await controller.stop().catch((e: unknown) => log.error('stop failed', { error: (e as Error).message }));
+      etcd.close();
+    })();
+    return stopping;
+  };
+  const exited = new Promise<number>((resolve) => {
+    for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => void stop(sig).then(() => resolve(0)));
+  });
+  try {
+    await controller.start();
+    log.info('controller running', {
+      nodeGrace: formatDuration(config.nodeGraceMs),
+      interval: formatDuration(config.intervalMs),
+      leaseTtlSeconds: config.leaseTtlSeconds,
+      defaultPools: config.defaultPools.map((p) => p.spec.cidr),
+    });
+  } catch (e) {
+    log.error('start failed', { error: (e as Error).message });
+    await stop('start failure');
+    return exitCodeFor(e) || 1;
+  }
+  return exited;
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+    // Open grpc channels must not keep a stopped controller alive.
+    setTimeout(() => process.exit(code), 200).unref();
+  },
+  (e: unknown) => {
+    process.stderr.write(`terrace-controller: ${(e as Error).stack ?? String(e)}\n`);
+    process.exit(3);
+  },
+);
