@@ -15,7 +15,7 @@
 import { type Cidr, type IPAddr, type IPFamily, type TerraceNode, formatCidr, parseCidr, parseIP } from '@terrace/api';
 import type { Announcement as SpeakerAnnouncement, BgpSpeaker, GlobalConfig, PeerConfig } from '@terrace/bgp';
 import { computeAnnouncements, type AnnounceResult } from './announce.js';
-import type { Logger } from './logging.js';
+import type { Logger } from '@terrace/log';
 import { computeDesiredPeers, nodeAddresses, type DesiredBgp, type PasswordResolver, type SelectorMatcher } from './peers.js';
 import { type RouteSync, routeAttrs, blackholeRoute } from '@terrace/dataplane';
 import { routeForLearned, type KernelRoute, type RouteContext } from './routes.js';

@@ -9,9 +9,10 @@ import { Command, Option } from 'commander';
 import { type IPFamily, TerraceError, formatIP, invalidField, parseHostPort, tryParseCidr, tryParseIP } from '@terrace/api';
 import type { ConnectionFlags } from '@terrace/datastore';
 import { DEFAULT_AGENT_SOCKET as DEFAULT_CNI_SOCKET } from '@terrace/cni';
-import { parseGoDuration } from './duration.js';
+import { parseDuration } from '@terrace/api';
+import type { LogFormat } from '@terrace/log';
 
-export type LogFormat = 'json' | 'text';
+export type { LogFormat };
 
 export type GobgpMode =
   /** A gobgpd the agent does not own, e.g. a sidecar container. */
@@ -111,7 +112,7 @@ export function addressesOfInterface(iface: string, local: readonly InterfaceAdd
 }
 
 function positiveDuration(text: string, flag: string): number {
-  const ms = parseGoDuration(text, `flag ${flag}`);
+  const ms = parseDuration(text, `flag ${flag}`);
   if (ms <= 0) throw invalidField(undefined, `flag ${flag}`, 'must be greater than zero');
   return ms;
 }

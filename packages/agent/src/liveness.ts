@@ -11,7 +11,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Etcd3, Lease } from 'etcd3';
-import type { Logger } from './logging.js';
+import type { Logger } from '@terrace/log';
 
 export interface LivenessEvents {
   renewed: [];

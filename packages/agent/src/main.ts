@@ -7,7 +7,7 @@ import { exitCodeFor } from '@terrace/api';
 import { EtcdResourceStore, Keys, connect, resolveConnectionConfig } from '@terrace/datastore';
 import { CommanderError } from 'commander';
 import { parseAgentArgs } from './config.js';
-import { createLogger } from './logging.js';
+import { createLogger } from '@terrace/log';
 import { NodeAgent } from './node-agent.js';
 
 async function main(): Promise<number> {
@@ -19,7 +19,7 @@ async function main(): Promise<number> {
     process.stderr.write(`terrace-agent: ${(e as Error).message}\n`);
     return exitCodeFor(e);
   }
-  const log = createLogger(config.logFormat, config.logLevel, config.nodeName);
+  const log = createLogger(config.logFormat, config.logLevel, { node: config.nodeName });
   const conn = resolveConnectionConfig(config.connection, process.env);
   const keys = new Keys(conn.cluster);
   let etcd;

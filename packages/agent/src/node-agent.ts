@@ -15,7 +15,7 @@ import { Reconciler } from './agent.js';
 import { type CniServer, allocatorIpam, etcdReadiness, localPodRoutes, startCniServer } from './cni/index.js';
 import type { AgentConfig } from './config.js';
 import { Liveness } from './liveness.js';
-import type { Logger } from './logging.js';
+import type { Logger } from '@terrace/log';
 import type { SelectorMatcher } from './peers.js';
 import { registerNode } from './registration.js';
 import { fileSecretResolver } from './secrets.js';

@@ -24,7 +24,7 @@ import {
   tryParseCidr,
   tryParseIP,
 } from '@terrace/api';
-import { durationSeconds } from './duration.js';
+import { durationSeconds } from '@terrace/api';
 
 export const DEFAULT_AS = 64512;
 export const DEFAULT_BGP_PORT = 179;

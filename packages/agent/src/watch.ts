@@ -9,7 +9,7 @@ import { type Keys, type WatchCache, WatchCache as Cache, resourceWatchCache } f
 import { affinityNode, allocationsOf, decodeBlock, ipOf } from '@terrace/ipam';
 import type { Etcd3 } from 'etcd3';
 import type { BlockView } from './announce.js';
-import type { Logger } from './logging.js';
+import type { Logger } from '@terrace/log';
 import type { ClusterState } from './sources.js';
 
 export function blockViewOf(key: string, text: string): BlockView {

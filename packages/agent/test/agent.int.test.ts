@@ -25,7 +25,7 @@ import { Allocator } from '@terrace/ipam';
 import { createLab, listNamespaces, onProcessExit, sharedEtcdEndpoint, startFrr, uniqueCluster, waitFor, type FrrRouter, type Lab } from '@terrace/testkit';
 import type { Etcd3 } from 'etcd3';
 import type { AgentConfig } from '../src/config.js';
-import { createLogger, silentLogger } from '../src/logging.js';
+import { createLogger, silentLogger } from '@terrace/log';
 import { NodeAgent } from '../src/node-agent.js';
 
 const run = promisify(execFile);
@@ -97,7 +97,7 @@ async function status(name: string): Promise<NodeStatus | undefined> {
 }
 
 async function startAgent(name: string, addr: string): Promise<NodeAgent> {
-  const log = process.env.TERRACE_TEST_LOGS ? createLogger('text', 'debug', name) : silentLogger();
+  const log = process.env.TERRACE_TEST_LOGS ? createLogger('text', 'debug', { node: name }) : silentLogger();
   const agent = new NodeAgent({
     config: config(name, addr),
     etcd,

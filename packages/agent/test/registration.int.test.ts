@@ -4,7 +4,7 @@ import { EtcdResourceStore, Keys, connect, resolveConnectionConfig } from '@terr
 import { sharedEtcdEndpoint, uniqueCluster } from '@terrace/testkit';
 import type { Etcd3 } from 'etcd3';
 import { Liveness } from '../src/liveness.js';
-import { silentLogger } from '../src/logging.js';
+import { silentLogger } from '@terrace/log';
 import { registerNode } from '../src/registration.js';
 
 let etcd: Etcd3;

@@ -10,3 +10,4 @@ export * from './resources/validate.js';
 export * from './resources/manifest.js';
 export { dnsSubdomainProblem, qualifiedNameProblem, labelValueProblem } from './resources/meta.js';
 export { communityValueProblem } from './resources/values.js';
+export * from './duration.js';

@@ -15,7 +15,7 @@ import { TerraceError } from '@terrace/api';
 import type { Keys } from '@terrace/datastore';
 import { releaseEmptyBlocks, releaseNode } from '@terrace/ipam';
 import type { Etcd3 } from 'etcd3';
-import type { Logger } from './logging.js';
+import type { Logger } from '@terrace/log';
 import type { HeldAddress } from './world.js';
 
 export interface ApplyContext {

@@ -5,10 +5,9 @@
  */
 import { hostname } from 'node:os';
 import { Command, Option } from 'commander';
-import { type IPPool, API_VERSION, invalidField, validateResource } from '@terrace/api';
+import { type IPPool, API_VERSION, invalidField, parseDuration, validateResource } from '@terrace/api';
 import type { ConnectionFlags } from '@terrace/datastore';
-import { parseDuration } from './duration.js';
-import type { LogFormat } from './logging.js';
+import type { LogFormat } from '@terrace/log';
 
 export interface ControllerConfig {
   connection: ConnectionFlags;

@@ -15,7 +15,7 @@ import type { Etcd3 } from 'etcd3';
 import { type ApplyContext, type NodeReleaseOutcome, releaseDeadNode, releaseNodeEmptyBlocks } from './apply.js';
 import { type GcPlan, type GcState, type NodeView, type PassKind, emptyGcState, nodeCameBack, nodeWentAway, planPass } from './gc.js';
 import { LeaderElection } from './leader.js';
-import type { Logger } from './logging.js';
+import type { Logger } from '@terrace/log';
 import { ensureDefaultPools } from './pools.js';
 import { STATUS_ERRORS, buildStatus, writeStatus } from './status.js';
 import { readWorld } from './world.js';

@@ -1,7 +1,5 @@
 export * from './gc.js';
 export * from './config.js';
-export * from './duration.js';
-export * from './logging.js';
 export * from './leader.js';
 export * from './world.js';
 export * from './apply.js';

@@ -25,7 +25,7 @@
 import { EventEmitter } from 'node:events';
 import type { Keys } from '@terrace/datastore';
 import type { Campaign, Election, ElectionObserver, Etcd3 } from 'etcd3';
-import type { Logger } from './logging.js';
+import type { Logger } from '@terrace/log';
 
 export const ELECTION_NAME = 'controller';
 

@@ -8,8 +8,8 @@ import { EtcdResourceStore, Keys, connect, resolveConnectionConfig } from '@terr
 import { CommanderError } from 'commander';
 import { type ControllerConfig, parseControllerArgs } from './config.js';
 import { Controller } from './controller.js';
-import { formatDuration } from './duration.js';
-import { createLogger } from './logging.js';
+import { formatDuration } from '@terrace/api';
+import { createLogger } from '@terrace/log';
 
 async function main(): Promise<number> {
   let config: ControllerConfig;
@@ -20,7 +20,7 @@ async function main(): Promise<number> {
     process.stderr.write(`terrace-controller: ${(e as Error).message}\n`);
     return exitCodeFor(e);
   }
-  const log = createLogger(config.logFormat, config.logLevel, config.identity);
+  const log = createLogger(config.logFormat, config.logLevel, { controller: config.identity });
   let etcd;
   let keys;
   try {

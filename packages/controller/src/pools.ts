@@ -7,7 +7,7 @@
  */
 import { type IPPool, isTerraceError } from '@terrace/api';
 import type { ResourceStore } from '@terrace/datastore';
-import type { Logger } from './logging.js';
+import type { Logger } from '@terrace/log';
 
 /** Creates `pools` if no pool exists; returns the names it created. */
 export async function ensureDefaultPools(store: ResourceStore, pools: readonly IPPool[], log: Logger, stillLeader: () => boolean): Promise<string[]> {

@@ -1,7 +1,7 @@
 // Flag parsing: defaults, durations, default pools, identity.
 import { describe, expect, test } from '@jest/globals';
 import { parseControllerArgs } from '../src/config.js';
-import { formatDuration, parseDuration } from '../src/duration.js';
+import { formatDuration, parseDuration } from '@terrace/api';
 
 describe('parseControllerArgs', () => {
   test('defaults', () => {

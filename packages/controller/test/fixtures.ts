@@ -11,7 +11,7 @@ import { sharedEtcdEndpoint, uniqueCluster } from '@terrace/testkit';
 import { Etcd3, type Lease } from 'etcd3';
 import winston from 'winston';
 import { Controller, type ControllerOptions } from '../src/controller.js';
-import type { Logger } from '../src/logging.js';
+import type { Logger } from '@terrace/log';
 
 export interface LogLine {
   level: string;
