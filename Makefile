@@ -23,7 +23,7 @@ test: deps build
 	npm test --silent
 
 demo: deps build
-	@bash scripts/demo.sh
+	@bash scripts/lab-demo.sh
 
 bench: deps build
 	npm run bench --silent

@@ -1,1 +1,4 @@
 export * from './etcd.js';
+export * from './daemons.js';
+export * from './netns.js';
+export * from './frr.js';

@@ -1,0 +1,148 @@
+#!/usr/bin/env node
+// Convergence in the namespace lab (four nodes, an FRR top-of-rack router,
+// etcd; see docs/lab.md). Every figure comes from one run:
+//
+// - cni_add_ms: CNI ADD through the real plugin, from spawning
+//   `ip netns exec NODE terrace` to its exit with the result (p50/p99 over
+//   every pod of the run: pods landing in an existing block and pods that
+//   claim a new block).
+// - route_everywhere_ms: a pod that claims a new block (each trial uses a
+//   pool of its own, so its first pod always does) → the block's route is in
+//   the kernel of every other node and of the ToR. Measured from the moment
+//   the ADD result is back; `ip monitor route` streams in each namespace time
+//   the routes (no polling period in the figure). A route already there when
+//   the result came back counts as 0.
+// - node_loss_withdraw_ms: a node loses power: its fabric link is cut, its
+//   agent and gobgpd killed (SIGKILL) and its namespace deleted → its blocks
+//   gone from every surviving node and the ToR. Nothing tells the peers, so
+//   this is the BGP hold time (3 s in the lab) plus the route sync. A crash
+//   of the processes on a live host (the kernel closes their sessions) is
+//   printed beside it.
+// - restart_lost_pings: a pod pings a pod on another node every 10 ms while
+//   that node's agent is stopped (SIGTERM) and started again; echoes without
+//   an answer, counted until 10 s after the new agent serves CNI.
+//
+// Last line: {"bench":"convergence","cni_add_ms":{"p50":N,"p99":N},
+//   "route_everywhere_ms":{"p50":N,"p99":N},"node_loss_withdraw_ms":N,"restart_lost_pings":N}
+import { spawn } from 'node:child_process';
+import { listNamespaces } from '../packages/testkit/dist/src/index.js';
+import { RouteWatcher, TerraceLab, percentile, round1, sleep } from '../e2e/dist/src/index.js';
+
+const TRIALS = Number(process.env.TRIALS ?? 24);
+const EXISTING_BLOCK_PODS = Number(process.env.EXISTING_BLOCK_PODS ?? 24);
+if (!(TRIALS >= 20)) throw new Error('TRIALS must be at least 20');
+
+/** One pool per trial: 198.19.192.0/18 cut into /28s, each pool one block. */
+function trialPool(i) {
+  return { name: `bench-${i}`, cidr: `198.19.${192 + Math.floor(i / 16)}.${(i % 16) * 16}/28`, blockSize: 28 };
+}
+
+const out = (o) => console.log(JSON.stringify(o));
+const stats = (xs) => ({ n: xs.length, p50: round1(percentile(xs, 50)), p99: round1(percentile(xs, 99)), min: round1(Math.min(...xs)), max: round1(Math.max(...xs)) });
+
+const pools = Array.from({ length: TRIALS }, (_, i) => trialPool(i));
+const t0 = performance.now();
+const lab = await TerraceLab.start({ nodes: 4, extraPools: pools });
+const watcher = new RouteWatcher();
+let summary;
+try {
+  out({ step: 'lab up', ms: Math.round(performance.now() - t0) });
+  const nodes = [...lab.nodes.values()];
+  for (const n of nodes) await watcher.watch(n.ns);
+  await watcher.watch(lab.torNs);
+
+  // Warm up: one pod per node (its first block), so later trials see steady state.
+  for (const n of nodes) await lab.addPod(n.name, `warm-${n.index}`);
+  await sleep(1000);
+
+  const addNew = [];
+  const everywhere = [];
+  const perPlace = [];
+  for (let i = 0; i < TRIALS; i++) {
+    const node = nodes[i % nodes.length];
+    const pool = pools[i];
+    const others = [...nodes.filter((n) => n !== node).map((n) => n.ns), lab.torNs];
+    const start = performance.now();
+    const pod = await lab.addPod(node.name, `t${i}`, { pools: [pool.name] });
+    const done = performance.now();
+    addNew.push(pod.addMs);
+    const seen = await watcher.waitAll(pool.cidr, others, 'present', 20000);
+    const last = Math.max(...seen.values());
+    everywhere.push(Math.max(0, last - done));
+    perPlace.push(Object.fromEntries([...seen].map(([ns, at]) => [ns.slice(lab.kit.prefix.length), round1(at - start)])));
+  }
+  out({ step: 'route everywhere', trials: TRIALS, from_add_result_ms: stats(everywhere), add_new_block_ms: stats(addNew) });
+  out({ step: 'route everywhere, per namespace from ADD start (ms)', trials: perPlace });
+
+  const addExisting = [];
+  for (let i = 0; i < EXISTING_BLOCK_PODS; i++) {
+    const node = nodes[i % nodes.length];
+    const pod = await lab.addPod(node.name, `e${i}`);
+    addExisting.push(pod.addMs);
+  }
+  out({ step: 'cni add into an existing block', add_ms: stats(addExisting) });
+  const allAdds = [...addNew, ...addExisting];
+
+  // Agent restart on node-2 while pod warm-1 (node-1) pings warm-2 (node-2) every 10 ms.
+  const from = lab.pod('warm-1');
+  const to = lab.pod('warm-2');
+  await lab.waitPing(from.ns, to.ip, 10000);
+  const ping = spawn('ip', ['netns', 'exec', from.ns, 'ping', '-n', '-q', '-i', '0.01', '-W', '1', to.ip], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let pingOut = '';
+  ping.stdout.on('data', (d) => (pingOut += d));
+  const pingDone = new Promise((r) => ping.once('close', r));
+  await sleep(500);
+  const r0 = performance.now();
+  await lab.stopAgent('node-2');
+  const stopped = performance.now();
+  await lab.startAgent('node-2');
+  const ready = performance.now();
+  await sleep(10000);
+  ping.kill('SIGINT');
+  await pingDone;
+  const m = /(\d+) packets transmitted, (\d+) received/.exec(pingOut);
+  if (!m) throw new Error(`ping printed no summary: ${pingOut}`);
+  const lost = Number(m[1]) - Number(m[2]);
+  out({ step: 'agent restart', transmitted: Number(m[1]), received: Number(m[2]), lost, stop_ms: Math.round(stopped - r0), start_to_ready_ms: Math.round(ready - stopped) });
+
+  // Node loss, two ways. node-4 crashes (processes killed on a live link:
+  // their TCP sessions close at once); node-3 loses power (link cut first:
+  // the peers wait for the hold time). The summary reports the power loss.
+  const lose = async (name, how) => {
+    const dead = lab.node(name);
+    const survivors = [...lab.nodes.values()].filter((n) => n !== dead).map((n) => n.ns);
+    const blocks = JSON.parse(await lab.mustCtl(['ipam', 'show', '--show-blocks', '-o', 'json']))
+      .filter((b) => b.node === dead.name)
+      .map((b) => b.cidr);
+    for (const c of blocks) await watcher.waitAll(c, [...survivors, lab.torNs], 'present', 20000);
+    watcher.unwatch(dead.ns);
+    const k0 = performance.now();
+    await lab.killNode(dead.name, how);
+    const gone = await Promise.all(blocks.map((c) => watcher.waitAll(c, [...survivors, lab.torNs], 'absent', 30000)));
+    const ms = Math.max(...gone.flatMap((g) => [...g.values()])) - k0;
+    out({ step: `node loss (${how})`, node: name, blocks: blocks.length, withdraw_ms: Math.round(ms), hold_time_s: 3 });
+    return ms;
+  };
+  await lose('node-4', 'crash');
+  const withdrawMs = await lose('node-3', 'power-off');
+
+  summary = {
+    bench: 'convergence',
+    cni_add_ms: { p50: round1(percentile(allAdds, 50)), p99: round1(percentile(allAdds, 99)) },
+    route_everywhere_ms: { p50: round1(percentile(everywhere, 50)), p99: round1(percentile(everywhere, 99)) },
+    node_loss_withdraw_ms: Math.round(withdrawMs),
+    restart_lost_pings: lost,
+  };
+} catch (e) {
+  console.error(lab.diagnostics());
+  throw e;
+} finally {
+  watcher.close();
+  const prefix = lab.kit.prefix;
+  await lab.destroy();
+  const left = await listNamespaces(prefix);
+  if (left.length) console.error(`left behind: ${left.join(', ')}`);
+}
+out({ step: 'total', s: round1((performance.now() - t0) / 1000) });
+console.log(JSON.stringify(summary));
+process.exit(0);

@@ -1,0 +1,112 @@
+/**
+ * `make demo`: a Terrace cluster in network namespaces, narrated. Three
+ * nodes and a top-of-rack router come up, pods get addresses and routes,
+ * they ping each other, terracectl shows what the cluster knows, the ToR
+ * shows what it learned over BGP, and everything is torn down again.
+ */
+import { listNamespaces } from '@terrace/testkit';
+import { TerraceLab } from './lab.js';
+import { ETCD_URL, POOL_A, POOL_B, TOR_IP, nodeIp } from './plan.js';
+import { runIn } from './proc.js';
+
+const bold = (s: string): string => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);
+const started = Date.now();
+const clock = (): string => `${((Date.now() - started) / 1000).toFixed(1).padStart(5)}s`;
+
+function step(title: string): void {
+  process.stdout.write(`\n${bold(`== ${title}`)}\n`);
+}
+
+function say(line: string): void {
+  process.stdout.write(`${clock()}  ${line}\n`);
+}
+
+function indent(text: string): string {
+  return text
+    .trimEnd()
+    .split('\n')
+    .map((l) => `    ${l}`)
+    .join('\n');
+}
+
+async function ctl(lab: TerraceLab, args: string[]): Promise<void> {
+  process.stdout.write(`\n  $ terracectl ${args.join(' ')}\n`);
+  const r = await lab.ctl(args);
+  process.stdout.write(`${indent(r.code === 0 ? r.stdout : `(exit ${r.code}) ${r.stderr}`)}\n`);
+}
+
+async function pingShow(lab: TerraceLab, fromPod: string, toPod: string, what: string): Promise<void> {
+  const from = lab.pod(fromPod);
+  const to = lab.pod(toPod);
+  await lab.waitPing(from.ns, to.ip, 20000);
+  const r = await runIn(from.ns, 'ping', ['-c', '3', '-i', '0.2', '-W', '1', '-n', to.ip]);
+  const summary = r.stdout.split('\n').filter((l) => /packets transmitted|rtt/.test(l));
+  say(`${what}: ${fromPod} (${from.ip}, ${from.node}) → ${toPod} (${to.ip}, ${to.node})`);
+  process.stdout.write(`${indent(summary.join('\n'))}\n`);
+  if (r.code !== 0) throw new Error(`ping ${fromPod} → ${toPod} failed:\n${r.stdout}${r.stderr}`);
+}
+
+async function main(): Promise<number> {
+  step('Building the lab: every host is a network namespace');
+  say(`fabric: a bridge with etcd at ${ETCD_URL}; ToR at ${TOR_IP}; nodes at ${nodeIp(1)}, ${nodeIp(2)}, ${nodeIp(3)}`);
+  say('each node runs gobgpd and terrace-agent; pods are namespaces wired by the real terrace-cni plugin');
+  const lab = await TerraceLab.start({ nodes: 3, log: say });
+  let ok = false;
+  try {
+    step('Creating pods the way a container runtime does (CNI ADD through bin/terrace-cni)');
+    const plan: [string, string, string[]?][] = [
+      ['node-1', 'web-1'],
+      ['node-1', 'web-2'],
+      ['node-2', 'api-1'],
+      ['node-3', 'db-1', [POOL_B.name]],
+    ];
+    for (const [node, name, pools] of plan) {
+      const p = await lab.addPod(node, name, pools ? { pools } : {});
+      say(`pod ${name} on ${node}: ${p.ip}/32 from pool ${pools?.[0] ?? POOL_A.name}, default route via 169.254.1.1 (CNI ADD took ${Math.round(p.addMs)} ms)`);
+    }
+    say('each node claimed a block for its pods and announced it over BGP to the other nodes and the ToR');
+
+    step('Pods talk to each other over plain routes, no overlay');
+    await pingShow(lab, 'web-1', 'api-1', 'across nodes');
+    await pingShow(lab, 'api-1', 'db-1', 'across nodes, into a block of the second pool');
+    await pingShow(lab, 'web-1', 'web-2', 'on the same node');
+
+    step('What the cluster knows (terracectl reads etcd, run inside the fabric namespace)');
+    await ctl(lab, ['get', 'nodes']);
+    await ctl(lab, ['ipam', 'show']);
+    await ctl(lab, ['ipam', 'show', '--show-blocks']);
+    await ctl(lab, ['node', 'status']);
+
+    step('What the top-of-rack router learned over BGP');
+    const tor = lab.tor;
+    if (tor) {
+      process.stdout.write('\n  tor# show ip route bgp\n');
+      const table = await tor.vtysh('show ip route bgp');
+      process.stdout.write(`${indent(table.split('\n').filter((l) => /^B|^\s+\*/.test(l)).join('\n'))}\n`);
+    }
+    process.stdout.write('\n  $ ip -n tor route show proto bgp\n');
+    process.stdout.write(`${indent(await lab.routeTable(lab.torNs, 'bgp'))}\n`);
+    say('every block is reachable from the ToR; a block is routed via the node that owns it (other nodes that learned it over the mesh may appear as equal-cost next hops)');
+
+    process.stdout.write(`\n  $ ip -n node-3 route   (learned from the other nodes, protocol "terrace")\n`);
+    process.stdout.write(`${indent(await lab.routeTable(lab.node('node-3').ns))}\n`);
+    ok = true;
+  } finally {
+    step('Tearing down: daemons stopped by PID, namespaces deleted');
+    const prefix = lab.kit.prefix;
+    if (!ok) process.stdout.write(`${lab.diagnostics()}\n`);
+    await lab.destroy();
+    const left = await listNamespaces(prefix);
+    say(left.length === 0 ? `nothing left behind (no namespace starts with ${prefix})` : `LEFT BEHIND: ${left.join(', ')}`);
+  }
+  say(`done in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  return 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    process.stderr.write(`demo failed: ${(e as Error).stack ?? String(e)}\n`);
+    process.exit(1);
+  },
+);

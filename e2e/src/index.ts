@@ -1,0 +1,7 @@
+export * from './plan.js';
+export * from './proc.js';
+export * from './cni.js';
+export * from './manifests.js';
+export * from './routes.js';
+export * from './lab.js';
+export * from './stats.js';

@@ -1,0 +1,436 @@
+/**
+ * The Terrace lab: a whole cluster in network namespaces.
+ *
+ *   <p>fabric   bridge br0, 198.18.0.2/24: etcd, terrace-controller, terracectl
+ *   <p>tor      198.18.0.1/24: FRR (zebra + bgpd), AS 65000, a neighbor per node
+ *   <p>nN       198.18.0.(10+N)/24: gobgpd + terrace-agent (AS 64512, node mesh)
+ *   <p>pod-X    a pod: wired by the real terrace-cni, run inside its node's namespace
+ *
+ * Every process runs inside a lab namespace (`ip netns exec`) and is tracked
+ * by PID; nothing connects the lab to the root namespace. `destroy()` (also
+ * run on process exit, SIGINT and SIGTERM) stops every daemon, deletes every
+ * namespace and removes the run's temporary directory.
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createLab, onProcessExit, startFrr, type Daemon, type FrrRouter, type Lab } from '@terrace/testkit';
+import { callCni, resultIPv4, type CniOutcome } from './cni.js';
+import { labManifests, type PoolDef } from './manifests.js';
+import { CLUSTER, ETCD_IP, POOL_A, ETCD_URL, FABRIC_PREFIX_LEN, NODE_ASN, TOR_ASN, TOR_IP, nodeIp } from './plan.js';
+import { BIN, cleanEnv, mustRunIn, runIn, waitUntil, type RunResult } from './proc.js';
+
+export interface LabOptions {
+  /** Nodes started with the lab (default 3). */
+  nodes?: number;
+  /** Node numbers the ToR gets a neighbor for (default: the started nodes). */
+  torNeighbors?: number;
+  /** Start terrace-controller with this --node-grace (e.g. "5s"); absent: no controller. */
+  controllerGrace?: string;
+  /** Pools applied besides the lab's two. */
+  extraPools?: readonly PoolDef[];
+  /** Progress lines (the demo narrates with them). */
+  log?: (line: string) => void;
+}
+
+export interface LabNode {
+  name: string;
+  index: number;
+  ns: string;
+  ip: string;
+  socket: string;
+  gobgpd: Daemon;
+  agent: Daemon | undefined;
+}
+
+export interface LabPod {
+  name: string;
+  node: string;
+  ns: string;
+  containerId: string;
+  ip: string;
+  result: Record<string, unknown>;
+  /** How long the CNI ADD took, in ms. */
+  addMs: number;
+}
+
+export class CniFailure extends Error {
+  constructor(
+    readonly command: string,
+    readonly outcome: CniOutcome,
+  ) {
+    super(`terrace CNI ${command} exited ${outcome.code}: ${JSON.stringify(outcome.json)} ${outcome.stderr.trim()}`);
+  }
+}
+
+export class TerraceLab {
+  readonly nodes = new Map<string, LabNode>();
+  readonly pods = new Map<string, LabPod>();
+  tor: FrrRouter | undefined;
+  controller: Daemon | undefined;
+  private etcd: Daemon | undefined;
+  private readonly removeHook: () => void;
+  private destroyed = false;
+
+  private constructor(
+    readonly kit: Lab,
+    readonly fabricNs: string,
+    readonly torNs: string,
+    readonly tmp: string,
+    private readonly log: (line: string) => void,
+  ) {
+    this.removeHook = onProcessExit(() => {
+      if (this.tor) rmSync(this.tor.dir, { recursive: true, force: true });
+      rmSync(this.tmp, { recursive: true, force: true });
+    });
+  }
+
+  /** The directory that holds the plugin as `terrace`, as a runtime's CNI_PATH would. */
+  get cniPath(): string {
+    return join(this.tmp, 'cni-bin');
+  }
+
+  /** Builds the whole lab; on any failure it is torn down before the error is rethrown. */
+  static async start(opts: LabOptions = {}): Promise<TerraceLab> {
+    const kit = await createLab({ tag: 'tl' });
+    const tmp = mkdtempSync(join(tmpdir(), `terrace-lab-${kit.prefix}`));
+    const log = opts.log ?? (() => undefined);
+    let lab: TerraceLab | undefined;
+    try {
+      const fabricNs = await kit.addBridge('fabric');
+      lab = new TerraceLab(kit, fabricNs, kit.nsName('tor'), tmp, log);
+      await lab.build(opts);
+      return lab;
+    } catch (e) {
+      if (lab) await lab.destroy();
+      else {
+        await kit.destroy();
+        rmSync(tmp, { recursive: true, force: true });
+      }
+      throw e;
+    }
+  }
+
+  private async build(opts: LabOptions): Promise<void> {
+    const n = opts.nodes ?? 3;
+    mkdirSync(this.cniPath);
+    symlinkSync(BIN.cni, join(this.cniPath, 'terrace'));
+
+    await this.kit.addAddress(this.fabricNs, 'br0', `${ETCD_IP}/${FABRIC_PREFIX_LEN}`);
+    await this.startEtcd();
+    await this.apply(labManifests(opts.extraPools));
+    this.log(`etcd is up at ${ETCD_URL}; BGP settings, the ToR peer and the pools are applied`);
+
+    await this.startTor(opts.torNeighbors ?? n);
+    if (opts.controllerGrace) this.startController(opts.controllerGrace);
+
+    await Promise.all(Array.from({ length: n }, (_, i) => this.addNode(i + 1)));
+    await this.waitSessions();
+    this.log(`every node has an established BGP session with the ToR and with each other node`);
+  }
+
+  private async startEtcd(): Promise<void> {
+    const dataDir = join(this.tmp, 'etcd');
+    const peer = `http://${ETCD_IP}:2380`;
+    this.etcd = this.kit.startDaemon(this.fabricNs, {
+      name: 'etcd',
+      command: 'etcd',
+      args: [
+        '--name=lab',
+        `--data-dir=${dataDir}`,
+        `--listen-client-urls=${ETCD_URL}`,
+        `--advertise-client-urls=${ETCD_URL}`,
+        `--listen-peer-urls=${peer}`,
+        `--initial-advertise-peer-urls=${peer}`,
+        `--initial-cluster=lab=${peer}`,
+        '--initial-cluster-state=new',
+        '--log-level=error',
+        '--logger=zap',
+      ],
+    });
+    const etcd = this.etcd;
+    await waitUntil('etcd in the fabric namespace', async () => {
+      if (!etcd.running()) throw new Error(`etcd exited: ${etcd.output()}`);
+      const r = await runIn(this.fabricNs, 'curl', ['-fsS', '--max-time', '1', `${ETCD_URL}/health`]);
+      return r.code === 0;
+    }, 20000, 100);
+  }
+
+  private async startTor(neighbors: number): Promise<void> {
+    await this.kit.addNamespace('tor');
+    await this.kit.connect(this.torNs, this.fabricNs, `${TOR_IP}/${FABRIC_PREFIX_LEN}`);
+    this.tor = await startFrr(this.kit, this.torNs, {
+      hostname: 'tor',
+      asn: TOR_ASN,
+      routerId: TOR_IP,
+      neighbors: Array.from({ length: neighbors }, (_, i) => ({ address: nodeIp(i + 1), asn: NODE_ASN, keepalive: 1, hold: 3, description: `node-${i + 1}` })),
+    });
+    this.log(`FRR runs the top-of-rack router at ${TOR_IP} (AS ${TOR_ASN})`);
+  }
+
+  private startController(grace: string): void {
+    this.controller = this.kit.startDaemon(this.fabricNs, {
+      name: 'terrace-controller',
+      command: process.execPath,
+      args: [BIN.controller, '--etcd-endpoints', ETCD_URL, '--cluster', CLUSTER, '--node-grace', grace, '--interval', '1s', '--identity', 'lab-controller', '--log-format', 'json'],
+      env: cleanEnv(),
+      keepOutput: 200000,
+    });
+  }
+
+  /** terracectl against the lab's etcd, run in the fabric namespace. */
+  ctl(args: readonly string[], input?: string): Promise<RunResult> {
+    return runIn(this.fabricNs, process.execPath, [BIN.ctl, '--etcd-endpoints', ETCD_URL, '--cluster', CLUSTER, ...args], input === undefined ? {} : { input });
+  }
+
+  /** terracectl, failing on a non-zero exit; returns stdout. */
+  async mustCtl(args: readonly string[], input?: string): Promise<string> {
+    const r = await this.ctl(args, input);
+    if (r.code !== 0) throw new Error(`terracectl ${args.join(' ')} exited ${r.code}: ${(r.stderr || r.stdout).trim()}`);
+    return r.stdout;
+  }
+
+  async apply(yaml: string): Promise<void> {
+    await this.mustCtl(['apply', '-f', '-'], yaml);
+  }
+
+  nodeName(index: number): string {
+    return `node-${index}`;
+  }
+
+  node(name: string): LabNode {
+    const n = this.nodes.get(name);
+    if (!n) throw new Error(`lab: no node ${name}`);
+    return n;
+  }
+
+  /** Creates node N: its namespace on the fabric, gobgpd, and terrace-agent; resolves when the agent serves CNI. */
+  async addNode(index: number): Promise<LabNode> {
+    const name = this.nodeName(index);
+    const ns = await this.kit.addNamespace(`n${index}`);
+    const ip = nodeIp(index);
+    await this.kit.connect(ns, this.fabricNs, `${ip}/${FABRIC_PREFIX_LEN}`);
+    const dir = join(this.tmp, name);
+    mkdirSync(dir, { recursive: true });
+    const gobgpd = this.kit.startDaemon(ns, {
+      name: `gobgpd@${name}`,
+      command: 'gobgpd',
+      args: ['--api-hosts=127.0.0.1:50051', '--pprof-disable', '--log-level=warn'],
+    });
+    const node: LabNode = { name, index, ns, ip, socket: join(dir, 'cni.sock'), gobgpd, agent: undefined };
+    this.nodes.set(name, node);
+    await this.startAgent(name);
+    this.log(`${name}: namespace ${ns}, address ${ip}, gobgpd (pid ${gobgpd.pid}) and terrace-agent (pid ${node.agent?.pid}) running`);
+    return node;
+  }
+
+  /** Starts the node's agent (again) and waits until it serves CNI. */
+  async startAgent(name: string): Promise<Daemon> {
+    const node = this.node(name);
+    const agent = this.kit.startDaemon(node.ns, {
+      name: `terrace-agent@${name}`,
+      command: process.execPath,
+      args: [
+        BIN.agent,
+        '--node-name', name,
+        '--node-ip', node.ip,
+        '--labels', `rack=lab,lab-node=n${node.index}`,
+        '--gobgp-address', '127.0.0.1:50051',
+        '--etcd-endpoints', ETCD_URL,
+        '--cluster', CLUSTER,
+        '--cni-socket', node.socket,
+        '--lease-ttl', '3s',
+        '--status-interval', '2s',
+        '--log-format', 'json',
+      ],
+      env: cleanEnv(),
+      keepOutput: 400000,
+    });
+    node.agent = agent;
+    await waitUntil(`terrace-agent on ${name}`, () => {
+      if (!agent.running()) throw new Error(`terrace-agent on ${name} exited: ${agent.output().slice(-3000)}`);
+      return agent.output().includes('"agent running"') && existsSync(node.socket);
+    }, 30000, 50);
+    return agent;
+  }
+
+  /** Stops the node's agent with SIGTERM (gobgpd and the kernel routes stay, as in a rolling upgrade). */
+  async stopAgent(name: string): Promise<void> {
+    const node = this.node(name);
+    await node.agent?.stop(5000);
+    node.agent = undefined;
+  }
+
+  async restartAgent(name: string): Promise<void> {
+    await this.stopAgent(name);
+    await this.startAgent(name);
+  }
+
+  /**
+   * The node dies: agent and gobgpd are killed (SIGKILL, by PID) and its
+   * namespace is deleted, taking its end of the fabric and its pods' veths.
+   * Its pods' namespaces go too.
+   *
+   * `power-off` (the default) cuts the node's fabric link first, as a host
+   * that loses power or its uplink does: nothing says goodbye, and the peers
+   * notice only when their hold timer runs out. `crash` kills the processes
+   * while the link is up, so the kernel closes their TCP sessions (FIN) and
+   * the peers notice at once, as when gobgpd crashes on a healthy host.
+   */
+  async killNode(name: string, how: 'power-off' | 'crash' = 'power-off'): Promise<void> {
+    const node = this.node(name);
+    // Deleting one end of a veth deletes both: the bridge loses the port.
+    if (how === 'power-off') await mustRunIn(node.ns, 'ip', ['link', 'del', 'eth0']);
+    const procs = [node.agent, node.gobgpd].filter((d): d is Daemon => d !== undefined && d.running());
+    for (const d of procs) {
+      try {
+        process.kill(d.pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    await Promise.all(procs.map((d) => d.exited));
+    node.agent = undefined;
+    await this.kit.removeNamespace(node.ns);
+    this.nodes.delete(name);
+    for (const pod of [...this.pods.values()].filter((p) => p.node === name)) {
+      await this.kit.removeNamespace(pod.ns);
+      this.pods.delete(pod.name);
+    }
+  }
+
+  /** Waits until the ToR has an Established session with each address. */
+  async waitTorSessions(addresses: readonly string[], timeoutMs = 30000): Promise<void> {
+    const tor = this.tor;
+    if (!tor) throw new Error('lab: no ToR');
+    await waitUntil(`BGP sessions ToR ↔ ${addresses.join(', ')}`, async () => {
+      const peers = await tor.neighbors(4).catch(() => ({}) as Record<string, { state: string }>);
+      return addresses.every((a) => peers[a]?.state === 'Established');
+    }, timeoutMs, 200);
+  }
+
+  /** Addresses of the BGP sessions `node`'s gobgpd has Established (from its own API, inside its namespace). */
+  async establishedPeers(name: string): Promise<Set<string>> {
+    const r = await runIn(this.node(name).ns, 'gobgp', ['-j', 'neighbor'], { timeoutMs: 5000 });
+    if (r.code !== 0) return new Set();
+    const peers = JSON.parse(r.stdout || '[]') as { state?: { neighbor_address?: string; session_state?: number } }[];
+    // session_state 6 is ESTABLISHED in GoBGP's API.
+    return new Set(peers.filter((p) => p.state?.session_state === 6).map((p) => p.state?.neighbor_address ?? ''));
+  }
+
+  /** Waits for the full picture: each live node Established with the ToR and with every other live node. */
+  async waitSessions(timeoutMs = 30000): Promise<void> {
+    const nodes = [...this.nodes.values()];
+    await this.waitTorSessions(nodes.map((x) => x.ip), timeoutMs);
+    await waitUntil('the node-to-node BGP mesh', async () => {
+      for (const n of nodes) {
+        const up = await this.establishedPeers(n.name);
+        if (!nodes.every((o) => o === n || up.has(o.ip)) || !up.has(TOR_IP)) return false;
+      }
+      return true;
+    }, timeoutMs, 200);
+  }
+
+  /**
+   * Creates pod `name` on `nodeName`: a namespace, then CNI ADD through the
+   * real plugin. Pods allocate from the lab's default pool unless `pools`
+   * names others (a benchmark's extra pools must not catch ordinary pods).
+   */
+  async addPod(nodeName: string, name: string, opts: { pools?: readonly string[]; podNamespace?: string } = {}): Promise<LabPod> {
+    const node = this.node(nodeName);
+    const ns = await this.kit.addNamespace(`pod-${name}`);
+    const containerId = randomBytes(16).toString('hex');
+    let out: CniOutcome;
+    try {
+      out = await callCni({
+        command: 'ADD',
+        nodeNs: node.ns,
+        cniPath: this.cniPath,
+        agentSocket: node.socket,
+        containerId,
+        podNs: ns,
+        podName: name,
+        podNamespace: opts.podNamespace ?? 'default',
+        ipv4Pools: opts.pools ?? [POOL_A.name],
+      });
+      if (out.code !== 0 || !out.json) throw new CniFailure('ADD', out);
+    } catch (e) {
+      await this.kit.removeNamespace(ns);
+      throw e;
+    }
+    const pod: LabPod = { name, node: nodeName, ns, containerId, ip: resultIPv4(out.json), result: out.json, addMs: out.ms };
+    this.pods.set(name, pod);
+    return pod;
+  }
+
+  pod(name: string): LabPod {
+    const p = this.pods.get(name);
+    if (!p) throw new Error(`lab: no pod ${name}`);
+    return p;
+  }
+
+  /** CNI DEL for the pod, then its namespace goes (as a runtime does when a pod is removed). */
+  async deletePod(name: string): Promise<CniOutcome> {
+    const pod = this.pod(name);
+    const node = this.node(pod.node);
+    const out = await callCni({
+      command: 'DEL',
+      nodeNs: node.ns,
+      cniPath: this.cniPath,
+      agentSocket: node.socket,
+      containerId: pod.containerId,
+      podNs: pod.ns,
+      podName: pod.name,
+      prevResult: pod.result,
+    });
+    if (out.code !== 0) throw new CniFailure('DEL', out);
+    await this.kit.removeNamespace(pod.ns);
+    this.pods.delete(name);
+    return out;
+  }
+
+  /** One ICMP echo from namespace `fromNs` to `ip`, 1 s to answer. */
+  async ping(fromNs: string, ip: string): Promise<boolean> {
+    const r = await runIn(fromNs, 'ping', ['-c', '1', '-W', '1', '-n', '-q', ip], { timeoutMs: 5000 });
+    return r.code === 0;
+  }
+
+  /** Pings until one answer comes (routes may still be propagating) or the time is up. */
+  async waitPing(fromNs: string, ip: string, timeoutMs = 15000): Promise<void> {
+    await waitUntil(`ping ${fromNs} → ${ip}`, () => this.ping(fromNs, ip), timeoutMs, 100);
+  }
+
+  /** IPv4 routes in `ns` (optionally of one protocol), e.g. the ToR's `bgp` routes. */
+  async routeTable(ns: string, proto?: string): Promise<string> {
+    return mustRunIn(ns, 'ip', ['-4', 'route', 'show', ...(proto ? ['proto', proto] : [])]);
+  }
+
+  /** The tail of every daemon's output, for a failing test's message. */
+  diagnostics(): string {
+    const parts: string[] = [];
+    for (const n of this.nodes.values()) {
+      if (n.agent) parts.push(`--- ${n.agent.name}\n${n.agent.output().slice(-2000)}`);
+      parts.push(`--- ${n.gobgpd.name}\n${n.gobgpd.output().slice(-1000)}`);
+    }
+    if (this.controller) parts.push(`--- controller\n${this.controller.output().slice(-2000)}`);
+    return parts.join('\n');
+  }
+
+  /** Stops every daemon (by PID), deletes every namespace, removes the temporary directory. Idempotent. */
+  async destroy(): Promise<void> {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    try {
+      // Agents and the controller first, while etcd still answers their goodbyes.
+      const clients = [...[...this.nodes.values()].map((n) => n.agent), this.controller].filter((d): d is Daemon => d !== undefined);
+      await Promise.all(clients.map((d) => d.stop(2000)));
+      await this.tor?.stop().catch(() => undefined);
+      await this.kit.destroy();
+    } finally {
+      if (this.tor) rmSync(this.tor.dir, { recursive: true, force: true });
+      rmSync(this.tmp, { recursive: true, force: true });
+      this.removeHook();
+    }
+  }
+}

@@ -1,0 +1,41 @@
+/**
+ * The lab's address plan and fixed names, in one place. Everything sits in
+ * 198.18.0.0/15 (RFC 2544): the fabric in 198.18.0.0/24, pod pools in
+ * 198.19.0.0/16. Ports are the standard ones: every host is its own
+ * namespace, so nothing collides with the machine or with another lab.
+ */
+
+/** The fabric subnet every host is wired into. */
+export const FABRIC_PREFIX_LEN = 24;
+/** The top-of-rack router. */
+export const TOR_IP = '198.18.0.1';
+/** etcd and the controller, on the fabric bridge itself. */
+export const ETCD_IP = '198.18.0.2';
+export const ETCD_URL = `http://${ETCD_IP}:2379`;
+/** Node n (1-based) is 198.18.0.(10+n). */
+export const FIRST_NODE_HOST = 11;
+export const MAX_NODES = 40;
+
+export const TOR_ASN = 65000;
+export const NODE_ASN = 64512;
+/** The lab's cluster name (its etcd is private, so one name serves every run). */
+export const CLUSTER = 'lab';
+/** The CNI network name: part of every IPAM handle. */
+export const NETWORK_NAME = 'lab-net';
+
+/** The default pod pool: /26 blocks, as in production. */
+export const POOL_A = { name: 'lab-a', cidr: '198.19.0.0/17', blockSize: 26 } as const;
+/**
+ * A second pool, for pods that must land in a block of their own: each pool's
+ * first pod on a node claims a new block, which is what a route-propagation
+ * measurement needs.
+ */
+export const POOL_B = { name: 'lab-b', cidr: '198.19.128.0/20', blockSize: 28 } as const;
+
+export function nodeIp(n: number): string {
+  if (!Number.isInteger(n) || n < 1 || n > MAX_NODES) throw new Error(`lab node ${n}: must be 1-${MAX_NODES}`);
+  return `198.18.0.${FIRST_NODE_HOST + n - 1}`;
+}
+
+/** Hold time is three keepalives; 1 s keepalives let the lab see a dead node within 3 s. */
+export const KEEPALIVE = '1s';
