@@ -7,7 +7,7 @@ set -euo pipefail
 packages=(
   etcd-server etcd-client
   gobgpd golang-github-osrg-gobgp-dev protobuf-compiler
-  frr bird2 iproute2 iputils-ping
+  frr bird2 iproute2 iputils-ping curl
 )
 
 missing=()

@@ -1,0 +1,324 @@
+/**
+ * Canonical forms of a route: its identity key and its attributes as plain
+ * strings, next hops in a canonical order.
+ *
+ * Desired routes (built from parsed Cidr/IPAddr values) and kernel routes
+ * (read as `ip route show` text) both become a RouteCanon, so the two sides
+ * compare as strings field by field, and the kernel side never needs BigInt
+ * nor builds a string beyond the ones it slices out of the dump: a no-change
+ * resync of 100,000 routes allocates little more than one small object per
+ * route.
+ */
+import { formatCidr, formatIP, parseCidr, parseIP, TerraceError, type Cidr, type IPAddr, type IPFamily } from '@terrace/api';
+import {
+  DEFAULT_METRIC_V4,
+  DEFAULT_METRIC_V6,
+  MAIN_TABLE,
+  MAX_IFNAME_LENGTH,
+  MAX_NEXT_HOPS,
+  ROUTE_PROTOCOL,
+} from './constants.js';
+import type { NextHop, Route, RouteKind } from './route.js';
+
+/** A next hop as text, as `ip route` prints it. */
+export interface HopText {
+  readonly via: string | undefined;
+  readonly dev: string | undefined;
+  /** 1–256; only meaningful with several next hops. */
+  readonly weight: number;
+  readonly onlink: boolean;
+}
+
+/** A route as text, with its identity key. */
+export interface RouteCanon {
+  /** Identity: destination, plus table and metric when not the defaults. */
+  readonly key: string;
+  readonly kind: RouteKind;
+  readonly family: IPFamily;
+  /** `addr/len`, or a bare address for a host route (/32, /128), as the kernel prints it. */
+  readonly dst: string;
+  readonly table: number;
+  /** The effective metric (the family default when the route named none). */
+  readonly metric: number;
+  readonly src: string | undefined;
+  /** In canonical order (by gateway, then device); empty for reject routes. */
+  readonly hops: readonly HopText[];
+}
+
+export function defaultMetric(family: IPFamily): number {
+  return family === 4 ? DEFAULT_METRIC_V4 : DEFAULT_METRIC_V6;
+}
+
+export function keyOf(dst: string, family: IPFamily, table: number, metric: number): string {
+  if (table === MAIN_TABLE && metric === defaultMetric(family)) return dst;
+  return `${dst} table ${table} metric ${metric}`;
+}
+
+/** The identity key of a destination in a table with a metric (defaults: main, family default). */
+export function identityKey(dst: Cidr, table?: number, metric?: number): string {
+  return keyOf(cidrText(dst), dst.family, table ?? MAIN_TABLE, metric ?? defaultMetric(dst.family));
+}
+
+function compareHops(a: HopText, b: HopText): number {
+  const av = a.via ?? '';
+  const bv = b.via ?? '';
+  if (av !== bv) return av < bv ? -1 : 1;
+  const ad = a.dev ?? '';
+  const bd = b.dev ?? '';
+  return ad < bd ? -1 : ad > bd ? 1 : 0;
+}
+
+/** Next hops in canonical order (a copy when there is more than one). */
+export function sortHops(hops: readonly HopText[]): readonly HopText[] {
+  return hops.length > 1 ? [...hops].sort(compareHops) : hops;
+}
+
+/**
+ * True when the kernel route `have` already does what `want` asks (same key
+ * assumed): same kind, source and next hops, where a gateway next hop of
+ * `want` that names no device matches whatever device the kernel resolved the
+ * gateway to. Weights count only with several next hops, as in the kernel.
+ */
+export function canonMatches(want: RouteCanon, have: RouteCanon): boolean {
+  if (want.kind !== have.kind || want.src !== have.src) return false;
+  const wh = want.hops;
+  const hh = have.hops;
+  if (wh.length !== hh.length) return false;
+  const multi = wh.length > 1;
+  for (let i = 0; i < wh.length; i++) {
+    const w = wh[i] as HopText;
+    const h = hh[i] as HopText;
+    if (w.via !== h.via || w.onlink !== h.onlink) return false;
+    if (w.dev !== undefined && w.dev !== h.dev) return false;
+    if (multi && w.weight !== h.weight) return false;
+  }
+  return true;
+}
+
+const KIND_CODE: Record<RouteKind, string> = { unicast: 'u', blackhole: 'b', unreachable: 'n', prohibit: 'p' };
+
+/**
+ * The attributes as one string (kind, source, next hops in canonical order):
+ * equal strings mean the same forwarding. Gateway devices are included as
+ * given; see canonMatches for the comparison sync uses.
+ */
+export function attrsOf(c: RouteCanon): string {
+  const multi = c.hops.length > 1;
+  let s = KIND_CODE[c.kind];
+  if (c.src !== undefined) s += ` src=${c.src}`;
+  c.hops.forEach((h, i) => {
+    s += i === 0 ? ' ' : ',';
+    if (h.via !== undefined) s += h.via;
+    if (h.dev !== undefined) s += '%' + h.dev;
+    if (multi && h.weight !== 1) s += '*' + h.weight;
+    if (h.onlink) s += '!';
+  });
+  return s;
+}
+
+function viaArgs(family: IPFamily, via: string): string {
+  // A gateway of the other family (an IPv4 route via an IPv6 link-local, say)
+  // must be marked, or ip reads it as the route's own family.
+  const viaIsV6 = via.includes(':');
+  if (viaIsV6 === (family === 6)) return ` via ${via}`;
+  return viaIsV6 ? ` via inet6 ${via}` : ` via inet ${via}`;
+}
+
+function hopArgs(family: IPFamily, h: HopText): string {
+  let s = h.via === undefined ? '' : viaArgs(family, h.via);
+  if (h.dev !== undefined) s += ` dev ${h.dev}`;
+  if (h.onlink) s += ' onlink';
+  return s;
+}
+
+const PROTO_ARGS = ` proto ${ROUTE_PROTOCOL}`;
+
+// Rendered arguments of a pooled next hop, per family of the route (a gateway
+// of the other family is written differently). Cleared with the pool.
+const hopArgsCache: [Map<HopText, string>, Map<HopText, string>] = [new Map(), new Map()];
+
+function singleHopArgs(family: IPFamily, h: HopText): string {
+  const cache = hopArgsCache[family === 4 ? 0 : 1];
+  let s = cache.get(h);
+  if (s === undefined) {
+    s = hopArgs(family, h);
+    cache.set(h, s);
+  }
+  return s;
+}
+
+function where(c: RouteCanon): string {
+  if (c.table === MAIN_TABLE && c.metric === defaultMetric(c.family)) return PROTO_ARGS;
+  let s = PROTO_ARGS;
+  if (c.table !== MAIN_TABLE) s += ` table ${c.table}`;
+  if (c.metric !== defaultMetric(c.family)) s += ` metric ${c.metric}`;
+  return s;
+}
+
+/** Arguments for `route add` / `route replace` (after those two words). */
+export function replaceArgs(c: RouteCanon): string {
+  let s = (c.kind === 'unicast' ? c.dst : `${c.kind} ${c.dst}`) + where(c);
+  if (c.src !== undefined) s += ` src ${c.src}`;
+  const hops = c.hops;
+  if (hops.length === 1) return s + singleHopArgs(c.family, hops[0] as HopText);
+  for (const h of hops) s += ` nexthop${hopArgs(c.family, h)}${h.weight === 1 ? '' : ` weight ${h.weight}`}`;
+  return s;
+}
+
+/** Arguments for `route del`: the identity and our protocol, so only our route can match. */
+export function deleteArgs(c: RouteCanon): string {
+  return c.dst + where(c);
+}
+
+// Linux refuses '/' and whitespace; ':' would read as an alias; '.' and '..' are taken.
+const IFNAME = /^[^\s/:]+$/;
+
+function invalid(dst: Cidr, field: string, reason: string): TerraceError {
+  return new TerraceError('Invalid', `route ${formatCidr(dst)}: ${field} ${reason}`, { field });
+}
+
+function checkUint32(dst: Cidr, field: string, v: number, min: number): void {
+  if (!Number.isInteger(v) || v < min || v > 0xffffffff) throw invalid(dst, field, `${v} must be an integer from ${min} to 4294967295`);
+}
+
+/**
+ * formatIP, with IPv4 done in plain numbers: canonOf runs once per route of a
+ * full desired set (100,000 of them), and BigInt formatting with its
+ * allocations dominated it. Prints exactly what formatIP prints (tested).
+ */
+function ipText(a: IPAddr): string {
+  if (a.family !== 4) return formatIP(a);
+  const n = Number(a.value);
+  return `${n >>> 24}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`;
+}
+
+/** formatCidr likewise, as canonical destination text (a host route as its bare address). */
+export function cidrText(c: Cidr): string {
+  if (c.family !== 4) {
+    const s = formatCidr(c);
+    return c.prefix === 128 ? s.slice(0, s.lastIndexOf('/')) : s;
+  }
+  const n = Number(c.base);
+  const a = `${n >>> 24}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`;
+  return c.prefix === 32 ? a : `${a}/${c.prefix}`;
+}
+
+/**
+ * Next hops are shared between the routes that have the same one (thousands
+ * of routes via a few gateways, typically): fewer long-lived objects, less
+ * garbage-collector work. Bounded: cleared when it grows past POOL_LIMIT.
+ */
+const POOL_LIMIT = 10_000;
+const hopPool = new Map<string, HopText>();
+const singlePool = new Map<HopText, readonly HopText[]>();
+let lastHop: HopText | undefined;
+let lastAddr: IPAddr | undefined;
+let lastAddrText = '';
+
+/** A shared next hop with these fields. */
+export function pooledHop(via: string | undefined, dev: string | undefined, weight: number, onlink: boolean): HopText {
+  const last = lastHop;
+  if (last !== undefined && last.via === via && last.dev === dev && last.weight === weight && last.onlink === onlink) return last;
+  const id = `${via ?? ''}%${dev ?? ''}%${weight}${onlink ? '!' : ''}`;
+  let h = hopPool.get(id);
+  if (h === undefined) {
+    if (hopPool.size >= POOL_LIMIT) {
+      hopPool.clear();
+      singlePool.clear();
+      hopArgsCache[0].clear();
+      hopArgsCache[1].clear();
+    }
+    h = { via, dev, weight, onlink };
+    hopPool.set(id, h);
+  }
+  lastHop = h;
+  return h;
+}
+
+/** A shared one-element next-hop list. */
+export function pooledSingle(h: HopText): readonly HopText[] {
+  let a = singlePool.get(h);
+  if (a === undefined) {
+    a = [h];
+    singlePool.set(h, a);
+  }
+  return a;
+}
+
+function viaText(a: IPAddr): string {
+  // Routes usually share their gateway's IPAddr object: remember the last one.
+  if (a !== lastAddr) {
+    lastAddr = a;
+    lastAddrText = ipText(a);
+  }
+  return lastAddrText;
+}
+
+function hopText(dst: Cidr, i: number, h: NextHop): HopText {
+  const field = `nextHops[${i}]`;
+  if (h.via === undefined && h.dev === undefined) throw invalid(dst, field, 'needs a gateway (via), a device (dev) or both');
+  if (h.dev !== undefined && (h.dev.length > MAX_IFNAME_LENGTH || !IFNAME.test(h.dev) || h.dev === '.' || h.dev === '..')) {
+    throw invalid(dst, `${field}.dev`, `${JSON.stringify(h.dev)} is not a valid interface name`);
+  }
+  const weight = h.weight ?? 1;
+  if (!Number.isInteger(weight) || weight < 1 || weight > 256) throw invalid(dst, `${field}.weight`, `${weight} must be an integer from 1 to 256`);
+  return pooledHop(h.via === undefined ? undefined : viaText(h.via), h.dev, weight, h.onlink === true);
+}
+
+/**
+ * The canonical form of a route; validates it on the way and throws a
+ * TerraceError naming the bad field. Not cached: callers that keep routes
+ * (route sync) keep their canonical forms instead.
+ */
+export function canonOf(r: Route): RouteCanon {
+  const dst = cidrText(r.dst);
+  if (r.table !== undefined) checkUint32(r.dst, 'table', r.table, 1);
+  if (r.metric !== undefined) checkUint32(r.dst, 'metric', r.metric, 0);
+  if (r.src !== undefined && r.src.family !== r.dst.family) throw invalid(r.dst, 'src', `${formatIP(r.src)} is not of the destination's family`);
+  let hops: readonly HopText[] = [];
+  if (r.kind === 'unicast') {
+    const n = r.nextHops.length;
+    if (n === 0) throw invalid(r.dst, 'nextHops', 'is empty; a unicast route needs at least one next hop');
+    if (n > MAX_NEXT_HOPS) throw invalid(r.dst, 'nextHops', `has ${n} entries; at most ${MAX_NEXT_HOPS}`);
+    hops = n === 1 ? pooledSingle(hopText(r.dst, 0, r.nextHops[0] as NextHop)) : sortHops(r.nextHops.map((h, i) => hopText(r.dst, i, h)));
+  } else if (KIND_CODE[r.kind] === undefined) {
+    throw invalid(r.dst, 'kind', `${JSON.stringify(r.kind)} is not one of unicast, blackhole, unreachable, prohibit`);
+  }
+  const family = r.dst.family;
+  const table = r.table ?? MAIN_TABLE;
+  const metric = r.metric ?? defaultMetric(family);
+  return {
+    key: keyOf(dst, family, table, metric),
+    kind: r.kind,
+    family,
+    dst,
+    table,
+    metric,
+    src: r.src === undefined ? undefined : ipText(r.src),
+    hops,
+  };
+}
+
+/** True for a canonical form that is a valid Route: not of a type we do not model, not without next hops. */
+export function isModelled(c: RouteCanon): boolean {
+  return c.kind !== 'unicast' || c.hops.length > 0;
+}
+
+/** Builds a Route from its canonical form (parsing addresses once). */
+export function routeFromCanon(c: RouteCanon): Route {
+  const dst = c.dst.includes('/') ? c.dst : `${c.dst}/${c.family === 4 ? 32 : 128}`;
+  const r: { dst: Cidr; table?: number; metric?: number; src?: IPAddr } = { dst: parseCidr(dst) };
+  if (c.table !== MAIN_TABLE) r.table = c.table;
+  if (c.metric !== defaultMetric(c.family)) r.metric = c.metric;
+  if (c.src !== undefined) r.src = parseIP(c.src);
+  if (c.kind !== 'unicast') return Object.assign(r, { kind: c.kind });
+  const nextHops = c.hops.map((h): NextHop => {
+    const hop: { via?: IPAddr; dev?: string; weight?: number; onlink?: boolean } = {};
+    if (h.via !== undefined) hop.via = parseIP(h.via);
+    if (h.dev !== undefined) hop.dev = h.dev;
+    if (h.weight !== 1) hop.weight = h.weight;
+    if (h.onlink) hop.onlink = true;
+    return hop;
+  });
+  return Object.assign(r, { kind: 'unicast' as const, nextHops });
+}

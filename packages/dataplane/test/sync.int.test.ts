@@ -1,0 +1,272 @@
+// RouteSync against the kernel, in a scratch namespace with a veth pair whose
+// ends carry 198.18.0.1/24 (va) and 198.18.1.1/24 (vb), so gateways resolve.
+// The kernel's state is checked with `ip -j`, not with our own parser.
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { parseCidr, parseIP } from '@terrace/api';
+import { createLab, type Lab } from '@terrace/testkit';
+import { execFile } from 'node:child_process';
+import { blackholeRoute, deviceRoute, RouteSync, unicastRoute, type Route, type RouteSyncLogger } from '../src/index.js';
+
+const c = parseCidr;
+const ip = parseIP;
+let lab: Lab;
+let ns: string;
+
+function sh(...args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile('ip', ['-n', ns, ...args], { maxBuffer: 64 << 20 }, (err, stdout, stderr) =>
+      err ? reject(new Error(`ip ${args.join(' ')}: ${stderr || err.message}`)) : resolve(stdout),
+    );
+  });
+}
+
+interface JsonHop {
+  gateway?: string;
+  dev?: string;
+  weight?: number;
+}
+interface JsonRoute extends JsonHop {
+  type?: string;
+  dst: string;
+  table?: string;
+  metric?: number;
+  protocol?: string;
+  nexthops?: JsonHop[];
+}
+
+const hop = (h: JsonHop): string => [h.gateway && `via ${h.gateway}`, h.dev && `dev ${h.dev}`, h.weight && h.weight !== 1 ? `weight ${h.weight}` : ''].filter(Boolean).join(' ');
+
+/** Routes of one protocol (default ours), both families, every table, as sorted one-line summaries. */
+async function kernel(proto = '201'): Promise<string[]> {
+  const out: string[] = [];
+  for (const fam of ['-4', '-6']) {
+    const routes = JSON.parse(await sh('-j', '-N', fam, 'route', 'show', 'proto', proto, 'table', 'all')) as JsonRoute[];
+    for (const r of routes) {
+      const parts = [r.type && r.type !== 'unicast' && r.type !== '1' ? (r.type === '6' ? 'blackhole' : r.type) : '', r.dst];
+      if (r.table && r.table !== 'main' && r.table !== '254') parts.push(`table ${r.table}`);
+      if (r.metric && !(fam === '-6' && r.metric === 1024)) parts.push(`metric ${r.metric}`);
+      if (r.nexthops) parts.push(r.nexthops.map(hop).sort().join(' + '));
+      else if (r.type !== 'blackhole' && r.type !== '6') parts.push(hop(r));
+      out.push(parts.filter(Boolean).join(' '));
+    }
+  }
+  return out.sort();
+}
+
+class Recorder implements RouteSyncLogger {
+  readonly lines: string[] = [];
+  debug(): void {}
+  info(): void {}
+  warn(m: string, meta?: Record<string, unknown>): void {
+    this.lines.push(`${m} ${JSON.stringify(meta ?? {})}`);
+  }
+  error(m: string, meta?: Record<string, unknown>): void {
+    this.lines.push(`${m} ${JSON.stringify(meta ?? {})}`);
+  }
+}
+
+async function withSync(fn: (sync: RouteSync, log: Recorder) => Promise<void>, resyncIntervalMs = 0): Promise<void> {
+  const log = new Recorder();
+  const sync = new RouteSync({ netns: ns, logger: log, resyncIntervalMs });
+  try {
+    await fn(sync, log);
+  } finally {
+    await sync.close();
+    await sh('route', 'flush', 'proto', '201', 'table', 'all');
+    await sh('-6', 'route', 'flush', 'proto', '201', 'table', 'all');
+  }
+}
+
+async function until(what: string, check: () => Promise<boolean>, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+const gwA = ip('198.18.0.2');
+const gwB = ip('198.18.1.2');
+
+beforeAll(async () => {
+  lab = await createLab({ tag: 'trs' });
+  ns = await lab.addNamespace('routes');
+  await sh('link', 'add', 'va', 'type', 'veth', 'peer', 'name', 'vb');
+  await sh('addr', 'add', '198.18.0.1/24', 'dev', 'va');
+  await sh('addr', 'add', '198.18.1.1/24', 'dev', 'vb');
+  await sh('addr', 'add', '2001:db8::1/64', 'dev', 'va', 'nodad');
+  await sh('link', 'set', 'va', 'up');
+  await sh('link', 'set', 'vb', 'up');
+});
+
+afterAll(async () => {
+  await lab?.destroy();
+});
+
+describe('RouteSync', () => {
+  it('installs, replaces and removes plain, multipath, device, blackhole and IPv6 routes', async () => {
+    await withSync(async (sync) => {
+      sync.setDesired([
+        unicastRoute(c('198.19.0.1/32'), { via: gwA }),
+        unicastRoute(c('198.19.0.2/32'), [{ via: gwA }, { via: gwB, weight: 2 }]),
+        deviceRoute(c('198.19.0.3/32'), 'vb'),
+        unicastRoute(c('198.19.0.4/32'), { via: gwB }, { table: 100, metric: 5 }),
+        blackholeRoute(c('198.19.1.0/26')),
+        unicastRoute(c('2001:db8:1::/64'), { via: ip('2001:db8::2') }),
+        unicastRoute(c('2001:db8:2::/64'), [{ via: ip('2001:db8::2') }, { via: ip('2001:db8::3') }]),
+        blackholeRoute(c('2001:db8:3::/64')),
+      ]);
+      await sync.flush();
+      expect(await kernel()).toEqual([
+        '198.19.0.1 via 198.18.0.2 dev va',
+        '198.19.0.2 via 198.18.0.2 dev va + via 198.18.1.2 dev vb weight 2',
+        '198.19.0.3 dev vb',
+        '198.19.0.4 table 100 metric 5 via 198.18.1.2 dev vb',
+        '2001:db8:1::/64 via 2001:db8::2 dev va',
+        '2001:db8:2::/64 via 2001:db8::2 dev va + via 2001:db8::3 dev va',
+        'blackhole 198.19.1.0/26',
+        'blackhole 2001:db8:3::/64',
+      ]);
+
+      // Changes between resyncs: a new gateway, one path fewer, a blackhole turned unicast, a removal.
+      sync.upsert([
+        unicastRoute(c('198.19.0.1/32'), { via: gwB }),
+        unicastRoute(c('2001:db8:2::/64'), { via: ip('2001:db8::3') }),
+        unicastRoute(c('198.19.1.0/26'), { via: gwA }),
+      ]);
+      sync.remove([c('198.19.0.3/32'), { dst: c('198.19.0.4/32'), table: 100, metric: 5 }]);
+      await sync.flush();
+      expect(await kernel()).toEqual([
+        '198.19.0.1 via 198.18.1.2 dev vb',
+        '198.19.0.2 via 198.18.0.2 dev va + via 198.18.1.2 dev vb weight 2',
+        '198.19.1.0/26 via 198.18.0.2 dev va',
+        '2001:db8:1::/64 via 2001:db8::2 dev va',
+        '2001:db8:2::/64 via 2001:db8::3 dev va',
+        'blackhole 2001:db8:3::/64',
+      ]);
+
+      // The whole set again, smaller: what is not in it goes.
+      sync.setDesired([unicastRoute(c('2001:db8:1::/64'), { via: ip('2001:db8::2') })]);
+      await sync.flush();
+      expect(await kernel()).toEqual(['2001:db8:1::/64 via 2001:db8::2 dev va']);
+      const report = await sync.resync();
+      expect(report).toMatchObject({ kernelRoutes: 1, replaced: 0, removed: 0, failed: 0 });
+    });
+  });
+
+  it('never touches routes of another protocol, even one with the identity of a desired route', async () => {
+    await sh('route', 'add', '198.19.5.0/24', 'via', '198.18.0.2', 'proto', 'static');
+    await sh('route', 'add', '198.19.6.0/24', 'via', '198.18.1.2', 'proto', '16'); // dhcp
+    await sh('route', 'add', '198.19.7.0/24', 'via', '198.18.0.2', 'proto', 'static');
+    await sh('route', 'add', '198.19.8.0/24', 'via', '198.18.1.2', 'proto', 'static', 'metric', '50');
+    await sh('-6', 'route', 'add', '2001:db8:5::/64', 'via', '2001:db8::2', 'proto', 'static');
+    // static is protocol 4.
+    const foreign = async (): Promise<string[]> => [...(await kernel('4')), ...(await kernel('16'))];
+    const before = await foreign();
+    expect(before).toHaveLength(5);
+    try {
+      await withSync(async (sync, log) => {
+        sync.setDesired([
+          // Same table, destination and metric as a static route: must not take it over.
+          unicastRoute(c('198.19.7.0/24'), { via: gwB }),
+          // Same destination, other metric: both live side by side.
+          unicastRoute(c('198.19.8.0/24'), { via: gwA }),
+          unicastRoute(c('2001:db8:5::/64'), { via: ip('2001:db8::3') }, { metric: 10 }),
+        ]);
+        await sync.flush();
+        expect(await foreign()).toEqual(before);
+        expect(await kernel()).toEqual(['198.19.8.0/24 via 198.18.0.2 dev va', '2001:db8:5::/64 metric 10 via 2001:db8::3 dev va']);
+        expect(log.lines.join('\n')).toMatch(/not installed: a route we did not install .*198\.19\.7\.0\/24/);
+
+        await sync.resync();
+        expect(await foreign()).toEqual(before);
+        sync.upsert([unicastRoute(c('198.19.7.0/24'), { via: gwA })]);
+        sync.remove([c('198.19.8.0/24'), { dst: c('2001:db8:5::/64'), metric: 10 }, c('198.19.5.0/24'), c('198.19.6.0/24')]);
+        await sync.flush();
+        sync.setDesired([]);
+        await sync.flush();
+        await sync.resync();
+        expect(await kernel()).toEqual([]);
+        expect(await foreign()).toEqual(before);
+      });
+    } finally {
+      for (const d of ['198.19.5.0/24', '198.19.6.0/24', '198.19.7.0/24', '198.19.8.0/24', '2001:db8:5::/64']) await sh('route', 'del', d).catch(() => undefined);
+    }
+  });
+
+  it('repairs drift on resync: a deleted, a changed and a stray route of ours', async () => {
+    await withSync(async (sync) => {
+      const routes: Route[] = [];
+      for (let i = 1; i <= 20; i++) routes.push(unicastRoute(c(`198.19.2.${i}/32`), { via: gwA }));
+      sync.setDesired(routes);
+      await sync.flush();
+      expect(await kernel()).toHaveLength(20);
+      await sh('route', 'del', '198.19.2.3/32', 'proto', '201');
+      await sh('route', 'replace', '198.19.2.4/32', 'via', '198.18.1.2', 'proto', '201');
+      await sh('route', 'add', '198.19.2.99/32', 'via', '198.18.1.2', 'proto', '201');
+      const report = await sync.resync();
+      expect(report).toMatchObject({ kernelRoutes: 20, replaced: 2, removed: 1, failed: 0 });
+      const after = await kernel();
+      expect(after).toHaveLength(20);
+      expect(after).toContain('198.19.2.3 via 198.18.0.2 dev va');
+      expect(after).toContain('198.19.2.4 via 198.18.0.2 dev va');
+      expect(after.some((l) => l.startsWith('198.19.2.99 '))).toBe(false);
+    });
+  });
+
+  it('repairs drift from its periodic resync', async () => {
+    await withSync(async (sync) => {
+      sync.setDesired([unicastRoute(c('198.19.3.1/32'), { via: gwA }), blackholeRoute(c('2001:db8:9::/64'))]);
+      await sync.flush();
+      await sh('route', 'del', '198.19.3.1/32', 'proto', '201');
+      await sh('-6', 'route', 'del', '2001:db8:9::/64', 'proto', '201');
+      await until('the periodic resync to restore both routes', async () => (await kernel()).length === 2);
+    }, 100);
+  });
+
+  it('logs lines ip refuses, applies the rest of the batch, and retries them on resync', async () => {
+    await withSync(async (sync, log) => {
+      sync.setDesired([
+        unicastRoute(c('198.19.4.1/32'), { via: gwA }),
+        unicastRoute(c('198.19.4.2/32'), { via: ip('198.18.9.9') }), // not on any link
+        unicastRoute(c('198.19.4.3/32'), { via: gwB }),
+      ]);
+      await sync.flush();
+      expect(await kernel()).toEqual(['198.19.4.1 via 198.18.0.2 dev va', '198.19.4.3 via 198.18.1.2 dev vb']);
+      expect(log.lines.join('\n')).toMatch(/ip refused 1 route change.*route add 198\.19\.4\.2 proto 201 via 198\.18\.9\.9: .*gateway/);
+      // Make the gateway reachable; the next resync installs the route.
+      await sh('addr', 'add', '198.18.9.1/24', 'dev', 'vb');
+      const report = await sync.resync();
+      expect(report).toMatchObject({ replaced: 1, failed: 0 });
+      expect(await kernel()).toContain('198.19.4.2 via 198.18.9.9 dev vb');
+      await sh('addr', 'del', '198.18.9.1/24', 'dev', 'vb');
+    });
+  });
+
+  it('restarts the batch process when it is killed mid-batch and still converges', async () => {
+    await withSync(async (sync, log) => {
+      const routes: Route[] = [];
+      // Enough routes that ip is still busy with them when we strike (~0.5 s).
+      const count = 50_000;
+      for (let i = 0; i < count; i++) {
+        const dst = { family: 4 as const, base: BigInt(0xc6130000 + 0x1000 + i), prefix: 32 }; // 198.19.16.0 upwards
+        routes.push(unicastRoute(dst, { via: i % 2 ? gwA : gwB }));
+      }
+      sync.setDesired(routes);
+      // The batch is under way once its first route is in the kernel.
+      await until('the first route of the batch', async () => (await sh('route', 'show', '198.19.16.0', 'proto', '201')) !== '', 10_000);
+      const pid = sync.batchPid as number;
+      process.kill(pid, 'SIGKILL');
+      await sync.flush();
+      expect((await kernel()).length).toBe(count);
+      expect(log.lines.join('\n')).toMatch(/ip batch process exited/);
+      expect(log.lines.join('\n')).toMatch(/died before confirming a batch/);
+
+      sync.upsert([blackholeRoute(c('198.19.250.0/24'))]);
+      await sync.flush();
+      expect(sync.batchPid).toBeDefined();
+      expect(sync.batchPid).not.toBe(pid);
+      expect(await kernel()).toContain('blackhole 198.19.250.0/24');
+    });
+  });
+});
