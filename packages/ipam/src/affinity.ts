@@ -11,12 +11,13 @@
  * with a pending affinity. loadAffine() repairs both for its node, and
  * check() reports them for every node.
  */
-import { type Cidr, formatCidr, subnetAt, subnetCount } from '@terrace/api';
+import { type Cidr, cidrsOverlap, formatCidr, subnetAt, subnetCount } from '@terrace/api';
 import type { Keys } from '@terrace/datastore';
 import type { Etcd3 } from 'etcd3';
 import { type BlockRecord, decodeBlock, encodeBlock, hostAffinity, newBlock } from './block.js';
 import type { PoolView } from './cluster.js';
-import { readKey, readKeys } from './kv.js';
+import { rangeKV, readKey, readKeys } from './kv.js';
+import { overlappingBlock, storedBlocks } from './overlap.js';
 
 export const PENDING = 'pending';
 export const CONFIRMED = 'confirmed';
@@ -85,10 +86,10 @@ export class Affinity {
    */
   async claim(node: string, pools: PoolView[]): Promise<BlockTarget | undefined> {
     for (let attempt = 0; attempt < 8; attempt++) {
-      const taken = await this.takenBlocks();
+      const { taken, blocks } = await this.takenBlocks();
       let candidate: { pool: PoolView; cidr: Cidr } | undefined;
       for (const pool of pools) {
-        const free = freeBlocks(pool, taken, CLAIM_WINDOW);
+        const free = freeBlocks(pool, taken, CLAIM_WINDOW, blocks);
         if (free.length > 0) {
           // A random one of the first free blocks, so that nodes claiming at
           // the same moment rarely race for the same block.
@@ -103,19 +104,15 @@ export class Affinity {
     return undefined;
   }
 
-  /** Every block CIDR that exists or has an affinity (possibly pending) on it. */
-  private async takenBlocks(): Promise<Set<string>> {
-    const [blocks, affs] = await Promise.all([readKeys(this.etcd, this.keys.blockPrefix()), readKeys(this.etcd, this.keys.affinityPrefix())]);
-    const taken = new Set<string>();
-    for (const k of blocks) {
-      const c = this.keys.parseBlock(k);
-      if (c) taken.add(formatCidr(c));
-    }
+  /** Every block CIDR that exists or has an affinity (possibly pending) on it, and the stored blocks. */
+  private async takenBlocks(): Promise<{ taken: Set<string>; blocks: Cidr[] }> {
+    const [blocks, affs] = await Promise.all([storedBlocks(this.etcd, this.keys), readKeys(this.etcd, this.keys.affinityPrefix())]);
+    const taken = new Set<string>(blocks.map(formatCidr));
     for (const k of affs) {
       const a = this.keys.parseAffinity(k);
       if (a) taken.add(formatCidr(a.cidr));
     }
-    return taken;
+    return { taken, blocks };
   }
 
   /** Runs the three-step claim for one block; undefined if another writer got there first. */
@@ -131,18 +128,31 @@ export class Affinity {
     if (!a.succeeded) return undefined;
     const arev = String(a.header.revision);
 
-    const rec = newBlock(cidr, node);
+    let rec = newBlock(cidr, node);
     const b = await this.etcd
       .if(akey, 'Mod', '==', arev)
       .and(bkey, 'Create', '==', 0)
       .then(this.etcd.put(bkey).value(encodeBlock(rec)))
+      .else(this.etcd.get(bkey))
       .commit();
+    let brev = String(b.header.revision);
+    let bmod = brev;
     if (!b.succeeded) {
-      // Another node created the block between A and B: drop our claim.
-      await this.etcd.if(akey, 'Mod', '==', arev).then(this.etcd.delete().key(akey)).commit();
-      return undefined;
+      // The client retries a request that failed after etcd applied it: a
+      // block affine to this node can only come from our own step B (no
+      // other claim for this node and block can pass step A while our
+      // pending affinity exists), so adopt it; C still checks the affinity.
+      const cur = rangeKV(b.responses[0]);
+      const mine = cur ? decodeBlock(bkey, cur.text) : undefined;
+      if (!cur || !mine || mine.affinity !== hostAffinity(node)) {
+        // Another node created the block between A and B: drop our claim.
+        await this.etcd.if(akey, 'Mod', '==', arev).then(this.etcd.delete().key(akey)).commit();
+        return undefined;
+      }
+      rec = mine;
+      brev = cur.create;
+      bmod = cur.mod;
     }
-    const brev = String(b.header.revision);
 
     const c = await this.etcd
       .if(akey, 'Mod', '==', arev)
@@ -152,19 +162,26 @@ export class Affinity {
     // If C lost, the block was released in the meantime (affinity changed):
     // the caller must not use it.
     if (!c.succeeded) return undefined;
-    return { key: bkey, cidr, rec, rev: brev, affine: true };
+    return { key: bkey, cidr, rec, rev: bmod, affine: true };
   }
 }
 
-/** Up to `limit` block CIDRs of `pool` that nobody holds, lowest first. */
-export function freeBlocks(pool: PoolView, taken: Set<string>, limit: number): Cidr[] {
+/**
+ * Up to `limit` block CIDRs of `pool` that nobody holds, lowest first.
+ * `stored` are the existing blocks: a candidate overlapping one of another
+ * size (left by an earlier pool over the same range) is held too.
+ */
+export function freeBlocks(pool: PoolView, taken: Set<string>, limit: number, stored: Cidr[] = []): Cidr[] {
   const out: Cidr[] = [];
   const total = subnetCount(pool.cidr, pool.blockSize);
-  // Only `taken.size` blocks can be held, so a free one turns up within that many steps.
-  const bound = BigInt(taken.size + limit);
+  const foreign = stored.filter((b) => b.prefix !== pool.blockSize && cidrsOverlap(b, pool.cidr));
+  // Only `taken.size` blocks can be held, plus whatever larger foreign blocks cover,
+  // so a free one turns up within that many steps.
+  let bound = BigInt(taken.size + limit);
+  for (const b of foreign) if (b.prefix < pool.blockSize) bound += 1n << BigInt(pool.blockSize - b.prefix);
   for (let i = 0n; i < total && i < bound && out.length < limit; i++) {
     const c = subnetAt(pool.cidr, pool.blockSize, i);
-    if (!taken.has(formatCidr(c))) out.push(c);
+    if (!taken.has(formatCidr(c)) && !overlappingBlock(c, foreign)) out.push(c);
   }
   return out;
 }

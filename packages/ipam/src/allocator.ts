@@ -25,6 +25,7 @@ import { type Waiter, commitAssign, settle, toAllocated } from './commit.js';
 import { decodeHandle, ipsOfFamily, validateHandle } from './handle.js';
 import { readKey, readPrefix } from './kv.js';
 import { Mutex, sleep } from './mutex.js';
+import { blockHolding, overlappingBlock, storedBlocks } from './overlap.js';
 import { releaseByHandle, releaseByIP } from './release.js';
 import { type CheckReport, check } from './check.js';
 import { type NodeReleaseResult, releaseEmptyBlocks, releaseNode } from './lifecycle.js';
@@ -372,14 +373,28 @@ export class Allocator {
       const pool = inScope.find((p) => cidrContainsIP(p.cidr, ip));
       if (!pool) throw new TerraceError('NotFound', `no IP pool${poolNames?.length ? ` among ${poolNames.join(', ')}` : ''} contains ${ipText}`);
       if (pool.disabled) throw new TerraceError('Invalid', `${resourceRef('IPPool', pool.name)} is disabled: cannot allocate ${ipText}`, { resource: resourceRef('IPPool', pool.name) });
-      const cidr = subnetContaining(pool.cidr, pool.blockSize, ip);
+      let cidr = subnetContaining(pool.cidr, pool.blockSize, ip);
       const hkv = await readKey(this.etcd, this.keys.handle(handle));
       const hrec = hkv ? decodeHandle(hkv.key, hkv.text) : undefined;
       const already = hrec?.ips.find((e) => e.ip === formatIP(ip));
       if (already) return { ip: toAllocated(already, ip.family), fresh: false };
 
-      const bkey = this.keys.block(cidr);
-      const bkv = await readKey(this.etcd, bkey);
+      let bkey = this.keys.block(cidr);
+      let bkv = await readKey(this.etcd, bkey);
+      if (!bkv) {
+        // A block of another size (from an earlier pool over this range) may hold the address.
+        const stored = await storedBlocks(this.etcd, this.keys);
+        const holding = blockHolding(ip, stored);
+        const clash = holding ?? overlappingBlock(cidr, stored);
+        if (holding) {
+          cidr = holding;
+          bkey = this.keys.block(cidr);
+          bkv = await readKey(this.etcd, bkey);
+          if (!bkv) continue;
+        } else if (clash) {
+          throw new TerraceError('Conflict', `${ipText}: its block ${formatCidr(cidr)} would overlap existing block ${formatCidr(clash)} (left by a pool with another blockSize)`);
+        }
+      }
       let target: BlockTarget;
       if (!bkv) {
         // The block does not exist yet: claim it for this node.

@@ -10,7 +10,8 @@ import type { Etcd3 } from 'etcd3';
 import { type BlockRecord, allocationAt, decodeBlock, encodeBlock, isEmpty, unassign } from './block.js';
 import type { ClusterView } from './cluster.js';
 import { type HandleIP, type HandleRecord, decodeHandle, encodeHandle, withoutIP } from './handle.js';
-import { type KV, readKey, readKeys } from './kv.js';
+import { type KV, readKey } from './kv.js';
+import { blockHolding, storedBlocks } from './overlap.js';
 import type { ReleasedIP } from './types.js';
 
 const MAX_ATTEMPTS = 50;
@@ -62,15 +63,15 @@ export async function releaseByHandle(etcd: Etcd3, keys: Keys, handle: string, s
   }
 }
 
-/** The block CIDR that would hold `ip`: from its pool, or (pool deleted) from the existing blocks. */
+/**
+ * The block CIDR that would hold `ip`: from its pool, or (pool deleted, or
+ * re-created with another blockSize) from the existing blocks.
+ */
 export async function blockFor(etcd: Etcd3, keys: Keys, view: ClusterView, ip: IPAddr): Promise<Cidr | undefined> {
   const pool = (await view.pools()).find((p) => p.cidr.family === ip.family && ordinalOf(p.cidr, ip) >= 0);
-  if (pool) return subnetContaining(pool.cidr, pool.blockSize, ip);
-  for (const k of await readKeys(etcd, keys.blockPrefix())) {
-    const c = keys.parseBlock(k);
-    if (c && ordinalOf(c, ip) >= 0) return c;
-  }
-  return undefined;
+  const fromPool = pool ? subnetContaining(pool.cidr, pool.blockSize, ip) : undefined;
+  if (fromPool && (await readKey(etcd, keys.block(fromPool)))) return fromPool;
+  return blockHolding(ip, await storedBlocks(etcd, keys)) ?? fromPool;
 }
 
 export async function releaseByIP(etcd: Etcd3, keys: Keys, view: ClusterView, ipText: string, seq?: number, handle?: string): Promise<ReleasedIP[]> {
