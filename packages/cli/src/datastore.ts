@@ -4,6 +4,7 @@
  * connection that fails fast. A second, CLI-side deadline guarantees that
  * terracectl never hangs on an unreachable etcd, whatever the client does.
  */
+import type { ResourceStore } from '@terrace/datastore';
 import type { Datastore, GlobalOptions } from './context.js';
 
 /**
@@ -15,12 +16,36 @@ export const CONNECT_DEADLINE_MS = 4300;
 /** The least any connect attempt is given, however slow the start-up was. */
 const MIN_CONNECT_MS = 1000;
 
+/** What is left of the connect deadline; performance.now() counts from process start. */
+function connectBudgetMs(): number {
+  return Math.max(MIN_CONNECT_MS, Math.floor(CONNECT_DEADLINE_MS - performance.now()));
+}
+
+/** The read-only view `get` needs; see openReader. */
+export interface Reader {
+  store: Pick<ResourceStore, 'get' | 'list'>;
+  close(): void;
+}
+
+/**
+ * A read-only datastore over etcd's JSON gateway. It never loads the etcd3
+ * client (grpc-js and its protos cost most of a cold start), so a one-shot
+ * read starts almost as fast as bare node. Its first read must finish within
+ * the same deadline as openDatastore's connect, which the client enforces
+ * itself (every request is destroyed at its deadline).
+ */
+export async function openReader(globals: GlobalOptions): Promise<Reader> {
+  const [config, httpKv] = await Promise.all([import('@terrace/datastore/config'), import('@terrace/datastore/http-kv')]);
+  const cfg = config.resolveConnectionConfig(globals, process.env);
+  const reader = await httpKv.HttpResourceReader.open(cfg, { timeoutMs: connectBudgetMs() });
+  return { store: reader, close: () => reader.close() };
+}
+
 export async function openDatastore(globals: GlobalOptions): Promise<Datastore> {
   const [api, ds] = await Promise.all([import('@terrace/api'), import('@terrace/datastore')]);
   const cfg = await ds.resolveConnectionConfig(globals, process.env);
   const keys = new ds.Keys(cfg.cluster);
-  // performance.now() counts from process start.
-  const budget = Math.max(MIN_CONNECT_MS, Math.floor(CONNECT_DEADLINE_MS - performance.now()));
+  const budget = connectBudgetMs();
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<never>((_, reject) => {
     timer = setTimeout(

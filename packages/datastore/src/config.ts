@@ -9,10 +9,15 @@
  * and the operator knows which knob to turn.
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, resolve as resolvePath } from 'node:path';
 import { TerraceError } from '@terrace/api';
-import { parse as parseYaml } from 'yaml';
+import type * as Yaml from 'yaml';
 import { DEFAULT_CLUSTER } from './keys.js';
+
+// Loaded only when a config file is read: most runs have none, and the YAML
+// library is a noticeable part of a CLI's cold start.
+const requireHere = createRequire(import.meta.url);
 
 export const DEFAULT_ENDPOINT = 'http://127.0.0.1:2379';
 export const DEFAULT_CONFIG_PATH = '/etc/terrace/terrace.yaml';
@@ -81,7 +86,7 @@ function readConfigFile(path: string, source: string): FileValues {
   }
   let doc: unknown;
   try {
-    doc = parseYaml(text);
+    doc = (requireHere('yaml') as typeof Yaml).parse(text);
   } catch (e) {
     throw invalid(`config file ${path}`, `is not valid YAML: ${(e as Error).message.split('\n')[0]}`);
   }

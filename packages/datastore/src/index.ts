@@ -5,3 +5,4 @@ export * from './client.js';
 export * from './txn.js';
 export * from './resources.js';
 export * from './watchcache.js';
+export * from './http-kv.js';

@@ -34,6 +34,7 @@ import {
 } from '@terrace/api';
 import type { Etcd3, IKeyValue, IRequestOp, ICompare } from 'etcd3';
 import type { Keys } from './keys.js';
+import { decodeStoredResource, withVersion } from './resource-json.js';
 import type { ListResult, ResourceStore, WriteOptions } from './store.js';
 import { deleteOp, getOp, modEquals, prefixOp, putOp, readAll, txn } from './txn.js';
 
@@ -64,10 +65,6 @@ export function canonicalJson(v: unknown): string {
 function storedBody(res: Resource): Resource {
   const { resourceVersion: _rv, ...metadata } = res.metadata;
   return { ...res, metadata } as Resource;
-}
-
-function withVersion<R extends Resource>(res: R, rev: string): R {
-  return { ...res, metadata: { ...res.metadata, resourceVersion: rev } };
 }
 
 function staleError(ref: string, given: string, stored: string): TerraceError {
@@ -112,14 +109,7 @@ export class EtcdResourceStore implements ResourceStore {
   }
 
   private decode(kv: IKeyValue): Resource {
-    const key = kv.key.toString();
-    let res: Resource;
-    try {
-      res = JSON.parse(kv.value.toString()) as Resource;
-    } catch (e) {
-      throw new TerraceError('Internal', `etcd key ${key} does not hold valid JSON: ${(e as Error).message}`);
-    }
-    return withVersion(res, kv.mod_revision);
+    return decodeStoredResource(kv.key.toString(), kv.value.toString(), kv.mod_revision);
   }
 
   async get<K extends Kind>(kind: K, name: string): Promise<ResourceOf<K>> {

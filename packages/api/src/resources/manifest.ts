@@ -4,12 +4,19 @@
  * thrown with where it is (`pools.yaml document 2 (ippool/a): ...`), so an
  * apply can refuse a whole file before writing any of it.
  */
-import { isScalar, parseAllDocuments, stringify, visit } from 'yaml';
+import { createRequire } from 'node:module';
+import type * as Yaml from 'yaml';
 import { TerraceError } from '../errors.js';
 import { isObj, type Obj } from './fields.js';
 import { isKind } from './kinds.js';
 import { validateResource } from './validate.js';
 import { API_VERSION, CALICO_API_VERSION, type Resource, resourceRef } from './types.js';
+
+// The YAML library is loaded on first use: it costs tens of milliseconds at
+// start-up, which commands that only print tables or JSON should not pay.
+const requireHere = createRequire(import.meta.url);
+let yamlLib: typeof Yaml | undefined;
+const yaml = (): typeof Yaml => (yamlLib ??= requireHere('yaml') as typeof Yaml);
 
 const LIST_VERSIONS: readonly unknown[] = [API_VERSION, CALICO_API_VERSION, 'v1'];
 
@@ -23,10 +30,10 @@ function isListKind(kind: unknown): boolean {
  * 1.10 into 1.1. No Terrace field is a fraction, so a plain scalar that looks
  * like `digits.digits` is kept as the text the author wrote.
  */
-function keepDottedNumbersAsText(doc: ReturnType<typeof parseAllDocuments>[number]): void {
-  visit(doc, {
+function keepDottedNumbersAsText(doc: ReturnType<typeof Yaml.parseAllDocuments>[number]): void {
+  yaml().visit(doc, {
     Scalar(_key, node) {
-      if (typeof node.value === 'number' && !Number.isInteger(node.value) && isScalar(node) && typeof node.source === 'string' && /^\d+\.\d+$/.test(node.source)) {
+      if (typeof node.value === 'number' && !Number.isInteger(node.value) && yaml().isScalar(node) && typeof node.source === 'string' && /^\d+\.\d+$/.test(node.source)) {
         node.value = node.source;
       }
     },
@@ -40,7 +47,7 @@ interface RawDoc {
 }
 
 function parseDocuments(text: string, where: string): RawDoc[] {
-  const docs = parseAllDocuments(text, { uniqueKeys: true });
+  const docs = yaml().parseAllDocuments(text, { uniqueKeys: true });
   const list = Array.isArray(docs) ? docs : [];
   const out: RawDoc[] = [];
   list.forEach((doc, i) => {
@@ -161,5 +168,5 @@ export function encodeResources(resources: Resource[], format: 'yaml' | 'json'):
   const body: unknown =
     resources.length === 1 && resources[0] ? ordered(resources[0]) : { apiVersion: API_VERSION, kind: 'List', items: resources.map(ordered) };
   if (format === 'json') return `${JSON.stringify(body, null, 2)}\n`;
-  return stringify(body, { lineWidth: 0 });
+  return yaml().stringify(body, { lineWidth: 0 });
 }

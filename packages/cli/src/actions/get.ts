@@ -2,6 +2,7 @@
 import { createRequire } from 'node:module';
 import { API_VERSION, type Resource, encodeResources, resolveKind } from '@terrace/api';
 import type { CliContext, OutputFormat } from '../context.js';
+import { openReader } from '../datastore.js';
 import { tableFor } from '../output/columns.js';
 
 const requireHere = createRequire(import.meta.url);
@@ -22,9 +23,15 @@ function encodeList(items: Resource[], format: 'yaml' | 'json'): string {
 
 export async function runGet(ctx: CliContext, kindArg: string, name: string | undefined, format: OutputFormat): Promise<void> {
   const kind = resolveKind(kindArg);
-  const { store } = await ctx.datastore();
-  const items: Resource[] =
-    name !== undefined ? [await store.get(kind, name)] : (await store.list(kind)).items.slice().sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
+  // Reads go over etcd's JSON gateway, not ctx.datastore(): see openReader.
+  const reader = await openReader(ctx.globals());
+  let items: Resource[];
+  try {
+    const { store } = reader;
+    items = name !== undefined ? [await store.get(kind, name)] : (await store.list(kind)).items.slice().sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
+  } finally {
+    reader.close();
+  }
   if (format === 'yaml' || format === 'json') {
     ctx.print(name !== undefined ? encodeResources(items, format) : encodeList(items, format));
     return;
