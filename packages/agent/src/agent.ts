@@ -102,6 +102,12 @@ export class Reconciler {
     return this.learned.size;
   }
 
+  /** When the speaker last reported learned paths (0: never). */
+  lastLearnedAt(): number {
+    return this.learnedAt;
+  }
+  private learnedAt = 0;
+
   installedCount(): number {
     return this.kernel.size;
   }
@@ -139,18 +145,19 @@ export class Reconciler {
     }
 
     const prev = this.desired;
-    if (!this.started || !prev || !sameJson(prev.global, desired.global)) {
-      log.info('starting BGP', { as: desired.global.asNumber, routerId: desired.global.routerId, listenPort: desired.global.listenPort });
+    const mustStart = !this.started || !prev || !sameJson(prev.global, desired.global);
+    if (mustStart) {
       this.started = false;
-      // Nothing else can be applied before BGP runs: a failure here is retried as a whole.
-      await speaker.start(toSpeakerGlobal(desired));
-      this.started = true;
       this.peersApplied = undefined;
       this.pathsApplied = undefined;
     }
     this.desired = desired;
     // The speaker keeps the desired sets and retries on its own; a rejection
     // here means "not applied yet", which is logged, not retried by us.
+    // Peers and paths are handed over BEFORE start(): start() reconciles a
+    // daemon that, after an agent restart, still holds the previous run's
+    // sessions and paths, and an empty desired set at that moment would tear
+    // every session down (seconds of lost traffic) only to rebuild it.
     const peersJson = JSON.stringify(desired.peers);
     if (this.peersApplied !== peersJson) {
       log.info('BGP peers', { peers: desired.peers.map((p) => `${p.address} (${p.type}, AS ${p.asNumber})`) });
@@ -164,6 +171,12 @@ export class Reconciler {
       await speaker
         .setAnnouncements(toSpeakerAnnouncements(announced))
         .catch((e: unknown) => log.warn('announcements not applied yet', { error: (e as Error).message }));
+    }
+    if (mustStart) {
+      log.info('starting BGP', { as: desired.global.asNumber, routerId: desired.global.routerId, listenPort: desired.global.listenPort });
+      // A failure here is retried as a whole by the next pass.
+      await speaker.start(toSpeakerGlobal(desired));
+      this.started = true;
     }
     this.updateOriginated(announced, addrs);
     this.announced = announced;
@@ -212,6 +225,7 @@ export class Reconciler {
     try {
       for await (const batch of this.opts.speaker.learned()) {
         if (this.stopped) break;
+        this.learnedAt = Date.now();
         const set: KernelRoute[] = [];
         const remove: Cidr[] = [];
         const blackholes = blackholesNow();

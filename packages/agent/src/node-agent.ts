@@ -22,6 +22,11 @@ import { fileSecretResolver } from './secrets.js';
 import { buildNodeStatus } from './status.js';
 import { type ClosableClusterState, openClusterState } from './watch.js';
 
+/** How long the speaker must be quiet after reporting paths before stale routes go. */
+const STALE_QUIET_MS = 1000;
+/** The longest a restarted agent keeps routes BGP has not confirmed. */
+const STALE_HOLD_MAX_MS = 10_000;
+
 export interface NodeAgentOptions {
   config: AgentConfig;
   etcd: Etcd3;
@@ -85,7 +90,9 @@ export class NodeAgent {
       };
     }
     this.speaker = new GobgpSpeaker(speakerOpts);
-    this.routes = new RouteSync({ ...(netns ? { netns } : {}), logger: log, resyncIntervalMs: config.resyncIntervalMs });
+    // holdStale: a restarted agent keeps the routes its previous run installed
+    // until BGP has re-sent what it learned (see releaseStaleWhenSettled).
+    this.routes = new RouteSync({ ...(netns ? { netns } : {}), logger: log, resyncIntervalMs: config.resyncIntervalMs, holdStale: true });
   }
 
   /** Registers the node, takes the lease, and starts reconciling; resolves once the first state is applied. */
@@ -116,22 +123,46 @@ export class NodeAgent {
       password: fileSecretResolver(config.secretsDir),
       log,
     });
+    // Existing pods' host routes join the desired set before the first sync.
+    const ipam = config.cniSocket !== undefined ? allocatorIpam(new Allocator({ etcd, keys })) : undefined;
+    if (ipam) this.routes.upsert(await localPodRoutes(ipam, config.nodeName));
     await this.reconciler.start();
-    if (config.cniSocket !== undefined) await this.startCni(config.cniSocket);
+    this.releaseStaleWhenSettled();
+    if (config.cniSocket !== undefined && ipam) await this.startCni(config.cniSocket, ipam);
     await this.publishStatus();
     this.statusTimer = setInterval(() => void this.publishStatus(), config.statusIntervalMs);
     this.statusTimer.unref();
   }
 
   /**
+   * Lets the route sync remove routes of a previous run once BGP has settled:
+   * the speaker has reported learned paths and then been quiet for a second,
+   * or STALE_HOLD_MAX_MS has passed (a node with no peers learns nothing).
+   */
+  private releaseStaleWhenSettled(): void {
+    const started = Date.now();
+    const timer = setInterval(() => {
+      const r = this.reconciler;
+      const now = Date.now();
+      const last = r?.lastLearnedAt() ?? 0;
+      if (this.stopped || (last > 0 && now - last >= STALE_QUIET_MS) || now - started >= STALE_HOLD_MAX_MS) {
+        clearInterval(timer);
+        if (!this.stopped) {
+          this.opts.log.info('route sync: removing routes of a previous run that BGP did not confirm');
+          this.routes.releaseStale();
+        }
+      }
+    }, 250);
+    timer.unref();
+  }
+
+  /**
    * Serves CNI on the unix socket. Pod host routes go into the same route
    * sync as BGP routes (it owns our protocol number); existing pods' routes
-   * are seeded from IPAM first so a restarted agent keeps them.
+   * were seeded from IPAM before the first sync, so a restarted agent keeps them.
    */
-  private async startCni(socketPath: string): Promise<void> {
+  private async startCni(socketPath: string, ipam: ReturnType<typeof allocatorIpam>): Promise<void> {
     const { config, etcd, keys, log, netns } = this.opts;
-    const ipam = allocatorIpam(new Allocator({ etcd, keys }));
-    this.routes.upsert(await localPodRoutes(ipam, config.nodeName));
     this.cni = await startCniServer({
       socketPath,
       ipam,

@@ -31,6 +31,15 @@ export interface RouteSyncOptions extends IpOptions {
   readonly logger?: RouteSyncLogger;
   /** Period of the full resync; default DEFAULT_RESYNC_INTERVAL_MS (30 s); 0 turns the timer off. */
   readonly resyncIntervalMs?: number;
+  /**
+   * Keep routes of our protocol that are not desired until releaseStale() is
+   * called. A restarted agent sets this: the kernel still holds the routes
+   * the previous run installed, and its own desired set is incomplete until
+   * BGP has re-sent what it learned, so removing "unknown" routes on the first
+   * sync would cut traffic that is about to be re-confirmed (the same idea as
+   * BGP graceful restart's stale routes).
+   */
+  readonly holdStale?: boolean;
 }
 
 /** What one full resync found and did. */
@@ -86,12 +95,14 @@ export class RouteSync {
   private failStreak = 0;
   private backoff: { timer: NodeJS.Timeout; resolve: () => void } | undefined;
   private readonly timer: NodeJS.Timeout | undefined;
+  private holdingStale: boolean;
   private lastReport: ResyncReport | undefined;
   /** A kernel read started ahead of the runner (see prefetch). */
   private prefetched: Promise<RouteCanon[]> | undefined;
 
   constructor(opts: RouteSyncOptions = {}) {
     this.opts = opts;
+    this.holdingStale = opts.holdStale ?? false;
     this.log = opts.logger ?? stderrLogger;
     this.batch = new IpBatch({
       ...opts,
@@ -208,6 +219,21 @@ export class RouteSync {
     this.batch.warm();
   }
 
+  /**
+   * Ends the hold of `holdStale`: the next full sync removes every route of
+   * our protocol that is not desired. Idempotent.
+   */
+  releaseStale(): void {
+    if (!this.holdingStale) return;
+    this.holdingStale = false;
+    this.requestResync();
+  }
+
+  /** True while undesired routes of our protocol are kept (see holdStale). */
+  get holdsStale(): boolean {
+    return this.holdingStale;
+  }
+
   private requestResync(): void {
     this.resyncWanted = true;
     this.kick();
@@ -272,12 +298,13 @@ export class RouteSync {
     for (const c of actual) kernel.set(c.key, c);
     this.kernel = kernel;
     const diff = diffCanons(this.desired, kernel);
-    const failed = await this.apply(diff.replace, diff.remove);
+    const remove = this.holdingStale ? [] : diff.remove;
+    const failed = await this.apply(diff.replace, remove);
     if (failed < 0) return false;
     const report = {
       kernelRoutes: actual.length,
       replaced: diff.replace.length,
-      removed: diff.remove.length,
+      removed: remove.length,
       failed,
       durationMs: performance.now() - started,
     };

@@ -65,9 +65,9 @@ class Recorder implements RouteSyncLogger {
   }
 }
 
-async function withSync(fn: (sync: RouteSync, log: Recorder) => Promise<void>, resyncIntervalMs = 0): Promise<void> {
+async function withSync(fn: (sync: RouteSync, log: Recorder) => Promise<void>, resyncIntervalMs = 0, holdStale = false): Promise<void> {
   const log = new Recorder();
-  const sync = new RouteSync({ netns: ns, logger: log, resyncIntervalMs });
+  const sync = new RouteSync({ netns: ns, logger: log, resyncIntervalMs, holdStale });
   try {
     await fn(sync, log);
   } finally {
@@ -212,6 +212,27 @@ describe('RouteSync', () => {
       expect(after).toContain('198.19.2.4 via 198.18.0.2 dev va');
       expect(after.some((l) => l.startsWith('198.19.2.99 '))).toBe(false);
     });
+  });
+
+  it('with holdStale, keeps a previous run\'s routes until releaseStale(), then removes them', async () => {
+    // What a restarted agent finds: routes of ours it does not know yet.
+    await sh('route', 'add', '198.19.3.1/32', 'via', '198.18.0.2', 'proto', '201');
+    await sh('route', 'add', '198.19.3.2/32', 'via', '198.18.0.2', 'proto', '201');
+    await withSync(
+      async (sync) => {
+        sync.setDesired([unicastRoute(c('198.19.3.2/32'), { via: gwB }), unicastRoute(c('198.19.3.3/32'), { via: gwA })]);
+        await sync.flush();
+        expect(await kernel()).toEqual(['198.19.3.1 via 198.18.0.2 dev va', '198.19.3.2 via 198.18.1.2 dev vb', '198.19.3.3 via 198.18.0.2 dev va']);
+        const held = await sync.resync();
+        expect(held).toMatchObject({ kernelRoutes: 3, removed: 0 });
+        expect(sync.holdsStale).toBe(true);
+        sync.releaseStale();
+        await until('the stale route to go', async () => !(await kernel()).some((l) => l.startsWith('198.19.3.1 ')));
+        expect(await kernel()).toEqual(['198.19.3.2 via 198.18.1.2 dev vb', '198.19.3.3 via 198.18.0.2 dev va']);
+      },
+      0,
+      true,
+    );
   });
 
   it('repairs drift from its periodic resync', async () => {
