@@ -1,0 +1,289 @@
+/**
+ * The files under deploy/ against the code they configure: every YAML parses,
+ * every example manifest decodes (and every bad-*.yaml is refused), every
+ * flag the systemd units and Kubernetes manifests pass to terrace-agent and
+ * terrace-controller is accepted by their real parsers, config files are
+ * accepted by the datastore's reader, and the CNI installer produces a
+ * plugin that runs. So the deployment files cannot drift from the code.
+ */
+import { afterAll, describe, expect, it, jest } from '@jest/globals';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join, relative } from 'node:path';
+import { parse as parseYaml, parseAllDocuments, stringify as stringifyYaml } from 'yaml';
+import { type IPPool, decodeManifests, findOverlappingPool } from '@terrace/api';
+import { decodeConfig, parseConfig } from '@terrace/cni';
+import { parseControllerArgs } from '@terrace/controller';
+import { resolveConnectionConfig } from '@terrace/datastore';
+import { type InterfaceAddress, parseAgentArgs } from '../src/config.js';
+import { DEPLOY_DIR, type Invocation, containerInvocation, filesUnder, podContainers, systemdInvocations } from './deploy-files.js';
+
+type Obj = Record<string, unknown>;
+const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+const rel = (p: string): string => relative(DEPLOY_DIR, p);
+
+const K8S_DIR = join(DEPLOY_DIR, 'kubernetes');
+const NAMESPACE = 'terrace-system';
+const IMAGE = 'terrace:0.1.0';
+const CONFLIST = join(DEPLOY_DIR, 'cni', '10-terrace.conflist');
+
+/** Every YAML document of a file, as plain data; a syntax error fails with the file name. */
+function yamlDocs(path: string): unknown[] {
+  return parseAllDocuments(readFileSync(path, 'utf8'), { uniqueKeys: true }).map((d) => {
+    if (d.errors.length > 0) throw new Error(`${rel(path)}: ${d.errors[0]?.message ?? 'invalid YAML'}`);
+    return d.toJS() as unknown;
+  });
+}
+
+function k8sDocs(): Array<{ file: string; doc: Obj }> {
+  const out: Array<{ file: string; doc: Obj }> = [];
+  for (const file of filesUnder(K8S_DIR, (n) => n.endsWith('.yaml') && n !== 'kustomization.yaml')) {
+    for (const doc of yamlDocs(file)) if (isObj(doc)) out.push({ file: rel(file), doc });
+  }
+  return out;
+}
+
+// A fixed interface list, so that --node-ip resolves the same on any machine.
+const LOCAL: InterfaceAddress[] = [{ family: 4, address: '198.18.0.11', prefix: 24, iface: 'eth0' }];
+
+/** Runs the program's real parser on the arguments; returns what it understood. */
+function checkInvocation(inv: Invocation): void {
+  const what = `${inv.where}: ${inv.program} ${inv.args.join(' ')}`;
+  try {
+    if (inv.program === 'terrace-agent') parseAgentArgs(inv.args, { local: () => LOCAL });
+    else if (inv.program === 'terrace-controller') parseControllerArgs(inv.args, { host: 'host-1', pid: 1 });
+  } catch (e) {
+    throw new Error(`${what}\n  refused: ${(e as Error).message}`);
+  }
+}
+
+const allInvocations = (): Invocation[] => [
+  ...filesUnder(join(DEPLOY_DIR, 'systemd'), (n) => n.endsWith('.service')).flatMap(systemdInvocations),
+  ...k8sDocs().flatMap(({ file, doc }) => podContainers(doc).map((c) => containerInvocation(c, `${file} ${String(doc['kind'])}`))),
+];
+
+describe('deploy/: every YAML file parses', () => {
+  const files = filesUnder(DEPLOY_DIR, (n) => /\.ya?ml(\.example)?$/.test(n));
+
+  it('finds the files it is meant to check', () => {
+    const names = files.map(rel);
+    expect(names).toEqual(expect.arrayContaining(['terrace.yaml.example', 'examples/pools.yaml', 'kubernetes/agent-daemonset.yaml', 'kubernetes/kustomization.yaml']));
+  });
+
+  it.each(files.map((f) => [rel(f), f]))('%s', (_name, file) => {
+    expect(yamlDocs(file).length).toBeGreaterThan(0);
+  });
+});
+
+describe('deploy/examples: Terrace manifests', () => {
+  const dir = join(DEPLOY_DIR, 'examples');
+  const good = readdirSync(dir).filter((n) => n.endsWith('.yaml') && !n.startsWith('bad-')).sort();
+  const bad = readdirSync(dir).filter((n) => n.endsWith('.yaml') && n.startsWith('bad-')).sort();
+  const decode = (n: string) => decodeManifests(readFileSync(join(dir, n), 'utf8'), n);
+  const goodPools = (): IPPool[] => good.flatMap(decode).filter((r): r is IPPool => r.kind === 'IPPool');
+
+  it.each(good)('%s decodes', (name) => {
+    expect(decode(name).length).toBeGreaterThan(0);
+  });
+
+  it('the good examples can be applied together: no two pools overlap', () => {
+    const pools = goodPools();
+    for (const p of pools) expect(findOverlappingPool(p, pools)?.metadata.name).toBeUndefined();
+  });
+
+  // A bad example is refused either by decoding alone, or by the pool-overlap
+  // rule `apply` enforces against a cluster that holds the good examples.
+  it.each(bad)('%s is refused', (name) => {
+    let refusal: string | undefined;
+    try {
+      const pools = goodPools();
+      for (const r of decode(name)) {
+        const other = r.kind === 'IPPool' ? findOverlappingPool(r as IPPool, pools) : undefined;
+        if (other) refusal = `ippool/${r.metadata.name} overlaps ippool/${other.metadata.name}`;
+      }
+    } catch (e) {
+      refusal = (e as Error).message;
+    }
+    expect(refusal).toBeDefined();
+  });
+});
+
+describe('daemon flags in systemd units and Kubernetes manifests', () => {
+  const invocations = allInvocations();
+
+  it('finds the agent and the controller in both', () => {
+    const seen = new Set(invocations.map((i) => `${i.where.startsWith('terrace-') ? 'systemd' : 'kubernetes'}:${i.program}`));
+    for (const k of ['systemd:terrace-agent', 'systemd:terrace-controller', 'systemd:gobgpd', 'kubernetes:terrace-agent', 'kubernetes:terrace-controller', 'kubernetes:gobgpd']) {
+      expect(seen).toContain(k);
+    }
+  });
+
+  it.each(invocations.filter((i) => i.program.startsWith('terrace-')).map((i): [string, Invocation] => [`${i.where} (${i.program})`, i]))(
+    '%s: the real parser accepts every flag',
+    (_name, inv) => {
+      expect(() => checkInvocation(inv)).not.toThrow();
+    },
+  );
+
+  it('rejects a flag the agent does not have (the check can fail)', () => {
+    // commander also prints the error; keep the test output clean.
+    const quiet = jest.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    try {
+      expect(() => checkInvocation({ where: 'self-test', program: 'terrace-agent', args: ['--node-ip=198.18.0.11', '--no-such-flag'] })).toThrow('refused');
+    } finally {
+      quiet.mockRestore();
+    }
+  });
+
+  it('gobgpd listens on loopback only, without pprof, where the agent looks for it', () => {
+    const gobgpd = invocations.filter((i) => i.program === 'gobgpd');
+    const agents = invocations.filter((i) => i.program === 'terrace-agent');
+    for (const g of gobgpd) expect(g.args).toEqual(expect.arrayContaining(['--api-hosts=127.0.0.1:50051', '--pprof-disable']));
+    for (const a of agents) expect(a.args).toContain('--gobgp-address=127.0.0.1:50051');
+  });
+
+  it('gobgpd knows every flag it is given (its own --help)', () => {
+    const help = spawnSync('gobgpd', ['--help'], { encoding: 'utf8' });
+    expect(help.error).toBeUndefined();
+    const known = new Set([...`${help.stdout}${help.stderr}`.matchAll(/--([a-z][a-z-]*)/g)].map((m) => m[1]));
+    for (const g of invocations.filter((i) => i.program === 'gobgpd')) {
+      for (const a of g.args) expect([a, known.has(/^--([a-z-]+)/.exec(a)?.[1] ?? a)]).toEqual([a, true]);
+    }
+  });
+});
+
+describe('deploy/kubernetes: manifests', () => {
+  const docs = k8sDocs();
+  const workloads = docs.filter(({ doc }) => doc['kind'] === 'DaemonSet' || doc['kind'] === 'Deployment');
+
+  it('has the namespace, config, agent DaemonSet and controller Deployment', () => {
+    const kinds = docs.map(({ doc }) => `${String(doc['kind'])}/${String((doc['metadata'] as Obj)['name'])}`);
+    expect(kinds.sort()).toEqual(
+      ['ConfigMap/terrace-config', 'DaemonSet/terrace-agent', 'Deployment/terrace-controller', `Namespace/${NAMESPACE}`, 'Secret/terrace-etcd-tls'].sort(),
+    );
+  });
+
+  it('kustomization.yaml lists every manifest of the directory', () => {
+    const k = parseYaml(readFileSync(join(K8S_DIR, 'kustomization.yaml'), 'utf8')) as Obj;
+    const manifests = readdirSync(K8S_DIR).filter((n) => n.endsWith('.yaml') && n !== 'kustomization.yaml');
+    expect([...(k['resources'] as string[])].sort()).toEqual(manifests.sort());
+    expect(k['namespace']).toBe(NAMESPACE);
+  });
+
+  it.each(docs.filter(({ doc }) => doc['kind'] !== 'Namespace').map((d): [string, Obj] => [`${d.file} ${String(d.doc['kind'])}`, d.doc]))('%s is in the namespace', (_n, doc) => {
+    expect((doc['metadata'] as Obj)['namespace']).toBe(NAMESPACE);
+  });
+
+  it.each(workloads.map((w): [string, Obj] => [`${w.file} ${String(w.doc['kind'])}`, w.doc]))('%s: selector, images, volumes and no API access', (_n, doc) => {
+    const spec = doc['spec'] as Obj;
+    const template = spec['template'] as Obj;
+    const labels = (template['metadata'] as Obj)['labels'] as Obj;
+    expect(labels).toMatchObject((spec['selector'] as Obj)['matchLabels'] as Obj);
+    const pod = template['spec'] as Obj;
+    expect(pod['hostNetwork']).toBe(true);
+    expect(pod['automountServiceAccountToken']).toBe(false);
+    const volumes = new Set((pod['volumes'] as Obj[]).map((v) => v['name']));
+    for (const c of podContainers(doc)) {
+      expect(c['image']).toBe(IMAGE);
+      for (const m of (c['volumeMounts'] as Obj[] | undefined) ?? []) expect([c['name'], m['name'], volumes.has(m['name'])]).toEqual([c['name'], m['name'], true]);
+    }
+  });
+
+  it('the agent pod mounts the host paths the plugin and runtime use, and runs everywhere', () => {
+    const ds = workloads.find(({ doc }) => doc['kind'] === 'DaemonSet')?.doc as Obj;
+    const pod = ((ds['spec'] as Obj)['template'] as Obj)['spec'] as Obj;
+    const hostPaths = (pod['volumes'] as Obj[]).flatMap((v) => (isObj(v['hostPath']) ? [v['hostPath']['path']] : []));
+    expect(hostPaths.sort()).toEqual(['/etc/cni/net.d', '/opt/cni/bin', '/run/terrace', '/var/run/netns']);
+    expect(pod['tolerations']).toEqual([{ operator: 'Exists' }]);
+    const names = podContainers(ds).map((c) => c['name']);
+    expect(names).toEqual(['install-cni', 'terrace-agent', 'gobgpd']);
+  });
+
+  it('the controller runs two replicas that prefer different nodes', () => {
+    const dep = workloads.find(({ doc }) => doc['kind'] === 'Deployment')?.doc as Obj;
+    const spec = dep['spec'] as Obj;
+    expect(spec['replicas']).toBe(2);
+    const anti = (((spec['template'] as Obj)['spec'] as Obj)['affinity'] as Obj)['podAntiAffinity'] as Obj;
+    expect(JSON.stringify(anti)).toContain('kubernetes.io/hostname');
+  });
+
+  it("the ConfigMap's conflist is deploy/cni/10-terrace.conflist", () => {
+    const cm = docs.find(({ doc }) => doc['kind'] === 'ConfigMap')?.doc as Obj;
+    const data = cm['data'] as Record<string, string>;
+    expect(JSON.parse(data['10-terrace.conflist'] ?? 'null')).toEqual(JSON.parse(readFileSync(CONFLIST, 'utf8')));
+  });
+});
+
+describe('config files are accepted by the code that reads them', () => {
+  const tmp = mkdtempSync(join(tmpdir(), 'terrace-deploy-'));
+  afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+  // The TLS paths name files on a real host; point them at files that exist
+  // here, so that what is checked is the file's structure and endpoints.
+  const resolveFrom = (name: string, text: string) => {
+    const doc = parseYaml(text) as { etcd?: Record<string, unknown> };
+    for (const k of ['ca', 'cert', 'key'] as const) {
+      if (doc.etcd?.[k] !== undefined) {
+        writeFileSync(join(tmp, `${name}.${k}`), 'pem');
+        doc.etcd[k] = join(tmp, `${name}.${k}`);
+      }
+    }
+    const path = join(tmp, `${name}.yaml`);
+    writeFileSync(path, stringifyYaml(doc));
+    return resolveConnectionConfig({ config: path }, {}, '/nonexistent');
+  };
+
+  it('deploy/terrace.yaml.example', () => {
+    const cfg = resolveFrom('example', readFileSync(join(DEPLOY_DIR, 'terrace.yaml.example'), 'utf8'));
+    expect(cfg.endpoints.every((e) => e.startsWith('https://'))).toBe(true);
+    expect(cfg.cert).toBeDefined();
+  });
+
+  it("the ConfigMap's terrace.yaml", () => {
+    const cm = k8sDocs().find(({ doc }) => doc['kind'] === 'ConfigMap')?.doc as Obj;
+    const cfg = resolveFrom('configmap', (cm['data'] as Record<string, string>)['terrace.yaml'] ?? '');
+    expect(cfg.endpoints.length).toBeGreaterThan(0);
+    // The paths the pods mount the Secret at.
+    const raw = parseYaml((cm['data'] as Record<string, string>)['terrace.yaml'] ?? '') as { etcd: Record<string, string> };
+    const secret = k8sDocs().find(({ doc }) => doc['kind'] === 'Secret')?.doc as Obj;
+    expect(secret['metadata']).toMatchObject({ name: 'terrace-etcd-tls' });
+    for (const k of ['ca', 'cert', 'key']) expect(raw.etcd[k]).toMatch(/^\/etc\/terrace\/pki\//);
+  });
+
+  it('every plugin of the conflist is a valid terrace network config', () => {
+    const list = JSON.parse(readFileSync(CONFLIST, 'utf8')) as { cniVersion: string; name: string; plugins: Obj[] };
+    expect(list.plugins.length).toBeGreaterThan(0);
+    for (const p of list.plugins) {
+      // What a runtime passes the plugin: the entry with the list's version and name.
+      const stdin = Buffer.from(JSON.stringify({ cniVersion: list.cniVersion, name: list.name, ...p }));
+      expect(parseConfig(decodeConfig(stdin), 'ADD')).toMatchObject({ name: list.name, agentSocket: '/run/terrace/cni.sock' });
+    }
+  });
+});
+
+describe('deploy/image/install-cni.sh', () => {
+  it('installs a plugin that runs, and a conflist, replacing an earlier install', () => {
+    const root = join(DEPLOY_DIR, '..');
+    const tmp = mkdtempSync(join(tmpdir(), 'terrace-install-cni-'));
+    try {
+      const env = { ...process.env, TERRACE_ROOT: root, NODE_BIN: process.execPath, CNI_BIN_DIR: join(tmp, 'bin'), CNI_NET_DIR: join(tmp, 'net') };
+      for (let i = 0; i < 3; i++) execFileSync(join(DEPLOY_DIR, 'image', 'install-cni.sh'), { env, stdio: 'pipe' });
+      // The launcher, its payload and the previous one (kept for plugins still loading).
+      expect(readdirSync(join(tmp, 'bin')).filter((n) => n.startsWith('terrace-cni.')).length).toBe(2);
+      expect(readFileSync(join(tmp, 'net', '10-terrace.conflist'), 'utf8')).toBe(readFileSync(CONFLIST, 'utf8'));
+
+      const plugin = join(tmp, 'bin', 'terrace');
+      const version = JSON.parse(execFileSync(plugin, { env: { CNI_COMMAND: 'VERSION' }, input: '', encoding: 'utf8' })) as { supportedVersions: string[] };
+      expect(version.supportedVersions).toContain('1.1.0');
+      // STATUS without an agent: the spec's "not available" from the installed copy.
+      const conf = JSON.stringify({ cniVersion: '1.1.0', name: 'n', type: 'terrace', agentSocket: join(tmp, 'none.sock') });
+      const status = spawnSync(plugin, { env: { CNI_COMMAND: 'STATUS' }, input: conf, encoding: 'utf8' });
+      expect(status.status).toBe(1);
+      expect(JSON.parse(status.stdout)).toMatchObject({ code: 50 });
+      expect(basename(plugin)).toBe('terrace');
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+});
