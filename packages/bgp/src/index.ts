@@ -1,1 +1,4 @@
-export {};
+export * from './speaker.js';
+export * from './learned.js';
+export * from './broadcast.js';
+export * from './gobgp/index.js';

@@ -9,7 +9,7 @@ import { chmodSync, chownSync, mkdtempSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Daemon } from './daemons.js';
-import { waitFor } from './daemons.js';
+import { onProcessExit, waitFor } from './daemons.js';
 import type { Lab } from './netns.js';
 
 export interface FrrNeighbor {
@@ -130,7 +130,12 @@ export async function startFrr(lab: Lab, ns: string, config: FrrBgpConfig | stri
     command: `${FRR_BIN}/zebra`,
     args: ['-f', zebraConf, '-i', join(dir, 'zebra.pid'), ...common],
   });
-  const cleanupDir = (): void => rmSync(dir, { recursive: true, force: true });
+  // Removed by stop(), or on the way out if the caller never gets there.
+  const removeHook = onProcessExit(() => rmSync(dir, { recursive: true, force: true }));
+  const cleanupDir = (): void => {
+    rmSync(dir, { recursive: true, force: true });
+    removeHook();
+  };
   try {
     await waitFor(`zebra in ${ns}`, () => {
       if (!zebra.running()) throw new Error(`zebra exited: ${zebra.output()}`);

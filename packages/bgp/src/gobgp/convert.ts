@@ -1,0 +1,172 @@
+/**
+ * Conversions between our speaker types and GoBGP's API messages. Pure
+ * functions; the only GoBGP-specific knowledge of how a peer, a path and a
+ * learned best path are spelled on the wire lives here.
+ */
+import { create, fromBinary, type MessageInitShape } from '@bufbuild/protobuf';
+import { anyPack, type Any } from '@bufbuild/protobuf/wkt';
+import { formatCidr, formatIP, TerraceError } from '@terrace/api';
+import {
+  CommunitiesAttributeSchema,
+  IPAddressPrefixSchema,
+  MpReachNLRIAttributeSchema,
+  NextHopAttributeSchema,
+  OriginAttributeSchema,
+} from '../gen/attribute_pb.js';
+import {
+  Family_Afi,
+  Family_Safi,
+  type FamilySchema,
+  type GlobalSchema,
+  type Path,
+  type PathSchema,
+  type PeerSchema,
+} from '../gen/gobgp_pb.js';
+import type { Announcement, GlobalConfig, PeerConfig } from '../speaker.js';
+
+type Init<S extends Parameters<typeof create>[0]> = MessageInitShape<S>;
+
+export function familyOf(v: 4 | 6): Init<typeof FamilySchema> {
+  return { afi: v === 4 ? Family_Afi.IP : Family_Afi.IP6, safi: Family_Safi.UNICAST };
+}
+
+export function toApiGlobal(g: GlobalConfig): Init<typeof GlobalSchema> {
+  return {
+    asn: g.asn,
+    routerId: g.routerId,
+    listenPort: g.listenPort ?? 179,
+    listenAddresses: [...(g.listenAddresses ?? [])],
+    useMultiplePaths: g.multipath ?? true,
+  };
+}
+
+export function toApiPeer(p: PeerConfig): Init<typeof PeerSchema> {
+  if (p.ttlSecurity !== undefined && p.ebgpMultihop !== undefined) {
+    throw new TerraceError('Invalid', `bgp peer ${formatIP(p.address)}: ttlSecurity and ebgpMultihop are mutually exclusive`, {
+      field: 'ttlSecurity',
+    });
+  }
+  const keepalive = p.keepaliveTime ?? 30;
+  const hold = p.holdTime ?? keepalive * 3;
+  const gr = p.gracefulRestart;
+  return {
+    conf: {
+      neighborAddress: formatIP(p.address),
+      peerAsn: p.asn,
+      authPassword: p.password ?? '',
+      description: p.description ?? '',
+    },
+    timers: {
+      config: {
+        keepaliveInterval: BigInt(keepalive),
+        holdTime: BigInt(hold),
+        connectRetry: BigInt(p.connectRetry ?? 5),
+      },
+    },
+    transport: {
+      remotePort: p.port ?? 179,
+      localAddress: p.localAddress ? formatIP(p.localAddress) : '',
+      passiveMode: p.passive ?? false,
+    },
+    // GTSM: our packets leave with TTL 255; accept only TTL >= 256 - hops.
+    ttlSecurity: p.ttlSecurity !== undefined ? { enabled: true, ttlMin: 256 - p.ttlSecurity } : undefined,
+    ebgpMultihop: p.ebgpMultihop !== undefined ? { enabled: true, multihopTtl: p.ebgpMultihop } : undefined,
+    gracefulRestart: gr ? { enabled: true, restartTime: gr.restartTime } : undefined,
+    // Both unicast families on every session (MP-BGP); the peer's OPEN decides what is used.
+    afiSafis: ([4, 6] as const).map((v) => ({
+      config: { family: familyOf(v), enabled: true },
+      mpGracefulRestart: gr ? { config: { enabled: true } } : undefined,
+    })),
+  };
+}
+
+/** A stable key for a peer's configuration: equal keys need no UpdatePeer. */
+export function peerKey(p: PeerConfig): string {
+  return JSON.stringify(toApiPeer(p), (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
+}
+
+const COMMUNITY = /^(\d{1,5}):(\d{1,5})$/;
+
+export function parseCommunity(s: string): number {
+  const m = COMMUNITY.exec(s);
+  const hi = m ? Number(m[1]) : NaN;
+  const lo = m ? Number(m[2]) : NaN;
+  if (!(hi <= 0xffff && lo <= 0xffff)) {
+    throw new TerraceError('Invalid', `bgp community "${s}": expected aa:nn with both parts 0-65535`, { field: 'communities' });
+  }
+  return hi * 0x10000 + lo;
+}
+
+export function toApiPath(a: Announcement, withdraw = false): Init<typeof PathSchema> {
+  const fam = a.prefix.family;
+  if (a.nextHop.family !== fam) {
+    throw new TerraceError('Invalid', `announcement ${formatCidr(a.prefix)}: next hop ${formatIP(a.nextHop)} is not IPv${fam}`, {
+      field: 'nextHop',
+    });
+  }
+  const nlri = anyPack(
+    IPAddressPrefixSchema,
+    create(IPAddressPrefixSchema, { prefix: formatIP({ family: fam, value: a.prefix.base }), prefixLen: a.prefix.prefix }),
+  );
+  const pattrs: Any[] = [anyPack(OriginAttributeSchema, create(OriginAttributeSchema, { origin: 0 }))];
+  if (fam === 4) {
+    pattrs.push(anyPack(NextHopAttributeSchema, create(NextHopAttributeSchema, { nextHop: formatIP(a.nextHop) })));
+  } else {
+    // IPv6 unicast travels in MP_REACH_NLRI, which carries the next hop and the NLRI.
+    pattrs.push(
+      anyPack(
+        MpReachNLRIAttributeSchema,
+        create(MpReachNLRIAttributeSchema, { family: familyOf(6), nextHops: [formatIP(a.nextHop)], nlris: [nlri] }),
+      ),
+    );
+  }
+  if (a.communities && a.communities.length > 0) {
+    pattrs.push(anyPack(CommunitiesAttributeSchema, create(CommunitiesAttributeSchema, { communities: a.communities.map(parseCommunity) })));
+  }
+  return { family: familyOf(fam), nlri, pattrs, isWithdraw: withdraw };
+}
+
+/** A key for an announcement: equal keys mean the same path in the daemon. */
+export function announcementKey(a: Announcement): string {
+  return `${formatCidr(a.prefix)} ${formatIP(a.nextHop)} ${[...(a.communities ?? [])].join(',')}`;
+}
+
+/** What we need from one path of a best-path event. */
+export interface RawBestPath {
+  /** `addr/len` as GoBGP prints it. */
+  prefix: string;
+  nextHop: string;
+  withdraw: boolean;
+  /** Originated by this speaker (AddPath), not learned from a peer. */
+  local: boolean;
+}
+
+const T_PREFIX = `type.googleapis.com/${IPAddressPrefixSchema.typeName}`;
+const T_NEXTHOP = `type.googleapis.com/${NextHopAttributeSchema.typeName}`;
+const T_MPREACH = `type.googleapis.com/${MpReachNLRIAttributeSchema.typeName}`;
+
+/**
+ * Reads prefix and next hop from a path. Only the attributes we need are
+ * decoded (by type URL), which matters when 100,000 paths arrive at once.
+ */
+export function fromApiPath(p: Path): RawBestPath | undefined {
+  if (!p.nlri || p.nlri.typeUrl !== T_PREFIX) return undefined;
+  const n = fromBinary(IPAddressPrefixSchema, p.nlri.value);
+  let nextHop = '';
+  for (const a of p.pattrs) {
+    if (a.typeUrl === T_NEXTHOP) {
+      nextHop = fromBinary(NextHopAttributeSchema, a.value).nextHop;
+      break;
+    }
+    if (a.typeUrl === T_MPREACH) {
+      nextHop = fromBinary(MpReachNLRIAttributeSchema, a.value).nextHops[0] ?? '';
+      break;
+    }
+  }
+  return {
+    prefix: `${n.prefix}/${n.prefixLen}`,
+    nextHop,
+    withdraw: p.isWithdraw,
+    local: p.neighborIp === '<nil>' || p.neighborIp === '',
+  };
+}

@@ -1,0 +1,4 @@
+export * from './client.js';
+export * from './convert.js';
+export * from './daemon.js';
+export * from './speaker.js';

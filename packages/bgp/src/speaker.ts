@@ -1,0 +1,111 @@
+/**
+ * The one interface every BGP backend implements. Callers hand over the whole
+ * desired state (global settings, the full peer set, the full set of
+ * announcements); the backend works out what to add, change and remove, and
+ * keeps retrying until the daemon matches, also after the daemon restarts.
+ * Learned best paths come back as a stream of per-prefix next-hop sets.
+ */
+import type { Cidr, IPAddr } from '@terrace/api';
+
+export type Asn = number;
+
+export interface GlobalConfig {
+  asn: Asn;
+  /** Dotted-quad BGP identifier (an IPv4 address, also on IPv6-only nodes). */
+  routerId: string;
+  /** TCP port to listen on; -1 disables listening (default 179). */
+  listenPort?: number;
+  /** Addresses to listen on (default: all). */
+  listenAddresses?: readonly string[];
+  /**
+   * Select several equal best paths per prefix (ECMP). Default true: learned
+   * events then carry every equal next hop, not just one.
+   */
+  multipath?: boolean;
+}
+
+/** Which configuration produced a peer; reported back by peerStatus(). */
+export type PeerType = 'node-to-node mesh' | 'global' | 'node specific' | (string & {});
+
+export interface PeerConfig {
+  address: IPAddr;
+  /** Remote TCP port (default 179). */
+  port?: number;
+  asn: Asn;
+  /** TCP MD5 password. */
+  password?: string;
+  /** Seconds (default 30; hold defaults to 3 × keepalive). */
+  keepaliveTime?: number;
+  holdTime?: number;
+  /** Seconds between connection attempts (default 5). */
+  connectRetry?: number;
+  /** GTSM: accept only packets with TTL ≥ 256 − hops. */
+  ttlSecurity?: number;
+  /** eBGP multihop TTL (mutually exclusive with ttlSecurity). */
+  ebgpMultihop?: number;
+  /** Graceful restart with this restart time in seconds (off when absent). */
+  gracefulRestart?: { restartTime: number };
+  /** Free text shown by peerStatus (e.g. the BGPPeer name). */
+  description?: string;
+  type?: PeerType;
+  /** Local address to source the session from. */
+  localAddress?: IPAddr;
+  /** Do not initiate the connection; wait for the peer. */
+  passive?: boolean;
+}
+
+export interface Announcement {
+  prefix: Cidr;
+  /** The node's own address (a peer that cannot reach the next hop never selects the route). */
+  nextHop: IPAddr;
+  /** Standard communities `aa:nn`. */
+  communities?: readonly string[];
+}
+
+/**
+ * A change to what the speaker has learned for one prefix. `set` replaces
+ * every next hop known for the prefix (several when multipath selected
+ * several equal best paths); `withdraw` removes the prefix. Our own
+ * announcements never appear here.
+ */
+export type LearnedEvent =
+  | { kind: 'set'; prefix: Cidr; nextHops: readonly IPAddr[] }
+  | { kind: 'withdraw'; prefix: Cidr };
+
+export type SessionState = 'idle' | 'connect' | 'active' | 'opensent' | 'openconfirm' | 'established' | 'unknown';
+
+export interface PeerStatus {
+  address: string;
+  asn: Asn;
+  type: PeerType | undefined;
+  description: string;
+  state: SessionState;
+  /** When the session last went up (established) or down, if known. */
+  since: Date | undefined;
+  prefixesReceived: number;
+  prefixesAccepted: number;
+  prefixesAdvertised: number;
+  /** Short text for an operator, e.g. `Established` or `Active: connection refused`. */
+  info: string;
+}
+
+export interface BgpSpeaker {
+  /** Starts (or restarts) BGP with these global settings. */
+  start(global: GlobalConfig): Promise<void>;
+  /** The whole desired peer set; returns once applied, retries in the background on failure. */
+  setPeers(peers: readonly PeerConfig[]): Promise<void>;
+  /** The whole desired announced set; returns once applied, retries in the background on failure. */
+  setAnnouncements(paths: readonly Announcement[]): Promise<void>;
+  /**
+   * Learned best paths: batches of events, in order. A new subscriber first
+   * gets `set` events for everything currently known, then changes.
+   * Iteration ends when the speaker stops.
+   */
+  learned(): AsyncIterable<readonly LearnedEvent[]>;
+  /** Current prefixes → next hops (what a fresh subscriber would be told first). */
+  learnedSnapshot(): ReadonlyMap<string, { prefix: Cidr; nextHops: readonly IPAddr[] }>;
+  peerStatus(): Promise<PeerStatus[]>;
+  /** True once the daemon matches the desired state (peers and paths applied). */
+  inSync(): boolean;
+  stop(): Promise<void>;
+}

@@ -1,0 +1,89 @@
+import { describe, expect, it } from '@jest/globals';
+import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
+import { TimestampSchema } from '@bufbuild/protobuf/wkt';
+import { parseCidr, parseIP, isTerraceError } from '@terrace/api';
+import { CommunitiesAttributeSchema, IPAddressPrefixSchema, MpReachNLRIAttributeSchema, NextHopAttributeSchema } from '../src/gen/attribute_pb.js';
+import { PathSchema, WatchEventResponseSchema } from '../src/gen/gobgp_pb.js';
+import { decodeWatchBest } from '../src/gobgp/watch-decode.js';
+import { fromApiPath, parseCommunity, peerKey, toApiPath, toApiPeer } from '../src/gobgp/convert.js';
+
+describe('toApiPath / fromApiPath', () => {
+  it('round-trips an IPv4 announcement through NEXT_HOP', () => {
+    const init = toApiPath({ prefix: parseCidr('198.19.1.0/26'), nextHop: parseIP('198.18.0.11'), communities: ['65000:100'] });
+    const p = create(PathSchema, init);
+    const types = p.pattrs.map((a) => a.typeUrl.split('.').pop());
+    expect(types).toEqual(['OriginAttribute', 'NextHopAttribute', 'CommunitiesAttribute']);
+    expect(fromBinary(NextHopAttributeSchema, p.pattrs[1]!.value).nextHop).toBe('198.18.0.11');
+    expect(fromBinary(CommunitiesAttributeSchema, p.pattrs[2]!.value).communities).toEqual([65000 * 65536 + 100]);
+    expect(fromBinary(IPAddressPrefixSchema, p.nlri!.value)).toMatchObject({ prefix: '198.19.1.0', prefixLen: 26 });
+    expect(fromApiPath(p)).toEqual({ prefix: '198.19.1.0/26', nextHop: '198.18.0.11', withdraw: false, local: true });
+  });
+
+  it('carries IPv6 next hops in MP_REACH_NLRI', () => {
+    const p = create(PathSchema, toApiPath({ prefix: parseCidr('2001:db8:1::/64'), nextHop: parseIP('2001:db8::11') }));
+    const mp = fromBinary(MpReachNLRIAttributeSchema, p.pattrs[1]!.value);
+    expect(mp.nextHops).toEqual(['2001:db8::11']);
+    expect(p.family).toMatchObject({ afi: 2, safi: 1 });
+    p.neighborIp = '2001:db8::12';
+    expect(fromApiPath(p)).toEqual({ prefix: '2001:db8:1::/64', nextHop: '2001:db8::11', withdraw: false, local: false });
+  });
+
+  it('refuses a next hop of the other family', () => {
+    expect(() => toApiPath({ prefix: parseCidr('198.19.1.0/26'), nextHop: parseIP('2001:db8::1') })).toThrow(/not IPv4/);
+  });
+});
+
+describe('communities', () => {
+  it('parses aa:nn and refuses out-of-range parts', () => {
+    expect(parseCommunity('65535:65535')).toBe(0xffffffff);
+    for (const bad of ['65536:1', '1', 'a:b', '1:2:3']) {
+      let err: unknown;
+      try {
+        parseCommunity(bad);
+      } catch (e) {
+        err = e;
+      }
+      expect(isTerraceError(err, 'Invalid')).toBe(true);
+    }
+  });
+});
+
+describe('toApiPeer', () => {
+  const base = { address: parseIP('198.18.0.12'), asn: 65002 };
+  it('fills timers, GTSM and both unicast families', () => {
+    const p = toApiPeer({ ...base, keepaliveTime: 1, holdTime: 3, ttlSecurity: 1, password: 'x' });
+    expect(p.timers?.config).toMatchObject({ keepaliveInterval: 1n, holdTime: 3n });
+    expect(p.ttlSecurity).toEqual({ enabled: true, ttlMin: 255 });
+    expect(p.conf).toMatchObject({ neighborAddress: '198.18.0.12', peerAsn: 65002, authPassword: 'x' });
+    expect(p.afiSafis?.length).toBe(2);
+  });
+  it('defaults hold time to three keepalives', () => {
+    expect(toApiPeer({ ...base, keepaliveTime: 10 }).timers?.config?.holdTime).toBe(30n);
+  });
+  it('refuses GTSM together with multihop', () => {
+    expect(() => toApiPeer({ ...base, ttlSecurity: 1, ebgpMultihop: 2 })).toThrow(/mutually exclusive/);
+  });
+  it('gives equal keys to equal configs and different keys otherwise', () => {
+    expect(peerKey({ ...base })).toBe(peerKey({ ...base }));
+    expect(peerKey({ ...base })).not.toBe(peerKey({ ...base, password: 'y' }));
+  });
+});
+
+describe('decodeWatchBest', () => {
+  it('reads the same reports as the generated decoder, skipping other fields and events', () => {
+    const v4 = create(PathSchema, toApiPath({ prefix: parseCidr('198.19.1.0/26'), nextHop: parseIP('198.18.0.11'), communities: ['1:2'] }));
+    Object.assign(v4, { neighborIp: '198.18.0.11', best: true, sourceAsn: 65001, sourceId: '198.18.0.11', age: create(TimestampSchema, { seconds: 5n }) });
+    const v6 = create(PathSchema, toApiPath({ prefix: parseCidr('2001:db8:1::/64'), nextHop: parseIP('2001:db8::11') }, true));
+    v6.neighborIp = '2001:db8::11';
+    const local = create(PathSchema, toApiPath({ prefix: parseCidr('198.19.2.0/26'), nextHop: parseIP('198.18.0.12') }));
+    local.neighborIp = '<nil>';
+    const table = create(WatchEventResponseSchema, { event: { case: 'table', value: { paths: [v4, v6, local] } } });
+    const got = decodeWatchBest(Buffer.from(toBinary(WatchEventResponseSchema, table)));
+    expect(got).toEqual([v4, v6, local].map(fromApiPath));
+    expect(got?.map((r) => r.prefix)).toEqual(['198.19.1.0/26', '2001:db8:1::/64', '198.19.2.0/26']);
+    const empty = create(WatchEventResponseSchema, { event: { case: 'table', value: { paths: [] } } });
+    expect(decodeWatchBest(Buffer.from(toBinary(WatchEventResponseSchema, empty)))).toEqual([]);
+    const peer = create(WatchEventResponseSchema, { event: { case: 'peer', value: { type: 3 } } });
+    expect(decodeWatchBest(Buffer.from(toBinary(WatchEventResponseSchema, peer)))).toBeUndefined();
+  });
+});

@@ -1,0 +1,244 @@
+/**
+ * The GoBGP backend against real gobgpd and FRR in network namespaces:
+ *
+ *   n1 (AS 65001) ─┐
+ *   n2 (AS 65002) ─┼─ fabric bridge ─ tor (FRR, AS 65000)
+ *   n3 (AS 65003) ─┘      198.18.0.0/24
+ *
+ * Each node runs gobgpd supervised by a GobgpSpeaker, its API on a unix
+ * socket so the test (in the root namespace) can reach it.
+ */
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { formatCidr, formatIP, parseCidr, parseIP } from '@terrace/api';
+import { createLab, listNamespaces, onProcessExit, startFrr, waitFor, type FrrRouter, type Lab } from '@terrace/testkit';
+import { GobgpSpeaker } from '../src/gobgp/speaker.js';
+import type { Announcement, PeerConfig } from '../src/speaker.js';
+
+const FAST = { keepaliveTime: 1, holdTime: 3, connectRetry: 1 };
+const TOR = { addr: '198.18.0.1', asn: 65000 };
+
+interface TestNode {
+  name: string;
+  addr: string;
+  asn: number;
+  ns: string;
+  speaker: GobgpSpeaker;
+  /** Latest state per prefix as told by the learned stream (not the snapshot). */
+  seen: Map<string, string[]>;
+}
+
+let lab: Lab;
+let fabric: string;
+let tor: FrrRouter;
+let sockDir: string;
+const nodes: TestNode[] = [];
+const errors: string[] = [];
+
+function peerOf(n: { addr: string; asn: number }, extra: Partial<PeerConfig> = {}): PeerConfig {
+  return { address: parseIP(n.addr), asn: n.asn, ...FAST, ...extra };
+}
+
+function announce(n: TestNode, ...prefixes: string[]): Announcement[] {
+  return prefixes.map((p) => ({ prefix: parseCidr(p), nextHop: parseIP(n.addr) }));
+}
+
+async function follow(node: TestNode): Promise<void> {
+  for await (const batch of node.speaker.learned()) {
+    for (const e of batch) {
+      if (e.kind === 'set') node.seen.set(formatCidr(e.prefix), e.nextHops.map(formatIP));
+      else node.seen.delete(formatCidr(e.prefix));
+    }
+  }
+}
+
+async function addNode(name: string, addr: string, asn: number): Promise<TestNode> {
+  const ns = await lab.addNamespace(name);
+  await lab.connect(ns, fabric, `${addr}/24`);
+  const speaker = new GobgpSpeaker({
+    daemon: { netns: ns, apiAddress: `unix://${join(sockDir, `${name}.sock`)}`, initialBackoffMs: 100 },
+    restartGraceMs: 4000,
+    resyncMs: 2000,
+    // Low, so that the bulk-load path (drop the watch, take one dump) runs here too.
+    bulkThreshold: 64,
+    onError: (e) => errors.push(`${name}: ${e.message}`),
+  });
+  const node: TestNode = { name, addr, asn, ns, speaker, seen: new Map() };
+  nodes.push(node);
+  await speaker.start({ asn, routerId: addr });
+  void follow(node);
+  return node;
+}
+
+const hops = (n: TestNode, prefix: string): string[] | undefined => n.seen.get(prefix);
+
+/** Prefixes whose best path in the node's gobgpd came from a peer (not local), read with ListPath. */
+async function learnedInDaemon(n: TestNode): Promise<string[]> {
+  const out: string[] = [];
+  for (const r of await n.speaker.client.list('listPath', { tableType: 0, family: { afi: 1, safi: 1 } })) {
+    const best = r.destination?.paths.find((p) => p.best);
+    if (best && best.neighborIp !== '<nil>' && r.destination) out.push(r.destination.prefix);
+  }
+  return out.sort();
+}
+
+beforeAll(async () => {
+  sockDir = mkdtempSync(join(tmpdir(), 'terrace-bgp-'));
+  lab = await createLab({ tag: 'tb' });
+  // Daemons the speakers supervise are not the lab's own: kill them by PID on a crash too.
+  onProcessExit(() => {
+    for (const n of nodes) {
+      const pid = n.speaker.daemon?.pid;
+      if (pid) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // gone
+        }
+      }
+    }
+  });
+  fabric = await lab.addBridge();
+  const torNs = await lab.addNamespace('tor');
+  await lab.connect(torNs, fabric, `${TOR.addr}/24`);
+  tor = await startFrr(lab, torNs, {
+    asn: TOR.asn,
+    routerId: TOR.addr,
+    neighbors: [
+      { address: '198.18.0.11', asn: 65001 },
+      { address: '198.18.0.12', asn: 65002 },
+      { address: '198.18.0.13', asn: 65003, password: 'tor-secret' },
+    ],
+  });
+  await addNode('n1', '198.18.0.11', 65001);
+  await addNode('n2', '198.18.0.12', 65002);
+  await addNode('n3', '198.18.0.13', 65003);
+}, 60000);
+
+afterAll(async () => {
+  for (const n of nodes) await n.speaker.stop();
+  await tor?.stop();
+  await lab?.destroy();
+  rmSync(sockDir, { recursive: true, force: true });
+  expect(await listNamespaces(lab.prefix)).toEqual([]);
+}, 30000);
+
+const [n1, n2, n3] = [0, 1, 2].map((i) => () => nodes[i] as TestNode) as [() => TestNode, () => TestNode, () => TestNode];
+
+describe('GoBGP backend', () => {
+  it('two speakers peer and each learns the other’s prefix with the owner as next hop', async () => {
+    await n1().speaker.setPeers([peerOf(n2(), { type: 'node-to-node mesh' }), peerOf(TOR, { type: 'global' })]);
+    await n2().speaker.setPeers([peerOf(n1(), { type: 'node-to-node mesh' }), peerOf(TOR, { type: 'global' })]);
+    await n1().speaker.setAnnouncements(announce(n1(), '198.19.1.0/26'));
+    await n2().speaker.setAnnouncements(announce(n2(), '198.19.2.0/26'));
+    await waitFor('n1 learns 198.19.2.0/26', () => hops(n1(), '198.19.2.0/26')?.join() === '198.18.0.12', 20000);
+    await waitFor('n2 learns 198.19.1.0/26', () => hops(n2(), '198.19.1.0/26')?.join() === '198.18.0.11', 20000);
+    // Our own announcement is never reported as learned.
+    expect(hops(n1(), '198.19.1.0/26')).toBeUndefined();
+    expect(n1().speaker.inSync()).toBe(true);
+    const mesh = await waitFor('n1 ↔ n2 established with a prefix received', async () => {
+      const m = (await n1().speaker.peerStatus()).find((s) => s.address === '198.18.0.12');
+      return m?.state === 'established' && m.prefixesReceived >= 1 ? m : undefined;
+    }, 20000);
+    expect(mesh).toMatchObject({ state: 'established', type: 'node-to-node mesh', asn: 65002 });
+    expect(mesh?.prefixesReceived).toBeGreaterThanOrEqual(1);
+    expect(mesh?.prefixesAdvertised).toBeGreaterThanOrEqual(1);
+    expect(mesh?.since).toBeInstanceOf(Date);
+  }, 30000);
+
+  it('an FRR top-of-rack router learns both prefixes into its RIB and kernel', async () => {
+    await waitFor('tor kernel routes', async () => {
+      const k = await tor.kernelRoutes();
+      const via = (dst: string): string | undefined => k.find((r) => r.dst === dst)?.gateway;
+      return via('198.19.1.0/26') === '198.18.0.11' && via('198.19.2.0/26') === '198.18.0.12';
+    }, 20000);
+    const rib = await tor.bgpRoutes();
+    expect(rib['198.19.1.0/26']?.find((p) => p.bestpath)?.nexthops?.[0]?.ip).toBe('198.18.0.11');
+    expect(rib['198.19.2.0/26']?.find((p) => p.bestpath)?.nexthops?.[0]?.ip).toBe('198.18.0.12');
+  }, 30000);
+
+  it('ECMP: two speakers announcing one prefix give a third two equal next hops', async () => {
+    // n3 peers with n1 and n2 (MD5 towards the ToR), so it hears 198.19.200.0/24 from both at equal length.
+    await n3().speaker.setPeers([peerOf(n1()), peerOf(n2()), peerOf(TOR, { password: 'tor-secret' })]);
+    await n1().speaker.setPeers([peerOf(n2()), peerOf(TOR), peerOf(n3())]);
+    await n2().speaker.setPeers([peerOf(n1()), peerOf(TOR), peerOf(n3())]);
+    await n1().speaker.setAnnouncements(announce(n1(), '198.19.1.0/26', '198.19.200.0/24'));
+    await n2().speaker.setAnnouncements(announce(n2(), '198.19.2.0/26', '198.19.200.0/24'));
+    await waitFor('n3 has two next hops for 198.19.200.0/24', () => hops(n3(), '198.19.200.0/24')?.join() === '198.18.0.11,198.18.0.12', 20000);
+    const snap = n3().speaker.learnedSnapshot().get('198.19.200.0/24');
+    expect(snap?.nextHops.map(formatIP)).toEqual(['198.18.0.11', '198.18.0.12']);
+    // The MD5 session to the ToR is up as well.
+    await waitFor('n3 ↔ tor with MD5', async () => (await tor.neighbors())['198.18.0.13']?.state === 'Established', 20000);
+    // One of the two stops announcing: the set shrinks to the other.
+    await n2().speaker.setAnnouncements(announce(n2(), '198.19.2.0/26'));
+    await waitFor('n3 back to one next hop', () => hops(n3(), '198.19.200.0/24')?.join() === '198.18.0.11', 20000);
+  }, 40000);
+
+  it('withdrawing an announcement removes it at the peers and the ToR', async () => {
+    await n1().speaker.setAnnouncements(announce(n1(), '198.19.200.0/24'));
+    await waitFor('n2 drops 198.19.1.0/26', () => hops(n2(), '198.19.1.0/26') === undefined, 20000);
+    await waitFor('tor drops 198.19.1.0/26', async () => !(await tor.kernelRoutes()).some((r) => r.dst === '198.19.1.0/26'), 20000);
+    expect(hops(n3(), '198.19.1.0/26')).toBeUndefined();
+  }, 30000);
+
+  it('a bulk load (a thousand prefixes at once) arrives complete; after its withdrawal the stream mirrors gobgpd', async () => {
+    const many = Array.from({ length: 1000 }, (_, i) => `198.19.${64 + (i >> 8)}.${i & 255}/32`);
+    await n1().speaker.setAnnouncements(announce(n1(), '198.19.200.0/24', ...many));
+    const all = (n: TestNode): boolean => many.every((p) => hops(n, p)?.join() === '198.18.0.11');
+    await waitFor('n2 and n3 learn all 1000', () => all(n2()) && all(n3()), 30000);
+    expect(n2().speaker.learnedSnapshot().get('198.19.64.0/32')?.nextHops.map(formatIP)).toEqual(['198.18.0.11']);
+    await n1().speaker.setAnnouncements(announce(n1(), '198.19.200.0/24'));
+    // None is learned from n1 any more. (In this triangle of eBGP peers n2, n3
+    // and the ToR, gobgpd 3.10 can keep a few of the prefixes alive among
+    // themselves after a mass withdrawal; what matters here is that the stream
+    // reports exactly what gobgpd holds, bulk mode included.)
+    const left = (n: TestNode): number => many.filter((p) => hops(n, p) !== undefined).length;
+    await waitFor('the withdrawal reaches n2 and n3', () => left(n2()) < 500 && left(n3()) < 500, 30000);
+    for (const n of [n2(), n3()]) {
+      await waitFor(`${n.name}: learned stream equals gobgpd's best paths`, async () => {
+        const held = await learnedInDaemon(n);
+        const seen = [...n.seen.keys()].sort();
+        return held.join() === seen.join() ? true : undefined;
+      }, 20000);
+    }
+    expect(hops(n2(), '198.19.200.0/24')).toEqual(['198.18.0.11']);
+  }, 90000);
+
+  it('removing a peer from the desired set drops that session without restarting gobgpd', async () => {
+    const pid = n1().speaker.daemon?.pid;
+    const gen = n1().speaker.daemon?.generation;
+    await waitFor('tor ↔ n1 up', async () => (await tor.neighbors())['198.18.0.11']?.state === 'Established', 20000);
+    await n1().speaker.setPeers([peerOf(n2()), peerOf(n3())]);
+    expect((await n1().speaker.peerStatus()).map((s) => s.address).sort()).toEqual(['198.18.0.12', '198.18.0.13']);
+    await waitFor('tor sees n1 down', async () => (await tor.neighbors())['198.18.0.11']?.state !== 'Established', 20000);
+    expect(n1().speaker.daemon?.pid).toBe(pid);
+    expect(n1().speaker.daemon?.generation).toBe(gen);
+    // The other sessions stayed up.
+    const st = await n1().speaker.peerStatus();
+    expect(st.every((s) => s.state === 'established')).toBe(true);
+  }, 30000);
+
+  it('a killed gobgpd is restarted by the supervisor and the desired state re-applied', async () => {
+    const d = n2().speaker.daemon;
+    const pid = d?.pid;
+    const gen = d?.generation ?? 0;
+    expect(pid).toBeDefined();
+    // n2's learned routes survive the restart as stale and are confirmed again.
+    expect(hops(n2(), '198.19.200.0/24')).toEqual(['198.18.0.11']);
+    process.kill(pid as number, 'SIGKILL');
+    await waitFor('a new gobgpd for n2', () => (d && d.generation > gen && d.pid !== pid ? true : undefined), 15000);
+    await waitFor('n2 peers re-established', async () => {
+      const st = await n2().speaker.peerStatus();
+      return st.length === 3 && st.every((s) => s.state === 'established');
+    }, 20000);
+    await waitFor('n1 re-learns 198.19.2.0/26 from the new gobgpd', () => hops(n1(), '198.19.2.0/26')?.join() === '198.18.0.12', 20000);
+    await waitFor('tor re-learns 198.19.2.0/26', async () => (await tor.kernelRoutes()).some((r) => r.dst === '198.19.2.0/26'), 20000);
+    await waitFor('n2 learns 198.19.200.0/24 again', async () => {
+      const s = n2().speaker.learnedSnapshot().get('198.19.200.0/24');
+      return s !== undefined && n2().speaker.inSync();
+    }, 20000);
+    expect(hops(n2(), '198.19.200.0/24')).toEqual(['198.18.0.11']);
+  }, 40000);
+});
