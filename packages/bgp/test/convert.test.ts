@@ -3,9 +3,9 @@ import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { TimestampSchema } from '@bufbuild/protobuf/wkt';
 import { parseCidr, parseIP, isTerraceError } from '@terrace/api';
 import { CommunitiesAttributeSchema, IPAddressPrefixSchema, MpReachNLRIAttributeSchema, NextHopAttributeSchema } from '../src/gen/attribute_pb.js';
-import { PathSchema, WatchEventResponseSchema } from '../src/gen/gobgp_pb.js';
+import { PathSchema, PeerSchema, WatchEventResponseSchema } from '../src/gen/gobgp_pb.js';
 import { decodeWatchBest } from '../src/gobgp/watch-decode.js';
-import { fromApiPath, parseCommunity, peerKey, toApiPath, toApiPeer } from '../src/gobgp/convert.js';
+import { fromApiPath, parseCommunity, peerConfigMatches, peerKey, toApiPath, toApiPeer } from '../src/gobgp/convert.js';
 
 describe('toApiPath / fromApiPath', () => {
   it('round-trips an IPv4 announcement through NEXT_HOP', () => {
@@ -85,5 +85,31 @@ describe('decodeWatchBest', () => {
     expect(decodeWatchBest(Buffer.from(toBinary(WatchEventResponseSchema, empty)))).toEqual([]);
     const peer = create(WatchEventResponseSchema, { event: { case: 'peer', value: { type: 3 } } });
     expect(decodeWatchBest(Buffer.from(toBinary(WatchEventResponseSchema, peer)))).toBeUndefined();
+  });
+});
+
+describe('peerConfigMatches (adopting a daemon that outlived the agent)', () => {
+  const want = { address: parseIP('198.18.0.11'), asn: 64512, keepaliveTime: 1, holdTime: 3, description: 'node/node-1' };
+  // What ListPeer reports for that peer once its session is up: defaults filled, local address learned.
+  const listed = (over: { peerAsn?: number; holdTime?: bigint; authPassword?: string } = {}) =>
+    create(PeerSchema, {
+      conf: { neighborAddress: '198.18.0.11', peerAsn: over.peerAsn ?? 64512, localAsn: 64512, description: 'node/node-1', authPassword: over.authPassword ?? '' },
+      timers: { config: { keepaliveInterval: 1n, holdTime: over.holdTime ?? 3n, connectRetry: 5n, idleHoldTimeAfterReset: 30n } },
+      transport: { localAddress: '198.18.0.12', remotePort: 179 },
+      ttlSecurity: { enabled: false, ttlMin: 0 },
+      ebgpMultihop: { enabled: false, multihopTtl: 0 },
+      gracefulRestart: { enabled: false, restartTime: 0 },
+    });
+
+  it('accepts a running peer configured as wanted, whatever local address the session took', () => {
+    expect(peerConfigMatches(want, listed())).toBe(true);
+  });
+
+  it('refuses one whose AS, timers or password differ (those need UpdatePeer)', () => {
+    expect(peerConfigMatches(want, listed({ peerAsn: 65000 }))).toBe(false);
+    expect(peerConfigMatches(want, listed({ holdTime: 90n }))).toBe(false);
+    expect(peerConfigMatches(want, listed({ authPassword: 'old' }))).toBe(false);
+    expect(peerConfigMatches({ ...want, localAddress: parseIP('198.18.0.99') }, listed())).toBe(false);
+    expect(peerConfigMatches(want, undefined)).toBe(false);
   });
 });

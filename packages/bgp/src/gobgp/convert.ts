@@ -19,6 +19,7 @@ import {
   type FamilySchema,
   type GlobalSchema,
   type Path,
+  type Peer,
   type PathSchema,
   type PeerSchema,
 } from '../gen/gobgp_pb.js';
@@ -78,6 +79,35 @@ export function toApiPeer(p: PeerConfig): Init<typeof PeerSchema> {
       mpGracefulRestart: gr ? { config: { enabled: true } } : undefined,
     })),
   };
+}
+
+/**
+ * Whether a peer as gobgpd lists it already has the configuration `p` asks
+ * for, on every field toApiPeer sets. Used when adopting a running daemon,
+ * whose peers we did not configure in this process.
+ */
+export function peerConfigMatches(p: PeerConfig, listed: Peer | undefined): boolean {
+  if (!listed) return false;
+  const want = toApiPeer(p);
+  const t = listed.timers?.config;
+  const tr = listed.transport;
+  const sameTtl = (want.ttlSecurity?.enabled ?? false) === (listed.ttlSecurity?.enabled ?? false) && (want.ttlSecurity?.ttlMin ?? 0) === (listed.ttlSecurity?.ttlMin ?? 0);
+  const sameHop = (want.ebgpMultihop?.enabled ?? false) === (listed.ebgpMultihop?.enabled ?? false) && (want.ebgpMultihop?.multihopTtl ?? 0) === (listed.ebgpMultihop?.multihopTtl ?? 0);
+  const sameGr = (want.gracefulRestart?.enabled ?? false) === (listed.gracefulRestart?.enabled ?? false) && (want.gracefulRestart?.restartTime ?? 0) === (listed.gracefulRestart?.restartTime ?? 0);
+  return (
+    listed.conf?.peerAsn === want.conf?.peerAsn &&
+    (listed.conf?.authPassword ?? '') === (want.conf?.authPassword ?? '') &&
+    (listed.conf?.description ?? '') === (want.conf?.description ?? '') &&
+    t?.keepaliveInterval === want.timers?.config?.keepaliveInterval &&
+    t?.holdTime === want.timers?.config?.holdTime &&
+    (tr?.remotePort ?? 179) === (want.transport?.remotePort ?? 179) &&
+    (tr?.passiveMode ?? false) === (want.transport?.passiveMode ?? false) &&
+    // gobgpd reports the session's actual local address once it is up.
+    (!want.transport?.localAddress || tr?.localAddress === want.transport.localAddress) &&
+    sameTtl &&
+    sameHop &&
+    sameGr
+  );
 }
 
 /** A stable key for a peer's configuration: equal keys need no UpdatePeer. */

@@ -25,7 +25,7 @@ import type {
   SessionState,
 } from '../speaker.js';
 import { GobgpClient, type BestPathMessage, type BestPathWatch } from './client.js';
-import { announcementKey, familyOf, peerKey, toApiGlobal, toApiPath, toApiPeer, type RawBestPath } from './convert.js';
+import { announcementKey, familyOf, peerConfigMatches, peerKey, toApiGlobal, toApiPath, toApiPeer, type RawBestPath } from './convert.js';
 import { GobgpDaemon, type GobgpDaemonOptions } from './daemon.js';
 import { PeerState_SessionState, TableType, type Peer } from '../gen/gobgp_pb.js';
 
@@ -285,9 +285,13 @@ export class GobgpSpeaker implements BgpSpeaker {
 
   private async applyPeers(): Promise<void> {
     const actual = new Set<string>();
+    const listed = new Map<string, Peer>();
     for (const r of await this.client.list('listPeer', {})) {
       const a = r.peer?.conf?.neighborAddress;
-      if (a) actual.add(a);
+      if (a && r.peer) {
+        actual.add(a);
+        listed.set(a, r.peer);
+      }
     }
     for (const addr of actual) {
       if (this.peers.has(addr)) continue;
@@ -298,6 +302,10 @@ export class GobgpSpeaker implements BgpSpeaker {
       const key = peerKey(p);
       if (!actual.has(addr)) {
         await this.client.unary('addPeer', { peer: toApiPeer(p) });
+      } else if (!this.appliedPeers.has(addr) && peerConfigMatches(p, listed.get(addr))) {
+        // A session of a daemon we adopted (it outlived the previous agent)
+        // that is already configured as we want it: UpdatePeer would reset
+        // an established session for nothing.
       } else if (this.appliedPeers.get(addr) !== key) {
         await this.client.unary('updatePeer', { peer: toApiPeer(p), doSoftResetIn: true });
       }
