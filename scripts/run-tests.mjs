@@ -9,7 +9,8 @@ import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const outDir = join(root, '.test-results');
-const outFile = join(outDir, 'jest.json');
+// One results file per run, so runs side by side never read each other's.
+const outFile = join(outDir, `jest-${process.pid}.json`);
 mkdirSync(outDir, { recursive: true });
 rmSync(outFile, { force: true });
 
