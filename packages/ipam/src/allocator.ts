@@ -228,7 +228,7 @@ export class Allocator {
       if (attempt >= this.maxRetries) {
         throw new TerraceError('Conflict', `node ${q.node}: gave up allocating ${familyName(q.family)} after ${attempt} conflicting attempts`);
       }
-      const target = await this.pickBlock(q.node, q.family, q.pools);
+      const target = await this.pickBlock(q.node, q.family, q.pools, attempt > 0);
       const ordinals = findFree(target.rec, pending.length);
       const take = pending.slice(0, ordinals.length);
       const res = await commitAssign(
@@ -244,7 +244,11 @@ export class Allocator {
         continue;
       }
       if (res.blockGone) this.dropAffine(q.node, target);
-      if (attempt >= 2) await sleep(Math.random() * 5 * attempt);
+      // Full-jitter exponential backoff: several allocator processes serving
+      // the same node contend for the same block; a linear few milliseconds
+      // let them collide in lockstep until the budget ran out (seen with 4
+      // instances per node on a loaded 2-core machine).
+      await sleep(Math.random() * Math.min(400, 4 * 2 ** Math.min(attempt, 7)));
     }
   }
 
@@ -285,13 +289,23 @@ export class Allocator {
     }
   }
 
-  private firstWithRoom(node: string, family: IPFamily, eligible: PoolView[]): BlockTarget | undefined {
+  /**
+   * An affine block with room: the first one (packing addresses keeps the
+   * other blocks empty, so they can be released), or with `spread` a random
+   * one, so that writers contending for one block (several allocator
+   * processes for one node) stop colliding on every retry.
+   */
+  private firstWithRoom(node: string, family: IPFamily, eligible: PoolView[], spread = false): BlockTarget | undefined {
     const blocks = this.nodes.get(node)?.blocks;
     if (!blocks) return undefined;
+    const room: BlockTarget[] = [];
     for (const t of blocks.values()) {
-      if (t.cidr.family === family && poolOfBlock(eligible, t.cidr) && freeCount(t.rec) > 0) return t;
+      if (t.cidr.family === family && poolOfBlock(eligible, t.cidr) && freeCount(t.rec) > 0) {
+        if (!spread) return t;
+        room.push(t);
+      }
     }
-    return undefined;
+    return room[Math.floor(Math.random() * room.length)];
   }
 
   private async eligible(node: string, family: IPFamily, pools: string[] | undefined): Promise<PoolView[]> {
@@ -307,11 +321,11 @@ export class Allocator {
     return list;
   }
 
-  private async pickBlock(node: string, family: IPFamily, pools: string[] | undefined): Promise<BlockTarget> {
+  private async pickBlock(node: string, family: IPFamily, pools: string[] | undefined, spread = false): Promise<BlockTarget> {
     const st = this.nodeState(node);
     let eligible = await this.eligible(node, family, pools);
     if (st.blocks) {
-      const t = this.firstWithRoom(node, family, eligible);
+      const t = this.firstWithRoom(node, family, eligible, spread);
       if (t) return t;
     }
     return st.lock.run(async () => {
