@@ -78,6 +78,26 @@ describe('pods on the wire', () => {
     expect(bs.map((b) => b.node).sort()).toEqual(['node-1', 'node-2']);
   }, 60000);
 
+  test('the ToR routes each block via its owner alone: nodes announce only what they originate', async () => {
+    // Every node has learned every block by now (the test above waited for
+    // that), so a node passing a learned block on would already show here.
+    const tor = lab.tor;
+    if (!tor) throw new Error('lab: no ToR');
+    const bs = (await blocks()).filter((b) => b.node && lab.nodes.has(b.node));
+    expect(bs.length).toBeGreaterThan(0);
+    const rib = await tor.bgpRoutes(4);
+    const kernel = await routesIn(lab.torNs, 'bgp');
+    for (const b of bs) {
+      const owner = lab.node(b.node as string).ip;
+      // One path in the ToR's BGP table: another node of the mesh announcing
+      // the block as well would add an equal path (same AS path) beside it.
+      const paths = (rib[b.cidr] ?? []).map((p) => p.nexthops?.[0]?.ip);
+      expect({ block: b.cidr, paths }).toEqual({ block: b.cidr, paths: [owner] });
+      const r = kernel.find((x) => x.dst === b.cidr);
+      expect({ block: b.cidr, via: r ? gateways(r) : [] }).toEqual({ block: b.cidr, via: [owner] });
+    }
+  }, 30000);
+
   test('a new pod in a new block is reachable from every node and every pod', async () => {
     const before = new Set((await blocks()).map((b) => b.cidr));
     const d = await lab.addPod('node-3', 'd', { pools: [POOL_B.name] });

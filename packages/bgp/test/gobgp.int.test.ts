@@ -2,11 +2,14 @@
  * The GoBGP backend against real gobgpd and FRR in network namespaces:
  *
  *   n1 (AS 65001) ─┐
- *   n2 (AS 65002) ─┼─ fabric bridge ─ tor (FRR, AS 65000)
- *   n3 (AS 65003) ─┘      198.18.0.0/24
+ *   n2 (AS 65002) ─┤
+ *   n3 (AS 65003) ─┼─ fabric bridge ─ tor (FRR, AS 65000)
+ *   m1, m2, m3    ─┘      198.18.0.0/24
+ *   (AS 65010, an iBGP mesh, added by the last tests)
  *
  * Each node runs gobgpd supervised by a GobgpSpeaker, its API on a unix
- * socket so the test (in the root namespace) can reach it.
+ * socket so the test (in the root namespace) can reach it; m3's gobgpd is a
+ * sidecar that speakers attach to and leave.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -14,6 +17,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { formatCidr, formatIP, parseCidr, parseIP } from '@terrace/api';
 import { createLab, listNamespaces, onProcessExit, startFrr, waitFor, type FrrRouter, type Lab } from '@terrace/testkit';
+import { PolicyDirection, RouteAction, TableType } from '../src/gen/gobgp_pb.js';
+import { GobgpClient } from '../src/gobgp/client.js';
+import { toApiPath } from '../src/gobgp/convert.js';
+import { GobgpDaemon } from '../src/gobgp/daemon.js';
+import { ensureExportPolicy, EXPORT_POLICY_NAME } from '../src/gobgp/export-policy.js';
 import { GobgpSpeaker } from '../src/gobgp/speaker.js';
 import type { Announcement, PeerConfig } from '../src/speaker.js';
 
@@ -36,12 +44,20 @@ let tor: FrrRouter;
 let sockDir: string;
 const nodes: TestNode[] = [];
 const errors: string[] = [];
+/** Sidecar gobgpds no speaker supervises. */
+const sidecars: GobgpDaemon[] = [];
+const MESH_AS = 65010;
+const M = { m1: '198.18.0.21', m2: '198.18.0.22', m3: '198.18.0.23' };
 
 function peerOf(n: { addr: string; asn: number }, extra: Partial<PeerConfig> = {}): PeerConfig {
   return { address: parseIP(n.addr), asn: n.asn, ...FAST, ...extra };
 }
 
-function announce(n: TestNode, ...prefixes: string[]): Announcement[] {
+function meshPeer(addr: string): PeerConfig {
+  return peerOf({ addr, asn: MESH_AS }, { type: 'node-to-node mesh' });
+}
+
+function announce(n: { addr: string }, ...prefixes: string[]): Announcement[] {
   return prefixes.map((p) => ({ prefix: parseCidr(p), nextHop: parseIP(n.addr) }));
 }
 
@@ -74,6 +90,20 @@ async function addNode(name: string, addr: string, asn: number): Promise<TestNod
 
 const hops = (n: TestNode, prefix: string): string[] | undefined => n.seen.get(prefix);
 
+/** Prefixes gobgpd would send to `peer` now (its Adj-RIB-Out, after export policy). */
+async function advertisedTo(client: GobgpClient, peer: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const r of await client.list('listPath', { tableType: TableType.ADJ_OUT, name: peer, family: { afi: 1, safi: 1 } })) {
+    if (r.destination) out.push(r.destination.prefix);
+  }
+  return out.sort();
+}
+
+/** The ToR's BGP paths for a prefix as next-hop addresses, one per path it holds. */
+async function torPaths(prefix: string): Promise<string[]> {
+  return ((await tor.bgpRoutes())[prefix] ?? []).map((p) => p.nexthops?.[0]?.ip ?? '?').sort();
+}
+
 /** Prefixes whose best path in the node's gobgpd came from a peer (not local), read with ListPath. */
 async function learnedInDaemon(n: TestNode): Promise<string[]> {
   const out: string[] = [];
@@ -89,8 +119,8 @@ beforeAll(async () => {
   lab = await createLab({ tag: 'tb' });
   // Daemons the speakers supervise are not the lab's own: kill them by PID on a crash too.
   onProcessExit(() => {
-    for (const n of nodes) {
-      const pid = n.speaker.daemon?.pid;
+    for (const d of [...nodes.map((n) => n.speaker.daemon), ...sidecars]) {
+      const pid = d?.pid;
       if (pid) {
         try {
           process.kill(pid, 'SIGKILL');
@@ -110,6 +140,7 @@ beforeAll(async () => {
       { address: '198.18.0.11', asn: 65001 },
       { address: '198.18.0.12', asn: 65002 },
       { address: '198.18.0.13', asn: 65003, password: 'tor-secret' },
+      ...Object.values(M).map((address) => ({ address, asn: MESH_AS })),
     ],
   });
   await addNode('n1', '198.18.0.11', 65001);
@@ -119,6 +150,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const n of nodes) await n.speaker.stop();
+  for (const d of sidecars) await d.stop();
   await tor?.stop();
   await lab?.destroy();
   rmSync(sockDir, { recursive: true, force: true });
@@ -190,12 +222,13 @@ describe('GoBGP backend', () => {
     await waitFor('n2 and n3 learn all 1000', () => all(n2()) && all(n3()), 30000);
     expect(n2().speaker.learnedSnapshot().get('198.19.64.0/32')?.nextHops.map(formatIP)).toEqual(['198.18.0.11']);
     await n1().speaker.setAnnouncements(announce(n1(), '198.19.200.0/24'));
-    // None is learned from n1 any more. (In this triangle of eBGP peers n2, n3
-    // and the ToR, gobgpd 3.10 can keep a few of the prefixes alive among
-    // themselves after a mass withdrawal; what matters here is that the stream
-    // reports exactly what gobgpd holds, bulk mode included.)
+    // All of them go. (n2, n3 and the ToR form a triangle of eBGP peers: before
+    // nodes announced only their own paths, n2 and n3 passed n1's prefixes on
+    // to each other and to the ToR, and after a mass withdrawal some lived on
+    // among the three. Now only the ToR passes them on, and it withdraws them.)
     const left = (n: TestNode): number => many.filter((p) => hops(n, p) !== undefined).length;
-    await waitFor('the withdrawal reaches n2 and n3', () => left(n2()) < 500 && left(n3()) < 500, 30000);
+    await waitFor('the withdrawal reaches n2 and n3', () => left(n2()) === 0 && left(n3()) === 0, 30000);
+    // The stream reports exactly what gobgpd holds, bulk mode included.
     for (const n of [n2(), n3()]) {
       await waitFor(`${n.name}: learned stream equals gobgpd's best paths`, async () => {
         const held = await learnedInDaemon(n);
@@ -241,4 +274,120 @@ describe('GoBGP backend', () => {
     }, 20000);
     expect(hops(n2(), '198.19.200.0/24')).toEqual(['198.18.0.11']);
   }, 40000);
+
+  it('nodes of one AS (an iBGP mesh) announce only their own blocks: the ToR routes each via its owner alone', async () => {
+    const m1 = await addNode('m1', M.m1, MESH_AS);
+    const m2 = await addNode('m2', M.m2, MESH_AS);
+    await m1.speaker.setPeers([meshPeer(M.m2), peerOf(TOR, { type: 'global' })]);
+    await m2.speaker.setPeers([meshPeer(M.m1), peerOf(TOR, { type: 'global' })]);
+    await m1.speaker.setAnnouncements(announce(m1, '198.19.31.0/26'));
+    await m2.speaker.setAnnouncements(announce(m2, '198.19.32.0/26'));
+    // Over the mesh each still learns the other's block, with the owner as next hop.
+    await waitFor('m1 learns m2’s block', () => hops(m1, '198.19.32.0/26')?.join() === M.m2, 20000);
+    await waitFor('m2 learns m1’s block', () => hops(m2, '198.19.31.0/26')?.join() === M.m1, 20000);
+    await waitFor('tor has both blocks', async () => (await torPaths('198.19.31.0/26')).length > 0 && (await torPaths('198.19.32.0/26')).length > 0, 20000);
+    // What each gobgpd sends the ToR now that it knows both blocks: its own only.
+    expect(await advertisedTo(m1.speaker.client, TOR.addr)).toEqual(['198.19.31.0/26']);
+    expect(await advertisedTo(m2.speaker.client, TOR.addr)).toEqual(['198.19.32.0/26']);
+    // The ToR holds one path per block, from its owner (a re-announcement by
+    // the other node would be a second, equal path: same AS-path length).
+    expect(await torPaths('198.19.31.0/26')).toEqual([M.m1]);
+    expect(await torPaths('198.19.32.0/26')).toEqual([M.m2]);
+    const nb = await tor.neighbors();
+    expect([nb[M.m1]?.pfxRcd, nb[M.m2]?.pfxRcd]).toEqual([1, 1]);
+    await waitFor('tor kernel: each block via its owner alone', async () => {
+      const k = await tor.kernelRoutes();
+      const via = (dst: string): string | undefined => {
+        const r = k.find((x) => x.dst === dst);
+        return r && !r.nexthops ? r.gateway : undefined;
+      };
+      return via('198.19.31.0/26') === M.m1 && via('198.19.32.0/26') === M.m2;
+    }, 20000);
+  }, 40000);
+
+  it('adopting a running gobgpd installs the policy once, without resetting sessions, and sends what an older policy held back', async () => {
+    const ns = await lab.addNamespace('m3');
+    await lab.connect(ns, fabric, `${M.m3}/24`);
+    const log: string[] = [];
+    // A sidecar: speakers attach to it and leave; it stays up.
+    const d = new GobgpDaemon({ netns: ns, apiAddress: `unix://${join(sockDir, 'm3.sock')}`, logLevel: 'info', onLog: (l) => log.push(l) });
+    sidecars.push(d);
+    await d.start();
+    const softResets = (): number => log.filter((l) => /soft reset out/i.test(l)).length;
+    const peers = [meshPeer(M.m1), meshPeer(M.m2), peerOf(TOR, { type: 'global' })];
+    const own = announce({ addr: M.m3 }, '198.19.33.0/26');
+    const held = announce({ addr: M.m3 }, '198.19.34.0/26');
+    const attached = new Set<GobgpSpeaker>();
+    const detach = async (s: GobgpSpeaker): Promise<void> => {
+      attached.delete(s);
+      await s.stop();
+    };
+    const attach = async (paths: Announcement[]): Promise<GobgpSpeaker> => {
+      const s = new GobgpSpeaker({ address: d.address, resyncMs: 2000, onError: (e) => errors.push(`m3: ${e.message}`) });
+      attached.add(s);
+      // As the agent does: the desired sets first, so that the first pass
+      // over an adopted daemon does not take an empty set for the truth.
+      await s.setPeers(peers);
+      await s.setAnnouncements(paths);
+      await s.start({ asn: MESH_AS, routerId: M.m3 });
+      return s;
+    };
+    const raw = new GobgpClient(d.address);
+    const uptimes = async (): Promise<Record<string, string>> =>
+      Object.fromEntries((await raw.list('listPeer', {})).map((r) => [r.peer?.conf?.neighborAddress ?? '', String(r.peer?.timers?.state?.uptime?.seconds)]));
+    try {
+      const m1 = nodes.find((n) => n.name === 'm1') as TestNode;
+      const m2 = nodes.find((n) => n.name === 'm2') as TestNode;
+      await m1.speaker.setPeers([meshPeer(M.m2), meshPeer(M.m3), peerOf(TOR, { type: 'global' })]);
+      await m2.speaker.setPeers([meshPeer(M.m1), meshPeer(M.m3), peerOf(TOR, { type: 'global' })]);
+      const first = await attach(own);
+      await waitFor('m3 sessions up', async () => {
+        const st = await first.peerStatus();
+        return st.length === 3 && st.every((x) => x.state === 'established');
+      }, 20000);
+      await waitFor('tor has m3’s block', async () => (await torPaths('198.19.33.0/26')).join() === M.m3, 20000);
+      await waitFor('m3 knows m1’s and m2’s blocks', async () => {
+        const all = (await raw.list('listPath', { tableType: TableType.GLOBAL, family: { afi: 1, safi: 1 } })).map((r) => r.destination?.prefix);
+        return all.includes('198.19.31.0/26') && all.includes('198.19.32.0/26');
+      }, 20000);
+      // A fresh daemon got the policy before any session existed: no soft reset was needed.
+      expect(softResets()).toBe(0);
+      await detach(first);
+      expect(d.pid).toBeDefined();
+
+      // The daemon as something else left it: a global export holding back
+      // everything, and an own path added meanwhile (so never sent).
+      await raw.unary('setPolicyAssignment', {
+        assignment: { name: 'global', direction: PolicyDirection.EXPORT, policies: [], defaultAction: RouteAction.REJECT },
+      });
+      await raw.unary('deletePolicy', { policy: { name: EXPORT_POLICY_NAME }, all: true });
+      await raw.unary('addPath', { tableType: TableType.GLOBAL, path: toApiPath(held[0] as Announcement) });
+      expect(await advertisedTo(raw, TOR.addr)).toEqual([]);
+      const before = await uptimes();
+
+      const second = await attach([...own, ...held]);
+      const assigned = await raw.list('listPolicyAssignment', { name: 'global', direction: PolicyDirection.EXPORT });
+      expect(assigned[0]?.assignment?.policies.map((p) => p.name)).toEqual([EXPORT_POLICY_NAME]);
+      expect(assigned[0]?.assignment?.defaultAction).toBe(RouteAction.ACCEPT);
+      // Re-adding an identical path sends nothing: the soft reset out does.
+      await waitFor('tor gets the held-back path from m3', async () => (await torPaths('198.19.34.0/26')).join() === M.m3, 20000);
+      await waitFor('one soft reset out logged', () => softResets() >= 1, 5000);
+      expect(await advertisedTo(raw, TOR.addr)).toEqual(['198.19.33.0/26', '198.19.34.0/26']);
+      expect(await uptimes()).toEqual(before);
+      await detach(second);
+
+      // Adopting it again with the policy in place changes nothing at all.
+      const third = await attach([...own, ...held]);
+      expect(await ensureExportPolicy(raw)).toBe(false);
+      await third.reconcile();
+      expect(softResets()).toBe(1);
+      expect(await uptimes()).toEqual(before);
+      await detach(third);
+      // m3 never passed m1's block on: the ToR still has it from m1 alone.
+      expect(await torPaths('198.19.31.0/26')).toEqual([M.m1]);
+    } finally {
+      for (const s of attached) await s.stop();
+      raw.close();
+    }
+  }, 60000);
 });

@@ -4,7 +4,8 @@
  * difference. A pass runs after every change, when the supervised daemon
  * comes back, when the best-path watch breaks, and periodically; a failed
  * pass is retried with backoff. A daemon that reports no ASN (GetBgp) has
- * been restarted, so everything is applied again from scratch.
+ * been restarted, so everything is applied again from scratch. The global
+ * export policy (only locally originated paths go out) is part of that state.
  *
  * Learned routes come from WatchEvent (BEST filter, init): the first report
  * after subscribing is a full dump, later ones are changes (see learned.ts).
@@ -27,7 +28,8 @@ import type {
 import { GobgpClient, type BestPathMessage, type BestPathWatch } from './client.js';
 import { announcementKey, familyOf, peerConfigMatches, peerKey, toApiGlobal, toApiPath, toApiPeer, type RawBestPath } from './convert.js';
 import { GobgpDaemon, type GobgpDaemonOptions } from './daemon.js';
-import { PeerState_SessionState, TableType, type Peer } from '../gen/gobgp_pb.js';
+import { ensureExportPolicy } from './export-policy.js';
+import { PeerState_SessionState, ResetPeerRequest_SoftResetDirection, TableType, type Peer } from '../gen/gobgp_pb.js';
 
 export interface GobgpSpeakerOptions {
   /** Connect to a running gobgpd (a sidecar) at this gRPC address... */
@@ -109,6 +111,8 @@ export class GobgpSpeaker implements BgpSpeaker {
   /** BGP was started at least once: a later "not started" means gobgpd restarted. */
   private everStarted = false;
   private restartedSinceWatch = false;
+  /** The export policy changed under established sessions; they have not been refreshed yet. */
+  private softResetOutPending = false;
 
   private readonly table = new LearnedTable();
   private readonly events = new Broadcast<readonly LearnedEvent[]>();
@@ -274,11 +278,14 @@ export class GobgpSpeaker implements BgpSpeaker {
       // Running but started by someone else (a sidecar that outlived us): adopt it as is.
       this.appliedGlobal = want;
     }
+    let startedNow = false;
     if (this.appliedGlobal === undefined) {
       await this.client.unary('startBgp', { global: toApiGlobal(global) });
       this.appliedGlobal = want;
       this.everStarted = true;
+      startedNow = true;
     }
+    await this.applyExportPolicy(startedNow);
     await this.applyPeers();
     await this.applyPaths();
   }
@@ -311,6 +318,28 @@ export class GobgpSpeaker implements BgpSpeaker {
       }
       this.appliedPeers.set(addr, key);
     }
+  }
+
+  /**
+   * Announce only what we originate (export-policy.ts). StartBgp clears
+   * gobgpd's policies, so this runs after it and before any peer exists.
+   * When the policy had to change on a daemon whose sessions were already up
+   * (one we adopted, or one edited behind our back), a soft reset out sends
+   * each established peer what the policy now accepts: gobgpd applies a new
+   * policy only to later changes, so our own paths that an older policy held
+   * back would otherwise never go out. (gobgpd 3.10's soft reset out does not
+   * withdraw what the policy now rejects; such leftovers of an older agent go
+   * when their prefix is withdrawn at its source or the session restarts.
+   * Resetting sessions to clear them sooner would cut the node's own routes.)
+   */
+  private async applyExportPolicy(startedNow: boolean): Promise<void> {
+    const changed = await ensureExportPolicy(this.client);
+    // Remembered until it succeeds: the next pass finds the policy in place.
+    if (startedNow) this.softResetOutPending = false;
+    else if (changed) this.softResetOutPending = true;
+    if (!this.softResetOutPending) return;
+    await this.client.unary('resetPeer', { address: 'all', soft: true, direction: ResetPeerRequest_SoftResetDirection.OUT });
+    this.softResetOutPending = false;
   }
 
   private async applyPaths(): Promise<void> {

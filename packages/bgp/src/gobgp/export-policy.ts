@@ -1,0 +1,147 @@
+/**
+ * The global export policy: a node announces only the paths it originates
+ * itself (its blocks and borrowed addresses, added with AddPath), never a path
+ * it learned from a peer. Without it, gobgpd passes the blocks a node learns
+ * over the iBGP mesh on to its eBGP peers with itself as next hop: the
+ * top-of-rack router then spreads each block over every node instead of
+ * sending it to the owner, and in eBGP triangles paths outlive their
+ * withdrawal. Two statements reject paths learned over iBGP and over eBGP;
+ * whatever is left (locally originated) is accepted by default.
+ *
+ * gobgpd keeps policies in memory only and StartBgp clears them, so the
+ * speaker checks them on every pass after BGP runs and before any peer is
+ * configured; `ensureExportPolicy` changes nothing when they are in place.
+ */
+import type { MessageInitShape } from '@bufbuild/protobuf';
+import {
+  Conditions_RouteType,
+  PolicyDirection,
+  RouteAction,
+  type Policy,
+  type PolicyAssignment,
+  type PolicyAssignmentSchema,
+  type PolicySchema,
+  type Statement,
+} from '../gen/gobgp_pb.js';
+import type { GobgpClient } from './client.js';
+
+/** Our policy's name in gobgpd; its statements are named after it. */
+export const EXPORT_POLICY_NAME = 'terrace-export-own-paths';
+/** gobgpd's name for the global RIB's policy assignment. */
+const GLOBAL_ASSIGNMENT = 'global';
+
+const REJECTED: readonly { suffix: string; routeType: Conditions_RouteType }[] = [
+  { suffix: 'ibgp', routeType: Conditions_RouteType.INTERNAL },
+  { suffix: 'ebgp', routeType: Conditions_RouteType.EXTERNAL },
+];
+
+export function exportPolicy(): MessageInitShape<typeof PolicySchema> {
+  return {
+    name: EXPORT_POLICY_NAME,
+    statements: REJECTED.map((r) => ({
+      name: `${EXPORT_POLICY_NAME}-reject-${r.suffix}`,
+      conditions: { routeType: r.routeType },
+      actions: { routeAction: RouteAction.REJECT },
+    })),
+  };
+}
+
+export function exportAssignment(): MessageInitShape<typeof PolicyAssignmentSchema> {
+  return {
+    name: GLOBAL_ASSIGNMENT,
+    direction: PolicyDirection.EXPORT,
+    policies: [{ name: EXPORT_POLICY_NAME }],
+    defaultAction: RouteAction.ACCEPT,
+  };
+}
+
+/** True when a statement matches on something besides the route type, or acts besides accept/reject. */
+function hasExtras(s: Statement): boolean {
+  const c = s.conditions;
+  const a = s.actions;
+  const extraCondition =
+    c !== undefined &&
+    (c.prefixSet !== undefined ||
+      c.neighborSet !== undefined ||
+      c.asPathLength !== undefined ||
+      c.asPathSet !== undefined ||
+      c.communitySet !== undefined ||
+      c.extCommunitySet !== undefined ||
+      c.largeCommunitySet !== undefined ||
+      c.nextHopInList.length > 0 ||
+      c.afiSafiIn.length > 0 ||
+      // gobgpd lists "no RPKI condition" as 0 (or -1 for an unknown value).
+      c.rpkiResult > 0);
+  const extraAction =
+    a !== undefined &&
+    (a.community !== undefined ||
+      a.med !== undefined ||
+      a.asPrepend !== undefined ||
+      a.extCommunity !== undefined ||
+      a.nexthop !== undefined ||
+      a.localPref !== undefined ||
+      a.largeCommunity !== undefined);
+  return extraCondition || extraAction;
+}
+
+/** Whether gobgpd's listed policy is exactly ours (compared field by field, not by encoding). */
+export function exportPolicyMatches(listed: Policy | undefined): boolean {
+  const want = exportPolicy();
+  const ws = want.statements ?? [];
+  if (!listed || listed.name !== want.name || listed.statements.length !== ws.length) return false;
+  return ws.every((w, i) => {
+    const l = listed.statements[i] as Statement;
+    return (
+      l.name === w.name &&
+      l.conditions?.routeType === w.conditions?.routeType &&
+      l.actions?.routeAction === w.actions?.routeAction &&
+      !hasExtras(l)
+    );
+  });
+}
+
+/** Whether the global export assignment holds our policy alone, with default accept. */
+export function exportAssignmentMatches(listed: PolicyAssignment | undefined): boolean {
+  return (
+    listed !== undefined &&
+    listed.direction === PolicyDirection.EXPORT &&
+    listed.defaultAction === RouteAction.ACCEPT &&
+    listed.policies.length === 1 &&
+    listed.policies[0]?.name === EXPORT_POLICY_NAME
+  );
+}
+
+/**
+ * Brings gobgpd's global export policy to ours; resolves with true when
+ * anything had to change (then sessions already up may hold advertisements
+ * made under other rules: see the speaker's soft reset).
+ *
+ * A policy of our name with other content (another version, or edited by
+ * hand) is replaced. gobgpd cannot redefine a statement in place (deleting a
+ * statement from a policy leaves its name taken), so the whole policy is
+ * deleted, which needs it unassigned first; meanwhile the assignment's
+ * default is reject, so nothing learned slips out during the swap. Updates
+ * held back then are sent by the soft reset that follows a change.
+ */
+export async function ensureExportPolicy(client: GobgpClient): Promise<boolean> {
+  let changed = false;
+  const policies = await client.list('listPolicy', { name: EXPORT_POLICY_NAME });
+  const current = policies.map((r) => r.policy).find((p) => p?.name === EXPORT_POLICY_NAME);
+  if (!exportPolicyMatches(current)) {
+    if (current) {
+      await client.unary('setPolicyAssignment', {
+        assignment: { name: GLOBAL_ASSIGNMENT, direction: PolicyDirection.EXPORT, policies: [], defaultAction: RouteAction.REJECT },
+      });
+      await client.unary('deletePolicy', { policy: { name: EXPORT_POLICY_NAME }, all: true, preserveStatements: false });
+    }
+    await client.unary('addPolicy', { policy: exportPolicy() });
+    changed = true;
+  }
+  const assigned = await client.list('listPolicyAssignment', { name: GLOBAL_ASSIGNMENT, direction: PolicyDirection.EXPORT });
+  if (!exportAssignmentMatches(assigned[0]?.assignment)) {
+    // Replaces whatever was assigned: the global export policy is ours alone.
+    await client.unary('setPolicyAssignment', { assignment: exportAssignment() });
+    changed = true;
+  }
+  return changed;
+}

@@ -1,0 +1,65 @@
+import { describe, expect, it } from '@jest/globals';
+import { create } from '@bufbuild/protobuf';
+import { Conditions_RouteType, LocalPrefActionSchema, PolicyAssignmentSchema, PolicyDirection, PolicySchema, RouteAction } from '../src/gen/gobgp_pb.js';
+import { exportAssignment, exportAssignmentMatches, exportPolicy, exportPolicyMatches, EXPORT_POLICY_NAME } from '../src/gobgp/export-policy.js';
+
+/** Our policy as gobgpd lists it back: it spells "no RPKI condition" as -1 or 0. */
+function listed(rpkiResult = -1) {
+  const p = create(PolicySchema, exportPolicy());
+  for (const s of p.statements) if (s.conditions) s.conditions.rpkiResult = rpkiResult;
+  return p;
+}
+
+describe('export policy', () => {
+  it('rejects paths learned over iBGP and eBGP, nothing else', () => {
+    const p = create(PolicySchema, exportPolicy());
+    expect(p.statements.map((s) => [s.conditions?.routeType, s.actions?.routeAction])).toEqual([
+      [Conditions_RouteType.INTERNAL, RouteAction.REJECT],
+      [Conditions_RouteType.EXTERNAL, RouteAction.REJECT],
+    ]);
+    const a = create(PolicyAssignmentSchema, exportAssignment());
+    expect(a).toMatchObject({ name: 'global', direction: PolicyDirection.EXPORT, defaultAction: RouteAction.ACCEPT });
+    expect(a.policies.map((x) => x.name)).toEqual([EXPORT_POLICY_NAME]);
+  });
+
+  it('recognises its own policy as listed, whatever the RPKI placeholder', () => {
+    expect(exportPolicyMatches(listed(-1))).toBe(true);
+    expect(exportPolicyMatches(listed(0))).toBe(true);
+    expect(exportPolicyMatches(undefined)).toBe(false);
+  });
+
+  it('sees any other content under its name as different', () => {
+    const accepting = listed();
+    accepting.statements[1]!.actions!.routeAction = RouteAction.ACCEPT;
+    expect(exportPolicyMatches(accepting)).toBe(false);
+    const oneMissing = listed();
+    oneMissing.statements.pop();
+    expect(exportPolicyMatches(oneMissing)).toBe(false);
+    const narrowed = listed();
+    narrowed.statements[0]!.conditions!.nextHopInList = ['198.18.0.1'];
+    expect(exportPolicyMatches(narrowed)).toBe(false);
+    const rewriting = listed();
+    rewriting.statements[0]!.actions!.localPref = create(LocalPrefActionSchema, { value: 200 });
+    expect(exportPolicyMatches(rewriting)).toBe(false);
+    const renamed = listed();
+    renamed.statements[0]!.name = 'other';
+    expect(exportPolicyMatches(renamed)).toBe(false);
+  });
+
+  it('accepts only an assignment of our policy alone with default accept', () => {
+    const ok = create(PolicyAssignmentSchema, exportAssignment());
+    ok.policies = [listed()];
+    expect(exportAssignmentMatches(ok)).toBe(true);
+    expect(exportAssignmentMatches(undefined)).toBe(false);
+    // What a daemon nobody configured lists: no policies, default accept.
+    const none = create(PolicyAssignmentSchema, { name: 'global', direction: PolicyDirection.EXPORT, defaultAction: RouteAction.ACCEPT });
+    expect(exportAssignmentMatches(none)).toBe(false);
+    const rejecting = create(PolicyAssignmentSchema, exportAssignment());
+    rejecting.policies = [listed()];
+    rejecting.defaultAction = RouteAction.REJECT;
+    expect(exportAssignmentMatches(rejecting)).toBe(false);
+    const extra = create(PolicyAssignmentSchema, exportAssignment());
+    extra.policies = [listed(), create(PolicySchema, { name: 'someone-else' })];
+    expect(exportAssignmentMatches(extra)).toBe(false);
+  });
+});
