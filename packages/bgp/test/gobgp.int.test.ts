@@ -385,6 +385,14 @@ describe('GoBGP backend', () => {
       await detach(third);
       // m3 never passed m1's block on: the ToR still has it from m1 alone.
       expect(await torPaths('198.19.31.0/26')).toEqual([M.m1]);
+
+      // A path the previous agent announced and the new one no longer wants
+      // (its block was released while no agent ran) is withdrawn on adoption.
+      const fourth = await attach(own);
+      await waitFor('the unwanted path withdrawn at the ToR', async () => (await torPaths('198.19.34.0/26')).length === 0, 20000);
+      expect(await advertisedTo(raw, TOR.addr)).toEqual(['198.19.33.0/26']);
+      expect(await uptimes()).toEqual(before);
+      await detach(fourth);
     } finally {
       for (const s of attached) await s.stop();
       raw.close();

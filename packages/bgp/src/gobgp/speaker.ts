@@ -12,7 +12,7 @@
  * After a daemon restart the routes learned before are kept, as stale, for
  * `restartGraceMs`, so the kernel keeps forwarding while sessions come back.
  */
-import { formatCidr, formatIP, TerraceError } from '@terrace/api';
+import { formatCidr, formatIP, parseCidr, parseIP, TerraceError } from '@terrace/api';
 import { Broadcast } from '../broadcast.js';
 import { LearnedTable, sliceAtPrefix, type LearnedRoute } from '../learned.js';
 import type {
@@ -26,7 +26,7 @@ import type {
   SessionState,
 } from '../speaker.js';
 import { GobgpClient, type BestPathMessage, type BestPathWatch } from './client.js';
-import { announcementKey, familyOf, peerConfigMatches, peerKey, toApiGlobal, toApiPath, toApiPeer, type RawBestPath } from './convert.js';
+import { announcementKey, familyOf, fromApiPath, peerConfigMatches, peerKey, toApiGlobal, toApiPath, toApiPeer, type RawBestPath } from './convert.js';
 import { GobgpDaemon, type GobgpDaemonOptions } from './daemon.js';
 import { ensureExportPolicy } from './export-policy.js';
 import { PeerState_SessionState, ResetPeerRequest_SoftResetDirection, TableType, type Peer } from '../gen/gobgp_pb.js';
@@ -277,6 +277,7 @@ export class GobgpSpeaker implements BgpSpeaker {
     } else if (this.appliedGlobal === undefined) {
       // Running but started by someone else (a sidecar that outlived us): adopt it as is.
       this.appliedGlobal = want;
+      await this.adoptLocalPaths();
     }
     let startedNow = false;
     if (this.appliedGlobal === undefined) {
@@ -288,6 +289,26 @@ export class GobgpSpeaker implements BgpSpeaker {
     await this.applyExportPolicy(startedNow);
     await this.applyPeers();
     await this.applyPaths();
+  }
+
+  /**
+   * Takes over the paths a previous agent originated on a daemon we adopt, so
+   * that applyPaths withdraws those no longer desired (a block released while
+   * the agent was down) instead of leaving them announced for ever. Desired
+   * ones are re-added, which gobgpd treats as the same path.
+   */
+  private async adoptLocalPaths(): Promise<void> {
+    for (const v of [4, 6] as const) {
+      for (const r of await this.client.list('listPath', { tableType: TableType.GLOBAL, family: familyOf(v) })) {
+        for (const p of r.destination?.paths ?? []) {
+          const raw = fromApiPath(p);
+          if (!raw || !raw.local || this.appliedPaths.has(raw.prefix)) continue;
+          const announcement: Announcement = { prefix: parseCidr(raw.prefix), nextHop: parseIP(raw.nextHop) };
+          // An empty key never equals a desired one: a desired prefix is re-added, not skipped.
+          this.appliedPaths.set(formatCidr(announcement.prefix), { key: '', announcement });
+        }
+      }
+    }
   }
 
   private async applyPeers(): Promise<void> {
