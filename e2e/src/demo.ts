@@ -86,7 +86,7 @@ async function main(): Promise<number> {
     }
     process.stdout.write('\n  $ ip -n tor route show proto bgp\n');
     process.stdout.write(`${indent(await lab.routeTable(lab.torNs, 'bgp'))}\n`);
-    say('every block is reachable from the ToR; a block is routed via the node that owns it (other nodes that learned it over the mesh may appear as equal-cost next hops)');
+    say('every block is reachable from the ToR, routed via the node that owns it: nodes announce only the blocks they own, never what they learned from each other');
 
     process.stdout.write(`\n  $ ip -n node-3 route   (learned from the other nodes, protocol "terrace")\n`);
     process.stdout.write(`${indent(await lab.routeTable(lab.node('node-3').ns))}\n`);
