@@ -7,7 +7,7 @@
 import { networkInterfaces, hostname } from 'node:os';
 import { Command, Option } from 'commander';
 import { type IPFamily, TerraceError, formatIP, invalidField, parseHostPort, tryParseCidr, tryParseIP } from '@terrace/api';
-import type { ConnectionFlags } from '@terrace/datastore';
+import { type ConnectionFlags, withConnectionOptions } from '@terrace/datastore';
 import { DEFAULT_AGENT_SOCKET as DEFAULT_CNI_SOCKET } from '@terrace/cni';
 import { parseDuration } from '@terrace/api';
 import type { LogFormat } from '@terrace/log';
@@ -131,8 +131,9 @@ function port(text: string, flag: string): number {
 
 /** The commander definition (also used for --help). */
 export function agentCommand(): Command {
-  return new Command('terrace-agent')
-    .description('Terrace node agent: registers the node, peers over BGP, announces its blocks and programs routes')
+  return withConnectionOptions(
+    new Command('terrace-agent').description('Terrace node agent: registers the node, peers over BGP, announces its blocks and programs routes'),
+  )
     .option('--node-name <name>', 'this node\'s name (default: the host name)')
     .option('--node-ip <addr>', 'node BGP address, `ip` or `ip/len`; repeat for IPv4 and IPv6', (v: string, prev: string[] | undefined) => [...(prev ?? []), v])
     .option('--node-ip-from-interface <iface>', 'take the node address(es) from this interface')
@@ -141,14 +142,6 @@ export function agentCommand(): Command {
     .option('--gobgp-address <host:port>', 'use this gobgpd (e.g. a sidecar) instead of starting one')
     .option('--gobgp-api-port <port>', 'API port of the gobgpd the agent starts, on 127.0.0.1', '50051')
     .option('--gobgpd-binary <path>', 'gobgpd executable', 'gobgpd')
-    .option('--etcd-endpoints <urls>', 'comma-separated etcd URLs (env TERRACE_ETCD_ENDPOINTS)')
-    .option('--etcd-ca <file>', 'CA bundle for etcd TLS')
-    .option('--etcd-cert <file>', 'client certificate for etcd')
-    .option('--etcd-key <file>', 'client key for etcd')
-    .option('--etcd-username <user>', 'etcd user')
-    .option('--etcd-password <password>', 'etcd password')
-    .option('--cluster <name>', 'cluster name (the etcd prefix)')
-    .option('--config <file>', 'config file (default /etc/terrace/terrace.yaml)')
     .addOption(new Option('--log-format <format>', 'json or text (default: text on a terminal, json otherwise)').choices(['json', 'text']))
     .option('--log-level <level>', 'error, warn, info, debug', 'info')
     .option('--resync-interval <duration>', 'full resync of routes and BGP state', '30s')

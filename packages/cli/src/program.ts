@@ -4,6 +4,7 @@
  * it runs, which keeps a cold start close to bare node.
  */
 import { Command } from 'commander';
+import { withConnectionOptions } from '@terrace/datastore/config';
 import type { CliContext } from './context.js';
 import { controllerCommand } from './commands/controller.js';
 import { deleteCommand } from './commands/delete.js';
@@ -17,17 +18,9 @@ import { versionCommand } from './commands/version.js';
 import { writeCommand } from './commands/write.js';
 
 export function buildProgram(ctx: CliContext): Command {
-  const program = new Command('terracectl')
-    .description('manage Terrace pod networking: IP pools, BGP peers and settings, nodes, IPAM')
-    .option('--etcd-endpoints <urls>', 'comma-separated etcd URLs (env TERRACE_ETCD_ENDPOINTS)')
-    .option('--etcd-ca <file>', 'CA certificate for etcd TLS (env TERRACE_ETCD_CA)')
-    .option('--etcd-cert <file>', 'client certificate for etcd TLS (env TERRACE_ETCD_CERT)')
-    .option('--etcd-key <file>', 'client key for etcd TLS (env TERRACE_ETCD_KEY)')
-    .option('--etcd-username <name>', 'etcd user (env TERRACE_ETCD_USERNAME)')
-    .option('--etcd-password <password>', 'etcd password (env TERRACE_ETCD_PASSWORD)')
-    .option('--cluster <name>', 'cluster name: the etcd key prefix /terrace/v1/<name>/ (env TERRACE_CLUSTER)')
-    .option('--config <file>', 'config file (default /etc/terrace/terrace.yaml)')
-    .showSuggestionAfterError(true);
+  const program = withConnectionOptions(
+    new Command('terracectl').description('manage Terrace pod networking: IP pools, BGP peers and settings, nodes, IPAM'),
+  ).showSuggestionAfterError(true);
 
   program.addCommand(writeCommand('apply', ctx));
   program.addCommand(writeCommand('create', ctx));

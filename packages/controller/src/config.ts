@@ -6,7 +6,7 @@
 import { hostname } from 'node:os';
 import { Command, Option } from 'commander';
 import { type IPPool, API_VERSION, invalidField, parseDuration, validateResource } from '@terrace/api';
-import type { ConnectionFlags } from '@terrace/datastore';
+import { type ConnectionFlags, withConnectionOptions } from '@terrace/datastore';
 import type { LogFormat } from '@terrace/log';
 
 export interface ControllerConfig {
@@ -45,16 +45,11 @@ export function defaultPool(cidr: string, where = 'flag --default-pool'): IPPool
 
 export function controllerCommand(): Command {
   const repeat = (v: string, prev: string[] | undefined): string[] => [...(prev ?? []), v];
-  return new Command('terrace-controller')
-    .description('Terrace controller: frees the addresses and blocks of dead nodes, gives back empty blocks, creates the default pool; leader-elected')
-    .option('--etcd-endpoints <urls>', 'comma-separated etcd URLs (env TERRACE_ETCD_ENDPOINTS)')
-    .option('--etcd-ca <file>', 'CA certificate for etcd TLS (env TERRACE_ETCD_CA)')
-    .option('--etcd-cert <file>', 'client certificate for etcd TLS (env TERRACE_ETCD_CERT)')
-    .option('--etcd-key <file>', 'client key for etcd TLS (env TERRACE_ETCD_KEY)')
-    .option('--etcd-username <name>', 'etcd user (env TERRACE_ETCD_USERNAME)')
-    .option('--etcd-password <password>', 'etcd password (env TERRACE_ETCD_PASSWORD)')
-    .option('--cluster <name>', 'cluster name: the etcd key prefix /terrace/v1/<name>/ (env TERRACE_CLUSTER)')
-    .option('--config <file>', 'config file (default /etc/terrace/terrace.yaml)')
+  return withConnectionOptions(
+    new Command('terrace-controller').description(
+      'Terrace controller: frees the addresses and blocks of dead nodes, gives back empty blocks, creates the default pool; leader-elected',
+    ),
+  )
     .option('--node-grace <duration>', 'how long a node must be gone before its addresses are released', DEFAULT_NODE_GRACE)
     .option('--interval <duration>', 'period of the reconcile pass', DEFAULT_INTERVAL)
     .option('--lease-ttl <duration>', 'election lease TTL (whole seconds): how long a crashed leader delays its successor', DEFAULT_LEASE_TTL)

@@ -35,6 +35,24 @@ export interface ConnectionFlags {
   config?: string;
 }
 
+/** The connection flags every Terrace program accepts, as commander [flags, description]. */
+export const CONNECTION_FLAGS: ReadonlyArray<readonly [string, string]> = [
+  ['--etcd-endpoints <urls>', 'comma-separated etcd URLs (env TERRACE_ETCD_ENDPOINTS)'],
+  ['--etcd-ca <file>', 'CA certificate for etcd TLS (env TERRACE_ETCD_CA)'],
+  ['--etcd-cert <file>', 'client certificate for etcd TLS (env TERRACE_ETCD_CERT)'],
+  ['--etcd-key <file>', 'client key for etcd TLS (env TERRACE_ETCD_KEY)'],
+  ['--etcd-username <name>', 'etcd user (env TERRACE_ETCD_USERNAME)'],
+  ['--etcd-password <password>', 'etcd password (env TERRACE_ETCD_PASSWORD)'],
+  ['--cluster <name>', 'cluster name: the etcd key prefix /terrace/v1/<name>/ (env TERRACE_CLUSTER)'],
+  ['--config <file>', `config file (default ${DEFAULT_CONFIG_PATH})`],
+];
+
+/** Adds CONNECTION_FLAGS to a commander command (typed structurally: no commander import here). */
+export function withConnectionOptions<T extends { option(flags: string, description: string): unknown }>(cmd: T): T {
+  for (const [flags, description] of CONNECTION_FLAGS) cmd.option(flags, description);
+  return cmd;
+}
+
 export type Setting = 'endpoints' | 'ca' | 'cert' | 'key' | 'username' | 'password' | 'cluster';
 
 export interface ConnectionConfig {
