@@ -61,6 +61,11 @@ export async function releaseDeadNode(ctx: ApplyContext, node: string, held: rea
     }
     throw e;
   }
+  if (r.aliveAgain) {
+    // Every release transaction asserts the liveness key absent; it appeared.
+    log.warn('release of dead node stopped: its liveness key is back', { node, addressesFreedBeforeReturn: r.releasedIPs });
+    return { node, released: false, reason: 'alive again' };
+  }
   // releaseNode frees every allocation whose node is this one; the snapshot
   // lists them. A dead node gets no new allocations, so they are the same set.
   for (const a of held) log.info('address freed', { node, ...a });

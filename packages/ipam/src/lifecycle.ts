@@ -15,11 +15,32 @@ const MAX_ATTEMPTS = 20;
 /** Allocations released per transaction (each also writes its handle; etcd allows 128 ops). */
 const CHUNK = 50;
 
+/**
+ * Raised inside a node release when the node's liveness key exists: every
+ * transaction of a release asserts the key absent at its own revision, so a
+ * node that returns after the caller's last look loses nothing more.
+ */
+class NodeAlive extends Error {}
+
+/** Compare for "the node's liveness key does not exist". */
+function nodeGone(keys: Keys, node: string): [string, 'Create', '==', number] {
+  return [keys.alive(node), 'Create', '==', 0];
+}
+
+async function throwIfAlive(etcd: Etcd3, keys: Keys, node: string): Promise<void> {
+  if (await readKey(etcd, keys.alive(node))) throw new NodeAlive(node);
+}
+
 export interface NodeReleaseResult {
   releasedIPs: number;
   deletedBlocks: string[];
   /** Blocks that others still borrow from: now unaffine, deleted by the release that empties them. */
   unaffinedBlocks: string[];
+  /**
+   * The node's liveness key appeared while the release ran: it stopped at
+   * that point and what is left stays with the node.
+   */
+  aliveAgain: boolean;
 }
 
 /** Deletes `node`'s empty blocks with their affinities. Returns their CIDRs. */
@@ -50,6 +71,8 @@ async function releaseAffineBlock(etcd: Etcd3, keys: Keys, node: string, aff: KV
     const b = await readKey(etcd, bkey);
     const rec = b ? decodeBlock(bkey, b.text) : undefined;
     const txn = etcd.if(a.key, 'Mod', '==', a.mod).and(bkey, 'Mod', '==', b?.mod ?? 0);
+    // Releasing a gone node: only while it is still gone.
+    if (evenIfUsed) txn.and(...nodeGone(keys, node));
     let outcome: 'deleted' | 'unaffined' | 'dropped';
     if (!rec || rec.affinity !== hostAffinity(node)) {
       txn.then(etcd.delete().key(a.key));
@@ -65,23 +88,23 @@ async function releaseAffineBlock(etcd: Etcd3, keys: Keys, node: string, aff: KV
       return 'kept';
     }
     if ((await txn.commit()).succeeded) return outcome;
+    if (evenIfUsed) await throwIfAlive(etcd, keys, node);
     a = await readKey(etcd, a.key);
   }
   if (!a) return 'dropped';
   throw new TerraceError('Conflict', `release block ${formatCidr(parsed.cidr)} of node ${node}: gave up after ${MAX_ATTEMPTS} conflicting attempts`);
 }
 
-/** Releases every allocation of `node` in one block, in chunks; returns how many. */
-async function releaseNodeInBlock(etcd: Etcd3, keys: Keys, node: string, bkey: string): Promise<number> {
-  let released = 0;
+/** Releases every allocation of `node` in one block, in chunks, telling `freed` each chunk's size. */
+async function releaseNodeInBlock(etcd: Etcd3, keys: Keys, node: string, bkey: string, freed: (n: number) => void): Promise<void> {
   for (let attempt = 0; attempt < MAX_ATTEMPTS; ) {
     const b = await readKey(etcd, bkey);
-    if (!b) return released;
+    if (!b) return;
     const rec = decodeBlock(bkey, b.text);
     const mine = allocationsOf(rec)
       .filter((x) => x.alloc.node === node)
       .slice(0, CHUNK);
-    if (mine.length === 0) return released;
+    if (mine.length === 0) return;
     const handles = new Map<string, KV | undefined>();
     await Promise.all(
       [...new Set(mine.map((x) => x.alloc.handle))].map(async (h) => handles.set(h, await readKey(etcd, keys.handle(h)))),
@@ -93,13 +116,14 @@ async function releaseNodeInBlock(etcd: Etcd3, keys: Keys, node: string, bkey: s
       const hr = hrecs.get(alloc.handle);
       if (hr) hrecs.set(alloc.handle, withoutIP(hr, rec.cidr, ordinal, alloc.seq));
     }
-    const txn = etcd.if(bkey, 'Mod', '==', b.mod);
+    const txn = etcd.if(bkey, 'Mod', '==', b.mod).and(...nodeGone(keys, node));
     for (const [h, kv] of handles) txn.and(keys.handle(h), 'Mod', '==', kv?.mod ?? 0);
     const ops = [blockWriteOp(etcd, bkey, next)];
     for (const [h, kv] of handles) if (kv) ops.push(handleWriteOp(etcd, keys.handle(h), hrecs.get(h) ?? null));
     if ((await txn.then(...ops).commit()).succeeded) {
-      released += mine.length;
+      freed(mine.length);
     } else {
+      await throwIfAlive(etcd, keys, node);
       attempt++;
     }
   }
@@ -109,26 +133,38 @@ async function releaseNodeInBlock(etcd: Etcd3, keys: Keys, node: string, bkey: s
 /**
  * Releases everything of a node that is gone: its allocations in every
  * block, then its blocks (deleted when empty, unaffine when others still
- * borrow from them). Safe to repeat.
+ * borrow from them). Safe to repeat. Every transaction also asserts that
+ * the node's liveness key is absent, so a node that comes back mid-way
+ * keeps the rest (`aliveAgain`), however late the caller would notice.
  */
-export async function releaseNode(etcd: Etcd3, keys: Keys, node: string, progress?: (done: number, total: number) => void): Promise<NodeReleaseResult> {
-  const result: NodeReleaseResult = { releasedIPs: 0, deletedBlocks: [], unaffinedBlocks: [] };
-  const { kvs } = await readPrefix(etcd, keys.blockPrefix());
-  let done = 0;
-  for (const kv of kvs) {
-    const rec = decodeBlock(kv.key, kv.text);
-    if (Object.values(rec.allocations).some((a) => a.node === node)) {
-      result.releasedIPs += await releaseNodeInBlock(etcd, keys, node, kv.key);
+export async function releaseNode(
+  etcd: Etcd3,
+  keys: Keys,
+  node: string,
+  progress?: (done: number, total: number) => void | Promise<void>,
+): Promise<NodeReleaseResult> {
+  const result: NodeReleaseResult = { releasedIPs: 0, deletedBlocks: [], unaffinedBlocks: [], aliveAgain: false };
+  try {
+    const { kvs } = await readPrefix(etcd, keys.blockPrefix());
+    let done = 0;
+    for (const kv of kvs) {
+      const rec = decodeBlock(kv.key, kv.text);
+      if (Object.values(rec.allocations).some((a) => a.node === node)) {
+        await releaseNodeInBlock(etcd, keys, node, kv.key, (n) => (result.releasedIPs += n));
+      }
+      await progress?.(++done, kvs.length);
     }
-    progress?.(++done, kvs.length);
-  }
-  const affs = await readPrefix(etcd, keys.affinityPrefix(node));
-  for (const a of affs.kvs) {
-    const r = await releaseAffineBlock(etcd, keys, node, a, true);
-    const p = keys.parseAffinity(a.key);
-    const cidr = p ? formatCidr(p.cidr) : a.key;
-    if (r === 'deleted') result.deletedBlocks.push(cidr);
-    if (r === 'unaffined') result.unaffinedBlocks.push(cidr);
+    const affs = await readPrefix(etcd, keys.affinityPrefix(node));
+    for (const a of affs.kvs) {
+      const r = await releaseAffineBlock(etcd, keys, node, a, true);
+      const p = keys.parseAffinity(a.key);
+      const cidr = p ? formatCidr(p.cidr) : a.key;
+      if (r === 'deleted') result.deletedBlocks.push(cidr);
+      if (r === 'unaffined') result.unaffinedBlocks.push(cidr);
+    }
+  } catch (e) {
+    if (!(e instanceof NodeAlive)) throw e;
+    result.aliveAgain = true;
   }
   return result;
 }
