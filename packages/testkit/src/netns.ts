@@ -135,6 +135,11 @@ export async function createLab(opts: { prefix?: string; tag?: string } = {}): P
     async addBridge(name = 'fabric') {
       const ns = await lab.addNamespace(name);
       await ip(['-n', ns, 'link', 'add', 'br0', 'type', 'bridge']);
+      // A fixed MAC: by default a bridge takes the lowest MAC of its ports and
+      // changes it when that port goes (a node dies), so every host's ARP entry
+      // for an address on the bridge itself (the lab's etcd) goes stale for
+      // seconds: long enough for the surviving agents' etcd leases to expire.
+      await ip(['-n', ns, 'link', 'set', 'br0', 'address', '02:00:c6:12:00:01']);
       await ip(['-n', ns, 'link', 'set', 'br0', 'up']);
       return ns;
     },
