@@ -7,7 +7,7 @@ import { exitCodeFor } from '@terrace/api';
 import { EtcdResourceStore, Keys, connect, resolveConnectionConfig } from '@terrace/datastore';
 import { CommanderError } from 'commander';
 import { parseAgentArgs } from './config.js';
-import { createLogger } from '@terrace/log';
+import { createLogger, runMain, serveUntilSignal } from '@terrace/log';
 import { NodeAgent } from './node-agent.js';
 
 async function main(): Promise<number> {
@@ -30,37 +30,12 @@ async function main(): Promise<number> {
     return exitCodeFor(e);
   }
   const agent = new NodeAgent({ config, etcd, keys, store: new EtcdResourceStore(etcd, keys), log });
-  let stopping: Promise<void> | undefined;
-  const stop = (signal: string): Promise<void> => {
-    stopping ??= (async () => {
-      log.info('stopping', { signal });
-      await agent.stop().catch((e: unknown) => log.error('stop failed', { error: (e as Error).message }));
-      etcd.close();
-    })();
-    return stopping;
-  };
-  const exited = new Promise<number>((resolve) => {
-    for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => void stop(sig).then(() => resolve(0)));
+  return serveUntilSignal(agent, {
+    log,
+    running: () => log.info('agent running', { cluster: conn.cluster, endpoints: conn.endpoints }),
+    cleanup: () => etcd.close(),
+    exitCodeFor,
   });
-  try {
-    await agent.start();
-    log.info('agent running', { cluster: conn.cluster, endpoints: conn.endpoints });
-  } catch (e) {
-    log.error('start failed', { error: (e as Error).message });
-    await stop('start failure');
-    return exitCodeFor(e) || 1;
-  }
-  return exited;
 }
 
-main().then(
-  (code) => {
-    process.exitCode = code;
-    // Open handles (grpc channels) must not keep a stopped agent alive.
-    setTimeout(() => process.exit(code), 200).unref();
-  },
-  (e: unknown) => {
-    process.stderr.write(`terrace-agent: ${(e as Error).stack ?? String(e)}\n`);
-    process.exit(3);
-  },
-);
+runMain('terrace-agent', main);

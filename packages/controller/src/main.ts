@@ -9,7 +9,7 @@ import { CommanderError } from 'commander';
 import { type ControllerConfig, parseControllerArgs } from './config.js';
 import { Controller } from './controller.js';
 import { formatDuration } from '@terrace/api';
-import { createLogger } from '@terrace/log';
+import { createLogger, runMain, serveUntilSignal } from '@terrace/log';
 
 async function main(): Promise<number> {
   let config: ControllerConfig;
@@ -43,42 +43,18 @@ async function main(): Promise<number> {
     leaseTtlSeconds: config.leaseTtlSeconds,
     defaultPools: config.defaultPools,
   });
-  let stopping: Promise<void> | undefined;
-  const stop = (signal: string): Promise<void> => {
-    stopping ??= (async () => {
-      log.info('stopping', { signal });
-      await controller.stop().catch((e: unknown) => log.error('stop failed', { error: (e as Error).message }));
-      etcd.close();
-    })();
-    return stopping;
-  };
-  const exited = new Promise<number>((resolve) => {
-    for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => void stop(sig).then(() => resolve(0)));
+  return serveUntilSignal(controller, {
+    log,
+    running: () =>
+      log.info('controller running', {
+        nodeGrace: formatDuration(config.nodeGraceMs),
+        interval: formatDuration(config.intervalMs),
+        leaseTtlSeconds: config.leaseTtlSeconds,
+        defaultPools: config.defaultPools.map((p) => p.spec.cidr),
+      }),
+    cleanup: () => etcd.close(),
+    exitCodeFor,
   });
-  try {
-    await controller.start();
-    log.info('controller running', {
-      nodeGrace: formatDuration(config.nodeGraceMs),
-      interval: formatDuration(config.intervalMs),
-      leaseTtlSeconds: config.leaseTtlSeconds,
-      defaultPools: config.defaultPools.map((p) => p.spec.cidr),
-    });
-  } catch (e) {
-    log.error('start failed', { error: (e as Error).message });
-    await stop('start failure');
-    return exitCodeFor(e) || 1;
-  }
-  return exited;
 }
 
-main().then(
-  (code) => {
-    process.exitCode = code;
-    // Open grpc channels must not keep a stopped controller alive.
-    setTimeout(() => process.exit(code), 200).unref();
-  },
-  (e: unknown) => {
-    process.stderr.write(`terrace-controller: ${(e as Error).stack ?? String(e)}\n`);
-    process.exit(3);
-  },
-);
+runMain('terrace-controller', main);
