@@ -7,7 +7,8 @@
 // Receivers are measured one after another in the same run, each in a fresh
 // namespace on the same fabric, each from the moment the sender sees its
 // session Established until all N prefixes are in place:
-//   terrace      our GoBGP backend: gobgpd + the learned best-path stream →
+//   terrace      our GoBGP backend: gobgpd → BMP (every UPDATE as received) →
+//                our Adj-RIB-In and best-path selection →
 //                @terrace/dataplane RouteSync (kernel writes overlap the receive)
 //   frr          FRR 8 bgpd + zebra into the kernel
 //   bird         BIRD 2 with a kernel protocol

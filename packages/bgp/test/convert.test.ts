@@ -4,7 +4,6 @@ import { TimestampSchema } from '@bufbuild/protobuf/wkt';
 import { parseCidr, parseIP, isTerraceError } from '@terrace/api';
 import { CommunitiesAttributeSchema, IPAddressPrefixSchema, MpReachNLRIAttributeSchema, NextHopAttributeSchema } from '../src/gen/attribute_pb.js';
 import { PathSchema, PeerSchema, WatchEventResponseSchema } from '../src/gen/gobgp_pb.js';
-import { decodeWatchBest } from '../src/gobgp/watch-decode.js';
 import { fromApiPath, parseCommunity, peerConfigMatches, peerKey, toApiPath, toApiPeer } from '../src/gobgp/convert.js';
 
 describe('toApiPath / fromApiPath', () => {
@@ -66,25 +65,6 @@ describe('toApiPeer', () => {
   it('gives equal keys to equal configs and different keys otherwise', () => {
     expect(peerKey({ ...base })).toBe(peerKey({ ...base }));
     expect(peerKey({ ...base })).not.toBe(peerKey({ ...base, password: 'y' }));
-  });
-});
-
-describe('decodeWatchBest', () => {
-  it('reads the same reports as the generated decoder, skipping other fields and events', () => {
-    const v4 = create(PathSchema, toApiPath({ prefix: parseCidr('198.19.1.0/26'), nextHop: parseIP('198.18.0.11'), communities: ['1:2'] }));
-    Object.assign(v4, { neighborIp: '198.18.0.11', best: true, sourceAsn: 65001, sourceId: '198.18.0.11', age: create(TimestampSchema, { seconds: 5n }) });
-    const v6 = create(PathSchema, toApiPath({ prefix: parseCidr('2001:db8:1::/64'), nextHop: parseIP('2001:db8::11') }, true));
-    v6.neighborIp = '2001:db8::11';
-    const local = create(PathSchema, toApiPath({ prefix: parseCidr('198.19.2.0/26'), nextHop: parseIP('198.18.0.12') }));
-    local.neighborIp = '<nil>';
-    const table = create(WatchEventResponseSchema, { event: { case: 'table', value: { paths: [v4, v6, local] } } });
-    const got = decodeWatchBest(Buffer.from(toBinary(WatchEventResponseSchema, table)));
-    expect(got).toEqual([v4, v6, local].map(fromApiPath));
-    expect(got?.map((r) => r.prefix)).toEqual(['198.19.1.0/26', '2001:db8:1::/64', '198.19.2.0/26']);
-    const empty = create(WatchEventResponseSchema, { event: { case: 'table', value: { paths: [] } } });
-    expect(decodeWatchBest(Buffer.from(toBinary(WatchEventResponseSchema, empty)))).toEqual([]);
-    const peer = create(WatchEventResponseSchema, { event: { case: 'peer', value: { type: 3 } } });
-    expect(decodeWatchBest(Buffer.from(toBinary(WatchEventResponseSchema, peer)))).toBeUndefined();
   });
 });
 

@@ -19,7 +19,7 @@ import { formatCidr, formatIP, parseCidr, parseIP } from '@terrace/api';
 import { createLab, listNamespaces, onProcessExit, startFrr, waitFor, type FrrRouter, type Lab } from '@terrace/testkit';
 import { PolicyDirection, RouteAction, TableType } from '../src/gen/gobgp_pb.js';
 import { GobgpClient } from '../src/gobgp/client.js';
-import { toApiPath } from '../src/gobgp/convert.js';
+import { fromApiPath, toApiPath } from '../src/gobgp/convert.js';
 import { GobgpDaemon } from '../src/gobgp/daemon.js';
 import { ensureExportPolicy, EXPORT_POLICY_NAME } from '../src/gobgp/export-policy.js';
 import { GobgpSpeaker } from '../src/gobgp/speaker.js';
@@ -77,8 +77,6 @@ async function addNode(name: string, addr: string, asn: number): Promise<TestNod
     daemon: { netns: ns, apiAddress: `unix://${join(sockDir, `${name}.sock`)}`, initialBackoffMs: 100 },
     restartGraceMs: 4000,
     resyncMs: 2000,
-    // Low, so that the bulk-load path (drop the watch, take one dump) runs here too.
-    bulkThreshold: 64,
     onError: (e) => errors.push(`${name}: ${e.message}`),
   });
   const node: TestNode = { name, addr, asn, ns, speaker, seen: new Map() };
@@ -105,13 +103,23 @@ async function torPaths(prefix: string): Promise<string[]> {
 }
 
 /** Prefixes whose best path in the node's gobgpd came from a peer (not local), read with ListPath. */
+/** gobgpd's own best path per learned prefix, as `prefix via next-hop`, sorted. */
 async function learnedInDaemon(n: TestNode): Promise<string[]> {
   const out: string[] = [];
   for (const r of await n.speaker.client.list('listPath', { tableType: 0, family: { afi: 1, safi: 1 } })) {
     const best = r.destination?.paths.find((p) => p.best);
-    if (best && best.neighborIp !== '<nil>' && r.destination) out.push(r.destination.prefix);
+    const raw = best && fromApiPath(best);
+    if (raw && !raw.local && r.destination) out.push(`${r.destination.prefix} via ${raw.nextHop}`);
   }
   return out.sort();
+}
+
+/** Our selection in the same form: the best path's next hop is one of the set we hold. */
+function learnedHere(n: TestNode, held: readonly string[]): string[] {
+  const want = new Map(held.map((h) => h.split(' via ') as [string, string]));
+  return [...n.seen.entries()]
+    .map(([p, hs]) => `${p} via ${hs.includes(want.get(p) ?? '') ? want.get(p) : hs.join(',')}`)
+    .sort();
 }
 
 beforeAll(async () => {
@@ -232,7 +240,7 @@ describe('GoBGP backend', () => {
     for (const n of [n2(), n3()]) {
       await waitFor(`${n.name}: learned stream equals gobgpd's best paths`, async () => {
         const held = await learnedInDaemon(n);
-        const seen = [...n.seen.keys()].sort();
+        const seen = learnedHere(n, held);
         return held.join() === seen.join() ? true : undefined;
       }, 20000);
     }
@@ -323,7 +331,7 @@ describe('GoBGP backend', () => {
       await s.stop();
     };
     const attach = async (paths: Announcement[]): Promise<GobgpSpeaker> => {
-      const s = new GobgpSpeaker({ address: d.address, resyncMs: 2000, onError: (e) => errors.push(`m3: ${e.message}`) });
+      const s = new GobgpSpeaker({ address: d.address, netns: ns, resyncMs: 2000, onError: (e) => errors.push(`m3: ${e.message}`) });
       attached.add(s);
       // As the agent does: the desired sets first, so that the first pass
       // over an adopted daemon does not take an empty set for the truth.
@@ -366,6 +374,14 @@ describe('GoBGP backend', () => {
       const before = await uptimes();
 
       const second = await attach([...own, ...held]);
+      // The new speaker's BMP station replaced the old one, and gobgpd's dump
+      // of its established sessions gives it the mesh's blocks at once.
+      const stations = await raw.list('listBmp', {});
+      expect(stations.map((r) => r.station?.conf?.port)).toHaveLength(1);
+      await waitFor('the adopting speaker learns m1’s and m2’s blocks', () => {
+        const snap = second.learnedSnapshot();
+        return snap.get('198.19.31.0/26')?.nextHops.map(formatIP).join() === M.m1 && snap.get('198.19.32.0/26')?.nextHops.map(formatIP).join() === M.m2;
+      }, 20000);
       const assigned = await raw.list('listPolicyAssignment', { name: 'global', direction: PolicyDirection.EXPORT });
       expect(assigned[0]?.assignment?.policies.map((p) => p.name)).toEqual([EXPORT_POLICY_NAME]);
       expect(assigned[0]?.assignment?.defaultAction).toBe(RouteAction.ACCEPT);

@@ -8,9 +8,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { create, fromBinary, toBinary, type DescMessage, type MessageInitShape, type MessageShape } from '@bufbuild/protobuf';
 import { TerraceError } from '@terrace/api';
-import { GobgpApi, WatchEventRequest_Table_Filter_Type, WatchEventRequestSchema } from '../gen/gobgp_pb.js';
-import type { RawBestPath } from './convert.js';
-import { decodeWatchBest } from './watch-decode.js';
+import { GobgpApi } from '../gen/gobgp_pb.js';
 
 type Methods = typeof GobgpApi.method;
 type Kind<K extends keyof Methods> = Methods[K]['methodKind'];
@@ -54,36 +52,7 @@ function definitions(): grpc.ServiceDefinition {
       responseDeserialize: deserializer(m.output),
     };
   }
-  // WatchEvent once more under another name, with the narrow best-path decoder.
-  const watch = GobgpApi.method.watchEvent;
-  defs[WATCH_BEST] = {
-    path: `/${GobgpApi.typeName}/${watch.name}`,
-    requestStream: false,
-    responseStream: true,
-    requestSerialize: serializer(watch.input) as (v: unknown) => Buffer,
-    requestDeserialize: deserializer(watch.input),
-    responseSerialize: () => Buffer.alloc(0),
-    responseDeserialize: (b: Buffer): BestPathMessage => {
-      const paths = decodeWatchBest(b);
-      return paths ? { table: true, paths } : { table: false, paths: [] };
-    },
-  };
   return defs;
-}
-
-const WATCH_BEST = 'watchEventBestPaths';
-
-/** A running best-path watch: `done` settles when it ends (rejects on error, not on cancel). */
-export interface BestPathWatch {
-  done: Promise<void>;
-  cancel(): void;
-}
-
-/** One WatchEvent response as the narrow decoder sees it. */
-export interface BestPathMessage {
-  /** False for peer events (then `paths` is empty). */
-  table: boolean;
-  paths: RawBestPath[];
 }
 
 const ClientCtor = grpc.makeGenericClientConstructor(definitions(), 'GobgpApi');
@@ -172,34 +141,6 @@ export class GobgpClient {
       end: () => {
         call.end();
         return result;
-      },
-    };
-  }
-
-  /**
-   * WatchEvent with a BEST table filter, decoded narrowly (see watch-decode.ts)
-   * and delivered by callback, one call per message, without an async
-   * iterator step each: a table load brings one message per prefix. With
-   * `init`, the first table message is the full current best-path table.
-   */
-  watchBestPaths(init: boolean, onMessage: (m: BestPathMessage) => void): BestPathWatch {
-    const req = create(WatchEventRequestSchema, { table: { filters: [{ type: WatchEventRequest_Table_Filter_Type.BEST, init }] } });
-    const call = this.raw[WATCH_BEST](req) as grpc.ClientReadableStream<BestPathMessage>;
-    let cancelled = false;
-    const done = new Promise<void>((resolve, reject) => {
-      call.on('data', onMessage);
-      call.on('error', (e: { code?: number }) => {
-        if (cancelled && e.code === grpc.status.CANCELLED) resolve();
-        else reject(asUnavailable(this.address, 'WatchEvent', e));
-      });
-      call.on('end', () => resolve());
-    });
-    done.catch(() => undefined); // the caller awaits it; never an unhandled rejection
-    return {
-      done,
-      cancel() {
-        cancelled = true;
-        call.cancel();
       },
     };
   }

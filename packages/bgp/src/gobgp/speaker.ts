@@ -2,19 +2,22 @@
  * The GoBGP backend of BgpSpeaker. Desired state (global, peers, paths) is
  * held here; a reconcile pass compares it with gobgpd and sends only the
  * difference. A pass runs after every change, when the supervised daemon
- * comes back, when the best-path watch breaks, and periodically; a failed
- * pass is retried with backoff. A daemon that reports no ASN (GetBgp) has
- * been restarted, so everything is applied again from scratch. The global
- * export policy (only locally originated paths go out) is part of that state.
+ * comes back, and periodically; a failed pass is retried with backoff. A
+ * daemon that reports no ASN (GetBgp) has been restarted, so everything is
+ * applied again from scratch. The global export policy (only locally
+ * originated paths go out) and our BMP station are part of that state.
  *
- * Learned routes come from WatchEvent (BEST filter, init): the first report
- * after subscribing is a full dump, later ones are changes (see learned.ts).
- * After a daemon restart the routes learned before are kept, as stale, for
- * `restartGraceMs`, so the kernel keeps forwarding while sessions come back.
+ * Learned routes come from gobgpd over BMP (../bmp/station.ts): every UPDATE
+ * each peer sends, as received, into our Adj-RIB-In, whose decision process
+ * mirrors gobgpd's (best path, multipath). After the feed breaks (gobgpd
+ * restarted) the routes learned before are kept, as stale, until refreshed,
+ * dropped by their peer's End-of-RIB, or `restartGraceMs` ends, so the kernel
+ * keeps forwarding while sessions come back.
  */
-import { formatCidr, formatIP, parseCidr, parseIP, TerraceError } from '@terrace/api';
+import { formatCidr, formatIP, parseCidr, parseIP, TerraceError, type Cidr, type IPAddr } from '@terrace/api';
 import { Broadcast } from '../broadcast.js';
-import { LearnedTable, sliceAtPrefix, type LearnedRoute } from '../learned.js';
+import { AdjRibIn } from '../bmp/rib.js';
+import { BmpStation } from '../bmp/station.js';
 import type {
   Announcement,
   BgpSpeaker,
@@ -25,19 +28,30 @@ import type {
   PeerType,
   SessionState,
 } from '../speaker.js';
-import { GobgpClient, type BestPathMessage, type BestPathWatch } from './client.js';
-import { announcementKey, familyOf, fromApiPath, peerConfigMatches, peerKey, toApiGlobal, toApiPath, toApiPeer, type RawBestPath } from './convert.js';
+import { GobgpClient } from './client.js';
+import { announcementKey, familyOf, fromApiPath, peerConfigMatches, peerKey, toApiGlobal, toApiPath, toApiPeer } from './convert.js';
 import { GobgpDaemon, type GobgpDaemonOptions } from './daemon.js';
 import { ensureExportPolicy } from './export-policy.js';
-import { PeerState_SessionState, ResetPeerRequest_SoftResetDirection, TableType, type Peer } from '../gen/gobgp_pb.js';
+import { AddBmpRequest_MonitoringPolicy, PeerState_SessionState, ResetPeerRequest_SoftResetDirection, TableType, type Peer } from '../gen/gobgp_pb.js';
 
 export interface GobgpSpeakerOptions {
   /** Connect to a running gobgpd (a sidecar) at this gRPC address... */
   address?: string;
   /** ...or start and supervise one with these options. */
   daemon?: GobgpDaemonOptions;
-  /** Keep routes learned before a daemon restart this long (ms, default 30000). */
+  /**
+   * The named network namespace gobgpd runs in, when it is not ours (our BMP
+   * station's socket is opened there); default: the supervised daemon's netns.
+   */
+  netns?: string;
+  /** Keep routes learned before the feed broke (gobgpd restart) this long (ms, default 30000). */
   restartGraceMs?: number;
+  /**
+   * Address gobgpd dials to reach our BMP station (default 127.0.0.1: gobgpd
+   * shares our network namespace, or, supervised in a named one, gets the
+   * socket opened there).
+   */
+  stationHost?: string;
   /** Periodic reconcile interval (ms, default 10000). */
   resyncMs?: number;
   /** Retry backoff for failed passes (ms, default 200 → 5000). */
@@ -45,16 +59,6 @@ export interface GobgpSpeakerOptions {
   maxRetryMs?: number;
   /** Parallel AddPath/DeletePath calls per pass (default 32). */
   pathConcurrency?: number;
-  /**
-   * Best-path messages in one event-loop turn above which a bulk load is
-   * assumed and the watch is replaced by one dump once the table settles
-   * (default 128; 0 never does that).
-   */
-  bulkThreshold?: number;
-  /** Paths per slice when applying an initial dump (default 5000). */
-  dumpSlice?: number;
-  /** GetTable poll interval while a bulk load settles (ms, default 50). */
-  bulkPollMs?: number;
   onError?: (err: Error) => void;
 }
 
@@ -110,11 +114,13 @@ export class GobgpSpeaker implements BgpSpeaker {
   private appliedPaths = new Map<string, AppliedPath>();
   /** BGP was started at least once: a later "not started" means gobgpd restarted. */
   private everStarted = false;
-  private restartedSinceWatch = false;
   /** The export policy changed under established sessions; they have not been refreshed yet. */
   private softResetOutPending = false;
 
-  private readonly table = new LearnedTable();
+  /** Every peer's paths and the selection from them; replaced when our ASN or router id changes. */
+  private rib: AdjRibIn | undefined;
+  private ribKey = '';
+  private station: BmpStation | undefined;
   private readonly events = new Broadcast<readonly LearnedEvent[]>();
 
   private passRunning: Promise<void> | undefined;
@@ -123,9 +129,6 @@ export class GobgpSpeaker implements BgpSpeaker {
   private retryMs: number;
   private retryTimer: NodeJS.Timeout | undefined;
   private resyncTimer: NodeJS.Timeout | undefined;
-  private sweepTimer: NodeJS.Timeout | undefined;
-  private watch: BestPathWatch | undefined;
-  private watchLoop: Promise<void> | undefined;
   private stopped = false;
 
   constructor(opts: GobgpSpeakerOptions) {
@@ -146,14 +149,24 @@ export class GobgpSpeaker implements BgpSpeaker {
     if (this.stopped) throw new TerraceError('Invalid', 'gobgp speaker: start after stop');
     toApiGlobal(global);
     this.global = global;
+    this.ensureRib(global);
+    if (!this.station) {
+      this.station = new BmpStation({
+        rib: this.rib as AdjRibIn,
+        host: this.opts.stationHost ?? '127.0.0.1',
+        netns: this.opts.netns ?? this.opts.daemon?.netns,
+        graceMs: this.opts.restartGraceMs ?? 30000,
+        onEvents: (evs) => this.events.publish(evs),
+        onError: (e) => this.report(e),
+      });
+      await this.station.listen();
+    }
     if (this.daemon && this.daemon.pid === undefined) await this.daemon.start();
     else await this.client.waitReady(15000);
     if (!this.resyncTimer) {
       this.resyncTimer = setInterval(() => void this.reconcile().catch(() => undefined), this.opts.resyncMs ?? 10000);
       this.resyncTimer.unref();
     }
-    // The watch subscribes once BGP runs; it also survives a failed first pass.
-    this.watchLoop ??= this.runWatch();
     await this.reconcile();
   }
 
@@ -168,16 +181,24 @@ export class GobgpSpeaker implements BgpSpeaker {
     const m = uniqueBy(paths, (a) => formatCidr(a.prefix), 'announcement');
     for (const a of m.values()) toApiPath(a);
     this.paths = m;
+    // Our own prefixes are never learned routes, whoever else announces them.
+    const evs = this.rib?.setLocal(m.keys()) ?? [];
+    if (evs.length > 0) this.events.publish(evs);
     if (this.global) await this.reconcile();
   }
 
   learned(): AsyncIterable<readonly LearnedEvent[]> {
-    const now = this.table.currentEvents();
+    const now = this.rib?.currentEvents() ?? [];
     return this.events.subscribe(now.length > 0 ? [now] : []);
   }
 
-  learnedSnapshot(): ReadonlyMap<string, LearnedRoute> {
-    return this.table.snapshot();
+  learnedSnapshot(): ReadonlyMap<string, { prefix: Cidr; nextHops: readonly IPAddr[] }> {
+    return this.rib?.snapshot() ?? new Map();
+  }
+
+  /** The BMP feed from gobgpd is connected (routes learned are current, not stale). */
+  feedConnected(): boolean {
+    return this.station?.connected ?? false;
   }
 
   inSync(): boolean {
@@ -191,11 +212,10 @@ export class GobgpSpeaker implements BgpSpeaker {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    for (const t of [this.retryTimer, this.sweepTimer]) if (t) clearTimeout(t);
+    if (this.retryTimer) clearTimeout(this.retryTimer);
     if (this.resyncTimer) clearInterval(this.resyncTimer);
-    this.watch?.cancel();
     await this.passRunning?.catch(() => undefined);
-    await this.watchLoop?.catch(() => undefined);
+    await this.station?.close();
     this.events.close();
     this.client.close();
     await this.daemon?.stop();
@@ -263,11 +283,6 @@ export class GobgpSpeaker implements BgpSpeaker {
       this.appliedPeers.clear();
       this.appliedPaths.clear();
       this.appliedGlobal = undefined;
-      if (this.everStarted) {
-        // A watch opened before this pass saw no initial dump: open a new one.
-        this.restartedSinceWatch = true;
-        this.watch?.cancel();
-      }
     } else if (this.appliedGlobal !== undefined && this.appliedGlobal !== want) {
       // ASN, router id or port changed: BGP must be restarted to take them.
       await this.client.unary('stopBgp', {});
@@ -287,6 +302,8 @@ export class GobgpSpeaker implements BgpSpeaker {
       startedNow = true;
     }
     await this.applyExportPolicy(startedNow);
+    // Before the peers: the feed then carries every UPDATE from the first one.
+    await this.applyStation();
     await this.applyPeers();
     await this.applyPaths();
   }
@@ -382,157 +399,47 @@ export class GobgpSpeaker implements BgpSpeaker {
     });
   }
 
-  private async runWatch(): Promise<void> {
-    let backoff = this.opts.minRetryMs ?? 200;
-    while (!this.stopped) {
-      if (this.appliedGlobal === undefined) {
-        // BGP is not running (yet, or again): a WatchEvent now would miss the initial dump.
-        if (this.passRunning) {
-          await this.passRunning.catch(() => undefined);
-        } else {
-          await new Promise((r) => setTimeout(r, backoff));
-          backoff = Math.min(backoff * 2, this.opts.maxRetryMs ?? 5000);
-          await this.reconcile().catch(() => undefined);
-        }
-        continue;
-      }
-      const keepMissing = this.restartedSinceWatch;
-      this.restartedSinceWatch = false;
-      try {
-        const again = await this.watchOnce(keepMissing);
-        backoff = this.opts.minRetryMs ?? 200;
-        if (again) continue; // a bulk load has settled: take its dump now
-      } catch (e) {
-        if (!this.stopped) this.report(e instanceof Error ? e : new Error(String(e)));
-      }
-      if (this.stopped) return;
-      // The stream ended: gobgpd restarted or the channel broke. Bring the
-      // daemon back to the desired state before subscribing again.
-      await new Promise((r) => setTimeout(r, backoff));
-      backoff = Math.min(backoff * 2, this.opts.maxRetryMs ?? 5000);
-      await this.reconcile().catch(() => undefined);
-    }
-  }
-
   /**
-   * One subscription: the first table message is a full dump; later ones are
-   * changes. Messages arriving in one turn of the event loop are published as
-   * one batch (each message is still folded on its own: it is the complete new
-   * state of the prefixes it names, and a later message may shrink it again).
-   *
-   * Bulk loads: gobgpd hands every best-path change to each watcher through an
-   * unbuffered channel from its main loop, one message per prefix, so a
-   * watcher slows the table load itself several times over (measured: 20,000
-   * prefixes in 0.5 s without a watcher, 4 s with one). When a turn brings
-   * more than `bulkThreshold` messages, the watch is dropped, the table is left
-   * to load at full speed (GetTable polled until its path count holds still),
-   * and a new subscription's initial dump, one message, brings the result.
-   * Resolves with true when it ended for a bulk load (subscribe again at once).
+   * Points gobgpd's BMP client at our station (pre-policy monitoring: every
+   * UPDATE as received) and removes stations a previous agent left on the same
+   * address. Stations elsewhere (an operator's collector) are left alone.
    */
-  private async watchOnce(keepMissing: boolean): Promise<boolean> {
-    let first = true;
-    let pending: LearnedEvent[] = [];
-    let inTurn = 0;
-    let scheduled = false;
-    let bulk = false;
-    const threshold = this.opts.bulkThreshold ?? 128;
-    const flush = (): void => {
-      scheduled = false;
-      inTurn = 0;
-      if (pending.length === 0) return;
-      const out = pending;
-      pending = [];
-      this.events.publish(out);
-    };
-    // Messages wait here while a dump is being applied slice by slice.
-    const queue: BestPathMessage[] = [];
-    let running = false;
-    let draining: Promise<void> = Promise.resolve();
-    const handle = (m: BestPathMessage): void => {
-      for (const e of this.table.apply(m.paths)) pending.push(e);
-      inTurn += 1;
-      if (inTurn > threshold && threshold > 0 && !bulk) {
-        bulk = true;
-        watch.cancel();
-      }
-      if (!scheduled && pending.length > 0) {
-        scheduled = true;
-        setImmediate(flush);
-      }
-    };
-    const drain = async (): Promise<void> => {
-      running = true;
-      while (queue.length > 0 && !this.stopped) {
-        const m = queue.shift() as BestPathMessage;
-        if (first) {
-          first = false;
-          await this.applyDump(m.paths, keepMissing);
-        } else if (!bulk) {
-          handle(m);
-        }
-      }
-      running = false;
-    };
-    const watch = this.client.watchBestPaths(true, (m) => {
-      if (!m.table || bulk) return;
-      queue.push(m);
-      // Runs synchronously up to the first slice boundary of a dump.
-      if (!running) draining = drain();
+  private async applyStation(): Promise<void> {
+    const st = this.station;
+    if (!st) return;
+    let ours = false;
+    for (const r of await this.client.list('listBmp', {})) {
+      const conf = r.station?.conf;
+      if (!conf || conf.address !== st.host) continue;
+      if (conf.port === st.port) ours = true;
+      else await this.client.unary('deleteBmp', { address: conf.address, port: conf.port });
+    }
+    if (ours) return;
+    await this.client.unary('addBmp', {
+      address: st.host,
+      port: st.port,
+      policy: AddBmpRequest_MonitoringPolicy.PRE,
+      StatisticsTimeout: 0,
+      SysName: 'terrace-agent',
     });
-    this.watch = watch;
-    try {
-      await watch.done;
-    } finally {
-      await draining;
-      flush();
-    }
-    if (!bulk || this.stopped) return false;
-    await this.waitTableSettled();
-    return true;
   }
 
-  /**
-   * Applies an initial dump in slices, publishing each and yielding to the
-   * event loop in between, so the consumer's kernel writes (another process)
-   * overlap the rest of the dump.
-   */
-  private async applyDump(paths: readonly RawBestPath[], keepMissing: boolean): Promise<void> {
-    const gone = this.table.dropMissing(paths, keepMissing);
-    if (gone.length > 0) this.events.publish(gone);
-    const slice = this.opts.dumpSlice ?? 5000;
-    for (let i = 0; i < paths.length; ) {
-      const end = sliceAtPrefix(paths, i, slice);
-      const out = this.table.apply(paths.slice(i, end));
-      if (out.length > 0) this.events.publish(out);
-      i = end;
-      if (i < paths.length) await new Promise((r) => setImmediate(r));
+  /** A new Adj-RIB-In when our ASN or router id changes (iBGP/eBGP and loop checks depend on them). */
+  private ensureRib(global: GlobalConfig): void {
+    const routerId = Number(parseIP(global.routerId).value);
+    const multipath = global.multipath ?? true;
+    const key = `${global.asn} ${routerId} ${multipath}`;
+    const cur = this.rib;
+    if (cur && this.ribKey === key) return;
+    const rib = new AdjRibIn({ localAsn: global.asn, routerId, multipath });
+    this.ribKey = key;
+    rib.setLocal(this.paths.keys());
+    if (cur) {
+      const gone: LearnedEvent[] = [...cur.snapshot().values()].map((r) => ({ kind: 'withdraw', prefix: r.prefix }));
+      if (gone.length > 0) this.events.publish(gone);
     }
-    if (keepMissing && this.table.staleCount > 0) this.scheduleSweep();
-  }
-
-  /** Polls the global table's path count until it stops changing. */
-  private async waitTableSettled(): Promise<void> {
-    const every = this.opts.bulkPollMs ?? 50;
-    let last = -1;
-    for (let i = 0; i < 6000 && !this.stopped; i++) {
-      let n = 0;
-      for (const v of [4, 6] as const) {
-        const t = await this.client.unary('getTable', { tableType: TableType.GLOBAL, family: familyOf(v) });
-        n += Number(t.numPath);
-      }
-      if (n === last) return;
-      last = n;
-      await new Promise((r) => setTimeout(r, every));
-    }
-  }
-
-  private scheduleSweep(): void {
-    if (this.sweepTimer) clearTimeout(this.sweepTimer);
-    this.sweepTimer = setTimeout(() => {
-      this.sweepTimer = undefined;
-      const out = this.table.sweepStale();
-      if (out.length > 0) this.events.publish(out);
-    }, this.opts.restartGraceMs ?? 30000);
+    this.rib = rib;
+    if (this.station) this.station.rib = rib;
   }
 
   private toStatus(p: Peer): PeerStatus {

@@ -1,0 +1,187 @@
+/**
+ * The agent's BMP station: gobgpd connects to it (AddBmp, pre-policy route
+ * monitoring) and forwards every UPDATE its peers send, as received, plus peer
+ * up/down. The station parses them (parse.ts) into the Adj-RIB-In, whose
+ * decision process (rib.ts) yields the learned-route events.
+ *
+ * Why BMP and not WatchEvent: gobgpd's watchers (WatchEvent, and its BMP
+ * Loc-RIB and post-policy feeds) work per prefix and slow gobgpd's own table
+ * load several times over; pre-policy monitoring passes each received UPDATE
+ * on whole, so a 100,000-prefix table is ~120 messages and the load runs at
+ * full speed (see docs/BENCHMARKS.md).
+ *
+ * One connection at a time. When it breaks (gobgpd restarted, or the station
+ * was replaced), every path held becomes stale: it keeps forwarding until the
+ * next connection's data refreshes it, an End-of-RIB from its peer drops what
+ * was not refreshed (gobgpd sends each established peer's table and then an
+ * End-of-RIB on every new connection), or `graceMs` runs out.
+ */
+import type net from 'node:net';
+import type { Socket } from 'node:net';
+import type { LearnedEvent } from '../speaker.js';
+import { listenTcp } from './listen.js';
+import { BmpReader } from './parse.js';
+import type { AdjRibIn } from './rib.js';
+
+export interface BmpStationOptions {
+  rib: AdjRibIn;
+  /** Address gobgpd dials (default 127.0.0.1; gobgpd must share the namespace). */
+  host?: string;
+  /** Port to listen on (default 0: any free port). */
+  port?: number;
+  /** Open the socket in this named network namespace (gobgpd's). */
+  netns?: string;
+  /** How long stale paths are kept after the feed breaks (ms, default 30000). */
+  graceMs?: number;
+  /** Every batch of learned-route changes, in order. */
+  onEvents: (events: LearnedEvent[]) => void;
+  onError?: (err: Error) => void;
+  onConnection?: (up: boolean) => void;
+}
+
+export class BmpStation {
+  /** Where paths go; the speaker swaps it when our ASN or router id changes. */
+  rib: AdjRibIn;
+  private readonly opts: BmpStationOptions;
+  private server: net.Server | undefined;
+  private conn: Socket | undefined;
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private closed = false;
+  private connections = 0;
+  /** Peers gobgpd reported up on the current connection. */
+  private readonly up = new Set<string>();
+
+  constructor(opts: BmpStationOptions) {
+    this.opts = opts;
+    this.rib = opts.rib;
+  }
+
+  get host(): string {
+    return this.opts.host ?? '127.0.0.1';
+  }
+
+  /** The port gobgpd should dial (after listen()). */
+  get port(): number {
+    const a = this.server?.address();
+    return a && typeof a === 'object' ? a.port : 0;
+  }
+
+  get connected(): boolean {
+    return this.conn !== undefined;
+  }
+
+  /** Connections accepted so far (a new one each time gobgpd reconnects). */
+  get connectionCount(): number {
+    return this.connections;
+  }
+
+  /** Peers reported up on the current connection. */
+  peersUp(): ReadonlySet<string> {
+    return this.up;
+  }
+
+  async listen(): Promise<void> {
+    if (this.server) return;
+    const srv = await listenTcp({ host: this.host, port: this.opts.port ?? 0, netns: this.opts.netns });
+    srv.on('connection', (s) => this.accept(s));
+    srv.on('error', (e) => this.opts.onError?.(e));
+    this.server = srv;
+  }
+
+  close(): Promise<void> {
+    this.closed = true;
+    if (this.sweepTimer) clearTimeout(this.sweepTimer);
+    this.conn?.destroy();
+    this.conn = undefined;
+    const srv = this.server;
+    this.server = undefined;
+    return new Promise((r) => (srv ? srv.close(() => r()) : r()));
+  }
+
+  private accept(sock: Socket): void {
+    if (this.closed) {
+      sock.destroy();
+      return;
+    }
+    // gobgpd dials again only after its connection broke: a newer connection
+    // is the live one.
+    if (this.conn) this.conn.destroy();
+    this.conn = sock;
+    this.connections += 1;
+    this.up.clear();
+    sock.setNoDelay(true);
+    this.feedBroke();
+    const reader = new BmpReader();
+    sock.on('data', (chunk: Buffer) => {
+      if (this.conn !== sock) return;
+      try {
+        this.consume(reader, chunk);
+      } catch (e) {
+        this.opts.onError?.(e instanceof Error ? e : new Error(String(e)));
+        sock.destroy();
+      }
+    });
+    sock.on('error', (e) => {
+      if (this.conn === sock && !this.closed) this.opts.onError?.(e);
+    });
+    sock.on('close', () => {
+      if (this.conn !== sock) return;
+      this.conn = undefined;
+      this.up.clear();
+      this.feedBroke();
+      this.opts.onConnection?.(false);
+    });
+    this.opts.onConnection?.(true);
+  }
+
+  /** Everything held is stale until refreshed, an End-of-RIB, or the grace period. */
+  private feedBroke(): void {
+    if (this.closed) return;
+    this.rib.markAllStale();
+    // The grace period runs from the first break; a reconnect does not extend it.
+    if (this.rib.staleCount === 0 || this.sweepTimer) return;
+    this.sweepTimer = setTimeout(() => {
+      this.sweepTimer = undefined;
+      this.publish(this.rib.sweepStale());
+    }, this.opts.graceMs ?? 30000);
+    this.sweepTimer.unref();
+  }
+
+  private consume(reader: BmpReader, chunk: Buffer): void {
+    const rib = this.rib;
+    let out: LearnedEvent[] = [];
+    const add = (evs: LearnedEvent[]): void => {
+      if (evs.length === 0) return;
+      if (out.length === 0) out = evs;
+      else for (const e of evs) out.push(e);
+    };
+    for (const m of reader.push(chunk)) {
+      switch (m.type) {
+        case 'route-monitoring':
+          // Asked for pre-policy only; a post-policy copy would count twice.
+          if (m.postPolicy) break;
+          if (m.update.endOfRib !== undefined) add(rib.endOfRib(m.peer.key, m.update.endOfRib));
+          else add(rib.update(m.peer, m.update));
+          break;
+        case 'peer-up':
+          this.up.add(m.peer.key);
+          break;
+        case 'peer-down':
+          this.up.delete(m.peer.key);
+          add(rib.peerDown(m.peer.key));
+          break;
+        default:
+          break;
+      }
+    }
+    if (rib.staleCount === 0 && this.sweepTimer) {
+      clearTimeout(this.sweepTimer);
+      this.sweepTimer = undefined;
+    }
+    this.publish(out);
+  }
+
+  private publish(events: LearnedEvent[]): void {
+    if (events.length > 0) this.opts.onEvents(events);
+  }
+}
