@@ -46,6 +46,7 @@ const TIMERS = { keepaliveTime: 10, holdTime: 30, connectRetry: 1 };
 const quiet = { debug() {}, info() {}, warn: (m, x) => console.error(m, x ?? ''), error: (m, x) => console.error(m, x ?? '') };
 
 let dataplane = null;
+const { routeForLearned } = await import('../packages/agent/dist/src/routes.js');
 try {
   dataplane = await import('../packages/dataplane/dist/src/index.js');
   if (typeof dataplane.RouteSync !== 'function') dataplane = null;
@@ -210,13 +211,16 @@ const receivers = {
     const speaker = new GobgpSpeaker({ daemon: { netns: ns, apiAddress: `unix://${sock}` } });
     const sync = new dataplane.RouteSync({ netns: ns, resyncIntervalMs: 0, logger: quiet });
     await speaker.start({ asn: ASN.terrace, routerId: addr });
-    // The agent's path: learned events become kernel routes as they arrive.
+    // The agent's path: learned events become kernel routes as they arrive,
+    // derived by the agent's own rule (routeForLearned).
+    const ctx = { originated: new Set(), selfAddresses: new Set([addr]) };
     const follow = (async () => {
       for await (const batch of speaker.learned()) {
         const up = [];
         const down = [];
         for (const e of batch) {
-          if (e.kind === 'set') up.push(dataplane.unicastRoute(e.prefix, e.nextHops.map((via) => ({ via }))));
+          const route = e.kind === 'set' ? routeForLearned(e.prefix, e.nextHops, ctx, e.key) : undefined;
+          if (route) up.push(route);
           else down.push(e.prefix);
         }
         if (up.length) sync.upsert(up);

@@ -217,7 +217,7 @@ export class Reconciler {
   private routeFor(prefix: string, blackholes: ReadonlySet<string>): KernelRoute | undefined {
     if (blackholes.has(prefix)) return blackholeRoute(parseCidr(prefix));
     const l = this.learned.get(prefix);
-    return l ? routeForLearned(l.prefix, l.nextHops, this.ctx) : undefined;
+    return l ? routeForLearned(l.prefix, l.nextHops, this.ctx, prefix) : undefined;
   }
 
   private async followLearned(): Promise<void> {
@@ -230,7 +230,7 @@ export class Reconciler {
         const remove: Cidr[] = [];
         const blackholes = blackholesNow();
         for (const ev of batch) {
-          const key = formatCidr(ev.prefix);
+          const key = ev.key ?? formatCidr(ev.prefix);
           if (ev.kind === 'set') this.learned.set(key, { prefix: ev.prefix, nextHops: ev.nextHops });
           else this.learned.delete(key);
           const want = this.routeFor(key, blackholes);

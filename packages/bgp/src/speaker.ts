@@ -66,11 +66,14 @@ export interface Announcement {
  * A change to what the speaker has learned for one prefix. `set` replaces
  * every next hop known for the prefix (several when multipath selected
  * several equal best paths); `withdraw` removes the prefix. Our own
- * announcements never appear here.
+ * announcements never appear here. `key`, when present, is the prefix as
+ * formatCidr prints it (the backend has it at hand; a full table is 100,000
+ * events). Events that share a next-hop set may share its array: treat
+ * `nextHops` as immutable.
  */
 export type LearnedEvent =
-  | { kind: 'set'; prefix: Cidr; nextHops: readonly IPAddr[] }
-  | { kind: 'withdraw'; prefix: Cidr };
+  | { kind: 'set'; prefix: Cidr; key?: string; nextHops: readonly IPAddr[] }
+  | { kind: 'withdraw'; prefix: Cidr; key?: string };
 
 export type SessionState = 'idle' | 'connect' | 'active' | 'opensent' | 'openconfirm' | 'established' | 'unknown';
 

@@ -151,7 +151,9 @@ export class RouteSync {
   /** Adds or updates desired routes (by identity: table, destination, metric). */
   upsert(routes: Iterable<Route>): void {
     this.prefetch();
-    const canons = [...routes].map(canonOf);
+    // Validate everything before changing anything: an invalid route throws with nothing applied.
+    const canons: RouteCanon[] = [];
+    for (const r of routes) canons.push(canonOf(r));
     for (const c of canons) {
       this.desired.set(c.key, c);
       this.dirty.add(c.key);

@@ -72,6 +72,8 @@ interface PathRec {
 }
 
 interface Entry {
+  /** The prefix as formatCidr prints it (the map key). */
+  readonly key: string;
   readonly prefix: Cidr;
   /** The only path, or undefined when `list` holds two or more. */
   one: PathRec | undefined;
@@ -287,7 +289,7 @@ export class AdjRibIn {
   currentEvents(): LearnedEvent[] {
     const events: LearnedEvent[] = [];
     for (const e of this.routes.values()) {
-      if (e.hopsKey !== '') events.push({ kind: 'set', prefix: e.prefix, nextHops: e.nextHops });
+      if (e.hopsKey !== '') events.push({ kind: 'set', prefix: e.prefix, key: e.key, nextHops: e.nextHops });
     }
     return events;
   }
@@ -359,7 +361,7 @@ export class AdjRibIn {
     const e = this.routes.get(key);
     if (e === undefined) {
       // Fast path: a prefix nobody else announces.
-      const fresh: Entry = { prefix: n.prefix, one: rec, list: undefined, nextHops: NONE, hopsKey: '' };
+      const fresh: Entry = { key, prefix: n.prefix, one: rec, list: undefined, nextHops: NONE, hopsKey: '' };
       this.routes.set(key, fresh);
       const index = n.prefix.family === 4 ? st.v4 : st.v6;
       index.keys.push(key);
@@ -518,13 +520,13 @@ export class AdjRibIn {
       e.hopsKey = '';
       e.nextHops = NONE;
       this.selected -= 1;
-      events.push({ kind: 'withdraw', prefix: e.prefix });
+      events.push({ kind: 'withdraw', prefix: e.prefix, key: e.key });
       return;
     }
     if (e.hopsKey === '') this.selected += 1;
     e.hopsKey = hopsKey;
     e.nextHops = hops;
-    events.push({ kind: 'set', prefix: e.prefix, nextHops: hops });
+    events.push({ kind: 'set', prefix: e.prefix, key: e.key, nextHops: hops });
   }
 }
 
