@@ -210,6 +210,9 @@ const receivers = {
     if (!dataplane) return null;
     const speaker = new GobgpSpeaker({ daemon: { netns: ns, apiAddress: `unix://${sock}` } });
     const sync = new dataplane.RouteSync({ netns: ns, resyncIntervalMs: 0, logger: quiet });
+    // As the agent does at start-up (its blackholes and any routes left from
+    // before): the kernel is read and the batch process runs before peers come.
+    await sync.resync();
     await speaker.start({ asn: ASN.terrace, routerId: addr });
     // The agent's path: learned events become kernel routes as they arrive,
     // derived by the agent's own rule (routeForLearned).
