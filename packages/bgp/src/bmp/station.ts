@@ -19,7 +19,9 @@
 import type net from 'node:net';
 import type { Socket } from 'node:net';
 import type { LearnedEvent } from '../speaker.js';
+import { TerraceError } from '@terrace/api';
 import { listenTcp } from './listen.js';
+import { heldBy } from './peer-check.js';
 import { BmpReader } from './parse.js';
 import type { AdjRibIn } from './rib.js';
 
@@ -37,6 +39,12 @@ export interface BmpStationOptions {
   onEvents: (events: LearnedEvent[]) => void;
   onError?: (err: Error) => void;
   onConnection?: (up: boolean) => void;
+  /**
+   * The PID of the gobgpd expected to connect (when we supervise it): a
+   * connection from any other process is refused (see peer-check.ts).
+   * Absent, or returning undefined (a sidecar), any loopback client is taken.
+   */
+  expectedPid?: () => number | undefined;
 }
 
 export class BmpStation {
@@ -100,6 +108,27 @@ export class BmpStation {
 
   private accept(sock: Socket): void {
     if (this.closed) {
+      sock.destroy();
+      return;
+    }
+    const pid = this.opts.expectedPid?.();
+    if (pid === undefined) {
+      this.adopt(sock);
+      return;
+    }
+    // Nothing is read before the check: the socket stays paused without a 'data' listener.
+    sock.on('error', () => undefined);
+    void heldBy(pid, sock.remotePort ?? 0, this.port).then((ok) => {
+      if (ok) return this.adopt(sock);
+      sock.destroy();
+      this.opts.onError?.(
+        new TerraceError('Invalid', `bmp station: refused a connection from ${sock.remoteAddress}:${sock.remotePort}: not our gobgpd (pid ${pid})`),
+      );
+    });
+  }
+
+  private adopt(sock: Socket): void {
+    if (this.closed || sock.destroyed) {
       sock.destroy();
       return;
     }

@@ -158,6 +158,7 @@ export class GobgpSpeaker implements BgpSpeaker {
         graceMs: this.opts.restartGraceMs ?? 30000,
         onEvents: (evs) => this.events.publish(evs),
         onError: (e) => this.report(e),
+        expectedPid: () => this.daemon?.pid,
       });
       await this.station.listen();
     }
