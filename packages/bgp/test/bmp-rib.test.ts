@@ -291,6 +291,31 @@ describe('AdjRibIn: sessions, local prefixes, staleness', () => {
     expect(describeEvents(rib.currentEvents())).toEqual(['set 10.1.0.0/24 198.18.1.1']);
   });
 
+  test('peerStale ages one peer only, counts each path once, and endOfRib drops what it did not refresh', () => {
+    const rib = newRib();
+    // One UPDATE (one shared record) for two prefixes, withdrawn and re-announced (a key twice in the index).
+    rib.update(E1, ann(['10.1.0.0/24', '10.2.0.0/24'], attrs('198.18.1.1')));
+    rib.update(E1, wd(['10.2.0.0/24']));
+    rib.update(E1, ann(['10.2.0.0/24'], attrs('198.18.1.1')));
+    rib.update(E1, ann(['fd10::/64'], attrs('fd00::1')));
+    rib.update(E2, ann(['10.3.0.0/24'], attrs('198.18.1.2', { firstAs: 65002, asns: [65002] })));
+    rib.peerStale(E1.key);
+    expect(rib.staleCount).toBe(3);
+    expect(rib.size).toBe(4);
+    rib.peerStale(E1.key); // idempotent
+    expect(rib.staleCount).toBe(3);
+    expect(rib.update(E1, ann(['10.1.0.0/24'], attrs('198.18.1.1')))).toEqual([]);
+    expect(rib.staleCount).toBe(2);
+    const out = [...rib.endOfRib(E1.key, 4), ...rib.endOfRib(E1.key, 6)];
+    expect(describeEvents(out)).toEqual(['withdraw 10.2.0.0/24', 'withdraw fd10::/64']);
+    expect(rib.staleCount).toBe(0);
+    expect(hopsOf(rib, '10.3.0.0/24')).toEqual(['198.18.1.2']);
+    expect(hopsOf(rib, '10.1.0.0/24')).toEqual(['198.18.1.1']);
+    // A later feed break still ages everything once.
+    rib.markAllStale();
+    expect(rib.staleCount).toBe(2);
+  });
+
   test('a stale path among others is dropped without touching the fresh ones', () => {
     const rib = newRib();
     rib.update(E1, ann([P], attrs('198.18.1.1')));

@@ -334,24 +334,42 @@ describe('BmpStation over TCP', () => {
     expect(h.rib.size).toBe(2);
   });
 
-  it('replaces an open connection with a newer one', async () => {
+  it('turns away a second connection while one is live; the live feed carries on', async () => {
     const h = await startStation();
     const c1 = await loaded(h);
-    const c2 = await dial(h);
-    await c1.closed;
-    expect(h.station.connected).toBe(true);
-    expect(h.station.connectionCount).toBe(2);
-    expect(c2.isClosed()).toBe(false);
-    // The old feed broke: its paths are stale, still selected.
-    expect(h.rib.staleCount).toBe(2);
-    expect(h.rib.size).toBe(2);
-    expect(h.station.peersUp().size).toBe(0);
-
-    await send(c2, initiation(), peerUp(), announce([A]), endOfRib());
+    const stray = net.connect({ host: '127.0.0.1', port: h.station.port });
+    sockets.push(stray);
+    stray.on('error', () => undefined);
+    await new Promise((r) => stray.once('close', r));
+    expect(h.errors.map((e) => e.message).join()).toMatch(/refused a connection .*a feed is already connected/);
+    expect(c1.isClosed()).toBe(false);
+    expect(h.station.connectionCount).toBe(1);
+    expect(h.rib.staleCount).toBe(0);
+    await send(c1, withdraw([B]));
     await waitFor('a withdraw', () => events(h).length === 3);
     expect(events(h)[2]).toBe(`withdraw ${B}`);
-    expect([...h.station.peersUp()]).toEqual([PEER]);
+  });
+
+  it('graceful restart: a peer down keeps its paths for the restart time, then drops what was not re-announced', async () => {
+    const h = await startStation({ restartTimeOf: (peer) => (peer === PEER ? 0.4 : undefined) });
+    const c = await loaded(h);
+    await send(c, peerDown());
+    await waitFor('the peer to be down', () => h.station.peersUp().size === 0);
+    // Still forwarding on both, as gobgpd does.
+    expect(events(h)).toHaveLength(2);
+    expect(h.rib.size).toBe(2);
+    expect(h.rib.staleCount).toBe(2);
+    await send(c, peerUp(), announce([A]));
+    await waitFor('the restart time to pass', () => events(h).length === 3, 5000);
+    expect(events(h)[2]).toBe(`withdraw ${B}`);
     expect(h.rib.staleCount).toBe(0);
-    expect(h.errors).toEqual([]);
+    expect(h.rib.size).toBe(1);
+  });
+
+  it('a peer without graceful restart loses its paths at once', async () => {
+    const h = await startStation({ restartTimeOf: () => undefined });
+    const c = await loaded(h);
+    await send(c, peerDown());
+    await waitFor('two withdraws', () => events(h).length === 4);
   });
 });

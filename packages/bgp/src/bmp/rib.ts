@@ -58,8 +58,8 @@ interface PathRec {
   readonly peer: PeerState;
   /** Arrival order: gobgpd prefers the older of two eBGP paths. */
   readonly seq: number;
-  /** Feed generation it was announced in (stale when older than the RIB's). */
-  readonly gen: number;
+  /** Feed generation it was announced in (stale when older than the RIB's; peerStale() ages it). */
+  gen: number;
   readonly hopKey: string;
   readonly hop: IPAddr;
   /** `[hop]`, the shared frozen set for a prefix whose selection is this path alone. */
@@ -235,6 +235,33 @@ export class AdjRibIn {
   markAllStale(): void {
     this.gen += 1;
     this.stale = this.paths;
+  }
+
+  /**
+   * One peer's session went down with graceful restart: its paths are stale
+   * (still selected, as gobgpd keeps forwarding on them) until refreshed or
+   * dropped by endOfRib() for that peer, or sweepStale().
+   */
+  peerStale(peerKey: string): void {
+    const st = this.peers.get(peerKey);
+    if (st === undefined) return;
+    // A record is one UPDATE's attributes from this peer, shared by its prefixes: age each once, count each path.
+    // The index may name a key twice (appended again after a withdrawal): count keys once.
+    const fresh = new Set<PathRec>();
+    const counted = new Set<string>();
+    for (const index of [st.v4, st.v6]) {
+      for (const key of index.keys) {
+        const e = this.routes.get(key);
+        const p = e === undefined ? undefined : pathOf(e, st);
+        if (p === undefined || p.gen < this.gen) continue;
+        fresh.add(p);
+        counted.add(key);
+      }
+    }
+    const count = counted.size;
+    // Recounting would see an aged record as stale already, so count first, then age.
+    for (const p of fresh) p.gen = this.gen - 1;
+    this.stale += count;
   }
 
   /** End-of-RIB from `peerKey` for `family`: drops that peer's still-stale paths of that family. */

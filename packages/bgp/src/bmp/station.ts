@@ -10,11 +10,12 @@
  * on whole, so a 100,000-prefix table is ~120 messages and the load runs at
  * full speed (see docs/BENCHMARKS.md).
  *
- * One connection at a time. When it breaks (gobgpd restarted, or the station
- * was replaced), every path held becomes stale: it keeps forwarding until the
- * next connection's data refreshes it, an End-of-RIB from its peer drops what
- * was not refreshed (gobgpd sends each established peer's table and then an
- * End-of-RIB on every new connection), or `graceMs` runs out.
+ * One connection at a time. When it breaks (gobgpd restarted), every path
+ * held becomes stale: it keeps forwarding until the next connection's data
+ * refreshes it, an End-of-RIB in that connection's dump drops what its peer
+ * did not refresh (gobgpd sends each established peer's table and then an
+ * End-of-RIB on every new connection; a peer's own End-of-RIB it consumes),
+ * or `graceMs` runs out.
  */
 import type net from 'node:net';
 import type { Socket } from 'node:net';
@@ -24,6 +25,7 @@ import { listenTcp } from './listen.js';
 import { heldBy } from './peer-check.js';
 import { BmpReader } from './parse.js';
 import type { AdjRibIn } from './rib.js';
+import type { BmpMessage } from './types.js';
 
 export interface BmpStationOptions {
   rib: AdjRibIn;
@@ -40,11 +42,18 @@ export interface BmpStationOptions {
   onError?: (err: Error) => void;
   onConnection?: (up: boolean) => void;
   /**
-   * The PID of the gobgpd expected to connect (when we supervise it): a
-   * connection from any other process is refused (see peer-check.ts).
-   * Absent, or returning undefined (a sidecar), any loopback client is taken.
+   * When given, a connection is taken only from the process with this PID
+   * (the gobgpd we supervise; see peer-check.ts), and none while it returns
+   * undefined (the daemon between restarts). Absent (a sidecar), any
+   * loopback client is taken. IPv4 loopback only.
    */
   expectedPid?: () => number | undefined;
+  /**
+   * Graceful restart time (s) of a peer, when its session has it: a session
+   * drop then keeps the peer's paths (stale, as gobgpd keeps forwarding on
+   * them) until refreshed, or for this long.
+   */
+  restartTimeOf?: (peerKey: string) => number | undefined;
 }
 
 export class BmpStation {
@@ -54,6 +63,8 @@ export class BmpStation {
   private server: net.Server | undefined;
   private conn: Socket | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
+  /** Peers in graceful restart: when their stale paths go. */
+  private readonly restarting = new Map<string, NodeJS.Timeout>();
   private closed = false;
   private connections = 0;
   /** Peers gobgpd reported up on the current connection. */
@@ -99,6 +110,8 @@ export class BmpStation {
   close(): Promise<void> {
     this.closed = true;
     if (this.sweepTimer) clearTimeout(this.sweepTimer);
+    for (const t of this.restarting.values()) clearTimeout(t);
+    this.restarting.clear();
     this.conn?.destroy();
     this.conn = undefined;
     const srv = this.server;
@@ -111,20 +124,29 @@ export class BmpStation {
       sock.destroy();
       return;
     }
-    const pid = this.opts.expectedPid?.();
-    if (pid === undefined) {
+    if (this.conn) return this.refuse(sock, 'a feed is already connected');
+    if (!this.opts.expectedPid) {
       this.adopt(sock);
       return;
     }
+    const pid = this.opts.expectedPid();
+    if (pid === undefined) return this.refuse(sock, 'gobgpd is not running');
     // Nothing is read before the check: the socket stays paused without a 'data' listener.
     sock.on('error', () => undefined);
     void heldBy(pid, sock.remotePort ?? 0, this.port).then((ok) => {
-      if (ok) return this.adopt(sock);
-      sock.destroy();
-      this.opts.onError?.(
-        new TerraceError('Invalid', `bmp station: refused a connection from ${sock.remoteAddress}:${sock.remotePort}: not our gobgpd (pid ${pid})`),
-      );
+      if (ok) this.adopt(sock);
+      else this.refuse(sock, `not our gobgpd (pid ${pid})`);
     });
+  }
+
+  /**
+   * gobgpd never reads its BMP socket and notices a closed one only when a
+   * write fails, so the live connection is never replaced by a newcomer: a
+   * stray local client is turned away instead.
+   */
+  private refuse(sock: Socket, why: string): void {
+    this.opts.onError?.(new TerraceError('Invalid', `bmp station: refused a connection from ${sock.remoteAddress}:${sock.remotePort}: ${why}`));
+    sock.destroy();
   }
 
   private adopt(sock: Socket): void {
@@ -132,9 +154,7 @@ export class BmpStation {
       sock.destroy();
       return;
     }
-    // gobgpd dials again only after its connection broke: a newer connection
-    // is the live one.
-    if (this.conn) this.conn.destroy();
+    if (this.conn) return this.refuse(sock, 'a feed is already connected');
     this.conn = sock;
     this.connections += 1;
     this.up.clear();
@@ -184,30 +204,60 @@ export class BmpStation {
       if (out.length === 0) out = evs;
       else for (const e of evs) out.push(e);
     };
-    for (const m of reader.push(chunk)) {
-      switch (m.type) {
-        case 'route-monitoring':
-          // Asked for pre-policy only; a post-policy copy would count twice.
-          if (m.postPolicy) break;
-          if (m.update.endOfRib !== undefined) add(rib.endOfRib(m.peer.key, m.update.endOfRib));
-          else add(rib.update(m.peer, m.update));
-          break;
-        case 'peer-up':
-          this.up.add(m.peer.key);
-          break;
-        case 'peer-down':
-          this.up.delete(m.peer.key);
-          add(rib.peerDown(m.peer.key));
-          break;
-        default:
-          break;
+    try {
+      for (const m of reader.push(chunk)) this.handle(m, add);
+    } finally {
+      // What the RIB already applied is published even if a later message failed.
+      if (rib.staleCount === 0 && this.sweepTimer) {
+        clearTimeout(this.sweepTimer);
+        this.sweepTimer = undefined;
       }
+      this.publish(out);
     }
-    if (rib.staleCount === 0 && this.sweepTimer) {
-      clearTimeout(this.sweepTimer);
-      this.sweepTimer = undefined;
+  }
+
+  private handle(m: BmpMessage, add: (evs: LearnedEvent[]) => void): void {
+    const rib = this.rib;
+    switch (m.type) {
+      case 'route-monitoring':
+        // Asked for pre-policy only; a post-policy copy would count twice.
+        if (m.postPolicy) break;
+        if (m.update.endOfRib !== undefined) add(rib.endOfRib(m.peer.key, m.update.endOfRib));
+        else add(rib.update(m.peer, m.update));
+        break;
+      case 'peer-up':
+        this.up.add(m.peer.key);
+        break;
+      case 'peer-down': {
+        this.up.delete(m.peer.key);
+        const rt = this.opts.restartTimeOf?.(m.peer.key);
+        if (rt !== undefined && rt > 0) this.peerRestarting(m.peer.key, rt);
+        else add(rib.peerDown(m.peer.key));
+        break;
+      }
+      default:
+        break;
     }
-    this.publish(out);
+  }
+
+  /**
+   * Graceful restart: gobgpd keeps the peer's paths and forwards on them, so
+   * do we, as stale, until the restart time ends. The peer's End-of-RIB never
+   * reaches us (gobgpd consumes it), so what the peer did not re-announce by
+   * then goes at that point.
+   */
+  private peerRestarting(key: string, restartTime: number): void {
+    this.rib.peerStale(key);
+    const prev = this.restarting.get(key);
+    if (prev) clearTimeout(prev);
+    const t = setTimeout(() => {
+      this.restarting.delete(key);
+      const out = this.rib.endOfRib(key, 4);
+      for (const e of this.rib.endOfRib(key, 6)) out.push(e);
+      this.publish(out);
+    }, restartTime * 1000);
+    t.unref();
+    this.restarting.set(key, t);
   }
 
   private publish(events: LearnedEvent[]): void {

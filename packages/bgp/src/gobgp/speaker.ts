@@ -11,8 +11,9 @@
  * each peer sends, as received, into our Adj-RIB-In, whose decision process
  * mirrors gobgpd's (best path, multipath). After the feed breaks (gobgpd
  * restarted) the routes learned before are kept, as stale, until refreshed,
- * dropped by their peer's End-of-RIB, or `restartGraceMs` ends, so the kernel
- * keeps forwarding while sessions come back.
+ * dropped by the End-of-RIB that follows each peer's table in gobgpd's dump on
+ * a new connection, or `restartGraceMs` ends, so the kernel keeps forwarding
+ * while sessions come back.
  */
 import { formatCidr, formatIP, parseCidr, parseIP, TerraceError, type Cidr, type IPAddr } from '@terrace/api';
 import { Broadcast } from '../broadcast.js';
@@ -49,7 +50,8 @@ export interface GobgpSpeakerOptions {
   /**
    * Address gobgpd dials to reach our BMP station (default 127.0.0.1: gobgpd
    * shares our network namespace, or, supervised in a named one, gets the
-   * socket opened there).
+   * socket opened there). Only on 127.0.0.1 does the station check that the
+   * connection is our supervised gobgpd's.
    */
   stationHost?: string;
   /** Periodic reconcile interval (ms, default 10000). */
@@ -151,14 +153,18 @@ export class GobgpSpeaker implements BgpSpeaker {
     this.global = global;
     this.ensureRib(global);
     if (!this.station) {
+      const host = this.opts.stationHost ?? '127.0.0.1';
+      const daemon = this.daemon;
       this.station = new BmpStation({
         rib: this.rib as AdjRibIn,
-        host: this.opts.stationHost ?? '127.0.0.1',
+        host,
+        // Only our own gobgpd may feed routes in; a sidecar's PID is not ours to know.
+        ...(daemon && host === '127.0.0.1' ? { expectedPid: () => daemon.pid } : {}),
         netns: this.opts.netns ?? this.opts.daemon?.netns,
         graceMs: this.opts.restartGraceMs ?? 30000,
         onEvents: (evs) => this.events.publish(evs),
         onError: (e) => this.report(e),
-        expectedPid: () => this.daemon?.pid,
+        restartTimeOf: (peer) => this.peers.get(peer)?.gracefulRestart?.restartTime,
       });
       await this.station.listen();
     }
@@ -420,7 +426,9 @@ export class GobgpSpeaker implements BgpSpeaker {
       address: st.host,
       port: st.port,
       policy: AddBmpRequest_MonitoringPolicy.PRE,
-      StatisticsTimeout: 0,
+      // gobgpd never reads the socket: a periodic write is how it notices a
+      // connection we closed and dials again (with established peers).
+      StatisticsTimeout: 5,
       SysName: 'terrace-agent',
     });
   }
