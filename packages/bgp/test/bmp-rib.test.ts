@@ -1,6 +1,6 @@
 import { describe, expect, test } from '@jest/globals';
 import fc from 'fast-check';
-import { formatCidr, formatIP, parseCidr, parseIP, type Cidr } from '@terrace/api';
+import { formatCidr, formatIP, parseCidr, parseIP, type Cidr, type IPAddr } from '@terrace/api';
 import { AdjRibIn } from '../src/bmp/rib.js';
 import type { BgpUpdate, BmpPeer, Nlri, PathAttrs } from '../src/bmp/types.js';
 import type { LearnedEvent } from '../src/speaker.js';
@@ -182,13 +182,15 @@ describe('AdjRibIn: decision process', () => {
     expect(describeEvents(rib.update(E1, wd([P])))).toEqual(['set 10.1.0.0/24 198.18.2.1']);
   });
 
-  test('the older of two eBGP paths is best (without multipath); a re-announcement is new', () => {
+  test('the older of two eBGP paths is best (without multipath); the same path sent again keeps its age, a changed one is new', () => {
     const rib = newRib(false);
     rib.update(E2, ann([P], attrs('198.18.1.2', { firstAs: 65002, asns: [65002] })));
     rib.update(E1, ann([P], attrs('198.18.1.1')));
     expect(hopsOf(rib, P)).toEqual(['198.18.1.2']);
-    // E2 sends the very same path again: it is now the younger one.
-    expect(describeEvents(rib.update(E2, ann([P], attrs('198.18.1.2', { firstAs: 65002, asns: [65002] }))))).toEqual([
+    // E2 sends the very same path again (a route refresh): still the older one, as in gobgpd.
+    expect(rib.update(E2, ann([P], attrs('198.18.1.2', { firstAs: 65002, asns: [65002] })))).toEqual([]);
+    // A new MED (not comparable across neighbour ASes) makes it a new, younger path.
+    expect(describeEvents(rib.update(E2, ann([P], attrs('198.18.1.2', { firstAs: 65002, asns: [65002], med: 5 }))))).toEqual([
       'set 10.1.0.0/24 198.18.1.1',
     ]);
   });
@@ -443,10 +445,22 @@ class RefRib {
         this.remove(peer.key, n.key);
         continue;
       }
+      // gobgpd keeps a path's age when the same attributes come again.
+      const prev = this.paths.get(n.key)?.list.find((x) => x.peer.key === peer.key);
+      const aa = a as PathAttrs;
+      const same =
+        prev !== undefined &&
+        formatIP(prev.a.nextHop as IPAddr) === formatIP(aa.nextHop as IPAddr) &&
+        (prev.a.localPref ?? 100) === (aa.localPref ?? 100) &&
+        prev.a.asPathLen === aa.asPathLen &&
+        prev.a.origin === aa.origin &&
+        (prev.a.med ?? 0) === (aa.med ?? 0) &&
+        prev.a.firstAs === aa.firstAs;
+      const seq = same && prev ? prev.seq : this.seq;
       this.remove(peer.key, n.key, false, false);
       const d = this.paths.get(n.key) ?? { prefix: n.prefix, list: [] };
       this.paths.set(n.key, d);
-      d.list.push({ peer, a, seq: this.seq, stale: false });
+      d.list.push({ peer, a, seq, stale: false });
       refSort(d.list);
     }
     if (u.endOfRib !== undefined) this.endOfRib(peer.key, u.endOfRib);

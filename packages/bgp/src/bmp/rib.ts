@@ -401,7 +401,8 @@ export class AdjRibIn {
     if (one !== undefined) {
       if (one.peer === st) {
         this.replaced(one);
-        e.one = rec;
+        // Same attributes again keep the path's age (see below).
+        e.one = sameForSelection(one, rec) ? { ...one, gen: rec.gen } : rec;
       } else {
         // gobgpd appends the new path to its sorted list, then sorts.
         e.one = undefined;
@@ -411,13 +412,19 @@ export class AdjRibIn {
     } else {
       const list = e.list as PathRec[];
       const i = indexOfPeer(list, st);
+      let path = rec;
       if (i >= 0) {
-        this.replaced(list[i] as PathRec);
+        const old = list[i] as PathRec;
+        this.replaced(old);
         list.splice(i, 1);
+        // gobgpd keeps a path's age when the peer sends the same attributes
+        // again (a route refresh, a reconnect's dump): so must the oldest-eBGP
+        // tie-break here, or a refresh could move the best path.
+        if (sameForSelection(old, rec)) path = { ...old, gen: rec.gen };
       } else {
         this.adopt(st, n, key);
       }
-      list.push(rec);
+      list.push(path);
       resort(list);
     }
     this.reselect(key, e, events);
@@ -558,6 +565,18 @@ export class AdjRibIn {
 }
 
 /** The peer's path for a prefix, if it has one. */
+/** Same next hop and the attributes the decision reads. */
+function sameForSelection(a: PathRec, b: PathRec): boolean {
+  return (
+    a.hopKey === b.hopKey &&
+    a.localPref === b.localPref &&
+    a.asPathLen === b.asPathLen &&
+    a.origin === b.origin &&
+    a.med === b.med &&
+    a.firstAs === b.firstAs
+  );
+}
+
 function pathOf(e: Entry, st: PeerState): PathRec | undefined {
   const one = e.one;
   if (one !== undefined) return one.peer === st ? one : undefined;
