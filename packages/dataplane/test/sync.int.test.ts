@@ -264,6 +264,28 @@ describe('RouteSync', () => {
     });
   });
 
+  it('splits a large batch over two ip processes: refused lines in either half are reported, the rest applied', async () => {
+    await withSync(async (sync, log) => {
+      const routes: Route[] = [];
+      const count = 10_000;
+      for (let i = 0; i < count; i++) {
+        const dst = { family: 4 as const, base: BigInt(0xc6130000 + 0x8000 + i), prefix: 32 }; // 198.19.128.0 upwards
+        // One unreachable gateway near the start and one near the end: one in each half.
+        const bad = i === 10 || i === count - 10;
+        routes.push(unicastRoute(dst, { via: bad ? ip('198.18.9.9') : i % 2 ? gwA : gwB }));
+      }
+      sync.setDesired(routes);
+      await sync.flush();
+      expect((await kernel()).length).toBe(count - 2);
+      expect(log.lines.join('\n')).toMatch(/198\.19\.128\.10 proto 201 via 198\.18\.9\.9/);
+      expect(log.lines.join('\n')).toMatch(/198\.19\.167\.6 proto 201 via 198\.18\.9\.9/);
+      // Removing them all is split too.
+      sync.setDesired([]);
+      await sync.flush();
+      expect(await kernel()).toEqual([]);
+    });
+  });
+
   it('restarts the batch process when it is killed mid-batch and still converges', async () => {
     await withSync(async (sync, log) => {
       const routes: Route[] = [];
