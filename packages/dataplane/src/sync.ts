@@ -3,9 +3,10 @@
  *
  * Callers hand over desired state (the whole set with setDesired, or changes
  * with upsert/remove) and never wait on the kernel unless they want to
- * (flush). One runner applies changes through one `ip -force -batch -` child:
- * changes made while a batch is in flight, or within the same tick, go out
- * together as the next batch. What the runner believes the kernel holds is
+ * (flush). One runner applies changes through a long-lived `ip -force -batch -`
+ * child (a large batch in halves through two, which the kernel serves in
+ * parallel): changes made while a batch is in flight, or within the same
+ * tick, go out together as the next batch. What the runner believes the kernel holds is
  * checked against the kernel itself by a periodic full resync (read, diff,
  * apply), which repairs drift, failed lines and whatever a dead child left
  * half done. Routes of any other protocol are never read, so never touched.
@@ -14,12 +15,12 @@ import type { Cidr } from '@terrace/api';
 import { IpBatch, type BatchOutcome } from './batch.js';
 import { canonMatches, canonOf, deleteArgs, replaceArgs, type RouteCanon } from './canon.js';
 import { DEFAULT_RESYNC_INTERVAL_MS } from './constants.js';
-
-/** Batches at least this long are split over two ip processes. */
-const SPLIT_MIN_LINES = 4096;
 import { diffCanons } from './diff.js';
 import { readKernelCanons, type IpOptions } from './kernel.js';
 import { routeIdKey, type Route, type RouteId } from './route.js';
+
+/** Batches at least this long are split over two ip processes. */
+const SPLIT_MIN_LINES = 4096;
 
 /** The subset of a winston logger route sync uses. */
 export interface RouteSyncLogger {
