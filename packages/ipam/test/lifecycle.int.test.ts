@@ -96,20 +96,26 @@ describe('check and repair', () => {
   test('finds and repairs every kind of leftover, only while unchanged', async () => {
     const { c, a } = await setup();
     const { etcd, keys } = c;
+    // Every allocation first: the allocator claims a random free block, and
+    // must not land on (or tidy away) the leftovers made up below.
     const ok = await a.allocate({ handle: 'ok', node: 'n1' });
-    // A claim that crashed after its first step: pending affinity, no block.
-    await etcd.put(keys.affinity('n1', '10.30.0.240/28')).value(PENDING).exec();
-    // A claim that crashed after its second step: block exists, affinity still pending.
-    await etcd.put(keys.affinity('n2', '10.30.0.224/28')).value(PENDING).exec();
-    await etcd.put(keys.block('10.30.0.224/28')).value(encodeBlock(newBlock(parseCidr('10.30.0.224/28'), 'n2'))).exec();
-    // A handle pointing at nothing.
-    await etcd.put(keys.handle('ghost')).value(encodeHandle({ handle: 'ghost', ips: [{ block: '10.30.0.208/28', ordinal: 1, seq: 5, ip: '10.30.0.209' }] })).exec();
-    // An allocation whose handle is missing.
     const orphan = await a.allocate({ handle: 'orphan', node: 'n1' });
-    await etcd.delete().key(keys.handle('orphan')).exec();
-    // A block whose node is gone.
     await putNode(c, 'n3');
     await a.allocate({ handle: 'n3-0', node: 'n3' });
+    const used = new Set((await a.blocks()).map((b) => b.cidr));
+    const [cA, cB, cC] = Array.from({ length: 16 }, (_, i) => `10.30.0.${i * 16}/28`).filter((x) => !used.has(x));
+    if (!cA || !cB || !cC) throw new Error('no free blocks left for the test');
+    // A claim that crashed after its first step: pending affinity, no block.
+    await etcd.put(keys.affinity('n1', cA)).value(PENDING).exec();
+    // A claim that crashed after its second step: block exists, affinity still pending.
+    await etcd.put(keys.affinity('n2', cB)).value(PENDING).exec();
+    await etcd.put(keys.block(cB)).value(encodeBlock(newBlock(parseCidr(cB), 'n2'))).exec();
+    // A handle pointing at nothing.
+    const ghostIP = cC.replace(/\.(\d+)\/28$/, (_m, d: string) => `.${Number(d) + 1}`);
+    await etcd.put(keys.handle('ghost')).value(encodeHandle({ handle: 'ghost', ips: [{ block: cC, ordinal: 1, seq: 5, ip: ghostIP }] })).exec();
+    // An allocation whose handle is missing.
+    await etcd.delete().key(keys.handle('orphan')).exec();
+    // A block whose node is gone.
     await deleteNode(c, 'n3');
 
     const report = await a.check();
