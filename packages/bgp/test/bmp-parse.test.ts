@@ -3,43 +3,9 @@ import fc from 'fast-check';
 import { TerraceError, formatCidr, formatIP, parseCidr, parseIP, type IPFamily } from '@terrace/api';
 import { BmpReader, parseBgpUpdate } from '../src/bmp/parse.js';
 import type { BmpMessage } from '../src/bmp/types.js';
+import { attr, cat, ipBytes, prefix, prefixes, u16, u32, u8 } from './bmp-bytes.js';
 
-// ---- a small byte builder: every message here is assembled field by field ----
-
-const u8 = (n: number): Buffer => Buffer.from([n]);
-const u16 = (n: number): Buffer => {
-  const b = Buffer.alloc(2);
-  b.writeUInt16BE(n);
-  return b;
-};
-const u32 = (n: number): Buffer => {
-  const b = Buffer.alloc(4);
-  b.writeUInt32BE(n);
-  return b;
-};
-const cat = (...parts: Buffer[]): Buffer => Buffer.concat(parts);
-
-/** Address bytes: 4 for IPv4, 16 for IPv6. */
-function ipBytes(s: string): Buffer {
-  const ip = parseIP(s);
-  const width = ip.family === 4 ? 4 : 16;
-  const b = Buffer.alloc(width);
-  for (let i = 0; i < width; i++) b[i] = Number((ip.value >> BigInt(8 * (width - 1 - i))) & 0xffn);
-  return b;
-}
-
-/** NLRI encoding of `addr/len`, keeping whatever host bits `addr` has. */
-function prefix(s: string): Buffer {
-  const [addr, len] = s.split('/');
-  const n = Number(len);
-  return cat(u8(n), ipBytes(addr!).subarray(0, Math.ceil(n / 8)));
-}
-const prefixes = (...ss: string[]): Buffer => cat(...ss.map(prefix));
-
-function attr(type: number, value: Buffer, flags = 0x40): Buffer {
-  if (value.length > 255) return cat(u8(flags | 0x10), u8(type), u16(value.length), value);
-  return cat(u8(flags), u8(type), u8(value.length), value);
-}
+// ---- messages assembled field by field (bmp-bytes.ts) ----
 
 function asPath(segments: Array<[number, number[]]>, asSize: 2 | 4 = 4): Buffer {
   return attr(2, cat(...segments.map(([t, asns]) => cat(u8(t), u8(asns.length), ...asns.map((a) => (asSize === 4 ? u32(a) : u16(a)))))));

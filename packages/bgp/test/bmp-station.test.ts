@@ -4,40 +4,9 @@ import { TerraceError, formatIP, parseIP } from '@terrace/api';
 import { AdjRibIn } from '../src/bmp/rib.js';
 import { BmpStation, type BmpStationOptions } from '../src/bmp/station.js';
 import type { LearnedEvent } from '../src/speaker.js';
+import { attr, cat, ipBytes, prefix, prefixes, u16, u32, u8 } from './bmp-bytes.js';
 
-// ---- a small byte builder (as in bmp-parse.test.ts): BMP and BGP assembled field by field ----
-
-const u8 = (n: number): Buffer => Buffer.from([n]);
-const u16 = (n: number): Buffer => {
-  const b = Buffer.alloc(2);
-  b.writeUInt16BE(n);
-  return b;
-};
-const u32 = (n: number): Buffer => {
-  const b = Buffer.alloc(4);
-  b.writeUInt32BE(n);
-  return b;
-};
-const cat = (...parts: Buffer[]): Buffer => Buffer.concat(parts);
-
-function ipBytes(s: string): Buffer {
-  const ip = parseIP(s);
-  const width = ip.family === 4 ? 4 : 16;
-  const b = Buffer.alloc(width);
-  for (let i = 0; i < width; i++) b[i] = Number((ip.value >> BigInt(8 * (width - 1 - i))) & 0xffn);
-  return b;
-}
-
-function prefix(s: string): Buffer {
-  const [addr, len] = s.split('/');
-  const n = Number(len);
-  return cat(u8(n), ipBytes(addr!).subarray(0, Math.ceil(n / 8)));
-}
-const prefixes = (...ss: string[]): Buffer => cat(...ss.map(prefix));
-
-function attr(type: number, value: Buffer, flags = 0x40): Buffer {
-  return cat(u8(flags), u8(type), u8(value.length), value);
-}
+// ---- messages assembled field by field (bmp-bytes.ts) ----
 
 function asPath(asns: number[]): Buffer {
   return attr(2, cat(u8(2), u8(asns.length), ...asns.map(u32)));
