@@ -14,7 +14,7 @@ import { hostVethName } from '@terrace/dataplane';
 import { Allocator } from '@terrace/ipam';
 import { createLab, sharedEtcdEndpoint, uniqueCluster, type Lab } from '@terrace/testkit';
 import { Etcd3 } from 'etcd3';
-import { allocatorIpam, etcdReadiness, startCniServer, type CniServer } from '../src/cni/index.js';
+import { allocatorIpam, CniHandlers, etcdReadiness, startCniServer, type CniIpam, type CniServer } from '../src/cni/index.js';
 
 const PLUGIN = fileURLToPath(new URL('../../../../bin/terrace-cni', import.meta.url));
 const NODE = 'n1';
@@ -275,6 +275,43 @@ describe('terrace-cni against the agent', () => {
 
     expect((await cni(podEnv('DEL', pa, 'gc-a'), conf())).code).toBe(0);
     await allocator.release({ handle: 'other-net.gc-x.eth0' });
+  });
+
+  it('GC leaves alone an attachment whose ADD is under way, even when the valid list omits it', async () => {
+    // Handlers on the real allocator, whose ADD we can hold right after the
+    // address is allocated, so GC surely runs while that ADD is in flight.
+    const real = allocatorIpam(allocator);
+    let open!: () => void;
+    const gate = new Promise<void>((r) => (open = r));
+    let allocated = false;
+    const ipam: CniIpam = {
+      ...real,
+      allocate: async (req) => {
+        const res = await real.allocate(req);
+        allocated = true;
+        await gate;
+        return res;
+      },
+    };
+    const h = new CniHandlers({ ipam, nodeName: NODE, mtu: 1450, hostNetns: nsPath(hostNs), datastoreReady: () => undefined, bgpReady: () => undefined });
+    const pc = await lab.addNamespace('gcc');
+    const config = new TextEncoder().encode(conf());
+    const call = { command: 'ADD', containerId: 'gc-c', netns: nsPath(pc), ifname: 'eth0', args: [], config };
+    const add = h.add(call);
+    for (let i = 0; i < 500 && !allocated; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(allocated).toBe(true);
+    const gc = h.gc(config, []);
+    // GC has listed by now and, before the fix, would wait for the ADD's lock and then undo it.
+    await new Promise((r) => setTimeout(r, 300));
+    open();
+    const result = JSON.parse(await add) as AddResult;
+    expect(await gc).toEqual([]);
+    const ip = result.ips[0]!.address.split('/')[0]!;
+    expect(await allocator.lookup(ip)).toMatchObject({ handle: `${NET}.gc-c.eth0` });
+    expect(await sh(hostNs, 'ip', ['link'])).toContain(hostVethName('gc-c', 'eth0'));
+    // A later GC that does not list it (the ADD is over) does release it.
+    expect(await h.gc(config, [])).toContain(`${NET}.gc-c.eth0`);
+    expect(await allocator.lookup(ip)).toBeUndefined();
   });
 
   it('STATUS is ready only when the datastore answers and BGP is up', async () => {

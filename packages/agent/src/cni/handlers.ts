@@ -75,6 +75,11 @@ export function handleOf(network: string, containerId: string, ifname: string): 
 export class CniHandlers {
   private readonly lock = new KeyedLock();
   private readonly mtu: number;
+  /** ADDs under way, by handle (see gc). */
+  private readonly adding = new Map<string, number>();
+  /** Handle → sequence number of its latest ADD; `addSeq` counts ADDs started. */
+  private readonly lastAdd = new Map<string, number>();
+  private addSeq = 0;
 
   constructor(private readonly o: CniHandlerOptions) {
     this.mtu = o.mtu ?? DEFAULT_POD_MTU;
@@ -109,6 +114,14 @@ export class CniHandlers {
   /** ADD: returns the CNI result JSON. */
   async add(call: CniCall): Promise<string> {
     const { env, conf, handle } = this.parse(call, 'ADD');
+    this.addSeq += 1;
+    this.lastAdd.set(handle, this.addSeq);
+    this.adding.set(handle, (this.adding.get(handle) ?? 0) + 1);
+    const done = (): void => {
+      const n = (this.adding.get(handle) ?? 1) - 1;
+      if (n > 0) this.adding.set(handle, n);
+      else this.adding.delete(handle);
+    };
     return this.timed('ADD', handle, () =>
       this.lock.run(`${env.containerId}/${env.ifname}`, async () => {
         const family = conf.ipam.assignIpv4 && conf.ipam.assignIpv6 ? 'dual' : conf.ipam.assignIpv6 ? 6 : 4;
@@ -151,7 +164,7 @@ export class CniHandlers {
         });
         return JSON.stringify(result);
       }),
-    );
+    ).finally(done);
   }
 
   /** DEL: unwire, then release. Idempotent; needs no namespace. */
@@ -163,6 +176,7 @@ export class CniHandlers {
         await removePod({ containerId: env.containerId, ifname: env.ifname, ...this.hostNs() });
         const released = await this.o.ipam.release({ handle });
         this.removedRoutes(env.containerId, env.ifname, released);
+        if (!this.adding.has(handle)) this.lastAdd.delete(handle);
       }),
     );
   }
@@ -191,10 +205,17 @@ export class CniHandlers {
 
   /**
    * GC: release every address this node holds for this network whose
-   * attachment the runtime no longer lists, and remove its veth.
+   * attachment the runtime no longer lists, and remove its veth. An
+   * attachment whose ADD was under way when GC began, or started since, is
+   * left alone even if the list omits it: the list may predate it, and
+   * undoing a fresh ADD would break a pod the runtime believes is wired (a
+   * truly stale one goes at the next GC).
    */
   async gc(config: Uint8Array, valid: Array<{ containerId: string; ifname: string }>): Promise<string[]> {
     const conf = parseConfig(decodeConfig(config), 'GC');
+    const seqAtStart = this.addSeq;
+    const busyAtStart = new Set(this.adding.keys());
+    const fresh = (handle: string): boolean => busyAtStart.has(handle) || (this.lastAdd.get(handle) ?? 0) > seqAtStart;
     return this.timed('GC', undefined, async () => {
       const keep = new Set(valid.map((v) => handleOf(conf.name, v.containerId, v.ifname)));
       const stale = new Map<string, { containerId: string; ifname: string }>();
@@ -207,11 +228,16 @@ export class CniHandlers {
       }
       const released: string[] = [];
       for (const [handle, att] of stale) {
-        await this.lock.run(`${att.containerId}/${att.ifname}`, async () => {
+        if (fresh(handle)) continue;
+        const gone = await this.lock.run(`${att.containerId}/${att.ifname}`, async () => {
+          // Checked again under the lock: an ADD may have started while we listed.
+          if (fresh(handle)) return false;
           await removePod({ ...att, ...this.hostNs() });
           this.removedRoutes(att.containerId, att.ifname, await this.o.ipam.release({ handle }));
+          if (!this.adding.has(handle)) this.lastAdd.delete(handle);
+          return true;
         });
-        released.push(handle);
+        if (gone) released.push(handle);
       }
       return released;
     });
