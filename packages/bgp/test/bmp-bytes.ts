@@ -36,3 +36,20 @@ export function attr(type: number, value: Buffer, flags = 0x40): Buffer {
   if (value.length > 255) return cat(u8(flags | 0x10), u8(type), u16(value.length), value);
   return cat(u8(flags), u8(type), u8(value.length), value);
 }
+
+/** A whole BGP UPDATE message (header included). */
+export function bgpUpdate(o: { withdrawn?: Buffer; attrs?: Buffer[]; nlri?: Buffer } = {}): Buffer {
+  const w = o.withdrawn ?? Buffer.alloc(0);
+  const a = cat(...(o.attrs ?? []));
+  const n = o.nlri ?? Buffer.alloc(0);
+  const body = cat(u16(w.length), w, u16(a.length), a, n);
+  return cat(Buffer.alloc(16, 0xff), u16(19 + body.length), u8(2), body);
+}
+
+/** What a BMP per-peer header names (each test file has its own defaults). */
+export interface PeerOpts {
+  address?: string;
+  asn?: number;
+  bgpId?: string;
+  flags?: number;
+}

@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { TerraceError, formatCidr, formatIP, parseCidr, parseIP, type IPFamily } from '@terrace/api';
 import { BmpReader, parseBgpUpdate } from '../src/bmp/parse.js';
 import type { BmpMessage } from '../src/bmp/types.js';
-import { attr, cat, ipBytes, prefix, prefixes, u16, u32, u8 } from './bmp-bytes.js';
+import { attr, bgpUpdate, cat, ipBytes, prefix, prefixes, u16, u32, u8, type PeerOpts } from './bmp-bytes.js';
 
 // ---- messages assembled field by field (bmp-bytes.ts) ----
 
@@ -17,20 +17,6 @@ function mpReach(afi: number, safi: number, nextHops: string[], nlri: Buffer): B
 }
 const mpUnreach = (afi: number, safi: number, nlri: Buffer): Buffer => attr(15, cat(u16(afi), u8(safi), nlri), 0x80);
 
-function bgpUpdate(o: { withdrawn?: Buffer; attrs?: Buffer[]; nlri?: Buffer } = {}): Buffer {
-  const w = o.withdrawn ?? Buffer.alloc(0);
-  const a = cat(...(o.attrs ?? []));
-  const n = o.nlri ?? Buffer.alloc(0);
-  const body = cat(u16(w.length), w, u16(a.length), a, n);
-  return cat(Buffer.alloc(16, 0xff), u16(19 + body.length), u8(2), body);
-}
-
-interface PeerOpts {
-  address?: string;
-  asn?: number;
-  bgpId?: string;
-  flags?: number;
-}
 function peerHeader(o: PeerOpts = {}): Buffer {
   const address = o.address ?? '198.18.0.11';
   const v6 = address.includes(':');

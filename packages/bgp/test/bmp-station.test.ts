@@ -4,7 +4,7 @@ import { TerraceError, formatIP, parseIP } from '@terrace/api';
 import { AdjRibIn } from '../src/bmp/rib.js';
 import { BmpStation, type BmpStationOptions } from '../src/bmp/station.js';
 import type { LearnedEvent } from '../src/speaker.js';
-import { attr, cat, ipBytes, prefix, prefixes, u16, u32, u8 } from './bmp-bytes.js';
+import { attr, bgpUpdate, cat, ipBytes, prefix, prefixes, u16, u32, u8, type PeerOpts } from './bmp-bytes.js';
 
 // ---- messages assembled field by field (bmp-bytes.ts) ----
 
@@ -12,20 +12,6 @@ function asPath(asns: number[]): Buffer {
   return attr(2, cat(u8(2), u8(asns.length), ...asns.map(u32)));
 }
 
-function bgpUpdate(o: { withdrawn?: Buffer; attrs?: Buffer[]; nlri?: Buffer } = {}): Buffer {
-  const w = o.withdrawn ?? Buffer.alloc(0);
-  const a = cat(...(o.attrs ?? []));
-  const n = o.nlri ?? Buffer.alloc(0);
-  const body = cat(u16(w.length), w, u16(a.length), a, n);
-  return cat(Buffer.alloc(16, 0xff), u16(19 + body.length), u8(2), body);
-}
-
-interface PeerOpts {
-  address?: string;
-  asn?: number;
-  bgpId?: string;
-  flags?: number;
-}
 /** The eBGP peer of these tests: 198.18.0.1, AS 65100. */
 const PEER = '198.18.0.1';
 function peerHeader(o: PeerOpts = {}): Buffer {
