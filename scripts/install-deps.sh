@@ -8,6 +8,8 @@ packages=(
   etcd-server etcd-client
   gobgpd golang-github-osrg-gobgp-dev protobuf-compiler
   frr bird2 iproute2 iputils-ping curl
+  # Runs route sync's netlink relay (packages/dataplane/relay); Essential in Debian, so always there.
+  perl-base
 )
 
 missing=()

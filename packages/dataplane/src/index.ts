@@ -4,6 +4,7 @@ export { canonMatches, canonOf, defaultMetric, identityKey, type HopText, type R
 export * from './diff.js';
 export { parseRouteDump } from './dump.js';
 export * from './kernel.js';
-export * from './batch.js';
+export * from './relay.js';
+export { decodeAnswers, encodeRoute, errnoText, MessageWriter, type RouteOp } from './netlink.js';
 export * from './sync.js';
 export * from './links.js';

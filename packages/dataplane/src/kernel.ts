@@ -1,6 +1,6 @@
 /**
  * Talking to the kernel through iproute2: reading our protocol's routes and
- * rendering routes as `ip -batch` lines.
+ * rendering routes as `ip route` arguments (for messages and tests).
  */
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, fstatSync, openSync, readSync, unlinkSync } from 'node:fs';

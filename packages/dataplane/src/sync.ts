@@ -3,24 +3,25 @@
  *
  * Callers hand over desired state (the whole set with setDesired, or changes
  * with upsert/remove) and never wait on the kernel unless they want to
- * (flush). One runner applies changes through a long-lived `ip -force -batch -`
- * child (a large batch in halves through two, which the kernel serves in
- * parallel): changes made while a batch is in flight, or within the same
- * tick, go out together as the next batch. What the runner believes the kernel holds is
- * checked against the kernel itself by a periodic full resync (read, diff,
- * apply), which repairs drift, failed lines and whatever a dead child left
- * half done. Routes of any other protocol are never read, so never touched.
+ * (flush). One runner applies changes as batched rtnetlink requests through a
+ * long-lived relay process (relay.ts; a large batch in halves through two,
+ * which the kernel serves in parallel): changes made while a batch is in
+ * flight, or within the same tick, go out together as the next batch. What
+ * the runner believes the kernel holds is checked against the kernel itself
+ * (read with `ip route show`) by a periodic full resync (read, diff, apply),
+ * which repairs drift, refused changes and whatever a dead relay left half
+ * done. Routes of any other protocol are never read, so never touched.
  */
 import type { Cidr } from '@terrace/api';
-import { IpBatch, type BatchOutcome } from './batch.js';
-import { canonMatches, canonOf, deleteArgs, replaceArgs, type RouteCanon } from './canon.js';
+import { canonMatches, canonOf, type RouteCanon } from './canon.js';
 import { DEFAULT_RESYNC_INTERVAL_MS } from './constants.js';
 import { diffCanons } from './diff.js';
 import { readKernelCanons, type IpOptions } from './kernel.js';
+import { RouteWriter, type BatchOutcome, type RouteWriterOptions } from './relay.js';
 import { routeIdKey, type Route, type RouteId } from './route.js';
 
-/** Batches at least this long are split over two ip processes. */
-const SPLIT_MIN_LINES = 4096;
+/** Batches at least this long are split over two relays. */
+const SPLIT_MIN_CHANGES = 4096;
 
 /** The subset of a winston logger route sync uses. */
 export interface RouteSyncLogger {
@@ -30,7 +31,7 @@ export interface RouteSyncLogger {
   error(message: string, meta?: Record<string, unknown>): void;
 }
 
-export interface RouteSyncOptions extends IpOptions {
+export interface RouteSyncOptions extends IpOptions, Pick<RouteWriterOptions, 'perlCommand'> {
   /** Where problems are reported; default: warnings and errors on stderr. */
   readonly logger?: RouteSyncLogger;
   /** Period of the full resync; default DEFAULT_RESYNC_INTERVAL_MS (30 s); 0 turns the timer off. */
@@ -52,7 +53,7 @@ export interface ResyncReport {
   readonly kernelRoutes: number;
   readonly replaced: number;
   readonly removed: number;
-  /** Lines ip refused (retried by the next resync). */
+  /** Changes the kernel refused (retried by the next resync). */
   readonly failed: number;
   readonly durationMs: number;
 }
@@ -83,9 +84,9 @@ const MAX_BACKOFF_MS = 10_000;
 export class RouteSync {
   private readonly opts: RouteSyncOptions;
   private readonly log: RouteSyncLogger;
-  private readonly batch: IpBatch;
+  private readonly batch: RouteWriter;
   private desired = new Map<string, RouteCanon>();
-  /** What we believe the kernel holds; undefined until read (and after a child died mid-batch). */
+  /** What we believe the kernel holds; undefined until read (and after a relay died mid-batch). */
   private kernel: Map<string, RouteCanon> | undefined;
   /** Keys changed since the last batch. */
   private dirty = new Set<string>();
@@ -99,8 +100,8 @@ export class RouteSync {
   private failStreak = 0;
   private backoff: { timer: NodeJS.Timeout; resolve: () => void } | undefined;
   private readonly timer: NodeJS.Timeout | undefined;
-  /** A second `ip -batch` child for the other half of a large batch. */
-  private readonly second: IpBatch;
+  /** A second relay for the other half of a large batch. */
+  private readonly second: RouteWriter;
   private holdingStale: boolean;
   private lastReport: ResyncReport | undefined;
   /** A kernel read started ahead of the runner (see prefetch). */
@@ -112,11 +113,11 @@ export class RouteSync {
     this.log = opts.logger ?? stderrLogger;
     const batchOpts = {
       ...opts,
-      onExit: (info: object) => this.log.warn('route sync: ip batch process exited; starting another', { ...info, netns: opts.netns }),
+      onExit: (info: object) => this.log.warn('route sync: netlink relay exited; starting another', { ...info, netns: opts.netns }),
     };
-    this.batch = new IpBatch(batchOpts);
-    // Started on the first large batch only (IpBatch spawns lazily).
-    this.second = new IpBatch(batchOpts);
+    this.batch = new RouteWriter(batchOpts);
+    // Started on the first large batch only (RouteWriter spawns lazily).
+    this.second = new RouteWriter(batchOpts);
     const every = opts.resyncIntervalMs ?? DEFAULT_RESYNC_INTERVAL_MS;
     if (every > 0) {
       this.timer = setInterval(() => this.requestResync(), every);
@@ -124,7 +125,7 @@ export class RouteSync {
     }
   }
 
-  /** The pid of the `ip -batch` child, while one runs. */
+  /** The pid of the netlink relay, while one runs. */
   get batchPid(): number | undefined {
     return this.batch.pid;
   }
@@ -182,8 +183,8 @@ export class RouteSync {
 
   /**
    * Resolves once every change made before the call has been applied by the
-   * kernel (lines ip refused are logged and left to the next resync). While
-   * the batch process keeps dying or the kernel cannot be read, it waits for
+   * kernel (changes the kernel refused are logged and left to the next resync). While
+   * the relay keeps dying or the kernel cannot be read, it waits for
    * the retries; close() releases it.
    */
   flush(): Promise<void> {
@@ -200,7 +201,7 @@ export class RouteSync {
     return this.lastReport ?? { kernelRoutes: 0, replaced: 0, removed: 0, failed: 0, durationMs: 0 };
   }
 
-  /** Stops the timer, finishes the batch in flight and ends the ip process. Routes stay. */
+  /** Stops the timer, finishes the batch in flight and ends the relays. Routes stay. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
@@ -216,7 +217,7 @@ export class RouteSync {
 
   /**
    * When the next run will read the kernel anyway (first use, or a resync is
-   * due) and nothing is in flight, starts that read and the batch process now:
+   * due) and nothing is in flight, starts that read and the relay now:
    * both are other processes, so they run while the caller's routes are being
    * validated and rendered, instead of after.
    */
@@ -349,16 +350,16 @@ export class RouteSync {
 
   /**
    * Sends one batch and updates what we believe the kernel holds. Returns the
-   * number of refused lines, or -1 when the child died before confirming it
+   * number of refused changes, or -1 when a relay died before confirming it
    * (then the kernel is re-read before anything else).
    */
   private async apply(replace: readonly RouteCanon[], remove: readonly RouteCanon[]): Promise<number> {
     const n = replace.length + remove.length;
     if (n === 0) return 0;
-    if (n < SPLIT_MIN_LINES) return this.applyVia(this.batch, replace, remove);
-    // Two ip processes take a large batch in halves: the kernel inserts
-    // routes of two requesters in parallel (100,000 routes: about 1.5× faster
-    // here). Each route is in one half only, so its lines keep their order.
+    if (n < SPLIT_MIN_CHANGES) return this.applyVia(this.batch, replace, remove);
+    // Two relays take a large batch in halves: the kernel serves two
+    // requesters in parallel (docs/BENCHMARKS.md). Each route is in one half
+    // only, so its changes keep their order.
     const r = replace.length >> 1;
     const d = remove.length >> 1;
     const [a, b] = await Promise.all([
@@ -368,13 +369,13 @@ export class RouteSync {
     return a < 0 || b < 0 ? -1 : a + b;
   }
 
-  private async applyVia(ip: IpBatch, replace: readonly RouteCanon[], remove: readonly RouteCanon[]): Promise<number> {
+  private async applyVia(writer: RouteWriter, replace: readonly RouteCanon[], remove: readonly RouteCanon[]): Promise<number> {
     const kernel = this.kernel as Map<string, RouteCanon>;
     if (replace.length + remove.length === 0) return 0;
     const added = new Array<boolean>(replace.length);
-    const batch = ip.begin();
+    const batch = writer.begin();
     for (const c of remove) {
-      batch.write('route del ' + deleteArgs(c));
+      batch.write('del', c);
       kernel.delete(c.key);
     }
     for (let i = 0; i < replace.length; i++) {
@@ -384,16 +385,16 @@ export class RouteSync {
       // that holds the same identity (replace matches any protocol).
       const ours = kernel.has(c.key);
       added[i] = !ours;
-      batch.write((ours ? 'route replace ' : 'route add ') + replaceArgs(c));
+      batch.write(ours ? 'replace' : 'add', c);
       kernel.set(c.key, c);
     }
     const outcome = await batch.end();
     // The other half's process died meanwhile: the kernel is being re-read anyway.
     if (this.kernel !== kernel) return -1;
     if (outcome.lost) {
-      this.log.warn('route sync: ip batch process died before confirming a batch; re-reading the kernel', {
+      this.log.warn('route sync: netlink relay died before confirming a batch; re-reading the kernel', {
         netns: this.opts.netns,
-        lines: remove.length + replace.length,
+        changes: remove.length + replace.length,
       });
       this.kernel = undefined;
       return -1;
@@ -401,7 +402,7 @@ export class RouteSync {
     return this.recordFailures(outcome, replace, remove, added);
   }
 
-  /** Updates what we believe after refused lines, and reports them; returns how many there were. */
+  /** Updates what we believe after refused changes, and reports them; returns how many there were. */
   private recordFailures(
     outcome: BatchOutcome,
     replace: readonly RouteCanon[],
@@ -415,7 +416,7 @@ export class RouteSync {
     for (const f of outcome.failures) {
       if (f.index < remove.length) {
         // Already gone is what we wanted.
-        if (f.message.includes('No such process')) continue;
+        if (f.code === 'ESRCH') continue;
         const c = remove[f.index] as RouteCanon;
         kernel.set(c.key, unsure(c));
         refused.push(`${f.line}: ${f.message}`);
@@ -431,7 +432,7 @@ export class RouteSync {
       }
       // A refused add left nothing of ours.
       kernel.delete(c.key);
-      if (f.message.includes('File exists')) foreign.push(c.key);
+      if (f.code === 'EEXIST') foreign.push(c.key);
       else refused.push(`${f.line}: ${f.message}`);
     }
     if (foreign.length > 0) {
@@ -441,7 +442,7 @@ export class RouteSync {
       });
     }
     if (refused.length > 0) {
-      this.log.warn(`route sync: ip refused ${refused.length} route change(s); the next resync retries them`, {
+      this.log.warn(`route sync: the kernel refused ${refused.length} route change(s); the next resync retries them`, {
         netns: this.opts.netns,
         examples: refused.slice(0, 5),
       });

@@ -1,0 +1,440 @@
+/**
+ * rtnetlink messages for route sync: routes (as canonical forms) encoded as
+ * the RTM_NEWROUTE / RTM_DELROUTE requests `ip route add|replace|del` sends
+ * for the same arguments, and the kernel's answers decoded.
+ *
+ * Why not `ip -batch`: ip sends one request per route and waits for its
+ * acknowledgement (three system calls a route, and an acknowledgement
+ * echoing the request). Many requests in one datagram, with only the last one
+ * asking for an acknowledgement (the kernel reports every failure anyway),
+ * cut the kernel time of installing 100,000 routes by about two thirds
+ * (docs/BENCHMARKS.md). The kernel handles the requests of a datagram in
+ * order and carries on after a failing one.
+ *
+ * Pure functions over bytes; the process that talks to the kernel is in
+ * relay.ts. Netlink is in host byte order.
+ */
+import { endianness } from 'node:os';
+import { getSystemErrorMap } from 'node:util';
+import { parseIP, type IPFamily } from '@terrace/api';
+import type { HopText, RouteCanon } from './canon.js';
+import { defaultMetric } from './canon.js';
+import { ROUTE_PROTOCOL } from './constants.js';
+
+const LE = endianness() === 'LE';
+
+// linux/netlink.h
+export const NLMSG_ERROR = 2;
+export const NLMSG_DONE = 3;
+const NLM_F_REQUEST = 0x1;
+export const NLM_F_ACK = 0x4;
+const NLM_F_REPLACE = 0x100;
+const NLM_F_EXCL = 0x200;
+const NLM_F_CREATE = 0x400;
+/** On an NLMSG_ERROR: extended-ack attributes follow the echoed header. */
+const NLM_F_ACK_TLVS = 0x200;
+/** On an NLMSG_ERROR: the request was not echoed beyond its header (NETLINK_CAP_ACK). */
+const NLM_F_CAPPED = 0x100;
+const NLMSGERR_ATTR_MSG = 1;
+// linux/rtnetlink.h
+const RTM_NEWLINK = 16;
+const RTM_GETLINK = 18;
+const RTM_NEWROUTE = 24;
+const RTM_DELROUTE = 25;
+const RTN_UNSPEC = 0;
+const RTN_TYPE = { unicast: 1, blackhole: 6, unreachable: 7, prohibit: 8 } as const;
+const RT_SCOPE_UNIVERSE = 0;
+const RT_SCOPE_LINK = 253;
+const RT_SCOPE_NOWHERE = 255;
+const RTNH_F_ONLINK = 4;
+const RTA_DST = 1;
+const RTA_OIF = 4;
+const RTA_GATEWAY = 5;
+const RTA_PRIORITY = 6;
+const RTA_PREFSRC = 7;
+const RTA_MULTIPATH = 9;
+const RTA_TABLE = 15;
+const RTA_VIA = 18;
+const IFLA_IFNAME = 3;
+const AF_INET = 2;
+const AF_INET6 = 10;
+
+const NLMSG_HDRLEN = 16;
+const RTMSG_LEN = 12;
+const IFINFOMSG_LEN = 16;
+
+export type RouteOp = 'add' | 'replace' | 'del';
+
+const align4 = (n: number): number => (n + 3) & ~3;
+
+/**
+ * Appends netlink messages to a growing buffer. Messages are written in
+ * place; `msgStart` / `msgEnd` bracket each one.
+ */
+export class MessageWriter {
+  buf: Buffer;
+  len = 0;
+  private start = 0;
+
+  constructor(size = 65536) {
+    this.buf = Buffer.alloc(size);
+  }
+
+  /** Bytes written so far (a view, valid until the next write). */
+  bytes(): Buffer {
+    return this.buf.subarray(0, this.len);
+  }
+
+  reset(): void {
+    this.len = 0;
+  }
+
+  private room(n: number): void {
+    if (this.len + n <= this.buf.length) return;
+    const next = Buffer.alloc(Math.max(this.buf.length * 2, this.len + n));
+    this.buf.copy(next, 0, 0, this.len);
+    this.buf = next;
+  }
+
+  u8(v: number): void {
+    this.room(1);
+    this.buf[this.len++] = v;
+  }
+
+  u16(v: number): void {
+    this.room(2);
+    if (LE) this.buf.writeUInt16LE(v, this.len);
+    else this.buf.writeUInt16BE(v, this.len);
+    this.len += 2;
+  }
+
+  u32(v: number): void {
+    this.room(4);
+    if (LE) this.buf.writeUInt32LE(v >>> 0, this.len);
+    else this.buf.writeUInt32BE(v >>> 0, this.len);
+    this.len += 4;
+  }
+
+  raw(b: Uint8Array): void {
+    this.room(b.length);
+    this.buf.set(b, this.len);
+    this.len += b.length;
+  }
+
+  pad(): void {
+    const to = align4(this.len);
+    this.room(to - this.len);
+    while (this.len < to) this.buf[this.len++] = 0;
+  }
+
+  /** Starts a message; its length is filled in by msgEnd. */
+  msgStart(type: number, flags: number, seq: number): void {
+    this.pad();
+    this.start = this.len;
+    this.u32(0);
+    this.u16(type);
+    this.u16(flags);
+    this.u32(seq);
+    this.u32(0); // port id: the kernel fills in ours
+  }
+
+  msgEnd(): void {
+    this.set32(this.start, this.len - this.start);
+    this.pad();
+  }
+
+  /** Sets the flags of the last message started. */
+  setFlags(flags: number): void {
+    if (LE) this.buf.writeUInt16LE(flags, this.start + 6);
+    else this.buf.writeUInt16BE(flags, this.start + 6);
+  }
+
+  /** The flags of the last message started. */
+  flags(): number {
+    return LE ? this.buf.readUInt16LE(this.start + 6) : this.buf.readUInt16BE(this.start + 6);
+  }
+
+  set32(at: number, v: number): void {
+    if (LE) this.buf.writeUInt32LE(v >>> 0, at);
+    else this.buf.writeUInt32BE(v >>> 0, at);
+  }
+
+  set16(at: number, v: number): void {
+    if (LE) this.buf.writeUInt16LE(v, at);
+    else this.buf.writeUInt16BE(v, at);
+  }
+
+  /** An attribute with a payload. */
+  attr(type: number, payload: Uint8Array): void {
+    this.pad();
+    this.u16(4 + payload.length);
+    this.u16(type);
+    this.raw(payload);
+    this.pad();
+  }
+
+  attr32(type: number, v: number): void {
+    this.pad();
+    this.u16(8);
+    this.u16(type);
+    this.u32(v);
+  }
+
+  /** Opens a nested attribute; returns its offset for nestEnd. */
+  nestStart(type: number): number {
+    this.pad();
+    const at = this.len;
+    this.u16(0);
+    this.u16(type);
+    return at;
+  }
+
+  nestEnd(at: number): void {
+    this.set16(at, this.len - at);
+    this.pad();
+  }
+}
+
+// Address text → bytes, remembered: routes share a few gateways, and IPv4
+// destinations are parsed without allocating beyond the result.
+const addrCache = new Map<string, Uint8Array>();
+
+function v4Bytes(text: string, end: number): Uint8Array | undefined {
+  const out = new Uint8Array(4);
+  let part = 0;
+  let v = 0;
+  let digits = 0;
+  for (let i = 0; i < end; i++) {
+    const ch = text.charCodeAt(i);
+    if (ch === 46) {
+      if (digits === 0 || part > 2) return undefined;
+      out[part++] = v;
+      v = 0;
+      digits = 0;
+    } else if (ch >= 48 && ch <= 57 && digits < 3) {
+      v = v * 10 + ch - 48;
+      digits++;
+      if (v > 255) return undefined;
+    } else {
+      return undefined;
+    }
+  }
+  if (digits === 0 || part !== 3) return undefined;
+  out[3] = v;
+  return out;
+}
+
+/** The address's bytes, network order; throws on text that is not an address. */
+export function addrBytes(text: string): Uint8Array {
+  const fast = text.includes(':') ? undefined : v4Bytes(text, text.length);
+  if (fast !== undefined) return fast;
+  let b = addrCache.get(text);
+  if (b === undefined) {
+    const a = parseIP(text);
+    const n = a.family === 4 ? 4 : 16;
+    b = new Uint8Array(n);
+    let v = a.value;
+    for (let i = n - 1; i >= 0; i--) {
+      b[i] = Number(v & 0xffn);
+      v >>= 8n;
+    }
+    if (addrCache.size > 1000) addrCache.clear();
+    addrCache.set(text, b);
+  }
+  return b;
+}
+
+/** `addr/len` or a bare host address → [bytes, length]. */
+function dstOf(c: RouteCanon): [Uint8Array, number] {
+  const slash = c.dst.indexOf('/');
+  if (slash < 0) return [addrBytes(c.dst), c.family === 4 ? 32 : 128];
+  return [addrBytes(c.dst.slice(0, slash)), Number(c.dst.slice(slash + 1))];
+}
+
+/** Interface name → index, in the routes' namespace; a name not in it is absent. */
+export type IfIndexes = ReadonlyMap<string, number>;
+
+/** The device names a route's next hops use. */
+export function devicesOf(c: RouteCanon): string[] {
+  const out: string[] = [];
+  for (const h of c.hops) if (h.dev !== undefined) out.push(h.dev);
+  return out;
+}
+
+/** Thrown while encoding a route whose device is not in the namespace. */
+export class NoSuchDevice extends Error {
+  constructor(readonly dev: string) {
+    super(`Cannot find device "${dev}"`);
+  }
+}
+
+function familyOf(text: string): IPFamily {
+  return text.includes(':') ? 6 : 4;
+}
+
+function gateway(w: MessageWriter, family: IPFamily, via: string): void {
+  const b = addrBytes(via);
+  if (familyOf(via) === family) {
+    w.attr(RTA_GATEWAY, b);
+    return;
+  }
+  // A gateway of the other family (an IPv4 route via an IPv6 link-local): RTA_VIA.
+  const v = new Uint8Array(2 + b.length);
+  const af = b.length === 4 ? AF_INET : AF_INET6;
+  v[LE ? 0 : 1] = af;
+  v.set(b, 2);
+  w.attr(RTA_VIA, v);
+}
+
+function ifindex(h: HopText, links: IfIndexes): number {
+  if (h.dev === undefined) return 0;
+  const i = links.get(h.dev);
+  if (i === undefined) throw new NoSuchDevice(h.dev);
+  return i;
+}
+
+/**
+ * Appends the request for one route change: what `ip route add|replace|del`
+ * sends for the arguments canon.ts renders (our protocol; table and metric
+ * only when not the defaults; for a delete, the identity alone). Throws
+ * NoSuchDevice when a next hop's device is not in `links`.
+ */
+export function encodeRoute(w: MessageWriter, op: RouteOp, c: RouteCanon, seq: number, links: IfIndexes, ack: boolean): void {
+  const del = op === 'del';
+  // Devices first: a missing one must leave nothing half-written.
+  const indexes = del ? [] : c.hops.map((h) => ifindex(h, links));
+  let flags = NLM_F_REQUEST | (ack ? NLM_F_ACK : 0);
+  if (op === 'add') flags |= NLM_F_CREATE | NLM_F_EXCL;
+  else if (op === 'replace') flags |= NLM_F_CREATE | NLM_F_REPLACE;
+  const [dst, dstLen] = dstOf(c);
+  const hops = c.hops;
+  const single = !del && hops.length === 1 ? (hops[0] as HopText) : undefined;
+  let scope = RT_SCOPE_UNIVERSE;
+  let type: number = RTN_TYPE[c.kind];
+  if (del) {
+    scope = RT_SCOPE_NOWHERE;
+    type = RTN_UNSPEC;
+  } else if (single !== undefined && single.via === undefined) {
+    scope = RT_SCOPE_LINK;
+  }
+  w.msgStart(del ? RTM_DELROUTE : RTM_NEWROUTE, flags, seq);
+  // struct rtmsg
+  w.u8(c.family === 4 ? AF_INET : AF_INET6);
+  w.u8(dstLen);
+  w.u8(0); // src_len
+  w.u8(0); // tos
+  w.u8(c.table < 256 ? c.table : 0);
+  w.u8(ROUTE_PROTOCOL);
+  w.u8(scope);
+  w.u8(type);
+  w.u32(single?.onlink === true ? RTNH_F_ONLINK : 0);
+  if (c.table >= 256) w.attr32(RTA_TABLE, c.table);
+  w.attr(RTA_DST, dst);
+  if (c.metric !== defaultMetric(c.family)) w.attr32(RTA_PRIORITY, c.metric);
+  if (!del) {
+    if (c.src !== undefined) w.attr(RTA_PREFSRC, addrBytes(c.src));
+    if (single !== undefined) {
+      if (single.via !== undefined) gateway(w, c.family, single.via);
+      if (single.dev !== undefined) w.attr32(RTA_OIF, indexes[0] as number);
+    } else if (hops.length > 1) {
+      const mp = w.nestStart(RTA_MULTIPATH);
+      hops.forEach((h, i) => {
+        // struct rtnexthop, then the hop's own attributes
+        const at = w.len;
+        w.u16(0);
+        w.u8(h.onlink ? RTNH_F_ONLINK : 0);
+        w.u8(h.weight - 1);
+        w.u32(indexes[i] as number);
+        if (h.via !== undefined) gateway(w, c.family, h.via);
+        w.set16(at, w.len - at);
+      });
+      w.nestEnd(mp);
+    }
+  }
+  w.msgEnd();
+}
+
+/** Appends a request for the index of the interface called `name`. */
+export function encodeGetLink(w: MessageWriter, name: string, seq: number, ack: boolean): void {
+  w.msgStart(RTM_GETLINK, NLM_F_REQUEST | (ack ? NLM_F_ACK : 0), seq);
+  // struct ifinfomsg, all zero: look the link up by name
+  for (let i = 0; i < IFINFOMSG_LEN; i++) w.u8(0);
+  const b = Buffer.from(name + '\0', 'utf8');
+  w.attr(IFLA_IFNAME, b);
+  w.msgEnd();
+}
+
+/** One message of an answer, as far as route sync cares. */
+export type Answer =
+  | { readonly kind: 'error'; readonly seq: number; readonly errno: number; readonly message: string | undefined }
+  | { readonly kind: 'link'; readonly seq: number; readonly index: number }
+  | { readonly kind: 'other'; readonly seq: number; readonly type: number };
+
+function r16(b: Buffer, at: number): number {
+  return LE ? b.readUInt16LE(at) : b.readUInt16BE(at);
+}
+
+function r32(b: Buffer, at: number): number {
+  return LE ? b.readUInt32LE(at) : b.readUInt32BE(at);
+}
+
+function ri32(b: Buffer, at: number): number {
+  return LE ? b.readInt32LE(at) : b.readInt32BE(at);
+}
+
+/** The extended-ack message of an NLMSG_ERROR, when the kernel gave one. */
+function extAckMessage(b: Buffer, at: number, end: number, flags: number): string | undefined {
+  if ((flags & NLM_F_ACK_TLVS) === 0) return undefined;
+  // error code, then the echoed request: its header alone when capped
+  const echoed = (flags & NLM_F_CAPPED) !== 0 ? NLMSG_HDRLEN : r32(b, at + NLMSG_HDRLEN + 4);
+  let p = at + NLMSG_HDRLEN + 4 + align4(echoed);
+  while (p + 4 <= end) {
+    const len = r16(b, p);
+    const type = r16(b, p + 2);
+    if (len < 4) break;
+    if (type === NLMSGERR_ATTR_MSG) {
+      let stop = p + len;
+      while (stop > p + 4 && b[stop - 1] === 0) stop--;
+      return b.toString('utf8', p + 4, stop);
+    }
+    p += align4(len);
+  }
+  return undefined;
+}
+
+/** Decodes a stream of netlink messages (the answers to one frame). */
+export function decodeAnswers(b: Buffer): Answer[] {
+  const out: Answer[] = [];
+  let at = 0;
+  while (at + NLMSG_HDRLEN <= b.length) {
+    const len = r32(b, at);
+    if (len < NLMSG_HDRLEN || at + len > b.length) throw new Error(`netlink: a message of ${len} bytes at ${at} overruns the ${b.length} received`);
+    const type = r16(b, at + 4);
+    const flags = r16(b, at + 6);
+    const seq = r32(b, at + 8);
+    if (type === NLMSG_ERROR) {
+      const errno = -ri32(b, at + NLMSG_HDRLEN) || 0;
+      out.push({ kind: 'error', seq, errno, message: extAckMessage(b, at, at + len, flags) });
+    } else if (type === RTM_NEWLINK && len >= NLMSG_HDRLEN + IFINFOMSG_LEN) {
+      out.push({ kind: 'link', seq, index: ri32(b, at + NLMSG_HDRLEN + 4) });
+    } else {
+      out.push({ kind: 'other', seq, type });
+    }
+    at += align4(len);
+  }
+  return out;
+}
+
+const errnoNames = getSystemErrorMap();
+
+/** `ESRCH`, for an errno number. */
+export function errnoCode(errno: number): string {
+  return errnoNames.get(-errno)?.[0] ?? `E${errno}`;
+}
+
+/** What the kernel said, as one line: `ESRCH (no such process)`, with its own words when it gave some. */
+export function errnoText(errno: number, message?: string): string {
+  const e = errnoNames.get(-errno);
+  const base = e === undefined ? `errno ${errno}` : `${e[0]} (${e[1]})`;
+  return message === undefined || message === '' ? base : `${base}: ${message}`;
+}
