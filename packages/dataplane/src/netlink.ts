@@ -89,6 +89,11 @@ export class MessageWriter {
     this.len = 0;
   }
 
+  /** Makes sure n more bytes fit without growing the buffer. */
+  reserve(n: number): void {
+    this.room(n);
+  }
+
   private room(n: number): void {
     if (this.len + n <= this.buf.length) return;
     const next = Buffer.alloc(Math.max(this.buf.length * 2, this.len + n));
@@ -195,39 +200,41 @@ export class MessageWriter {
   }
 }
 
-// Address text → bytes, remembered: routes share a few gateways, and IPv4
-// destinations are parsed without allocating beyond the result.
+// Address text → bytes. Destinations are written straight into the message
+// (one per route, never repeated); other addresses (gateways, sources, IPv6)
+// are few and remembered.
 const addrCache = new Map<string, Uint8Array>();
 
-function v4Bytes(text: string, end: number): Uint8Array | undefined {
-  const out = new Uint8Array(4);
+/**
+ * Writes the dotted quad text[0, end) into buf at `at`; false (with bytes
+ * possibly written) when it is not one.
+ */
+function putV4(buf: Buffer, at: number, text: string, end: number): boolean {
   let part = 0;
   let v = 0;
   let digits = 0;
   for (let i = 0; i < end; i++) {
     const ch = text.charCodeAt(i);
     if (ch === 46) {
-      if (digits === 0 || part > 2) return undefined;
-      out[part++] = v;
+      if (digits === 0 || part > 2) return false;
+      buf[at + part++] = v;
       v = 0;
       digits = 0;
     } else if (ch >= 48 && ch <= 57 && digits < 3) {
       v = v * 10 + ch - 48;
       digits++;
-      if (v > 255) return undefined;
+      if (v > 255) return false;
     } else {
-      return undefined;
+      return false;
     }
   }
-  if (digits === 0 || part !== 3) return undefined;
-  out[3] = v;
-  return out;
+  if (digits === 0 || part !== 3) return false;
+  buf[at + 3] = v;
+  return true;
 }
 
 /** The address's bytes, network order; throws on text that is not an address. */
 export function addrBytes(text: string): Uint8Array {
-  const fast = text.includes(':') ? undefined : v4Bytes(text, text.length);
-  if (fast !== undefined) return fast;
   let b = addrCache.get(text);
   if (b === undefined) {
     const a = parseIP(text);
@@ -238,17 +245,32 @@ export function addrBytes(text: string): Uint8Array {
       b[i] = Number(v & 0xffn);
       v >>= 8n;
     }
-    if (addrCache.size > 1000) addrCache.clear();
+    if (addrCache.size >= 1024) addrCache.clear();
     addrCache.set(text, b);
   }
   return b;
 }
 
-/** `addr/len` or a bare host address → [bytes, length]. */
-function dstOf(c: RouteCanon): [Uint8Array, number] {
-  const slash = c.dst.indexOf('/');
-  if (slash < 0) return [addrBytes(c.dst), c.family === 4 ? 32 : 128];
-  return [addrBytes(c.dst.slice(0, slash)), Number(c.dst.slice(slash + 1))];
+/** The prefix length of a destination's text (`addr/len`, or a bare host address). */
+function dstLength(c: RouteCanon, slash: number): number {
+  if (slash < 0) return c.family === 4 ? 32 : 128;
+  let n = 0;
+  for (let i = slash + 1; i < c.dst.length; i++) n = n * 10 + c.dst.charCodeAt(i) - 48;
+  return n;
+}
+
+/** Appends RTA_DST with the destination's address. */
+function putDst(w: MessageWriter, c: RouteCanon, slash: number): void {
+  const end = slash < 0 ? c.dst.length : slash;
+  if (c.family === 4) {
+    w.pad();
+    w.u16(8);
+    w.u16(RTA_DST);
+    if (!putV4(w.buf, w.len, c.dst, end)) throw new Error(`netlink: ${c.dst} is not an IPv4 destination`);
+    w.len += 4;
+    return;
+  }
+  w.attr(RTA_DST, addrBytes(end === c.dst.length ? c.dst : c.dst.slice(0, end)));
 }
 
 /** Interface name → index, in the routes' namespace; a name not in it is absent. */
@@ -306,7 +328,7 @@ export function encodeRoute(w: MessageWriter, op: RouteOp, c: RouteCanon, seq: n
   let flags = NLM_F_REQUEST | (ack ? NLM_F_ACK : 0);
   if (op === 'add') flags |= NLM_F_CREATE | NLM_F_EXCL;
   else if (op === 'replace') flags |= NLM_F_CREATE | NLM_F_REPLACE;
-  const [dst, dstLen] = dstOf(c);
+  const slash = c.dst.indexOf('/');
   const hops = c.hops;
   const single = !del && hops.length === 1 ? (hops[0] as HopText) : undefined;
   let scope = RT_SCOPE_UNIVERSE;
@@ -317,10 +339,12 @@ export function encodeRoute(w: MessageWriter, op: RouteOp, c: RouteCanon, seq: n
   } else if (single !== undefined && single.via === undefined) {
     scope = RT_SCOPE_LINK;
   }
+  // Room for the whole message: header, rtmsg, up to five attributes of 20 bytes, next hops.
+  w.reserve(NLMSG_HDRLEN + RTMSG_LEN + 100 + hops.length * 40);
   w.msgStart(del ? RTM_DELROUTE : RTM_NEWROUTE, flags, seq);
   // struct rtmsg
   w.u8(c.family === 4 ? AF_INET : AF_INET6);
-  w.u8(dstLen);
+  w.u8(dstLength(c, slash));
   w.u8(0); // src_len
   w.u8(0); // tos
   w.u8(c.table < 256 ? c.table : 0);
@@ -329,7 +353,7 @@ export function encodeRoute(w: MessageWriter, op: RouteOp, c: RouteCanon, seq: n
   w.u8(type);
   w.u32(single?.onlink === true ? RTNH_F_ONLINK : 0);
   if (c.table >= 256) w.attr32(RTA_TABLE, c.table);
-  w.attr(RTA_DST, dst);
+  putDst(w, c, slash);
   if (c.metric !== defaultMetric(c.family)) w.attr32(RTA_PRIORITY, c.metric);
   if (!del) {
     if (c.src !== undefined) w.attr(RTA_PREFSRC, addrBytes(c.src));

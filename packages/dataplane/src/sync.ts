@@ -334,16 +334,22 @@ export class RouteSync {
     this.dirty = new Set();
     const replace: RouteCanon[] = [];
     const remove: RouteCanon[] = [];
+    // Which replacements go over a route of ours (known here already, so the
+    // batch need not look each up again).
+    const ours: boolean[] = [];
     for (const key of keys) {
       const want = this.desired.get(key);
       const have = kernel.get(key);
       if (want !== undefined) {
-        if (have === undefined || !canonMatches(want, have)) replace.push(want);
+        if (have === undefined || !canonMatches(want, have)) {
+          replace.push(want);
+          ours.push(have !== undefined);
+        }
       } else if (have !== undefined) {
         remove.push(have);
       }
     }
-    if ((await this.apply(replace, remove)) < 0) return false;
+    if ((await this.apply(replace, remove, ours)) < 0) return false;
     this.markApplied(target);
     return true;
   }
@@ -353,23 +359,23 @@ export class RouteSync {
    * number of refused changes, or -1 when a relay died before confirming it
    * (then the kernel is re-read before anything else).
    */
-  private async apply(replace: readonly RouteCanon[], remove: readonly RouteCanon[]): Promise<number> {
+  private async apply(replace: readonly RouteCanon[], remove: readonly RouteCanon[], ours?: readonly boolean[]): Promise<number> {
     const n = replace.length + remove.length;
     if (n === 0) return 0;
-    if (n < SPLIT_MIN_CHANGES) return this.applyVia(this.batch, replace, remove);
+    if (n < SPLIT_MIN_CHANGES) return this.applyVia(this.batch, replace, remove, ours);
     // Two relays take a large batch in halves: the kernel serves two
     // requesters in parallel (docs/BENCHMARKS.md). Each route is in one half
     // only, so its changes keep their order.
     const r = replace.length >> 1;
     const d = remove.length >> 1;
     const [a, b] = await Promise.all([
-      this.applyVia(this.batch, replace.slice(0, r), remove.slice(0, d)),
-      this.applyVia(this.second, replace.slice(r), remove.slice(d)),
+      this.applyVia(this.batch, replace.slice(0, r), remove.slice(0, d), ours?.slice(0, r)),
+      this.applyVia(this.second, replace.slice(r), remove.slice(d), ours?.slice(r)),
     ]);
     return a < 0 || b < 0 ? -1 : a + b;
   }
 
-  private async applyVia(writer: RouteWriter, replace: readonly RouteCanon[], remove: readonly RouteCanon[]): Promise<number> {
+  private async applyVia(writer: RouteWriter, replace: readonly RouteCanon[], remove: readonly RouteCanon[], known?: readonly boolean[]): Promise<number> {
     const kernel = this.kernel as Map<string, RouteCanon>;
     if (replace.length + remove.length === 0) return 0;
     const added = new Array<boolean>(replace.length);
@@ -383,7 +389,7 @@ export class RouteSync {
       // `replace` only over a route we know is ours. Where we know of none,
       // `add`: it fails rather than overwrite a route of another protocol
       // that holds the same identity (replace matches any protocol).
-      const ours = kernel.has(c.key);
+      const ours = known === undefined ? kernel.has(c.key) : (known[i] as boolean);
       added[i] = !ours;
       batch.write(ours ? 'replace' : 'add', c);
       kernel.set(c.key, c);
