@@ -49,6 +49,15 @@ export function defaultMetric(family: IPFamily): number {
   return family === 4 ? DEFAULT_METRIC_V4 : DEFAULT_METRIC_V6;
 }
 
+/**
+ * The metric the kernel gives a route: the family default when none is
+ * named, and for IPv6 also when 0 is (the kernel installs it at 1024).
+ */
+export function effectiveMetric(family: IPFamily, metric: number | undefined): number {
+  if (metric === undefined || (metric === 0 && family === 6)) return defaultMetric(family);
+  return metric;
+}
+
 export function keyOf(dst: string, family: IPFamily, table: number, metric: number): string {
   if (table === MAIN_TABLE && metric === defaultMetric(family)) return dst;
   return `${dst} table ${table} metric ${metric}`;
@@ -56,7 +65,7 @@ export function keyOf(dst: string, family: IPFamily, table: number, metric: numb
 
 /** The identity key of a destination in a table with a metric (defaults: main, family default). */
 export function identityKey(dst: Cidr, table?: number, metric?: number): string {
-  return keyOf(cidrText(dst), dst.family, table ?? MAIN_TABLE, metric ?? defaultMetric(dst.family));
+  return keyOf(cidrText(dst), dst.family, table ?? MAIN_TABLE, effectiveMetric(dst.family, metric));
 }
 
 function compareHops(a: HopText, b: HopText): number {
@@ -286,7 +295,7 @@ export function canonOf(r: Route): RouteCanon {
   }
   const family = r.dst.family;
   const table = r.table ?? MAIN_TABLE;
-  const metric = r.metric ?? defaultMetric(family);
+  const metric = effectiveMetric(family, r.metric);
   return {
     key: keyOf(dst, family, table, metric),
     kind: r.kind,

@@ -1,7 +1,9 @@
 /**
  * rtnetlink messages for route sync: routes (as canonical forms) encoded as
  * the RTM_NEWROUTE / RTM_DELROUTE requests `ip route add|replace|del` sends
- * for the same arguments, and the kernel's answers decoded.
+ * for the same arguments (except that an IPv6 delete always names its
+ * metric, so it cannot remove another metric's route), and the kernel's
+ * answers decoded.
  *
  * Why not `ip -batch`: ip sends one request per route and waits for its
  * acknowledgement (three system calls a route, and an acknowledgement
@@ -16,7 +18,7 @@
  */
 import { endianness } from 'node:os';
 import { getSystemErrorMap } from 'node:util';
-import { parseIP, type IPFamily } from '@terrace/api';
+import { parseIP, TerraceError, type IPFamily } from '@terrace/api';
 import type { HopText, RouteCanon } from './canon.js';
 import { defaultMetric } from './canon.js';
 import { ROUTE_PROTOCOL } from './constants.js';
@@ -259,15 +261,17 @@ function dstLength(c: RouteCanon, slash: number): number {
   return n;
 }
 
-/** Appends RTA_DST with the destination's address. */
+/** An IPv4 destination, parsed before its message is started. */
+const scratch4 = Buffer.alloc(4);
+
+/** Appends RTA_DST with the destination's address (IPv4: the one in scratch4). */
 function putDst(w: MessageWriter, c: RouteCanon, slash: number): void {
   const end = slash < 0 ? c.dst.length : slash;
   if (c.family === 4) {
     w.pad();
     w.u16(8);
     w.u16(RTA_DST);
-    if (!putV4(w.buf, w.len, c.dst, end)) throw new Error(`netlink: ${c.dst} is not an IPv4 destination`);
-    w.len += 4;
+    w.raw(scratch4);
     return;
   }
   w.attr(RTA_DST, addrBytes(end === c.dst.length ? c.dst : c.dst.slice(0, end)));
@@ -331,20 +335,27 @@ export function encodeRoute(w: MessageWriter, op: RouteOp, c: RouteCanon, seq: n
   const slash = c.dst.indexOf('/');
   const hops = c.hops;
   const single = !del && hops.length === 1 ? (hops[0] as HopText) : undefined;
+  // Scope as ip sets it: IPv6 routes are always universe (the kernel
+  // ignores it there); an IPv4 device route is link, a delete matches any.
   let scope = RT_SCOPE_UNIVERSE;
   let type: number = RTN_TYPE[c.kind];
   if (del) {
-    scope = RT_SCOPE_NOWHERE;
     type = RTN_UNSPEC;
-  } else if (single !== undefined && single.via === undefined) {
+    if (c.family === 4) scope = RT_SCOPE_NOWHERE;
+  } else if (c.family === 4 && single !== undefined && single.via === undefined) {
     scope = RT_SCOPE_LINK;
+  }
+  // The destination is checked before anything is written.
+  const dstLen = dstLength(c, slash);
+  if (c.family === 4 && !putV4(scratch4, 0, c.dst, slash < 0 ? c.dst.length : slash)) {
+    throw new TerraceError('Invalid', `route ${c.dst}: not an IPv4 destination`, { field: 'dst' });
   }
   // Room for the whole message: header, rtmsg, up to five attributes of 20 bytes, next hops.
   w.reserve(NLMSG_HDRLEN + RTMSG_LEN + 100 + hops.length * 40);
   w.msgStart(del ? RTM_DELROUTE : RTM_NEWROUTE, flags, seq);
   // struct rtmsg
   w.u8(c.family === 4 ? AF_INET : AF_INET6);
-  w.u8(dstLength(c, slash));
+  w.u8(dstLen);
   w.u8(0); // src_len
   w.u8(0); // tos
   w.u8(c.table < 256 ? c.table : 0);
@@ -354,7 +365,12 @@ export function encodeRoute(w: MessageWriter, op: RouteOp, c: RouteCanon, seq: n
   w.u32(single?.onlink === true ? RTNH_F_ONLINK : 0);
   if (c.table >= 256) w.attr32(RTA_TABLE, c.table);
   putDst(w, c, slash);
-  if (c.metric !== defaultMetric(c.family)) w.attr32(RTA_PRIORITY, c.metric);
+  // A delete without a metric removes whichever route of the prefix comes
+  // first: IPv6 deletes always name theirs (its default, 1024, is a real
+  // value). IPv4's default, 0, means "any" to the kernel as it does to ip;
+  // a route of ours at metric 0 sorts first, so only drift can make that
+  // remove another of our routes, and the next resync puts it back.
+  if (c.metric !== defaultMetric(c.family) || (del && c.family === 6)) w.attr32(RTA_PRIORITY, c.metric);
   if (!del) {
     if (c.src !== undefined) w.attr(RTA_PREFSRC, addrBytes(c.src));
     if (single !== undefined) {

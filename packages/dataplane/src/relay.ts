@@ -101,6 +101,8 @@ export class RouteWriter {
   private pendingBytes = 0;
   private stderr = '';
   private closed = false;
+  /** A batch is open (begun, its end() not yet resolved). */
+  private open = false;
   private exited: Promise<void> | undefined;
 
   constructor(opts: RouteWriterOptions = {}) {
@@ -128,12 +130,17 @@ export class RouteWriter {
    * Starts a batch. Changes go to the kernel a frame at a time as they are
    * written. A change naming a device waits for the batch's end, where the
    * devices' indexes are looked up first; every change after it waits too, so
-   * changes reach the kernel in the order written.
+   * changes reach the kernel in the order written. One batch at a time: the
+   * next begin() must wait for end() to resolve.
    */
   begin(): BatchWriter {
     if (this.closed) throw new TerraceError('Internal', 'route writer: used after close');
+    if (this.open) throw new TerraceError('Internal', 'route writer: a batch is already open');
+    this.open = true;
     const child = this.child ?? this.start();
-    const first = this.seq + 1;
+    // Sequence numbers are 32 bits on the wire; they wrap, so positions are taken modulo 2^32.
+    const first = (this.seq + 1) >>> 0;
+    const indexOf = (seq: number): number => (seq - first) >>> 0;
     const changes: Change[] = [];
     const frames: Array<Promise<Buffer | undefined>> = [];
     const early: BatchFailure[] = [];
@@ -153,44 +160,62 @@ export class RouteWriter {
         encodeRoute(w, ch.op, ch.canon, seq, links, false);
       } catch (e) {
         if (!(e instanceof NoSuchDevice)) throw e;
-        early.push({ index: seq - first, code: 'ENODEV', line: describe(ch), message: e.message });
+        early.push({ index: indexOf(seq), code: 'ENODEV', line: describe(ch), message: e.message });
         return;
       }
       if (++inFrame >= FRAME_MESSAGES || w.len >= FRAME_BYTES) flush();
+    };
+    const finish = async (): Promise<BatchOutcome> => {
+      if (deferred.length > 0) {
+        flush();
+        const lookedUp = await this.lookUp(child, deferred);
+        if (lookedUp === undefined) return { failures: [], lost: true };
+        for (const [name, index] of lookedUp) links.set(name, index);
+        const firstDeferred = first + changes.length - deferred.length;
+        deferred.forEach((ch, i) => encode(ch, (firstDeferred + i) >>> 0));
+      }
+      flush();
+      const answers = await Promise.all(frames);
+      if (answers.some((a) => a === undefined)) return { failures: [], lost: true };
+      const failures = early;
+      for (const a of answers) {
+        for (const m of decodeAnswers(a as Buffer)) {
+          if (m.kind !== 'error' || m.errno === 0) continue;
+          const index = indexOf(m.seq);
+          const ch = changes[index];
+          if (ch === undefined) continue;
+          failures.push({ index, code: errnoCode(m.errno), line: describe(ch), message: errnoText(m.errno, m.message) });
+        }
+      }
+      failures.sort((x, y) => x.index - y.index);
+      return { failures, lost: false };
     };
     return {
       write: (op: RouteOp, c: RouteCanon): void => {
         const ch = { op, canon: c };
         changes.push(ch);
-        this.seq++;
+        this.seq = (this.seq + 1) >>> 0;
         if (deferred.length > 0 || (op !== 'del' && c.hops.some((h) => h.dev !== undefined))) deferred.push(ch);
         else encode(ch, this.seq);
       },
       end: async (): Promise<BatchOutcome> => {
-        if (deferred.length > 0) {
-          flush();
-          const lookedUp = await this.lookUp(child, deferred);
-          if (lookedUp === undefined) return { failures: [], lost: true };
-          for (const [name, index] of lookedUp) links.set(name, index);
-          const firstDeferred = first + changes.length - deferred.length;
-          deferred.forEach((ch, i) => encode(ch, firstDeferred + i));
+        try {
+          return await finish();
+        } catch (e) {
+          // Answers we cannot read leave the batch unknown: as if the relay had died.
+          if (this.child === child) this.stderr += `unreadable answer from the kernel: ${String(e)}\n`;
+          child.kill('SIGKILL');
+          return { failures: [], lost: true };
+        } finally {
+          this.open = false;
         }
-        flush();
-        const answers = await Promise.all(frames);
-        if (answers.some((a) => a === undefined)) return { failures: [], lost: true };
-        const failures = early;
-        const last = first + changes.length - 1;
-        for (const a of answers) {
-          for (const m of decodeAnswers(a as Buffer)) {
-            if (m.kind !== 'error' || m.errno === 0 || m.seq < first || m.seq > last) continue;
-            const ch = changes[m.seq - first] as Change;
-            failures.push({ index: m.seq - first, code: errnoCode(m.errno), line: describe(ch), message: errnoText(m.errno, m.message) });
-          }
-        }
-        failures.sort((x, y) => x.index - y.index);
-        return { failures, lost: false };
       },
     };
+  }
+
+  /** Frames sent to the relay and not yet answered. */
+  get inFlight(): number {
+    return this.waiting.length;
   }
 
   /** Ends the relay after the frames already sent and waits for it to exit. */
@@ -202,19 +227,32 @@ export class RouteWriter {
     await this.exited;
   }
 
-  /** Interface indexes of the devices the changes name; undefined when the relay died. */
+  /**
+   * Interface indexes of the devices the changes name; undefined when the
+   * relay died. Asked in frames of FRAME_MESSAGES names: each answer is a
+   * whole link description, and all of a frame's wait in the socket at once.
+   */
   private async lookUp(child: ChildProcess, changes: readonly Change[]): Promise<Map<string, number> | undefined> {
     const names = [...new Set(changes.flatMap((ch) => (ch.op === 'del' ? [] : devicesOf(ch.canon))))];
-    const w = new MessageWriter(4096);
-    const base = this.seq + 1;
-    names.forEach((n, i) => encodeGetLink(w, n, base + i, i === names.length - 1));
-    this.seq += names.length;
-    const answers = await this.send(child, w.bytes());
-    if (answers === undefined) return undefined;
+    const asked: Array<Promise<Buffer | undefined>> = [];
+    const bySeq = new Map<number, string>();
+    for (let at = 0; at < names.length; at += FRAME_MESSAGES) {
+      const part = names.slice(at, at + FRAME_MESSAGES);
+      const w = new MessageWriter(4096);
+      part.forEach((n, i) => {
+        this.seq = (this.seq + 1) >>> 0;
+        bySeq.set(this.seq, n);
+        encodeGetLink(w, n, this.seq, i === part.length - 1);
+      });
+      asked.push(this.send(child, w.bytes()));
+    }
     const out = new Map<string, number>();
-    for (const m of decodeAnswers(answers)) {
-      const name = names[m.seq - base];
-      if (m.kind === 'link' && name !== undefined) out.set(name, m.index);
+    for (const answers of await Promise.all(asked)) {
+      if (answers === undefined) return undefined;
+      for (const m of decodeAnswers(answers)) {
+        const name = bySeq.get(m.seq);
+        if (m.kind === 'link' && name !== undefined) out.set(name, m.index);
+      }
     }
     return out;
   }

@@ -130,6 +130,11 @@ export class RouteSync {
     return this.batch.pid;
   }
 
+  /** Frames of changes sent to the kernel and not yet answered. */
+  get inFlight(): number {
+    return this.batch.inFlight + this.second.inFlight;
+  }
+
   /** Number of desired routes. */
   get size(): number {
     return this.desired.size;

@@ -106,6 +106,27 @@ describe('encodeRoute', () => {
     expect(w.len).toBe(before);
   });
 
+  it('names the metric of every IPv6 delete, the default included, and keeps IPv6 scope universe', () => {
+    const d = encode('del', blackholeRoute(parseCidr('2001:db8::/64')));
+    expect([...d.subarray(16, 24)]).toEqual([10, 64, 0, 0, 254, 201, 0, 0]);
+    expect(attrs(d)[1]).toEqual([6, le ? '00040000' : '00000400']); // 1024
+    const dev = encode('replace', deviceRoute(parseCidr('2001:db8:4::/64'), 'vb'), new Map([['vb', 3]]));
+    expect(dev[22]).toBe(0);
+  });
+
+  it('treats IPv6 metric 0 as the 1024 the kernel installs', () => {
+    const r = (metric?: number): string => canonOf(blackholeRoute(parseCidr('2001:db8::/64'), metric === undefined ? {} : { metric })).key;
+    expect(r(0)).toBe(r());
+    expect(canonOf(blackholeRoute(parseCidr('198.19.0.0/24'), { metric: 0 })).key).toBe('198.19.0.0/24');
+  });
+
+  it('refuses a destination that is not an address before writing anything', () => {
+    const w = new MessageWriter(64);
+    const bad = { ...canonOf(blackholeRoute(parseCidr('198.19.9.0/24'))), dst: '198.19.9/24' };
+    expect(() => encodeRoute(w, 'add', bad, 1, new Map(), false)).toThrow(/not an IPv4 destination/);
+    expect(w.len).toBe(0);
+  });
+
   it('encodes any IPv4 or IPv6 address to its network-order bytes', () => {
     fc.assert(
       fc.property(fc.oneof(fc.ipV4(), fc.ipV6()), (text) => {

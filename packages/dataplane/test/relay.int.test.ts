@@ -184,6 +184,55 @@ describe('RouteWriter: answers', () => {
     expect(sh(viaRelay, 'route', 'show', '198.19.200.1', 'proto', '201').trim()).toBe('198.19.200.1 dev va scope link');
   });
 
+  it('maps refusals to their changes across the 32-bit sequence wrap', async () => {
+    // The next batch's sequence numbers run from 2^32 - 4 through 0 and on.
+    (w as unknown as { seq: number }).seq = 0xffffffff - 4;
+    const changes: Array<readonly [RouteOp, Route]> = [];
+    for (let i = 0; i < 8; i++) changes.push(['add', route(6000 + i)]);
+    changes[1] = ['add', route(6000)]; // seq 2^32 - 3
+    changes[6] = ['add', route(6005)]; // seq 2
+    const out = await w.run(changes.map(([op, r]) => [op, canonOf(r)] as const));
+    expect(out.failures.map((f) => [f.index, f.code])).toEqual([
+      [1, 'EEXIST'],
+      [6, 'EEXIST'],
+    ]);
+  });
+
+  it('deletes the IPv6 route of the metric asked for, the default included', async () => {
+    const dst = c('2001:db8:77::/64');
+    const out = await w.run([
+      ['add', canonOf(blackholeRoute(dst, { metric: 10 }))],
+      ['add', canonOf(blackholeRoute(dst))],
+      ['del', canonOf(blackholeRoute(dst))],
+    ]);
+    expect(out).toEqual({ failures: [], lost: false });
+    expect(sh(viaRelay, '-6', 'route', 'show', '2001:db8:77::/64', 'proto', '201', 'type', 'blackhole').trim()).toMatch(/metric 10 /);
+    expect(sh(viaRelay, '-6', 'route', 'show', '2001:db8:77::/64', 'proto', '201', 'type', 'blackhole').trim().split('\n')).toHaveLength(1);
+  });
+
+  it('allows one open batch at a time', async () => {
+    const b = w.begin();
+    expect(() => w.begin()).toThrow(/already open/);
+    await b.end();
+    await w.run([]);
+  });
+
+  it('looks up more devices than fit in one frame', async () => {
+    // 150 veth pairs: 300 devices, more than the 256 names asked per frame.
+    const lines: string[] = [];
+    for (let i = 0; i < 150; i++) lines.push(`link add dv${i}a type veth peer name dv${i}b`, `link set dv${i}a up`, `link set dv${i}b up`);
+    execFileSync('ip', ['-n', viaRelay, '-batch', '-'], { input: lines.join('\n') + '\n' });
+    const changes = [];
+    for (let i = 0; i < 300; i++) {
+      const dev = `dv${i >> 1}${i % 2 ? 'b' : 'a'}`;
+      changes.push(['add', canonOf(deviceRoute({ family: 4, base: BigInt(0xc613d200 + i), prefix: 32 }, dev))] as const); // 198.19.210.0 up
+    }
+    const out = await w.run(changes);
+    expect(out).toEqual({ failures: [], lost: false });
+    expect(sh(viaRelay, 'route', 'show', '198.19.211.43', 'proto', '201').trim()).toBe('198.19.211.43 dev dv149b scope link');
+    expect(sh(viaRelay, 'route', 'show', 'proto', '201', 'scope', 'link').trim().split('\n').length).toBeGreaterThanOrEqual(300);
+  });
+
   it('reports a batch the relay did not confirm as lost, and starts another relay for the next', async () => {
     const pid = w.pid as number;
     expect(pid).toBeDefined();

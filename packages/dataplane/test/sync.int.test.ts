@@ -296,10 +296,12 @@ describe('RouteSync', () => {
         routes.push(unicastRoute(dst, { via: i % 2 ? gwA : gwB }));
       }
       sync.setDesired(routes);
-      // Stopped as soon as it exists, the relay cannot confirm the batch before it dies.
+      // Stopped as soon as it exists, the relay cannot answer; it is killed
+      // once the batch has been sent to it, so that batch is lost for sure.
       await until('the relay to start', async () => sync.batchPid !== undefined, 10_000);
       const pid = sync.batchPid as number;
       process.kill(pid, 'SIGSTOP');
+      await until('a batch in flight', async () => sync.inFlight > 0, 10_000);
       process.kill(pid, 'SIGKILL');
       await sync.flush();
       expect((await kernel()).length).toBe(count);
