@@ -327,8 +327,10 @@ function ifindex(h: HopText, links: IfIndexes): number {
  */
 export function encodeRoute(w: MessageWriter, op: RouteOp, c: RouteCanon, seq: number, links: IfIndexes, ack: boolean): void {
   const del = op === 'del';
-  // Devices first: a missing one must leave nothing half-written.
-  const indexes = del ? [] : c.hops.map((h) => ifindex(h, links));
+  // Devices first: a missing one must leave nothing half-written. (Most
+  // routes name none: no array for them.)
+  let indexes: number[] | undefined;
+  if (!del && c.hops.some((h) => h.dev !== undefined)) indexes = c.hops.map((h) => ifindex(h, links));
   let flags = NLM_F_REQUEST | (ack ? NLM_F_ACK : 0);
   if (op === 'add') flags |= NLM_F_CREATE | NLM_F_EXCL;
   else if (op === 'replace') flags |= NLM_F_CREATE | NLM_F_REPLACE;
@@ -375,7 +377,7 @@ export function encodeRoute(w: MessageWriter, op: RouteOp, c: RouteCanon, seq: n
     if (c.src !== undefined) w.attr(RTA_PREFSRC, addrBytes(c.src));
     if (single !== undefined) {
       if (single.via !== undefined) gateway(w, c.family, single.via);
-      if (single.dev !== undefined) w.attr32(RTA_OIF, indexes[0] as number);
+      if (single.dev !== undefined) w.attr32(RTA_OIF, indexes?.[0] ?? 0);
     } else if (hops.length > 1) {
       const mp = w.nestStart(RTA_MULTIPATH);
       hops.forEach((h, i) => {
@@ -384,7 +386,7 @@ export function encodeRoute(w: MessageWriter, op: RouteOp, c: RouteCanon, seq: n
         w.u16(0);
         w.u8(h.onlink ? RTNH_F_ONLINK : 0);
         w.u8(h.weight - 1);
-        w.u32(indexes[i] as number);
+        w.u32(indexes?.[i] ?? 0);
         if (h.via !== undefined) gateway(w, c.family, h.via);
         w.set16(at, w.len - at);
       });
