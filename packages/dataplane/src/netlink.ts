@@ -27,7 +27,6 @@ const LE = endianness() === 'LE';
 
 // linux/netlink.h
 export const NLMSG_ERROR = 2;
-export const NLMSG_DONE = 3;
 const NLM_F_REQUEST = 0x1;
 export const NLM_F_ACK = 0x4;
 const NLM_F_REPLACE = 0x100;
