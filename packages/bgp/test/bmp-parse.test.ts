@@ -137,7 +137,8 @@ describe('BmpReader: route monitoring', () => {
     expect(m2.attrs?.asPathLen).toBe(2);
     expect(m2.attrs?.origin).toBe(1);
     // The same 2-byte path read as 4-byte ASNs no longer fits its attribute.
-    expectInvalid(() => new BmpReader().push(routeMonitoring(two)), /^bgp\.attr AS_PATH \(2\): segment of 2 4-byte ASNs overruns .*A flag clear/);
+    const wrong = only(routeMonitoring(two));
+    expect(wrong.type === 'unreadable' && wrong.error.message).toMatch(/^bgp\.attr AS_PATH \(2\): segment of 2 4-byte ASNs overruns .*A flag clear/);
     // A one-AS segment holding the same four bytes reads as one 4-byte ASN.
     const one = bgpUpdate({ attrs: [attr(2, cat(u8(2), u8(1), u16(65011), u16(23456)))], nlri: prefix('198.19.1.0/24') });
     expect(parseBgpUpdate(one, true).attrs?.asns).toEqual([65011 * 65536 + 23456]);
@@ -320,9 +321,27 @@ describe('BmpReader: malformed input', () => {
     expectInvalid(() => new BmpReader().push(bmp(0, cat(peerHeader(), Buffer.alloc(10, 0xff)))), /^bmp\.length: .*route monitoring/);
   });
 
+  /**
+   * Reads `bad` then a good message in one chunk: the bad one must come out
+   * as unreadable, with its peer, and the good one after it as usual.
+   */
+  function unreadable(bad: Buffer): TerraceError {
+    const r = new BmpReader();
+    const msgs = r.push(cat(bad, good));
+    expect(msgs.map((m) => m.type)).toEqual(['unreadable', 'route-monitoring']);
+    const m = msgs[0]!;
+    if (m.type !== 'unreadable') throw new Error(`got ${m.type}`);
+    expect(m.peer.key).toBe('198.18.0.11');
+    expect(m.postPolicy).toBe(false);
+    expect(m.error.code).toBe('Invalid');
+    // The reader is not broken: later messages read as usual.
+    expect(r.push(good).map((x) => x.type)).toEqual(['route-monitoring']);
+    return m.error;
+  }
+
   it('rejects a prefix length over 32 or 128', () => {
     const v4 = bgpUpdate({ attrs: [attr(3, ipBytes('198.18.0.11'))], nlri: cat(u8(33), Buffer.alloc(5)) });
-    expectInvalid(() => new BmpReader().push(routeMonitoring(v4)), /^bgp\.nlri: prefix length 33 > 32$/);
+    expect(unreadable(routeMonitoring(v4)).message).toMatch(/^bgp\.nlri: prefix length 33 > 32$/);
     expectInvalid(() => parseBgpUpdate(bgpUpdate({ withdrawn: cat(u8(40), Buffer.alloc(5)) }), true), /^bgp\.withdrawnRoutes: prefix length 40/);
     const v6 = bgpUpdate({ attrs: [mpUnreach(2, 1, cat(u8(129), Buffer.alloc(17)))] });
     expectInvalid(() => parseBgpUpdate(v6, true), /^bgp\.attr MP_UNREACH_NLRI \(15\): prefix length 129 > 128$/);
@@ -348,16 +367,22 @@ describe('BmpReader: malformed input', () => {
     expectInvalid(() => parseBgpUpdate(bgpUpdate({ attrs: [attr(3, Buffer.alloc(16))] }), true), /^bgp\.attr NEXT_HOP \(3\): length 16, want 4$/);
   });
 
-  it('rejects a wrong marker, BGP length or message type', () => {
+  it('rejects a wrong marker, BGP length or message type, as unreadable inside intact BMP framing', () => {
     const marker = Buffer.from(good);
     marker[48 + 7] = 0;
-    expectInvalid(() => new BmpReader().push(marker), /^bgp\.marker: not all ones$/);
+    expect(unreadable(marker).message).toMatch(/^bgp\.marker: not all ones$/);
     const len = Buffer.from(good);
     len.writeUInt16BE(len.readUInt16BE(48 + 16) - 1, 48 + 16);
-    expectInvalid(() => new BmpReader().push(len), /^bgp\.length: /);
+    expect(unreadable(len).message).toMatch(/^bgp\.length: /);
     const type = Buffer.from(good);
     type[48 + 18] = 4;
-    expectInvalid(() => new BmpReader().push(type), /^bgp\.type: 4, want 2/);
+    expect(unreadable(type).message).toMatch(/^bgp\.type: 4, want 2/);
+  });
+
+  it('reports the post-policy flag of an unreadable UPDATE', () => {
+    const v4 = bgpUpdate({ attrs: [attr(3, ipBytes('198.18.0.11'))], nlri: cat(u8(33), Buffer.alloc(5)) });
+    const m = only(routeMonitoring(v4, { flags: 0x40 }));
+    expect(m.type === 'unreadable' && m.postPolicy).toBe(true);
   });
 });
 

@@ -236,6 +236,27 @@ describe('BmpStation over TCP', () => {
     expect(c2.isClosed()).toBe(false);
   });
 
+  it('skips an UPDATE it cannot read, reports it, and keeps the feed and the rest of the stream', async () => {
+    const h = await startStation();
+    const c = await dial(h);
+    await send(c, initiation(), peerUp(), announce([A]));
+    await waitFor('one set', () => events(h).length === 1);
+    // A prefix length of 33, and in the same write a good UPDATE after it.
+    const bad = routeMonitoring(bgpUpdate({ attrs: [attr(1, u8(0)), asPath([65100]), attr(3, ipBytes(PEER))], nlri: cat(u8(33), Buffer.alloc(5)) }));
+    await send(c, bad, announce([B]), withdraw([A]));
+    await waitFor('the set and the withdraw after it', () => events(h).length === 3);
+    expect(events(h)).toEqual([`set ${A} ${PEER}`, `set ${B} ${PEER}`, `withdraw ${A}`]);
+    expect(h.errors).toHaveLength(1);
+    expect(h.errors[0]).toBeInstanceOf(TerraceError);
+    expect(h.errors[0]!.message).toMatch(/^bmp station: skipped an UPDATE from 198\.18\.0\.1 that cannot be read; .*bgp\.nlri: prefix length 33 > 32$/);
+    expect((h.errors[0] as TerraceError).field).toBe('bgp.nlri');
+    expect(h.station.unreadableCount).toBe(1);
+    // Not dropped: one connection, still open.
+    expect(h.connection).toEqual([true]);
+    expect(c.isClosed()).toBe(false);
+    expect(h.station.connected).toBe(true);
+  });
+
   it('gives the same events for a stream written one byte at a time', async () => {
     const other = { address: '198.18.0.3', asn: 65103, bgpId: '198.18.0.3' };
     const stream = cat(

@@ -67,8 +67,10 @@ export class BmpReader {
    * Feeds bytes from the TCP stream (any chunking); returns the complete
    * messages they finish, in order. A chunk that ends inside a message is
    * kept by reference until the message completes, so do not reuse it (a
-   * socket's 'data' chunks are never reused). After a throw the stream has
-   * lost its framing: every later call throws the same error.
+   * socket's 'data' chunks are never reused). An UPDATE that cannot be read
+   * inside a well-framed message comes out as an 'unreadable' message. A
+   * throw means the stream itself has lost its framing: every later call
+   * throws the same error.
    */
   push(chunk: Buffer): BmpMessage[] {
     if (this.broken) throw this.broken;
@@ -121,8 +123,16 @@ export class BmpReader {
         requireLength(end - start, BMP_COMMON_HEADER + BMP_PEER_HEADER + BGP_HEADER, 'route monitoring');
         const flags = buf[body + 1]!;
         const peer = this.peers.get(buf, body);
-        const update = parseUpdateAt(buf, body + BMP_PEER_HEADER, end, (flags & FLAG_TWO_BYTE_AS) === 0);
-        return { type: 'route-monitoring', peer, postPolicy: (flags & FLAG_POST_POLICY) !== 0, update };
+        const postPolicy = (flags & FLAG_POST_POLICY) !== 0;
+        let update: BgpUpdate;
+        try {
+          update = parseUpdateAt(buf, body + BMP_PEER_HEADER, end, (flags & FLAG_TWO_BYTE_AS) === 0);
+        } catch (e) {
+          // The BMP length still frames the stream: only this UPDATE is lost.
+          if (e instanceof TerraceError) return { type: 'unreadable', peer, postPolicy, error: e };
+          throw e;
+        }
+        return { type: 'route-monitoring', peer, postPolicy, update };
       }
       case 2:
         requireLength(end - start, BMP_COMMON_HEADER + BMP_PEER_HEADER + 1, 'peer down');

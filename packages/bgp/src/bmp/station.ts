@@ -67,6 +67,7 @@ export class BmpStation {
   private readonly restarting = new Map<string, NodeJS.Timeout>();
   private closed = false;
   private connections = 0;
+  private unreadable = 0;
   /** Peers gobgpd reported up on the current connection. */
   private readonly up = new Set<string>();
 
@@ -92,6 +93,11 @@ export class BmpStation {
   /** Connections accepted so far (a new one each time gobgpd reconnects). */
   get connectionCount(): number {
     return this.connections;
+  }
+
+  /** Pre-policy UPDATEs skipped because they could not be read (see 'unreadable' in ./types.ts). */
+  get unreadableCount(): number {
+    return this.unreadable;
   }
 
   /** Peers reported up on the current connection. */
@@ -224,6 +230,21 @@ export class BmpStation {
         if (m.postPolicy) break;
         if (m.update.endOfRib !== undefined) add(rib.endOfRib(m.peer.key, m.update.endOfRib));
         else add(rib.update(m.peer, m.update));
+        break;
+      case 'unreadable':
+        // gobgpd accepted this UPDATE, so our reader lacks something it
+        // carries. Its prefixes are missing (or stay as they were) until the
+        // peer sends them again; dropping the feed would not help, since the
+        // dump after a reconnect holds the same UPDATE.
+        if (m.postPolicy) break;
+        this.unreadable += 1;
+        this.opts.onError?.(
+          new TerraceError(
+            'Invalid',
+            `bmp station: skipped an UPDATE from ${m.peer.key} that cannot be read; the routes it carries are not updated: ${m.error.message}`,
+            m.error.field === undefined ? {} : { field: m.error.field },
+          ),
+        );
         break;
       case 'peer-up':
         this.up.add(m.peer.key);

@@ -5,7 +5,7 @@
  * message, without the per-prefix work its other feeds cost; the station keeps
  * every peer's paths and runs the decision process itself (rib.ts).
  */
-import type { Cidr, IPAddr, IPFamily } from '@terrace/api';
+import type { Cidr, IPAddr, IPFamily, TerraceError } from '@terrace/api';
 
 /** The peer a BMP per-peer header names. */
 export interface BmpPeer {
@@ -55,6 +55,11 @@ export interface BgpUpdate {
 
 export type BmpMessage =
   | { readonly type: 'route-monitoring'; readonly peer: BmpPeer; readonly postPolicy: boolean; readonly update: BgpUpdate }
+  /**
+   * A route-monitoring message whose BMP framing is intact but whose BGP
+   * UPDATE cannot be read: skipped, so the messages after it still count.
+   */
+  | { readonly type: 'unreadable'; readonly peer: BmpPeer; readonly postPolicy: boolean; readonly error: TerraceError }
   | { readonly type: 'peer-up'; readonly peer: BmpPeer }
   | { readonly type: 'peer-down'; readonly peer: BmpPeer; readonly reason: number }
   | { readonly type: 'initiation' }
