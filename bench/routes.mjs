@@ -10,7 +10,6 @@
 // nothing applied). Each figure is the best of REPS tries; all tries are
 // printed. Last, single-route batches through RouteSync's persistent netlink
 // relay against one `ip -batch` process per batch (why the relay is kept).
-// With --single, RouteSync's split over two relays is measured against one.
 //
 // Last line: {"bench":"routes","runs":[{"routes":10000,"sync_s":N,"raw_batch_s":N},
 //   {"routes":100000,...}],"resync_100k_s":N}

@@ -20,7 +20,7 @@ import { readKernelCanons, type IpOptions } from './kernel.js';
 import { RouteWriter, type BatchOutcome, type RouteWriterOptions } from './relay.js';
 import { routeIdKey, type Route, type RouteId } from './route.js';
 
-/** Batches at least this long are split over two relays. */
+/** Full syncs at least this long are split over two relays. */
 const SPLIT_MIN_CHANGES = 4096;
 
 /** The subset of a winston logger route sync uses. */
@@ -128,6 +128,11 @@ export class RouteSync {
   /** The pid of the netlink relay, while one runs. */
   get batchPid(): number | undefined {
     return this.batch.pid;
+  }
+
+  /** The pids of the relays that run (the second only after a large full sync). */
+  get relayPids(): number[] {
+    return [this.batch.pid, this.second.pid].filter((p): p is number => p !== undefined);
   }
 
   /** Frames of changes sent to the kernel and not yet answered. */
@@ -354,7 +359,10 @@ export class RouteSync {
         remove.push(have);
       }
     }
-    if ((await this.apply(replace, remove, ours)) < 0) return false;
+    // One relay: incremental changes arrive while BGP is busy receiving, when
+    // CPU time matters more than the wall time a second relay saves (it costs
+    // a quarter more kernel and relay time: docs/BENCHMARKS.md, pipeline).
+    if ((await this.apply(replace, remove, ours, false)) < 0) return false;
     this.markApplied(target);
     return true;
   }
@@ -364,13 +372,14 @@ export class RouteSync {
    * number of refused changes, or -1 when a relay died before confirming it
    * (then the kernel is re-read before anything else).
    */
-  private async apply(replace: readonly RouteCanon[], remove: readonly RouteCanon[], ours?: readonly boolean[]): Promise<number> {
+  private async apply(replace: readonly RouteCanon[], remove: readonly RouteCanon[], ours?: readonly boolean[], split = true): Promise<number> {
     const n = replace.length + remove.length;
     if (n === 0) return 0;
-    if (n < SPLIT_MIN_CHANGES) return this.applyVia(this.batch, replace, remove, ours);
+    if (!split || n < SPLIT_MIN_CHANGES) return this.applyVia(this.batch, replace, remove, ours);
     // Two relays take a large batch in halves: the kernel serves two
-    // requesters in parallel (docs/BENCHMARKS.md). Each route is in one half
-    // only, so its changes keep their order.
+    // requesters in parallel, which shortens a full sync on an otherwise idle
+    // node (docs/BENCHMARKS.md). Each route is in one half only, so its
+    // changes keep their order.
     const r = replace.length >> 1;
     const d = remove.length >> 1;
     const [a, b] = await Promise.all([

@@ -264,7 +264,7 @@ describe('RouteSync', () => {
     });
   });
 
-  it('splits a large batch over two relays: refused changes in either half are reported, the rest applied', async () => {
+  it('splits a large full sync over two relays: refused changes in either half are reported, the rest applied', async () => {
     await withSync(async (sync, log) => {
       const routes: Route[] = [];
       const count = 10_000;
@@ -275,14 +275,33 @@ describe('RouteSync', () => {
         routes.push(unicastRoute(dst, { via: bad ? ip('198.18.9.9') : i % 2 ? gwA : gwB }));
       }
       sync.setDesired(routes);
-      await sync.flush();
+      // A full sync (read the kernel, diff, apply), as at start-up or on the resync timer.
+      await sync.resync();
+      expect(sync.relayPids).toHaveLength(2);
       expect((await kernel()).length).toBe(count - 2);
       expect(log.lines.join('\n')).toMatch(/198\.19\.128\.10 proto 201 via 198\.18\.9\.9/);
       expect(log.lines.join('\n')).toMatch(/198\.19\.167\.6 proto 201 via 198\.18\.9\.9/);
       // Removing them all is split too.
       sync.setDesired([]);
-      await sync.flush();
+      await sync.resync();
       expect(await kernel()).toEqual([]);
+    });
+  });
+
+  it('sends a large incremental change through one relay', async () => {
+    await withSync(async (sync) => {
+      const routes: Route[] = [];
+      const count = 10_000;
+      for (let i = 0; i < count; i++) {
+        const dst = { family: 4 as const, base: BigInt(0xc6130000 + 0x8000 + i), prefix: 32 }; // 198.19.128.0 upwards
+        routes.push(unicastRoute(dst, { via: i % 2 ? gwA : gwB }));
+      }
+      // The kernel read first (as the agent does at start-up), so this is an incremental change.
+      await sync.resync();
+      sync.upsert(routes);
+      await sync.flush();
+      expect((await kernel()).length).toBe(count);
+      expect(sync.relayPids).toHaveLength(1);
     });
   });
 
