@@ -21,7 +21,7 @@ import { getSystemErrorMap } from 'node:util';
 import { parseIP, TerraceError, type IPFamily } from '@terrace/api';
 import type { HopText, RouteCanon } from './canon.js';
 import { defaultMetric } from './canon.js';
-import { ROUTE_PROTOCOL } from './constants.js';
+import { MAIN_TABLE, ROUTE_PROTOCOL } from './constants.js';
 
 const LE = endianness() === 'LE';
 
@@ -147,6 +147,18 @@ export class MessageWriter {
   msgEnd(): void {
     this.set32(this.start, this.len - this.start);
     this.pad();
+  }
+
+  /**
+   * Starts a message of exactly n bytes (a multiple of 4) that the caller
+   * fills in whole, header included; returns its offset in `buf`.
+   */
+  fixedMsg(n: number): number {
+    this.pad();
+    this.room(n);
+    this.start = this.len;
+    this.len += n;
+    return this.start;
   }
 
   /** Sets the flags of the last message started. */
@@ -325,6 +337,59 @@ function ifindex(h: HopText, links: IfIndexes): number {
  * NoSuchDevice when a next hop's device is not in `links`.
  */
 export function encodeRoute(w: MessageWriter, op: RouteOp, c: RouteCanon, seq: number, links: IfIndexes, ack: boolean): void {
+  if (op !== 'del' && encodeV4Via(w, op, c, seq, ack)) return;
+  encodeRouteGeneric(w, op, c, seq, links, ack);
+}
+
+/** The length of the one form encodeV4Via writes: nlmsghdr, rtmsg, RTA_DST and RTA_GATEWAY. */
+const V4_VIA_LEN = NLMSG_HDRLEN + RTMSG_LEN + 8 + 8;
+
+/**
+ * The change a BGP feed is made of: an IPv4 route via one IPv4 gateway, main
+ * table, default metric. Written in one go, the same bytes as
+ * encodeRouteGeneric (a property test holds them equal) at a fraction of the
+ * cost. False, with nothing written, for any other route or a destination
+ * that does not parse (the generic path then says why).
+ */
+function encodeV4Via(w: MessageWriter, op: 'add' | 'replace', c: RouteCanon, seq: number, ack: boolean): boolean {
+  if (c.family !== 4 || c.kind !== 'unicast' || c.table !== MAIN_TABLE || c.metric !== 0 || c.src !== undefined || c.hops.length !== 1) return false;
+  const h = c.hops[0] as HopText;
+  if (h.via === undefined || h.dev !== undefined || h.onlink || familyOf(h.via) !== 4) return false;
+  const slash = c.dst.indexOf('/');
+  if (!putV4(scratch4, 0, c.dst, slash < 0 ? c.dst.length : slash)) return false;
+  const gw = addrBytes(h.via);
+  const at = w.fixedMsg(V4_VIA_LEN);
+  const b = w.buf;
+  let flags = NLM_F_REQUEST | NLM_F_CREATE | (op === 'add' ? NLM_F_EXCL : NLM_F_REPLACE);
+  if (ack) flags |= NLM_F_ACK;
+  w.set32(at, V4_VIA_LEN);
+  w.set16(at + 4, RTM_NEWROUTE);
+  w.set16(at + 6, flags);
+  w.set32(at + 8, seq);
+  w.set32(at + 12, 0); // port id: the kernel fills in ours
+  // struct rtmsg
+  const r = at + NLMSG_HDRLEN;
+  b[r] = AF_INET;
+  b[r + 1] = dstLength(c, slash);
+  b[r + 2] = 0; // src_len
+  b[r + 3] = 0; // tos
+  b[r + 4] = MAIN_TABLE;
+  b[r + 5] = ROUTE_PROTOCOL;
+  b[r + 6] = RT_SCOPE_UNIVERSE;
+  b[r + 7] = RTN_TYPE.unicast;
+  w.set32(r + 8, 0); // rtm_flags
+  const a = r + RTMSG_LEN;
+  w.set16(a, 8);
+  w.set16(a + 2, RTA_DST);
+  b.set(scratch4, a + 4);
+  w.set16(a + 8, 8);
+  w.set16(a + 10, RTA_GATEWAY);
+  b.set(gw, a + 12);
+  return true;
+}
+
+/** Every form of route change; encodeRoute's path for all but the commonest. Exported for tests. */
+export function encodeRouteGeneric(w: MessageWriter, op: RouteOp, c: RouteCanon, seq: number, links: IfIndexes, ack: boolean): void {
   const del = op === 'del';
   // Devices first: a missing one must leave nothing half-written. (Most
   // routes name none: no array for them.)
