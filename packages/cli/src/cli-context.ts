@@ -5,7 +5,7 @@
  * command starts fast.
  */
 import { createRequire } from 'node:module';
-import type { CliContext, Datastore, GlobalOptions } from './context.js';
+import { FOUND_PROBLEMS_EXIT, type CliContext, type Datastore, type GlobalOptions } from './context.js';
 import { formatTable } from './output/table.js';
 import { makeProgress } from './output/progress.js';
 import { openDatastore } from './datastore.js';
@@ -15,12 +15,15 @@ export interface CliContextImpl extends CliContext {
   close(): Promise<void>;
   /** The endpoints of the datastore if it was opened successfully, for error messages. */
   openedEndpoints(): Promise<readonly string[]>;
+  /** The exit status of a command that did not throw: 0, or FOUND_PROBLEMS_EXIT. */
+  exitStatus(): number;
 }
 
 const requireHere = createRequire(import.meta.url);
 
 export function createContext(globals: () => GlobalOptions, out: NodeJS.WritableStream = process.stdout): CliContextImpl {
   let opened: Promise<Datastore> | undefined;
+  let problems = false;
   const write = (text: string): void => {
     out.write(text.endsWith('\n') || text === '' ? text : `${text}\n`);
   };
@@ -45,6 +48,12 @@ export function createContext(globals: () => GlobalOptions, out: NodeJS.Writable
       }
     },
     progress: makeProgress(),
+    foundProblems() {
+      problems = true;
+    },
+    exitStatus() {
+      return problems ? FOUND_PROBLEMS_EXIT : 0;
+    },
     async openedEndpoints() {
       try {
         return opened ? (await opened).endpoints : [];

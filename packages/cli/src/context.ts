@@ -40,4 +40,12 @@ export interface CliContext {
   serialize(value: unknown, format: 'yaml' | 'json'): void;
   /** Progress for long operations: shown on a terminal (stderr), silent otherwise. */
   progress(label: string, done: number, total: number): void;
+  /**
+   * Marks a command that ran to completion but found problems (`ipam check`):
+   * the process then exits with FOUND_PROBLEMS_EXIT instead of 0.
+   */
+  foundProblems(): void;
 }
+
+/** Exit status of a check that completed and found something to fix (see docs/cli.md). */
+export const FOUND_PROBLEMS_EXIT = 4;

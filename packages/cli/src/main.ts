@@ -2,7 +2,8 @@
  * terracectl entry point (bin/terracectl imports this file). Runs one
  * command, prints any failure as a single `error: ...` line on stderr, and
  * exits with the code exitCodeFor gives: 0 ok, 1 invalid input, conflict or
- * not found, 2 datastore unreachable.
+ * not found, 2 datastore unreachable, 3 internal; 4 when a check ran and
+ * found problems.
  */
 import { CommanderError } from 'commander';
 import type { GlobalOptions } from './context.js';
@@ -19,6 +20,7 @@ async function main(argv: string[]): Promise<number> {
   let code = 0;
   try {
     await program.parseAsync(argv);
+    code = ctx.exitStatus();
   } catch (e) {
     // Commander has already printed its own one-line "error: ..." (or the help).
     code = e instanceof CommanderError ? e.exitCode : await reportError(e, await ctx.openedEndpoints());

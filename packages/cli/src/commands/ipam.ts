@@ -62,7 +62,7 @@ function showCommand(ctx: CliContext): Command {
 
 function checkCommand(ctx: CliContext): Command {
   return new Command('check')
-    .description('find leaked addresses, handles and blocks; -o writes the JSON report for `ipam release --from-report`')
+    .description('find leaked addresses, handles and blocks (exit status 4 when any is found); -o writes the JSON report for `ipam release --from-report`')
     .option('-o, --output <file>', 'write the JSON report to this file')
     .action(async (opts: { output?: string }) => {
       const a = await allocator(ctx);
@@ -80,6 +80,7 @@ function checkCommand(ctx: CliContext): Command {
       } else if (report.issues.length > 0) {
         ctx.print('write the report with -o FILE, then free it with `terracectl ipam release --from-report FILE`');
       }
+      if (report.issues.length > 0) ctx.foundProblems();
     });
 }
 
