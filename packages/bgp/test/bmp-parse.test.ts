@@ -367,13 +367,17 @@ describe('BmpReader: malformed input', () => {
     expectInvalid(() => parseBgpUpdate(bgpUpdate({ attrs: [attr(3, Buffer.alloc(16))] }), true), /^bgp\.attr NEXT_HOP \(3\): length 16, want 4$/);
   });
 
-  it('rejects a wrong marker, BGP length or message type, as unreadable inside intact BMP framing', () => {
+  it('takes a wrong marker or BGP length as a damaged stream, and another message type as an unreadable UPDATE', () => {
+    // No BGP message where one must start: the framing cannot be trusted.
     const marker = Buffer.from(good);
     marker[48 + 7] = 0;
-    expect(unreadable(marker).message).toMatch(/^bgp\.marker: not all ones$/);
+    expectInvalid(() => new BmpReader().push(cat(marker, good)), /^bgp\.marker: not all ones$/);
     const len = Buffer.from(good);
     len.writeUInt16BE(len.readUInt16BE(48 + 16) - 1, 48 + 16);
-    expect(unreadable(len).message).toMatch(/^bgp\.length: /);
+    const r = new BmpReader();
+    expectInvalid(() => r.push(len), /^bgp\.length: /);
+    expectInvalid(() => r.push(good), /^bgp\.length: /);
+    // A well-formed BGP message of the wrong type is only skipped.
     const type = Buffer.from(good);
     type[48 + 18] = 4;
     expect(unreadable(type).message).toMatch(/^bgp\.type: 4, want 2/);

@@ -243,14 +243,21 @@ describe('BmpStation over TCP', () => {
     await waitFor('one set', () => events(h).length === 1);
     // A prefix length of 33, and in the same write a good UPDATE after it.
     const bad = routeMonitoring(bgpUpdate({ attrs: [attr(1, u8(0)), asPath([65100]), attr(3, ipBytes(PEER))], nlri: cat(u8(33), Buffer.alloc(5)) }));
-    await send(c, bad, announce([B]), withdraw([A]));
+    await send(c, bad, announce([B]), bad, withdraw([A]));
     await waitFor('the set and the withdraw after it', () => events(h).length === 3);
     expect(events(h)).toEqual([`set ${A} ${PEER}`, `set ${B} ${PEER}`, `withdraw ${A}`]);
+    // Two skipped, told once: the same peer and field.
+    expect(h.station.unreadableCount).toBe(2);
     expect(h.errors).toHaveLength(1);
     expect(h.errors[0]).toBeInstanceOf(TerraceError);
-    expect(h.errors[0]!.message).toMatch(/^bmp station: skipped an UPDATE from 198\.18\.0\.1 that cannot be read; .*bgp\.nlri: prefix length 33 > 32$/);
+    expect(h.errors[0]!.message).toMatch(/^bmp station: skipped an UPDATE from 198\.18\.0\.1 that cannot be read, .*: bgp\.nlri: prefix length 33 > 32$/);
+    expect(h.errors[0]!.message).not.toMatch(/\n/);
     expect((h.errors[0] as TerraceError).field).toBe('bgp.nlri');
-    expect(h.station.unreadableCount).toBe(1);
+    // Another field is told too.
+    await send(c, routeMonitoring(bgpUpdate({ attrs: [attr(3, Buffer.alloc(16))], nlri: prefixes(B) })));
+    await waitFor('a second report', () => h.errors.length === 2);
+    expect((h.errors[1] as TerraceError).field).toBe('bgp.attr NEXT_HOP (3)');
+    expect(h.station.unreadableCount).toBe(3);
     // Not dropped: one connection, still open.
     expect(h.connection).toEqual([true]);
     expect(c.isClosed()).toBe(false);

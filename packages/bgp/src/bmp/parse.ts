@@ -129,7 +129,9 @@ export class BmpReader {
           update = parseUpdateAt(buf, body + BMP_PEER_HEADER, end, (flags & FLAG_TWO_BYTE_AS) === 0);
         } catch (e) {
           // The BMP length still frames the stream: only this UPDATE is lost.
-          if (e instanceof TerraceError) return { type: 'unreadable', peer, postPolicy, error: e };
+          // But no BGP message at all where one should start (marker, length)
+          // is no UPDATE gobgpd forwarded: the stream itself is damaged.
+          if (e instanceof TerraceError && !FRAMING_FIELDS.has(e.field ?? '')) return { type: 'unreadable', peer, postPolicy, error: e };
           throw e;
         }
         return { type: 'route-monitoring', peer, postPolicy, update };
@@ -159,6 +161,9 @@ function messageLength(buf: Buffer, off: number): number {
   if (len > BMP_MAX_LENGTH) throw invalid('bmp.length', `${len} exceeds ${BMP_MAX_LENGTH}`);
   return len;
 }
+
+/** Errors in an UPDATE's BGP header that mean the stream, not the UPDATE, is damaged. */
+const FRAMING_FIELDS = new Set(['bgp.marker', 'bgp.length']);
 
 function requireLength(len: number, min: number, what: string): void {
   if (len < min) throw invalid('bmp.length', `${len} is too short for a ${what} message (at least ${min})`);

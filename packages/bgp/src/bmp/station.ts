@@ -68,6 +68,8 @@ export class BmpStation {
   private closed = false;
   private connections = 0;
   private unreadable = 0;
+  /** `peer field` pairs already reported as unreadable on the current connection. */
+  private readonly unreadableReported = new Set<string>();
   /** Peers gobgpd reported up on the current connection. */
   private readonly up = new Set<string>();
 
@@ -164,6 +166,7 @@ export class BmpStation {
     this.conn = sock;
     this.connections += 1;
     this.up.clear();
+    this.unreadableReported.clear();
     sock.setNoDelay(true);
     this.feedBroke();
     const reader = new BmpReader();
@@ -187,6 +190,25 @@ export class BmpStation {
       this.opts.onConnection?.(false);
     });
     this.opts.onConnection?.(true);
+  }
+
+  /**
+   * Counts an UPDATE skipped as unreadable and reports it, once per peer and
+   * field on each connection: a peer whose every UPDATE trips the same gap
+   * in our reader must not flood the log.
+   */
+  private skipped(peer: string, error: TerraceError): void {
+    this.unreadable += 1;
+    const what = `${peer} ${error.field ?? ''}`;
+    if (this.unreadableReported.has(what)) return;
+    this.unreadableReported.add(what);
+    this.opts.onError?.(
+      new TerraceError(
+        'Invalid',
+        `bmp station: skipped an UPDATE from ${peer} that cannot be read, so the routes it carries are not updated (told once per peer and field per connection): ${error.message}`,
+        error.field === undefined ? {} : { field: error.field },
+      ),
+    );
   }
 
   /** Everything held is stale until refreshed, an End-of-RIB, or the grace period. */
@@ -237,14 +259,7 @@ export class BmpStation {
         // peer sends them again; dropping the feed would not help, since the
         // dump after a reconnect holds the same UPDATE.
         if (m.postPolicy) break;
-        this.unreadable += 1;
-        this.opts.onError?.(
-          new TerraceError(
-            'Invalid',
-            `bmp station: skipped an UPDATE from ${m.peer.key} that cannot be read; the routes it carries are not updated: ${m.error.message}`,
-            m.error.field === undefined ? {} : { field: m.error.field },
-          ),
-        );
+        this.skipped(m.peer.key, m.error);
         break;
       case 'peer-up':
         this.up.add(m.peer.key);
