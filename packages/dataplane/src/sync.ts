@@ -4,8 +4,8 @@
  * Callers hand over desired state (the whole set with setDesired, or changes
  * with upsert/remove) and never wait on the kernel unless they want to
  * (flush). One runner applies changes as batched rtnetlink requests through a
- * long-lived relay process (relay.ts; a large batch in halves through two,
- * which the kernel serves in parallel): changes made while a batch is in
+ * long-lived relay process (relay.ts; a large full sync in halves through
+ * two, which the kernel serves in parallel): changes made while a batch is in
  * flight, or within the same tick, go out together as the next batch. What
  * the runner believes the kernel holds is checked against the kernel itself
  * (read with `ip route show`) by a periodic full resync (read, diff, apply),
@@ -100,7 +100,7 @@ export class RouteSync {
   private failStreak = 0;
   private backoff: { timer: NodeJS.Timeout; resolve: () => void } | undefined;
   private readonly timer: NodeJS.Timeout | undefined;
-  /** A second relay for the other half of a large batch. */
+  /** A second relay for the other half of a large full sync. */
   private readonly second: RouteWriter;
   private holdingStale: boolean;
   private lastReport: ResyncReport | undefined;
@@ -116,7 +116,7 @@ export class RouteSync {
       onExit: (info: object) => this.log.warn('route sync: netlink relay exited; starting another', { ...info, netns: opts.netns }),
     };
     this.batch = new RouteWriter(batchOpts);
-    // Started on the first large batch only (RouteWriter spawns lazily).
+    // Started on the first large full sync only (RouteWriter spawns lazily).
     this.second = new RouteWriter(batchOpts);
     const every = opts.resyncIntervalMs ?? DEFAULT_RESYNC_INTERVAL_MS;
     if (every > 0) {

@@ -281,7 +281,7 @@ describe('RouteSync', () => {
       expect((await kernel()).length).toBe(count - 2);
       expect(log.lines.join('\n')).toMatch(/198\.19\.128\.10 proto 201 via 198\.18\.9\.9/);
       expect(log.lines.join('\n')).toMatch(/198\.19\.167\.6 proto 201 via 198\.18\.9\.9/);
-      // Removing them all is split too.
+      // Removing them all, the same way.
       sync.setDesired([]);
       await sync.resync();
       expect(await kernel()).toEqual([]);
