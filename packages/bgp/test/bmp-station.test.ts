@@ -258,6 +258,9 @@ describe('BmpStation over TCP', () => {
     await waitFor('a second report', () => h.errors.length === 2);
     expect((h.errors[1] as TerraceError).field).toBe('bgp.attr NEXT_HOP (3)');
     expect(h.station.unreadableCount).toBe(3);
+    // What `node status` shows for the peer; nothing for a peer with none skipped.
+    expect(h.station.unreadableNote(PEER)).toBe('skipped 3 UPDATEs it could not read (bgp.nlri, bgp.attr NEXT_HOP (3))');
+    expect(h.station.unreadableNote('198.18.0.9')).toBeUndefined();
     // Not dropped: one connection, still open.
     expect(h.connection).toEqual([true]);
     expect(c.isClosed()).toBe(false);

@@ -70,6 +70,8 @@ export class BmpStation {
   private unreadable = 0;
   /** `peer field` pairs already reported as unreadable on the current connection. */
   private readonly unreadableReported = new Set<string>();
+  /** Per peer key, since the station started: UPDATEs skipped and the fields that failed. */
+  private readonly unreadableByPeer = new Map<string, { count: number; fields: Set<string> }>();
   /** Peers gobgpd reported up on the current connection. */
   private readonly up = new Set<string>();
 
@@ -100,6 +102,17 @@ export class BmpStation {
   /** Pre-policy UPDATEs skipped because they could not be read (see 'unreadable' in ./types.ts). */
   get unreadableCount(): number {
     return this.unreadable;
+  }
+
+  /**
+   * For an operator (`node status` INFO): how many UPDATEs from this peer
+   * (its key, the address as formatIP prints it) were skipped as unreadable,
+   * and why; undefined when none were.
+   */
+  unreadableNote(peerKey: string): string | undefined {
+    const u = this.unreadableByPeer.get(peerKey);
+    if (u === undefined) return undefined;
+    return `skipped ${u.count} UPDATE${u.count === 1 ? '' : 's'} it could not read (${[...u.fields].join(', ')})`;
   }
 
   /** Peers reported up on the current connection. */
@@ -199,6 +212,13 @@ export class BmpStation {
    */
   private skipped(peer: string, error: TerraceError): void {
     this.unreadable += 1;
+    let u = this.unreadableByPeer.get(peer);
+    if (u === undefined) {
+      u = { count: 0, fields: new Set() };
+      this.unreadableByPeer.set(peer, u);
+    }
+    u.count += 1;
+    u.fields.add(error.field ?? 'unknown field');
     const what = `${peer} ${error.field ?? ''}`;
     if (this.unreadableReported.has(what)) return;
     this.unreadableReported.add(what);

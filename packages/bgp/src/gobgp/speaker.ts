@@ -468,6 +468,8 @@ export class GobgpSpeaker implements BgpSpeaker {
     }
     const type: PeerType | undefined = desired?.type;
     const label = state === 'established' ? 'Established' : state.charAt(0).toUpperCase() + state.slice(1);
+    const info = st?.adminState === 1 ? `${label} (admin down)` : label;
+    const skipped = this.skippedNote(address);
     return {
       address,
       asn: p.conf?.peerAsn ?? st?.peerAsn ?? 0,
@@ -478,7 +480,17 @@ export class GobgpSpeaker implements BgpSpeaker {
       prefixesReceived: received,
       prefixesAccepted: accepted,
       prefixesAdvertised: advertised,
-      info: st?.adminState === 1 ? `${label} (admin down)` : label,
+      info: skipped === undefined ? info : `${info}; ${skipped}`,
     };
+  }
+
+  /** What our BMP station skipped from this peer (station.unreadableNote), if anything. */
+  private skippedNote(address: string): string | undefined {
+    if (this.station === undefined || address === '') return undefined;
+    try {
+      return this.station.unreadableNote(formatIP(parseIP(address)));
+    } catch {
+      return undefined;
+    }
   }
 }
