@@ -22,16 +22,25 @@
 // before, renders every route as text: 0.1 s of kernel time per read at
 // 100,000 routes, so polling it took most of a CPU once the table was full.)
 //
+// Each receiver's line also says where the time went:
+//   cpu_s          CPU seconds the whole machine spent between session up and
+//                  done (sender, receiver, our code, the kernel, the counting)
+//   daemon_cpu_s   the receiving gobgpd's share of it (terrace, gobgp_rib)
+//   agent_cpu_s    terrace: this process's share (the agent's code)
+//   rib_s          terrace: when its own gobgpd had all N in its RIB (polled
+//                  like gobgp_rib's), so kernel_lag_s = terrace_s - rib_s is
+//                  how far the kernel writes trail the receive
+//
 // Usage: npm run bench -- ingest [--sizes=10000,100000] [--only=terrace,frr,bird,gobgp_rib]
 // Last line: {"bench":"ingest","runs":[{"prefixes":10000,"terrace_s":N,"frr_s":N,"bird_s":N,"gobgp_rib_s":N},...]}
 import { execFile, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { parseIP } from '../packages/api/dist/src/index.js';
 import { GobgpClient, GobgpDaemon, GobgpSpeaker, toApiPath } from '../packages/bgp/dist/src/index.js';
-import { createLab, startFrr, waitFor } from '../packages/testkit/dist/src/index.js';
+import { createLab, onProcessExit, startFrr, waitFor } from '../packages/testkit/dist/src/index.js';
 
 const run = promisify(execFile);
 const argv = Object.fromEntries(
@@ -62,9 +71,40 @@ const work = mkdtempSync(join(tmpdir(), 'terrace-bench-ingest-'));
 const lab = await createLab({ tag: 'ti' });
 const log = (o) => console.log(JSON.stringify(o));
 
-function prefixAt(i) {
-  const a = FIRST + i;
-  return { family: 4, base: BigInt(a >>> 0), prefix: 32 };
+const CLK_TCK = Number((await run('getconf', ['CLK_TCK'])).stdout.trim());
+
+/** CPU seconds (user + system) a live process has used; 0 once it is gone. */
+function processCpu(pid) {
+  if (pid === undefined) return 0;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (in parentheses, may hold spaces): f[0] is field 3.
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / CLK_TCK;
+  } catch {
+    return 0;
+  }
+}
+
+/** CPU seconds every CPU of the machine has spent busy (user, nice, system, irq, softirq, steal). */
+function machineCpu() {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0].trim().split(/\s+/).slice(1).map(Number);
+  return (f[0] + f[1] + f[2] + f[5] + f[6] + f[7]) / CLK_TCK;
+}
+
+function cpuSnapshot(daemonPid) {
+  const u = process.cpuUsage();
+  return { machine: machineCpu(), daemon: processCpu(daemonPid), agent: (u.user + u.system) / 1e6 };
+}
+
+/** Resolves with performance.now() once the gobgpd behind `client` has accepted n paths from the sender. */
+async function ribHolds(client, n) {
+  for (;;) {
+    const [r] = await client.list('listPeer', { address: SENDER.addr });
+    const got = (r?.peer?.afiSafis ?? []).reduce((a, f) => a + Number(f.state?.accepted ?? 0n), 0);
+    if (got >= n) return performance.now();
+    await new Promise((res) => setTimeout(res, 20));
+  }
 }
 
 /**
@@ -152,14 +192,21 @@ function kernelDone(ns, base, n) {
     const every = n <= 20_000 ? 0.02 : 0.1;
     const script = `while :; do [ "$(${PREFIXES})" -ge ${want} ] && echo DONE && exit; sleep ${every}; done`;
     const mon = spawn('ip', ['netns', 'exec', ns, 'sh', '-c', script], { stdio: ['ignore', 'pipe', 'ignore'], detached: true });
-    const finish = (t, err) => {
-      if (settled) return;
-      settled = true;
+    const kill = () => {
       try {
         process.kill(-mon.pid, 'SIGKILL');
       } catch {
         // already gone
       }
+    };
+    // The loop outlives its namespace: if this process dies first, it must not
+    // go on taking CPU from whatever runs next.
+    const forget = onProcessExit(kill);
+    const finish = (t, err) => {
+      if (settled) return;
+      settled = true;
+      kill();
+      forget();
       if (err) reject(err);
       else resolve(t);
     };
@@ -200,14 +247,8 @@ const receivers = {
     await c.unary('startBgp', { global: { asn: ASN.gobgp_rib, routerId: addr, listenPort: 179 } });
     await addSenderPeer(c, SENDER.addr, SENDER.asn);
     return {
-      async done(n) {
-        for (;;) {
-          const [r] = await c.list('listPeer', { address: SENDER.addr });
-          const got = (r?.peer?.afiSafis ?? []).reduce((a, f) => a + Number(f.state?.accepted ?? 0n), 0);
-          if (got >= n) return performance.now();
-          await new Promise((res) => setTimeout(res, 20));
-        }
-      },
+      done: (n) => ribHolds(c, n),
+      pid: () => d.pid,
       async stop() {
         c.close();
         await d.stop();
@@ -240,8 +281,16 @@ const receivers = {
       }
     })();
     await speaker.setPeers([{ address: parseIP(SENDER.addr), asn: SENDER.asn, ...TIMERS }]);
+    let rib;
     return {
-      done: async (n) => kernelDone(ns, await mainRoutes(ns), n),
+      async done(n) {
+        // Polled as gobgp_rib's is: the same cost in both runs.
+        rib = ribHolds(speaker.client, n);
+        rib.catch(() => undefined);
+        return kernelDone(ns, await mainRoutes(ns), n);
+      },
+      pid: () => speaker.daemon?.pid,
+      ribDone: () => rib,
       async stop() {
         await speaker.stop();
         await follow;
@@ -301,9 +350,19 @@ async function measure(kind, n, idx, sender, sessions) {
     await new Promise((r) => setTimeout(r, 200)); // let ip monitor subscribe
     await addSenderPeer(sender, addr, ASN[kind]);
     const t0 = await sessions.established(addr);
+    const c0 = cpuSnapshot(rx.pid?.());
     const t1 = await finished;
+    const c1 = cpuSnapshot(rx.pid?.());
     const s = Math.max(0, (t1 - t0) / 1000);
+    const r2 = (x) => Number(x.toFixed(2));
     const extra = kind in KERNEL_PROTO ? { kernel_routes: await countKernel(ns, KERNEL_PROTO[kind]) } : {};
+    extra.cpu_s = r2(c1.machine - c0.machine);
+    if (rx.pid) extra.daemon_cpu_s = r2(c1.daemon - c0.daemon);
+    if (rx.ribDone) {
+      extra.agent_cpu_s = r2(c1.agent - c0.agent);
+      extra.rib_s = Number((((await rx.ribDone()) - t0) / 1000).toFixed(3));
+      extra.kernel_lag_s = Number((s - extra.rib_s).toFixed(3));
+    }
     log({ receiver: kind, prefixes: n, seconds: Number(s.toFixed(3)), ...extra });
     return Number(s.toFixed(3));
   } finally {
