@@ -70,6 +70,9 @@ const GRPC = { DeadlineExceeded: 4, PermissionDenied: 7, Unavailable: 14, Unauth
 /** An endpoint that gave no etcd answer: the caller moves on to the next one. */
 class EndpointDown extends Error {}
 
+/** The endpoint did not answer before the attempt's deadline. */
+class EndpointSilent extends EndpointDown {}
+
 /** The smallest key greater than every key that starts with `prefix` (etcd's range_end for a prefix). */
 export function prefixRangeEnd(prefix: string | Buffer): Buffer {
   const end = Buffer.from(prefix);
@@ -176,21 +179,25 @@ export class HttpKv {
   /** One gateway call, moving through the endpoints until one answers. */
   private async call(path: string, body: object): Promise<unknown> {
     const eps = this.cfg.endpoints;
-    const deadline = Date.now() + this.timeoutMs;
+    // One clock reading per attempt: the first endpoint gets exactly its share.
+    let now = Date.now();
+    const deadline = now + this.timeoutMs;
     const share = Math.max(MIN_ATTEMPT_MS, Math.floor(this.timeoutMs / eps.length));
     const failures: string[] = [];
-    for (let n = 0; n < eps.length; n++) {
+    for (let n = 0; n < eps.length; n++, now = Date.now()) {
       const i = (this.preferred + n) % eps.length;
       const ep = eps[i] as string;
-      const budget = Math.min(share, deadline - Date.now());
+      const budget = Math.min(share, deadline - now);
       if (budget <= 0) break;
       try {
-        const out = await this.callEndpoint(ep, path, body, Date.now() + budget);
+        const out = await this.callEndpoint(ep, path, body, now + budget);
         this.preferred = i;
         return out;
       } catch (e) {
         if (!(e instanceof EndpointDown)) throw e;
-        failures.push(`${ep}: ${e.message}`);
+        // The time this endpoint was given, not what was left of it when the
+        // request went out (a millisecond later, 2249 of 2250).
+        failures.push(`${ep}: ${e instanceof EndpointSilent ? `no answer within ${budget} ms` : e.message}`);
       }
     }
     throw new TerraceError('Unavailable', `etcd unreachable at ${failures.join('; ')}`);
@@ -253,7 +260,7 @@ export class HttpKv {
         );
       });
       const timer = setTimeout(() => {
-        settle(() => reject(new EndpointDown(`no answer within ${ms} ms`)));
+        settle(() => reject(new EndpointSilent(`no answer within ${ms} ms`)));
         req.destroy();
       }, ms);
       req.on('error', (e) => settle(() => reject(new EndpointDown(socketErrorReason(e)))));
