@@ -13,6 +13,13 @@
 //   frr          FRR 8 bgpd + zebra into the kernel
 //   bird         BIRD 2 with a kernel protocol
 //   gobgp_rib    a plain gobgpd, no kernel writes (the floor for terrace)
+// and, only when named in --only (not a target, a diagnosis):
+//   terrace_learn  terrace without route sync: timed until the agent's own
+//                Adj-RIB-In has selected all N. What it adds to gobgp_rib is
+//                the cost of learning the routes at all, which no kernel-side
+//                work can remove. Name it after terrace: it warms the agent's
+//                BGP code, so a terrace run after it in the same process is
+//                no longer a cold start.
 // Kernel receivers are timed by a shell loop of its own reading the
 // namespace's IPv4 prefix count from /proc/net/fib_triestat every 20 ms
 // (10,000 prefixes) or 100 ms (100,000) (the count is checked by protocol
@@ -29,7 +36,8 @@
 //   agent_cpu_s    terrace: this process's share (the agent's code)
 //   rib_s          terrace: when its own gobgpd had all N in its RIB (polled
 //                  like gobgp_rib's), so kernel_lag_s = terrace_s - rib_s is
-//                  how far the kernel writes trail the receive
+//                  how far the kernel writes trail the receive (for
+//                  terrace_learn, learn_lag_s: how far our selection trails it)
 //
 // Usage: npm run bench -- ingest [--sizes=10000,100000] [--only=terrace,frr,bird,gobgp_rib]
 // Last line: {"bench":"ingest","runs":[{"prefixes":10000,"terrace_s":N,"frr_s":N,"bird_s":N,"gobgp_rib_s":N},...]}
@@ -52,7 +60,7 @@ const argv = Object.fromEntries(
 const SIZES = (argv.sizes ?? '10000,100000').split(',').map(Number);
 const KINDS = (argv.only ?? 'gobgp_rib,terrace,frr,bird').split(',');
 const SENDER = { addr: '198.18.0.1', asn: 65100 };
-const ASN = { terrace: 65101, frr: 65102, bird: 65103, gobgp_rib: 65104 };
+const ASN = { terrace: 65101, frr: 65102, bird: 65103, gobgp_rib: 65104, terrace_learn: 65105 };
 const KERNEL_PROTO = { terrace: '201', frr: 'bgp', bird: 'bird' };
 const FIRST = (198 << 24) + (18 << 16) + (16 << 8); // 198.18.16.0
 const TIMERS = { keepaliveTime: 10, holdTime: 30, connectRetry: 1 };
@@ -299,6 +307,43 @@ const receivers = {
     };
   },
 
+  async terrace_learn(ns, addr, sock) {
+    const speaker = new GobgpSpeaker({ daemon: { netns: ns, apiAddress: `unix://${sock}` } });
+    await speaker.start({ asn: ASN.terrace_learn, routerId: addr });
+    const selected = new Set();
+    let want = Infinity;
+    let allSelected;
+    const learnt = new Promise((resolve) => (allSelected = resolve));
+    // The agent's consumer, minus route sync: the same rule runs on every event.
+    const ctx = { originated: new Set(), selfAddresses: new Set([addr]) };
+    const follow = (async () => {
+      for await (const batch of speaker.learned()) {
+        for (const e of batch) {
+          if (e.kind === 'set' && routeForLearned(e.prefix, e.nextHops, ctx, e.key)) selected.add(e.key);
+          else selected.delete(e.key);
+        }
+        if (selected.size >= want) allSelected(performance.now());
+      }
+    })();
+    await speaker.setPeers([{ address: parseIP(SENDER.addr), asn: SENDER.asn, ...TIMERS }]);
+    let rib;
+    return {
+      done(n) {
+        rib = ribHolds(speaker.client, n);
+        rib.catch(() => undefined);
+        want = n;
+        return learnt;
+      },
+      pid: () => speaker.daemon?.pid,
+      ribDone: () => rib,
+      lagName: 'learn_lag_s',
+      async stop() {
+        await speaker.stop();
+        await follow;
+      },
+    };
+  },
+
   async frr(ns, addr) {
     const r = await startFrr(lab, ns, {
       hostname: 'rx',
@@ -361,7 +406,7 @@ async function measure(kind, n, idx, sender, sessions) {
     if (rx.ribDone) {
       extra.agent_cpu_s = r2(c1.agent - c0.agent);
       extra.rib_s = Number((((await rx.ribDone()) - t0) / 1000).toFixed(3));
-      extra.kernel_lag_s = Number((s - extra.rib_s).toFixed(3));
+      extra[rx.lagName ?? 'kernel_lag_s'] = Number((s - extra.rib_s).toFixed(3));
     }
     log({ receiver: kind, prefixes: n, seconds: Number(s.toFixed(3)), ...extra });
     return Number(s.toFixed(3));
