@@ -38,8 +38,10 @@
 //                  like gobgp_rib's), so kernel_lag_s = terrace_s - rib_s is
 //                  how far the kernel writes trail the receive (for
 //                  terrace_learn, learn_lag_s: how far our selection trails it)
+//   prime_cpu_s    terrace: the agent's start-up priming (once per process,
+//                  before the first session; 0 with --no-prime)
 //
-// Usage: npm run bench -- ingest [--sizes=10000,100000] [--only=terrace,frr,bird,gobgp_rib]
+// Usage: npm run bench -- ingest [--sizes=10000,100000] [--only=terrace,frr,bird,gobgp_rib] [--no-prime]
 // Last line: {"bench":"ingest","runs":[{"prefixes":10000,"terrace_s":N,"frr_s":N,"bird_s":N,"gobgp_rib_s":N},...]}
 import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -67,7 +69,18 @@ const TIMERS = { keepaliveTime: 10, holdTime: 30, connectRetry: 1 };
 const quiet = { debug() {}, info() {}, warn: (m, x) => console.error(m, x ?? ''), error: (m, x) => console.error(m, x ?? '') };
 
 let dataplane = null;
-const { routeForLearned } = await import('../packages/agent/dist/src/routes.js');
+const { routeForLearned, primeLearnedPath } = await import('../packages/agent/dist/src/index.js');
+// --no-prime: skip the agent's start-up priming, so terrace's first table runs fully cold.
+const PRIME = argv['no-prime'] === undefined;
+let primeCpu = 0;
+/** The agent's start-up priming (NodeAgent.start), once per process as in an agent; its CPU goes to prime_cpu_s. */
+function primeOnce() {
+  if (!PRIME || primeCpu > 0) return;
+  const c = process.cpuUsage();
+  primeLearnedPath();
+  const u = process.cpuUsage(c);
+  primeCpu = (u.user + u.system) / 1e6;
+}
 try {
   dataplane = await import('../packages/dataplane/dist/src/index.js');
   if (typeof dataplane.RouteSync !== 'function') dataplane = null;
@@ -269,8 +282,10 @@ const receivers = {
     const speaker = new GobgpSpeaker({ daemon: { netns: ns, apiAddress: `unix://${sock}` } });
     const sync = new dataplane.RouteSync({ netns: ns, resyncIntervalMs: 0, logger: quiet });
     // As the agent does at start-up (its blackholes and any routes left from
-    // before): the kernel is read and the batch process runs before peers come.
+    // before): the kernel is read and the batch process runs before peers
+    // come, and the learned-route path is primed.
     await sync.resync();
+    primeOnce();
     await speaker.start({ asn: ASN.terrace, routerId: addr });
     // The agent's path: learned events become kernel routes as they arrive,
     // derived by the agent's own rule (routeForLearned).
@@ -310,6 +325,7 @@ const receivers = {
   async terrace_learn(ns, addr, sock) {
     const speaker = new GobgpSpeaker({ daemon: { netns: ns, apiAddress: `unix://${sock}` } });
     await speaker.start({ asn: ASN.terrace_learn, routerId: addr });
+    primeOnce();
     const selected = new Set();
     let want = Infinity;
     let allSelected;
@@ -407,6 +423,7 @@ async function measure(kind, n, idx, sender, sessions) {
       extra.agent_cpu_s = r2(c1.agent - c0.agent);
       extra.rib_s = Number((((await rx.ribDone()) - t0) / 1000).toFixed(3));
       extra[rx.lagName ?? 'kernel_lag_s'] = Number((s - extra.rib_s).toFixed(3));
+      extra.prime_cpu_s = r2(primeCpu);
     }
     log({ receiver: kind, prefixes: n, seconds: Number(s.toFixed(3)), ...extra });
     return Number(s.toFixed(3));
