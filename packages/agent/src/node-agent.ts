@@ -127,17 +127,28 @@ export class NodeAgent {
     // Existing pods' host routes join the desired set before the first sync.
     const ipam = config.cniSocket !== undefined ? allocatorIpam(new Allocator({ etcd, keys })) : undefined;
     if (ipam) this.routes.upsert(await localPodRoutes(ipam, config.nodeName));
-    // Before any peer is up: the first full table then runs in compiled code.
-    const cpu = process.cpuUsage();
-    const primed = primeLearnedPath();
-    const used = process.cpuUsage(cpu);
-    log.debug('primed the learned-route path', { routes: primed, cpuMs: Math.round((used.user + used.system) / 1000) });
+    this.prime();
     await this.reconciler.start();
     this.releaseStaleWhenSettled();
     if (config.cniSocket !== undefined && ipam) await this.startCni(config.cniSocket, ipam);
     await this.publishStatus();
     this.statusTimer = setInterval(() => void this.publishStatus(), config.statusIntervalMs);
     this.statusTimer.unref();
+  }
+
+  /**
+   * Before gobgpd's feed starts: the first full table then runs in compiled
+   * code (prime.ts). Only a speed-up, so a failure is logged, never fatal.
+   */
+  private prime(): void {
+    const cpu = process.cpuUsage();
+    try {
+      const routes = primeLearnedPath();
+      const used = process.cpuUsage(cpu);
+      this.opts.log.debug('primed the learned-route path', { routes, cpuMs: Math.round((used.user + used.system) / 1000) });
+    } catch (e) {
+      this.opts.log.warn('priming the learned-route path failed; the first table will be slower', { error: String(e) });
+    }
   }
 
   /**

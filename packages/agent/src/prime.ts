@@ -1,20 +1,22 @@
 /**
- * Primes the learned-route path at start-up: a synthetic table goes through
- * the BMP reader and a scratch Adj-RIB-In, the agent's route rule, and route
- * sync's canonical form and rtnetlink encoding, so the first real table,
- * after a node restart, runs in compiled code rather than in V8's
- * interpreter. Nothing reaches gobgpd, the kernel or any state the agent
- * keeps. Costs about a tenth of a CPU second, once (docs/BENCHMARKS.md).
+ * Primes the learned-route path at start-up: a synthetic feed (an eBGP
+ * router's /32s, two nodes' /26 blocks as ECMP, IPv6 /64s, a withdrawal and
+ * a peer going down) goes through the BMP reader and a scratch Adj-RIB-In,
+ * the agent's route rule, and route sync's canonical form and rtnetlink
+ * encoding. The first real table, after a node or agent restart, then runs
+ * in compiled code rather than in V8's interpreter. Nothing reaches gobgpd,
+ * the kernel or any state the agent keeps. Costs 0.1–0.2 CPU s on each
+ * start (docs/BENCHMARKS.md): more CPU in all, for a faster first table.
  */
 import { primeBmpPath, syntheticFeed } from '@terrace/bgp';
 import { type Route, primeRouteEncoding } from '@terrace/dataplane';
 import { routeForLearned } from './routes.js';
 
-/** Prefixes per round, and rounds: V8 compiles the hot functions during the second and third. */
+/** The router's /32s per round, and rounds: V8 compiles the hot functions during the second and third. */
 const PRIME_PREFIXES = 3000;
 const PRIME_ROUNDS = 3;
 
-/** Runs the priming; returns the number of routes the last round encoded (PRIME_PREFIXES). */
+/** Runs the priming; returns the number of routes the last round encoded. */
 export function primeLearnedPath(): number {
   const feed = syntheticFeed(PRIME_PREFIXES);
   const ctx = { originated: new Set<string>(), selfAddresses: new Set<string>() };

@@ -25,7 +25,9 @@ export function primeRouteEncoding(routes: Iterable<Route>): number {
   let n = 0;
   for (const r of routes) {
     const c = canonOf(r);
-    if (c.hops.some((h) => h.dev !== undefined) || !canonMatches(c, c)) continue;
+    if (c.hops.some((h) => h.dev !== undefined)) continue;
+    // Route sync compares every desired route with the kernel's: run that too.
+    canonMatches(c, c);
     encodeRoute(w, 'add', c, seq++, links, false);
     encodeRoute(w, 'del', c, seq++, links, false);
     if (w.len >= SCRATCH_BYTES) w.reset();
