@@ -112,7 +112,8 @@ function childCpu() {
 async function child(stage) {
   const { AdjRibIn, BmpStation } = await import('../packages/bgp/dist/src/index.js');
   const { RouteSync } = await import('../packages/dataplane/dist/src/index.js');
-  const { routeForLearned, primeLearnedPath } = await import('../packages/agent/dist/src/index.js');
+  const { routeForLearned } = await import('../packages/agent/dist/src/routes.js');
+  const { primeLearnedPath } = await import('../packages/agent/dist/src/prime.js');
   const parts = [];
   for (let i = 0; i < N; i += PER_UPDATE) parts.push(routeMonitoring(i, Math.min(PER_UPDATE, N - i)));
   const stream = Buffer.concat([preamble(), ...parts]);
