@@ -5,7 +5,7 @@
  * the agent's route rule, and route sync's canonical form and rtnetlink
  * encoding. The first real table, after a node or agent restart, then runs
  * in compiled code rather than in V8's interpreter. Nothing reaches gobgpd,
- * the kernel or any state the agent keeps. Costs 0.1–0.2 CPU s on each
+ * the kernel or any state the agent keeps. Costs 0.1–0.3 CPU s on each
  * start (docs/BENCHMARKS.md): more CPU in all, for a faster first table.
  */
 import { primeBmpPath, syntheticFeed } from '@terrace/bgp';
