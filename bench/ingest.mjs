@@ -20,6 +20,11 @@
 //                work can remove. Name it after terrace: it warms the agent's
 //                BGP code, so a terrace run after it in the same process is
 //                no longer a cold start.
+//   floor        the floor of any redesign of terrace's path: gobgpd as
+//                terrace runs it, BMP straight into a typed-array table and
+//                RTM_NEWROUTE frames through our relay, with no objects per
+//                prefix, no best-path selection (one peer) and no checks. Not
+//                a usable agent; it says how close a redesign could come.
 // Kernel receivers are timed by a shell loop of its own reading the
 // namespace's IPv4 prefix count from /proc/net/fib_triestat every 20 ms
 // (10,000 prefixes) or 100 ms (100,000) (the count is checked by protocol
@@ -42,7 +47,7 @@
 //                  terrace_learn line only: it runs once per process, before
 //                  that receiver's gobgpd starts (absent with --no-prime)
 //
-// Usage: npm run bench -- ingest [--sizes=10000,100000] [--only=terrace,frr,bird,gobgp_rib] [--no-prime]
+// Usage: npm run bench -- ingest [--sizes=10000,100000] [--only=gobgp_rib,terrace,frr,bird[,terrace_learn][,floor]] [--no-prime]
 // Last line: {"bench":"ingest","runs":[{"prefixes":10000,"terrace_s":N,"frr_s":N,"bird_s":N,"gobgp_rib_s":N},...]}
 import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -51,6 +56,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { parseIP } from '../packages/api/dist/src/index.js';
 import { GobgpClient, GobgpDaemon, GobgpSpeaker, toApiPath } from '../packages/bgp/dist/src/index.js';
+import { listenTcp } from '../packages/bgp/dist/src/bmp/listen.js';
 import { createLab, onProcessExit, startFrr, waitFor } from '../packages/testkit/dist/src/index.js';
 
 const run = promisify(execFile);
@@ -63,8 +69,8 @@ const argv = Object.fromEntries(
 const SIZES = (argv.sizes ?? '10000,100000').split(',').map(Number);
 const KINDS = (argv.only ?? 'gobgp_rib,terrace,frr,bird').split(',');
 const SENDER = { addr: '198.18.0.1', asn: 65100 };
-const ASN = { terrace: 65101, frr: 65102, bird: 65103, gobgp_rib: 65104, terrace_learn: 65105 };
-const KERNEL_PROTO = { terrace: '201', frr: 'bgp', bird: 'bird' };
+const ASN = { terrace: 65101, frr: 65102, bird: 65103, gobgp_rib: 65104, terrace_learn: 65105, floor: 65106 };
+const KERNEL_PROTO = { terrace: '201', frr: 'bgp', bird: 'bird', floor: '201' };
 const FIRST = (198 << 24) + (18 << 16) + (16 << 8); // 198.18.16.0
 const TIMERS = { keepaliveTime: 10, holdTime: 30, connectRetry: 1 };
 const quiet = { debug() {}, info() {}, warn: (m, x) => console.error(m, x ?? ''), error: (m, x) => console.error(m, x ?? '') };
@@ -267,6 +273,95 @@ async function addSenderPeer(client, addr, asn) {
   });
 }
 
+/**
+ * The floor receiver's data path (see the header): BGP UPDATEs from a BMP
+ * stream become IPv4 routes of our protocol via the UPDATE's NEXT_HOP, main
+ * table, written 256 per frame to the relay. `learn` takes one BMP chunk.
+ */
+function floorPath(ns) {
+  const relay = spawn('ip', ['netns', 'exec', ns, 'perl', dataplane.RELAY_SCRIPT], { stdio: ['pipe', 'ignore', 'inherit'] });
+  const SLOTS = 1 << 19; // open addressing, for up to ~200,000 prefixes
+  const addrs = new Uint32Array(SLOTS);
+  const lens = new Uint8Array(SLOTS); // prefix length + 1; 0 is an empty slot
+  const hops = new Uint32Array(SLOTS);
+  const MSG = 44; // nlmsghdr 16, rtmsg 12, RTA_DST 8, RTA_GATEWAY 8
+  let frame = Buffer.alloc(4 + 256 * MSG);
+  let at = 4;
+  let seq = 0;
+  const flush = () => {
+    if (at === 4) return;
+    frame.writeUInt16LE(frame.readUInt16LE(at - MSG + 6) | 0x4, at - MSG + 6); // the last asks for an ack
+    frame.writeUInt32LE(at - 4, 0);
+    relay.stdin.write(frame.subarray(0, at));
+    frame = Buffer.alloc(4 + 256 * MSG);
+    at = 4;
+  };
+  const route = (dst, len, gw) => {
+    frame.writeUInt32LE(MSG, at);
+    frame.writeUInt16LE(24, at + 4); // RTM_NEWROUTE
+    frame.writeUInt16LE(0x1 | 0x400 | 0x100, at + 6); // request, create, replace
+    frame.writeUInt32LE(++seq, at + 8);
+    frame.writeUInt32LE(0, at + 12);
+    const r = at + 16;
+    frame.set([2, len, 0, 0, 254, 201, 0, 1], r); // AF_INET, dst len, src len, tos, main, proto 201, universe, unicast
+    frame.writeUInt32LE(0, r + 8);
+    frame.writeUInt32LE(0x00010008, r + 12); // RTA_DST, 8 bytes
+    frame.writeUInt32BE(dst, r + 16);
+    frame.writeUInt32LE(0x00050008, r + 20); // RTA_GATEWAY, 8 bytes
+    frame.writeUInt32BE(gw, r + 24);
+    at += MSG;
+    if (at === frame.length) flush();
+  };
+  const update = (b, start, end) => {
+    let p = start + 19;
+    p += 2 + b.readUInt16BE(p); // withdrawn routes: none from this sender
+    const attrEnd = p + 2 + b.readUInt16BE(p);
+    p += 2;
+    let gw = 0;
+    while (p < attrEnd) {
+      const ext = b[p] & 0x10;
+      const v = p + (ext ? 4 : 3);
+      if (b[p + 1] === 3) gw = b.readUInt32BE(v);
+      p = v + (ext ? b.readUInt16BE(p + 2) : b[p + 2]);
+    }
+    for (p = attrEnd; p < end; ) {
+      const len = b[p];
+      const n = (len + 7) >> 3;
+      let dst = 0;
+      for (let i = 0; i < 4; i++) dst = (dst << 8) | (i < n ? b[p + 1 + i] : 0);
+      dst >>>= 0;
+      p += 1 + n;
+      for (let h = (Math.imul(dst ^ len, 0x9e3779b1) >>> 13) & (SLOTS - 1); ; h = (h + 1) & (SLOTS - 1)) {
+        if (lens[h] === 0) {
+          addrs[h] = dst;
+          lens[h] = len + 1;
+        } else if (addrs[h] !== dst || lens[h] !== len + 1) {
+          continue;
+        } else if (hops[h] === gw) {
+          break;
+        }
+        hops[h] = gw;
+        route(dst, len, gw);
+        break;
+      }
+    }
+  };
+  let carry = Buffer.alloc(0);
+  return {
+    learn(chunk) {
+      const b = carry.length > 0 ? Buffer.concat([carry, chunk]) : chunk;
+      let o = 0;
+      for (let len; b.length - o >= 6 && b.length - o >= (len = b.readUInt32BE(o + 1)); o += len) {
+        // Route monitoring, pre-policy: the UPDATE after the 6-byte common and 42-byte per-peer headers.
+        if (b[o + 5] === 0 && (b[o + 7] & 0x40) === 0) update(b, o + 48, o + len);
+      }
+      carry = Buffer.from(b.subarray(o));
+      flush();
+    },
+    close: () => relay.stdin.end(),
+  };
+}
+
 /** Receivers: start(ns, addr) → { done(n) → Promise<time>, stop() }. */
 const receivers = {
   async gobgp_rib(ns, addr, sock) {
@@ -372,6 +467,36 @@ const receivers = {
       async stop() {
         await speaker.stop();
         await follow;
+      },
+    };
+  },
+
+  async floor(ns, addr, sock) {
+    if (!dataplane) return null;
+    const d = new GobgpDaemon({ netns: ns, apiAddress: `unix://${sock}` });
+    await d.start();
+    const c = new GobgpClient(d.address);
+    const path = floorPath(ns);
+    const station = await listenTcp({ host: '127.0.0.1', port: 0, netns: ns });
+    station.on('connection', (conn) => conn.on('data', (chunk) => path.learn(chunk)));
+    // As terrace's gobgpd runs (GobgpSpeaker): multipath on, pre-policy BMP to the station.
+    await c.unary('startBgp', { global: { asn: ASN.floor, routerId: addr, listenPort: 179, useMultiplePaths: true } });
+    await c.unary('addBmp', { address: '127.0.0.1', port: station.address().port, policy: 0, StatisticsTimeout: 5, SysName: 'floor' });
+    await addSenderPeer(c, SENDER.addr, SENDER.asn);
+    let rib;
+    return {
+      async done(n) {
+        rib = ribHolds(c, n);
+        rib.catch(() => undefined);
+        return kernelDone(ns, await mainRoutes(ns), n);
+      },
+      pid: () => d.pid,
+      ribDone: () => rib,
+      async stop() {
+        path.close();
+        station.close();
+        c.close();
+        await d.stop();
       },
     };
   },
