@@ -51,7 +51,7 @@
 // Last line: {"bench":"ingest","runs":[{"prefixes":10000,"terrace_s":N,"frr_s":N,"bird_s":N,"gobgp_rib_s":N},...]}
 import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { endianness, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { parseIP } from '../packages/api/dist/src/index.js';
@@ -472,7 +472,8 @@ const receivers = {
   },
 
   async floor(ns, addr, sock) {
-    if (!dataplane) return null;
+    // floorPath writes netlink's host byte order as little-endian.
+    if (!dataplane || endianness() !== 'LE') return null;
     const d = new GobgpDaemon({ netns: ns, apiAddress: `unix://${sock}` });
     await d.start();
     const c = new GobgpClient(d.address);
