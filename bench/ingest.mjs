@@ -143,6 +143,28 @@ async function ribHolds(client, n) {
 }
 
 /**
+ * A receiver's done/ribDone pair: `finish(n)` is its own finish line, and
+ * beside it the gobgpd behind `client` is polled as gobgp_rib's is (the same
+ * cost in both runs), for rib_s.
+ */
+function withRibPoll(client, finish) {
+  let rib;
+  return {
+    done(n) {
+      rib = ribHolds(client, n);
+      rib.catch(() => undefined);
+      return finish(n);
+    },
+    ribDone: () => rib,
+  };
+}
+
+/** Resolves with performance.now() once the namespace holds n more IPv4 prefixes than now. */
+async function kernelHolds(ns, n) {
+  return kernelDone(ns, await mainRoutes(ns), n);
+}
+
+/**
  * Adds prefixes [from, to) to the sender through AddPathStream, from a child
  * process: building 100,000 messages leaves garbage that would otherwise be
  * collected in this process while the terrace receiver is being timed.
@@ -407,16 +429,9 @@ const receivers = {
       }
     })();
     await speaker.setPeers([{ address: parseIP(SENDER.addr), asn: SENDER.asn, ...TIMERS }]);
-    let rib;
     return {
-      async done(n) {
-        // Polled as gobgp_rib's is: the same cost in both runs.
-        rib = ribHolds(speaker.client, n);
-        rib.catch(() => undefined);
-        return kernelDone(ns, await mainRoutes(ns), n);
-      },
+      ...withRibPoll(speaker.client, (n) => kernelHolds(ns, n)),
       pid: () => speaker.daemon?.pid,
-      ribDone: () => rib,
       primeCpu,
       async stop() {
         await speaker.stop();
@@ -451,17 +466,13 @@ const receivers = {
       }
     })();
     await speaker.setPeers([{ address: parseIP(SENDER.addr), asn: SENDER.asn, ...TIMERS }]);
-    let rib;
     return {
-      done(n) {
-        rib = ribHolds(speaker.client, n);
-        rib.catch(() => undefined);
+      ...withRibPoll(speaker.client, (n) => {
         want = n;
         setTimeout(() => notSelected(new Error(`${ns}: ${n} prefixes not selected after 180 s`)), 180000).unref();
         return learnt;
-      },
+      }),
       pid: () => speaker.daemon?.pid,
-      ribDone: () => rib,
       primeCpu,
       lagName: 'learn_lag_s',
       async stop() {
@@ -484,15 +495,9 @@ const receivers = {
     await c.unary('startBgp', { global: { asn: ASN.floor, routerId: addr, listenPort: 179, useMultiplePaths: true } });
     await c.unary('addBmp', { address: '127.0.0.1', port: station.address().port, policy: 0, StatisticsTimeout: 5, SysName: 'floor' });
     await addSenderPeer(c, SENDER.addr, SENDER.asn);
-    let rib;
     return {
-      async done(n) {
-        rib = ribHolds(c, n);
-        rib.catch(() => undefined);
-        return kernelDone(ns, await mainRoutes(ns), n);
-      },
+      ...withRibPoll(c, (n) => kernelHolds(ns, n)),
       pid: () => d.pid,
-      ribDone: () => rib,
       async stop() {
         path.close();
         station.close();
@@ -509,7 +514,7 @@ const receivers = {
       routerId: addr,
       neighbors: [{ address: SENDER.addr, asn: SENDER.asn, keepalive: 10, hold: 30 }],
     });
-    return { done: async (n) => kernelDone(ns, await mainRoutes(ns), n), stop: () => r.stop() };
+    return { done: (n) => kernelHolds(ns, n), stop: () => r.stop() };
   },
 
   async bird(ns, addr) {
@@ -535,7 +540,7 @@ protocol bgp sender {
       if (!d.running()) throw new Error(`bird exited: ${d.output()}`);
       return run('birdc', ['-s', join(work, `${ns}.ctl`), 'show', 'status']).then(() => true);
     });
-    return { done: async (n) => kernelDone(ns, await mainRoutes(ns), n), stop: () => d.stop() };
+    return { done: (n) => kernelHolds(ns, n), stop: () => d.stop() };
   },
 };
 
