@@ -11,11 +11,16 @@
  * (read with `ip route show`) by a periodic full resync (read, diff, apply),
  * which repairs drift, refused changes and whatever a dead relay left half
  * done. Routes of any other protocol are never read, so never touched.
+ *
+ * State is one slot per route identity: what we want there and what we
+ * believe the kernel has there, side by side. A change is one map lookup;
+ * the batch that follows works on the slots it queued, not on keys (a full
+ * BGP table is 100,000 changes arriving while the receive is still running,
+ * so every lookup per route is paid 100,000 times: docs/BENCHMARKS.md).
  */
 import type { Cidr } from '@terrace/api';
 import { canonMatches, canonOf, type RouteCanon } from './canon.js';
 import { DEFAULT_RESYNC_INTERVAL_MS } from './constants.js';
-import { diffCanons } from './diff.js';
 import { readKernelCanons, type IpOptions } from './kernel.js';
 import { RouteWriter, type BatchOutcome, type RouteWriterOptions } from './relay.js';
 import { routeIdKey, type Route, type RouteId } from './route.js';
@@ -74,6 +79,56 @@ function unsure(c: RouteCanon): RouteCanon {
   return { ...c, kind: 'unicast', hops: [] };
 }
 
+/**
+ * One route identity (table, destination, metric): the route we want there
+ * and the one we believe the kernel has there. A slot holding neither, and
+ * not queued, is dropped from the table.
+ */
+interface Slot {
+  readonly key: string;
+  want: RouteCanon | undefined;
+  /** Meaningless while the kernel is unknown (RouteSync.kernelKnown). */
+  have: RouteCanon | undefined;
+  /** Queued in RouteSync.dirty (changed since the last batch). */
+  dirty: boolean;
+}
+
+/** The work of one batch: each change with the slot it is for. */
+interface Work {
+  readonly remove: RouteCanon[];
+  readonly removeSlots: Slot[];
+  readonly replace: RouteCanon[];
+  readonly replaceSlots: Slot[];
+  /** Per replacement: it goes over a route of ours (`replace`), else `add`. */
+  readonly ours: boolean[];
+}
+
+function emptyWork(): Work {
+  return { remove: [], removeSlots: [], replace: [], replaceSlots: [], ours: [] };
+}
+
+/**
+ * Adds to `work` what brings the kernel to what the slot wants (nothing when
+ * it is there already; an unwanted route of ours only with removeUnwanted).
+ * False when the slot holds no route on either side.
+ */
+function plan(work: Work, s: Slot, removeUnwanted: boolean): boolean {
+  const { want, have } = s;
+  if (want !== undefined) {
+    if (have === undefined || !canonMatches(want, have)) {
+      work.replace.push(want);
+      work.replaceSlots.push(s);
+      work.ours.push(have !== undefined);
+    }
+  } else if (have === undefined) {
+    return false;
+  } else if (removeUnwanted) {
+    work.remove.push(have);
+    work.removeSlots.push(s);
+  }
+  return true;
+}
+
 /** Exactly the same route (canonMatches lets a missing device match any). */
 function same(a: RouteCanon | undefined, b: RouteCanon): boolean {
   return a !== undefined && canonMatches(a, b) && canonMatches(b, a);
@@ -85,11 +140,16 @@ export class RouteSync {
   private readonly opts: RouteSyncOptions;
   private readonly log: RouteSyncLogger;
   private readonly batch: RouteWriter;
-  private desired = new Map<string, RouteCanon>();
-  /** What we believe the kernel holds; undefined until read (and after a relay died mid-batch). */
-  private kernel: Map<string, RouteCanon> | undefined;
-  /** Keys changed since the last batch. */
-  private dirty = new Set<string>();
+  /** Every identity we want a route at or believe the kernel has one at. */
+  private readonly slots = new Map<string, Slot>();
+  /** Slots with a desired route. */
+  private wanted = 0;
+  /** Whether the slots' `have` sides are read from the kernel; false until read and after a relay died mid-batch. */
+  private kernelKnown = false;
+  /** Bumped whenever the `have` sides are re-read or given up. */
+  private kernelEpoch = 0;
+  /** Slots changed since the last batch. */
+  private dirty: Slot[] = [];
   private resyncWanted = false;
   /** Every change bumps gen; applied is the gen the kernel has caught up with. */
   private gen = 0;
@@ -142,7 +202,7 @@ export class RouteSync {
 
   /** Number of desired routes. */
   get size(): number {
-    return this.desired.size;
+    return this.wanted;
   }
 
   /**
@@ -158,13 +218,17 @@ export class RouteSync {
       next.set(c.key, c);
     }
     // A full sync is pending anyway when the kernel has not been read yet.
-    if (this.kernel !== undefined && !this.resyncWanted) {
-      for (const [key, c] of next) {
-        if (!same(this.desired.get(key), c)) this.dirty.add(key);
-      }
-      for (const key of this.desired.keys()) if (!next.has(key)) this.dirty.add(key);
+    const track = this.kernelKnown && !this.resyncWanted;
+    for (const s of this.slots.values()) {
+      if (s.want === undefined || next.has(s.key)) continue;
+      this.setWant(s, undefined);
+      if (track) this.queue(s);
     }
-    this.desired = next;
+    for (const [key, c] of next) {
+      const s = this.slot(key);
+      if (track && !same(s.want, c)) this.queue(s);
+      this.setWant(s, c);
+    }
     this.changed();
   }
 
@@ -175,8 +239,9 @@ export class RouteSync {
     const canons: RouteCanon[] = [];
     for (const r of routes) canons.push(canonOf(r));
     for (const c of canons) {
-      this.desired.set(c.key, c);
-      this.dirty.add(c.key);
+      const s = this.slot(c.key);
+      this.setWant(s, c);
+      this.queue(s);
     }
     this.changed();
   }
@@ -184,9 +249,11 @@ export class RouteSync {
   /** Removes desired routes by identity; a bare Cidr means the main table and the default metric. */
   remove(ids: Iterable<RouteId | Cidr>): void {
     for (const id of ids) {
-      const key = routeIdKey(id);
-      this.desired.delete(key);
-      this.dirty.add(key);
+      // No slot: neither wanted nor known in the kernel (an unknown kernel is read in full first).
+      const s = this.slots.get(routeIdKey(id));
+      if (s === undefined) continue;
+      this.setWant(s, undefined);
+      this.queue(s);
     }
     this.changed();
   }
@@ -233,7 +300,7 @@ export class RouteSync {
    */
   private prefetch(): void {
     if (this.closed || this.running !== undefined || this.prefetched !== undefined) return;
-    if (this.kernel !== undefined && !this.resyncWanted) return;
+    if (this.kernelKnown && !this.resyncWanted) return;
     const read = readKernelCanons(this.opts);
     // Failures surface when fullSync awaits it.
     read.catch(() => undefined);
@@ -256,6 +323,43 @@ export class RouteSync {
     return this.holdingStale;
   }
 
+  /** The slot of an identity, made when there is none. */
+  private slot(key: string): Slot {
+    let s = this.slots.get(key);
+    if (s === undefined) {
+      s = { key, want: undefined, have: undefined, dirty: false };
+      this.slots.set(key, s);
+    }
+    return s;
+  }
+
+  private setWant(s: Slot, c: RouteCanon | undefined): void {
+    if (s.want === undefined) {
+      if (c !== undefined) this.wanted++;
+    } else if (c === undefined) {
+      this.wanted--;
+    }
+    s.want = c;
+  }
+
+  /** Queues a slot for the next batch (once). */
+  private queue(s: Slot): void {
+    if (s.dirty) return;
+    s.dirty = true;
+    this.dirty.push(s);
+  }
+
+  /** Drops a slot that holds nothing and is not queued. */
+  private prune(s: Slot): void {
+    if (s.want === undefined && s.have === undefined && !s.dirty && this.slots.get(s.key) === s) this.slots.delete(s.key);
+  }
+
+  /** What we believed of the kernel is void: the next run reads it in full. */
+  private forgetKernel(): void {
+    this.kernelKnown = false;
+    this.kernelEpoch++;
+  }
+
   private requestResync(): void {
     this.resyncWanted = true;
     this.kick();
@@ -275,16 +379,24 @@ export class RouteSync {
       .catch((e: unknown) => this.log.error('route sync: runner failed', { error: String(e) }))
       .finally(() => {
         this.running = undefined;
-        if (!this.closed && (this.dirty.size > 0 || this.resyncWanted)) this.kick();
+        // A change made after the loop's last look (even one that queued
+        // nothing) is picked up by another run.
+        if (!this.closed && (this.dirty.length > 0 || this.resyncWanted || this.applied < this.gen)) this.kick();
       });
   }
 
   private async loop(): Promise<void> {
     while (!this.closed) {
       let ok: boolean;
-      if (this.kernel === undefined || this.resyncWanted) ok = await this.fullSync();
-      else if (this.dirty.size > 0) ok = await this.incremental();
-      else return;
+      if (!this.kernelKnown || this.resyncWanted) ok = await this.fullSync();
+      else if (this.dirty.length > 0) ok = await this.incremental();
+      else {
+        // Nothing queued, nothing in flight: every change so far is in the
+        // kernel, including those that changed nothing there (a setDesired
+        // of the same set), whose flush() would otherwise wait for the next.
+        this.markApplied(this.gen);
+        return;
+      }
       if (ok) this.failStreak = 0;
       else await this.sleepBackoff();
     }
@@ -315,18 +427,22 @@ export class RouteSync {
     }
     // Everything changed up to now is covered by this diff.
     const target = this.gen;
-    this.dirty.clear();
-    const kernel = new Map<string, RouteCanon>();
-    for (const c of actual) kernel.set(c.key, c);
-    this.kernel = kernel;
-    const diff = diffCanons(this.desired, kernel);
-    const remove = this.holdingStale ? [] : diff.remove;
-    const failed = await this.apply(diff.replace, remove);
+    for (const s of this.dirty) s.dirty = false;
+    this.dirty = [];
+    this.kernelEpoch++;
+    this.kernelKnown = true;
+    for (const s of this.slots.values()) s.have = undefined;
+    for (const c of actual) this.slot(c.key).have = c;
+    const work = emptyWork();
+    for (const s of this.slots.values()) {
+      if (!plan(work, s, !this.holdingStale)) this.slots.delete(s.key);
+    }
+    const failed = await this.apply(work);
     if (failed < 0) return false;
     const report = {
       kernelRoutes: actual.length,
-      replaced: diff.replace.length,
-      removed: remove.length,
+      replaced: work.replace.length,
+      removed: work.remove.length,
       failed,
       durationMs: performance.now() - started,
     };
@@ -338,31 +454,18 @@ export class RouteSync {
   }
 
   private async incremental(): Promise<boolean> {
-    const kernel = this.kernel as Map<string, RouteCanon>;
     const target = this.gen;
-    const keys = this.dirty;
-    this.dirty = new Set();
-    const replace: RouteCanon[] = [];
-    const remove: RouteCanon[] = [];
-    // Which replacements go over a route of ours (known here already, so the
-    // batch need not look each up again).
-    const ours: boolean[] = [];
-    for (const key of keys) {
-      const want = this.desired.get(key);
-      const have = kernel.get(key);
-      if (want !== undefined) {
-        if (have === undefined || !canonMatches(want, have)) {
-          replace.push(want);
-          ours.push(have !== undefined);
-        }
-      } else if (have !== undefined) {
-        remove.push(have);
-      }
+    const queued = this.dirty;
+    this.dirty = [];
+    const work = emptyWork();
+    for (const s of queued) {
+      s.dirty = false;
+      if (!plan(work, s, true)) this.prune(s);
     }
     // One relay: incremental changes arrive while BGP is busy receiving, when
     // CPU time matters more than the wall time a second relay saves (it costs
     // a quarter more kernel and relay time: docs/BENCHMARKS.md, pipeline).
-    if ((await this.apply(replace, remove, ours, false)) < 0) return false;
+    if ((await this.apply(work, false)) < 0) return false;
     this.markApplied(target);
     return true;
   }
@@ -372,86 +475,85 @@ export class RouteSync {
    * number of refused changes, or -1 when a relay died before confirming it
    * (then the kernel is re-read before anything else).
    */
-  private async apply(replace: readonly RouteCanon[], remove: readonly RouteCanon[], ours?: readonly boolean[], split = true): Promise<number> {
-    const n = replace.length + remove.length;
+  private async apply(work: Work, split = true): Promise<number> {
+    const n = work.replace.length + work.remove.length;
     if (n === 0) return 0;
-    if (!split || n < SPLIT_MIN_CHANGES) return this.applyVia(this.batch, replace, remove, ours);
+    if (!split || n < SPLIT_MIN_CHANGES) return this.applyVia(this.batch, work);
     // Two relays take a large batch in halves: the kernel serves two
     // requesters in parallel, which shortens a full sync on an otherwise idle
     // node (docs/BENCHMARKS.md). Each route is in one half only, so its
     // changes keep their order.
-    const r = replace.length >> 1;
-    const d = remove.length >> 1;
-    const [a, b] = await Promise.all([
-      this.applyVia(this.batch, replace.slice(0, r), remove.slice(0, d), ours?.slice(0, r)),
-      this.applyVia(this.second, replace.slice(r), remove.slice(d), ours?.slice(r)),
-    ]);
+    const r = work.replace.length >> 1;
+    const d = work.remove.length >> 1;
+    const half = (from: number, to: number | undefined, rFrom: number, rTo: number | undefined): Work => ({
+      remove: work.remove.slice(from, to),
+      removeSlots: work.removeSlots.slice(from, to),
+      replace: work.replace.slice(rFrom, rTo),
+      replaceSlots: work.replaceSlots.slice(rFrom, rTo),
+      ours: work.ours.slice(rFrom, rTo),
+    });
+    const [a, b] = await Promise.all([this.applyVia(this.batch, half(0, d, 0, r)), this.applyVia(this.second, half(d, undefined, r, undefined))]);
     return a < 0 || b < 0 ? -1 : a + b;
   }
 
-  private async applyVia(writer: RouteWriter, replace: readonly RouteCanon[], remove: readonly RouteCanon[], known?: readonly boolean[]): Promise<number> {
-    const kernel = this.kernel as Map<string, RouteCanon>;
+  private async applyVia(writer: RouteWriter, work: Work): Promise<number> {
+    const { remove, removeSlots, replace, replaceSlots, ours } = work;
     if (replace.length + remove.length === 0) return 0;
-    const added = new Array<boolean>(replace.length);
+    const epoch = this.kernelEpoch;
     const batch = writer.begin();
-    for (const c of remove) {
-      batch.write('del', c);
-      kernel.delete(c.key);
+    for (let i = 0; i < remove.length; i++) {
+      batch.write('del', remove[i] as RouteCanon);
+      (removeSlots[i] as Slot).have = undefined;
     }
     for (let i = 0; i < replace.length; i++) {
       const c = replace[i] as RouteCanon;
       // `replace` only over a route we know is ours. Where we know of none,
       // `add`: it fails rather than overwrite a route of another protocol
       // that holds the same identity (replace matches any protocol).
-      const ours = known === undefined ? kernel.has(c.key) : (known[i] as boolean);
-      added[i] = !ours;
-      batch.write(ours ? 'replace' : 'add', c);
-      kernel.set(c.key, c);
+      batch.write(ours[i] ? 'replace' : 'add', c);
+      (replaceSlots[i] as Slot).have = c;
     }
     const outcome = await batch.end();
     // The other half's process died meanwhile: the kernel is being re-read anyway.
-    if (this.kernel !== kernel) return -1;
+    if (this.kernelEpoch !== epoch) return -1;
     if (outcome.lost) {
       this.log.warn('route sync: netlink relay died before confirming a batch; re-reading the kernel', {
         netns: this.opts.netns,
         changes: remove.length + replace.length,
       });
-      this.kernel = undefined;
+      this.forgetKernel();
       return -1;
     }
-    return this.recordFailures(outcome, replace, remove, added);
+    const failed = this.recordFailures(outcome, work);
+    for (const s of removeSlots) this.prune(s);
+    return failed;
   }
 
   /** Updates what we believe after refused changes, and reports them; returns how many there were. */
-  private recordFailures(
-    outcome: BatchOutcome,
-    replace: readonly RouteCanon[],
-    remove: readonly RouteCanon[],
-    added: readonly boolean[],
-  ): number {
+  private recordFailures(outcome: BatchOutcome, work: Work): number {
     if (outcome.failures.length === 0) return 0;
-    const kernel = this.kernel as Map<string, RouteCanon>;
+    const { remove, removeSlots, replace, replaceSlots, ours } = work;
     const refused: string[] = [];
     const foreign: string[] = [];
     for (const f of outcome.failures) {
       if (f.index < remove.length) {
         // Already gone is what we wanted.
         if (f.code === 'ESRCH') continue;
-        const c = remove[f.index] as RouteCanon;
-        kernel.set(c.key, unsure(c));
+        (removeSlots[f.index] as Slot).have = unsure(remove[f.index] as RouteCanon);
         refused.push(`${f.line}: ${f.message}`);
         continue;
       }
       const i = f.index - remove.length;
       const c = replace[i] as RouteCanon;
-      if (!added[i]) {
+      const s = replaceSlots[i] as Slot;
+      if (ours[i]) {
         // A refused replace may have left our old route in place.
-        kernel.set(c.key, unsure(c));
+        s.have = unsure(c);
         refused.push(`${f.line}: ${f.message}`);
         continue;
       }
       // A refused add left nothing of ours.
-      kernel.delete(c.key);
+      s.have = undefined;
       if (f.code === 'EEXIST') foreign.push(c.key);
       else refused.push(`${f.line}: ${f.message}`);
     }
