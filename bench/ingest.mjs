@@ -8,14 +8,16 @@
 // namespace on the same fabric, each from the moment the sender sees its
 // session Established until all N prefixes are in place:
 //   terrace      our GoBGP backend: gobgpd → BMP (every UPDATE as received) →
-//                our Adj-RIB-In and best-path selection →
-//                @terrace/dataplane RouteSync (kernel writes overlap the receive)
+//                our Adj-RIB-In and best-path selection → the agent's
+//                LearnedRoutes → @terrace/dataplane RouteSync (kernel writes
+//                overlap the receive)
 //   frr          FRR 8 bgpd + zebra into the kernel
 //   bird         BIRD 2 with a kernel protocol
 //   gobgp_rib    a plain gobgpd, no kernel writes (the floor for terrace)
 // and, only when named in --only (not a target, a diagnosis):
 //   terrace_learn  terrace without route sync: timed until the agent's own
-//                Adj-RIB-In has selected all N. What it adds to gobgp_rib is
+//                Adj-RIB-In has selected all N and LearnedRoutes has derived
+//                a route for each. What it adds to gobgp_rib is
 //                the cost of learning the routes at all, which no kernel-side
 //                work can remove. Name it after terrace: it warms the agent's
 //                BGP code, so a terrace run after it in the same process is
@@ -77,7 +79,7 @@ const quiet = { debug() {}, info() {}, warn: (m, x) => console.error(m, x ?? '')
 
 let dataplane = null;
 // The two modules the agent's path needs, not the agent package's index (which loads etcd, gRPC and the CNI server).
-const { routeForLearned } = await import('../packages/agent/dist/src/routes.js');
+const { LearnedRoutes } = await import('../packages/agent/dist/src/learned.js');
 const { primeLearnedPath } = await import('../packages/agent/dist/src/prime.js');
 // --no-prime: skip the agent's start-up priming, so terrace's first table runs fully cold.
 const PRIME = argv['no-prime'] === undefined;
@@ -413,20 +415,11 @@ const receivers = {
     const primeCpu = primeOnce();
     await speaker.start({ asn: ASN.terrace, routerId: addr });
     // The agent's path: learned events become kernel routes as they arrive,
-    // derived by the agent's own rule (routeForLearned).
-    const ctx = { originated: new Set(), selfAddresses: new Set([addr]) };
+    // through the agent's own bookkeeping (LearnedRoutes, as its reconciler runs it).
+    const learned = new LearnedRoutes(sync, (e) => console.error(`terrace: route refused: ${e.message}`));
+    learned.setContext({ originated: new Set(), selfAddresses: new Set([addr]) }, new Set());
     const follow = (async () => {
-      for await (const batch of speaker.learned()) {
-        const up = [];
-        const down = [];
-        for (const e of batch) {
-          const route = e.kind === 'set' ? routeForLearned(e.prefix, e.nextHops, ctx, e.key) : undefined;
-          if (route) up.push(route);
-          else down.push(e.prefix);
-        }
-        if (up.length) sync.upsert(up);
-        if (down.length) sync.remove(down);
-      }
+      for await (const batch of speaker.learned()) learned.apply(batch);
     })();
     await speaker.setPeers([{ address: parseIP(SENDER.addr), asn: SENDER.asn, ...TIMERS }]);
     return {
@@ -445,7 +438,6 @@ const receivers = {
     const primeCpu = primeOnce();
     const speaker = new GobgpSpeaker({ daemon: { netns: ns, apiAddress: `unix://${sock}` } });
     await speaker.start({ asn: ASN.terrace_learn, routerId: addr });
-    const selected = new Set();
     let want = Infinity;
     let allSelected;
     let notSelected;
@@ -454,15 +446,13 @@ const receivers = {
       notSelected = reject;
     });
     learnt.catch(() => undefined);
-    // The agent's consumer, minus route sync: the same rule runs on every event.
-    const ctx = { originated: new Set(), selfAddresses: new Set([addr]) };
+    // The agent's consumer, its routes going nowhere instead of to route sync.
+    const learned = new LearnedRoutes({ upsert() {}, remove() {} }, (e) => console.error(`terrace_learn: route refused: ${e.message}`));
+    learned.setContext({ originated: new Set(), selfAddresses: new Set([addr]) }, new Set());
     const follow = (async () => {
       for await (const batch of speaker.learned()) {
-        for (const e of batch) {
-          if (e.kind === 'set' && routeForLearned(e.prefix, e.nextHops, ctx, e.key)) selected.add(e.key);
-          else selected.delete(e.key);
-        }
-        if (selected.size >= want) allSelected(performance.now());
+        learned.apply(batch);
+        if (learned.installedCount >= want) allSelected(performance.now());
       }
     })();
     await speaker.setPeers([{ address: parseIP(SENDER.addr), asn: SENDER.asn, ...TIMERS }]);

@@ -7,7 +7,7 @@
 // /32s from 198.18.16.0 upwards, 800 per UPDATE, from peer 198.18.0.1 AS 65100)
 // after an Initiation and a Peer Up, is written over TCP to a real BMP
 // station on 127.0.0.1, into the Adj-RIB-In
-// and best-path selection, through the agent's route rule (routeForLearned)
+// and best-path selection, through the agent's bookkeeping (LearnedRoutes)
 // and RouteSync into a scratch network namespace's kernel, until every route
 // is confirmed there. Each try is a fresh process, as an agent that has just
 // started: its start-up priming (primeLearnedPath, a synthetic table through
@@ -112,7 +112,7 @@ function childCpu() {
 async function child(stage) {
   const { AdjRibIn, BmpStation } = await import('../packages/bgp/dist/src/index.js');
   const { RouteSync } = await import('../packages/dataplane/dist/src/index.js');
-  const { routeForLearned } = await import('../packages/agent/dist/src/routes.js');
+  const { LearnedRoutes } = await import('../packages/agent/dist/src/learned.js');
   const { primeLearnedPath } = await import('../packages/agent/dist/src/prime.js');
   const parts = [];
   for (let i = 0; i < N; i += PER_UPDATE) parts.push(routeMonitoring(i, Math.min(PER_UPDATE, N - i)));
@@ -150,7 +150,8 @@ async function child(stage) {
     if (PRIME) primeLearnedPath();
     const p1 = process.cpuUsage(p0);
     const rib = new AdjRibIn({ localAsn: 65101, routerId: ((198 << 24) >>> 0) + (18 << 16) + 10 });
-    const ctx = { originated: new Set(), selfAddresses: new Set(['198.18.0.10']) };
+    const learned = sync && new LearnedRoutes(sync, (e) => console.error(`route refused: ${e.message}`));
+    learned?.setContext({ originated: new Set(), selfAddresses: new Set(['198.18.0.10']) }, new Set());
     let seen = 0;
     let allSeen;
     const seenAll = new Promise((r) => (allSeen = r));
@@ -159,14 +160,7 @@ async function child(stage) {
       host: '127.0.0.1',
       onEvents: (batch) => {
         seen += batch.length;
-        if (sync) {
-          const up = [];
-          for (const e of batch) {
-            const route = e.kind === 'set' ? routeForLearned(e.prefix, e.nextHops, ctx, e.key) : undefined;
-            if (route) up.push(route);
-          }
-          sync.upsert(up);
-        }
+        learned?.apply(batch);
         if (seen >= N) allSeen();
       },
       onError: (e) => console.error(`station: ${e.message}`),

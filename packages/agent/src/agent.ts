@@ -12,17 +12,16 @@
  * incrementally as they arrive; a change of what we originate re-derives
  * only the prefixes it touches.
  */
-import { type Cidr, type IPAddr, type IPFamily, type TerraceNode, formatCidr, parseCidr, parseIP } from '@terrace/api';
+import { type IPFamily, type TerraceNode, parseCidr, parseIP } from '@terrace/api';
 import type { Announcement as SpeakerAnnouncement, BgpSpeaker, GlobalConfig, PeerConfig } from '@terrace/bgp';
 import { computeAnnouncements, type AnnounceResult } from './announce.js';
 import type { Logger } from '@terrace/log';
 import { computeDesiredPeers, nodeAddresses, type DesiredBgp, type PasswordResolver, type SelectorMatcher } from './peers.js';
-import { type RouteSync, routeAttrs, blackholeRoute } from '@terrace/dataplane';
-import { routeForLearned, type KernelRoute, type RouteContext } from './routes.js';
+import { LearnedRoutes, type KernelRouteSink } from './learned.js';
+import type { KernelRoute } from './routes.js';
 import type { ClusterState } from './sources.js';
 
-/** Where kernel routes go: the dataplane's RouteSync (which batches and never blocks the caller). */
-export type KernelRouteSink = Pick<RouteSync, 'upsert' | 'remove'>;
+export type { KernelRouteSink } from './learned.js';
 
 export interface ReconcilerOptions {
   nodeName: string;
@@ -72,14 +71,13 @@ export class Reconciler {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> = Promise.resolve();
   private learnedLoop: Promise<void> | undefined;
-  /** prefix → next hops, as the speaker last told us. */
-  private readonly learned = new Map<string, { prefix: Cidr; nextHops: readonly IPAddr[] }>();
-  /** What we asked the kernel for, by prefix. */
-  private readonly kernel = new Map<string, KernelRoute>();
-  private ctx: RouteContext = { originated: new Set(), selfAddresses: new Set() };
+  /** Learned paths and the kernel routes derived from them. */
+  private readonly learned: LearnedRoutes;
   private readonly unsubscribe: () => void;
 
   constructor(private readonly opts: ReconcilerOptions) {
+    // An invalid route is a bug in the route derivation; the rest still goes out.
+    this.learned = new LearnedRoutes(opts.routes, (e) => opts.log.error('route update refused', { error: e.message }));
     this.unsubscribe = opts.state.onChange(() => this.schedule());
   }
 
@@ -99,7 +97,7 @@ export class Reconciler {
   }
 
   learnedCount(): number {
-    return this.learned.size;
+    return this.learned.learnedCount;
   }
 
   /** When the speaker last reported learned paths (0: never). */
@@ -109,7 +107,7 @@ export class Reconciler {
   private learnedAt = 0;
 
   installedCount(): number {
-    return this.kernel.size;
+    return this.learned.installedCount;
   }
 
   /** Recomputes after the debounce; at most one pass runs at a time. */
@@ -189,82 +187,24 @@ export class Reconciler {
   private updateOriginated(a: AnnounceResult, addrs: Partial<Record<IPFamily, string>>): void {
     const originated = new Set([...a.announcements.map((x) => x.prefix), ...a.blackholes]);
     const selfAddresses = new Set(Object.values(addrs).filter((x): x is string => x !== undefined));
-    const oldCtx = this.ctx;
-    this.ctx = { originated, selfAddresses };
-    const blackholes = new Set(a.blackholes);
-    const touched = new Set<string>();
-    for (const p of oldCtx.originated) if (!originated.has(p)) touched.add(p);
-    for (const p of originated) if (!oldCtx.originated.has(p)) touched.add(p);
-    for (const p of this.announced.blackholes) if (!blackholes.has(p)) touched.add(p);
-    for (const p of blackholes) touched.add(p);
-    if (!sameJson([...oldCtx.selfAddresses], [...selfAddresses])) for (const p of this.learned.keys()) touched.add(p);
-    const set: KernelRoute[] = [];
-    const remove: Cidr[] = [];
-    for (const p of touched) {
-      const want = this.routeFor(p, blackholes);
-      const have = this.kernel.get(p);
-      if (want && (!have || !sameRoute(want, have))) {
-        set.push(want);
-        this.kernel.set(p, want);
-      } else if (!want && have) {
-        remove.push(have.dst);
-        this.kernel.delete(p);
-      }
-    }
-    this.apply(set, remove);
-  }
-
-  private routeFor(prefix: string, blackholes: ReadonlySet<string>): KernelRoute | undefined {
-    if (blackholes.has(prefix)) return blackholeRoute(parseCidr(prefix));
-    const l = this.learned.get(prefix);
-    return l ? routeForLearned(l.prefix, l.nextHops, this.ctx, prefix) : undefined;
+    this.learned.setContext({ originated, selfAddresses }, new Set(a.blackholes));
   }
 
   private async followLearned(): Promise<void> {
-    const blackholesNow = (): Set<string> => new Set(this.announced.blackholes);
     try {
       for await (const batch of this.opts.speaker.learned()) {
         if (this.stopped) break;
         this.learnedAt = Date.now();
-        const set: KernelRoute[] = [];
-        const remove: Cidr[] = [];
-        const blackholes = blackholesNow();
-        for (const ev of batch) {
-          const key = ev.key ?? formatCidr(ev.prefix);
-          if (ev.kind === 'set') this.learned.set(key, { prefix: ev.prefix, nextHops: ev.nextHops });
-          else this.learned.delete(key);
-          const want = this.routeFor(key, blackholes);
-          const have = this.kernel.get(key);
-          if (want) {
-            if (!have || !sameRoute(want, have)) {
-              set.push(want);
-              this.kernel.set(key, want);
-            }
-          } else if (have) {
-            remove.push(have.dst);
-            this.kernel.delete(key);
-          }
-        }
-        this.apply(set, remove);
+        this.learned.apply(batch);
       }
     } catch (e) {
       if (!this.stopped) this.opts.log.error('learned-route stream ended', { error: (e as Error).message });
     }
   }
 
-  private apply(set: KernelRoute[], remove: Cidr[]): void {
-    try {
-      if (remove.length) this.opts.routes.remove(remove);
-      if (set.length) this.opts.routes.upsert(set);
-    } catch (e) {
-      // An invalid route is a bug in the route derivation; the rest still goes out.
-      this.opts.log.error('route update refused', { error: (e as Error).message });
-    }
-  }
-
   /** The whole kernel set, for a full resync. */
   kernelRoutes(): KernelRoute[] {
-    return [...this.kernel.values()];
+    return this.learned.kernelRoutes();
   }
 
   async stop(): Promise<void> {
@@ -275,8 +215,4 @@ export class Reconciler {
     // The learned stream ends when the speaker stops; do not wait for it here.
     void this.learnedLoop;
   }
-}
-
-function sameRoute(a: KernelRoute, b: KernelRoute): boolean {
-  return routeAttrs(a) === routeAttrs(b);
 }

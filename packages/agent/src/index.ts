@@ -4,6 +4,7 @@ export * from './peers.js';
 export * from './announce.js';
 export * from './routes.js';
 export { primeLearnedPath } from './prime.js';
+export { LearnedRoutes } from './learned.js';
 export * from './status.js';
 export { parseAgentArgs, agentCommand, type AgentConfig, type GobgpMode, type LogFormat } from './config.js';
 export { NodeAgent, type NodeAgentOptions } from './node-agent.js';

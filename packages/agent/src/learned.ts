@@ -1,0 +1,150 @@
+/**
+ * Learned best paths and the kernel routes the agent derives from them, one
+ * entry per prefix: what the speaker last said about it and what we last
+ * asked the kernel for. A batch of learned events becomes one upsert and one
+ * remove on the route sink, carrying only the routes that changed.
+ *
+ * This is the agent's per-route work on a full BGP table (100,000 events
+ * after a restart, while gobgpd is still receiving), so an event costs one
+ * map lookup here, and the ingest bench and start-up priming run this very
+ * class rather than an imitation of it.
+ */
+import { type Cidr, type IPAddr, formatCidr, parseCidr } from '@terrace/api';
+import type { LearnedEvent } from '@terrace/bgp';
+import { type RouteSync, blackholeRoute, routeAttrs } from '@terrace/dataplane';
+import { routeForLearned, type KernelRoute, type RouteContext } from './routes.js';
+
+/** Where kernel routes go: the dataplane's RouteSync (which batches and never blocks the caller). */
+export type KernelRouteSink = Pick<RouteSync, 'upsert' | 'remove'>;
+
+interface Entry {
+  prefix: Cidr;
+  /** The best paths' next hops; undefined while nothing is learned (a blackhole of ours only). */
+  nextHops: readonly IPAddr[] | undefined;
+  /** What we asked the kernel for. */
+  route: KernelRoute | undefined;
+}
+
+/** Same forwarding; routes derived from one shared next-hop list are compared without rendering them. */
+function sameRoute(a: KernelRoute, b: KernelRoute): boolean {
+  if (a.kind === 'unicast' && b.kind === 'unicast' && a.nextHops === b.nextHops && a.src === b.src && a.table === b.table && a.metric === b.metric) {
+    return true;
+  }
+  return routeAttrs(a) === routeAttrs(b);
+}
+
+export class LearnedRoutes {
+  /** By prefix as formatCidr prints it. */
+  private readonly entries = new Map<string, Entry>();
+  private learned = 0;
+  private installed = 0;
+  private ctx: RouteContext = { originated: new Set(), selfAddresses: new Set() };
+  private blackholes: ReadonlySet<string> = new Set();
+
+  /** `refused` hears of routes the sink would not take (an invalid route is a bug in the derivation). */
+  constructor(
+    private readonly sink: KernelRouteSink,
+    private readonly refused: (e: Error) => void,
+  ) {}
+
+  /** Prefixes with learned best paths. */
+  get learnedCount(): number {
+    return this.learned;
+  }
+
+  /** Routes we asked the kernel for (learned ones and our blackholes). */
+  get installedCount(): number {
+    return this.installed;
+  }
+
+  /** Every route we asked the kernel for, for a full resync. */
+  kernelRoutes(): KernelRoute[] {
+    const out: KernelRoute[] = [];
+    for (const e of this.entries.values()) if (e.route !== undefined) out.push(e.route);
+    return out;
+  }
+
+  /** Applies a batch of the speaker's learned events. */
+  apply(batch: readonly LearnedEvent[]): void {
+    const set: KernelRoute[] = [];
+    const remove: Cidr[] = [];
+    for (const ev of batch) {
+      const key = ev.key ?? formatCidr(ev.prefix);
+      let e = this.entries.get(key);
+      if (ev.kind === 'set') {
+        if (e === undefined) {
+          e = { prefix: ev.prefix, nextHops: undefined, route: undefined };
+          this.entries.set(key, e);
+        }
+        if (e.nextHops === undefined) this.learned++;
+        e.nextHops = ev.nextHops;
+      } else {
+        // Never learned and not ours: nothing to undo.
+        if (e === undefined) continue;
+        if (e.nextHops !== undefined) this.learned--;
+        e.nextHops = undefined;
+      }
+      this.derive(key, e, set, remove);
+    }
+    this.hand(set, remove);
+  }
+
+  /**
+   * Takes what we originate, our own addresses and our blackholes, and
+   * re-derives every prefix that changes for: one we start or stop
+   * originating or blackholing, and every learned one when our addresses
+   * change (a next hop may now be our own).
+   */
+  setContext(ctx: RouteContext, blackholes: ReadonlySet<string>): void {
+    const old = this.ctx;
+    const touched = new Set<string>();
+    for (const p of old.originated) if (!ctx.originated.has(p)) touched.add(p);
+    for (const p of ctx.originated) if (!old.originated.has(p)) touched.add(p);
+    for (const p of this.blackholes) if (!blackholes.has(p)) touched.add(p);
+    for (const p of blackholes) touched.add(p);
+    const sameSelf = old.selfAddresses.size === ctx.selfAddresses.size && [...old.selfAddresses].every((a) => ctx.selfAddresses.has(a));
+    if (!sameSelf) for (const [p, e] of this.entries) if (e.nextHops !== undefined) touched.add(p);
+    this.ctx = ctx;
+    this.blackholes = blackholes;
+    const set: KernelRoute[] = [];
+    const remove: Cidr[] = [];
+    for (const p of touched) {
+      let e = this.entries.get(p);
+      if (e === undefined) {
+        if (!blackholes.has(p)) continue;
+        e = { prefix: parseCidr(p), nextHops: undefined, route: undefined };
+        this.entries.set(p, e);
+      }
+      this.derive(p, e, set, remove);
+    }
+    this.hand(set, remove);
+  }
+
+  /** Brings an entry's route to what it should be now, noting the change. */
+  private derive(key: string, e: Entry, set: KernelRoute[], remove: Cidr[]): void {
+    let want: KernelRoute | undefined;
+    if (this.blackholes.has(key)) want = blackholeRoute(e.prefix);
+    else if (e.nextHops !== undefined) want = routeForLearned(e.prefix, e.nextHops, this.ctx, key);
+    const have = e.route;
+    if (want !== undefined) {
+      if (have === undefined) this.installed++;
+      else if (sameRoute(want, have)) return;
+      set.push(want);
+      e.route = want;
+    } else if (have !== undefined) {
+      remove.push(have.dst);
+      e.route = undefined;
+      this.installed--;
+    }
+    if (e.route === undefined && e.nextHops === undefined) this.entries.delete(key);
+  }
+
+  private hand(set: KernelRoute[], remove: Cidr[]): void {
+    try {
+      if (remove.length) this.sink.remove(remove);
+      if (set.length) this.sink.upsert(set);
+    } catch (e) {
+      this.refused(e as Error);
+    }
+  }
+}

@@ -1,0 +1,104 @@
+// The agent's learned-route bookkeeping, with a sink that records what it is
+// handed (the real sink, RouteSync, is covered against the kernel in the
+// agent and dataplane integration tests).
+import { describe, expect, it } from '@jest/globals';
+import { type Cidr, type IPAddr, formatCidr, formatIP, parseCidr, parseIP } from '@terrace/api';
+import type { LearnedEvent } from '@terrace/bgp';
+import { LearnedRoutes } from '../src/learned.js';
+import type { KernelRoute } from '../src/routes.js';
+
+const show = (r: KernelRoute): string =>
+  r.kind !== 'unicast' ? `${r.kind} ${formatCidr(r.dst)}` : `${formatCidr(r.dst)} via ${r.nextHops.map((h) => (h.via ? formatIP(h.via) : '?')).join(',')}`;
+
+class Recorder {
+  calls: string[] = [];
+  upsert(routes: Iterable<KernelRoute>): void {
+    this.calls.push(`upsert ${[...routes].map(show).join('; ')}`);
+  }
+  remove(ids: Iterable<Cidr>): void {
+    this.calls.push(`remove ${[...ids].map((c) => formatCidr(c)).join('; ')}`);
+  }
+  take(): string[] {
+    return this.calls.splice(0);
+  }
+}
+
+/** Next-hop lists are shared between prefixes and events, as the speaker shares them. */
+const viaB: readonly IPAddr[] = Object.freeze([parseIP('198.18.0.12')]);
+const viaBC: readonly IPAddr[] = Object.freeze([parseIP('198.18.0.12'), parseIP('198.18.0.13')]);
+const set = (p: string, nextHops: readonly IPAddr[]): LearnedEvent => ({ kind: 'set', prefix: parseCidr(p), key: p, nextHops });
+const withdraw = (p: string): LearnedEvent => ({ kind: 'withdraw', prefix: parseCidr(p), key: p });
+const self = (...addrs: string[]) => ({ originated: new Set<string>(['10.244.0.0/26']), selfAddresses: new Set(addrs) });
+
+function fresh(): { learned: LearnedRoutes; sink: Recorder; refused: string[] } {
+  const sink = new Recorder();
+  const refused: string[] = [];
+  const learned = new LearnedRoutes(sink, (e) => refused.push(e.message));
+  learned.setContext(self('198.18.0.11'), new Set(['10.244.0.0/26']));
+  sink.take();
+  return { learned, sink, refused };
+}
+
+describe('LearnedRoutes', () => {
+  it('hands a batch over as one upsert, and only what changed after that', () => {
+    const { learned, sink } = fresh();
+    learned.apply([set('10.244.1.0/26', viaB), set('10.244.2.0/26', viaB)]);
+    expect(sink.take()).toEqual(['upsert 10.244.1.0/26 via 198.18.0.12; 10.244.2.0/26 via 198.18.0.12']);
+    // The same paths again (a session coming back up): nothing for the kernel.
+    learned.apply([set('10.244.1.0/26', viaB), set('10.244.2.0/26', viaB)]);
+    expect(sink.take()).toEqual([]);
+    // A second equal best path: one multipath route.
+    learned.apply([set('10.244.1.0/26', viaBC)]);
+    expect(sink.take()).toEqual(['upsert 10.244.1.0/26 via 198.18.0.12,198.18.0.13']);
+    expect([learned.learnedCount, learned.installedCount]).toEqual([2, 3]);
+  });
+
+  it('removes a withdrawn prefix and ignores a withdrawal of one it never had', () => {
+    const { learned, sink } = fresh();
+    learned.apply([set('10.244.1.0/26', viaB), set('10.244.2.0/26', viaB)]);
+    sink.take();
+    learned.apply([withdraw('10.244.1.0/26'), withdraw('10.244.9.0/26')]);
+    expect(sink.take()).toEqual(['remove 10.244.1.0/26']);
+    expect([learned.learnedCount, learned.installedCount]).toEqual([1, 2]);
+    expect(learned.kernelRoutes().map(show).sort()).toEqual(['10.244.2.0/26 via 198.18.0.12', 'blackhole 10.244.0.0/26']);
+  });
+
+  it('keeps our own block a blackhole whatever is learned for it, and restores the learned route when it stops being ours', () => {
+    const { learned, sink } = fresh();
+    learned.apply([set('10.244.0.0/26', viaB)]);
+    expect(sink.take()).toEqual([]);
+    expect(learned.learnedCount).toBe(1);
+    // The block moved to another node: no longer originated nor blackholed here.
+    learned.setContext({ originated: new Set(), selfAddresses: new Set(['198.18.0.11']) }, new Set());
+    expect(sink.take()).toEqual(['upsert 10.244.0.0/26 via 198.18.0.12']);
+    learned.setContext(self('198.18.0.11'), new Set(['10.244.0.0/26']));
+    expect(sink.take()).toEqual(['upsert blackhole 10.244.0.0/26']);
+    learned.setContext(self('198.18.0.11'), new Set());
+    expect(sink.take()).toEqual(['remove 10.244.0.0/26']);
+  });
+
+  it('re-derives every learned prefix when our addresses change', () => {
+    const { learned, sink } = fresh();
+    learned.apply([set('10.244.1.0/26', viaB), set('10.244.2.0/26', viaBC)]);
+    sink.take();
+    // 198.18.0.12 is now our own: a path via it leads back to us.
+    learned.setContext(self('198.18.0.12'), new Set(['10.244.0.0/26']));
+    expect(sink.take()).toEqual(['remove 10.244.1.0/26', 'upsert 10.244.2.0/26 via 198.18.0.13']);
+    expect([learned.learnedCount, learned.installedCount]).toEqual([2, 2]);
+  });
+
+  it('reports a route the sink refuses and goes on with the next batch', () => {
+    const refusing = {
+      upsert(): void {
+        throw new Error('route 10.244.1.0/26: nextHops[0] is bad');
+      },
+      remove(): void {},
+    };
+    const refused: string[] = [];
+    const learned = new LearnedRoutes(refusing, (e) => refused.push(e.message));
+    learned.apply([set('10.244.1.0/26', viaB)]);
+    learned.apply([withdraw('10.244.1.0/26')]);
+    expect(refused).toEqual(['route 10.244.1.0/26: nextHops[0] is bad']);
+    expect([learned.learnedCount, learned.installedCount]).toEqual([0, 0]);
+  });
+});
