@@ -136,8 +136,8 @@ export class RouteWriter {
   begin(): BatchWriter {
     if (this.closed) throw new TerraceError('Internal', 'route writer: used after close');
     if (this.open) throw new TerraceError('Internal', 'route writer: a batch is already open');
-    this.open = true;
     const child = this.child ?? this.start();
+    this.open = true;
     // Sequence numbers are 32 bits on the wire; they wrap, so positions are taken modulo 2^32.
     const first = (this.seq + 1) >>> 0;
     const indexOf = (seq: number): number => (seq - first) >>> 0;

@@ -376,7 +376,14 @@ export class RouteSync {
     // one goes out in the same batch.
     this.running = new Promise((resolve) => setImmediate(resolve))
       .then(() => this.loop())
-      .catch((e: unknown) => this.log.error('route sync: runner failed', { error: String(e) }))
+      .catch(async (e: unknown) => {
+        // What the failed batch did is unknown: like a relay that died, the
+        // kernel is read again before anything else, after a backoff (a
+        // fault that repeats must not spin).
+        this.log.error('route sync: runner failed; re-reading the kernel', { error: String(e) });
+        this.forgetKernel();
+        if (!this.closed) await this.sleepBackoff();
+      })
       .finally(() => {
         this.running = undefined;
         // A change made after the loop's last look (even one that queued
@@ -492,8 +499,11 @@ export class RouteSync {
       replaceSlots: work.replaceSlots.slice(rFrom, rTo),
       ours: work.ours.slice(rFrom, rTo),
     });
-    const [a, b] = await Promise.all([this.applyVia(this.batch, half(0, d, 0, r)), this.applyVia(this.second, half(d, undefined, r, undefined))]);
-    return a < 0 || b < 0 ? -1 : a + b;
+    // Both halves are waited for, even when one throws: each writer is then free for the next batch.
+    const [a, b] = await Promise.allSettled([this.applyVia(this.batch, half(0, d, 0, r)), this.applyVia(this.second, half(d, undefined, r, undefined))]);
+    if (a.status === 'rejected') throw a.reason;
+    if (b.status === 'rejected') throw b.reason;
+    return a.value < 0 || b.value < 0 ? -1 : a.value + b.value;
   }
 
   private async applyVia(writer: RouteWriter, work: Work): Promise<number> {
@@ -501,19 +511,27 @@ export class RouteSync {
     if (replace.length + remove.length === 0) return 0;
     const epoch = this.kernelEpoch;
     const batch = writer.begin();
-    for (let i = 0; i < remove.length; i++) {
-      batch.write('del', remove[i] as RouteCanon);
-      (removeSlots[i] as Slot).have = undefined;
+    let thrown: { error: unknown } | undefined;
+    try {
+      for (let i = 0; i < remove.length; i++) {
+        batch.write('del', remove[i] as RouteCanon);
+        (removeSlots[i] as Slot).have = undefined;
+      }
+      for (let i = 0; i < replace.length; i++) {
+        const c = replace[i] as RouteCanon;
+        // `replace` only over a route we know is ours. Where we know of none,
+        // `add`: it fails rather than overwrite a route of another protocol
+        // that holds the same identity (replace matches any protocol).
+        batch.write(ours[i] ? 'replace' : 'add', c);
+        (replaceSlots[i] as Slot).have = c;
+      }
+    } catch (e) {
+      thrown = { error: e };
     }
-    for (let i = 0; i < replace.length; i++) {
-      const c = replace[i] as RouteCanon;
-      // `replace` only over a route we know is ours. Where we know of none,
-      // `add`: it fails rather than overwrite a route of another protocol
-      // that holds the same identity (replace matches any protocol).
-      batch.write(ours[i] ? 'replace' : 'add', c);
-      (replaceSlots[i] as Slot).have = c;
-    }
+    // Always ended, so the writer takes the next batch; a throw then goes to
+    // the runner, which re-reads the kernel.
     const outcome = await batch.end();
+    if (thrown !== undefined) throw thrown.error;
     // The other half's process died meanwhile: the kernel is being re-read anyway.
     if (this.kernelEpoch !== epoch) return -1;
     if (outcome.lost) {

@@ -6,7 +6,7 @@ import { parseCidr, parseIP } from '@terrace/api';
 import { createLab, type Lab } from '@terrace/testkit';
 import { execFile } from 'node:child_process';
 import fc from 'fast-check';
-import { blackholeRoute, deviceRoute, RouteSync, unicastRoute, type Route, type RouteId, type RouteSyncLogger } from '../src/index.js';
+import { blackholeRoute, deviceRoute, RouteSync, unicastRoute, type Route, type RouteId, type RouteSyncLogger, type RouteWriter } from '../src/index.js';
 
 const c = parseCidr;
 const ip = parseIP;
@@ -333,6 +333,31 @@ describe('RouteSync', () => {
       expect(sync.batchPid).toBeDefined();
       expect(sync.batchPid).not.toBe(pid);
       expect(await kernel()).toContain('blackhole 198.19.250.0/24');
+    });
+  });
+
+  it('recovers from a batch that throws: backs off, re-reads the kernel, and flush() waits for the real thing', async () => {
+    await withSync(async (sync, log) => {
+      sync.upsert([unicastRoute(c('198.19.4.1/32'), { via: gwA })]);
+      await sync.flush();
+      // The next batch throws while being written (a fault in our own code).
+      const writer = (sync as unknown as { batch: RouteWriter }).batch;
+      const begin = writer.begin.bind(writer);
+      let faults = 1;
+      writer.begin = () => {
+        const real = begin();
+        if (faults-- <= 0) return real;
+        return {
+          write: () => {
+            throw new Error('injected fault');
+          },
+          end: () => real.end(),
+        };
+      };
+      sync.upsert([unicastRoute(c('198.19.4.2/32'), { via: gwA })]);
+      await sync.flush();
+      expect(await kernel()).toEqual(['198.19.4.1 via 198.18.0.2 dev va', '198.19.4.2 via 198.18.0.2 dev va']);
+      expect(log.lines.filter((l) => l.includes('runner failed'))).toHaveLength(1);
     });
   });
 
