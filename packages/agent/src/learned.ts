@@ -25,6 +25,21 @@ interface Entry {
   route: KernelRoute | undefined;
 }
 
+/**
+ * A batch's changes for the sink, in the order they were made: a route to
+ * install (`route` set) or a destination to remove. The same prefix may
+ * change twice in one batch (announced, then withdrawn), so order matters.
+ */
+interface Changes {
+  readonly keys: string[];
+  readonly routes: (KernelRoute | undefined)[];
+  readonly dsts: Cidr[];
+}
+
+function noChanges(): Changes {
+  return { keys: [], routes: [], dsts: [] };
+}
+
 /** Same forwarding; routes derived from one shared next-hop list are compared without rendering them. */
 function sameRoute(a: KernelRoute, b: KernelRoute): boolean {
   if (a.kind === 'unicast' && b.kind === 'unicast' && a.nextHops === b.nextHops && a.src === b.src && a.table === b.table && a.metric === b.metric) {
@@ -66,8 +81,7 @@ export class LearnedRoutes {
 
   /** Applies a batch of the speaker's learned events. */
   apply(batch: readonly LearnedEvent[]): void {
-    const set: KernelRoute[] = [];
-    const remove: Cidr[] = [];
+    const changes = noChanges();
     for (const ev of batch) {
       const key = ev.key ?? formatCidr(ev.prefix);
       let e = this.entries.get(key);
@@ -84,9 +98,9 @@ export class LearnedRoutes {
         if (e.nextHops !== undefined) this.learned--;
         e.nextHops = undefined;
       }
-      this.derive(key, e, set, remove);
+      this.derive(key, e, changes);
     }
-    this.hand(set, remove);
+    this.hand(changes);
   }
 
   /**
@@ -106,8 +120,7 @@ export class LearnedRoutes {
     if (!sameSelf) for (const [p, e] of this.entries) if (e.nextHops !== undefined) touched.add(p);
     this.ctx = ctx;
     this.blackholes = blackholes;
-    const set: KernelRoute[] = [];
-    const remove: Cidr[] = [];
+    const changes = noChanges();
     for (const p of touched) {
       let e = this.entries.get(p);
       if (e === undefined) {
@@ -115,13 +128,13 @@ export class LearnedRoutes {
         e = { prefix: parseCidr(p), nextHops: undefined, route: undefined };
         this.entries.set(p, e);
       }
-      this.derive(p, e, set, remove);
+      this.derive(p, e, changes);
     }
-    this.hand(set, remove);
+    this.hand(changes);
   }
 
   /** Brings an entry's route to what it should be now, noting the change. */
-  private derive(key: string, e: Entry, set: KernelRoute[], remove: Cidr[]): void {
+  private derive(key: string, e: Entry, changes: Changes): void {
     let want: KernelRoute | undefined;
     if (this.blackholes.has(key)) want = blackholeRoute(e.prefix);
     else if (e.nextHops !== undefined) want = routeForLearned(e.prefix, e.nextHops, this.ctx, key);
@@ -129,22 +142,65 @@ export class LearnedRoutes {
     if (want !== undefined) {
       if (have === undefined) this.installed++;
       else if (sameRoute(want, have)) return;
-      set.push(want);
+      changes.keys.push(key);
+      changes.routes.push(want);
+      changes.dsts.push(e.prefix);
       e.route = want;
     } else if (have !== undefined) {
-      remove.push(have.dst);
+      changes.keys.push(key);
+      changes.routes.push(undefined);
+      changes.dsts.push(have.dst);
       e.route = undefined;
       this.installed--;
     }
     if (e.route === undefined && e.nextHops === undefined) this.entries.delete(key);
   }
 
-  private hand(set: KernelRoute[], remove: Cidr[]): void {
-    try {
-      if (remove.length) this.sink.remove(remove);
-      if (set.length) this.sink.upsert(set);
-    } catch (e) {
-      this.refused(e as Error);
+  /** Hands the changes over in order, as runs of upserts and removals (a full table is one run). */
+  private hand(changes: Changes): void {
+    const { routes, dsts } = changes;
+    for (let from = 0; from < routes.length; ) {
+      const installing = routes[from] !== undefined;
+      let to = from + 1;
+      while (to < routes.length && (routes[to] !== undefined) === installing) to++;
+      if (installing) {
+        const run = (from === 0 && to === routes.length ? routes : routes.slice(from, to)) as KernelRoute[];
+        this.upsert(run, changes.keys, from);
+      } else {
+        try {
+          this.sink.remove(from === 0 && to === dsts.length ? dsts : dsts.slice(from, to));
+        } catch (e) {
+          this.refused(e as Error);
+        }
+      }
+      from = to;
     }
+  }
+
+  /**
+   * The sink takes a batch whole or not at all (route sync checks every
+   * route first); when it refuses one, the rest go one by one, and what it
+   * refused is no longer counted as asked for.
+   */
+  private upsert(run: KernelRoute[], keys: readonly string[], first: number): void {
+    try {
+      this.sink.upsert(run);
+      return;
+    } catch {
+      // Found out route by route below.
+    }
+    run.forEach((r, i) => {
+      try {
+        this.sink.upsert([r]);
+      } catch (err) {
+        this.refused(err as Error);
+        const key = keys[first + i] as string;
+        const e = this.entries.get(key);
+        if (e === undefined || e.route !== r) return;
+        e.route = undefined;
+        this.installed--;
+        if (e.nextHops === undefined) this.entries.delete(key);
+      }
+    });
   }
 }

@@ -87,18 +87,35 @@ describe('LearnedRoutes', () => {
     expect([learned.learnedCount, learned.installedCount]).toEqual([2, 2]);
   });
 
-  it('reports a route the sink refuses and goes on with the next batch', () => {
-    const refusing = {
-      upsert(): void {
-        throw new Error('route 10.244.1.0/26: nextHops[0] is bad');
+  it('hands changes over in the order they happened: a prefix announced and withdrawn in one batch ends withdrawn', () => {
+    const { learned, sink } = fresh();
+    learned.apply([set('10.244.1.0/26', viaB), set('10.244.2.0/26', viaB), withdraw('10.244.1.0/26'), set('10.244.1.0/26', viaBC), withdraw('10.244.1.0/26')]);
+    expect(sink.take()).toEqual([
+      'upsert 10.244.1.0/26 via 198.18.0.12; 10.244.2.0/26 via 198.18.0.12',
+      'remove 10.244.1.0/26',
+      'upsert 10.244.1.0/26 via 198.18.0.12,198.18.0.13',
+      'remove 10.244.1.0/26',
+    ]);
+    expect([learned.learnedCount, learned.installedCount]).toEqual([1, 2]);
+  });
+
+  it('when the sink refuses a batch, hands over the rest one by one and forgets only what was refused', () => {
+    // As route sync does: every route is checked before any is taken.
+    const taken: string[] = [];
+    const picky = {
+      upsert(routes: Iterable<KernelRoute>): void {
+        const all = [...routes];
+        if (all.some((r) => formatCidr(r.dst) === '10.244.1.0/26')) throw new Error('route 10.244.1.0/26: refused');
+        taken.push(...all.map(show));
       },
       remove(): void {},
     };
     const refused: string[] = [];
-    const learned = new LearnedRoutes(refusing, (e) => refused.push(e.message));
-    learned.apply([set('10.244.1.0/26', viaB)]);
-    learned.apply([withdraw('10.244.1.0/26')]);
-    expect(refused).toEqual(['route 10.244.1.0/26: nextHops[0] is bad']);
-    expect([learned.learnedCount, learned.installedCount]).toEqual([0, 0]);
+    const learned = new LearnedRoutes(picky, (e) => refused.push(e.message));
+    learned.apply([set('10.244.1.0/26', viaB), set('10.244.2.0/26', viaB), set('10.244.3.0/26', viaB)]);
+    expect(taken).toEqual(['10.244.2.0/26 via 198.18.0.12', '10.244.3.0/26 via 198.18.0.12']);
+    expect(refused).toEqual(['route 10.244.1.0/26: refused']);
+    expect([learned.learnedCount, learned.installedCount]).toEqual([3, 2]);
+    expect(learned.kernelRoutes().map(show).sort()).toEqual(taken);
   });
 });
