@@ -315,7 +315,9 @@ export class RouteSync {
   releaseStale(): void {
     if (!this.holdingStale) return;
     this.holdingStale = false;
-    this.requestResync();
+    // A change like any other: a flush() after this waits for the removal.
+    this.resyncWanted = true;
+    this.changed();
   }
 
   /** True while undesired routes of our protocol are kept (see holdStale). */
