@@ -543,6 +543,9 @@ async function measure(kind, n, idx, sender, sessions) {
     await lab.removeNamespace(ns);
     return null;
   }
+  // A receiver's gobgpd is ours to stop, by pid, even if this process dies
+  // first (the lab stops FRR and BIRD itself).
+  const forget = onProcessExit(() => killPid(rx.pid?.()));
   try {
     const finished = rx.done(n);
     await new Promise((r) => setTimeout(r, 200)); // let ip monitor subscribe
@@ -567,7 +570,18 @@ async function measure(kind, n, idx, sender, sessions) {
   } finally {
     await sender.unary('deletePeer', { address: addr }).catch(() => undefined);
     await rx.stop().catch((e) => console.error(`${kind}: stop: ${e.message}`));
+    forget();
     await lab.removeNamespace(ns).catch(() => undefined);
+  }
+}
+
+/** SIGKILL to a pid that may be gone already (only at exit: no waiting there). */
+function killPid(pid) {
+  if (pid === undefined) return;
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // gone
   }
 }
 
@@ -580,6 +594,7 @@ try {
   const sndNs = await lab.addNamespace('snd');
   await lab.connect(sndNs, fabric, `${SENDER.addr}/24`);
   senderDaemon = new GobgpDaemon({ netns: sndNs, apiAddress: `unix://${join(work, 'snd.sock')}` });
+  onProcessExit(() => killPid(senderDaemon.pid));
   await senderDaemon.start();
   sender = new GobgpClient(senderDaemon.address);
   await sender.unary('startBgp', { global: { asn: SENDER.asn, routerId: SENDER.addr, listenPort: 179 } });
