@@ -1,8 +1,9 @@
 /**
  * Learned best paths and the kernel routes the agent derives from them, one
  * entry per prefix: what the speaker last said about it and what we last
- * asked the kernel for. A batch of learned events becomes one upsert and one
- * remove on the route sink, carrying only the routes that changed.
+ * asked the kernel for. A batch of learned events reaches the route sink as
+ * the routes that changed, in the order they changed (a full table is one
+ * upsert).
  *
  * This is the agent's per-route work on a full BGP table (100,000 events
  * after a restart, while gobgpd is still receiving), so an event costs one

@@ -3,8 +3,9 @@
  * router's /32s, two nodes' /26 blocks as ECMP, IPv6 /64s, a withdrawal and
  * a peer going down) goes through the BMP reader and a scratch Adj-RIB-In,
  * the agent's learned-route bookkeeping (a scratch LearnedRoutes), and route
- * sync's canonical form and rtnetlink encoding. The first real table, after a node or agent restart, then runs
- * in compiled code rather than in V8's interpreter. Nothing reaches gobgpd,
+ * sync's canonical form and rtnetlink encoding. The first real table, after
+ * a node or agent restart, then runs in compiled code rather than in V8's
+ * interpreter. Nothing reaches gobgpd,
  * the kernel or any state the agent keeps. Costs 0.1–0.3 CPU s on each
  * start (docs/BENCHMARKS.md): more CPU in all, for a faster first table.
  */
