@@ -16,7 +16,7 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { TerraceError, formatIP, type IPAddr } from '@terrace/api';
+import { TerraceError, cidr, formatIP, type IPAddr } from '@terrace/api';
 import { DEFAULT_IP_COMMAND, MAX_IFNAME_LENGTH, ROUTE_PROTOCOL } from './constants.js';
 import type { UnicastRoute } from './route.js';
 
@@ -100,7 +100,7 @@ function hostLen(a: IPAddr): number {
  */
 export function podHostRoutes(containerId: string, ifname: string, addresses: readonly IPAddr[]): UnicastRoute[] {
   const dev = hostVethName(containerId, ifname);
-  return addresses.map((a) => ({ kind: 'unicast', dst: { family: a.family, base: a.value, prefix: hostLen(a) }, nextHops: [{ dev }] }));
+  return addresses.map((a) => ({ kind: 'unicast', dst: cidr(a.family, a.value, hostLen(a)), nextHops: [{ dev }] }));
 }
 
 interface RunResult {

@@ -14,7 +14,7 @@
  */
 import { execFile, execFileSync } from 'node:child_process';
 import { promisify } from 'node:util';
-import { cidrContainsIP, parseCidr, tryParseCidr, type Cidr } from '@terrace/api';
+import { cidrContainsIP, ipAddr, parseCidr, tryParseCidr, type Cidr } from '@terrace/api';
 import { onProcessExit, startDaemon, type Daemon, type DaemonSpec } from './daemons.js';
 
 const run = promisify(execFile);
@@ -74,7 +74,7 @@ function checkLabAddress(addr: string): Cidr {
   const c = tryParseCidr(addr, false);
   if (!c) throw new Error(`lab address ${addr}: not in CIDR form (e.g. 198.18.0.11/24)`);
   const range = c.family === 4 ? LAB_V4 : LAB_V6;
-  if (!cidrContainsIP(range, { family: c.family, value: c.base })) {
+  if (!cidrContainsIP(range, ipAddr(c.family, c.base))) {
     throw new Error(`lab address ${addr}: outside the lab ranges 198.18.0.0/15 and 2001:db8::/32`);
   }
   return c;

@@ -19,6 +19,41 @@ export interface Cidr {
   readonly prefix: number;
 }
 
+/*
+ * Addresses and prefixes are made by the constructors below, never as object
+ * literals. V8 gives a literal the hidden class of every other literal that
+ * starts with the same property names, anywhere in the process: gobgpd's API
+ * requests start with `{ family: { afi, safi } }`. When one of those stores
+ * another kind of value in a shared field, V8 throws away the compiled code
+ * of every function that reads ours, which on the agent's route path meant
+ * recompiling it while the first full BGP table arrived (docs/BENCHMARKS.md).
+ * Objects from a constructor have a hidden class of their own.
+ */
+class Address implements IPAddr {
+  constructor(
+    readonly family: IPFamily,
+    readonly value: bigint,
+  ) {}
+}
+
+class Prefix implements Cidr {
+  constructor(
+    readonly family: IPFamily,
+    readonly base: bigint,
+    readonly prefix: number,
+  ) {}
+}
+
+/** An address (not checked: `value` must fit the family). */
+export function ipAddr(family: IPFamily, value: bigint): IPAddr {
+  return new Address(family, value);
+}
+
+/** A prefix (not checked: `base` must fit the family, `prefix` its bit count). */
+export function cidr(family: IPFamily, base: bigint, prefix: number): Cidr {
+  return new Prefix(family, base, prefix);
+}
+
 export function familyBits(family: IPFamily): number {
   return family === 4 ? 32 : 128;
 }
@@ -83,10 +118,10 @@ function parseV6(s: string): bigint | undefined {
 export function tryParseIP(s: string): IPAddr | undefined {
   if (s.includes(':')) {
     const v = parseV6(s);
-    return v === undefined ? undefined : { family: 6, value: v };
+    return v === undefined ? undefined : ipAddr(6, v);
   }
   const v = parseV4(s);
-  return v === undefined ? undefined : { family: 4, value: v };
+  return v === undefined ? undefined : ipAddr(4, v);
 }
 
 export function parseIP(s: string): IPAddr {
@@ -145,7 +180,7 @@ export function tryParseCidr(s: string, strict = true): Cidr | undefined {
   if (prefix > familyBits(ip.family)) return undefined;
   const mask = hostMask(ip.family, prefix);
   if (strict && (ip.value & mask) !== 0n) return undefined;
-  return { family: ip.family, base: ip.value & ~mask, prefix };
+  return cidr(ip.family, ip.value & ~mask, prefix);
 }
 
 /** Parses a CIDR, explaining what is wrong with it when it is not one. */
@@ -195,7 +230,7 @@ export function addressAt(c: Cidr, ordinal: number | bigint): IPAddr {
   if (o < 0n || o >= cidrSize(c)) {
     throw new TerraceError('Internal', `ordinal ${o} outside ${formatCidr(c)}`);
   }
-  return { family: c.family, value: c.base + o };
+  return ipAddr(c.family, c.base + o);
 }
 
 /** The ordinal of `ip` inside the CIDR, or -1 when it is outside. */
@@ -211,18 +246,18 @@ export function subnetCount(c: Cidr, prefix: number): bigint {
 
 /** The `index`-th sub-CIDR of length `prefix` inside `c`. */
 export function subnetAt(c: Cidr, prefix: number, index: bigint): Cidr {
-  return { family: c.family, base: c.base + (index << BigInt(familyBits(c.family) - prefix)), prefix };
+  return cidr(c.family, c.base + (index << BigInt(familyBits(c.family) - prefix)), prefix);
 }
 
 /** The sub-CIDR of length `prefix` inside `c` that contains `ip`. */
 export function subnetContaining(c: Cidr, prefix: number, ip: IPAddr): Cidr {
   const mask = hostMask(c.family, prefix);
-  return { family: c.family, base: ip.value & ~mask, prefix };
+  return cidr(c.family, ip.value & ~mask, prefix);
 }
 
 /** The host CIDR (/32 or /128) of an address. */
 export function hostCidr(ip: IPAddr): Cidr {
-  return { family: ip.family, base: ip.value, prefix: familyBits(ip.family) };
+  return cidr(ip.family, ip.value, familyBits(ip.family));
 }
 
 /** Compares two CIDRs by family, then base address, then prefix length. */

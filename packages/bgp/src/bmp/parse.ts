@@ -12,7 +12,7 @@
  * a byte stream that broke its framing cannot be trusted past that point, so
  * the caller drops the connection and gobgpd sends everything again.
  */
-import { TerraceError, formatCidr, formatIP, type Cidr, type IPAddr, type IPFamily } from '@terrace/api';
+import { TerraceError, cidr, formatCidr, formatIP, ipAddr, type Cidr, type IPAddr, type IPFamily } from '@terrace/api';
 import type { BgpUpdate, BmpMessage, BmpPeer, Nlri, PathAttrs } from './types.js';
 
 const BMP_VERSION = 3;
@@ -184,7 +184,7 @@ class PeerCache {
     if (this.last !== undefined && this.lastBytes[0] === v6 && this.sameBytes(buf, off + 10)) return this.last;
     this.lastBytes[0] = v6;
     buf.copy(this.lastBytes, 1, off + 10, off + 34);
-    const address: IPAddr = v6 ? { family: 6, value: readV6(buf, off + 10) } : { family: 4, value: BigInt(buf.readUInt32BE(off + 22)) };
+    const address: IPAddr = v6 ? ipAddr(6, readV6(buf, off + 10)) : ipAddr(4, BigInt(buf.readUInt32BE(off + 22)));
     this.last = { key: formatIP(address), address, asn: buf.readUInt32BE(off + 26), bgpId: buf.readUInt32BE(off + 30) };
     return this.last;
   }
@@ -300,7 +300,7 @@ class AttrReader {
         break;
       case 3:
         this.requireLen(type, len, 4);
-        this.nextHop = { family: 4, value: BigInt(buf.readUInt32BE(v)) };
+        this.nextHop = ipAddr(4, BigInt(buf.readUInt32BE(v)));
         break;
       case 4:
         this.requireLen(type, len, 4);
@@ -360,9 +360,9 @@ class AttrReader {
     const nh = v + 4;
     if (nh + nhLen + 1 > end) throw invalid(field, `next hop length ${nhLen} overruns the attribute`);
     if (family === undefined) return;
-    if (nhLen === 4 && family === 4) this.mpNextHop = { family: 4, value: BigInt(buf.readUInt32BE(nh)) };
+    if (nhLen === 4 && family === 4) this.mpNextHop = ipAddr(4, BigInt(buf.readUInt32BE(nh)));
     // 32 bytes: global then link-local; the global one is the route's gateway.
-    else if (nhLen === 16 || nhLen === 32) this.mpNextHop = { family: 6, value: readV6(buf, nh) };
+    else if (nhLen === 16 || nhLen === 32) this.mpNextHop = ipAddr(6, readV6(buf, nh));
     else throw invalid(field, `next hop length ${nhLen} is not valid for IPv${family}`);
     readPrefixes(family, buf, nh + nhLen + 1, end, announced, field);
   }
@@ -424,7 +424,7 @@ function readV4Prefixes(buf: Buffer, p: number, end: number, out: Nlri[], field:
       lastTop = t;
       top = `${DEC[t >>> 16]}.${DEC[(t >>> 8) & 0xff]}.${DEC[t & 0xff]}.`;
     }
-    const prefix: Cidr = { family: 4, base: BigInt(v), prefix: len };
+    const prefix = cidr(4, BigInt(v), len);
     out.push({ key: top + DEC[v & 0xff]! + SLASH_LEN[len]!, prefix });
     p += 1 + n;
   }
@@ -439,7 +439,7 @@ function readV6Prefixes(buf: Buffer, p: number, end: number, out: Nlri[], field:
     scratch6.fill(0);
     buf.copy(scratch6, 0, p + 1, p + 1 + n);
     if (len % 8 !== 0) scratch6[n - 1] = scratch6[n - 1]! & (0xff << (8 - (len % 8)));
-    const prefix: Cidr = { family: 6, base: readV6(scratch6, 0), prefix: len };
+    const prefix = cidr(6, readV6(scratch6, 0), len);
     out.push({ key: formatCidr(prefix), prefix });
     p += 1 + n;
   }

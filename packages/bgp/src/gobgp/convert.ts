@@ -5,7 +5,7 @@
  */
 import { create, fromBinary, type MessageInitShape } from '@bufbuild/protobuf';
 import { anyPack, type Any } from '@bufbuild/protobuf/wkt';
-import { formatCidr, formatIP, TerraceError } from '@terrace/api';
+import { formatCidr, formatIP, ipAddr, TerraceError } from '@terrace/api';
 import {
   CommunitiesAttributeSchema,
   IPAddressPrefixSchema,
@@ -136,7 +136,7 @@ export function toApiPath(a: Announcement, withdraw = false): Init<typeof PathSc
   }
   const nlri = anyPack(
     IPAddressPrefixSchema,
-    create(IPAddressPrefixSchema, { prefix: formatIP({ family: fam, value: a.prefix.base }), prefixLen: a.prefix.prefix }),
+    create(IPAddressPrefixSchema, { prefix: formatIP(ipAddr(fam, a.prefix.base)), prefixLen: a.prefix.prefix }),
   );
   const pattrs: Any[] = [anyPack(OriginAttributeSchema, create(OriginAttributeSchema, { origin: 0 }))];
   if (fam === 4) {
