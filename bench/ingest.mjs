@@ -89,11 +89,11 @@ let primed = false;
  * receivers find the code compiled anyway. Returns its CPU seconds, 0 when
  * it did not run now.
  */
-function primeOnce() {
+async function primeOnce() {
   if (!PRIME || primed) return 0;
   primed = true;
   const c = process.cpuUsage();
-  primeLearnedPath();
+  await primeLearnedPath();
   const u = process.cpuUsage(c);
   return (u.user + u.system) / 1e6;
 }
@@ -412,7 +412,7 @@ const receivers = {
     // before): the kernel is read and the batch process runs before peers
     // come, and the learned-route path is primed.
     await sync.resync();
-    const primeCpu = primeOnce();
+    const primeCpu = await primeOnce();
     await speaker.start({ asn: ASN.terrace, routerId: addr });
     // The agent's path: learned events become kernel routes as they arrive,
     // through the agent's own bookkeeping (LearnedRoutes, as its reconciler runs it).
@@ -435,7 +435,7 @@ const receivers = {
   },
 
   async terrace_learn(ns, addr, sock) {
-    const primeCpu = primeOnce();
+    const primeCpu = await primeOnce();
     const speaker = new GobgpSpeaker({ daemon: { netns: ns, apiAddress: `unix://${sock}` } });
     await speaker.start({ asn: ASN.terrace_learn, routerId: addr });
     let want = Infinity;

@@ -147,7 +147,7 @@ async function child(stage) {
     await sync?.resync();
     // As the agent does at start-up, before any peer is up (NodeAgent.start).
     const p0 = process.cpuUsage();
-    if (PRIME) primeLearnedPath();
+    if (PRIME) await primeLearnedPath();
     const p1 = process.cpuUsage(p0);
     const rib = new AdjRibIn({ localAsn: 65101, routerId: ((198 << 24) >>> 0) + (18 << 16) + 10 });
     const learned = sync && new LearnedRoutes(sync, (e) => console.error(`route refused: ${e.message}`));

@@ -127,7 +127,7 @@ export class NodeAgent {
     // Existing pods' host routes join the desired set before the first sync.
     const ipam = config.cniSocket !== undefined ? allocatorIpam(new Allocator({ etcd, keys })) : undefined;
     if (ipam) this.routes.upsert(await localPodRoutes(ipam, config.nodeName));
-    this.prime();
+    await this.prime();
     await this.reconciler.start();
     this.releaseStaleWhenSettled();
     if (config.cniSocket !== undefined && ipam) await this.startCni(config.cniSocket, ipam);
@@ -140,10 +140,10 @@ export class NodeAgent {
    * Before gobgpd's feed starts: the first full table then runs in compiled
    * code (prime.ts). Only a speed-up, so a failure is logged, never fatal.
    */
-  private prime(): void {
+  private async prime(): Promise<void> {
     const cpu = process.cpuUsage();
     try {
-      const routes = primeLearnedPath();
+      const routes = await primeLearnedPath();
       const used = process.cpuUsage(cpu);
       this.opts.log.debug('primed the learned-route path', { routes, cpuMs: Math.round((used.user + used.system) / 1000) });
     } catch (e) {

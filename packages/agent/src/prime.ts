@@ -2,41 +2,51 @@
  * Primes the learned-route path at start-up: a synthetic feed (an eBGP
  * router's /32s, two nodes' /26 blocks as ECMP, IPv6 /64s, a withdrawal and
  * a peer going down) goes through the BMP reader and a scratch Adj-RIB-In,
- * the agent's learned-route bookkeeping (a scratch LearnedRoutes), and route
- * sync's canonical form and rtnetlink encoding. The first real table, after
- * a node or agent restart, then runs in compiled code rather than in V8's
- * interpreter. Nothing reaches gobgpd,
- * the kernel or any state the agent keeps. Costs 0.1–0.3 CPU s on each
- * start (docs/BENCHMARKS.md): more CPU in all, for a faster first table.
+ * the agent's learned-route bookkeeping (a scratch LearnedRoutes), and a
+ * scratch route sync whose relay is in-process and touches no kernel
+ * (primingRouteSync). The first real table, after a node or agent restart,
+ * then runs in compiled code rather than in V8's interpreter, and V8 is not
+ * compiling it on the other core while that table arrives. Nothing reaches
+ * gobgpd, the kernel or any state the agent keeps. Costs 0.2–0.4 CPU s on
+ * each start (docs/BENCHMARKS.md): more CPU in all, for a faster first table.
  */
 import { primeBmpPath, syntheticFeed } from '@terrace/bgp';
-import { type Route, primeRouteEncoding } from '@terrace/dataplane';
+import { primingRouteSync } from '@terrace/dataplane';
 import { LearnedRoutes } from './learned.js';
 
 /** The router's /32s per round, and rounds: V8 compiles the hot functions during the second and third. */
 const PRIME_PREFIXES = 3000;
-const PRIME_ROUNDS = 3;
+const PRIME_ROUNDS = 4;
+/** Events per batch, about what one read of gobgpd's feed carries (an UPDATE of /32s holds ~800). */
+const BATCH = 800;
 
-/** Runs the priming; returns the number of routes the last round encoded. */
-export function primeLearnedPath(): number {
+/** Runs the priming; returns the number of routes the scratch route sync held after the last round. */
+export async function primeLearnedPath(): Promise<number> {
   const feed = syntheticFeed(PRIME_PREFIXES);
   const self = { originated: new Set<string>(), selfAddresses: new Set<string>() };
-  let encoded = 0;
-  for (let round = 0; round < PRIME_ROUNDS; round++) {
-    // The agent's own per-prefix bookkeeping, into a sink that keeps the routes for encoding.
-    const routes: Route[] = [];
-    const sink = {
-      upsert: (rs: Iterable<Route>): void => {
-        for (const r of rs) routes.push(r);
-      },
-      remove: (): void => undefined,
-    };
-    const learned = new LearnedRoutes(sink, (e) => {
-      throw e;
-    });
-    learned.setContext(self, new Set());
-    learned.apply(primeBmpPath(feed));
-    encoded = primeRouteEncoding(routes);
+  const sync = primingRouteSync();
+  let held = 0;
+  try {
+    for (let round = 0; round < PRIME_ROUNDS; round++) {
+      // A fresh agent's bookkeeping each round, into the same route sync: later
+      // rounds find their routes there already, as a resent table would.
+      const learned = new LearnedRoutes(sync, (e) => {
+        throw e;
+      });
+      learned.setContext(self, new Set());
+      const events = primeBmpPath(feed);
+      for (let at = 0; at < events.length; at += BATCH) {
+        learned.apply(events.slice(at, at + BATCH));
+        // Let route sync's runner take batches as it would while a table arrives.
+        if ((at / BATCH) % 2 === 1) await sync.flush();
+      }
+      await sync.flush();
+      held = sync.size;
+    }
+    sync.setDesired([]);
+    await sync.flush();
+  } finally {
+    await sync.close();
   }
-  return encoded;
+  return held;
 }

@@ -7,5 +7,5 @@ export * from './kernel.js';
 export * from './relay.js';
 export { decodeAnswers, encodeRoute, errnoText, MessageWriter, type RouteOp } from './netlink.js';
 export * from './sync.js';
-export { primeRouteEncoding } from './prime.js';
+export { primingRouteSync } from './prime.js';
 export * from './links.js';

@@ -12,8 +12,11 @@
  * The relay runs in the routes' namespace (`ip netns exec NAME perl ...`).
  * It is started on first use and again after it dies; batches it had not
  * confirmed come back `lost`, and route sync then re-reads the kernel.
+ *
+ * Start-up priming runs the same code against loopbackRelay, an in-process
+ * stand-in that accepts every request without a socket (prime.ts).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { endianness } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { TerraceError } from '@terrace/api';
@@ -23,6 +26,7 @@ import {
   decodeAnswers,
   devicesOf,
   encodeGetLink,
+  encodeAck,
   encodeRoute,
   errnoCode,
   errnoText,
@@ -52,7 +56,96 @@ export interface RouteWriterOptions {
   readonly perlCommand?: string;
   /** Called when the relay exits on its own (another is started by the next batch). */
   readonly onExit?: (info: { pid: number | undefined; code: number | null; signal: NodeJS.Signals | null; stderr: string }) => void;
+  /** Starts the relay; default spawnRelay (the perl process). Priming passes loopbackRelay. */
+  readonly relay?: RelayStarter;
 }
+
+/** RouteWriter's end of a relay. */
+export interface RelayLink {
+  readonly pid: number | undefined;
+  /** Bytes for the relay's input: frames, each a u32 length (host order) and its requests. */
+  write(data: Buffer): void;
+  /** Ends the relay's input: it answers what it has, then exits. */
+  end(): void;
+  /** Stops it at once. */
+  kill(): void;
+}
+
+/** What a relay reports back. */
+export interface RelayListener {
+  /** Output bytes: per frame, a u32 length and the kernel's answers (in any chunking). */
+  output(data: Buffer): void;
+  stderr(text: string): void;
+  /** Called once, when it has gone; `why` when it never started. */
+  exit(code: number | null, signal: NodeJS.Signals | null, why?: string): void;
+}
+
+export type RelayStarter = (opts: RouteWriterOptions, listener: RelayListener) => RelayLink;
+
+/** The relay process, in the routes' namespace. */
+export const spawnRelay: RelayStarter = (opts, listener) => {
+  const perl = opts.perlCommand ?? 'perl';
+  const netns = opts.netns;
+  const [cmd, args] =
+    netns === undefined ? [perl, [RELAY_SCRIPT]] : [opts.ipCommand ?? DEFAULT_IP_COMMAND, ['netns', 'exec', netns, perl, RELAY_SCRIPT]];
+  const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  // A write after the relay died fails with EPIPE; the exit is reported by 'close'.
+  child.stdin.on('error', () => undefined);
+  child.stdout.on('data', (d: Buffer) => listener.output(d));
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (d: string) => listener.stderr(d));
+  child.on('close', (code, signal) => listener.exit(code, signal));
+  // Spawn failures (no such binary) may not be followed by 'close'.
+  child.on('error', (e) => listener.exit(null, null, e.message));
+  return {
+    pid: child.pid,
+    write: (data) => void child.stdin.write(data),
+    end: () => child.stdin.end(),
+    kill: () => void child.kill('SIGKILL'),
+  };
+};
+
+/**
+ * A relay without a kernel: answers each frame as a kernel that accepted
+ * every request would (one acknowledgement, to the frame's last request),
+ * on a later turn of the event loop as a process would. For start-up
+ * priming only: nothing reaches any kernel.
+ */
+export const loopbackRelay: RelayStarter = (_opts, listener) => {
+  let open = true;
+  const w = new MessageWriter(64);
+  const later = (f: () => void): void => void setImmediate(f);
+  return {
+    pid: undefined,
+    write(data) {
+      if (!open) return;
+      // RouteWriter writes whole frames: a length, then that many bytes of requests.
+      const requests = decodeAnswers(data.subarray(4));
+      const last = requests[requests.length - 1];
+      w.reset();
+      w.u32(0);
+      if (last !== undefined) encodeAck(w, last.seq, last.kind === 'other' ? last.type : 0);
+      w.set32(0, w.len - 4);
+      const answer = Buffer.from(w.bytes());
+      later(() => {
+        if (open) listener.output(answer);
+      });
+    },
+    end() {
+      if (!open) return;
+      // Answers already queued go out first: setImmediate keeps its order.
+      later(() => {
+        open = false;
+        listener.exit(0, null);
+      });
+    },
+    kill() {
+      if (!open) return;
+      open = false;
+      later(() => listener.exit(null, 'SIGKILL'));
+    },
+  };
+};
 
 /** A route change the kernel refused. */
 export interface BatchFailure {
@@ -93,7 +186,7 @@ function describe(ch: Change): string {
 
 export class RouteWriter {
   private readonly opts: RouteWriterOptions;
-  private child: ChildProcess | undefined;
+  private link: RelayLink | undefined;
   private seq = 0;
   /** Frames sent to the current relay, awaiting their answers (undefined: lost). */
   private waiting: Array<(answers: Buffer | undefined) => void> = [];
@@ -111,12 +204,12 @@ export class RouteWriter {
 
   /** The relay's pid, while one runs. */
   get pid(): number | undefined {
-    return this.child?.pid;
+    return this.link?.pid;
   }
 
   /** Starts the relay now if none runs, so the next batch does not wait for it. */
   warm(): void {
-    if (!this.closed && this.child === undefined) this.start();
+    if (!this.closed && this.link === undefined) this.start();
   }
 
   /** Applies the changes; never rejects for a refused one. */
@@ -136,7 +229,7 @@ export class RouteWriter {
   begin(): BatchWriter {
     if (this.closed) throw new TerraceError('Internal', 'route writer: used after close');
     if (this.open) throw new TerraceError('Internal', 'route writer: a batch is already open');
-    const child = this.child ?? this.start();
+    const link = this.link ?? this.start();
     this.open = true;
     // Sequence numbers are 32 bits on the wire; they wrap, so positions are taken modulo 2^32.
     const first = (this.seq + 1) >>> 0;
@@ -151,7 +244,7 @@ export class RouteWriter {
     const flush = (): void => {
       if (inFrame === 0) return;
       w.setFlags(w.flags() | NLM_F_ACK);
-      frames.push(this.send(child, w.bytes()));
+      frames.push(this.send(link, w.bytes()));
       w.reset();
       inFrame = 0;
     };
@@ -168,7 +261,7 @@ export class RouteWriter {
     const finish = async (): Promise<BatchOutcome> => {
       if (deferred.length > 0) {
         flush();
-        const lookedUp = await this.lookUp(child, deferred);
+        const lookedUp = await this.lookUp(link, deferred);
         if (lookedUp === undefined) return { failures: [], lost: true };
         for (const [name, index] of lookedUp) links.set(name, index);
         const firstDeferred = first + changes.length - deferred.length;
@@ -203,8 +296,8 @@ export class RouteWriter {
           return await finish();
         } catch (e) {
           // Answers we cannot read leave the batch unknown: as if the relay had died.
-          if (this.child === child) this.stderr += `unreadable answer from the kernel: ${String(e)}\n`;
-          child.kill('SIGKILL');
+          if (this.link === link) this.stderr += `unreadable answer from the kernel: ${String(e)}\n`;
+          link.kill();
           return { failures: [], lost: true };
         } finally {
           this.open = false;
@@ -221,9 +314,9 @@ export class RouteWriter {
   /** Ends the relay after the frames already sent and waits for it to exit. */
   async close(): Promise<void> {
     this.closed = true;
-    const child = this.child;
-    if (child === undefined) return;
-    child.stdin?.end();
+    const link = this.link;
+    if (link === undefined) return;
+    link.end();
     await this.exited;
   }
 
@@ -232,7 +325,7 @@ export class RouteWriter {
    * relay died. Asked in frames of FRAME_MESSAGES names: each answer is a
    * whole link description, and all of a frame's wait in the socket at once.
    */
-  private async lookUp(child: ChildProcess, changes: readonly Change[]): Promise<Map<string, number> | undefined> {
+  private async lookUp(link: RelayLink, changes: readonly Change[]): Promise<Map<string, number> | undefined> {
     const names = [...new Set(changes.flatMap((ch) => (ch.op === 'del' ? [] : devicesOf(ch.canon))))];
     const asked: Array<Promise<Buffer | undefined>> = [];
     const bySeq = new Map<number, string>();
@@ -244,7 +337,7 @@ export class RouteWriter {
         bySeq.set(this.seq, n);
         encodeGetLink(w, n, this.seq, i === part.length - 1);
       });
-      asked.push(this.send(child, w.bytes()));
+      asked.push(this.send(link, w.bytes()));
     }
     const out = new Map<string, number>();
     for (const answers of await Promise.all(asked)) {
@@ -258,56 +351,48 @@ export class RouteWriter {
   }
 
   /** Sends one frame; resolves with the kernel's answers, or undefined if the relay died first. */
-  private send(child: ChildProcess, frame: Buffer): Promise<Buffer | undefined> {
-    if (this.child !== child || child.stdin === null) return Promise.resolve(undefined);
+  private send(link: RelayLink, frame: Buffer): Promise<Buffer | undefined> {
+    if (this.link !== link) return Promise.resolve(undefined);
     const out = Buffer.allocUnsafe(4 + frame.length);
     if (isLittleEndian) out.writeUInt32LE(frame.length, 0);
     else out.writeUInt32BE(frame.length, 0);
     frame.copy(out, 4);
     return new Promise((resolve) => {
       this.waiting.push(resolve);
-      child.stdin?.write(out);
+      link.write(out);
     });
   }
 
-  private start(): ChildProcess {
-    const perl = this.opts.perlCommand ?? 'perl';
-    const netns = this.opts.netns;
-    const [cmd, args] =
-      netns === undefined
-        ? [perl, [RELAY_SCRIPT]]
-        : [this.opts.ipCommand ?? DEFAULT_IP_COMMAND, ['netns', 'exec', netns, perl, RELAY_SCRIPT]];
-    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-    this.child = child;
+  private start(): RelayLink {
     this.waiting = [];
     this.pending = [];
     this.pendingBytes = 0;
     this.stderr = '';
-    // A write after the relay died fails with EPIPE; the close handler deals with it.
-    child.stdin?.on('error', () => undefined);
-    child.stdout?.on('data', (d: Buffer) => this.onStdout(child, d));
-    child.stderr?.setEncoding('utf8');
-    child.stderr?.on('data', (d: string) => {
-      if (this.child === child) this.stderr = (this.stderr + d).slice(-2000);
-    });
-    this.exited = new Promise((resolve) => {
-      let done = false;
-      const end = (code: number | null, signal: NodeJS.Signals | null, why?: string): void => {
+    let link: RelayLink | undefined;
+    let done = false;
+    let exited = (): void => undefined;
+    this.exited = new Promise((resolve) => (exited = resolve));
+    link = (this.opts.relay ?? spawnRelay)(this.opts, {
+      output: (d) => {
+        if (link !== undefined) this.onStdout(link, d);
+      },
+      stderr: (text) => {
+        if (link !== undefined && this.link === link) this.stderr = (this.stderr + text).slice(-2000);
+      },
+      exit: (code, signal, why) => {
         if (done) return;
         done = true;
         if (why !== undefined) this.stderr += why;
-        this.onExit(child, code, signal);
-        resolve();
-      };
-      child.on('close', (code, signal) => end(code, signal));
-      // Spawn failures (no such binary) may not be followed by 'close'.
-      child.on('error', (e) => end(null, null, e.message));
+        if (link !== undefined) this.onExit(link, code, signal);
+        exited();
+      },
     });
-    return child;
+    this.link = link;
+    return link;
   }
 
-  private onStdout(child: ChildProcess, d: Buffer): void {
-    if (this.child !== child) return;
+  private onStdout(link: RelayLink, d: Buffer): void {
+    if (this.link !== link) return;
     this.pending.push(d);
     this.pendingBytes += d.length;
     for (;;) {
@@ -326,12 +411,12 @@ export class RouteWriter {
     }
   }
 
-  private onExit(child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {
-    if (this.child !== child) return;
-    this.child = undefined;
+  private onExit(link: RelayLink, code: number | null, signal: NodeJS.Signals | null): void {
+    if (this.link !== link) return;
+    this.link = undefined;
     const lost = this.waiting;
     this.waiting = [];
     for (const r of lost) r(undefined);
-    if (!this.closed) this.opts.onExit?.({ pid: child.pid, code, signal, stderr: this.stderr.trim().split('\n').slice(-3).join('; ') });
+    if (!this.closed) this.opts.onExit?.({ pid: link.pid, code, signal, stderr: this.stderr.trim().split('\n').slice(-3).join('; ') });
   }
 }

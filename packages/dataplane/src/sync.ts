@@ -36,7 +36,7 @@ export interface RouteSyncLogger {
   error(message: string, meta?: Record<string, unknown>): void;
 }
 
-export interface RouteSyncOptions extends IpOptions, Pick<RouteWriterOptions, 'perlCommand'> {
+export interface RouteSyncOptions extends IpOptions, Pick<RouteWriterOptions, 'perlCommand' | 'relay'> {
   /** Where problems are reported; default: warnings and errors on stderr. */
   readonly logger?: RouteSyncLogger;
   /** Period of the full resync; default DEFAULT_RESYNC_INTERVAL_MS (30 s); 0 turns the timer off. */
@@ -50,6 +50,8 @@ export interface RouteSyncOptions extends IpOptions, Pick<RouteWriterOptions, 'p
    * BGP graceful restart's stale routes).
    */
   readonly holdStale?: boolean;
+  /** Reads the kernel's routes of our protocol; default `ip route show` (readKernelCanons). Priming passes an empty kernel. */
+  readonly readKernel?: (opts: IpOptions) => Promise<RouteCanon[]>;
 }
 
 /** What one full resync found and did. */
@@ -140,6 +142,7 @@ export class RouteSync {
   private readonly opts: RouteSyncOptions;
   private readonly log: RouteSyncLogger;
   private readonly batch: RouteWriter;
+  private readonly readKernel: (opts: IpOptions) => Promise<RouteCanon[]>;
   /** Every identity we want a route at or believe the kernel has one at. */
   private readonly slots = new Map<string, Slot>();
   /** Slots with a desired route. */
@@ -171,6 +174,7 @@ export class RouteSync {
     this.opts = opts;
     this.holdingStale = opts.holdStale ?? false;
     this.log = opts.logger ?? stderrLogger;
+    this.readKernel = opts.readKernel ?? readKernelCanons;
     const batchOpts = {
       ...opts,
       onExit: (info: object) => this.log.warn('route sync: netlink relay exited; starting another', { ...info, netns: opts.netns }),
@@ -301,7 +305,7 @@ export class RouteSync {
   private prefetch(): void {
     if (this.closed || this.running !== undefined || this.prefetched !== undefined) return;
     if (this.kernelKnown && !this.resyncWanted) return;
-    const read = readKernelCanons(this.opts);
+    const read = this.readKernel(this.opts);
     // Failures surface when fullSync awaits it.
     read.catch(() => undefined);
     this.prefetched = read;
@@ -428,7 +432,7 @@ export class RouteSync {
     this.prefetched = undefined;
     this.batch.warm();
     try {
-      actual = await (prefetched ?? readKernelCanons(this.opts));
+      actual = await (prefetched ?? this.readKernel(this.opts));
     } catch (e) {
       this.log.warn('route sync: cannot read kernel routes; retrying', { netns: this.opts.netns, error: String(e) });
       this.resyncWanted = true;
