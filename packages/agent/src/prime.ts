@@ -10,6 +10,7 @@
  * gobgpd, the kernel or any state the agent keeps. Costs 0.2–0.4 CPU s on
  * each start (docs/BENCHMARKS.md): more CPU in all, for a faster first table.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { primeBmpPath, syntheticFeed } from '@terrace/bgp';
 import { primingRouteSync } from '@terrace/dataplane';
 import { LearnedRoutes } from './learned.js';
@@ -19,6 +20,12 @@ const PRIME_PREFIXES = 3000;
 const PRIME_ROUNDS = 4;
 /** Events per batch, about what one read of gobgpd's feed carries (an UPDATE of /32s holds ~800). */
 const BATCH = 800;
+/**
+ * V8 compiles on other threads: functions the last round made hot are still
+ * being compiled when it ends. Waiting this long lets that finish during
+ * start-up rather than while the first table arrives.
+ */
+const SETTLE_MS = 50;
 
 /** Runs the priming; returns the number of routes the scratch route sync held after the last round. */
 export async function primeLearnedPath(): Promise<number> {
@@ -48,5 +55,6 @@ export async function primeLearnedPath(): Promise<number> {
   } finally {
     await sync.close();
   }
+  await sleep(SETTLE_MS);
   return held;
 }
