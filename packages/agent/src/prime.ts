@@ -12,10 +12,10 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { primeBmpPath, syntheticFeed } from '@terrace/bgp';
-import { primingRouteSync } from '@terrace/dataplane';
+import { primingRouteSync, type RouteSync } from '@terrace/dataplane';
 import { LearnedRoutes } from './learned.js';
 
-/** The router's /32s per round, and rounds: V8 compiles the hot functions during the second and third. */
+/** The router's /32s per round, and rounds: V8 compiles the per-route functions during the second and third, the per-batch ones by the fourth. */
 const PRIME_PREFIXES = 3000;
 const PRIME_ROUNDS = 4;
 /** Events per batch, about what one read of gobgpd's feed carries (an UPDATE of /32s holds ~800). */
@@ -26,35 +26,61 @@ const BATCH = 800;
  * start-up rather than while the first table arrives.
  */
 const SETTLE_MS = 50;
+/** Priming takes well under a second; past this something holds it up, and start-up goes on without it. */
+const DEADLINE_MS = 10_000;
 
-/** Runs the priming; returns the number of routes the scratch route sync held after the last round. */
-export async function primeLearnedPath(): Promise<number> {
+/**
+ * Runs the priming; returns the number of routes the scratch route sync held
+ * after the last round. Rejects when a round fails or when it has not
+ * finished within `deadlineMs` (route sync waits out failures by retrying,
+ * and priming must never hold up start-up).
+ */
+export async function primeLearnedPath(deadlineMs = DEADLINE_MS): Promise<number> {
+  const sync = primingRouteSync();
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`priming did not finish within ${deadlineMs} ms`)), deadlineMs);
+  });
+  const work = rounds(sync);
+  // Settled or not, it is no one's business after a timeout.
+  work.catch(() => undefined);
+  let held: number;
+  try {
+    held = await Promise.race([work, late]);
+  } catch (e) {
+    // Not waited for: whatever held priming up may hold this up too.
+    void sync.close();
+    throw e;
+  } finally {
+    clearTimeout(timer);
+  }
+  await sync.close();
+  await sleep(SETTLE_MS);
+  return held;
+}
+
+/** The synthetic feed, PRIME_ROUNDS times, into `sync`; then the routes go again. */
+async function rounds(sync: RouteSync): Promise<number> {
   const feed = syntheticFeed(PRIME_PREFIXES);
   const self = { originated: new Set<string>(), selfAddresses: new Set<string>() };
-  const sync = primingRouteSync();
   let held = 0;
-  try {
-    for (let round = 0; round < PRIME_ROUNDS; round++) {
-      // A fresh agent's bookkeeping each round, into the same route sync: later
-      // rounds find their routes there already, as a resent table would.
-      const learned = new LearnedRoutes(sync, (e) => {
-        throw e;
-      });
-      learned.setContext(self, new Set());
-      const events = primeBmpPath(feed);
-      for (let at = 0; at < events.length; at += BATCH) {
-        learned.apply(events.slice(at, at + BATCH));
-        // Let route sync's runner take batches as it would while a table arrives.
-        if ((at / BATCH) % 2 === 1) await sync.flush();
-      }
-      await sync.flush();
-      held = sync.size;
+  for (let round = 0; round < PRIME_ROUNDS; round++) {
+    // A fresh agent's bookkeeping each round, into the same route sync: later
+    // rounds find their routes there already, as a resent table would.
+    const learned = new LearnedRoutes(sync, (e) => {
+      throw e;
+    });
+    learned.setContext(self, new Set());
+    const events = primeBmpPath(feed);
+    for (let at = 0; at < events.length; at += BATCH) {
+      learned.apply(events.slice(at, at + BATCH));
+      // Let route sync's runner take batches as it would while a table arrives.
+      if ((at / BATCH) % 2 === 1) await sync.flush();
     }
-    sync.setDesired([]);
     await sync.flush();
-  } finally {
-    await sync.close();
+    held = sync.size;
   }
-  await sleep(SETTLE_MS);
+  sync.setDesired([]);
+  await sync.flush();
   return held;
 }

@@ -16,7 +16,7 @@
  * Start-up priming runs the same code against loopbackRelay, an in-process
  * stand-in that accepts every request without a socket (prime.ts).
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { endianness } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { TerraceError } from '@terrace/api';
@@ -88,19 +88,20 @@ export const spawnRelay: RelayStarter = (opts, listener) => {
   const netns = opts.netns;
   const [cmd, args] =
     netns === undefined ? [perl, [RELAY_SCRIPT]] : [opts.ipCommand ?? DEFAULT_IP_COMMAND, ['netns', 'exec', netns, perl, RELAY_SCRIPT]];
-  const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-  // A write after the relay died fails with EPIPE; the exit is reported by 'close'.
-  child.stdin.on('error', () => undefined);
-  child.stdout.on('data', (d: Buffer) => listener.output(d));
-  child.stderr.setEncoding('utf8');
-  child.stderr.on('data', (d: string) => listener.stderr(d));
-  child.on('close', (code, signal) => listener.exit(code, signal));
-  // Spawn failures (no such binary) may not be followed by 'close'.
+  const child: ChildProcess = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  // Spawn failures (no such binary, no file descriptors left) come as 'error',
+  // maybe without 'close', and then the pipes may not exist at all.
   child.on('error', (e) => listener.exit(null, null, e.message));
+  child.on('close', (code, signal) => listener.exit(code, signal));
+  // A write after the relay died fails with EPIPE; the exit is reported by 'close'.
+  child.stdin?.on('error', () => undefined);
+  child.stdout?.on('data', (d: Buffer) => listener.output(d));
+  child.stderr?.setEncoding('utf8');
+  child.stderr?.on('data', (d: string) => listener.stderr(d));
   return {
     pid: child.pid,
-    write: (data) => void child.stdin.write(data),
-    end: () => child.stdin.end(),
+    write: (data) => void child.stdin?.write(data),
+    end: () => void child.stdin?.end(),
     kill: () => void child.kill('SIGKILL'),
   };
 };
@@ -108,17 +109,21 @@ export const spawnRelay: RelayStarter = (opts, listener) => {
 /**
  * A relay without a kernel: answers each frame as a kernel that accepted
  * every request would (one acknowledgement, to the frame's last request),
- * on a later turn of the event loop as a process would. For start-up
- * priming only: nothing reaches any kernel.
+ * on a later turn of the event loop as a process would. It knows no
+ * devices, so a route naming one comes back ENODEV. For start-up priming
+ * only: nothing reaches any kernel.
  */
 export const loopbackRelay: RelayStarter = (_opts, listener) => {
+  /** Delivers answers (until ended, or killed). */
   let open = true;
+  /** Its exit is reported or on its way (once). */
+  let gone = false;
   const w = new MessageWriter(64);
   const later = (f: () => void): void => void setImmediate(f);
   return {
     pid: undefined,
     write(data) {
-      if (!open) return;
+      if (!open || gone) return;
       // RouteWriter writes whole frames: a length, then that many bytes of requests.
       const requests = decodeAnswers(data.subarray(4));
       const last = requests[requests.length - 1];
@@ -132,7 +137,8 @@ export const loopbackRelay: RelayStarter = (_opts, listener) => {
       });
     },
     end() {
-      if (!open) return;
+      if (gone) return;
+      gone = true;
       // Answers already queued go out first: setImmediate keeps its order.
       later(() => {
         open = false;
@@ -140,8 +146,10 @@ export const loopbackRelay: RelayStarter = (_opts, listener) => {
       });
     },
     kill() {
-      if (!open) return;
+      // Queued answers are dropped; the exit is reported once.
       open = false;
+      if (gone) return;
+      gone = true;
       later(() => listener.exit(null, 'SIGKILL'));
     },
   };
@@ -370,6 +378,8 @@ export class RouteWriter {
     this.stderr = '';
     let link: RelayLink | undefined;
     let done = false;
+    /** An exit reported before the starter returned (a relay that could not start). */
+    const early: { exit?: [number | null, NodeJS.Signals | null] } = {};
     let exited = (): void => undefined;
     this.exited = new Promise((resolve) => (exited = resolve));
     link = (this.opts.relay ?? spawnRelay)(this.opts, {
@@ -384,10 +394,13 @@ export class RouteWriter {
         done = true;
         if (why !== undefined) this.stderr += why;
         if (link !== undefined) this.onExit(link, code, signal);
+        else early.exit = [code, signal];
         exited();
       },
     });
     this.link = link;
+    // Dead from the start: its batches come back lost, and the next begin() starts another.
+    if (early.exit !== undefined) this.onExit(link, ...early.exit);
     return link;
   }
 

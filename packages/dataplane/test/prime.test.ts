@@ -58,3 +58,21 @@ describe('primingRouteSync', () => {
     }
   });
 });
+
+describe('RouteWriter with a relay that fails to start', () => {
+  it('reports the batch lost when the relay says it exited before its starter returned', async () => {
+    const exits: unknown[] = [];
+    const w = new RouteWriter({
+      relay: (_opts, listener) => {
+        listener.exit(null, null, 'spawn perl ENOENT');
+        return { pid: undefined, write: () => undefined, end: () => undefined, kill: () => undefined };
+      },
+      onExit: (info) => exits.push(info),
+    });
+    const batch = w.begin();
+    batch.write('add', canonOf(route(1)));
+    await expect(batch.end()).resolves.toEqual({ failures: [], lost: true });
+    expect(exits).toEqual([{ pid: undefined, code: null, signal: null, stderr: 'spawn perl ENOENT' }]);
+    await w.close();
+  });
+});
