@@ -7,7 +7,7 @@
  * (primingRouteSync). The first real table, after a node or agent restart,
  * then runs in compiled code rather than in V8's interpreter, and V8 is not
  * compiling it on the other core while that table arrives. Nothing reaches
- * gobgpd, the kernel or any state the agent keeps. Costs 0.2–0.4 CPU s on
+ * gobgpd, the kernel or any state the agent keeps. Costs 0.4–0.6 CPU s on
  * each start (docs/BENCHMARKS.md): more CPU in all, for a faster first table.
  */
 import { setTimeout as sleep } from 'node:timers/promises';

@@ -112,7 +112,9 @@ function emptyWork(): Work {
 /**
  * Adds to `work` what brings the kernel to what the slot wants (nothing when
  * it is there already; an unwanted route of ours only with removeUnwanted).
- * False when the slot holds no route on either side.
+ * False when the slot holds no route on either side. The rule is diffCanons'
+ * (diff.ts), written out here: sharing one function made the no-change
+ * resync of 100,000 routes about a tenth slower.
  */
 function plan(work: Work, s: Slot, removeUnwanted: boolean): boolean {
   const { want, have } = s;
