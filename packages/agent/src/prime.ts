@@ -14,6 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { primeBmpPath, syntheticFeed } from '@terrace/bgp';
 import { primingRouteSync, type RouteSync } from '@terrace/dataplane';
 import { LearnedRoutes } from './learned.js';
+import type { RouteContext } from './routes.js';
 
 /** The router's /32s per round, and rounds: V8 compiles the per-route functions during the second and third, the per-batch ones by the fourth. */
 const PRIME_PREFIXES = 3000;
@@ -30,6 +31,8 @@ const SETTLE_MS = 50;
 const TAIL_PASSES = 3;
 const TAIL_PREFIXES = 800;
 const TAIL_PAUSE_MS = 20;
+/** The feed's routes are all someone else's. */
+const NOTHING_OF_OURS: RouteContext = { originated: new Set(), selfAddresses: new Set() };
 /** Priming takes well under a second; past this something holds it up, and start-up goes on without it. */
 const DEADLINE_MS = 10_000;
 
@@ -63,30 +66,18 @@ export async function primeLearnedPath(deadlineMs = DEADLINE_MS): Promise<number
   return held;
 }
 
-/** The synthetic feed, PRIME_ROUNDS times, into `sync`; then the routes go again. */
+/** The synthetic feed, PRIME_ROUNDS times, into `sync`; then the routes go again, and the tail runs. */
 async function rounds(sync: RouteSync): Promise<number> {
   const feed = syntheticFeed(PRIME_PREFIXES);
-  const self = { originated: new Set<string>(), selfAddresses: new Set<string>() };
   let held = 0;
   for (let round = 0; round < PRIME_ROUNDS; round++) {
-    // A fresh agent's bookkeeping each round, into the same route sync: later
-    // rounds find their routes there already, as a resent table would.
-    const learned = new LearnedRoutes(sync, (e) => {
-      throw e;
-    });
-    learned.setContext(self, new Set());
-    const events = primeBmpPath(feed);
-    for (let at = 0; at < events.length; at += BATCH) {
-      learned.apply(events.slice(at, at + BATCH));
-      // Let route sync's runner take batches as it would while a table arrives.
-      if ((at / BATCH) % 2 === 1) await sync.flush();
-    }
-    await sync.flush();
+    // Later rounds find their routes in route sync already, as a resent table would.
+    await table(sync, feed);
     held = sync.size;
   }
   sync.setDesired([]);
   await sync.flush();
-  await tail(sync, self);
+  await tail(sync);
   return held;
 }
 
@@ -97,21 +88,27 @@ async function rounds(sync: RouteSync): Promise<number> {
  * gobgpd needs. Short passes over a small table, each followed by a pause,
  * start those compiles and let them finish here.
  */
-async function tail(sync: RouteSync, self: { originated: Set<string>; selfAddresses: Set<string> }): Promise<void> {
+async function tail(sync: RouteSync): Promise<void> {
   const feed = syntheticFeed(TAIL_PREFIXES);
   for (let pass = 0; pass < TAIL_PASSES; pass++) {
-    const learned = new LearnedRoutes(sync, (e) => {
-      throw e;
-    });
-    learned.setContext(self, new Set());
-    const events = primeBmpPath(feed);
-    const half = events.length >> 1;
-    learned.apply(events.slice(0, half));
-    await sync.flush();
-    learned.apply(events.slice(half));
-    await sync.flush();
+    await table(sync, feed);
     sync.setDesired([]);
     await sync.flush();
     await sleep(TAIL_PAUSE_MS);
   }
+}
+
+/** One table from `feed` through a fresh agent's bookkeeping into `sync`, in batches as gobgpd's feed arrives. */
+async function table(sync: RouteSync, feed: Buffer): Promise<void> {
+  const learned = new LearnedRoutes(sync, (e) => {
+    throw e;
+  });
+  learned.setContext(NOTHING_OF_OURS, new Set());
+  const events = primeBmpPath(feed);
+  for (let at = 0; at < events.length; at += BATCH) {
+    learned.apply(events.slice(at, at + BATCH));
+    // Let route sync's runner take batches as it would while a table arrives.
+    if ((at / BATCH) % 2 === 1) await sync.flush();
+  }
+  await sync.flush();
 }
