@@ -3,6 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ -x packages/bgp/scripts/gen.sh ]; then bash packages/bgp/scripts/gen.sh; fi
-if [ -x packages/cni/scripts/gen.sh ]; then bash packages/cni/scripts/gen.sh; fi
 npx tsc -b
 echo "build: ok"

@@ -5,6 +5,7 @@
  * result or error JSON on stdout. The plugin runs inside the node's
  * namespace, where its agent lives.
  */
+import { dirname, join } from 'node:path';
 import { NETWORK_NAME } from './plan.js';
 import { cleanEnv, runIn } from './proc.js';
 
@@ -34,6 +35,11 @@ export interface CniOutcome {
   ms: number;
 }
 
+/** Each lab node's CNI state directory: beside its agent's socket. */
+export function cniStateDir(agentSocket: string): string {
+  return join(dirname(agentSocket), 'cni-state');
+}
+
 /** The plugin's configuration as a runtime hands it over on stdin. */
 export function netConf(agentSocket: string, ipv4Pools: readonly string[] = [], prevResult?: unknown): Record<string, unknown> {
   const conf: Record<string, unknown> = {
@@ -41,6 +47,7 @@ export function netConf(agentSocket: string, ipv4Pools: readonly string[] = [], 
     name: NETWORK_NAME,
     type: 'terrace',
     agentSocket,
+    stateDir: cniStateDir(agentSocket),
     timeoutSeconds: 20,
     ipam: { assignIpv4: true, assignIpv6: false, ...(ipv4Pools.length ? { ipv4Pools: [...ipv4Pools] } : {}) },
   };

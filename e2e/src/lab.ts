@@ -16,7 +16,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLab, onProcessExit, startFrr, type Daemon, type FrrRouter, type Lab } from '@terrace/testkit';
-import { callCni, resultIPv4, type CniOutcome } from './cni.js';
+import { callCni, cniStateDir, resultIPv4, type CniOutcome } from './cni.js';
 import { labManifests, type PoolDef } from './manifests.js';
 import { CLUSTER, ETCD_IP, POOL_A, ETCD_URL, FABRIC_PREFIX_LEN, NODE_ASN, TOR_ASN, TOR_IP, nodeIp } from './plan.js';
 import { BIN, cleanEnv, mustRunIn, runIn, waitUntil, type RunResult } from './proc.js';
@@ -240,6 +240,7 @@ export class TerraceLab {
         '--etcd-endpoints', ETCD_URL,
         '--cluster', CLUSTER,
         '--cni-socket', node.socket,
+        '--cni-state-dir', cniStateDir(node.socket),
         '--lease-ttl', '3s',
         '--status-interval', '2s',
         '--log-format', 'json',

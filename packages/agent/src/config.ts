@@ -8,7 +8,7 @@ import { networkInterfaces, hostname } from 'node:os';
 import { Command, Option } from 'commander';
 import { type IPFamily, TerraceError, formatIP, invalidField, parseHostPort, tryParseCidr, tryParseIP } from '@terrace/api';
 import { type ConnectionFlags, withConnectionOptions } from '@terrace/datastore';
-import { DEFAULT_AGENT_SOCKET as DEFAULT_CNI_SOCKET } from '@terrace/cni';
+import { DEFAULT_AGENT_SOCKET as DEFAULT_CNI_SOCKET, DEFAULT_STATE_DIR as DEFAULT_CNI_STATE_DIR } from '@terrace/cni';
 import { parseDuration } from '@terrace/api';
 import type { LogFormat } from '@terrace/log';
 
@@ -41,6 +41,8 @@ export interface AgentConfig {
   secretsDir: string | undefined;
   /** The CNI server's unix socket; undefined: no CNI server (BGP and routing only). */
   cniSocket: string | undefined;
+  /** Where DELs that could not finish are recorded (`<dir>/pending-del`); the plugin's stateDir. */
+  cniStateDir: string;
   /** Pod MTU when the CNI network config names none. */
   podMtu: number | undefined;
 }
@@ -149,6 +151,7 @@ export function agentCommand(): Command {
     .option('--lease-ttl <duration>', 'TTL of the liveness lease', '10s')
     .option('--secrets-dir <dir>', 'BGP passwords: <dir>/<secret name>/<key>')
     .option('--cni-socket <path>', 'unix socket of the CNI server', DEFAULT_CNI_SOCKET)
+    .option('--cni-state-dir <dir>', 'where DELs that could not finish are recorded (the CNI config\'s stateDir)', DEFAULT_CNI_STATE_DIR)
     .option('--no-cni', 'do not serve CNI requests (BGP and routing only)')
     .option('--pod-mtu <bytes>', 'pod interface MTU when the CNI config names none')
     .helpOption('-h, --help');
@@ -178,6 +181,7 @@ interface RawOpts {
   leaseTtl: string;
   secretsDir?: string;
   cniSocket: string;
+  cniStateDir: string;
   cni: boolean;
   podMtu?: string;
 }
@@ -247,6 +251,7 @@ export function parseAgentArgs(argv: readonly string[], opts: { isTTY?: boolean;
     leaseTtlSeconds: Math.max(2, Math.round(leaseMs / 1000)),
     secretsDir: o.secretsDir,
     cniSocket: o.cni ? o.cniSocket : undefined,
+    cniStateDir: o.cniStateDir,
     podMtu: o.podMtu === undefined ? undefined : mtu(o.podMtu),
   };
 }

@@ -7,7 +7,7 @@
  */
 import { type TerraceNode, parseSelector } from '@terrace/api';
 import { GobgpSpeaker, type GobgpSpeakerOptions } from '@terrace/bgp';
-import { RouteSync } from '@terrace/dataplane';
+import { RouteSync, type UnicastRoute } from '@terrace/dataplane';
 import type { Keys, ResourceStore } from '@terrace/datastore';
 import type { Etcd3 } from 'etcd3';
 import { Allocator } from '@terrace/ipam';
@@ -126,11 +126,12 @@ export class NodeAgent {
     });
     // Existing pods' host routes join the desired set before the first sync.
     const ipam = config.cniSocket !== undefined ? allocatorIpam(new Allocator({ etcd, keys })) : undefined;
-    if (ipam) this.routes.upsert(await localPodRoutes(ipam, config.nodeName));
+    const podRoutes = ipam ? await localPodRoutes(ipam, config.nodeName) : [];
+    this.routes.upsert(podRoutes);
     await this.prime();
     await this.reconciler.start();
     this.releaseStaleWhenSettled();
-    if (config.cniSocket !== undefined && ipam) await this.startCni(config.cniSocket, ipam);
+    if (config.cniSocket !== undefined && ipam) await this.startCni(config.cniSocket, ipam, podRoutes);
     await this.publishStatus();
     this.statusTimer = setInterval(() => void this.publishStatus(), config.statusIntervalMs);
     this.statusTimer.unref();
@@ -178,21 +179,38 @@ export class NodeAgent {
    * sync as BGP routes (it owns our protocol number); existing pods' routes
    * were seeded from IPAM before the first sync, so a restarted agent keeps them.
    */
-  private async startCni(socketPath: string, ipam: ReturnType<typeof allocatorIpam>): Promise<void> {
+  private async startCni(socketPath: string, ipam: ReturnType<typeof allocatorIpam>, knownPodRoutes: UnicastRoute[]): Promise<void> {
     const { config, etcd, keys, log, netns } = this.opts;
     this.cni = await startCniServer({
       socketPath,
       ipam,
       nodeName: config.nodeName,
+      stateDir: config.cniStateDir,
+      knownPodRoutes,
       ...(config.podMtu !== undefined ? { mtu: config.podMtu } : {}),
       ...(netns ? { hostNetns: `/var/run/netns/${netns}` } : {}),
       datastoreReady: etcdReadiness(etcd, keys.alive(config.nodeName)),
-      bgpReady: () => (this.reconciler?.desiredPeers() ? undefined : 'BGP is not configured yet'),
+      bgpReady: () => this.speakerReadiness(),
       onEvent: (e) => log.log(e.ok ? 'info' : 'warn', `cni ${e.command}`, { handle: e.handle, ms: e.ms, detail: e.detail }),
-      onPodRoutesAdded: (routes) => this.routes.upsert(routes),
+      // Route sync is the only writer of our routes: the ADD answers once they are in.
+      onPodRoutesAdded: async (routes) => {
+        this.routes.upsert(routes);
+        await this.routes.flush();
+      },
       onPodRoutesRemoved: (routes) => this.routes.remove(routes),
     });
     log.info('serving CNI', { socket: socketPath });
+  }
+
+  /** STATUS: the speaker is ready when it answers a peer listing within a second. */
+  private async speakerReadiness(): Promise<string | undefined> {
+    if (!this.reconciler?.desiredPeers()) return 'BGP is not configured yet';
+    try {
+      await withTimeout(this.speaker.peerStatus(), 1000, 'the BGP speaker');
+      return undefined;
+    } catch (e) {
+      return (e as Error).message;
+    }
   }
 
   /** Builds and writes the status record (bound to the lease). Never throws. */

@@ -66,6 +66,7 @@ function config(name: string, addr: string): AgentConfig {
     secretsDir: undefined,
     // Two agents share this process: no CNI socket (the CNI server has its own tests).
     cniSocket: undefined,
+    cniStateDir: '/nonexistent',
     podMtu: undefined,
   };
 }

@@ -6,25 +6,37 @@ import { handleOf } from '../src/cni/handlers.js';
 import { KeyedLock } from '../src/cni/lock.js';
 
 describe('CNI error mapping', () => {
-  it('maps every TerraceError code once, with retryable failures as 11', () => {
+  it('maps every TerraceError code once, with transient failures as 11', () => {
     const expected: Record<ErrorCode, number> = {
       Invalid: 7,
       NotFound: 7,
       AlreadyExists: 103,
-      Conflict: 101,
+      Conflict: 11,
       Exhausted: 100,
       Unavailable: 11,
       Internal: 110,
     };
-    for (const [code, cni] of Object.entries(expected)) expect(cniCodeFor(code as ErrorCode)).toBe(cni);
+    for (const [code, cni] of Object.entries(expected)) expect(cniCodeFor(new TerraceError(code as ErrorCode, 'x'))).toBe(cni);
+  });
+
+  it('maps invalid input about the runtime\'s environment (netns, container id, interface) to 4', () => {
+    for (const field of ['netns', 'containerId', 'ifname']) expect(cniCodeFor(new TerraceError('Invalid', 'x', { field }))).toBe(4);
+    expect(cniCodeFor(new TerraceError('Invalid', 'x', { field: 'mtu' }))).toBe(7);
   });
 
   it('keeps CniErrors, converts TerraceErrors and wraps anything else as internal', () => {
-    const c = new CniError(CniCode.CheckFailed, 'x', 'y');
-    expect(toCniError(c)).toBe(c);
+    const c = toCniError(new CniError(CniCode.CheckFailed, 'x', 'y'));
+    expect([c.code, c.message, c.details]).toEqual([102, 'x', 'y']);
     const t = toCniError(new TerraceError('Exhausted', 'ippool/v4: no free address', { resource: 'ippool/v4' }));
     expect([t.code, t.message, t.details]).toEqual([100, 'ippool/v4: no free address', 'ippool/v4']);
-    expect(toCniError(new Error('boom'))).toMatchObject({ code: 110, message: 'boom' });
+    expect(toCniError(new Error('boom'))).toMatchObject({ code: 110, message: 'terrace-agent: boom' });
+  });
+
+  it('answers in one line: the rest of a multi-line message goes to details', () => {
+    const e = toCniError(new TerraceError('Internal', 'pod x: configure eth0\nRTNETLINK answers: File exists\nCommand failed -:1'));
+    expect(e.message).toBe('pod x: configure eth0');
+    expect(e.details).toBe('RTNETLINK answers: File exists Command failed -:1');
+    expect(toCniError(new Error('y'.repeat(5000))).message.length).toBeLessThan(600);
   });
 });
 

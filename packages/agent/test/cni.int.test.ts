@@ -2,19 +2,18 @@
 // uses, against an in-process CNI server with a real allocator on the shared
 // etcd and real namespaces: a lab "host" namespace holds the host ends, lab
 // namespaces are the pods.
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { cidrContainsIP, parseCidr, parseIP, type IPPool, type TerraceNode } from '@terrace/api';
 import { Keys } from '@terrace/datastore';
-import { hostVethName } from '@terrace/dataplane';
+import { RouteSync, hostVethName } from '@terrace/dataplane';
 import { Allocator } from '@terrace/ipam';
-import { createLab, sharedEtcdEndpoint, uniqueCluster, type Lab } from '@terrace/testkit';
+import { createLab, runCniPlugin, sharedEtcdEndpoint, uniqueCluster, type Lab, type PluginRun } from '@terrace/testkit';
 import { Etcd3 } from 'etcd3';
-import { allocatorIpam, CniHandlers, etcdReadiness, startCniServer, type CniIpam, type CniServer } from '../src/cni/index.js';
+import { allocatorIpam, CniHandlers, etcdReadiness, PendingDels, startCniServer, type CniIpam, type CniServer } from '../src/cni/index.js';
 
 const PLUGIN = fileURLToPath(new URL('../../../../bin/terrace-cni', import.meta.url));
 const NODE = 'n1';
@@ -28,6 +27,8 @@ let allocator: Allocator;
 let server: CniServer;
 let sockDir: string;
 let socketPath: string;
+let stateDir: string;
+let routes: RouteSync;
 let bgpProblem: string | undefined = undefined;
 const routeEvents: string[] = [];
 
@@ -69,21 +70,37 @@ beforeAll(async () => {
 
   sockDir = mkdtempSync(join(tmpdir(), 'terrace-cni-'));
   socketPath = join(sockDir, 'cni.sock');
-  server = await startCniServer({
+  stateDir = join(sockDir, 'state');
+  routes = new RouteSync({ netns: hostNs });
+  server = await startServer();
+});
+
+/** The CNI server as the agent runs it: pod host routes go through a real route sync in the host namespace. */
+function startServer(): Promise<CniServer> {
+  return startCniServer({
     socketPath,
     ipam: allocatorIpam(allocator),
     nodeName: NODE,
     mtu: 1450,
+    stateDir,
     hostNetns: nsPath(hostNs),
     datastoreReady: etcdReadiness(etcd, keys.prefix + 'probe'),
     bgpReady: () => bgpProblem,
-    onPodRoutesAdded: (rs) => routeEvents.push(...rs.map((r) => `+${r.nextHops[0]?.dev ?? ''}`)),
-    onPodRoutesRemoved: (rs) => routeEvents.push(...rs.map((r) => `-${r.nextHops[0]?.dev ?? ''}`)),
+    onPodRoutesAdded: async (rs) => {
+      routeEvents.push(...rs.map((r) => `+${r.nextHops[0]?.dev ?? ''}`));
+      routes.upsert(rs);
+      await routes.flush();
+    },
+    onPodRoutesRemoved: (rs) => {
+      routeEvents.push(...rs.map((r) => `-${r.nextHops[0]?.dev ?? ''}`));
+      routes.remove(rs.map((r) => r.dst));
+    },
   });
-});
+}
 
 afterAll(async () => {
   await server?.close();
+  await routes?.close();
   await lab?.destroy();
   if (sockDir) rmSync(sockDir, { recursive: true, force: true });
   if (etcd) {
@@ -92,34 +109,11 @@ afterAll(async () => {
   }
 });
 
-interface PluginRun {
-  code: number | null;
-  stdout: string;
-  json: Record<string, unknown> | undefined;
-}
-
 /** Runs bin/terrace-cni as a runtime would: a clean environment plus the CNI variables, config on stdin. */
-function cni(env: Record<string, string>, stdin: string): Promise<PluginRun> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(PLUGIN, [], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', CNI_PATH: '/opt/cni/bin', ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      let json: Record<string, unknown> | undefined;
-      try {
-        json = stdout.trim() === '' ? undefined : (JSON.parse(stdout) as Record<string, unknown>);
-      } catch {
-        json = undefined;
-      }
-      resolve({ code, stdout, json });
-    });
-    child.stdin.end(stdin);
-  });
-}
+const cni = (env: Record<string, string>, stdin: string): Promise<PluginRun> => runCniPlugin(PLUGIN, { CNI_PATH: '/opt/cni/bin', ...env }, stdin);
 
 function conf(extra: Record<string, unknown> = {}): string {
-  return JSON.stringify({ cniVersion: '1.1.0', name: NET, type: 'terrace', agentSocket: socketPath, ipam: { assignIpv6: true }, ...extra });
+  return JSON.stringify({ cniVersion: '1.1.0', name: NET, type: 'terrace', agentSocket: socketPath, stateDir, ipam: { assignIpv6: true }, ...extra });
 }
 
 function podEnv(command: string, ns: string | undefined, id: string): Record<string, string> {
@@ -298,24 +292,25 @@ describe('terrace-cni against the agent', () => {
         return res;
       },
     };
-    const h = new CniHandlers({ ipam, nodeName: NODE, mtu: 1450, hostNetns: nsPath(hostNs), datastoreReady: () => undefined, bgpReady: () => undefined });
+    const h = new CniHandlers({ ipam, nodeName: NODE, mtu: 1450, stateDir, hostNetns: nsPath(hostNs), datastoreReady: () => undefined, bgpReady: () => undefined });
     const pc = await lab.addNamespace('gcc');
     const config = new TextEncoder().encode(conf());
-    const call = { command: 'ADD', containerId: 'gc-c', netns: nsPath(pc), ifname: 'eth0', args: [], config };
-    const add = h.add(call);
+    const add = h.invoke({ CNI_COMMAND: 'ADD', CNI_CONTAINERID: 'gc-c', CNI_NETNS: nsPath(pc), CNI_IFNAME: 'eth0' }, config);
     for (let i = 0; i < 500 && !allocated; i++) await new Promise((r) => setTimeout(r, 10));
     expect(allocated).toBe(true);
-    const gc = h.gc(config, []);
+    const gc = h.invoke({ CNI_COMMAND: 'GC' }, config);
     // GC has listed by now and, before the fix, would wait for the ADD's lock and then undo it.
     await new Promise((r) => setTimeout(r, 300));
     open();
-    const result = JSON.parse(await add) as AddResult;
-    expect(await gc).toEqual([]);
+    const added = await add;
+    expect(added.ok).toBe(true);
+    const result = JSON.parse(added.stdout) as AddResult;
+    expect(await gc).toEqual({ ok: true, stdout: '' });
     const ip = result.ips[0]!.address.split('/')[0]!;
     expect(await allocator.lookup(ip)).toMatchObject({ handle: `${NET}.gc-c.eth0` });
     expect(await sh(hostNs, 'ip', ['link'])).toContain(hostVethName('gc-c', 'eth0'));
     // A later GC that does not list it (the ADD is over) does release it.
-    expect(await h.gc(config, [])).toContain(`${NET}.gc-c.eth0`);
+    expect(await h.invoke({ CNI_COMMAND: 'GC' }, config)).toEqual({ ok: true, stdout: '' });
     expect(await allocator.lookup(ip)).toBeUndefined();
   });
 
@@ -332,12 +327,75 @@ describe('terrace-cni against the agent', () => {
     const down = await cni(podEnv('ADD', pod, 'ctr-d'), conf({ agentSocket: join(sockDir, 'nobody.sock') }));
     expect(down.code).not.toBe(0);
     expect(down.json).toMatchObject({ cniVersion: '1.1.0', code: 11 });
-    const garbled = await cni(podEnv('ADD', pod, 'ctr-d'), '{"cniVersion": "1.1.0", ');
+    const garbled = await cni(podEnv('ADD', pod, 'ctr-d'), `{"cniVersion": "1.1.0", "agentSocket": "${socketPath}", `);
     expect(garbled.json).toMatchObject({ code: 6 });
     const { CNI_NETNS: _omit, ...noNetns } = podEnv('ADD', pod, 'ctr-d');
     expect((await cni(noNetns, conf())).json).toMatchObject({ code: 4, msg: 'CNI_NETNS is not set' });
     const version = await cni({ CNI_COMMAND: 'VERSION' }, '{"cniVersion":"1.0.0"}');
     expect(version).toMatchObject({ code: 0, json: { cniVersion: '1.0.0', supportedVersions: ['0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'] } });
+  });
+
+  it('gives a pod exactly the address the runtime asks for with IP=, and refuses MAC=', async () => {
+    const pod = await lab.addNamespace('pip');
+    const add = await cni({ ...podEnv('ADD', pod, 'ctr-ip'), CNI_ARGS: 'IgnoreUnknown=1;IP=198.18.64.77' }, conf({ ipam: {} }));
+    expect(add.code).toBe(0);
+    expect((add.json as unknown as AddResult).ips.map((i) => i.address)).toEqual(['198.18.64.77/32']);
+    expect(await allocator.lookup('198.18.64.77')).toMatchObject({ handle: `${NET}.ctr-ip.eth0` });
+    // An address no pool holds is refused, and leaves nothing behind.
+    const outside = await cni({ ...podEnv('ADD', pod, 'ctr-ip2'), CNI_ARGS: 'IP=203.0.113.9' }, conf({ ipam: {} }));
+    expect(outside.code).toBe(1);
+    expect(outside.json).toMatchObject({ code: 7 });
+    const mac = await cni({ ...podEnv('ADD', pod, 'ctr-mac'), CNI_ARGS: 'MAC=0a:00:00:00:00:09' }, conf({ ipam: {} }));
+    expect(mac.json).toMatchObject({ code: 2, msg: expect.stringContaining('MAC=0a:00:00:00:00:09') });
+    expect((await cni(podEnv('DEL', pod, 'ctr-ip'), conf())).code).toBe(0);
+    expect(await allocator.lookup('198.18.64.77')).toBeUndefined();
+  });
+
+  it('refuses a 10 MB config as a permanent error (7), not as try-again-later', async () => {
+    const pod = await lab.addNamespace('pbig');
+    const add = await cni(podEnv('ADD', pod, 'ctr-big'), conf({ args: { junk: 'x'.repeat(10 << 20) } }));
+    expect(add.code).toBe(1);
+    expect(add.json).toMatchObject({ code: 7, msg: expect.stringMatching(/^network config: \d+ bytes is more than the 1048576/) });
+  });
+
+  it('finishes a DEL it missed while it was down, as soon as it is back', async () => {
+    const pod = await lab.addNamespace('plost');
+    const add = await cni(podEnv('ADD', pod, 'ctr-lost'), conf({ ipam: {} }));
+    expect(add.code).toBe(0);
+    const v4 = (add.json as unknown as AddResult).ips[0]!.address.split('/')[0]!;
+    await server.close();
+    try {
+      // A runtime that never retries (podman) sends this DEL once.
+      const del = await cni(podEnv('DEL', pod, 'ctr-lost'), conf());
+      expect(del.json).toMatchObject({ code: 11, msg: expect.stringContaining('recorded') });
+      expect(await allocator.lookup(v4)).toMatchObject({ handle: `${NET}.ctr-lost.eth0` });
+    } finally {
+      server = await startServer();
+    }
+    expect(await allocator.lookup(v4)).toBeUndefined();
+    expect(await sh(hostNs, 'ip', ['link'])).not.toContain(hostVethName('ctr-lost', 'eth0'));
+    expect(readdirSync(join(stateDir, 'pending-del'))).toEqual([]);
+  });
+
+  it('carries out a recorded DEL of the same container before its next ADD, and never after', async () => {
+    const pod = await lab.addNamespace('preuse');
+    const first = await cni(podEnv('ADD', pod, 'ctr-re'), conf({ ipam: {} }));
+    const old = (first.json as unknown as AddResult).ips[0]!.address.split('/')[0]!;
+    // The DEL of the first incarnation was recorded (the agent was restarting)
+    // and the runtime re-creates the container under the same id at once.
+    const store = new PendingDels(stateDir);
+    const delEnv = { CNI_COMMAND: 'DEL', CNI_CONTAINERID: 'ctr-re', CNI_IFNAME: 'eth0' };
+    await store.record(delEnv, new TextEncoder().encode(conf()));
+    const again = await cni(podEnv('ADD', pod, 'ctr-re'), conf({ ipam: {}, args: { x: 1 } }));
+    expect(again.code).toBe(0);
+    expect(await store.list()).toEqual([]);
+    const now = (again.json as unknown as AddResult).ips[0]!.address.split('/')[0]!;
+    // The new incarnation is wired and holds its address; a drain later does not undo it.
+    await server.handlers.drainPending();
+    expect(await allocator.lookup(now)).toMatchObject({ handle: `${NET}.ctr-re.eth0` });
+    await reach(hostNs, pod, now);
+    if (old !== now) expect(await allocator.lookup(old)).toBeUndefined();
+    expect((await cni(podEnv('DEL', pod, 'ctr-re'), conf())).code).toBe(0);
   });
 
   it('serves on a socket only root can open', () => {

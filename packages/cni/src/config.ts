@@ -18,7 +18,14 @@ import {
 import { ifnameProblem } from './env.js';
 
 export const DEFAULT_AGENT_SOCKET = '/run/terrace/cni.sock';
+/** Where the plugin records DELs the agent did not confirm (`<stateDir>/pending-del`). */
+export const DEFAULT_STATE_DIR = '/var/lib/terrace/cni';
 export const DEFAULT_TIMEOUT_SECONDS = 30;
+/**
+ * The paths the plugin reads without a JSON parser (bin/terrace-cni): plain
+ * absolute paths only, so that its reading and ours always agree.
+ */
+const PLAIN_PATH = /^\/[A-Za-z0-9._/@+=,-]*$/;
 
 export interface IpamHints {
   /** Give the pod an IPv4 address (default true). */
@@ -41,6 +48,8 @@ export interface TerraceNetConf {
   name: string;
   /** The agent's socket (default /run/terrace/cni.sock). */
   agentSocket: string;
+  /** Where undelivered DELs are recorded (default /var/lib/terrace/cni); must match the agent's --cni-state-dir. */
+  stateDir: string;
   /** Pod interface MTU; undefined lets the agent use its own setting. */
   mtu: number | undefined;
   /** How long the plugin waits for the agent (default 30 s); a timeout is code 11. */
@@ -50,6 +59,10 @@ export interface TerraceNetConf {
   prevResult: unknown;
   /** cni.dev/valid-attachments (GC). */
   validAttachments: ValidAttachment[];
+  /** runtimeConfig.ips: addresses the runtime asks for (the "ips" capability). */
+  runtimeIps: string[];
+  /** runtimeConfig.mac: the MAC the runtime asks for (the "mac" capability). */
+  runtimeMac: string | undefined;
 }
 
 // Members the spec (or a runtime) may put in a plugin's configuration; we
@@ -69,7 +82,7 @@ const SPEC_KEYS = new Set([
   'dns',
   'prevResult',
 ]);
-const OUR_KEYS = new Set(['agentSocket', 'mtu', 'timeoutSeconds', 'ipam']);
+const OUR_KEYS = new Set(['agentSocket', 'stateDir', 'mtu', 'timeoutSeconds', 'ipam']);
 const IPAM_KEYS = new Set(['type', 'assignIpv4', 'assignIpv6', 'ipv4Pools', 'ipv6Pools']);
 const NETWORK_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 
@@ -155,6 +168,16 @@ function parseAttachments(v: unknown): ValidAttachment[] {
   });
 }
 
+/** The capabilities we act on; the others (portMappings, bandwidth, ...) are another plugin's. */
+function parseRuntimeConfig(v: unknown): { runtimeIps: string[]; runtimeMac: string | undefined } {
+  if (v === undefined) return { runtimeIps: [], runtimeMac: undefined };
+  if (!isObject(v)) throw invalid('runtimeConfig', 'must be an object');
+  const runtimeIps = stringList(v, 'ips', 'runtimeConfig.ips');
+  const mac = v.mac;
+  if (mac !== undefined && typeof mac !== 'string') throw invalid('runtimeConfig.mac', 'must be a string');
+  return { runtimeIps, runtimeMac: mac };
+}
+
 /** Parses and checks the configuration for `command`. */
 export function parseConfig(raw: Record<string, unknown>, command: CniCommand): TerraceNetConf {
   const ver = raw.cniVersion;
@@ -176,23 +199,27 @@ export function parseConfig(raw: Record<string, unknown>, command: CniCommand): 
     throw invalid('name', 'must be letters, digits, "_", "." and "-", starting with a letter or digit');
   }
   const sock = raw.agentSocket ?? DEFAULT_AGENT_SOCKET;
-  if (typeof sock !== 'string' || !sock.startsWith('/')) throw invalid('agentSocket', 'must be an absolute path');
+  if (typeof sock !== 'string' || !PLAIN_PATH.test(sock)) throw invalid('agentSocket', 'must be an absolute path of letters, digits and . _ / @ + = , -');
+  const stateDir = raw.stateDir ?? DEFAULT_STATE_DIR;
+  if (typeof stateDir !== 'string' || !PLAIN_PATH.test(stateDir)) throw invalid('stateDir', 'must be an absolute path of letters, digits and . _ / @ + = , -');
   const mtu = raw.mtu;
   if (mtu !== undefined && (typeof mtu !== 'number' || !Number.isInteger(mtu) || mtu < 576 || mtu > 65535)) {
     throw invalid('mtu', 'must be an integer from 576 to 65535');
   }
   const timeout = raw.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS;
-  if (typeof timeout !== 'number' || !(timeout > 0) || timeout > 3600) throw invalid('timeoutSeconds', 'must be a number of seconds from 0 to 3600');
+  if (typeof timeout !== 'number' || !Number.isInteger(timeout) || timeout < 1 || timeout > 3600) throw invalid('timeoutSeconds', 'must be a whole number of seconds from 1 to 3600');
   const prev = raw.prevResult;
   if (prev !== undefined && !isObject(prev)) throw invalid('prevResult', 'must be an object');
   return {
     cniVersion: ver,
     name,
     agentSocket: sock,
+    stateDir,
     mtu: mtu as number | undefined,
     timeoutSeconds: timeout,
     ipam: parseIpam(raw.ipam),
     prevResult: prev,
     validAttachments: parseAttachments(raw['cni.dev/valid-attachments']),
+    ...parseRuntimeConfig(raw.runtimeConfig),
   };
 }

@@ -1,11 +1,11 @@
 /**
- * @terrace/cni: the CNI plugin and the definitions the agent's CNI server
- * shares with it (the spec's codes, configuration parsing, result JSON and
- * the generated gRPC service).
+ * @terrace/cni: the CNI plugin (bin/terrace-cni, a shell script that
+ * forwards to the agent) and what the agent's CNI server needs to speak for
+ * it: the spec's codes, the environment and configuration rules, the result
+ * JSON and the plugin–agent protocol.
  */
 export * from './spec.js';
 export * from './env.js';
 export * from './config.js';
 export * from './result.js';
-/** The generated messages and service (protobuf-es), e.g. pb.CniService, pb.CniRequestSchema. */
-export * as pb from './gen/terrace/agent/v1/cni_pb.js';
+export * from './protocol.js';

@@ -85,12 +85,29 @@ describe('network config', () => {
       cniVersion: '1.1.0',
       name: 'k8s-pod-network',
       agentSocket: '/run/terrace/cni.sock',
+      stateDir: '/var/lib/terrace/cni',
       mtu: undefined,
       timeoutSeconds: 30,
       ipam: { assignIpv4: true, assignIpv6: false, ipv4Pools: [], ipv6Pools: [] },
       prevResult: undefined,
       validAttachments: [],
+      runtimeIps: [],
+      runtimeMac: undefined,
     });
+  });
+
+  it('reads the addresses and MAC a runtime asks for through capabilities', () => {
+    const c = parseConfig({ ...conf, runtimeConfig: { ips: ['198.18.64.9/32'], mac: '0a:00:00:00:00:01', portMappings: [] } }, 'ADD');
+    expect([c.runtimeIps, c.runtimeMac]).toEqual([['198.18.64.9/32'], '0a:00:00:00:00:01']);
+    expect(() => parseConfig({ ...conf, runtimeConfig: { ips: '198.18.64.9' } }, 'ADD')).toThrow('runtimeConfig.ips must be a list');
+  });
+
+  it('accepts only plain paths for the members the plugin reads without a JSON parser', () => {
+    for (const bad of ['/tmp/a"b.sock', '/tmp/a\\b', 'relative.sock', '/tmp/a b']) {
+      expect(() => parseConfig({ ...conf, agentSocket: bad }, 'ADD')).toThrow(/agentSocket must be an absolute path/);
+      expect(() => parseConfig({ ...conf, stateDir: bad }, 'ADD')).toThrow(/stateDir must be an absolute path/);
+    }
+    expect(() => parseConfig({ ...conf, timeoutSeconds: 1.5 }, 'ADD')).toThrow(/timeoutSeconds must be a whole number/);
   });
 
   it('reads terrace options and the GC attachment list', () => {

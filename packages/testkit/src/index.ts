@@ -2,3 +2,4 @@ export * from './etcd.js';
 export * from './daemons.js';
 export * from './netns.js';
 export * from './frr.js';
+export * from './cni.js';

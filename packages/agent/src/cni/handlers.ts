@@ -1,29 +1,42 @@
 /**
  * The CNI commands as the agent carries them out: IPAM by handle plus pod
- * wiring, with undo on failure. Independent of gRPC (server.ts adapts).
+ * wiring, with undo on failure. Every call arrives as the runtime made it
+ * (the CNI_* variables and the network config, forwarded by the plugin) and
+ * leaves as exactly what the plugin prints (server.ts does the transport).
  *
- * The handle of a pod interface is `<network>.<containerID>.<ifname>`, so a
- * retried ADD gets the same addresses and DEL needs nothing but the ids.
+ * A retried ADD of the same attachment gets the same addresses (the handle
+ * names the attachment), and DEL needs nothing but the ids. A DEL that could
+ * not finish (etcd unreachable here, or the agent unreachable for the
+ * plugin) is recorded and finished later (pending.ts).
  */
-import { formatIP, parseIP, type IPAddr } from '@terrace/api';
+import { existsSync } from 'node:fs';
+import { TerraceError, formatIP, isTerraceError, parseIP, tryParseIP, type IPAddr } from '@terrace/api';
 import {
   CniCode,
   CniError,
   buildAddResult,
   cniArg,
   decodeConfig,
+  errorJson,
   parseConfig,
   parseEnv,
   prevResultAddresses,
+  replyVersion,
+  SUPPORTED_VERSIONS,
   type CniCommand,
   type CniEnv,
+  type InvocationEnv,
   type TerraceNetConf,
 } from '@terrace/cni';
-import { POD_GATEWAY_V4, POD_GATEWAY_V6, checkPod, podHostRoutes, removePod, wirePod, type UnicastRoute } from '@terrace/dataplane';
+import { POD_GATEWAY_V4, POD_GATEWAY_V6, checkPod, hostVethName, podHostRoutes, removePod, wirePod, type UnicastRoute } from '@terrace/dataplane';
+import { toCniError } from './errors.js';
 import type { CniIpam } from './ipam.js';
 import { KeyedLock } from './lock.js';
+import { PendingDels, type PendingDel } from './pending.js';
 
 export const DEFAULT_POD_MTU = 1500;
+/** How often recorded DELs are tried again while any are left. */
+const PENDING_RETRY_MS = 5000;
 
 /** Why the node cannot take pods right now, or undefined when it can. */
 export type Readiness = () => Promise<string | undefined> | string | undefined;
@@ -33,43 +46,53 @@ export interface CniHandlerOptions {
   nodeName: string;
   /** Pod MTU when the network config names none (default 1500). */
   mtu?: number;
+  /** Where DELs that did not finish are recorded (the plugin's `stateDir`; default /var/lib/terrace/cni). */
+  stateDir: string;
   /** STATUS: the datastore answers. */
   datastoreReady: Readiness;
-  /** STATUS: BGP sessions are up (the agent decides what "up" means). */
+  /** STATUS: the BGP speaker answers. */
   bgpReady: Readiness;
   /** The namespace holding host-side veths, as a path; default the agent's own. */
   hostNetns?: string;
   /** Told about each completed or failed command (for the agent's log). */
   onEvent?: (e: CniEvent) => void;
   /**
-   * Host routes to a pod that was just wired (already in the kernel). The
-   * agent adds them to RouteSync's desired set, which owns our protocol.
+   * Host routes to a pod that was just wired. Route sync owns every route of
+   * our protocol and is their only writer; the ADD answers once this
+   * resolves, i.e. once the routes are in the kernel.
    */
-  onPodRoutesAdded?: (routes: UnicastRoute[]) => void;
+  onPodRoutesAdded?: (routes: UnicastRoute[]) => Promise<void> | void;
   /** Host routes that went away with a pod's veth (DEL, GC, failed ADD). */
   onPodRoutesRemoved?: (routes: UnicastRoute[]) => void;
+  /** Host routes of pods wired before this process started (seeded from IPAM), so DEL can drop them without IPAM. */
+  knownPodRoutes?: readonly UnicastRoute[];
 }
 
 export interface CniEvent {
-  command: CniCommand;
+  command: CniCommand | 'DEL (recorded)';
   handle?: string;
   ok: boolean;
   ms: number;
   detail: string;
 }
 
-/** What the runtime sent, as the plugin forwarded it. */
-export interface CniCall {
-  command: string;
-  containerId: string;
-  netns: string;
-  ifname: string;
-  args: Array<{ key: string; value: string }>;
-  config: Uint8Array;
+/** What the plugin prints: `ok` is its exit status 0. */
+export interface CniAnswer {
+  ok: boolean;
+  stdout: string;
 }
 
 export function handleOf(network: string, containerId: string, ifname: string): string {
   return `${network}.${containerId}.${ifname}`;
+}
+
+/** One pod attachment, parsed once. */
+interface Attachment {
+  env: CniEnv;
+  conf: TerraceNetConf;
+  handle: string;
+  /** The lock key: one interface name in one container. */
+  key: string;
 }
 
 export class CniHandlers {
@@ -80,40 +103,90 @@ export class CniHandlers {
   /** Handle → sequence number of its latest ADD; `addSeq` counts ADDs started. */
   private readonly lastAdd = new Map<string, number>();
   private addSeq = 0;
+  /** Host veth → the routes through it that route sync holds for us. */
+  private readonly podRoutes = new Map<string, UnicastRoute[]>();
+  /** Pending-DEL folders to look in: ours, plus any other stateDir a config named. */
+  private readonly pending = new Map<string, PendingDels>();
+  private pendingTimer: NodeJS.Timeout | undefined;
+  private draining: Promise<void> | undefined;
 
   constructor(private readonly o: CniHandlerOptions) {
     this.mtu = o.mtu ?? DEFAULT_POD_MTU;
+    this.pendingIn(o.stateDir);
+    for (const r of o.knownPodRoutes ?? []) {
+      const dev = r.nextHops[0]?.dev;
+      if (dev !== undefined) this.podRoutes.set(dev, [...(this.podRoutes.get(dev) ?? []), r]);
+    }
   }
 
-  /** Re-checks the request with the plugin's own rules: the socket is trusted, the input is not. */
-  private parse(call: CniCall, command: 'ADD' | 'DEL' | 'CHECK'): { env: CniEnv; conf: TerraceNetConf; handle: string } {
-    if (call.command !== command) throw new CniError(CniCode.InvalidEnvironment, `CNI_COMMAND ${call.command} sent to ${command}`);
-    const env = parseEnv({
-      CNI_COMMAND: command,
-      CNI_CONTAINERID: call.containerId,
-      CNI_NETNS: call.netns,
-      CNI_IFNAME: call.ifname,
-    });
-    env.args = call.args.map((a) => [a.key, a.value]);
-    const conf = parseConfig(decodeConfig(call.config), command);
-    return { env, conf, handle: handleOf(conf.name, env.containerId, env.ifname) };
+  /** Finishes the DELs recorded while nobody could carry them out; then keeps trying while any are left. */
+  async start(): Promise<void> {
+    await this.drainPending();
+    this.pendingTimer = setInterval(() => void this.drainPending(), PENDING_RETRY_MS);
+    this.pendingTimer.unref();
   }
 
-  private async timed<T>(command: CniCommand, handle: string | undefined, fn: () => Promise<T>): Promise<T> {
-    const t0 = Date.now();
+  stop(): void {
+    if (this.pendingTimer) clearInterval(this.pendingTimer);
+  }
+
+  /** Carries out one call as the runtime made it. Never throws. */
+  async invoke(vars: InvocationEnv, stdin: Uint8Array): Promise<CniAnswer> {
+    try {
+      const env = parseEnv(vars);
+      if (env.command === 'VERSION') {
+        return { ok: true, stdout: JSON.stringify({ cniVersion: replyVersion(stdin), supportedVersions: SUPPORTED_VERSIONS }) };
+      }
+      const conf = parseConfig(decodeConfig(stdin), env.command);
+      this.pendingIn(conf.stateDir);
+      switch (env.command) {
+        case 'ADD':
+          return { ok: true, stdout: await this.add(this.attachment(env, conf)) };
+        case 'DEL':
+          await this.del(this.attachment(env, conf), { vars, stdin });
+          return { ok: true, stdout: '' };
+        case 'CHECK':
+          await this.check(this.attachment(env, conf));
+          return { ok: true, stdout: '' };
+        case 'GC':
+          await this.gc(conf);
+          return { ok: true, stdout: '' };
+        case 'STATUS':
+          await this.status();
+          return { ok: true, stdout: '' };
+      }
+    } catch (e) {
+      return this.refuse(e, stdin);
+    }
+  }
+
+  /** The answer for a call that failed before (or while) it was carried out. */
+  refuse(e: unknown, stdin: Uint8Array = new Uint8Array()): CniAnswer {
+    return { ok: false, stdout: errorJson(replyVersion(stdin), toCniError(e)) };
+  }
+
+  private attachment(env: CniEnv, conf: TerraceNetConf): Attachment {
+    return { env, conf, handle: handleOf(conf.name, env.containerId, env.ifname), key: `${env.containerId}/${env.ifname}` };
+  }
+
+  private async timed<T>(command: CniEvent['command'], handle: string | undefined, fn: () => Promise<T>): Promise<T> {
+    const t0 = performance.now();
+    const ms = (): number => Math.round((performance.now() - t0) * 10) / 10;
     try {
       const r = await fn();
-      this.o.onEvent?.({ command, handle, ok: true, ms: Date.now() - t0, detail: '' });
+      this.o.onEvent?.({ command, handle, ok: true, ms: ms(), detail: '' });
       return r;
     } catch (e) {
-      this.o.onEvent?.({ command, handle, ok: false, ms: Date.now() - t0, detail: e instanceof Error ? e.message : String(e) });
+      this.o.onEvent?.({ command, handle, ok: false, ms: ms(), detail: e instanceof Error ? e.message : String(e) });
       throw e;
     }
   }
 
   /** ADD: returns the CNI result JSON. */
-  async add(call: CniCall): Promise<string> {
-    const { env, conf, handle } = this.parse(call, 'ADD');
+  private async add(a: Attachment): Promise<string> {
+    const { env, conf, handle } = a;
+    const staticIps = requestedAddresses(env, conf);
+    refuseMac(env, conf);
     this.addSeq += 1;
     this.lastAdd.set(handle, this.addSeq);
     this.adding.set(handle, (this.adding.get(handle) ?? 0) + 1);
@@ -123,13 +196,17 @@ export class CniHandlers {
       else this.adding.delete(handle);
     };
     return this.timed('ADD', handle, () =>
-      this.lock.run(`${env.containerId}/${env.ifname}`, async () => {
+      this.lock.run(a.key, async () => {
+        // A DEL of the same attachment that was recorded earlier happened
+        // before this ADD: carry it out first.
+        await this.finishPendingFor(conf.name, env.containerId, env.ifname);
         const family = conf.ipam.assignIpv4 && conf.ipam.assignIpv6 ? 'dual' : conf.ipam.assignIpv6 ? 6 : 4;
         const pools = [...conf.ipam.ipv4Pools, ...conf.ipam.ipv6Pools];
         const alloc = await this.o.ipam.allocate({
           handle,
           node: this.o.nodeName,
           family,
+          ...(staticIps.length > 0 ? { ip: staticIps.map(formatIP) } : {}),
           ...(pools.length > 0 ? { pools } : {}),
           attrs: {
             containerID: env.containerId,
@@ -148,18 +225,18 @@ export class CniHandlers {
           // wirePod has undone its own work; give the addresses back so a
           // failed ADD leaves nothing behind.
           await this.o.ipam.release({ handle }).catch(() => undefined);
-          this.o.onPodRoutesRemoved?.(routes);
           throw e;
         }
-        this.o.onPodRoutesAdded?.(routes);
+        this.podRoutes.set(wired.hostIfname, routes);
+        await this.o.onPodRoutesAdded?.(routes);
         const result = buildAddResult({
           cniVersion: conf.cniVersion,
           host: { name: wired.hostIfname, mac: wired.hostMac, mtu },
           pod: { name: wired.podIfname, mac: wired.podMac, sandbox: wired.sandbox, mtu },
-          ips: addresses.map((a, i) => ({
-            address: wired.addresses[i] ?? `${formatIP(a)}/${a.family === 4 ? 32 : 128}`,
-            family: a.family,
-            gateway: a.family === 4 ? POD_GATEWAY_V4 : POD_GATEWAY_V6,
+          ips: addresses.map((ip, i) => ({
+            address: wired.addresses[i] ?? `${formatIP(ip)}/${ip.family === 4 ? 32 : 128}`,
+            family: ip.family,
+            gateway: ip.family === 4 ? POD_GATEWAY_V4 : POD_GATEWAY_V6,
           })),
         });
         return JSON.stringify(result);
@@ -167,14 +244,33 @@ export class CniHandlers {
     ).finally(done);
   }
 
-  /** DEL: unwire, then release. Idempotent; needs no namespace. */
-  async del(call: CniCall): Promise<void> {
-    const { env, handle } = this.parse(call, 'DEL');
-    await this.timed('DEL', handle, () =>
-      this.lock.run(`${env.containerId}/${env.ifname}`, async () => {
+  /**
+   * DEL: unwire, then release. Idempotent; needs no namespace. When etcd
+   * cannot take the release, the DEL is recorded (unless it came from the
+   * record) and answered 11: a runtime that retries gets it done, one that
+   * does not leaks nothing either.
+   */
+  private async del(a: Attachment, call: { vars: InvocationEnv; stdin: Uint8Array } | { from: PendingDel }): Promise<void> {
+    const { env, handle } = a;
+    await this.timed('from' in call ? 'DEL (recorded)' : 'DEL', handle, () =>
+      this.lock.run(a.key, async () => {
+        // A recorded DEL that an ADD of the same attachment carried out while
+        // we waited for the lock is done: doing it again would undo that ADD.
+        if ('from' in call && !existsSync(call.from.path)) return;
         // Unwire first: an address must not be handed out while a veth still routes to it.
         await removePod({ containerId: env.containerId, ifname: env.ifname, ...this.hostNs() });
-        const released = await this.o.ipam.release({ handle });
+        const dev = hostVethName(env.containerId, env.ifname);
+        const known = this.podRoutes.get(dev);
+        this.podRoutes.delete(dev);
+        if (known) this.o.onPodRoutesRemoved?.(known);
+        let released;
+        try {
+          released = await this.o.ipam.release({ handle });
+        } catch (e) {
+          if (!isTerraceError(e, 'Unavailable') || 'from' in call) throw e;
+          await this.pendingIn(a.conf.stateDir).record(call.vars, call.stdin);
+          throw new TerraceError('Unavailable', `${e.message}; the DEL of ${handle} is recorded and will be completed when etcd answers again`, { cause: e });
+        }
         this.removedRoutes(env.containerId, env.ifname, released);
         if (!this.adding.has(handle)) this.lastAdd.delete(handle);
       }),
@@ -182,18 +278,18 @@ export class CniHandlers {
   }
 
   /** CHECK: the allocation still belongs to this interface and the wiring is intact. */
-  async check(call: CniCall): Promise<void> {
-    const { env, conf, handle } = this.parse(call, 'CHECK');
+  private async check(a: Attachment): Promise<void> {
+    const { env, conf, handle } = a;
     await this.timed('CHECK', handle, () =>
-      this.lock.run(`${env.containerId}/${env.ifname}`, async () => {
+      this.lock.run(a.key, async () => {
         const prev = prevResultAddresses(conf.prevResult);
         if (!prev || prev.length === 0) throw new CniError(CniCode.InvalidConfig, 'network config: CHECK needs a prevResult with ips');
         const addresses = prev.map((p) => parseIP(p.split('/')[0] ?? ''));
         const problems: string[] = [];
-        for (const a of addresses) {
-          const owner = await this.o.ipam.lookup(formatIP(a));
-          if (!owner) problems.push(`${formatIP(a)} is not allocated`);
-          else if (owner.handle !== handle) problems.push(`${formatIP(a)} is allocated to ${owner.handle}, not ${handle}`);
+        for (const ip of addresses) {
+          const owner = await this.o.ipam.lookup(formatIP(ip));
+          if (!owner) problems.push(`${formatIP(ip)} is not allocated`);
+          else if (owner.handle !== handle) problems.push(`${formatIP(ip)} is allocated to ${owner.handle}, not ${handle}`);
         }
         problems.push(
           ...(await checkPod({ containerId: env.containerId, ifname: env.ifname, netns: env.netns, addresses, mtu: conf.mtu ?? this.mtu, ...this.hostNs() })),
@@ -211,13 +307,12 @@ export class CniHandlers {
    * undoing a fresh ADD would break a pod the runtime believes is wired (a
    * truly stale one goes at the next GC).
    */
-  async gc(config: Uint8Array, valid: Array<{ containerId: string; ifname: string }>): Promise<string[]> {
-    const conf = parseConfig(decodeConfig(config), 'GC');
+  private async gc(conf: TerraceNetConf): Promise<string[]> {
     const seqAtStart = this.addSeq;
     const busyAtStart = new Set(this.adding.keys());
     const fresh = (handle: string): boolean => busyAtStart.has(handle) || (this.lastAdd.get(handle) ?? 0) > seqAtStart;
     return this.timed('GC', undefined, async () => {
-      const keep = new Set(valid.map((v) => handleOf(conf.name, v.containerId, v.ifname)));
+      const keep = new Set(conf.validAttachments.map((v) => handleOf(conf.name, v.containerId, v.ifname)));
       const stale = new Map<string, { containerId: string; ifname: string }>();
       for (const a of await this.o.ipam.nodeAllocations(this.o.nodeName)) {
         if (a.containerID === undefined || a.iface === undefined) continue;
@@ -233,6 +328,7 @@ export class CniHandlers {
           // Checked again under the lock: an ADD may have started while we listed.
           if (fresh(handle)) return false;
           await removePod({ ...att, ...this.hostNs() });
+          this.podRoutes.delete(hostVethName(att.containerId, att.ifname));
           this.removedRoutes(att.containerId, att.ifname, await this.o.ipam.release({ handle }));
           if (!this.adding.has(handle)) this.lastAdd.delete(handle);
           return true;
@@ -243,13 +339,81 @@ export class CniHandlers {
     });
   }
 
-  /** STATUS: ready only when the datastore answers and BGP is up. */
-  async status(config: Uint8Array): Promise<void> {
-    parseConfig(decodeConfig(config), 'STATUS');
+  /** STATUS: ready only when the datastore answers and the BGP speaker does. */
+  private async status(): Promise<void> {
     const ds = await this.o.datastoreReady();
-    if (ds !== undefined) throw new CniError(CniCode.NotAvailable, `terrace: datastore not reachable: ${ds}`);
+    if (ds !== undefined) throw new CniError(CniCode.NotAvailable, `terrace: etcd not reachable: ${ds}`);
     const bgp = await this.o.bgpReady();
-    if (bgp !== undefined) throw new CniError(CniCode.NotAvailable, `terrace: BGP not up: ${bgp}`);
+    if (bgp !== undefined) throw new CniError(CniCode.NotAvailable, `terrace: BGP speaker not answering: ${bgp}`);
+  }
+
+  private pendingIn(stateDir: string): PendingDels {
+    let p = this.pending.get(stateDir);
+    if (!p) {
+      p = new PendingDels(stateDir);
+      this.pending.set(stateDir, p);
+    }
+    return p;
+  }
+
+  /** Carries out every recorded DEL that can be done now; one drain at a time. */
+  drainPending(): Promise<void> {
+    this.draining ??= (async () => {
+      for (const store of this.pending.values()) {
+        for (const p of await store.list((path, why) => this.o.onEvent?.({ command: 'DEL (recorded)', ok: false, ms: 0, detail: `${path}: ${why}` }))) {
+          if (!(await this.finishPending(store, p))) return; // etcd still away: try again later
+        }
+      }
+    })()
+      .catch((e: unknown) => {
+        this.o.onEvent?.({ command: 'DEL (recorded)', ok: false, ms: 0, detail: `cannot read recorded DELs: ${(e as Error).message}` });
+      })
+      .finally(() => {
+        this.draining = undefined;
+      });
+    return this.draining;
+  }
+
+  /** Before an ADD: the recorded DELs of the same attachment, in order. */
+  private async finishPendingFor(network: string, containerId: string, ifname: string): Promise<void> {
+    for (const store of this.pending.values()) {
+      for (const p of await store.list()) {
+        if (p.env.CNI_CONTAINERID !== containerId || p.env.CNI_IFNAME !== ifname) continue;
+        const a = this.pendingAttachment(p);
+        if (a === undefined || a.conf.name !== network) continue;
+        // Already under this attachment's lock: release directly.
+        await removePod({ containerId, ifname, ...this.hostNs() });
+        this.removedRoutes(containerId, ifname, await this.o.ipam.release({ handle: a.handle }));
+        await store.done(p);
+      }
+    }
+  }
+
+  /** Returns false when etcd is still unreachable (the record stays). */
+  private async finishPending(store: PendingDels, p: PendingDel): Promise<boolean> {
+    const a = this.pendingAttachment(p);
+    if (a === undefined) {
+      await store.done(p);
+      return true;
+    }
+    try {
+      await this.del(a, { from: p });
+    } catch (e) {
+      if (isTerraceError(e, 'Unavailable')) return false;
+      // Anything else will not get better by waiting: logged (by timed) and dropped.
+    }
+    await store.done(p);
+    return true;
+  }
+
+  private pendingAttachment(p: PendingDel): Attachment | undefined {
+    try {
+      const env = parseEnv(p.env);
+      return this.attachment(env, parseConfig(decodeConfig(p.config), 'DEL'));
+    } catch (e) {
+      this.o.onEvent?.({ command: 'DEL (recorded)', ok: false, ms: 0, detail: `${p.path}: dropped: ${(e as Error).message}` });
+      return undefined;
+    }
   }
 
   private removedRoutes(containerId: string, ifname: string, released: ReadonlyArray<{ ip: string }>): void {
@@ -258,6 +422,34 @@ export class CniHandlers {
 
   private hostNs(): { hostNetns?: string } {
     return this.o.hostNetns === undefined ? {} : { hostNetns: this.o.hostNetns };
+  }
+}
+
+/**
+ * Addresses the runtime asks for: `IP=a[,b]` in CNI_ARGS (podman's --ip,
+ * the reference plugins' convention) or runtimeConfig.ips (the "ips"
+ * capability). Each must be an address, with or without a prefix length;
+ * IPAM then takes exactly these, from the pools the pod may use.
+ */
+export function requestedAddresses(env: CniEnv, conf: TerraceNetConf): IPAddr[] {
+  const raw: string[] = [];
+  const arg = cniArg(env.args, 'IP');
+  if (arg !== undefined && arg !== '') raw.push(...arg.split(','));
+  raw.push(...conf.runtimeIps);
+  const out: IPAddr[] = [];
+  for (const r of raw) {
+    const text = r.trim().replace(/\/\d+$/, '');
+    const ip = tryParseIP(text);
+    if (!ip) throw new CniError(CniCode.InvalidEnvironment, `CNI_ARGS IP=${r.length > 64 ? `${r.slice(0, 64)}…` : r}: not an IP address`);
+    if (!out.some((o) => o.family === ip.family && o.value === ip.value)) out.push(ip);
+  }
+  return out;
+}
+
+function refuseMac(env: CniEnv, conf: TerraceNetConf): void {
+  const mac = cniArg(env.args, 'MAC') ?? conf.runtimeMac;
+  if (mac !== undefined && mac !== '') {
+    throw new CniError(CniCode.UnsupportedField, `CNI_ARGS MAC=${mac.slice(0, 32)}: terrace does not set pod MAC addresses (each pod gets a fixed one derived from its ids)`);
   }
 }
 

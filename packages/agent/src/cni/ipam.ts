@@ -4,6 +4,7 @@
  */
 import { parseIP } from '@terrace/api';
 import { podHostRoutes, type UnicastRoute } from '@terrace/dataplane';
+import { endpointsOf, mapEtcdError } from '@terrace/datastore';
 import { Allocator, allocationsOf, ipOf, readSnapshot, type AllocateRequest, type AllocateResult, type ReleasedIP } from '@terrace/ipam';
 
 /** One address held by a pod interface on a node. */
@@ -25,26 +26,36 @@ export interface CniIpam {
   nodeAllocations(node: string): Promise<NodeAllocation[]>;
 }
 
-/** The allocator as the CNI server's IPAM. */
+/**
+ * The allocator as the CNI server's IPAM. Whatever etcd's client throws
+ * comes out as a TerraceError naming etcd and its endpoints (Unavailable
+ * when it cannot be reached), never as a raw gRPC text.
+ */
 export function allocatorIpam(a: Allocator): CniIpam {
+  const named = <T>(p: Promise<T>): Promise<T> =>
+    p.catch((e: unknown) => {
+      throw mapEtcdError(e, endpointsOf(a.etcd));
+    });
   return {
-    allocate: (req) => a.allocate(req),
-    release: (req) => a.release(req),
-    lookup: (ip) => a.lookup(ip),
-    async nodeAllocations(node) {
-      // GC is rare (the runtime calls it now and then), so one consistent
-      // read of the blocks is affordable.
-      const snap = await readSnapshot(a.etcd, a.keys);
-      const out: NodeAllocation[] = [];
-      for (const b of snap.blocks) {
-        for (const { ordinal, alloc } of allocationsOf(b.rec)) {
-          if (alloc.node !== node) continue;
-          out.push({ ip: ipOf(b.rec, ordinal), handle: alloc.handle, containerID: alloc.containerID, iface: alloc.iface });
-        }
-      }
-      return out;
-    },
+    allocate: (req) => named(a.allocate(req)),
+    release: (req) => named(a.release(req)),
+    lookup: (ip) => named(a.lookup(ip)),
+    nodeAllocations: (node) => named(nodeAllocations(a, node)),
   };
+}
+
+async function nodeAllocations(a: Allocator, node: string): Promise<NodeAllocation[]> {
+  // GC is rare (the runtime calls it now and then), so one consistent read
+  // of the blocks is affordable.
+  const snap = await readSnapshot(a.etcd, a.keys);
+  const out: NodeAllocation[] = [];
+  for (const b of snap.blocks) {
+    for (const { ordinal, alloc } of allocationsOf(b.rec)) {
+      if (alloc.node !== node) continue;
+      out.push({ ip: ipOf(b.rec, ordinal), handle: alloc.handle, containerID: alloc.containerID, iface: alloc.iface });
+    }
+  }
+  return out;
 }
 
 /**

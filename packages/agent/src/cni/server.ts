@@ -1,16 +1,16 @@
 /**
- * The CNI gRPC server on a root-only unix socket. The socket is bound under
- * a temporary name, made 0600 and renamed into place, so there is no moment
- * at which anyone but root could connect to it.
+ * The CNI server on a root-only unix socket: plain HTTP/1.1, so that the
+ * plugin can be a shell script around curl (packages/cni/src/protocol.ts has
+ * the contract). The socket is bound under a temporary name, made 0600 and
+ * renamed into place, so there is no moment at which anyone but root could
+ * connect to it.
  */
 import { chmod, mkdir, rename, rm, stat } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { dirname } from 'node:path';
-import * as grpc from '@grpc/grpc-js';
-import { fromBinary, toBinary, create, type DescMessage, type MessageShape } from '@bufbuild/protobuf';
-import { DEFAULT_AGENT_SOCKET, pb } from '@terrace/cni';
 import { TerraceError } from '@terrace/api';
-import { toCniError } from './errors.js';
-import { CniHandlers, type CniHandlerOptions } from './handlers.js';
+import { CNI_HTTP_PATH, CniCode, CniError, DEFAULT_AGENT_SOCKET, ERROR_STATUS, MAX_CONFIG_BYTES, envFromQuery } from '@terrace/cni';
+import { CniHandlers, type CniAnswer, type CniHandlerOptions } from './handlers.js';
 
 export interface CniServerOptions extends CniHandlerOptions {
   /** Default /run/terrace/cni.sock. */
@@ -24,46 +24,35 @@ export interface CniServer {
   close(): Promise<void>;
 }
 
-type Response = MessageShape<typeof pb.CniResponseSchema>;
+/** A body larger than this is not even read to the end: the connection is closed. */
+const DRAIN_LIMIT = 64 * MAX_CONFIG_BYTES;
 
-function ok(resultJson: string): Response {
-  return create(pb.CniResponseSchema, { outcome: { case: 'resultJson', value: resultJson } });
+type Body = { ok: true; bytes: Uint8Array } | { ok: false; error: CniError };
+
+/** Reads the body up to MAX_CONFIG_BYTES; past that it keeps reading (and dropping) so that the answer reaches the plugin. */
+function readBody(req: IncomingMessage): Promise<Body> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size <= MAX_CONFIG_BYTES) chunks.push(c);
+      else if (size > DRAIN_LIMIT) req.destroy();
+    });
+    req.on('error', () => undefined);
+    req.on('close', () => {
+      if (size > MAX_CONFIG_BYTES) {
+        const error = new CniError(CniCode.InvalidConfig, `network config: ${size} bytes is more than the ${MAX_CONFIG_BYTES} the terrace plugin accepts`);
+        resolve({ ok: false, error });
+      } else resolve({ ok: true, bytes: Buffer.concat(chunks) });
+    });
+  });
 }
 
-function failed(e: unknown): Response {
-  const err = toCniError(e);
-  return create(pb.CniResponseSchema, { outcome: { case: 'error', value: { code: err.code, msg: err.message, details: err.details } } });
-}
-
-/** A grpc-js method definition for a protobuf-es schema pair. */
-function method<I extends DescMessage, O extends DescMessage>(name: string, input: I, output: O): grpc.MethodDefinition<MessageShape<I>, MessageShape<O>> {
-  return {
-    path: `/${pb.CniService.typeName}/${name}`,
-    requestStream: false,
-    responseStream: false,
-    requestSerialize: (m) => Buffer.from(toBinary(input, m)),
-    requestDeserialize: (b) => fromBinary(input, b),
-    responseSerialize: (m) => Buffer.from(toBinary(output, m)),
-    responseDeserialize: (b) => fromBinary(output, b),
-  };
-}
-
-const definition = {
-  Add: method('Add', pb.CniRequestSchema, pb.CniResponseSchema),
-  Del: method('Del', pb.CniRequestSchema, pb.CniResponseSchema),
-  Check: method('Check', pb.CniRequestSchema, pb.CniResponseSchema),
-  Gc: method('Gc', pb.GcRequestSchema, pb.CniResponseSchema),
-  Status: method('Status', pb.StatusRequestSchema, pb.CniResponseSchema),
-};
-
-/** Answers every call with a CniResponse; CNI failures are answers, not gRPC errors. */
-function unary<Req>(fn: (req: Req) => Promise<string>): grpc.handleUnaryCall<Req, Response> {
-  return (call, callback) => {
-    fn(call.request).then(
-      (json) => callback(null, ok(json)),
-      (e: unknown) => callback(null, failed(e)),
-    );
-  };
+function send(res: ServerResponse, a: CniAnswer): void {
+  const body = a.stdout === '' ? '' : a.stdout + '\n';
+  res.writeHead(a.ok ? 200 : ERROR_STATUS, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+  res.end(body);
 }
 
 async function removeStale(path: string): Promise<void> {
@@ -80,33 +69,32 @@ async function removeStale(path: string): Promise<void> {
 export async function startCniServer(opts: CniServerOptions): Promise<CniServer> {
   const socketPath = opts.socketPath ?? DEFAULT_AGENT_SOCKET;
   const handlers = new CniHandlers(opts);
-  const server = new grpc.Server();
-  server.addService(definition, {
-    Add: unary<pb.CniRequest>((r) => handlers.add(r)),
-    Del: unary<pb.CniRequest>(async (r) => {
-      await handlers.del(r);
-      return '';
-    }),
-    Check: unary<pb.CniRequest>(async (r) => {
-      await handlers.check(r);
-      return '';
-    }),
-    Gc: unary<pb.GcRequest>(async (r) => {
-      await handlers.gc(r.config, r.validAttachments);
-      return '';
-    }),
-    Status: unary<pb.StatusRequest>(async (r) => {
-      await handlers.status(r.config);
-      return '';
-    }),
-  } satisfies grpc.UntypedServiceImplementation);
+  await handlers.start();
+  const server = createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://terrace-agent');
+    if (req.method !== 'POST' || url.pathname !== CNI_HTTP_PATH) {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end(`terrace-agent serves only POST ${CNI_HTTP_PATH}\n`);
+      return;
+    }
+    const env = envFromQuery(url.searchParams);
+    void readBody(req)
+      .then((body) => (body.ok ? handlers.invoke(env, body.bytes) : handlers.refuse(body.error)))
+      .then((answer) => send(res, answer));
+  });
+  // A runtime's call may take as long as its configured timeout; never cut it here.
+  server.requestTimeout = 0;
+  server.headersTimeout = 10_000;
 
   await mkdir(dirname(socketPath), { recursive: true, mode: 0o755 });
   await removeStale(socketPath);
   const tmp = `${socketPath}.${process.pid}.tmp`;
   await rm(tmp, { force: true });
   await new Promise<void>((resolve, reject) => {
-    server.bindAsync(`unix://${tmp}`, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve()));
+    server.once('error', reject);
+    server.listen(tmp, () => {
+      server.off('error', reject);
+      resolve();
+    });
   }).catch((e: unknown) => {
     throw new TerraceError('Unavailable', `cni socket ${socketPath}: cannot listen: ${(e as Error).message}`, { cause: e });
   });
@@ -114,7 +102,7 @@ export async function startCniServer(opts: CniServerOptions): Promise<CniServer>
     await chmod(tmp, 0o600);
     await rename(tmp, socketPath);
   } catch (e) {
-    server.forceShutdown();
+    server.close();
     await rm(tmp, { force: true });
     throw e;
   }
@@ -123,17 +111,19 @@ export async function startCniServer(opts: CniServerOptions): Promise<CniServer>
     socketPath,
     handlers,
     async close() {
+      await rm(socketPath, { force: true });
       await new Promise<void>((resolve) => {
         const t = setTimeout(() => {
-          server.forceShutdown();
+          server.closeAllConnections();
           resolve();
         }, 5000);
-        server.tryShutdown(() => {
+        server.close(() => {
           clearTimeout(t);
           resolve();
         });
+        server.closeIdleConnections();
       });
-      await rm(socketPath, { force: true });
+      handlers.stop();
     },
   };
 }
