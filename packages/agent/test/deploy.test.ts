@@ -8,7 +8,7 @@
  */
 import { afterAll, describe, expect, it, jest } from '@jest/globals';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join, relative } from 'node:path';
 import { parse as parseYaml, parseAllDocuments, stringify as stringifyYaml } from 'yaml';
@@ -194,7 +194,7 @@ describe('deploy/kubernetes: manifests', () => {
     const ds = workloads.find(({ doc }) => doc['kind'] === 'DaemonSet')?.doc as Obj;
     const pod = ((ds['spec'] as Obj)['template'] as Obj)['spec'] as Obj;
     const hostPaths = (pod['volumes'] as Obj[]).flatMap((v) => (isObj(v['hostPath']) ? [v['hostPath']['path']] : []));
-    expect(hostPaths.sort()).toEqual(['/etc/cni/net.d', '/opt/cni/bin', '/run/terrace', '/var/run/netns']);
+    expect(hostPaths.sort()).toEqual(['/etc/cni/net.d', '/opt/cni/bin', '/run/terrace', '/var/lib/terrace/cni', '/var/run/netns']);
     expect(pod['tolerations']).toEqual([{ operator: 'Exists' }]);
     const names = podContainers(ds).map((c) => c['name']);
     expect(names).toEqual(['install-cni', 'terrace-agent', 'gobgpd']);
@@ -267,10 +267,11 @@ describe('deploy/image/install-cni.sh', () => {
     const root = join(DEPLOY_DIR, '..');
     const tmp = mkdtempSync(join(tmpdir(), 'terrace-install-cni-'));
     try {
-      const env = { ...process.env, TERRACE_ROOT: root, NODE_BIN: process.execPath, CNI_BIN_DIR: join(tmp, 'bin'), CNI_NET_DIR: join(tmp, 'net') };
+      const env = { ...process.env, TERRACE_ROOT: root, CNI_BIN_DIR: join(tmp, 'bin'), CNI_NET_DIR: join(tmp, 'net') };
+      // A payload directory of the earlier Node-based plugin goes.
+      mkdirSync(join(tmp, 'bin', 'terrace-cni.20260101000000.1'), { recursive: true });
       for (let i = 0; i < 3; i++) execFileSync(join(DEPLOY_DIR, 'image', 'install-cni.sh'), { env, stdio: 'pipe' });
-      // The launcher, its payload and the previous one (kept for plugins still loading).
-      expect(readdirSync(join(tmp, 'bin')).filter((n) => n.startsWith('terrace-cni.')).length).toBe(2);
+      expect(readdirSync(join(tmp, 'bin'))).toEqual(['terrace']);
       expect(readFileSync(join(tmp, 'net', '10-terrace.conflist'), 'utf8')).toBe(readFileSync(CONFLIST, 'utf8'));
 
       const plugin = join(tmp, 'bin', 'terrace');
