@@ -213,16 +213,33 @@ export class TerraceLab {
     await this.kit.connect(ns, this.fabricNs, `${ip}/${FABRIC_PREFIX_LEN}`);
     const dir = join(this.tmp, name);
     mkdirSync(dir, { recursive: true });
-    const gobgpd = this.kit.startDaemon(ns, {
-      name: `gobgpd@${name}`,
-      command: 'gobgpd',
-      args: ['--api-hosts=127.0.0.1:50051', '--pprof-disable', '--log-level=warn'],
-    });
+    const gobgpd = this.spawnGobgpd(name, ns);
     const node: LabNode = { name, index, ns, ip, socket: join(dir, 'cni.sock'), gobgpd, agent: undefined };
     this.nodes.set(name, node);
     await this.startAgent(name);
     this.log(`${name}: namespace ${ns}, address ${ip}, gobgpd (pid ${gobgpd.pid}) and terrace-agent (pid ${node.agent?.pid}) running`);
     return node;
+  }
+
+  private spawnGobgpd(name: string, ns: string): Daemon {
+    return this.kit.startDaemon(ns, {
+      name: `gobgpd@${name}`,
+      command: 'gobgpd',
+      args: ['--api-hosts=127.0.0.1:50051', '--pprof-disable', '--log-level=warn'],
+    });
+  }
+
+  /** Kills the node's gobgpd sidecar (SIGKILL, by PID); its agent keeps running. */
+  async stopGobgpd(name: string): Promise<void> {
+    const node = this.node(name);
+    if (node.gobgpd.running()) process.kill(node.gobgpd.pid, 'SIGKILL');
+    await node.gobgpd.exited;
+  }
+
+  /** Starts the node's gobgpd sidecar again (empty: its agent configures it). */
+  startGobgpd(name: string): void {
+    const node = this.node(name);
+    node.gobgpd = this.spawnGobgpd(name, node.ns);
   }
 
   /** Starts the node's agent (again) and waits until it serves CNI. */

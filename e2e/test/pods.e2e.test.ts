@@ -154,4 +154,16 @@ describe('pods on the wire', () => {
     await lab.waitPing(a.ns, e.ip, 10000);
     await lab.waitPing(e.ns, b.ip, 5000);
   }, 60000);
+
+  test('STATUS says not ready (50) while the node\'s BGP speaker is down, and ready again once it is back', async () => {
+    const node = lab.node('node-3');
+    const status = () => callCni({ command: 'STATUS', nodeNs: node.ns, cniPath: lab.cniPath, agentSocket: node.socket });
+    expect(await status()).toMatchObject({ code: 0 });
+    await lab.stopGobgpd('node-3');
+    const down = await status();
+    expect(down.code).toBe(1);
+    expect(down.json).toMatchObject({ code: 50, msg: expect.stringContaining('BGP speaker not answering') });
+    await lab.startGobgpd('node-3');
+    await waitUntil('STATUS ready again', async () => (await status()).code === 0, 15000, 200);
+  }, 60000);
 });
