@@ -398,6 +398,27 @@ describe('terrace-cni against the agent', () => {
     expect((await cni(podEnv('DEL', pod, 'ctr-re'), conf())).code).toBe(0);
   });
 
+  it('gives 20 concurrent ADDs distinct addresses, and a DEL racing an ADD of the same container leaves both or neither', async () => {
+    const pods = await Promise.all(Array.from({ length: 20 }, (_, i) => lab.addNamespace(`pc${i}`)));
+    const adds = await Promise.all(pods.map((p, i) => cni(podEnv('ADD', p, `ctr-c${i}`), conf({ ipam: {} }))));
+    expect(adds.map((a) => a.code)).toEqual(pods.map(() => 0));
+    const ips = adds.map((a) => (a.json as unknown as AddResult).ips[0]!.address);
+    expect(new Set(ips).size).toBe(20);
+    // Each pair races: whichever the agent takes second wins, and the
+    // allocation and the wiring always agree.
+    await Promise.all(
+      pods.map(async (p, i) => {
+        const [, del] = await Promise.all([cni(podEnv('ADD', p, `ctr-c${i}`), conf({ ipam: {} })), cni(podEnv('DEL', p, `ctr-c${i}`), conf())]);
+        expect(del.code).toBe(0);
+      }),
+    );
+    const links = await sh(hostNs, 'ip', ['link']);
+    const held = new Set((await allocatorIpam(allocator).nodeAllocations(NODE)).map((a) => a.containerID));
+    for (let i = 0; i < 20; i++) expect(links.includes(hostVethName(`ctr-c${i}`, 'eth0'))).toBe(held.has(`ctr-c${i}`));
+    await Promise.all(pods.map((p, i) => cni(podEnv('DEL', p, `ctr-c${i}`), conf())));
+    expect((await allocatorIpam(allocator).nodeAllocations(NODE)).filter((a) => a.containerID?.startsWith('ctr-c'))).toEqual([]);
+  });
+
   it('serves on a socket only root can open', () => {
     const st = statSync(socketPath);
     expect(st.isSocket()).toBe(true);
