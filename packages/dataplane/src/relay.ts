@@ -69,6 +69,11 @@ export interface RelayLink {
   end(): void;
   /** Stops it at once. */
   kill(): void;
+  /**
+   * Whether the relay keeps Node's event loop alive (default: it does).
+   * Pod wiring's relay lets go while idle; route sync's never calls this.
+   */
+  hold?(on: boolean): void;
 }
 
 /** What a relay reports back. */
@@ -103,6 +108,15 @@ export const spawnRelay: RelayStarter = (opts, listener) => {
     write: (data) => void child.stdin?.write(data),
     end: () => void child.stdin?.end(),
     kill: () => void child.kill('SIGKILL'),
+    hold: (on) => {
+      // The pipes are sockets (net.Socket), which the stream types do not say.
+      const handles = [child, child.stdin, child.stdout, child.stderr] as unknown as Array<{ ref(): void; unref(): void } | null>;
+      for (const h of handles) {
+        if (h === null) continue;
+        if (on) h.ref();
+        else h.unref();
+      }
+    },
   };
 };
 
