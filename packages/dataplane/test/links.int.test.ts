@@ -1,25 +1,52 @@
 // Pod wiring against the kernel: a lab "host" namespace holds the host ends,
 // lab "pod" namespaces are the pods. Nothing touches the root namespace.
+// Host routes to pods are route sync's: where a test needs them it installs
+// podHostRoutes() through route sync's writer, as the agent does.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { TerraceError, parseIP } from '@terrace/api';
 import { createLab, type Lab } from '@terrace/testkit';
-import { checkPod, hostVethName, removePod, wirePod, type PodWiring } from '../src/links.js';
+import { canonOf } from '../src/canon.js';
+import { checkPod, hostVethName, podHostRoutes, removePod, wirePod, type PodWiring } from '../src/links.js';
+import { RouteWriter } from '../src/relay.js';
 
 let lab: Lab;
 let hostNs: string;
+let scratch: string;
 const path = (ns: string): string => `/var/run/netns/${ns}`;
 
 beforeAll(async () => {
+  scratch = mkdtempSync(join(tmpdir(), 'terrace-links-'));
   lab = await createLab({ tag: 'tl' });
   hostNs = await lab.addNamespace('host');
   // An address for the host namespace to ping from (it has no other interface).
   await lab.exec(hostNs, 'ip', ['addr', 'add', '198.18.255.1/32', 'dev', 'lo']);
   await lab.exec(hostNs, 'ip', ['addr', 'add', '2001:db8:ffff::1/128', 'dev', 'lo', 'nodad']);
+  // An uplink and a default route of the node's own, which no pod may replace.
+  await lab.exec(hostNs, 'ip', ['link', 'add', 'up0', 'type', 'veth', 'peer', 'name', 'up1']);
+  await lab.exec(hostNs, 'ip', ['addr', 'add', '198.18.254.1/24', 'dev', 'up0']);
+  await lab.exec(hostNs, 'ip', ['link', 'set', 'up0', 'up']);
+  await lab.exec(hostNs, 'ip', ['link', 'set', 'up1', 'up']);
+  await lab.exec(hostNs, 'ip', ['route', 'add', 'default', 'via', '198.18.254.2', 'dev', 'up0']);
 });
 
 afterAll(async () => {
-  await lab.destroy();
+  await lab?.destroy();
+  if (scratch !== undefined) rmSync(scratch, { recursive: true, force: true });
 });
+
+/** Installs a pod's host routes as the agent has route sync do. */
+async function installHostRoutes(w: PodWiring): Promise<void> {
+  const writer = new RouteWriter({ netns: hostNs });
+  try {
+    const out = await writer.run(podHostRoutes(w.containerId, w.ifname, w.addresses).map((r) => ['replace', canonOf(r)] as const));
+    expect(out).toEqual({ failures: [], lost: false });
+  } finally {
+    await writer.close();
+  }
+}
 
 async function sh(ns: string, cmd: string, args: string[]): Promise<string> {
   return (await lab.exec(ns, cmd, args)).stdout;
@@ -68,9 +95,26 @@ describe('wirePod / checkPod / removePod', () => {
     expect(await sh(pod, 'ip', ['-6', 'route', 'show', 'default'])).toContain('default via fe80::1 dev eth0');
     expect(await sh(pod, 'ip', ['link', 'show', 'dev', 'eth0'])).toContain('mtu 1400');
 
-    const hostRoutes = await sh(hostNs, 'ip', ['route', 'show', 'proto', '201']);
-    expect(hostRoutes).toContain(`198.18.20.5 dev ${res.hostIfname} scope link`);
+    // Route sync, not wirePod, installs the host routes.
+    expect(await sh(hostNs, 'ip', ['route', 'show', 'proto', '201'])).toBe('');
+    expect(await sh(hostNs, 'ip', ['-6', 'route', 'show', 'proto', '201'])).toBe('');
+    expect(await checkPod(w)).toEqual([
+      `host route 198.18.20.5/32 dev ${res.hostIfname} proto 201 is missing`,
+      `host route 2001:db8:20::5/128 dev ${res.hostIfname} proto 201 is missing`,
+    ]);
+    await installHostRoutes(w);
+    expect(await sh(hostNs, 'ip', ['route', 'show', 'proto', '201'])).toContain(`198.18.20.5 dev ${res.hostIfname} scope link`);
     expect(await sh(hostNs, 'ip', ['-6', 'route', 'show', 'proto', '201'])).toContain(`2001:db8:20::5 dev ${res.hostIfname}`);
+    expect(await sh(pod, 'ip', ['neigh', 'show', '169.254.1.1'])).toContain(`lladdr ${res.hostMac} PERMANENT`);
+    expect(await sh(pod, 'ip', ['-6', 'neigh', 'show', 'fe80::1'])).toContain(`lladdr ${res.hostMac} PERMANENT`);
+    expect(await sh(pod, 'ip', ['link', 'show', 'dev', 'eth0'])).toContain(`link/ether ${res.podMac}`);
+    expect(await sh(hostNs, 'ip', ['link', 'show', 'dev', res.hostIfname])).toContain(`link/ether ${res.hostMac}`);
+    expect((await sh(hostNs, 'sysctl', ['-n', `net.ipv4.neigh.${res.hostIfname}.proxy_delay`])).trim()).toBe('0');
+    expect((await sh(hostNs, 'sysctl', ['-n', 'net.ipv6.conf.all.forwarding'])).trim()).toBe('1');
+    // nodad: the pod's address is usable at once (the link-local one may still be tentative).
+    const v6 = (await sh(pod, 'ip', ['-6', '-o', 'addr', 'show', 'dev', 'eth0'])).split('\n').find((l) => l.includes('2001:db8:20::5/128'));
+    expect(v6).toContain('nodad');
+    expect(v6).not.toContain('tentative');
     expect((await sh(hostNs, 'sysctl', ['-n', `net.ipv4.conf.${res.hostIfname}.proxy_arp`])).trim()).toBe('1');
     expect((await sh(hostNs, 'sysctl', ['-n', `net.ipv6.conf.${res.hostIfname}.proxy_ndp`])).trim()).toBe('1');
     expect((await sh(hostNs, 'sysctl', ['-n', 'net.ipv4.ip_forward'])).trim()).toBe('1');
@@ -95,6 +139,7 @@ describe('wirePod / checkPod / removePod', () => {
     const pod = await lab.addNamespace('p2');
     const w = wiring(pod, 'ctr-two', ['198.18.20.6']);
     const res = await wirePod(w);
+    await installHostRoutes(w);
     await sh(pod, 'ip', ['route', 'del', 'default']);
     await sh(hostNs, 'ip', ['route', 'del', '198.18.20.6/32']);
     expect(await checkPod(w)).toEqual([
@@ -109,6 +154,7 @@ describe('wirePod / checkPod / removePod', () => {
     const w = wiring(pod, 'ctr-three', ['198.18.20.7']);
     await wirePod(w);
     await wirePod(w);
+    await installHostRoutes(w);
     expect(await checkPod(w)).toEqual([]);
     await reach(hostNs, pod, '198.18.20.7');
     await removePod(w);
@@ -122,6 +168,7 @@ describe('wirePod / checkPod / removePod', () => {
     const err = await wirePod(w).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(TerraceError);
     expect((err as TerraceError).code).toBe('AlreadyExists');
+    expect((err as TerraceError).message).toBe(`pod ctr-four: interface eth0 already exists in ${path(pod)}`);
     expect(await sh(hostNs, 'ip', ['link'])).not.toContain(hostVethName('ctr-four', 'eth0'));
     expect(await sh(hostNs, 'ip', ['route', 'show', 'proto', '201'])).not.toContain('198.18.20.8');
   });
@@ -138,7 +185,10 @@ describe('wirePod / checkPod / removePod', () => {
     // after the veth exists and the IPv4 address is in place.
     await sh(pod, 'sysctl', ['-q', '-w', 'net.ipv6.conf.default.disable_ipv6=1']);
     const w = wiring(pod, 'ctr-six', ['198.18.20.10', '2001:db8:20::10']);
-    await expect(wirePod(w)).rejects.toThrow(/configure eth0/);
+    const err = await wirePod(w).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TerraceError);
+    expect((err as Error).message).toMatch(/configure eth0/);
+    expect((err as Error).message).not.toContain('\n');
     expect(await sh(hostNs, 'ip', ['link'])).not.toContain(hostVethName('ctr-six', 'eth0'));
     expect(await sh(pod, 'ip', ['link'])).not.toContain('eth0');
   });
