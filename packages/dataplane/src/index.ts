@@ -10,3 +10,4 @@ export * from './sync.js';
 export { primingRouteSync } from './prime.js';
 export * from './links.js';
 export { LinkRelay, OpFrame, sharedLinkRelay, type FrameOutcome, type LinkRelayOptions, type StepFailure } from './linkrelay.js';
+export { checkPodNetns } from './podns.js';

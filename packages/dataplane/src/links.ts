@@ -25,6 +25,7 @@ import { TerraceError, cidr, formatIP, parseIP, type IPAddr } from '@terrace/api
 import { DEFAULT_IP_COMMAND, MAX_IFNAME_LENGTH, ROUTE_PROTOCOL } from './constants.js';
 import { encodeDefaultRoute, encodeDelLink, encodeGetLinkByName, encodeHostAddr, encodeLinkUp, encodeNewVeth, encodePermanentNeigh } from './linkmsg.js';
 import { sharedLinkRelay, type LinkRelay, type StepFailure } from './linkrelay.js';
+import { checkPodNetns, podNetnsRefusal } from './podns.js';
 import type { UnicastRoute } from './route.js';
 
 /** The gateway pods route IPv4 through; never assigned to anything, answered by the host end. */
@@ -198,12 +199,14 @@ async function deleteHostEnd(relay: LinkRelay, hostNetns: string | undefined, ho
 }
 
 /**
- * Wires a pod interface. On any failure everything done so
+ * Wires a pod interface. CNI_NETNS is checked first (it exists, is a network
+ * namespace, and is not the node's own). On any failure everything done so
  * far is undone (the veth pair) before the error, one line, is thrown. A
  * leftover host end from an earlier attempt is replaced, once.
  */
 export async function wirePod(w: PodWiring): Promise<WiredPod> {
   checkWiring(w);
+  checkPodNetns(w.netns, w.hostNetns);
   const relay = w.relay ?? sharedLinkRelay();
   const hostIf = hostVethName(w.containerId, w.ifname);
   const macs = podMacs(w.containerId, w.ifname);
@@ -211,12 +214,14 @@ export async function wirePod(w: PodWiring): Promise<WiredPod> {
   const forwarding = forwardingSysctls(families).filter((kv) => !forwardingSet.has(`${w.hostNetns ?? ''}|${kv}`));
   const createStep = `create ${hostIf}`;
   const findStep = `find ${w.ifname}`;
+  const checkStep = `check ${w.netns}`;
 
   // Frame one: the veth (pod end straight into the pod's namespace), the host
   // end's sysctls and link, then the pod end's index and the pod's loopback.
   const create = async (): Promise<{ index?: number; fail?: StepFailure }> => {
-    const f = relay.frame();
-    if (w.hostNetns !== undefined) f.netns(w.hostNetns);
+    // Entering the pod's namespace first checks that it is a network
+    // namespace (checkPodNetns cannot tell the kinds apart) before anything changes.
+    const f = relay.frame().netns(w.netns, checkStep).netns(w.hostNetns);
     f.netlink((m, step, fd) => {
       const at = encodeNewVeth(m, { hostIfname: hostIf, hostMac: macs.host, peerIfname: w.ifname, peerMac: macs.pod, mtu: w.mtu }, step(createStep), true);
       fd(at, w.netns);
@@ -250,6 +255,7 @@ export async function wirePod(w: PodWiring): Promise<WiredPod> {
         });
       }
     }
+    if (first.fail?.step === checkStep) throw podNetnsRefusal(w.netns, first.fail.code) ?? failed(`pod ${w.containerId}`, first.fail);
     created = first.fail?.step !== createStep;
     if (first.fail !== undefined) throw failed(`pod ${w.containerId}: set up ${hostIf}`, first.fail);
     for (const kv of forwarding) forwardingSet.add(`${w.hostNetns ?? ''}|${kv}`);

@@ -3,7 +3,7 @@
 // Host routes to pods are route sync's: where a test needs them it installs
 // podHostRoutes() through route sync's writer, as the agent does.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TerraceError, parseIP } from '@terrace/api';
@@ -173,10 +173,55 @@ describe('wirePod / checkPod / removePod', () => {
     expect(await sh(hostNs, 'ip', ['route', 'show', 'proto', '201'])).not.toContain('198.18.20.8');
   });
 
-  it('undoes everything when the pod namespace does not exist', async () => {
+  it('refuses a pod namespace that does not exist, before touching anything', async () => {
     const w = wiring('missing-ns-' + lab.prefix, 'ctr-five', ['198.18.20.9']);
-    await expect(wirePod(w)).rejects.toThrow(TerraceError);
+    const err = await wirePod(w).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TerraceError);
+    expect(err).toMatchObject({ code: 'Invalid', field: 'netns', message: `netns ${w.netns}: does not exist` });
     expect(await sh(hostNs, 'ip', ['link'])).not.toContain(hostVethName('ctr-five', 'eth0'));
+  });
+
+  it('refuses a path that is not a network namespace: a file, a directory, another kind of namespace', async () => {
+    const file = join(scratch, 'not-a-netns');
+    writeFileSync(file, '');
+    const dir = join(scratch, 'a-directory');
+    mkdirSync(dir);
+    for (const p of [file, dir, '/proc/self/ns/uts', '/proc/self/ns/mnt']) {
+      const w = { ...wiring(hostNs, 'ctr-nons', ['198.18.20.12']), netns: p };
+      const err = await wirePod(w).catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: 'Invalid', field: 'netns', message: `netns ${p}: is not a network namespace` });
+    }
+    expect(await sh(hostNs, 'ip', ['link'])).not.toContain(hostVethName('ctr-nons', 'eth0'));
+  });
+
+  it("refuses the node's own namespace and leaves the node's default route alone", async () => {
+    const before = await sh(hostNs, 'ip', ['route', 'show', 'default']);
+    expect(before).toContain('default via 198.18.254.2 dev up0');
+    const w = wiring(hostNs, 'ctr-host', ['198.18.20.13']);
+    const err = await wirePod(w).catch((e: unknown) => e);
+    expect(err).toMatchObject({
+      code: 'Invalid',
+      field: 'netns',
+      message: `netns ${path(hostNs)}: is the node's own network namespace; refusing to wire a pod into it`,
+    });
+    expect(await sh(hostNs, 'ip', ['route', 'show', 'default'])).toBe(before);
+    const links = await sh(hostNs, 'ip', ['link']);
+    expect(links).not.toContain(hostVethName('ctr-host', 'eth0'));
+    expect(links).not.toContain('eth0');
+  });
+
+  it("compares identities, not paths: the host namespace by another path is refused too", async () => {
+    // The lab's host namespace as the agent would see it when running there: /proc/PID/ns/net.
+    const d = lab.startDaemon(hostNs, { name: 'sleeper', command: 'sleep', args: ['30'] });
+    try {
+      // `ip netns exec` enters the namespace before it runs sleep: wait for that.
+      const want = statSync(path(hostNs)).ino;
+      for (let i = 0; i < 100 && statSync(`/proc/${d.pid}/ns/net`).ino !== want; i++) await new Promise((r) => setTimeout(r, 10));
+      const w = { ...wiring(hostNs, 'ctr-host2', ['198.18.20.14']), netns: `/proc/${d.pid}/ns/net` };
+      await expect(wirePod(w)).rejects.toThrow(`netns /proc/${d.pid}/ns/net: is the node's own network namespace; refusing to wire a pod into it`);
+    } finally {
+      await d.stop(1000);
+    }
   });
 
   it('undoes the veth when the pod side fails half-way', async () => {
