@@ -238,25 +238,30 @@ export async function wirePod(w: PodWiring): Promise<WiredPod> {
     return fail !== undefined ? { fail } : { index: out.links.get(findStep) };
   };
 
-  let created = false;
+  // Until known otherwise the veth may exist (a lost frame may have made it),
+  // and a failure removes it.
+  let undo = true;
   try {
+    const taken = (r: { fail?: StepFailure }): boolean => r.fail?.code === 'EEXIST' && r.fail.step === createStep;
     let first = await create();
-    if (first.fail?.code === 'EEXIST' && first.fail.step === createStep) {
+    if (taken(first)) {
       // A host end left by an earlier ADD (the runtime retried, the agent
       // restarted mid-way) holds the name: remove it, with its pod end, once.
       // If there was none, the name is taken in the pod.
       if (!(await deleteHostEnd(relay, w.hostNetns, hostIf))) {
+        undo = false;
         throw new TerraceError('AlreadyExists', `pod ${w.containerId}: interface ${w.ifname} already exists in ${w.netns}`, { field: 'ifname' });
       }
       first = await create();
-      if (first.fail?.code === 'EEXIST' && first.fail.step === createStep) {
+      if (taken(first)) {
+        undo = false;
         throw new TerraceError('AlreadyExists', `pod ${w.containerId}: interface ${w.ifname} already exists in ${w.netns} (or ${hostIf} on the host)`, {
           field: 'ifname',
         });
       }
     }
+    if (first.fail?.step === checkStep || first.fail?.step === createStep) undo = false;
     if (first.fail?.step === checkStep) throw podNetnsRefusal(w.netns, first.fail.code) ?? failed(`pod ${w.containerId}`, first.fail);
-    created = first.fail?.step !== createStep;
     if (first.fail !== undefined) throw failed(`pod ${w.containerId}: set up ${hostIf}`, first.fail);
     for (const kv of forwarding) forwardingSet.add(`${w.hostNetns ?? ''}|${kv}`);
     const index = first.index;
@@ -277,8 +282,7 @@ export async function wirePod(w: PodWiring): Promise<WiredPod> {
     const fail = (await relay.run(f)).failures[0];
     if (fail !== undefined) throw failed(`pod ${w.containerId}: configure ${w.ifname} in ${w.netns}`, fail);
   } catch (e) {
-    // Nothing of ours is left if the veth was never made; otherwise remove it.
-    if (created) await deleteHostEnd(relay, w.hostNetns, hostIf).catch(() => false);
+    if (undo) await deleteHostEnd(relay, w.hostNetns, hostIf).catch(() => false);
     throw e;
   }
   return {

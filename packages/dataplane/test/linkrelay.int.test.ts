@@ -9,6 +9,7 @@ import { createLab, type Lab } from '@terrace/testkit';
 import { checkPod, hostVethName, removePod, wirePod } from '../src/links.js';
 import { encodeLinkUp } from '../src/linkmsg.js';
 import { LinkRelay } from '../src/linkrelay.js';
+import { spawnRelay, type RelayStarter } from '../src/relay.js';
 
 let lab: Lab;
 let hostNs: string;
@@ -89,6 +90,51 @@ describe('LinkRelay op frames', () => {
       execFile(process.execPath, ['-e', script], { timeout: 10_000 }, (err, stdout, stderr) => (err ? reject(new Error(`${err.message} ${stderr}`)) : resolve(stdout)));
     });
     expect(out.trim()).toBe('false');
+  });
+});
+
+describe('a relay that dies in the middle of an ADD', () => {
+  it('fails the ADD as Unavailable and removes the half-made veth through the next relay', async () => {
+    // The first relay dies instead of taking the ADD's second frame.
+    let starts = 0;
+    const dying: RelayStarter = (opts, listener) => {
+      const inner = spawnRelay(opts, listener);
+      if (++starts > 1) return inner;
+      let frames = 0;
+      return { ...inner, write: (d) => (++frames === 2 ? inner.kill() : inner.write(d)) };
+    };
+    const relay = new LinkRelay({ relay: dying });
+    try {
+      const pod = await lab.addNamespace('dies');
+      const w = { containerId: 'ctr-dies', ifname: 'eth0', netns: path(pod), hostNetns: path(hostNs), addresses: [parseIP('198.18.31.1')], mtu: 1450, relay };
+      await expect(wirePod(w)).rejects.toMatchObject({ code: 'Unavailable', message: expect.stringContaining('netlink relay exited') as unknown as string });
+      expect(relay.started).toBe(2);
+      expect((await lab.exec(hostNs, 'ip', ['link'])).stdout).not.toContain(hostVethName('ctr-dies', 'eth0'));
+      expect((await lab.exec(pod, 'ip', ['link'])).stdout).not.toContain('eth0');
+    } finally {
+      await relay.close();
+    }
+  });
+
+  it('also when the first frame was carried out but its answer never came', async () => {
+    // The first relay runs the ADD's first frame (the veth is made), its answer is dropped, then it dies.
+    let starts = 0;
+    const mute: RelayStarter = (opts, listener) => {
+      if (++starts > 1) return spawnRelay(opts, listener);
+      const inner = spawnRelay(opts, { ...listener, output: () => undefined });
+      return { ...inner, write: (d) => (inner.write(d), void setTimeout(() => inner.kill(), 300)) };
+    };
+    const relay = new LinkRelay({ relay: mute });
+    try {
+      const pod = await lab.addNamespace('mute');
+      const w = { containerId: 'ctr-mute', ifname: 'eth0', netns: path(pod), hostNetns: path(hostNs), addresses: [parseIP('198.18.31.2')], mtu: 1450, relay };
+      await expect(wirePod(w)).rejects.toMatchObject({ code: 'Unavailable' });
+      expect(relay.started).toBe(2);
+      expect((await lab.exec(hostNs, 'ip', ['link'])).stdout).not.toContain(hostVethName('ctr-mute', 'eth0'));
+      expect((await lab.exec(pod, 'ip', ['link'])).stdout).not.toContain('eth0');
+    } finally {
+      await relay.close();
+    }
   });
 });
 
