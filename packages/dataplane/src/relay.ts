@@ -15,6 +15,10 @@
  *
  * Start-up priming runs the same code against loopbackRelay, an in-process
  * stand-in that accepts every request without a socket (prime.ts).
+ *
+ * Pod wiring uses the same script through its own relay (linkrelay.ts), with
+ * op frames (the head's top bit set) that act in other namespaces by path;
+ * route frames never set that bit.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { endianness } from 'node:os';
