@@ -1,17 +1,44 @@
 #!/usr/bin/perl
-# Route sync's relay to the kernel: rtnetlink requests in, the kernel's
-# answers out. Node cannot open a netlink socket; this process, started in the
-# routes' network namespace, does that and nothing else. All encoding and
-# decoding is the caller's (packages/dataplane/src/netlink.ts).
+# The dataplane's relay to the kernel: rtnetlink requests in, the kernel's
+# answers out. Node cannot open a netlink socket; this process does that and
+# little else. All encoding and decoding is the caller's
+# (packages/dataplane/src/netlink.ts, linkmsg.ts, opframe.ts).
 #
-# stdin:  frames, each a u32 length (host order) and that many bytes of
-#         netlink requests; the last request of a frame asks for an ack.
-# stdout: per frame, in order, a u32 length and the answers the kernel sent
-#         for it, up to and including the one to the frame's last request.
-# Any error on the socket ends the process; the caller treats the frames it
-# had not heard back about as lost.
+# stdin: frames, each a u32 head (host order) and the bytes it announces.
+#
+# Plain frame (head's top bit clear; route sync): the head is the length of
+# that many bytes of netlink requests, sent to the kernel as one datagram from
+# the relay's own namespace; the last request asks for an ack.
+#
+# Op frame (head's top bit set; pod wiring): the low 31 bits are the length
+# of a list of records, each 4-aligned: u32 length (header included), u16
+# kind, u16 zero, u32 seq, then the record's data. Records run in order:
+#   NETNS   (1) data = a path; later records act in that network namespace
+#               (opened and setns'd; a netlink socket is made there for the
+#               first NETLINK record). An empty path returns to the relay's
+#               own namespace. Entering fails with EINVAL for a path that is
+#               a namespace of another kind, so callers check paths this way.
+#   NSFD    (2) data = u32 offset, then a path: the path is opened and its fd,
+#               valid in this process, is written as a u32 at that offset of
+#               the next NETLINK record (for IFLA_NET_NS_FD).
+#   NETLINK (3) data = netlink requests, sent as one datagram from the current
+#               namespace; the answers are passed on as the kernel sent them.
+#   SYSCTL  (4) data = a key under /proc/sys (net/...), NUL, a value: written
+#               in the current namespace (per-namespace keys follow the
+#               opener's namespace).
+# The first record that fails ends the frame: a NETLINK record whose answers
+# hold an error, or any other record that fails, which is answered with an
+# NLMSG_ERROR carrying the record's seq and the errno. The relay returns to its
+# own namespace at the end of every op frame.
+#
+# stdout: per frame, in order, a u32 length and the answers (for a plain
+# frame, up to and including the answer to its last request).
+# An error on a socket or a pipe, or a namespace it cannot return from, ends
+# the process; the caller treats the frames it had not heard back about as
+# lost.
 use strict;
 use warnings;
+use Config;
 use Socket qw(SOCK_RAW SOL_SOCKET SO_RCVBUF);
 
 use constant {
@@ -22,17 +49,50 @@ use constant {
   NETLINK_EXT_ACK => 11,
   SO_RCVBUFFORCE  => 33,
   NLMSG_ERROR     => 2,
+  NLM_F_CAPPED    => 0x100,
+  CLONE_NEWNET    => 0x40000000,
+  OP_FRAME        => 0x80000000,
+  REC_NETNS       => 1,
+  REC_NSFD        => 2,
+  REC_NETLINK     => 3,
+  REC_SYSCTL      => 4,
 };
 
-socket(my $nl, AF_NETLINK, SOCK_RAW, NETLINK_ROUTE) or die "netlink socket: $!\n";
-bind($nl, pack('S x2 L L', AF_NETLINK, 0, 0)) or die "netlink bind: $!\n";
-# Room for the answers to a whole frame; the forced size needs CAP_NET_ADMIN.
-setsockopt($nl, SOL_SOCKET, SO_RCVBUFFORCE, 4 << 20) or setsockopt($nl, SOL_SOCKET, SO_RCVBUF, 4 << 20);
-# Failures come back with the request's header only, plus the kernel's reason.
-setsockopt($nl, SOL_NETLINK, NETLINK_CAP_ACK, 1);
-setsockopt($nl, SOL_NETLINK, NETLINK_EXT_ACK, 1);
+sub nl_socket {
+  socket(my $s, AF_NETLINK, SOCK_RAW, NETLINK_ROUTE) or return undef;
+  bind($s, pack('S x2 L L', AF_NETLINK, 0, 0)) or return undef;
+  # Room for the answers to a whole frame; the forced size needs CAP_NET_ADMIN.
+  setsockopt($s, SOL_SOCKET, SO_RCVBUFFORCE, 4 << 20) or setsockopt($s, SOL_SOCKET, SO_RCVBUF, 4 << 20);
+  # Failures come back with the request's header only, plus the kernel's reason.
+  setsockopt($s, SOL_NETLINK, NETLINK_CAP_ACK, 1);
+  setsockopt($s, SOL_NETLINK, NETLINK_EXT_ACK, 1);
+  return $s;
+}
+
+my $nl = nl_socket() or die "netlink socket: $!\n";
 binmode STDIN;
 binmode STDOUT;
+
+# setns(2) by number: perl has no wrapper. Looked up when first needed, so a
+# relay on an architecture not listed here still serves plain frames.
+my %SYS_SETNS = (x86_64 => 308, aarch64 => 268, riscv64 => 268, i386 => 346, i686 => 346, arm => 375);
+my $sys_setns;
+sub setns_number {
+  return $sys_setns if defined $sys_setns;
+  my ($arch) = $Config{archname} =~ /^([^-]+)/;
+  $arch = 'arm' if defined $arch && $arch =~ /^arm/;
+  $sys_setns = $SYS_SETNS{$arch // ''};
+  $sys_setns //= eval { require 'syscall.ph'; &SYS_setns() };
+  die "setns: no system call number known for $Config{archname}\n" unless defined $sys_setns;
+  return $sys_setns;
+}
+sub setns {
+  my ($fh) = @_;
+  return syscall(setns_number(), fileno($fh), CLONE_NEWNET) == 0;
+}
+
+# The relay's own namespace, to come back to.
+open(my $home, '<', '/proc/self/ns/net') or die "/proc/self/ns/net: $!\n";
 
 sub read_exactly {
   my ($n) = @_;
@@ -55,32 +115,119 @@ sub write_all {
   }
 }
 
-while (defined(my $head = read_exactly(4))) {
-  my $len = unpack('L', $head);
-  my $frame = read_exactly($len);
-  die "stdin: frame cut short\n" unless defined $frame;
-  # The sequence number of the frame's last request: its answer ends the frame.
+# Sends one datagram of requests; returns the kernel's answers up to the
+# answer to the last request, and whether any answer was an error.
+sub talk {
+  my ($sock, $data) = @_;
+  my $len = length $data;
   my ($at, $last) = (0, undef);
   while ($at + 16 <= $len) {
-    my ($msglen, $seq) = unpack('L x4 L', substr($frame, $at, 12));
+    my ($msglen, $seq) = unpack('L x4 L', substr($data, $at, 12));
     die "stdin: bad request length $msglen\n" if $msglen < 16;
     $last = $seq;
     $at += ($msglen + 3) & ~3;
   }
   die "stdin: empty frame\n" unless defined $last;
-  defined(send($nl, $frame, 0)) or die "netlink send: $!\n";
-  my $answers = '';
-  my $done = 0;
+  defined(send($sock, $data, 0)) or die "netlink send: $!\n";
+  my ($answers, $done, $failed) = ('', 0, 0);
   until ($done) {
-    defined(recv($nl, my $dgram, 1 << 20, 0)) or die "netlink recv: $!\n";
+    defined(recv($sock, my $dgram, 1 << 20, 0)) or die "netlink recv: $!\n";
     $answers .= $dgram;
     my $p = 0;
     while ($p + 16 <= length $dgram) {
       my ($msglen, $type, $seq) = unpack('L S x2 L', substr($dgram, $p, 12));
-      $done = 1 if $type == NLMSG_ERROR && $seq == $last;
+      if ($type == NLMSG_ERROR && $p + 20 <= length $dgram) {
+        $failed = 1 if unpack('l', substr($dgram, $p + 16, 4)) != 0;
+        $done = 1 if $seq == $last;
+      }
       last if $msglen < 16;
       $p += ($msglen + 3) & ~3;
     }
   }
+  return ($answers, $failed);
+}
+
+# An answer as the kernel would give it for a refused request: NLMSG_ERROR,
+# the errno negated, the (capped) header of a request with this seq.
+sub refusal {
+  my ($seq, $errno) = @_;
+  $errno ||= 5; # EIO, should $! be unset
+  return pack('L S S L L l L S S L L', 36, NLMSG_ERROR, NLM_F_CAPPED, $seq, 0, -$errno, 16, 0, 0, $seq, 0);
+}
+
+sub op_frame {
+  my ($frame) = @_;
+  my ($out, $at, $sock, $away) = ('', 0, $nl, 0);
+  my @fds; # [offset, fh] for the next NETLINK record
+  my $len = length $frame;
+  while ($at + 12 <= $len) {
+    my ($rlen, $kind, $seq) = unpack('L S x2 L', substr($frame, $at, 12));
+    die "stdin: bad record length $rlen\n" if $rlen < 12 || $at + $rlen > $len;
+    my $data = substr($frame, $at + 12, $rlen - 12);
+    $at += ($rlen + 3) & ~3;
+    my $ok = 1;
+    if ($kind == REC_NETNS) {
+      if ($away) {
+        setns($home) or die "setns back home: $!\n";
+        ($sock, $away) = ($nl, 0);
+      }
+      if ($data ne '') {
+        # setns fails (EINVAL) for a namespace of another kind: entering is
+        # also how a caller checks a path, so the socket waits for a request.
+        my $ns;
+        if (open($ns, '<', $data) && setns($ns)) {
+          ($sock, $away) = (undef, 1);
+        } else {
+          $ok = 0;
+        }
+      }
+    } elsif ($kind == REC_NSFD) {
+      my $off = unpack('L', $data);
+      if (open(my $fh, '<', substr($data, 4))) {
+        push @fds, [$off, $fh];
+      } else {
+        $ok = 0;
+      }
+    } elsif ($kind == REC_NETLINK) {
+      for my $f (@fds) {
+        die "stdin: fd offset $f->[0] outside its record\n" if $f->[0] + 4 > length $data;
+        substr($data, $f->[0], 4) = pack('L', fileno($f->[1]));
+      }
+      unless (defined $sock) {
+        unless ($sock = nl_socket()) {
+          $out .= refusal($seq, $! + 0);
+          last;
+        }
+      }
+      my ($answers, $failed) = talk($sock, $data);
+      @fds = ();
+      $out .= $answers;
+      last if $failed;
+      next;
+    } elsif ($kind == REC_SYSCTL) {
+      my ($key, $value) = split /\0/, $data, 2;
+      die "stdin: bad sysctl key\n" unless defined $value && $key =~ m{^net/[A-Za-z0-9_./-]+$} && $key !~ /\.\./;
+      my $fh;
+      $ok = 0 unless open($fh, '>', "/proc/sys/$key") && syswrite($fh, $value) && close($fh);
+    } else {
+      die "stdin: unknown record kind $kind\n";
+    }
+    unless ($ok) {
+      $out .= refusal($seq, $! + 0);
+      last;
+    }
+  }
+  if ($away) {
+    setns($home) or die "setns back home: $!\n";
+  }
+  return $out;
+}
+
+while (defined(my $head = read_exactly(4))) {
+  my $word = unpack('L', $head);
+  my $len = $word & (OP_FRAME - 1);
+  my $frame = read_exactly($len);
+  die "stdin: frame cut short\n" unless defined $frame;
+  my $answers = ($word & OP_FRAME) ? op_frame($frame) : (talk($nl, $frame))[0];
   write_all(pack('L', length $answers) . $answers);
 }

@@ -9,3 +9,5 @@ export { decodeAnswers, encodeRoute, errnoText, MessageWriter, type RouteOp } fr
 export * from './sync.js';
 export { primingRouteSync } from './prime.js';
 export * from './links.js';
+export { LinkRelay, OpFrame, sharedLinkRelay, type FrameOutcome, type LinkRelayOptions, type StepFailure } from './linkrelay.js';
+export { checkPodNetns } from './podns.js';

@@ -1,23 +1,31 @@
 /**
- * Pod interface wiring: a veth pair per pod interface, the pod end moved into
- * the pod's namespace (created there directly), a /32 (/128) on it, a default
- * route to a link-local gateway that the host end answers for, and on the host
- * a device route to the pod tagged with our route protocol.
+ * Pod interface wiring: a veth pair per pod interface, the pod end created
+ * directly in the pod's namespace, a /32 (/128) on it, and a default route to
+ * a link-local gateway that the host end answers for.
  *
  * The pod reaches the gateway through a permanent neighbour entry pointing at
  * the host end's MAC, so no ARP/NDP is needed for its first packet; the host
  * end still runs proxy ARP (and proxy NDP) so that a pod whose neighbour
  * table is flushed keeps working. Namespaces are given as paths (CNI_NETNS is
- * one) and entered with `nsenter --net=PATH`, so nothing needs a name under
- * /var/run/netns.
+ * one), so nothing needs a name under /var/run/netns.
  *
- * Every operation is a handful of processes: one `ip -batch` per namespace
- * and one `sysctl`.
+ * The host route to the pod (podHostRoutes) is not installed here: route
+ * sync owns every route of our protocol, and the agent hands it those routes.
+ *
+ * ADD and DEL are rtnetlink requests and sysctl writes through one
+ * long-lived relay process (linkrelay.ts), which enters the namespaces by
+ * path: an ADD is two frames (create the veth and set up the host end; then
+ * configure the pod end, whose index the first frame's answer gives), a DEL
+ * one; no process is started per pod. CHECK, which is rare, reads with
+ * `ip -j` and `sysctl` in the namespaces (`nsenter --net=PATH`).
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { TerraceError, cidr, formatIP, type IPAddr } from '@terrace/api';
+import { TerraceError, cidr, formatIP, parseIP, type IPAddr } from '@terrace/api';
 import { DEFAULT_IP_COMMAND, MAX_IFNAME_LENGTH, ROUTE_PROTOCOL } from './constants.js';
+import { encodeDefaultRoute, encodeDelLink, encodeGetLinkByName, encodeHostAddr, encodeLinkUp, encodeNewVeth, encodePermanentNeigh } from './linkmsg.js';
+import { sharedLinkRelay, type LinkRelay, type StepFailure } from './linkrelay.js';
+import { checkPodNetns, podNetnsRefusal } from './podns.js';
 import type { UnicastRoute } from './route.js';
 
 /** The gateway pods route IPv4 through; never assigned to anything, answered by the host end. */
@@ -38,8 +46,14 @@ export interface PodInterfaceRef {
    * own. Tests pass a lab namespace here.
    */
   hostNetns?: string;
-  /** The iproute2 binary (default `ip` on PATH). */
+  /** The iproute2 binary CHECK reads with (default `ip` on PATH). */
   ipCommand?: string;
+  /**
+   * The relay that carries ADD's and DEL's requests; default the process's
+   * shared one (sharedLinkRelay). Give every call the same relay: one
+   * process serves all pods.
+   */
+  relay?: LinkRelay;
 }
 
 export interface PodWiring extends PodInterfaceRef {
@@ -94,9 +108,10 @@ function hostLen(a: IPAddr): number {
 }
 
 /**
- * The host routes wirePod installs for a pod interface, as route values, so
- * that the agent can hold them in RouteSync's desired set (RouteSync owns
- * every route of our protocol and would otherwise remove them).
+ * The host routes to a pod interface, the one definition of them: device
+ * routes through the host end, with our protocol. Route sync installs them
+ * (it is the only writer of our protocol's routes); wirePod does not, and
+ * checkPod reports them missing.
  */
 export function podHostRoutes(containerId: string, ifname: string, addresses: readonly IPAddr[]): UnicastRoute[] {
   const dev = hostVethName(containerId, ifname);
@@ -125,15 +140,6 @@ function runIn(netns: string | undefined, argv: readonly string[], input?: strin
   });
 }
 
-async function mustRun(what: string, netns: string | undefined, argv: readonly string[], input?: string): Promise<string> {
-  const r = await runIn(netns, argv, input);
-  if (r.code !== 0) {
-    const code = /File exists/.test(r.stderr) ? 'AlreadyExists' : 'Internal';
-    throw new TerraceError(code, `${what}: ${r.stderr || `exit ${r.code}`}`);
-  }
-  return r.stdout;
-}
-
 function checkRef(ref: PodInterfaceRef): void {
   if (ref.ifname === '' || Buffer.byteLength(ref.ifname) > MAX_IFNAME_LENGTH || /[\s/:%]/.test(ref.ifname)) {
     throw new TerraceError('Invalid', `pod interface ${JSON.stringify(ref.ifname)}: not a valid interface name`, { field: 'ifname' });
@@ -150,88 +156,133 @@ function checkWiring(w: PodWiring): void {
   }
 }
 
-/** The `ip -batch` lines for the host namespace. */
-export function hostBatch(w: PodWiring, hostIf: string, macs: { host: string; pod: string }): string {
-  const lines = [
-    `link add ${hostIf} mtu ${w.mtu} address ${macs.host} type veth peer name ${w.ifname} mtu ${w.mtu} address ${macs.pod} netns ${w.netns}`,
-    `link set ${hostIf} up`,
-  ];
-  for (const a of w.addresses) {
-    const scope = a.family === 4 ? ' scope link' : '';
-    lines.push(`route replace ${formatIP(a)}/${hostLen(a)} dev ${hostIf}${scope} proto ${ROUTE_PROTOCOL}`);
-  }
-  return lines.join('\n') + '\n';
-}
-
-/** The `ip -batch` lines for the pod namespace. */
-export function podBatch(w: PodWiring, hostMac: string): string {
-  const lines = ['link set lo up'];
-  for (const a of w.addresses) {
-    // nodad: the address is ours by allocation; DAD would hold it tentative for a second.
-    lines.push(`addr add ${formatIP(a)}/${hostLen(a)} dev ${w.ifname}${a.family === 6 ? ' nodad' : ''}`);
-  }
-  lines.push(`link set ${w.ifname} up`);
-  if (w.addresses.some((a) => a.family === 4)) {
-    lines.push(`neigh replace ${POD_GATEWAY_V4} lladdr ${hostMac} dev ${w.ifname} nud permanent`);
-    lines.push(`route replace default via ${POD_GATEWAY_V4} dev ${w.ifname} onlink`);
-  }
-  if (w.addresses.some((a) => a.family === 6)) {
-    lines.push(`neigh replace ${POD_GATEWAY_V6} lladdr ${hostMac} dev ${w.ifname} nud permanent`);
-    lines.push(`route replace ::/0 via ${POD_GATEWAY_V6} dev ${w.ifname}`);
-  }
-  return lines.join('\n') + '\n';
-}
-
-/** The host-side sysctls: answer for the gateway, forward, answer at once. */
+/** The host end's per-interface sysctls: answer for the gateway, at once. */
 export function hostSysctls(hostIf: string, families: ReadonlySet<4 | 6>): string[] {
   const out: string[] = [];
-  if (families.has(4)) {
-    out.push(`net.ipv4.conf.${hostIf}.proxy_arp=1`, `net.ipv4.neigh.${hostIf}.proxy_delay=0`, 'net.ipv4.ip_forward=1');
-  }
-  if (families.has(6)) {
-    out.push(`net.ipv6.conf.${hostIf}.proxy_ndp=1`, 'net.ipv6.conf.all.forwarding=1');
-  }
+  if (families.has(4)) out.push(`net.ipv4.conf.${hostIf}.proxy_arp=1`, `net.ipv4.neigh.${hostIf}.proxy_delay=0`);
+  if (families.has(6)) out.push(`net.ipv6.conf.${hostIf}.proxy_ndp=1`);
   return out;
 }
 
-async function deleteLink(hostNetns: string | undefined, ip: string, name: string): Promise<boolean> {
-  const r = await runIn(hostNetns, [ip, 'link', 'del', name]);
-  if (r.code === 0) return true;
-  if (/Cannot find device|does not exist/.test(r.stderr)) return false;
-  throw new TerraceError('Internal', `delete link ${name}: ${r.stderr || `exit ${r.code}`}`);
+/** The host namespace's forwarding sysctls; global, so written once per namespace. */
+export function forwardingSysctls(families: ReadonlySet<4 | 6>): string[] {
+  const out: string[] = [];
+  if (families.has(4)) out.push('net.ipv4.ip_forward=1');
+  if (families.has(6)) out.push('net.ipv6.conf.all.forwarding=1');
+  return out;
+}
+
+/** Forwarding sysctls already written, as `<host namespace path>|<key=value>` ('' for our own namespace). */
+const forwardingSet = new Set<string>();
+
+const GATEWAY = { 4: parseIP(POD_GATEWAY_V4), 6: parseIP(POD_GATEWAY_V6) } as const;
+
+function sysctl(kv: string): [string, string] {
+  const eq = kv.indexOf('=');
+  return [kv.slice(0, eq), kv.slice(eq + 1)];
+}
+
+function failed(what: string, f: StepFailure): TerraceError {
+  return new TerraceError('Internal', `${what}: ${f.step}: ${f.message}`);
+}
+
+/** Deletes the host end (and with it the pod end); false when there was none. */
+async function deleteHostEnd(relay: LinkRelay, hostNetns: string | undefined, hostIf: string): Promise<boolean> {
+  const f = relay.frame();
+  if (hostNetns !== undefined) f.netns(hostNetns);
+  f.netlink((m, step) => encodeDelLink(m, hostIf, step(`delete ${hostIf}`), true));
+  const out = await relay.run(f);
+  const fail = out.failures[0];
+  if (fail === undefined) return true;
+  if (fail.code === 'ENODEV') return false;
+  throw failed(`delete link ${hostIf}`, fail);
 }
 
 /**
- * Wires a pod interface. On any failure everything done so far is undone
- * (the veth pair, and with it the routes through it) before the error is
- * thrown. A leftover host end from an earlier attempt is replaced.
+ * Wires a pod interface. CNI_NETNS is checked first (it exists, is a network
+ * namespace, and is not the node's own). On any failure everything done so
+ * far is undone (the veth pair) before the error, one line, is thrown. A
+ * leftover host end from an earlier attempt is replaced, once.
  */
 export async function wirePod(w: PodWiring): Promise<WiredPod> {
   checkWiring(w);
-  const ip = w.ipCommand ?? DEFAULT_IP_COMMAND;
+  checkPodNetns(w.netns, w.hostNetns);
+  const relay = w.relay ?? sharedLinkRelay();
   const hostIf = hostVethName(w.containerId, w.ifname);
   const macs = podMacs(w.containerId, w.ifname);
   const families = new Set(w.addresses.map((a) => a.family));
-  const create = (): Promise<string> => mustRun(`pod ${w.containerId}: create ${hostIf}`, w.hostNetns, [ip, '-batch', '-'], hostBatch(w, hostIf, macs));
+  const forwarding = forwardingSysctls(families).filter((kv) => !forwardingSet.has(`${w.hostNetns ?? ''}|${kv}`));
+  const createStep = `create ${hostIf}`;
+  const findStep = `find ${w.ifname}`;
+  const checkStep = `check ${w.netns}`;
+
+  // Frame one: the veth (pod end straight into the pod's namespace), the host
+  // end's sysctls and link, then the pod end's index and the pod's loopback.
+  const create = async (): Promise<{ index?: number; fail?: StepFailure }> => {
+    // Entering the pod's namespace first checks that it is a network
+    // namespace (checkPodNetns cannot tell the kinds apart) before anything changes.
+    const f = relay.frame().netns(w.netns, checkStep).netns(w.hostNetns);
+    f.netlink((m, step, fd) => {
+      const at = encodeNewVeth(m, { hostIfname: hostIf, hostMac: macs.host, peerIfname: w.ifname, peerMac: macs.pod, mtu: w.mtu }, step(createStep), true);
+      fd(at, w.netns);
+    });
+    for (const kv of [...hostSysctls(hostIf, families), ...forwarding]) f.sysctl(...sysctl(kv));
+    f.netlink((m, step) => encodeLinkUp(m, hostIf, step(`set ${hostIf} up`), true));
+    f.netns(w.netns);
+    f.netlink((m, step) => {
+      encodeGetLinkByName(m, w.ifname, step(findStep), true);
+      encodeLinkUp(m, 'lo', step('set lo up'), true);
+    });
+    const out = await relay.run(f);
+    const fail = out.failures[0];
+    return fail !== undefined ? { fail } : { index: out.links.get(findStep) };
+  };
+
+  // Until known otherwise the veth may exist (a lost frame may have made it),
+  // and a failure removes it.
+  let undo = true;
   try {
-    try {
-      await create();
-    } catch (e) {
+    const taken = (r: { fail?: StepFailure }): boolean => r.fail?.code === 'EEXIST' && r.fail.step === createStep;
+    let first = await create();
+    if (taken(first)) {
       // A host end left by an earlier ADD (the runtime retried, the agent
       // restarted mid-way) holds the name: remove it, with its pod end, once.
-      if (!(e instanceof TerraceError && e.code === 'AlreadyExists') || !(await deleteLink(w.hostNetns, ip, hostIf))) throw e;
-      await create();
+      // If there was none, the name is taken in the pod.
+      if (!(await deleteHostEnd(relay, w.hostNetns, hostIf))) {
+        undo = false;
+        throw new TerraceError('AlreadyExists', `pod ${w.containerId}: interface ${w.ifname} already exists in ${w.netns}`, { field: 'ifname' });
+      }
+      first = await create();
+      if (taken(first)) {
+        undo = false;
+        throw new TerraceError('AlreadyExists', `pod ${w.containerId}: interface ${w.ifname} already exists in ${w.netns} (or ${hostIf} on the host)`, {
+          field: 'ifname',
+        });
+      }
     }
-    await mustRun(`pod ${w.containerId}: sysctls on ${hostIf}`, w.hostNetns, ['sysctl', '-q', '-w', ...hostSysctls(hostIf, families)]);
-    await mustRun(`pod ${w.containerId}: configure ${w.ifname} in ${w.netns}`, w.netns, [ip, '-batch', '-'], podBatch(w, macs.host));
+    if (first.fail?.step === checkStep || first.fail?.step === createStep) undo = false;
+    if (first.fail?.step === checkStep) throw podNetnsRefusal(w.netns, first.fail.code) ?? failed(`pod ${w.containerId}`, first.fail);
+    if (first.fail !== undefined) throw failed(`pod ${w.containerId}: set up ${hostIf}`, first.fail);
+    for (const kv of forwarding) forwardingSet.add(`${w.hostNetns ?? ''}|${kv}`);
+    const index = first.index;
+    if (index === undefined) throw new TerraceError('Internal', `pod ${w.containerId}: ${w.ifname} is not in ${w.netns} after creating it`);
+
+    // Frame two: the pod end's addresses, link, gateway neighbours and default routes.
+    const f = relay.frame().netns(w.netns);
+    f.netlink((m, step) => {
+      for (const a of w.addresses) encodeHostAddr(m, a, index, step(`addr add ${formatIP(a)}/${hostLen(a)}`), true);
+      encodeLinkUp(m, w.ifname, step(`set ${w.ifname} up`), true);
+      for (const fam of [4, 6] as const) {
+        if (!families.has(fam)) continue;
+        const gw = GATEWAY[fam];
+        encodePermanentNeigh(m, gw, macs.host, index, step(`neigh replace ${formatIP(gw)}`), true);
+        encodeDefaultRoute(m, gw, index, step(`route replace default via ${formatIP(gw)}`), true);
+      }
+    });
+    const fail = (await relay.run(f)).failures[0];
+    if (fail !== undefined) throw failed(`pod ${w.containerId}: configure ${w.ifname} in ${w.netns}`, fail);
   } catch (e) {
-    await deleteLink(w.hostNetns, ip, hostIf).catch(() => false);
-    if (e instanceof TerraceError && e.code === 'AlreadyExists') {
-      throw new TerraceError('AlreadyExists', `pod ${w.containerId}: interface ${w.ifname} already exists in ${w.netns} (or ${hostIf} on the host)`, {
-        field: 'ifname',
-        cause: e,
-      });
-    }
+    if (undo) await deleteHostEnd(relay, w.hostNetns, hostIf).catch(() => false);
     throw e;
   }
   return {
@@ -252,7 +303,7 @@ export async function wirePod(w: PodWiring): Promise<WiredPod> {
  */
 export async function removePod(ref: PodInterfaceRef): Promise<boolean> {
   checkRef(ref);
-  return deleteLink(ref.hostNetns, ref.ipCommand ?? DEFAULT_IP_COMMAND, hostVethName(ref.containerId, ref.ifname));
+  return deleteHostEnd(ref.relay ?? sharedLinkRelay(), ref.hostNetns, hostVethName(ref.containerId, ref.ifname));
 }
 
 interface JsonLink {

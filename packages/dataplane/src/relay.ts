@@ -15,6 +15,10 @@
  *
  * Start-up priming runs the same code against loopbackRelay, an in-process
  * stand-in that accepts every request without a socket (prime.ts).
+ *
+ * Pod wiring uses the same script through its own relay (linkrelay.ts), with
+ * op frames (the head's top bit set) that act in other namespaces by path;
+ * route frames never set that bit.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { endianness } from 'node:os';
@@ -69,6 +73,11 @@ export interface RelayLink {
   end(): void;
   /** Stops it at once. */
   kill(): void;
+  /**
+   * Whether the relay keeps Node's event loop alive (default: it does).
+   * Pod wiring's relay lets go while idle; route sync's never calls this.
+   */
+  hold?(on: boolean): void;
 }
 
 /** What a relay reports back. */
@@ -103,6 +112,15 @@ export const spawnRelay: RelayStarter = (opts, listener) => {
     write: (data) => void child.stdin?.write(data),
     end: () => void child.stdin?.end(),
     kill: () => void child.kill('SIGKILL'),
+    hold: (on) => {
+      // The pipes are sockets (net.Socket), which the stream types do not say.
+      const handles = [child, child.stdin, child.stdout, child.stderr] as unknown as Array<{ ref(): void; unref(): void } | null>;
+      for (const h of handles) {
+        if (h === null) continue;
+        if (on) h.ref();
+        else h.unref();
+      }
+    },
   };
 };
 

@@ -1,14 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
-import { parseIP } from '@terrace/api';
-import { hostBatch, hostSysctls, hostVethName, isPodHostVeth, podBatch, podMacs, type PodWiring } from '../src/links.js';
-
-const wiring: PodWiring = {
-  containerId: 'c0ffee',
-  ifname: 'eth0',
-  netns: '/var/run/netns/pod1',
-  addresses: [parseIP('198.18.10.5'), parseIP('2001:db8:10::5')],
-  mtu: 1450,
-};
+import { forwardingSysctls, hostSysctls, hostVethName, isPodHostVeth, podMacs } from '../src/links.js';
+import { encodeNewVeth } from '../src/linkmsg.js';
+import { MessageWriter } from '../src/netlink.js';
 
 describe('pod link naming', () => {
   it('derives a stable host veth name under 15 bytes from container id and ifname', () => {
@@ -33,32 +26,29 @@ describe('pod link naming', () => {
   });
 });
 
-describe('pod link batches', () => {
-  it('creates the pod end inside the pod namespace and routes to it with our protocol', () => {
+describe('pod sysctls', () => {
+  it('sets proxy ARP and proxy_delay for IPv4, proxy NDP for IPv6, on the host end only', () => {
+    expect(hostSysctls('trx', new Set([4]))).toEqual(['net.ipv4.conf.trx.proxy_arp=1', 'net.ipv4.neigh.trx.proxy_delay=0']);
+    expect(hostSysctls('trx', new Set([6]))).toEqual(['net.ipv6.conf.trx.proxy_ndp=1']);
+  });
+
+  it('keeps the global forwarding switches apart (written once per host namespace)', () => {
+    expect(forwardingSysctls(new Set([4, 6]))).toEqual(['net.ipv4.ip_forward=1', 'net.ipv6.conf.all.forwarding=1']);
+  });
+});
+
+describe('veth request', () => {
+  it('leaves the namespace fd for the relay at the offset it returns, inside IFLA_NET_NS_FD of the peer', () => {
+    const w = new MessageWriter(256);
     const macs = podMacs('c0ffee', 'eth0');
-    const host = hostVethName('c0ffee', 'eth0');
-    expect(hostBatch(wiring, host, macs).split('\n')).toEqual([
-      `link add ${host} mtu 1450 address ${macs.host} type veth peer name eth0 mtu 1450 address ${macs.pod} netns /var/run/netns/pod1`,
-      `link set ${host} up`,
-      `route replace 198.18.10.5/32 dev ${host} scope link proto 201`,
-      `route replace 2001:db8:10::5/128 dev ${host} proto 201`,
-      '',
-    ]);
-  });
-
-  it('gives the pod host-length addresses and link-local default routes', () => {
-    const b = podBatch(wiring, 'ee:00:00:00:00:01');
-    expect(b).toContain('addr add 198.18.10.5/32 dev eth0\n');
-    expect(b).toContain('addr add 2001:db8:10::5/128 dev eth0 nodad\n');
-    expect(b).toContain('route replace default via 169.254.1.1 dev eth0 onlink\n');
-    expect(b).toContain('route replace ::/0 via fe80::1 dev eth0\n');
-    expect(b).toContain('neigh replace 169.254.1.1 lladdr ee:00:00:00:00:01 dev eth0 nud permanent\n');
-  });
-
-  it('leaves out the IPv6 pieces for an IPv4-only pod', () => {
-    const v4 = { ...wiring, addresses: [parseIP('198.18.10.5')] };
-    expect(podBatch(v4, 'ee:00:00:00:00:01')).not.toContain('fe80::1');
-    expect(hostSysctls('trx', new Set([4]))).toEqual(['net.ipv4.conf.trx.proxy_arp=1', 'net.ipv4.neigh.trx.proxy_delay=0', 'net.ipv4.ip_forward=1']);
-    expect(hostSysctls('trx', new Set([6]))).toEqual(['net.ipv6.conf.trx.proxy_ndp=1', 'net.ipv6.conf.all.forwarding=1']);
+    const at = encodeNewVeth(w, { hostIfname: hostVethName('c0ffee', 'eth0'), hostMac: macs.host, peerIfname: 'eth0', peerMac: macs.pod, mtu: 1450 }, 7, true);
+    const b = w.bytes();
+    expect(b.readUInt32LE(0)).toBe(b.length);
+    // the attribute header before the value: length 8, type IFLA_NET_NS_FD (28)
+    expect(b.readUInt16LE(at - 4)).toBe(8);
+    expect(b.readUInt16LE(at - 2)).toBe(28);
+    expect(b.readUInt32LE(at)).toBe(0);
+    // the MACs go in as bytes
+    expect(b.includes(Buffer.from(macs.pod.split(':').map((h) => parseInt(h, 16))))).toBe(true);
   });
 });
