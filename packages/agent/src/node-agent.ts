@@ -12,7 +12,7 @@ import type { Keys, ResourceStore } from '@terrace/datastore';
 import type { Etcd3 } from 'etcd3';
 import { Allocator } from '@terrace/ipam';
 import { Reconciler } from './agent.js';
-import { type CniServer, allocatorIpam, etcdReadiness, localPodRoutes, startCniServer } from './cni/index.js';
+import { type CniServer, allocatorIpam, etcdReadiness, localPodRoutes, podRoutesThrough, startCniServer } from './cni/index.js';
 import type { AgentConfig } from './config.js';
 import { Liveness } from './liveness.js';
 import type { Logger } from '@terrace/log';
@@ -192,12 +192,7 @@ export class NodeAgent {
       datastoreReady: etcdReadiness(etcd, keys.alive(config.nodeName)),
       bgpReady: () => this.speakerReadiness(),
       onEvent: (e) => log.log(e.ok ? 'info' : 'warn', `cni ${e.command}`, { handle: e.handle, ms: e.ms, detail: e.detail }),
-      // Route sync is the only writer of our routes: the ADD answers once they are in.
-      onPodRoutesAdded: async (routes) => {
-        this.routes.upsert(routes);
-        await this.routes.flush();
-      },
-      onPodRoutesRemoved: (routes) => this.routes.remove(routes),
+      ...podRoutesThrough(this.routes),
     });
     log.info('serving CNI', { socket: socketPath });
   }

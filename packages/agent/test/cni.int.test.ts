@@ -13,7 +13,7 @@ import { RouteSync, hostVethName } from '@terrace/dataplane';
 import { Allocator } from '@terrace/ipam';
 import { createLab, runCniPlugin, sharedEtcdEndpoint, uniqueCluster, type Lab, type PluginRun } from '@terrace/testkit';
 import { Etcd3 } from 'etcd3';
-import { allocatorIpam, CniHandlers, etcdReadiness, PendingDels, startCniServer, type CniIpam, type CniServer } from '../src/cni/index.js';
+import { allocatorIpam, CniHandlers, etcdReadiness, PendingDels, podRoutesThrough, startCniServer, type CniIpam, type CniServer } from '../src/cni/index.js';
 
 const PLUGIN = fileURLToPath(new URL('../../../../bin/terrace-cni', import.meta.url));
 const NODE = 'n1';
@@ -77,6 +77,7 @@ beforeAll(async () => {
 
 /** The CNI server as the agent runs it: pod host routes go through a real route sync in the host namespace. */
 function startServer(): Promise<CniServer> {
+  const viaSync = podRoutesThrough(routes);
   return startCniServer({
     socketPath,
     ipam: allocatorIpam(allocator),
@@ -88,12 +89,11 @@ function startServer(): Promise<CniServer> {
     bgpReady: () => bgpProblem,
     onPodRoutesAdded: async (rs) => {
       routeEvents.push(...rs.map((r) => `+${r.nextHops[0]?.dev ?? ''}`));
-      routes.upsert(rs);
-      await routes.flush();
+      await viaSync.onPodRoutesAdded?.(rs);
     },
     onPodRoutesRemoved: (rs) => {
       routeEvents.push(...rs.map((r) => `-${r.nextHops[0]?.dev ?? ''}`));
-      routes.remove(rs.map((r) => r.dst));
+      viaSync.onPodRoutesRemoved?.(rs);
     },
   });
 }

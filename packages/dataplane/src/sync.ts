@@ -252,6 +252,23 @@ export class RouteSync {
     this.changed();
   }
 
+  /**
+   * Tells route sync that the kernel dropped these routes behind its back
+   * (the device they went through was deleted, as when a pod's veth is
+   * re-created): what it believed of them is void, and the next batch writes
+   * those still wanted. A slot whose kernel side is another route is left alone.
+   */
+  gone(routes: Iterable<Route>): void {
+    for (const r of routes) {
+      const c = canonOf(r);
+      const s = this.slots.get(c.key);
+      if (s === undefined || !same(s.have, c)) continue;
+      s.have = undefined;
+      this.queue(s);
+    }
+    this.changed();
+  }
+
   /** Removes desired routes by identity; a bare Cidr means the main table and the default metric. */
   remove(ids: Iterable<RouteId | Cidr>): void {
     for (const id of ids) {

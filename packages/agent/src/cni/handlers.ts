@@ -28,7 +28,7 @@ import {
   type InvocationEnv,
   type TerraceNetConf,
 } from '@terrace/cni';
-import { POD_GATEWAY_V4, POD_GATEWAY_V6, checkPod, hostVethName, podHostRoutes, removePod, wirePod, type UnicastRoute } from '@terrace/dataplane';
+import { POD_GATEWAY_V4, POD_GATEWAY_V6, checkPod, hostVethName, podHostRoutes, removePod, wirePod, type RouteSync, type UnicastRoute } from '@terrace/dataplane';
 import { toCniError } from './errors.js';
 import type { CniIpam } from './ipam.js';
 import { KeyedLock } from './lock.js';
@@ -80,6 +80,22 @@ export interface CniEvent {
 export interface CniAnswer {
   ok: boolean;
   stdout: string;
+}
+
+/**
+ * Pod host routes through route sync, the only writer of our protocol: an
+ * ADD answers once its routes are in the kernel. The veth is always new, so
+ * routes through an earlier one of the same name went with it.
+ */
+export function podRoutesThrough(sync: Pick<RouteSync, 'gone' | 'upsert' | 'flush' | 'remove'>): Pick<CniHandlerOptions, 'onPodRoutesAdded' | 'onPodRoutesRemoved'> {
+  return {
+    onPodRoutesAdded: async (routes) => {
+      sync.gone(routes);
+      sync.upsert(routes);
+      await sync.flush();
+    },
+    onPodRoutesRemoved: (routes) => sync.remove(routes),
+  };
 }
 
 export function handleOf(network: string, containerId: string, ifname: string): string {
