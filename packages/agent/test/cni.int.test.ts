@@ -2,7 +2,7 @@
 // uses, against an in-process CNI server with a real allocator on the shared
 // etcd and real namespaces: a lab "host" namespace holds the host ends, lab
 // namespaces are the pods.
-import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -417,6 +417,24 @@ describe('terrace-cni against the agent', () => {
     for (let i = 0; i < 20; i++) expect(links.includes(hostVethName(`ctr-c${i}`, 'eth0'))).toBe(held.has(`ctr-c${i}`));
     await Promise.all(pods.map((p, i) => cni(podEnv('DEL', p, `ctr-c${i}`), conf())));
     expect((await allocatorIpam(allocator).nodeAllocations(NODE)).filter((a) => a.containerID?.startsWith('ctr-c'))).toEqual([]);
+  });
+
+  it('refuses a CNI_NETNS that is missing, not a network namespace, or the node\'s own, with code 4 and one line', async () => {
+    const file = join(sockDir, 'not-a-netns');
+    writeFileSync(file, '');
+    const cases: Array<[string, string]> = [
+      [join(sockDir, 'missing'), 'does not exist'],
+      [file, 'is not a network namespace'],
+      [nsPath(hostNs), "is the node's own network namespace"],
+    ];
+    for (const [path, why] of cases) {
+      const add = await cni({ ...podEnv('ADD', undefined, 'ctr-ns'), CNI_NETNS: path }, conf({ ipam: {} }));
+      expect(add.code).toBe(1);
+      expect(add.json).toMatchObject({ code: 4, msg: `netns ${path}: ${why}${why.startsWith('is the node') ? '; refusing to wire a pod into it' : ''}` });
+      expect(add.stdout.trim().split('\n')).toHaveLength(1);
+    }
+    // Nothing was allocated for it either.
+    expect((await allocatorIpam(allocator).nodeAllocations(NODE)).filter((a) => a.containerID === 'ctr-ns')).toEqual([]);
   });
 
   it('serves on a socket only root can open', () => {
