@@ -1,6 +1,7 @@
 export * from './types.js';
 export * from './block.js';
 export * from './handle.js';
+export { type PodRef, podHandle, parsePodHandle, legacyPodHandle, isPodHandleOf, handleNamesInterface } from './pod.js';
 export { Allocator, type AllocatorOptions } from './allocator.js';
 export { type BlockTarget, PENDING, CONFIRMED, freeBlocks } from './affinity.js';
 export { type PoolView, DEFAULT_IPAM_CONFIG, eligiblePools, toPoolView, poolOfBlock } from './cluster.js';
