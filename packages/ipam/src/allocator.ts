@@ -26,7 +26,8 @@ import { decodeHandle, ipsOfFamily, validateHandle } from './handle.js';
 import { readKey, readPrefix } from './kv.js';
 import { Mutex, sleep } from './mutex.js';
 import { blockHolding, overlappingBlock, storedBlocks } from './overlap.js';
-import { releaseByHandle, releaseByIP } from './release.js';
+import type { PodRef } from './pod.js';
+import { releaseByHandle, releaseByIP, releasePod } from './release.js';
 import { type CheckReport, check } from './check.js';
 import { type NodeReleaseResult, releaseEmptyBlocks, releaseNode } from './lifecycle.js';
 import { type RepairAction, repair } from './repair.js';
@@ -114,6 +115,18 @@ export class Allocator {
       'ip' in req
         ? await releaseByIP(this.etcd, this.keys, this.view, req.ip, req.seq, req.handle)
         : await releaseByHandle(this.etcd, this.keys, validateHandle(req.handle), req.seq);
+    for (const r of released) this.forgetBlockRecord(r.block);
+    return released;
+  }
+
+  /**
+   * Releases a pod interface's addresses (CNI DEL, GC), including those an
+   * older agent stored under the old handle form, but of those only the
+   * allocations whose containerID and iface are this interface's (see
+   * releasePod in release.ts). Idempotent.
+   */
+  async releasePod(pod: PodRef): Promise<ReleasedIP[]> {
+    const released = await releasePod(this.etcd, this.keys, pod);
     for (const r of released) this.forgetBlockRecord(r.block);
     return released;
   }
