@@ -196,7 +196,7 @@ describe('terrace-cni against the agent', () => {
 
     // The allocation carries the pod's identity.
     const info = await allocator.lookup(v4);
-    expect(info).toMatchObject({ handle: `${NET}.ctr-a.eth0`, node: NODE, namespace: 'default', pod: 'pod-ctr-a', containerID: 'ctr-a', iface: 'eth0' });
+    expect(info).toMatchObject({ handle: `${NET}:ctr-a:eth0`, node: NODE, namespace: 'default', pod: 'pod-ctr-a', containerID: 'ctr-a', iface: 'eth0' });
 
     // Pod side: addresses and default routes. Host side: /32 route with our protocol, proxy ARP.
     const addrs = await sh(pod, 'ip', ['-o', 'addr', 'show', 'dev', 'eth0']);
@@ -255,7 +255,7 @@ describe('terrace-cni against the agent', () => {
     expect(add.code).not.toBe(0);
     expect(add.json).toMatchObject({ cniVersion: '1.1.0', code: 103, msg: expect.stringContaining('already exists') });
     expect(await sh(hostNs, 'ip', ['link'])).not.toContain(hostVethName('ctr-c', 'eth0'));
-    const held = (await allocatorIpam(allocator).nodeAllocations(NODE)).filter((a) => a.handle === `${NET}.ctr-c.eth0`);
+    const held = (await allocatorIpam(allocator).nodeAllocations(NODE)).filter((a) => a.handle === `${NET}:ctr-c:eth0`);
     expect(held).toEqual([]);
   });
 
@@ -274,7 +274,7 @@ describe('terrace-cni against the agent', () => {
     expect(gc).toMatchObject({ code: 0, stdout: '' });
     expect(await allocator.lookup(bIp)).toBeUndefined();
     expect(await sh(hostNs, 'ip', ['link'])).not.toContain(hostVethName('gc-b', 'eth0'));
-    expect(await allocator.lookup(aIp)).toMatchObject({ handle: `${NET}.gc-a.eth0` });
+    expect(await allocator.lookup(aIp)).toMatchObject({ handle: `${NET}:gc-a:eth0` });
     expect(await allocator.lookup(other.ips[0]!.ip)).toMatchObject({ handle: 'other-net.gc-x.eth0' });
     await reach(hostNs, pa, aIp);
 
@@ -312,10 +312,10 @@ describe('terrace-cni against the agent', () => {
     const result = JSON.parse(await add) as AddResult;
     expect(await gc).toEqual([]);
     const ip = result.ips[0]!.address.split('/')[0]!;
-    expect(await allocator.lookup(ip)).toMatchObject({ handle: `${NET}.gc-c.eth0` });
+    expect(await allocator.lookup(ip)).toMatchObject({ handle: `${NET}:gc-c:eth0` });
     expect(await sh(hostNs, 'ip', ['link'])).toContain(hostVethName('gc-c', 'eth0'));
     // A later GC that does not list it (the ADD is over) does release it.
-    expect(await h.gc(config, [])).toContain(`${NET}.gc-c.eth0`);
+    expect(await h.gc(config, [])).toContain(`${NET}:gc-c:eth0`);
     expect(await allocator.lookup(ip)).toBeUndefined();
   });
 

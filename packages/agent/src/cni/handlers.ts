@@ -2,8 +2,9 @@
  * The CNI commands as the agent carries them out: IPAM by handle plus pod
  * wiring, with undo on failure. Independent of gRPC (server.ts adapts).
  *
- * The handle of a pod interface is `<network>.<containerID>.<ifname>`, so a
- * retried ADD gets the same addresses and DEL needs nothing but the ids.
+ * The handle of a pod interface is @terrace/ipam's podHandle(network,
+ * containerID, ifname), so a retried ADD gets the same addresses and DEL
+ * needs nothing but the ids.
  */
 import { formatIP, parseIP, type IPAddr } from '@terrace/api';
 import {
@@ -20,6 +21,7 @@ import {
   type TerraceNetConf,
 } from '@terrace/cni';
 import { POD_GATEWAY_V4, POD_GATEWAY_V6, checkPod, podHostRoutes, removePod, wirePod, type UnicastRoute } from '@terrace/dataplane';
+import { isPodHandleOf, podHandle } from '@terrace/ipam';
 import type { CniIpam } from './ipam.js';
 import { KeyedLock } from './lock.js';
 
@@ -69,7 +71,7 @@ export interface CniCall {
 }
 
 export function handleOf(network: string, containerId: string, ifname: string): string {
-  return `${network}.${containerId}.${ifname}`;
+  return podHandle(network, containerId, ifname);
 }
 
 export class CniHandlers {
@@ -169,12 +171,12 @@ export class CniHandlers {
 
   /** DEL: unwire, then release. Idempotent; needs no namespace. */
   async del(call: CniCall): Promise<void> {
-    const { env, handle } = this.parse(call, 'DEL');
+    const { env, conf, handle } = this.parse(call, 'DEL');
     await this.timed('DEL', handle, () =>
       this.lock.run(`${env.containerId}/${env.ifname}`, async () => {
         // Unwire first: an address must not be handed out while a veth still routes to it.
         await removePod({ containerId: env.containerId, ifname: env.ifname, ...this.hostNs() });
-        const released = await this.o.ipam.release({ handle });
+        const released = await this.o.ipam.releasePod({ network: conf.name, containerId: env.containerId, ifname: env.ifname });
         this.removedRoutes(env.containerId, env.ifname, released);
         if (!this.adding.has(handle)) this.lastAdd.delete(handle);
       }),
@@ -223,8 +225,9 @@ export class CniHandlers {
         if (a.containerID === undefined || a.iface === undefined) continue;
         // Only this network's handles: rebuild the handle from the attributes
         // rather than splitting it, since names may contain dots.
-        if (a.handle !== handleOf(conf.name, a.containerID, a.iface) || keep.has(a.handle)) continue;
-        stale.set(a.handle, { containerId: a.containerID, ifname: a.iface });
+        const handle = handleOf(conf.name, a.containerID, a.iface);
+        if (!isPodHandleOf(a.handle, { network: conf.name, containerId: a.containerID, ifname: a.iface }) || keep.has(handle)) continue;
+        stale.set(handle, { containerId: a.containerID, ifname: a.iface });
       }
       const released: string[] = [];
       for (const [handle, att] of stale) {
@@ -233,7 +236,7 @@ export class CniHandlers {
           // Checked again under the lock: an ADD may have started while we listed.
           if (fresh(handle)) return false;
           await removePod({ ...att, ...this.hostNs() });
-          this.removedRoutes(att.containerId, att.ifname, await this.o.ipam.release({ handle }));
+          this.removedRoutes(att.containerId, att.ifname, await this.o.ipam.releasePod({ network: conf.name, ...att }));
           if (!this.adding.has(handle)) this.lastAdd.delete(handle);
           return true;
         });

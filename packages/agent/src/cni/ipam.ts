@@ -4,7 +4,7 @@
  */
 import { parseIP } from '@terrace/api';
 import { podHostRoutes, type UnicastRoute } from '@terrace/dataplane';
-import { Allocator, allocationsOf, ipOf, readSnapshot, type AllocateRequest, type AllocateResult, type ReleasedIP } from '@terrace/ipam';
+import { Allocator, allocationsOf, ipOf, readSnapshot, type AllocateRequest, type AllocateResult, type PodRef, type ReleasedIP } from '@terrace/ipam';
 
 /** One address held by a pod interface on a node. */
 export interface NodeAllocation {
@@ -19,6 +19,8 @@ export interface CniIpam {
   allocate(req: AllocateRequest): Promise<AllocateResult>;
   /** Idempotent: releasing a free handle returns nothing. */
   release(req: { handle: string }): Promise<ReleasedIP[]>;
+  /** DEL and GC: a pod interface's addresses, also those an older agent stored under the old handle form. Idempotent. */
+  releasePod(pod: PodRef): Promise<ReleasedIP[]>;
   /** Who holds an address, or undefined when it is free. */
   lookup(ip: string): Promise<{ handle: string } | undefined>;
   /** Every address held by pods on `node` (GC). */
@@ -30,6 +32,7 @@ export function allocatorIpam(a: Allocator): CniIpam {
   return {
     allocate: (req) => a.allocate(req),
     release: (req) => a.release(req),
+    releasePod: (pod) => a.releasePod(pod),
     lookup: (ip) => a.lookup(ip),
     async nodeAllocations(node) {
       // GC is rare (the runtime calls it now and then), so one consistent
