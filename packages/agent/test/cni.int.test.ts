@@ -282,6 +282,22 @@ describe('terrace-cni against the agent', () => {
     await allocator.release({ handle: 'other-net.gc-x.eth0' });
   });
 
+  it('DEL and GC release pods an older agent added under the old handle form', async () => {
+    // As the older agent stored them: handle <network>.<containerID>.<ifname>.
+    const old = async (id: string): Promise<string> =>
+      (await allocator.allocate({ handle: `${NET}.${id}.eth0`, node: NODE, attrs: { containerID: id, iface: 'eth0' } })).ips[0]!.ip;
+    const d = await old('old-d');
+    const g = await old('old-g');
+    expect((await cni(podEnv('DEL', undefined, 'old-d'), conf())).code).toBe(0);
+    expect(await allocator.lookup(d)).toBeUndefined();
+    expect(await allocator.lookup(g)).toMatchObject({ handle: `${NET}.old-g.eth0` });
+    const valid = (await allocatorIpam(allocator).nodeAllocations(NODE))
+      .filter((a) => a.containerID !== undefined && a.containerID !== 'old-g')
+      .map((a) => ({ containerID: a.containerID, ifname: a.iface }));
+    expect((await cni({ CNI_COMMAND: 'GC' }, conf({ 'cni.dev/valid-attachments': valid }))).code).toBe(0);
+    expect(await allocator.lookup(g)).toBeUndefined();
+  });
+
   it('GC leaves alone an attachment whose ADD is under way, even when the valid list omits it', async () => {
     // Handlers on the real allocator, whose ADD we can hold right after the
     // address is allocated, so GC surely runs while that ADD is in flight.
