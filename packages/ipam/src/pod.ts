@@ -142,7 +142,17 @@ export function handleNamesInterface(handle: string, containerId: string, ifname
   return handle.length > tail.length && handle.endsWith(tail);
 }
 
-/** Whether `handle` is this interface's handle on `network`, in the current or the old form. */
+/**
+ * Whether `handle` is this interface's handle on `network`, in the current
+ * or the old form. False for ids CNI would refuse (no pod has them), so it
+ * can be asked of any allocation's attributes without throwing.
+ */
 export function isPodHandleOf(handle: string, pod: PodRef): boolean {
-  return handle === podHandle(pod.network, pod.containerId, pod.ifname) || handle === legacyPodHandle(pod.network, pod.containerId, pod.ifname);
+  let current: string;
+  try {
+    current = podHandle(pod.network, pod.containerId, pod.ifname);
+  } catch {
+    return false;
+  }
+  return handle === current || handle === legacyPodHandle(pod.network, pod.containerId, pod.ifname);
 }

@@ -45,6 +45,8 @@ describe('pod handles', () => {
     expect(isPodHandleOf('net.x1.eth0.eth1', { network: 'net', containerId: 'x1', ifname: 'eth0.eth1' })).toBe(true);
     expect(isPodHandleOf('net.x1.eth0.eth1', { network: 'net.x1', containerId: 'eth0', ifname: 'eth1' })).toBe(true);
     expect(isPodHandleOf('net.x1.eth0.eth1', { network: 'other', containerId: 'x1', ifname: 'eth0.eth1' })).toBe(false);
+    // Attributes no CNI pod can have are nobody's, and asking does not throw (GC asks of every allocation).
+    expect(isPodHandleOf('net.x:1.eth0', { network: 'net', containerId: 'x:1', ifname: 'eth0' })).toBe(false);
     expect(handleNamesInterface('net.x1.eth0.eth1', 'x1.eth0', 'eth1')).toBe(true);
     expect(handleNamesInterface('net.x1.eth0.eth1', 'x2', 'eth1')).toBe(false);
     expect(handleNamesInterface('net:x1:eth0', 'x1', 'eth0')).toBe(true);

@@ -225,8 +225,9 @@ export class CniHandlers {
         if (a.containerID === undefined || a.iface === undefined) continue;
         // Only this network's handles: rebuild the handle from the attributes
         // rather than splitting it, since names may contain dots.
+        if (!isPodHandleOf(a.handle, { network: conf.name, containerId: a.containerID, ifname: a.iface })) continue;
         const handle = handleOf(conf.name, a.containerID, a.iface);
-        if (!isPodHandleOf(a.handle, { network: conf.name, containerId: a.containerID, ifname: a.iface }) || keep.has(handle)) continue;
+        if (keep.has(handle)) continue;
         stale.set(handle, { containerId: a.containerID, ifname: a.iface });
       }
       const released: string[] = [];
