@@ -125,7 +125,9 @@ export class NodeAgent {
       log,
     });
     // Existing pods' host routes join the desired set before the first sync.
-    const ipam = config.cniSocket !== undefined ? allocatorIpam(new Allocator({ etcd, keys })) : undefined;
+    // The allocator reads pools and node labels from the same watch caches,
+    // so a pod's ADD into a block with room is one etcd transaction.
+    const ipam = config.cniSocket !== undefined ? allocatorIpam(new Allocator({ etcd, keys, watched: this.state })) : undefined;
     const podRoutes = ipam ? await localPodRoutes(ipam, config.nodeName) : [];
     this.routes.upsert(podRoutes);
     await this.prime();

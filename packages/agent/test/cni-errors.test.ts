@@ -42,7 +42,7 @@ describe('CNI error mapping', () => {
 
 describe('handles and per-interface serialisation', () => {
   it('names a pod interface by network, container and interface', () => {
-    expect(handleOf('k8s', 'abc', 'eth0')).toBe('k8s.abc.eth0');
+    expect(handleOf('k8s', 'abc', 'eth0')).toBe('k8s:abc:eth0');
   });
 
   it('runs work for one key in order and different keys in parallel', async () => {

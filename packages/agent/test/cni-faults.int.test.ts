@@ -96,7 +96,7 @@ describe('the plugin when what the agent depends on fails', () => {
       expect(add2.code).toBe(1);
       expect(add2.json).toMatchObject({ code: 11, msg: expect.stringContaining(`etcd unreachable at ${etcdd.endpoint}`) });
       const del = await cni(podEnv('DEL', 'ctr-a'), conf(socket));
-      expect(del.json).toMatchObject({ code: 11, msg: expect.stringMatching(/etcd .*; the DEL of faults\.ctr-a\.eth0 is recorded/) });
+      expect(del.json).toMatchObject({ code: 11, msg: expect.stringMatching(/etcd .*; the DEL of faults:ctr-a:eth0 is recorded/) });
       const status = await cni({ CNI_COMMAND: 'STATUS' }, conf(socket).replace('1.0.0', '1.1.0'));
       expect(status.json).toMatchObject({ code: 50, msg: expect.stringContaining('etcd not reachable') });
       expect(readdirSync(join(dir, 'state', 'pending-del'))).toHaveLength(1);

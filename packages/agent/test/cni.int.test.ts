@@ -190,7 +190,7 @@ describe('terrace-cni against the agent', () => {
 
     // The allocation carries the pod's identity.
     const info = await allocator.lookup(v4);
-    expect(info).toMatchObject({ handle: `${NET}.ctr-a.eth0`, node: NODE, namespace: 'default', pod: 'pod-ctr-a', containerID: 'ctr-a', iface: 'eth0' });
+    expect(info).toMatchObject({ handle: `${NET}:ctr-a:eth0`, node: NODE, namespace: 'default', pod: 'pod-ctr-a', containerID: 'ctr-a', iface: 'eth0' });
 
     // Pod side: addresses and default routes. Host side: /32 route with our protocol, proxy ARP.
     const addrs = await sh(pod, 'ip', ['-o', 'addr', 'show', 'dev', 'eth0']);
@@ -249,7 +249,7 @@ describe('terrace-cni against the agent', () => {
     expect(add.code).not.toBe(0);
     expect(add.json).toMatchObject({ cniVersion: '1.1.0', code: 103, msg: expect.stringContaining('already exists') });
     expect(await sh(hostNs, 'ip', ['link'])).not.toContain(hostVethName('ctr-c', 'eth0'));
-    const held = (await allocatorIpam(allocator).nodeAllocations(NODE)).filter((a) => a.handle === `${NET}.ctr-c.eth0`);
+    const held = (await allocatorIpam(allocator).nodeAllocations(NODE)).filter((a) => a.handle === `${NET}:ctr-c:eth0`);
     expect(held).toEqual([]);
   });
 
@@ -268,12 +268,36 @@ describe('terrace-cni against the agent', () => {
     expect(gc).toMatchObject({ code: 0, stdout: '' });
     expect(await allocator.lookup(bIp)).toBeUndefined();
     expect(await sh(hostNs, 'ip', ['link'])).not.toContain(hostVethName('gc-b', 'eth0'));
-    expect(await allocator.lookup(aIp)).toMatchObject({ handle: `${NET}.gc-a.eth0` });
+    expect(await allocator.lookup(aIp)).toMatchObject({ handle: `${NET}:gc-a:eth0` });
     expect(await allocator.lookup(other.ips[0]!.ip)).toMatchObject({ handle: 'other-net.gc-x.eth0' });
     await reach(hostNs, pa, aIp);
 
     expect((await cni(podEnv('DEL', pa, 'gc-a'), conf())).code).toBe(0);
     await allocator.release({ handle: 'other-net.gc-x.eth0' });
+  });
+
+  it('DEL and GC release pods an older agent added under the old handle form', async () => {
+    // As the older agent stored them: handle <network>.<containerID>.<ifname>.
+    const old = async (id: string): Promise<string> =>
+      (await allocator.allocate({ handle: `${NET}.${id}.eth0`, node: NODE, attrs: { containerID: id, iface: 'eth0' } })).ips[0]!.ip;
+    const d = await old('old-d');
+    const g = await old('old-g');
+    expect((await cni(podEnv('DEL', undefined, 'old-d'), conf())).code).toBe(0);
+    expect(await allocator.lookup(d)).toBeUndefined();
+    expect(await allocator.lookup(g)).toMatchObject({ handle: `${NET}.old-g.eth0` });
+    const valid = (await allocatorIpam(allocator).nodeAllocations(NODE))
+      .filter((a) => a.containerID !== undefined && a.containerID !== 'old-g')
+      .map((a) => ({ containerID: a.containerID, ifname: a.iface }));
+    expect((await cni({ CNI_COMMAND: 'GC' }, conf({ 'cni.dev/valid-attachments': valid }))).code).toBe(0);
+    expect(await allocator.lookup(g)).toBeUndefined();
+    // CHECK accepts the old form as this pod's holding (only the missing wiring is reported).
+    const k = await old('old-k');
+    const pod = await lab.addNamespace('pold');
+    const prevResult = { cniVersion: '1.1.0', interfaces: [], ips: [{ address: `${k}/32`, gateway: '169.254.1.1', interface: 1 }], routes: [], dns: {} };
+    const check = await cni(podEnv('CHECK', pod, 'old-k'), conf({ prevResult }));
+    expect(check.json).toMatchObject({ code: 102 });
+    expect(JSON.stringify(check.json)).not.toContain('is allocated to');
+    expect((await cni(podEnv('DEL', undefined, 'old-k'), conf())).code).toBe(0);
   });
 
   it('GC leaves alone an attachment whose ADD is under way, even when the valid list omits it', async () => {
@@ -307,7 +331,7 @@ describe('terrace-cni against the agent', () => {
     const result = JSON.parse(added.stdout) as AddResult;
     expect(await gc).toEqual({ ok: true, stdout: '' });
     const ip = result.ips[0]!.address.split('/')[0]!;
-    expect(await allocator.lookup(ip)).toMatchObject({ handle: `${NET}.gc-c.eth0` });
+    expect(await allocator.lookup(ip)).toMatchObject({ handle: `${NET}:gc-c:eth0` });
     expect(await sh(hostNs, 'ip', ['link'])).toContain(hostVethName('gc-c', 'eth0'));
     // A later GC that does not list it (the ADD is over) does release it.
     expect(await h.invoke({ CNI_COMMAND: 'GC' }, config)).toEqual({ ok: true, stdout: '' });
@@ -340,7 +364,7 @@ describe('terrace-cni against the agent', () => {
     const add = await cni({ ...podEnv('ADD', pod, 'ctr-ip'), CNI_ARGS: 'IgnoreUnknown=1;IP=198.18.64.77' }, conf({ ipam: {} }));
     expect(add.code).toBe(0);
     expect((add.json as unknown as AddResult).ips.map((i) => i.address)).toEqual(['198.18.64.77/32']);
-    expect(await allocator.lookup('198.18.64.77')).toMatchObject({ handle: `${NET}.ctr-ip.eth0` });
+    expect(await allocator.lookup('198.18.64.77')).toMatchObject({ handle: `${NET}:ctr-ip:eth0` });
     // An address no pool holds is refused, and leaves nothing behind.
     const outside = await cni({ ...podEnv('ADD', pod, 'ctr-ip2'), CNI_ARGS: 'IP=203.0.113.9' }, conf({ ipam: {} }));
     expect(outside.code).toBe(1);
@@ -368,7 +392,7 @@ describe('terrace-cni against the agent', () => {
       // A runtime that never retries (podman) sends this DEL once.
       const del = await cni(podEnv('DEL', pod, 'ctr-lost'), conf());
       expect(del.json).toMatchObject({ code: 11, msg: expect.stringContaining('recorded') });
-      expect(await allocator.lookup(v4)).toMatchObject({ handle: `${NET}.ctr-lost.eth0` });
+      expect(await allocator.lookup(v4)).toMatchObject({ handle: `${NET}:ctr-lost:eth0` });
     } finally {
       server = await startServer();
     }
@@ -392,7 +416,7 @@ describe('terrace-cni against the agent', () => {
     const now = (again.json as unknown as AddResult).ips[0]!.address.split('/')[0]!;
     // The new incarnation is wired and holds its address; a drain later does not undo it.
     await server.handlers.drainPending();
-    expect(await allocator.lookup(now)).toMatchObject({ handle: `${NET}.ctr-re.eth0` });
+    expect(await allocator.lookup(now)).toMatchObject({ handle: `${NET}:ctr-re:eth0` });
     await reach(hostNs, pod, now);
     if (old !== now) expect(await allocator.lookup(old)).toBeUndefined();
     expect((await cni(podEnv('DEL', pod, 'ctr-re'), conf())).code).toBe(0);

@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { Keys } from '@terrace/datastore';
-import { Allocator } from '@terrace/ipam';
+import { Allocator, ISSUE_KINDS } from '@terrace/ipam';
 import { sharedEtcdEndpoint, uniqueCluster } from '@terrace/testkit';
 import { Etcd3 } from 'etcd3';
 import { bound, dumpCluster, tempDir } from './harness.js';
@@ -94,7 +94,7 @@ describe('terracectl ipam', () => {
     const clean = await ctl(['ipam', 'check']);
     expect(clean.code).toBe(0);
     const rows = clean.stdout.split('\n').filter((l) => /\s\d+$/.test(l) && !l.startsWith('checked'));
-    expect(rows).toHaveLength(6);
+    expect(rows).toHaveLength(ISSUE_KINDS.length);
     expect(rows.filter((l) => !/\s0$/.test(l))).toEqual([]);
     // A second run of the same report finds nothing in the reported state.
     const again = await ctl(['ipam', 'release', '--from-report', file]);
@@ -112,6 +112,22 @@ describe('terracectl ipam', () => {
     const bad = await ctl(['ipam', 'release']);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/exactly one of --ip or --from-report/);
+  });
+
+  test('check finds two interfaces on one old-form handle (exit 4) and release --from-report leaves it', async () => {
+    // As an older agent stored them: x1.eth0+eth1 and x1+eth0.eth1 both had handle net.x1.eth0.eth1.
+    const old = 'net.x1.eth0.eth1';
+    await a.allocate({ handle: old, node: 'n1', attrs: { containerID: 'x1.eth0', iface: 'eth1' } });
+    await a.allocate({ handle: old, node: 'n1', family: 'dual', attrs: { containerID: 'x1', iface: 'eth0.eth1' } });
+    const file = `${dir.path}/shared.json`;
+    const chk = await ctl(['ipam', 'check', '-o', file]);
+    expect(chk.code).toBe(4);
+    expect(chk.stdout).toMatch(/handles holding addresses of two interfaces\s+1/);
+    const rel = await ctl(['ipam', 'release', '--from-report', file]);
+    expect(rel.stdout).toMatch(/applied 0 of 1/);
+    expect((await ctl(['ipam', 'check'])).code).toBe(4);
+    expect(await a.release({ handle: old })).toHaveLength(2);
+    expect((await ctl(['ipam', 'check'])).code).toBe(0);
   });
 
   test('configure writes the IPAMConfig resource', async () => {

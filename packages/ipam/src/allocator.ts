@@ -20,13 +20,14 @@ import type { Keys } from '@terrace/datastore';
 import type { Etcd3 } from 'etcd3';
 import { Affinity, type BlockTarget } from './affinity.js';
 import { type AllocationAttrs, allocationAt, decodeBlock, findFree, freeCount, hostAffinity } from './block.js';
-import { ClusterView, type PoolView, eligiblePools, poolOfBlock } from './cluster.js';
+import { ClusterView, type PoolView, type WatchedResources, eligiblePools, poolOfBlock } from './cluster.js';
 import { type Waiter, commitAssign, settle, toAllocated } from './commit.js';
 import { decodeHandle, ipsOfFamily, validateHandle } from './handle.js';
 import { readKey, readPrefix } from './kv.js';
 import { Mutex, sleep } from './mutex.js';
 import { blockHolding, overlappingBlock, storedBlocks } from './overlap.js';
-import { releaseByHandle, releaseByIP } from './release.js';
+import type { PodRef } from './pod.js';
+import { releaseByHandle, releaseByIP, releasePod } from './release.js';
 import { type CheckReport, check } from './check.js';
 import { type NodeReleaseResult, releaseEmptyBlocks, releaseNode } from './lifecycle.js';
 import { type RepairAction, repair } from './repair.js';
@@ -38,6 +39,13 @@ export interface AllocatorOptions {
   keys: Keys;
   /** How long pool, IPAMConfig and node-label reads are reused, in ms; default 1000. */
   cacheTtlMs?: number;
+  /**
+   * Pools and nodes from the caller's etcd watch (the agent's cluster
+   * state): then an ADD into an affine block with room is one etcd request,
+   * its transaction, however long since the last. Default: none; pools and
+   * node labels are read, and the reads reused for cacheTtlMs.
+   */
+  watched?: WatchedResources;
   /** Most requests served by one transaction; default 64 (etcd allows 128 operations per txn). */
   maxBatch?: number;
   /** Conflicting attempts before a request fails with Conflict; default 50. */
@@ -76,7 +84,7 @@ export class Allocator {
   constructor(opts: AllocatorOptions) {
     this.etcd = opts.etcd;
     this.keys = opts.keys;
-    this.view = new ClusterView(opts.etcd, opts.keys, opts.cacheTtlMs ?? 1000);
+    this.view = new ClusterView(opts.etcd, opts.keys, opts.cacheTtlMs ?? 1000, opts.watched);
     this.affinity = new Affinity(opts.etcd, opts.keys);
     this.maxBatch = Math.max(1, Math.min(opts.maxBatch ?? 64, 120));
     this.maxRetries = opts.maxRetries ?? 50;
@@ -114,6 +122,18 @@ export class Allocator {
       'ip' in req
         ? await releaseByIP(this.etcd, this.keys, this.view, req.ip, req.seq, req.handle)
         : await releaseByHandle(this.etcd, this.keys, validateHandle(req.handle), req.seq);
+    for (const r of released) this.forgetBlockRecord(r.block);
+    return released;
+  }
+
+  /**
+   * Releases a pod interface's addresses (CNI DEL, GC), including those an
+   * older agent stored under the old handle form, but of those only the
+   * allocations whose containerID and iface are this interface's (see
+   * releasePod in release.ts). Idempotent.
+   */
+  async releasePod(pod: PodRef): Promise<ReleasedIP[]> {
+    const released = await releasePod(this.etcd, this.keys, pod);
     for (const r of released) this.forgetBlockRecord(r.block);
     return released;
   }
@@ -308,8 +328,8 @@ export class Allocator {
     return room[Math.floor(Math.random() * room.length)];
   }
 
-  private async eligible(node: string, family: IPFamily, pools: string[] | undefined): Promise<PoolView[]> {
-    const [all, labels] = await Promise.all([this.view.pools(), this.view.nodeLabels(node)]);
+  private async eligible(node: string, family: IPFamily, pools: string[] | undefined, fresh = false): Promise<PoolView[]> {
+    const [all, labels] = await Promise.all([this.view.pools({ fresh, ...(pools ? { named: pools } : {}) }), this.view.nodeLabels(node)]);
     const list = eligiblePools(all, family, labels ?? {}, pools);
     if (list.length === 0) {
       const tried = pools?.length ? pools : all.filter((p) => p.cidr.family === family && !p.manual).map((p) => p.name);
@@ -335,7 +355,7 @@ export class Allocator {
       if (t) return t;
       // Claims are rare: re-read pools so the claim compares their current revision.
       this.view.invalidate();
-      eligible = await this.eligible(node, family, pools);
+      eligible = await this.eligible(node, family, pools, true);
       const config = await this.view.config();
       const held = blocks.filter((b) => b.cidr.family === family).length;
       const atLimit = config.maxBlocksPerHost > 0 && held >= config.maxBlocksPerHost;
@@ -382,7 +402,7 @@ export class Allocator {
   private async allocateSpecific(handle: string, attrs: AllocationAttrs, ipText: string, poolNames: string[] | undefined): Promise<{ ip: AllocatedIP; fresh: boolean }> {
     const ip = parseIP(ipText);
     for (let attempt = 0; attempt < this.maxRetries; attempt++) {
-      const pools = await this.view.pools();
+      const pools = await this.view.pools(poolNames ? { named: poolNames } : {});
       const inScope = poolNames?.length ? pools.filter((p) => poolNames.includes(p.name)) : pools;
       const pool = inScope.find((p) => cidrContainsIP(p.cidr, ip));
       if (!pool) throw new TerraceError('NotFound', `no IP pool${poolNames?.length ? ` among ${poolNames.join(', ')}` : ''} contains ${ipText}`);
@@ -413,7 +433,7 @@ export class Allocator {
       if (!bkv) {
         // The block does not exist yet: claim it for this node.
         this.view.invalidate();
-        const fresh = (await this.view.pools()).find((p) => p.name === pool.name) ?? pool;
+        const fresh = (await this.view.pools({ fresh: true })).find((p) => p.name === pool.name) ?? pool;
         const claimed = await this.nodeState(attrs.node).lock.run(() => this.affinity.claimOne(attrs.node, fresh, cidr));
         if (!claimed) continue;
         this.nodes.get(attrs.node)?.blocks?.set(claimed.rec.cidr, claimed);

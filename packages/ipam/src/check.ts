@@ -11,6 +11,7 @@ import { CONFIRMED } from './affinity.js';
 import { type BlockRecord, affinityNode, allocationsOf, decodeBlock, hostAffinity, ipOf } from './block.js';
 import { type HandleIP, type HandleRecord, decodeHandle } from './handle.js';
 import { type KV, readPrefix } from './kv.js';
+import { handleNamesInterface } from './pod.js';
 
 export const ISSUE_KINDS = [
   'allocationNodeNotRegistered',
@@ -19,6 +20,9 @@ export const ISSUE_KINDS = [
   'affinityWithoutBlock',
   'blockNodeGone',
   'affinityUnconfirmed',
+  'handleOfTwoInterfaces',
+  'allocationNotOfHandle',
+  'addressInTwoHandles',
 ] as const;
 export type IssueKind = (typeof ISSUE_KINDS)[number];
 
@@ -29,7 +33,17 @@ export const ISSUE_TITLES: Record<IssueKind, string> = {
   affinityWithoutBlock: 'affinities without a block',
   blockNodeGone: 'blocks whose affine node is gone',
   affinityUnconfirmed: 'affinities left pending (block exists)',
+  handleOfTwoInterfaces: 'handles holding addresses of two interfaces',
+  allocationNotOfHandle: 'allocations whose interface is not their handle\'s',
+  addressInTwoHandles: 'addresses listed by two handles',
 };
+
+/**
+ * Kinds that mean two live interfaces may hold one address (the old,
+ * ambiguous handle form could cause it). Nothing is freed for them
+ * automatically: which interface should keep the address needs a person.
+ */
+export const SHARED_ADDRESS_KINDS: readonly IssueKind[] = ['handleOfTwoInterfaces', 'allocationNotOfHandle', 'addressInTwoHandles'];
 
 export interface CheckIssue {
   kind: IssueKind;
@@ -48,6 +62,10 @@ export interface CheckIssue {
   blockRevision?: string;
   /** For handleWithoutAllocation: the dangling entries. */
   entries?: HandleIP[];
+  /** For handleOfTwoInterfaces: the interfaces its allocations name; for allocationNotOfHandle: the allocation's. */
+  interfaces?: { containerID: string; iface: string }[];
+  /** For addressInTwoHandles: every handle that lists the address. */
+  handles?: string[];
 }
 
 export interface CheckReport {
@@ -123,6 +141,8 @@ export function findIssues(keys: Keys, s: Snapshot): CheckIssue[] {
     }
   }
 
+  issues.push(...sharedAddresses(keys, s));
+
   for (const kv of s.affinities) {
     const p = keys.parseAffinity(kv.key);
     if (!p) continue;
@@ -131,6 +151,62 @@ export function findIssues(keys: Keys, s: Snapshot): CheckIssue[] {
     const base = { key: kv.key, modRevision: kv.mod, node: p.node, block: cidr, blockRevision: b?.kv.mod ?? '0' };
     if (!b || b.rec.affinity !== hostAffinity(p.node)) issues.push({ kind: 'affinityWithoutBlock', ...base });
     else if (kv.text !== CONFIRMED) issues.push({ kind: 'affinityUnconfirmed', ...base });
+  }
+  return issues;
+}
+
+/**
+ * Signs that two live interfaces hold one address: a handle whose
+ * allocations name more than one (containerID, iface); an allocation whose
+ * containerID and iface do not build its handle (pod.ts, either form); an
+ * address listed by two handle records. Allocations without those
+ * attributes (not a pod's) are not judged.
+ */
+function sharedAddresses(keys: Keys, s: Snapshot): CheckIssue[] {
+  const issues: CheckIssue[] = [];
+  const handleRev = new Map(s.handles.map((h) => [h.rec.handle, h.kv.mod]));
+  const interfaces = new Map<string, Map<string, { containerID: string; iface: string }>>();
+  for (const { kv, rec } of s.blocks) {
+    for (const { ordinal, alloc } of allocationsOf(rec)) {
+      if (alloc.containerID === undefined || alloc.iface === undefined) continue;
+      const itf = { containerID: alloc.containerID, iface: alloc.iface };
+      const seen = interfaces.get(alloc.handle) ?? new Map<string, { containerID: string; iface: string }>();
+      seen.set(JSON.stringify(itf), itf);
+      interfaces.set(alloc.handle, seen);
+      if (!handleNamesInterface(alloc.handle, itf.containerID, itf.iface)) {
+        issues.push({
+          kind: 'allocationNotOfHandle',
+          key: kv.key,
+          modRevision: kv.mod,
+          block: rec.cidr,
+          ip: ipOf(rec, ordinal),
+          ordinal,
+          seq: alloc.seq,
+          handle: alloc.handle,
+          node: alloc.node,
+          handleRevision: handleRev.get(alloc.handle) ?? '0',
+          interfaces: [itf],
+        });
+      }
+    }
+  }
+  for (const [handle, seen] of interfaces) {
+    if (seen.size < 2) continue;
+    issues.push({ kind: 'handleOfTwoInterfaces', key: keys.handle(handle), modRevision: handleRev.get(handle) ?? '0', handle, interfaces: [...seen.values()] });
+  }
+  const listedBy = new Map<string, { e: HandleIP; handles: string[] }>();
+  for (const { rec } of s.handles) {
+    for (const e of rec.ips) {
+      const l = listedBy.get(e.ip) ?? { e, handles: [] };
+      if (!l.handles.includes(rec.handle)) l.handles.push(rec.handle);
+      listedBy.set(e.ip, l);
+    }
+  }
+  const blockByCidr = new Map(s.blocks.map((b) => [b.rec.cidr, b]));
+  for (const [ip, { e, handles }] of listedBy) {
+    if (handles.length < 2) continue;
+    const b = blockByCidr.get(e.block);
+    issues.push({ kind: 'addressInTwoHandles', key: keys.block(e.block), modRevision: b?.kv.mod ?? '0', block: e.block, ip, ordinal: e.ordinal, handles: handles.sort() });
   }
   return issues;
 }

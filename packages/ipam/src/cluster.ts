@@ -1,8 +1,11 @@
 /**
  * What the allocator reads but never writes: pools, the IPAMConfig and node
  * labels (resources stored as JSON, fully defaulted), plus node liveness.
- * Reads are reused for a short TTL; a block claim still pins the pool's
- * revision in its transaction, so a stale pool can never be claimed from.
+ * Pools and node labels come from a watch when the caller has one (the
+ * agent), otherwise from reads reused for a short TTL. Either may lag etcd a
+ * little: a block claim reads pools afresh and pins the pool's revision in
+ * its transaction, so a stale pool can never be claimed from, and a pool a
+ * request names but the view lacks is read from etcd before NotFound.
  */
 import {
   type Cidr,
@@ -84,16 +87,30 @@ interface Cached<T> {
   value: Promise<T>;
 }
 
+/**
+ * Pools and nodes kept current by someone else's etcd watch (the agent's
+ * cluster state), each item with metadata.resourceVersion = its mod revision.
+ * May lag etcd by a little: see ClusterView.
+ */
+export interface WatchedResources {
+  pools(): IPPool[];
+  nodes(): TerraceNode[];
+}
+
 export class ClusterView {
   private poolsCache: Cached<PoolView[]> | undefined;
   private configCache: Cached<IPAMConfigSpec> | undefined;
   private readonly labelsCache = new Map<string, Cached<Record<string, string> | undefined>>();
+  /** PoolViews of watched pools by name, rebuilt only when a pool's revision moves. */
+  private readonly watchedViews = new Map<string, PoolView>();
 
   constructor(
     private readonly etcd: Etcd3,
     private readonly keys: Keys,
     /** How long a read is reused; 0 reads every time. */
     private readonly ttlMs: number,
+    /** When given, pools and node labels come from it instead of reads (no round trip per ADD). */
+    private readonly watched?: WatchedResources,
   ) {}
 
   private fresh<T>(c: Cached<T> | undefined): c is Cached<T> {
@@ -107,7 +124,24 @@ export class ClusterView {
     this.labelsCache.clear();
   }
 
-  pools(): Promise<PoolView[]> {
+  /**
+   * Every pool. `fresh` reads etcd now (a block claim, which compares the
+   * pool's revision). A pool in `named` that this view lacks may just be
+   * newer than the view (a watch or a cached read lags): it is read from
+   * etcd before anyone is told it does not exist.
+   */
+  async pools(opts: { fresh?: boolean; named?: string[] } = {}): Promise<PoolView[]> {
+    if (opts.fresh) this.poolsCache = undefined;
+    const list = opts.fresh || !this.watched ? await this.readPools() : this.watchedPools(this.watched);
+    const missing = (opts.named ?? []).filter((n) => !list.some((p) => p.name === n));
+    if (missing.length === 0) return list;
+    const found = await Promise.all(missing.map((n) => readKey(this.etcd, this.keys.resource('IPPool', n))));
+    const more = found.flatMap((kv) => (kv ? [toPoolView(JSON.parse(kv.text) as IPPool, kv.mod)] : []));
+    if (more.length > 0) this.poolsCache = undefined;
+    return [...list, ...more];
+  }
+
+  private readPools(): Promise<PoolView[]> {
     if (!this.fresh(this.poolsCache)) {
       const value = readPrefix(this.etcd, this.keys.resourcePrefix('IPPool')).then(({ kvs }) =>
         kvs.map((kv) => toPoolView(JSON.parse(kv.text) as IPPool, kv.mod)),
@@ -116,6 +150,23 @@ export class ClusterView {
       this.poolsCache = { at: Date.now(), value };
     }
     return this.poolsCache.value;
+  }
+
+  private watchedPools(w: WatchedResources): PoolView[] {
+    const out: PoolView[] = [];
+    const names = new Set<string>();
+    for (const pool of w.pools()) {
+      const rev = pool.metadata.resourceVersion ?? '0';
+      let v = this.watchedViews.get(pool.metadata.name);
+      if (!v || v.modRevision !== rev) {
+        v = toPoolView(pool, rev);
+        this.watchedViews.set(pool.metadata.name, v);
+      }
+      out.push(v);
+      names.add(pool.metadata.name);
+    }
+    for (const n of this.watchedViews.keys()) if (!names.has(n)) this.watchedViews.delete(n);
+    return out;
   }
 
   config(): Promise<IPAMConfigSpec> {
@@ -129,8 +180,10 @@ export class ClusterView {
     return this.configCache.value;
   }
 
-  /** The node's labels, or undefined when no Node resource is registered. */
+  /** The node's labels, or undefined when no Node resource is registered (a node the watch lacks is read from etcd). */
   nodeLabels(node: string): Promise<Record<string, string> | undefined> {
+    const seen = this.watched?.nodes().find((n) => n.metadata.name === node);
+    if (seen) return Promise.resolve(seen.metadata.labels ?? {});
     const c = this.labelsCache.get(node);
     if (this.fresh(c)) return c.value;
     const value = readKey(this.etcd, this.keys.resource('Node', node)).then((kv) =>

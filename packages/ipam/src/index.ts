@@ -1,10 +1,11 @@
 export * from './types.js';
 export * from './block.js';
 export * from './handle.js';
+export { type PodRef, podHandle, parsePodHandle, legacyPodHandle, isPodHandleOf, handleNamesInterface } from './pod.js';
 export { Allocator, type AllocatorOptions } from './allocator.js';
 export { type BlockTarget, PENDING, CONFIRMED, freeBlocks } from './affinity.js';
-export { type PoolView, DEFAULT_IPAM_CONFIG, eligiblePools, toPoolView, poolOfBlock } from './cluster.js';
-export { type CheckIssue, type CheckReport, type IssueKind, ISSUE_KINDS, ISSUE_TITLES, check, findIssues, readSnapshot } from './check.js';
+export { type PoolView, type WatchedResources, DEFAULT_IPAM_CONFIG, eligiblePools, toPoolView, poolOfBlock } from './cluster.js';
+export { type CheckIssue, type CheckReport, type IssueKind, ISSUE_KINDS, ISSUE_TITLES, SHARED_ADDRESS_KINDS, check, findIssues, readSnapshot } from './check.js';
 export { type RepairAction, repair } from './repair.js';
 export { type NodeReleaseResult, releaseEmptyBlocks, releaseNode } from './lifecycle.js';
 export { type PoolUsage } from './usage.js';

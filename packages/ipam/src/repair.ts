@@ -33,6 +33,9 @@ const ORDER: IssueKind[] = [
   'affinityWithoutBlock',
   'affinityUnconfirmed',
   'blockNodeGone',
+  'handleOfTwoInterfaces',
+  'allocationNotOfHandle',
+  'addressInTwoHandles',
 ];
 
 export async function repair(
@@ -73,6 +76,12 @@ function planFor(etcd: Etcd3, keys: Keys, issue: CheckIssue): Promise<Plan> {
       return planConfirm(etcd, keys, issue);
     case 'blockNodeGone':
       return planGoneBlock(etcd, keys, issue);
+    case 'handleOfTwoInterfaces':
+    case 'allocationNotOfHandle':
+    case 'addressInTwoHandles':
+      // Freeing either holder could cut a running pod off: a person decides
+      // (`terracectl ipam release --ip` for the interface that must give it up).
+      return Promise.resolve({ action: `leave ${issue.ip ?? issue.handle} to an operator`, skip: 'two interfaces may hold this address; which one keeps it is not for repair to guess' });
   }
 }
 

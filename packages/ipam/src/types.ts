@@ -5,7 +5,7 @@ import type { IPFamily } from '@terrace/api';
 export type FamilyRequest = IPFamily | 'dual';
 
 export interface AllocateRequest {
-  /** Stable id such as `<network>.<containerID>.<ifname>`: the same handle always gets the same address back. */
+  /** Stable id (for a pod interface, podHandle(network, containerID, ifname)): the same handle always gets the same address back. */
   handle: string;
   /** The node the pod runs on: blocks affine to it are used first. */
   node: string;

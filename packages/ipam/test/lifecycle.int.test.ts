@@ -126,6 +126,9 @@ describe('check and repair', () => {
       affinityWithoutBlock: 1,
       blockNodeGone: 1,
       affinityUnconfirmed: 1,
+      handleOfTwoInterfaces: 0,
+      allocationNotOfHandle: 0,
+      addressInTwoHandles: 0,
     });
     expect(report.issues.find((i) => i.kind === 'allocationWithoutHandle')?.ip).toBe(orphan.ips[0]?.ip);
 

@@ -4,10 +4,11 @@
  * (the CNI_* variables and the network config, forwarded by the plugin) and
  * leaves as exactly what the plugin prints (server.ts does the transport).
  *
- * A retried ADD of the same attachment gets the same addresses (the handle
- * names the attachment), and DEL needs nothing but the ids. A DEL that could
- * not finish (etcd unreachable here, or the agent unreachable for the
- * plugin) is recorded and finished later (pending.ts).
+ * A retried ADD of the same attachment gets the same addresses (the handle,
+ * @terrace/ipam's podHandle(network, containerID, ifname), names the
+ * attachment), and DEL needs nothing but the ids. A DEL that could not finish
+ * (etcd unreachable here, or the agent unreachable for the plugin) is
+ * recorded and finished later (pending.ts).
  */
 import { existsSync } from 'node:fs';
 import { TerraceError, formatIP, isTerraceError, parseIP, tryParseIP, type IPAddr } from '@terrace/api';
@@ -30,6 +31,7 @@ import {
 } from '@terrace/cni';
 import { POD_GATEWAY_V4, POD_GATEWAY_V6, checkPod, hostVethName, podHostRoutes, removePod, wirePod, type RouteSync, type UnicastRoute } from '@terrace/dataplane';
 import { toCniError } from './errors.js';
+import { isPodHandleOf, podHandle, type PodRef } from '@terrace/ipam';
 import type { CniIpam } from './ipam.js';
 import { KeyedLock } from './lock.js';
 import { PendingDels, type PendingDel } from './pending.js';
@@ -99,7 +101,7 @@ export function podRoutesThrough(sync: Pick<RouteSync, 'gone' | 'upsert' | 'flus
 }
 
 export function handleOf(network: string, containerId: string, ifname: string): string {
-  return `${network}.${containerId}.${ifname}`;
+  return podHandle(network, containerId, ifname);
 }
 
 /** One pod attachment, parsed once. */
@@ -281,7 +283,7 @@ export class CniHandlers {
         if (known) this.o.onPodRoutesRemoved?.(known);
         let released;
         try {
-          released = await this.o.ipam.release({ handle });
+          released = await this.o.ipam.releasePod({ network: a.conf.name, containerId: env.containerId, ifname: env.ifname });
         } catch (e) {
           if (!isTerraceError(e, 'Unavailable') || 'from' in call) throw e;
           await this.pendingIn(a.conf.stateDir).record(call.vars, call.stdin);
@@ -305,7 +307,9 @@ export class CniHandlers {
         for (const ip of addresses) {
           const owner = await this.o.ipam.lookup(formatIP(ip));
           if (!owner) problems.push(`${formatIP(ip)} is not allocated`);
-          else if (owner.handle !== handle) problems.push(`${formatIP(ip)} is allocated to ${owner.handle}, not ${handle}`);
+          else if (!heldBy(owner, handle, { network: conf.name, containerId: env.containerId, ifname: env.ifname })) {
+            problems.push(`${formatIP(ip)} is allocated to ${owner.handle}, not ${handle}`);
+          }
         }
         problems.push(
           ...(await checkPod({ containerId: env.containerId, ifname: env.ifname, netns: env.netns, addresses, mtu: conf.mtu ?? this.mtu, ...this.hostNs() })),
@@ -334,8 +338,10 @@ export class CniHandlers {
         if (a.containerID === undefined || a.iface === undefined) continue;
         // Only this network's handles: rebuild the handle from the attributes
         // rather than splitting it, since names may contain dots.
-        if (a.handle !== handleOf(conf.name, a.containerID, a.iface) || keep.has(a.handle)) continue;
-        stale.set(a.handle, { containerId: a.containerID, ifname: a.iface });
+        if (!isPodHandleOf(a.handle, { network: conf.name, containerId: a.containerID, ifname: a.iface })) continue;
+        const handle = handleOf(conf.name, a.containerID, a.iface);
+        if (keep.has(handle)) continue;
+        stale.set(handle, { containerId: a.containerID, ifname: a.iface });
       }
       const released: string[] = [];
       for (const [handle, att] of stale) {
@@ -345,7 +351,7 @@ export class CniHandlers {
           if (fresh(handle)) return false;
           await removePod({ ...att, ...this.hostNs() });
           this.podRoutes.delete(hostVethName(att.containerId, att.ifname));
-          this.removedRoutes(att.containerId, att.ifname, await this.o.ipam.release({ handle }));
+          this.removedRoutes(att.containerId, att.ifname, await this.o.ipam.releasePod({ network: conf.name, ...att }));
           if (!this.adding.has(handle)) this.lastAdd.delete(handle);
           return true;
         });
@@ -399,7 +405,7 @@ export class CniHandlers {
         if (a === undefined || a.conf.name !== network) continue;
         // Already under this attachment's lock: release directly.
         await removePod({ containerId, ifname, ...this.hostNs() });
-        this.removedRoutes(containerId, ifname, await this.o.ipam.release({ handle: a.handle }));
+        this.removedRoutes(containerId, ifname, await this.o.ipam.releasePod({ network, containerId, ifname }));
         await store.done(p);
       }
     }
@@ -460,6 +466,16 @@ export function requestedAddresses(env: CniEnv, conf: TerraceNetConf): IPAddr[] 
     if (!out.some((o) => o.family === ip.family && o.value === ip.value)) out.push(ip);
   }
   return out;
+}
+
+/**
+ * Whether an allocation belongs to this attachment: under its handle, or
+ * under the old ambiguous form of it (written by an older agent) when the
+ * allocation's own attributes name this container and interface.
+ */
+function heldBy(owner: { handle: string; containerID?: string; iface?: string }, handle: string, pod: PodRef): boolean {
+  if (owner.handle === handle) return true;
+  return isPodHandleOf(owner.handle, pod) && owner.containerID === pod.containerId && owner.iface === pod.ifname;
 }
 
 function refuseMac(env: CniEnv, conf: TerraceNetConf): void {

@@ -5,7 +5,7 @@
 import { parseIP } from '@terrace/api';
 import { podHostRoutes, type UnicastRoute } from '@terrace/dataplane';
 import { endpointsOf, mapEtcdError } from '@terrace/datastore';
-import { Allocator, allocationsOf, ipOf, readSnapshot, type AllocateRequest, type AllocateResult, type ReleasedIP } from '@terrace/ipam';
+import { Allocator, allocationsOf, ipOf, readSnapshot, type AllocateRequest, type AllocateResult, type PodRef, type ReleasedIP } from '@terrace/ipam';
 
 /** One address held by a pod interface on a node. */
 export interface NodeAllocation {
@@ -20,8 +20,10 @@ export interface CniIpam {
   allocate(req: AllocateRequest): Promise<AllocateResult>;
   /** Idempotent: releasing a free handle returns nothing. */
   release(req: { handle: string }): Promise<ReleasedIP[]>;
+  /** DEL and GC: a pod interface's addresses, also those an older agent stored under the old handle form. Idempotent. */
+  releasePod(pod: PodRef): Promise<ReleasedIP[]>;
   /** Who holds an address, or undefined when it is free. */
-  lookup(ip: string): Promise<{ handle: string } | undefined>;
+  lookup(ip: string): Promise<{ handle: string; containerID?: string | undefined; iface?: string | undefined } | undefined>;
   /** Every address held by pods on `node` (GC). */
   nodeAllocations(node: string): Promise<NodeAllocation[]>;
 }
@@ -39,6 +41,7 @@ export function allocatorIpam(a: Allocator): CniIpam {
   return {
     allocate: (req) => named(a.allocate(req)),
     release: (req) => named(a.release(req)),
+    releasePod: (pod) => named(a.releasePod(pod)),
     lookup: (ip) => named(a.lookup(ip)),
     nodeAllocations: (node) => named(nodeAllocations(a, node)),
   };

@@ -62,11 +62,11 @@ function showCommand(ctx: CliContext): Command {
 
 function checkCommand(ctx: CliContext): Command {
   return new Command('check')
-    .description('find leaked addresses, handles and blocks (exit status 4 when any is found); -o writes the JSON report for `ipam release --from-report`')
+    .description('find leaked addresses, handles and blocks, and addresses two pod interfaces may share (exit status 4 when any is found); -o writes the JSON report for `ipam release --from-report`')
     .option('-o, --output <file>', 'write the JSON report to this file')
     .action(async (opts: { output?: string }) => {
       const a = await allocator(ctx);
-      const { ISSUE_KINDS, ISSUE_TITLES } = await import('@terrace/ipam');
+      const { ISSUE_KINDS, ISSUE_TITLES, SHARED_ADDRESS_KINDS } = await import('@terrace/ipam');
       const report = await a.check((done, total) => ctx.progress('reading IPAM state', done, total));
       const c = report.counts;
       ctx.print(`checked ${c.blocks} blocks, ${c.allocations} allocations, ${c.handles} handles, ${c.affinities} affinities, ${c.nodes} nodes at revision ${report.revision}`);
@@ -79,6 +79,10 @@ function checkCommand(ctx: CliContext): Command {
         ctx.print(`report written to ${opts.output}`);
       } else if (report.issues.length > 0) {
         ctx.print('write the report with -o FILE, then free it with `terracectl ipam release --from-report FILE`');
+      }
+      const shared = report.issues.filter((i) => SHARED_ADDRESS_KINDS.includes(i.kind)).length;
+      if (shared > 0) {
+        ctx.print(`${shared} of these may mean two pod interfaces hold one address: release --from-report leaves them; free the wrong holder with \`terracectl ipam release --ip\``);
       }
       if (report.issues.length > 0) ctx.foundProblems();
     });
