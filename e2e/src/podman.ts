@@ -268,7 +268,7 @@ export class PodmanHost {
   }
 
   /** Runs `podman ARGS` inside the holder's namespaces; never throws for a non-zero exit. */
-  podman(args: readonly string[], opts: { timeoutMs?: number; input?: string } = {}): Promise<RunResult> {
+  async podman(args: readonly string[], opts: { timeoutMs?: number; input?: string } = {}): Promise<RunResult> {
     if (this.destroyed) throw new Error('podman harness: destroyed');
     // CNI_* from our environment would reach the plugin (podman passes CNI_ARGS on).
     return runIn(this.opts.ns, 'nsenter', this.podmanArgs(args), {
@@ -361,9 +361,10 @@ export class PodmanHost {
 
   /**
    * Removes every container, kills what is left of their conmons (by PID,
-   * checked to be one of ours), and removes what this run put in the
-   * storage directories and in podman's global ones. The holder goes with
-   * the lab (it is one of the kit's daemons) or here. Idempotent.
+   * checked to be one of ours), stops the holder, and removes what this run
+   * put in its directory and in podman's global ones. Call it before the
+   * lab's destroy(), while the agents still take the containers' DELs.
+   * Idempotent.
    */
   async destroy(): Promise<void> {
     if (this.destroyed) return;
@@ -371,9 +372,8 @@ export class PodmanHost {
       if (this.holder.running()) {
         const ps = await this.podman(['ps', '-a', '--format', '{{.ID}}']);
         for (const short of ps.stdout.split('\n').filter(Boolean)) await this.remember(short);
+        // Each container's DEL goes to the agent, if it runs; podman removes the container either way.
         await this.podman(['rm', '-a', '-f', '-t', '0'], { timeoutMs: 60000 });
-        // vfs layers and overlay-free storage: nothing is mounted, but unmount to be sure.
-        await this.podman(['system', 'prune', '--force'], { timeoutMs: 30000 }).catch(() => undefined);
       }
     } finally {
       this.destroyed = true;
@@ -430,7 +430,8 @@ export class PodmanHost {
 
   /** What this run left on disk: crun state, libcni results, the blob info cache, the private directory. */
   private removeFiles(): void {
-    // Only once the holder's mount namespace is gone (nothing is mounted on them then).
+    // Left only by a container podman did not remove. Nothing is mounted on
+    // them in this mount namespace; unlinking detaches what is in the holder's.
     for (const f of this.netnsFiles) rmSync(f, { force: true });
     for (const id of this.ids) rmSync(join(CRUN_STATE, id), { recursive: true, force: true });
     for (const f of list(CNI_RESULTS)) if (f.startsWith(`${this.network}-`)) rmSync(join(CNI_RESULTS, f), { force: true });
