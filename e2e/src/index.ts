@@ -5,3 +5,4 @@ export * from './manifests.js';
 export * from './routes.js';
 export * from './lab.js';
 export * from './stats.js';
+export * from './podman.js';

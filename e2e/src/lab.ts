@@ -42,6 +42,12 @@ export interface LabNode {
   socket: string;
   gobgpd: Daemon;
   agent: Daemon | undefined;
+  /**
+   * When set, the agent runs in this process's mount namespace (through
+   * `nsenter`), e.g. a podman harness's holder shell, so that it can open the
+   * network namespaces a runtime bind-mounted there.
+   */
+  agentMountNsOf?: number;
 }
 
 export interface LabPod {
@@ -242,26 +248,36 @@ export class TerraceLab {
     node.gobgpd = this.spawnGobgpd(name, node.ns);
   }
 
-  /** Starts the node's agent (again) and waits until it serves CNI. */
-  async startAgent(name: string): Promise<Daemon> {
+  /**
+   * Starts the node's agent (again) and waits until it serves CNI. With
+   * `mountNsOf` (remembered for later starts) the agent joins that process's
+   * mount namespace: `ip netns exec` gives every process a mount namespace of
+   * its own, and a runtime's bind-mounted pod namespaces live in the runtime's.
+   * `ip netns exec NS nsenter --mount ... node` keeps the agent's PID (each execs).
+   */
+  async startAgent(name: string, opts: { mountNsOf?: number } = {}): Promise<Daemon> {
     const node = this.node(name);
+    if (opts.mountNsOf !== undefined) node.agentMountNsOf = opts.mountNsOf;
+    const argv = [
+      BIN.agent,
+      '--node-name', name,
+      '--node-ip', node.ip,
+      '--labels', `rack=lab,lab-node=n${node.index}`,
+      '--gobgp-address', '127.0.0.1:50051',
+      '--etcd-endpoints', ETCD_URL,
+      '--cluster', CLUSTER,
+      '--cni-socket', node.socket,
+      '--cni-state-dir', cniStateDir(node.socket),
+      '--lease-ttl', '3s',
+      '--status-interval', '2s',
+      '--log-format', 'json',
+    ];
+    const mountNs = node.agentMountNsOf;
     const agent = this.kit.startDaemon(node.ns, {
       name: `terrace-agent@${name}`,
-      command: process.execPath,
-      args: [
-        BIN.agent,
-        '--node-name', name,
-        '--node-ip', node.ip,
-        '--labels', `rack=lab,lab-node=n${node.index}`,
-        '--gobgp-address', '127.0.0.1:50051',
-        '--etcd-endpoints', ETCD_URL,
-        '--cluster', CLUSTER,
-        '--cni-socket', node.socket,
-        '--cni-state-dir', cniStateDir(node.socket),
-        '--lease-ttl', '3s',
-        '--status-interval', '2s',
-        '--log-format', 'json',
-      ],
+      ...(mountNs === undefined
+        ? { command: process.execPath, args: argv }
+        : { command: 'nsenter', args: [`--target=${mountNs}`, '--mount', '--', process.execPath, ...argv] }),
       env: cleanEnv(),
       keepOutput: 400000,
     });

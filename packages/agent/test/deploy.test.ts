@@ -27,6 +27,8 @@ const K8S_DIR = join(DEPLOY_DIR, 'kubernetes');
 const NAMESPACE = 'terrace-system';
 const IMAGE = 'terrace:0.1.0';
 const CONFLIST = join(DEPLOY_DIR, 'cni', '10-terrace.conflist');
+/** The same network for runtimes that speak CNI 1.1 (and send GC and STATUS). */
+const CONFLIST_1_1 = join(DEPLOY_DIR, 'cni', '10-terrace-1.1.conflist');
 
 /** Every YAML document of a file, as plain data; a syntax error fails with the file name. */
 function yamlDocs(path: string): unknown[] {
@@ -251,14 +253,36 @@ describe('config files are accepted by the code that reads them', () => {
     for (const k of ['ca', 'cert', 'key']) expect(raw.etcd[k]).toMatch(/^\/etc\/terrace\/pki\//);
   });
 
-  it('every plugin of the conflist is a valid terrace network config', () => {
-    const list = JSON.parse(readFileSync(CONFLIST, 'utf8')) as { cniVersion: string; name: string; plugins: Obj[] };
-    expect(list.plugins.length).toBeGreaterThan(0);
-    for (const p of list.plugins) {
-      // What a runtime passes the plugin: the entry with the list's version and name.
-      const stdin = Buffer.from(JSON.stringify({ cniVersion: list.cniVersion, name: list.name, ...p }));
-      expect(parseConfig(decodeConfig(stdin), 'ADD')).toMatchObject({ name: list.name, agentSocket: '/run/terrace/cni.sock' });
+  type Conflist = { cniVersion: string; name: string; plugins: Obj[] };
+  const readList = (path: string): Conflist => JSON.parse(readFileSync(path, 'utf8')) as Conflist;
+  // What a runtime passes the plugin: the entry with the list's version and name.
+  const entries = (list: Conflist): Buffer[] => list.plugins.map((p) => Buffer.from(JSON.stringify({ cniVersion: list.cniVersion, name: list.name, ...p })));
+
+  it('every plugin of both conflists is a valid terrace network config', () => {
+    for (const path of [CONFLIST, CONFLIST_1_1]) {
+      const list = readList(path);
+      expect(list.plugins.length).toBeGreaterThan(0);
+      for (const stdin of entries(list)) {
+        for (const cmd of ['ADD', 'DEL', 'CHECK'] as const) {
+          expect(parseConfig(decodeConfig(stdin), cmd)).toMatchObject({ name: list.name, agentSocket: '/run/terrace/cni.sock' });
+        }
+      }
     }
+  });
+
+  it('the shipped conflist says 1.0.0 (podman 4, containerd 1); the 1.1 one differs only there and allows GC and STATUS', () => {
+    // Podman 4.3's libcni reads results only up to 1.0.0: with 1.1.0 it fails
+    // the container after the pod was wired ("unsupported CNI result version").
+    const shipped = readList(CONFLIST);
+    const newer = readList(CONFLIST_1_1);
+    expect(shipped.cniVersion).toBe('1.0.0');
+    expect(newer.cniVersion).toBe('1.1.0');
+    expect({ ...newer, cniVersion: shipped.cniVersion }).toEqual(shipped);
+    for (const stdin of entries(newer)) {
+      for (const cmd of ['GC', 'STATUS'] as const) expect(parseConfig(decodeConfig(stdin), cmd)).toMatchObject({ cniVersion: '1.1.0' });
+    }
+    // A 1.0.0 list must not be sent GC or STATUS; the plugin says so (code 1) if it is.
+    for (const stdin of entries(shipped)) expect(() => parseConfig(decodeConfig(stdin), 'GC')).toThrow(/GC needs cniVersion 1.1.0/);
   });
 });
 
