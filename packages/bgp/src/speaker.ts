@@ -52,6 +52,18 @@ export interface PeerConfig {
   localAddress?: IPAddr;
   /** Do not initiate the connection; wait for the peer. */
   passive?: boolean;
+  /**
+   * Bidirectional Forwarding Detection for this session: the session goes
+   * down (and its routes with it) after `multiplier` missed packets sent
+   * every `intervalMs` (defaults 300 ms × 3, FRR's), instead of after the
+   * hold time. Off when absent. Only the BIRD backend implements it.
+   */
+  bfd?: { intervalMs?: number; multiplier?: number };
+  /**
+   * We act as a route reflector towards this iBGP peer (it is our client);
+   * the cluster id is our router id. Off when absent.
+   */
+  routeReflectorClient?: boolean;
 }
 
 export interface Announcement {

@@ -1,0 +1,87 @@
+/** Desired states for the BIRD renderer's golden files, one per scenario. */
+import { parseCidr, parseIP } from '@terrace/api';
+import type { BirdDesired } from '../src/bird/render.js';
+
+const NODE = { asn: 64512, routerId: '198.18.0.11' };
+const FAST = { keepaliveTime: 1, holdTime: 3, connectRetry: 1 };
+const own = (prefix: string, nextHop = '198.18.0.11') => ({ prefix: parseCidr(prefix), nextHop: parseIP(nextHop) });
+
+export const scenarios: Record<string, BirdDesired> = {
+  // A node in a three-node iBGP full mesh.
+  mesh: {
+    global: NODE,
+    peers: ['198.18.0.12', '198.18.0.13', '198.18.0.14'].map((a) => ({
+      address: parseIP(a),
+      asn: 64512,
+      ...FAST,
+      type: 'node-to-node mesh',
+      description: `mesh ${a}`,
+    })),
+    announcements: [own('10.244.1.0/26'), own('10.244.1.64/26')],
+  },
+  // eBGP to a top-of-rack router with a TCP MD5 password, GTSM and a fixed source address.
+  'tor-password': {
+    global: NODE,
+    peers: [
+      {
+        address: parseIP('198.18.0.1'),
+        asn: 65000,
+        password: 'tor-s3cret!',
+        ttlSecurity: 1,
+        localAddress: parseIP('198.18.0.11'),
+        description: 'bgppeer/rack1-tor',
+        type: 'global',
+      },
+    ],
+    announcements: [own('10.244.1.0/26')],
+  },
+  // Graceful restart towards the ToR; a multihop route-server peer, passive.
+  'graceful-restart': {
+    global: NODE,
+    peers: [
+      { address: parseIP('198.18.0.1'), asn: 65000, gracefulRestart: { restartTime: 120 }, ...FAST },
+      { address: parseIP('198.18.7.1'), asn: 65100, ebgpMultihop: 3, passive: true, gracefulRestart: { restartTime: 300 } },
+    ],
+    announcements: [own('10.244.1.0/26')],
+  },
+  // A dual-stack node: v6 peers and announcements, v4 too.
+  ipv6: {
+    global: NODE,
+    peers: [
+      { address: parseIP('2001:db8::1'), asn: 65000, ...FAST, localAddress: parseIP('2001:db8::11') },
+      { address: parseIP('2001:db8::12'), asn: 64512, ...FAST },
+      { address: parseIP('198.18.0.1'), asn: 65000, ...FAST },
+    ],
+    announcements: [own('fd00:10:244:1::/64', '2001:db8::11'), own('10.244.1.0/26'), own('fd00:10:244:2::/64', '2001:db8::11')],
+  },
+  // Communities (standard and large) on some announcements only.
+  communities: {
+    global: NODE,
+    peers: [{ address: parseIP('198.18.0.1'), asn: 65000 }],
+    announcements: [
+      { ...own('10.244.1.0/26'), communities: ['64512:100', '65000:7'] },
+      { ...own('10.244.1.64/26'), communities: ['64512:4294967295:1'] },
+      own('10.244.1.128/26'),
+    ],
+  },
+  // This node reflects towards two clients and keeps a non-client iBGP peer and an eBGP ToR.
+  'route-reflector': {
+    global: { ...NODE, multipath: false },
+    peers: [
+      { address: parseIP('198.18.0.21'), asn: 64512, routeReflectorClient: true, ...FAST },
+      { address: parseIP('198.18.0.22'), asn: 64512, routeReflectorClient: true, ...FAST },
+      { address: parseIP('198.18.0.12'), asn: 64512, ...FAST },
+      { address: parseIP('198.18.0.1'), asn: 65000, ...FAST },
+    ],
+    announcements: [own('10.244.1.0/26')],
+  },
+  // BFD towards the ToR (explicit intervals) and a mesh peer (defaults).
+  bfd: {
+    global: NODE,
+    peers: [
+      { address: parseIP('198.18.0.1'), asn: 65000, bfd: { intervalMs: 100, multiplier: 3 }, ...FAST },
+      { address: parseIP('198.18.0.12'), asn: 64512, bfd: {}, ...FAST },
+    ],
+    announcements: [own('10.244.1.0/26')],
+  },
+};
