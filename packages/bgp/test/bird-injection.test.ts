@@ -6,7 +6,7 @@
  * rendered with harmless placeholders only inside that value's own token,
  * and the real `bird -p` accepts it (checked on the first 30 such files).
  */
-import { describe, expect, it } from '@jest/globals';
+import { afterAll, describe, expect, it } from '@jest/globals';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -49,7 +49,7 @@ const VALUE_LINES = [
 
 describe('bird.conf injection', () => {
   const dir = mkdtempSync(join(tmpdir(), 'terrace-bird-inj-'));
-  afterAllCleanup(() => rmSync(dir, { recursive: true, force: true }));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
   const reference = renderBirdConfig(desired(PLACEHOLDER)).text.split('\n');
 
   it('refuses a value or keeps it inside its own token', () => {
@@ -86,7 +86,3 @@ describe('bird.conf injection', () => {
     expect(refused).toBeGreaterThan(5);
   });
 });
-
-function afterAllCleanup(fn: () => void): void {
-  process.once('exit', fn);
-}

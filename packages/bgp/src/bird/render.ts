@@ -88,7 +88,11 @@ function renderPeer(p: PeerConfig, g: GlobalConfig, name: string, reflector: boo
   const hold = p.holdTime ?? keepalive * 3;
   out.push(`keepalive time ${intValue(keepalive, 1, 65535, where, 'keepaliveTime')};`);
   out.push(`hold time ${intValue(hold, 3, 65535, where, 'holdTime')};`);
-  out.push(`connect retry time ${intValue(p.connectRetry ?? 5, 1, 65535, where, 'connectRetry')};`);
+  // connectRetry is the time between attempts; the first attempt after a
+  // (re)start waits as long (BIRD's own default is 5 s).
+  const retry = intValue(p.connectRetry ?? 5, 1, 65535, where, 'connectRetry');
+  out.push(`connect delay time ${retry};`);
+  out.push(`connect retry time ${retry};`);
   if (p.gracefulRestart) {
     out.push('graceful restart on;');
     out.push(`graceful restart time ${intValue(p.gracefulRestart.restartTime, 1, 4095, where, 'gracefulRestart.restartTime')};`);
