@@ -221,6 +221,44 @@ describe('BIRD backend', () => {
     expect(gateways((await kernelRoutes(nsN1)).find((r) => r.dst === '10.99.0.0/24'))).toEqual([N2.addr]);
   });
 
+  it('restarts a BIRD that died, which then learns its routes again', async () => {
+    const pid = n1.daemon!.pid!;
+    const gen = n1.daemon!.generation;
+    process.kill(pid, 'SIGKILL');
+    await waitFor('bird restarted', () => n1.daemon!.generation > gen && n1.daemon!.pid !== undefined, 15000, 50);
+    expect(n1.daemon!.pid).not.toBe(pid);
+    await waitFor('session with n2 back', async () => (await n1.peerStatus()).find((p) => p.address === N2.addr)?.state === 'established', 20000, 200);
+    await waitFor('kernel route back', async () => gateways((await kernelRoutes(nsN1)).find((r) => r.dst === '10.99.0.0/24')).join() === N2.addr, 10000, 100);
+    await n1.reconcile();
+    expect(n1.inSync()).toBe(true);
+    // The restarted BIRD read the current file: nothing had to be reloaded.
+    const reloads = n1.reloads;
+    await n1.reconcile();
+    expect(n1.reloads).toBe(reloads);
+  });
+
+  it('peers over IPv6 and writes v6 routes to the kernel', async () => {
+    await lab.addAddress(nsN1, 'eth0', '2001:db8::11/64');
+    await lab.addAddress(lab.nsName('n2'), 'eth0', '2001:db8::12/64');
+    await n1.setPeers([...n1Peers(), { address: parseIP('2001:db8::12'), asn: N2.asn, ...FAST }]);
+    await n1.setAnnouncements([...n1Paths('10.244.1.64/26'), { prefix: parseCidr('fd00:10:244:1::/64'), nextHop: parseIP('2001:db8::11') }]);
+    await n2.setPeers([{ address: parseIP(N1.addr), asn: N1.asn, ...FAST }, { address: parseIP('2001:db8::11'), asn: N1.asn, ...FAST }]);
+    await n2.setAnnouncements([
+      { prefix: parseCidr('10.99.0.0/24'), nextHop: parseIP(N2.addr) },
+      { prefix: parseCidr('fd00:10:244:2::/64'), nextHop: parseIP('2001:db8::12') },
+    ]);
+    await waitFor('v6 session up', async () => (await n1.peerStatus()).find((p) => p.address === '2001:db8::12')?.state === 'established', 20000, 200);
+    const route = await waitFor('v6 kernel route', async () => {
+      const { stdout } = await lab.exec(nsN1, 'ip', ['-6', '-j', 'route', 'show']);
+      return (JSON.parse(stdout || '[]') as KernelRoute[]).find((r) => r.dst === 'fd00:10:244:2::/64' && r.protocol === 'bird');
+    }, 15000, 200);
+    expect(gateways(route)).toEqual(['2001:db8::12']);
+    expect(n1.learnedSnapshot().get('fd00:10:244:2::/64')?.nextHops.map(formatIP)).toEqual(['2001:db8::12']);
+    // n2 received our v6 block with our v6 address as next hop.
+    const r = await n2.control.command('show route fd00:10:244:1::/64 all');
+    expect(r.lines.some((l) => /BGP\.next_hop: 2001:db8::11\b/.test(l.text))).toBe(true);
+  });
+
   it('reported no errors', () => {
     expect(errors).toEqual([]);
   });

@@ -81,7 +81,11 @@ export class BirdDaemon extends EventEmitter<BirdDaemonEvents> {
     // A stale socket from a killed run is replaced by BIRD itself, but remove it
     // so waiting for readiness cannot talk to nobody.
     rmSync(this.opts.socketPath, { force: true });
-    const args = ['-f', '-c', this.opts.configPath, '-s', this.opts.socketPath];
+    // After a crash, -R (graceful restart recovery) lets the kernel protocol keep
+    // the routes the last BIRD wrote until graceful-restart peers have sent
+    // their tables again, instead of removing them at the first kernel scan.
+    const recovery = this.gen > 0 ? ['-R'] : [];
+    const args = ['-f', ...recovery, '-c', this.opts.configPath, '-s', this.opts.socketPath];
     const bin = this.opts.binary ?? DEFAULT_BIRD_BINARY;
     const [cmd, argv] = this.opts.netns ? ['ip', ['netns', 'exec', this.opts.netns, bin, ...args]] : [bin, args];
     const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
