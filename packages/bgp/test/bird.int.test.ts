@@ -185,10 +185,15 @@ describe('BIRD backend', () => {
   it('applies a change without restarting BIRD, and an unchanged state without reloading', async () => {
     const pid = n1.daemon!.pid;
     const reloads = n1.reloads;
+    const sinceOf = async (addr: string): Promise<number | undefined> => (await n1.peerStatus()).find((p) => p.address === addr && p.state === 'established')?.since?.getTime();
+    const torSince = await sinceOf(TOR.addr);
+    expect(torSince).toBeDefined();
     await n1.setAnnouncements(n1Paths('10.244.1.64/26'));
     expect(n1.reloads).toBe(reloads + 1);
     expect(await waitFor('tor learns 10.244.1.64/26', async () => ((await torHops('10.244.1.64/26')).length ? torHops('10.244.1.64/26') : undefined))).toEqual([N1.addr]);
     expect(n1.daemon!.pid).toBe(pid);
+    // Only the static protocol and the export filter changed: the session was not reset.
+    expect(await sinceOf(TOR.addr)).toBe(torSince);
 
     const before = await lastReconfiguration(n1.control);
     await n1.setPeers(n1Peers());
