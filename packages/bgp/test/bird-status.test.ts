@@ -66,7 +66,9 @@ describe('bird control socket', () => {
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it('sends one command at a time and splits replies, errors as BirdControlError', async () => {
+    const conns: import('node:net').Socket[] = [];
     const server = createServer((c) => {
+      conns.push(c);
       c.write('0001 BIRD 2.0.12 ready.\n');
       let buf = '';
       c.on('data', (d) => {
@@ -89,6 +91,11 @@ describe('bird control socket', () => {
       expect(parseRoutes(b.lines).size).toBe(2);
       await expect(ctl.command('bogus')).rejects.toBeInstanceOf(BirdControlError);
       expect((await ctl.command('configure')).code).toBe(3);
+      // BIRD restarted: the connection is gone; the next command dials again.
+      for (const c of conns) c.destroy();
+      await new Promise((r) => setTimeout(r, 20));
+      expect((await ctl.command('configure')).code).toBe(3);
+      expect(conns).toHaveLength(2);
     } finally {
       ctl.close();
       await new Promise((r) => server.close(r));

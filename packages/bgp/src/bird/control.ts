@@ -60,15 +60,19 @@ export class BirdControl {
     this.greeting = new Promise<void>((resolve, reject) => {
       // The greeting is a reply like any other; it goes through the same reader.
       this.pending.unshift({ raw: [], resolve: () => resolve(), reject });
-      sock.once('error', (e) => this.fail(new TerraceError('Unavailable', `bird control socket ${this.socketPath}: ${e.message}`, { cause: e })));
+      sock.once('error', (e) => this.fail(new TerraceError('Unavailable', `bird control socket ${this.socketPath}: ${e.message}`, { cause: e }), sock));
     });
     sock.setEncoding('utf8');
-    sock.on('data', (d: string) => this.onData(d));
-    sock.on('close', () => this.fail(new TerraceError('Unavailable', `bird control socket ${this.socketPath}: closed`)));
+    sock.on('data', (d: string) => {
+      if (this.sock === sock) this.onData(d);
+    });
+    sock.on('close', () => this.fail(new TerraceError('Unavailable', `bird control socket ${this.socketPath}: closed`), sock));
     return this.greeting;
   }
 
-  private fail(e: Error): void {
+  /** Fails every waiting command and drops the connection (only if `from` is still the current one). */
+  private fail(e: Error, from?: Socket): void {
+    if (from && from !== this.sock) return;
     const p = this.pending;
     this.pending = [];
     for (const x of p) x.reject(e);
