@@ -10,7 +10,7 @@
  * tor's link is cut.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { chownSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chownSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { formatIP, parseCidr, parseIP } from '@terrace/api';
@@ -199,6 +199,12 @@ describe('BIRD backend', () => {
     await n1.setPeers(n1Peers());
     await n1.setAnnouncements(n1Paths('10.244.1.64/26'));
     await n1.reconcile();
+    expect(n1.reloads).toBe(reloads + 1);
+    // A file edited behind our back is put back, without a reload (BIRD still runs ours).
+    const conf = readFileSync(n1.configPath, 'utf8');
+    writeFileSync(n1.configPath, '# edited\n');
+    await n1.reconcile();
+    expect(readFileSync(n1.configPath, 'utf8')).toBe(conf);
     expect(n1.reloads).toBe(reloads + 1);
     expect(await lastReconfiguration(n1.control)).toBe(before);
     expect(n1.inSync()).toBe(true);

@@ -271,8 +271,9 @@ export class BirdSpeaker implements BgpSpeaker {
     if (!global) return;
     const r = renderBirdConfig({ global, peers: [...this.peers.values()], announcements: [...this.paths.values()] });
     this.protocols = r.protocols;
-    if (this.running === r.text) return;
+    // A file changed behind our back is put back; BIRD is reloaded only if it runs other text.
     if (this.readConfig() !== r.text) await this.writeChecked(r.text);
+    if (this.running === r.text) return;
     if (this.daemon && this.daemon.pid === undefined) {
       // Not running: start it (it reads the file just written); a crashed one is
       // restarted by the supervisor, whose `up` triggers the next pass.
