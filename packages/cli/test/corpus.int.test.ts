@@ -92,6 +92,9 @@ const CORPUS: BadCase[] = [
   apply(pool('p', 'cidr: fd00:198::/32\nblockSize: 122'), 'overlaps ippool/base-v6', 'IPv6 overlap with a stored pool'),
   apply(pool('p1', 'cidr: 198.20.0.0/16') + '---\n' + pool('p2', 'cidr: 198.20.1.0/24'), 'ippool/p2: spec.cidr 198.20.1.0/24 overlaps ippool/p1', 'overlap inside one file'),
   apply(pool('base-v4', 'cidr: 198.19.0.0/17', 'labels:\n  rack: a\n'), 'spec.cidr is immutable', 'immutable cidr'),
+  // Huge values
+  apply(pool('x', 'cidr: 198.20.0.0/16', `labels:\n  rack: "${'v'.repeat(5 * 1024 * 1024)}"\n`), `value "${'v'.repeat(80)}…" (5242880 characters) is`, 'a 5 MB label value'),
+  { name: 'a 100 kB label value on the command line', args: ['label', 'pool', 'base-v4', `zone=${'z'.repeat(100000)}`], code: 1, message: `label "zone=${'z'.repeat(75)}…" (100005 characters): value is 100000 characters long` },
   apply(pool('base-v4', 'cidr: 198.19.0.0/16\nblockSize: 27', 'labels:\n  rack: a\n'), 'spec.blockSize is immutable', 'immutable blockSize'),
   apply(pool('p', 'cidr: 198.20.0.0/16\nipipMode: Always'), 'overlay-free', 'ipipMode Always'),
   apply(pool('p', 'cidr: 198.20.0.0/16\nvxlanMode: CrossSubnet'), 'overlay-free', 'vxlanMode CrossSubnet'),
@@ -225,6 +228,8 @@ describe('bad inputs are refused with their own message and exit code, and write
     const after = await dumpCluster(etcd, cluster);
     expect({ code: r.code, stderr: r.stderr }).toEqual({ code: c.code, stderr: expect.stringContaining(c.message) });
     expect(r.stderr).toMatch(/^error: [^\n]+\n$/);
+    // Whatever the input, the message stays readable.
+    expect(r.stderr.length).toBeLessThan(600);
     expect(r.stdout).toBe('');
     expect(after).toBe(before);
     // An unreachable datastore is reported, not waited on (the issue's bound).

@@ -6,7 +6,7 @@
  */
 import { createRequire } from 'node:module';
 import type * as Yaml from 'yaml';
-import { TerraceError } from '../errors.js';
+import { quote, TerraceError } from '../errors.js';
 import { isObj, type Obj } from './fields.js';
 import { isKind } from './kinds.js';
 import { validateResource } from './validate.js';
@@ -122,7 +122,7 @@ function readListItems(list: Obj, where: string, index: number): unknown[] {
     if (!['apiVersion', 'kind', 'items', 'metadata'].includes(k)) fail(`${k} is not a supported field of a ${String(list['kind'])}`);
   }
   if (!LIST_VERSIONS.includes(list['apiVersion'])) {
-    fail(`apiVersion ${JSON.stringify(list['apiVersion'])} is not supported for a ${String(list['kind'])}; use ${API_VERSION} or ${CALICO_API_VERSION}`);
+    fail(`apiVersion ${quote(list['apiVersion'])} is not supported for a ${String(list['kind'])}; use ${API_VERSION} or ${CALICO_API_VERSION}`);
   }
   // A list's own metadata only describes the listing (resourceVersion, continue); it carries no resource data.
   const meta = list['metadata'];
@@ -138,7 +138,7 @@ function readListItems(list: Obj, where: string, index: number): unknown[] {
   if (kind !== 'List') {
     (items as unknown[]).forEach((it, i) => {
       if (isObj(it) && it['kind'] !== undefined && `${String(it['kind'])}List` !== kind) {
-        fail(`item ${i + 1} has kind ${JSON.stringify(it['kind'])} in a ${String(kind)}`);
+        fail(`item ${i + 1} has kind ${quote(it['kind'])} in a ${String(kind)}`);
       }
     });
     // calicoctl may leave the items' kind and apiVersion to the list.

@@ -3,6 +3,7 @@
  * own and announce. Terrace routes natively, so the overlay modes Calico
  * offers are refused with a plain explanation rather than ignored.
  */
+import { quote } from '../errors.js';
 import { parseCidr } from '../net/ip.js';
 import type { Fields } from './fields.js';
 import { validateSelectorField } from './selector.js';
@@ -48,7 +49,7 @@ export function readIPPoolSpec(f: Fields): IPPoolSpec {
   const allowedUses: AllowedUse[] = [];
   uses.forEach((u, i) => {
     if (typeof u !== 'string' || !(ALLOWED_USES as readonly string[]).includes(u)) {
-      f.fail('allowedUses', `[${i}] ${JSON.stringify(u)} is not one of ${ALLOWED_USES.join(', ')}`);
+      f.fail('allowedUses', `[${i}] ${quote(u)} is not one of ${ALLOWED_USES.join(', ')}`);
     }
     if (allowedUses.includes(u as AllowedUse)) f.fail('allowedUses', `lists ${u} twice`);
     allowedUses.push(u as AllowedUse);
