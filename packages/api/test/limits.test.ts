@@ -1,10 +1,13 @@
 /**
- * Hostile or careless input stays a one-line Invalid error: a huge value is
- * quoted cut short.
+ * Hostile or careless input stays a one-line Invalid error: a YAML alias bomb
+ * is refused before it expands, and a huge value is quoted cut short.
  */
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import { QUOTE_MAX, decodeManifests, isTerraceError, parseCidr, quote, shorten } from '../src/index.js';
+
+const BOMB = readFileSync(new URL('../../test/data/billion-laughs.yaml', import.meta.url), 'utf8');
 
 function refusal(f: () => unknown): Error {
   try {
@@ -14,6 +17,26 @@ function refusal(f: () => unknown): Error {
   }
   throw new Error('expected an error');
 }
+
+describe('YAML aliases', () => {
+  it('a billion-laughs manifest is refused as Invalid in one line', () => {
+    const e = refusal(() => decodeManifests(BOMB, 'laughs.yaml'));
+    expect(isTerraceError(e, 'Invalid')).toBe(true);
+    expect(e.message).toBe('laughs.yaml document 1: the manifest has too many aliases (the limit of 100 guards against "billion laughs" bombs); write the values out instead');
+  });
+
+  it('a few aliases are still fine', () => {
+    const text = 'apiVersion: terrace.dev/v1\nkind: List\nitems:\n- {apiVersion: terrace.dev/v1, kind: IPPool, metadata: {name: a, labels: &l {tier: prod}}, spec: {cidr: 10.96.0.0/16}}\n- {apiVersion: terrace.dev/v1, kind: IPPool, metadata: {name: b, labels: *l}, spec: {cidr: 10.97.0.0/16}}\n';
+    expect(decodeManifests(text).map((r) => r.metadata.labels)).toEqual([{ tier: 'prod' }, { tier: 'prod' }]);
+  });
+
+  it('an alias to an anchor in another document is invalid YAML, not a crash', () => {
+    const text = 'apiVersion: terrace.dev/v1\nkind: IPPool\nmetadata: {name: a, labels: &l {tier: prod}}\nspec: {cidr: 10.96.0.0/16}\n---\napiVersion: terrace.dev/v1\nkind: IPPool\nmetadata: {name: b, labels: *l}\nspec: {cidr: 10.97.0.0/16}\n';
+    const e = refusal(() => decodeManifests(text, 'two.yaml'));
+    expect(isTerraceError(e, 'Invalid')).toBe(true);
+    expect(e.message).toBe('two.yaml document 2: invalid YAML: Unresolved alias (the anchor must be set before the alias): l');
+  });
+});
 
 describe('values quoted in errors', () => {
   it('short values are quoted whole', () => {

@@ -13,6 +13,7 @@ import { Etcd3 } from 'etcd3';
 import { bound, dumpCluster, tempDir } from './harness.js';
 
 const EXAMPLES = fileURLToPath(new URL('../../../../deploy/examples/', import.meta.url));
+const BOMB = fileURLToPath(new URL('../../../api/test/data/billion-laughs.yaml', import.meta.url));
 const endpoint = sharedEtcdEndpoint();
 const cluster = uniqueCluster('cli-bad');
 const ctl = bound(endpoint, cluster);
@@ -92,7 +93,9 @@ const CORPUS: BadCase[] = [
   apply(pool('p', 'cidr: fd00:198::/32\nblockSize: 122'), 'overlaps ippool/base-v6', 'IPv6 overlap with a stored pool'),
   apply(pool('p1', 'cidr: 198.20.0.0/16') + '---\n' + pool('p2', 'cidr: 198.20.1.0/24'), 'ippool/p2: spec.cidr 198.20.1.0/24 overlaps ippool/p1', 'overlap inside one file'),
   apply(pool('base-v4', 'cidr: 198.19.0.0/17', 'labels:\n  rack: a\n'), 'spec.cidr is immutable', 'immutable cidr'),
-  // Huge values
+  // Hostile input
+  { name: 'a billion-laughs manifest to apply', args: ['apply', '-f', BOMB], code: 1, message: 'billion-laughs.yaml document 1: the manifest has too many aliases' },
+  { name: 'a billion-laughs manifest to validate', args: ['validate', '-f', BOMB], code: 1, message: 'the manifest has too many aliases (the limit of 100 guards against "billion laughs" bombs)' },
   apply(pool('x', 'cidr: 198.20.0.0/16', `labels:\n  rack: "${'v'.repeat(5 * 1024 * 1024)}"\n`), `value "${'v'.repeat(80)}…" (5242880 characters) is`, 'a 5 MB label value'),
   { name: 'a 100 kB label value on the command line', args: ['label', 'pool', 'base-v4', `zone=${'z'.repeat(100000)}`], code: 1, message: `label "zone=${'z'.repeat(75)}…" (100005 characters): value is 100000 characters long` },
   apply(pool('base-v4', 'cidr: 198.19.0.0/16\nblockSize: 27', 'labels:\n  rack: a\n'), 'spec.blockSize is immutable', 'immutable blockSize'),
