@@ -93,6 +93,17 @@ const CORPUS: BadCase[] = [
   apply(pool('p', 'cidr: fd00:198::/32\nblockSize: 122'), 'overlaps ippool/base-v6', 'IPv6 overlap with a stored pool'),
   apply(pool('p1', 'cidr: 198.20.0.0/16') + '---\n' + pool('p2', 'cidr: 198.20.1.0/24'), 'ippool/p2: spec.cidr 198.20.1.0/24 overlaps ippool/p1', 'overlap inside one file'),
   apply(pool('base-v4', 'cidr: 198.19.0.0/17', 'labels:\n  rack: a\n'), 'spec.cidr is immutable', 'immutable cidr'),
+  // Reserved ranges, in every verb and format
+  apply(pool('x', 'cidr: 127.0.0.0/8'), '<stdin> document 1 (ippool/x): spec.cidr 127.0.0.0/8 overlaps 127.0.0.0/8 (loopback), which pods cannot use', 'pool in loopback'),
+  apply(pool('x', 'cidr: 169.254.0.0/16'), "overlaps 169.254.0.0/16 (link-local; it holds the pods' gateway 169.254.1.1)", 'pool in link-local'),
+  apply(pool('x', 'cidr: 224.0.0.0/4'), 'spec.cidr 224.0.0.0/4 overlaps 224.0.0.0/4 (multicast)', 'pool in multicast'),
+  apply(pool('x', 'cidr: 0.0.0.0/0'), 'spec.cidr 0.0.0.0/0 overlaps 0.0.0.0/8', 'pool of all IPv4'),
+  apply(pool('x', 'cidr: ::/0\nblockSize: 122'), 'spec.cidr ::/0 overlaps ::/128 (the unspecified address)', 'pool of all IPv6'),
+  apply(pool('x', 'cidr: fe80::/10\nblockSize: 122'), 'spec.cidr fe80::/10 overlaps fe80::/10 (link-local)', 'pool in IPv6 link-local'),
+  apply(doc('IPPool', 'x', 'cidr: 127.0.0.0/8', '', 'projectcalico.org/v3'), '(ippool/x): spec.cidr 127.0.0.0/8 overlaps 127.0.0.0/8 (loopback)', 'Calico pool in loopback'),
+  { name: 'create of a pool in multicast', args: ['create', '-f', '-'], stdin: pool('x', 'cidr: 224.0.3.0/24'), code: 1, message: 'overlaps 224.0.0.0/4 (multicast)' },
+  { name: 'patch to a loopback cidr', args: ['patch', 'pool', 'base-v4', '-p', '{"spec":{"cidr":"127.0.0.0/8"}}'], code: 1, message: 'ippool/base-v4: spec.cidr 127.0.0.0/8 overlaps 127.0.0.0/8 (loopback)' },
+  { name: 'validate of a pool in loopback', args: ['validate', '-f', '-'], stdin: pool('x', 'cidr: 127.0.0.0/8'), code: 1, message: 'overlaps 127.0.0.0/8 (loopback)' },
   // Hostile input
   { name: 'a billion-laughs manifest to apply', args: ['apply', '-f', BOMB], code: 1, message: 'billion-laughs.yaml document 1: the manifest has too many aliases' },
   { name: 'a billion-laughs manifest to validate', args: ['validate', '-f', BOMB], code: 1, message: 'the manifest has too many aliases (the limit of 100 guards against "billion laughs" bombs)' },

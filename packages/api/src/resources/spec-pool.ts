@@ -5,6 +5,7 @@
  */
 import { quote } from '../errors.js';
 import { parseCidr } from '../net/ip.js';
+import { reservedProblem } from '../net/reserved.js';
 import type { Fields } from './fields.js';
 import { validateSelectorField } from './selector.js';
 import type { AllowedUse, AssignmentMode, IPPoolSpec } from './types.js';
@@ -32,6 +33,8 @@ function readOverlayMode(f: Fields, key: 'ipipMode' | 'vxlanMode'): 'Never' {
 export function readIPPoolSpec(f: Fields): IPPoolSpec {
   const cidr = readCidr(f, 'cidr');
   const pool = parseCidr(cidr);
+  const reserved = reservedProblem(pool);
+  if (reserved) f.fail('cidr', reserved);
   const v4 = pool.family === 4;
   const [min, max] = v4 ? [20, 32] : [116, 128];
   const blockSize = f.raw('blockSize') === undefined ? (v4 ? 26 : 122) : (f.int('blockSize', 0, 128) as number);
