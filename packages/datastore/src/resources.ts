@@ -28,7 +28,7 @@ import {
   type ResourceOf,
   TerraceError,
   checkPoolUpdate,
-  findOverlappingPool,
+  firstJudgedPoolOverlap,
   overlapError,
   resourceRef,
 } from '@terrace/api';
@@ -250,11 +250,11 @@ export class EtcdResourceStore implements ResourceStore {
         finalPools.set(p.metadata.name, p);
       }
       for (const d of decided) if (d.res.kind === 'IPPool') finalPools.set(d.res.metadata.name, d.res);
-      for (const d of decided) {
-        if (d.res.kind !== 'IPPool' || d.action === 'unchanged') continue;
-        const other = findOverlappingPool(d.res, finalPools.values());
-        if (other) throw overlapError(d.res, other);
-      }
+      const pools = [...finalPools.values()];
+      const position = new Map(pools.map((p, i) => [p.metadata.name, i]));
+      const judged = decided.filter((d) => d.res.kind === 'IPPool' && d.action !== 'unchanged').map((d) => position.get(d.res.metadata.name) as number);
+      const overlap = firstJudgedPoolOverlap(pools, judged);
+      if (overlap) throw overlapError(overlap.pool, overlap.other);
       compare.push(modEquals(guard, guardKv?.mod_revision ?? '0'));
       success.push(putOp(guard, revision));
     }

@@ -10,7 +10,7 @@ import {
   type Resource,
   TerraceError,
   decodeManifests,
-  findOverlappingPool,
+  firstPoolOverlap,
   overlapError,
   resourceRef,
 } from '@terrace/api';
@@ -44,17 +44,14 @@ export async function loadManifests(files: readonly string[]): Promise<Resource[
 /** Rules across the documents of one input; the datastore checks them again against stored state. */
 export function checkSet(resources: readonly Resource[]): void {
   const seen = new Set<string>();
-  const pools: IPPool[] = [];
   for (const r of resources) {
     const ref = resourceRef(r.kind, r.metadata.name);
     if (seen.has(ref)) throw new TerraceError('Invalid', `${ref}: appears more than once in the input`, { resource: ref });
     seen.add(ref);
-    if (r.kind === 'IPPool') {
-      const other = findOverlappingPool(r, pools);
-      if (other) throw overlapError(r, other);
-      pools.push(r);
-    }
   }
+  const pools = resources.filter((r): r is IPPool => r.kind === 'IPPool');
+  const overlap = firstPoolOverlap(pools);
+  if (overlap) throw overlapError(overlap.pool, overlap.other);
 }
 
 export function refOf(r: Resource): string {
