@@ -3,7 +3,8 @@
 // half IPv4 and half IPv6, none overlapping, in shuffled order: the wall time
 // of the whole command (a fresh node process, no datastore), the median of a
 // few runs; and, in this process, the time of the rules across the set
-// (checkSet, which finds overlapping pools) on the decoded pools.
+// (checkSet: overlapping pools, pools holding a node's address) on the
+// decoded pools.
 // Usage: npm run bench -- validate [pools] [runs]
 import { spawnSync } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';

@@ -1,20 +1,27 @@
 /**
  * The O(n log n) overlap finders against the definition: a brute-force
  * pairwise check written here, on random small sets of IPv4 and IPv6 CIDRs
- * crowded into a small space so that overlaps are common.
+ * and addresses crowded into a small space so that overlaps are common.
  */
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import {
   type Cidr,
+  type IPAddr,
   type IPFamily,
   type IPPool,
+  type TerraceNode,
+  AddressIndex,
   cidr,
+  cidrContainsIP,
   cidrsOverlap,
   firstJudgedPoolOverlap,
   firstOverlap,
+  firstPoolHoldingNode,
   firstPoolOverlap,
   formatCidr,
+  formatIP,
+  ipAddr,
   lowestOverlapping,
   parseCidr,
   validateResource,
@@ -32,6 +39,9 @@ const arbCidr = (families: IPFamily[]): fc.Arbitrary<Cidr> =>
       const base = BASES[family] + ((BigInt(offset) >> hostBits) << hostBits);
       return cidr(family, base, bits(family) - size);
     });
+
+const arbAddr = (families: IPFamily[]): fc.Arbitrary<IPAddr> =>
+  fc.record({ family: fc.constantFrom(...families), offset: fc.integer({ min: 0, max: 4095 }) }).map(({ family, offset }) => ipAddr(family, BASES[family] + BigInt(offset)));
 
 /** The oracle: each CIDR against every earlier one. */
 function bruteFirstOverlap(cidrs: readonly Cidr[]): { later: number; earlier: number } | undefined {
@@ -81,8 +91,29 @@ describe('firstOverlap agrees with the pairwise check', () => {
   });
 });
 
+describe('AddressIndex agrees with a scan', () => {
+  it.each(FAMILIES)('%s', (_name, families) => {
+    fc.assert(
+      fc.property(fc.array(arbAddr(families), { maxLength: 24 }), arbCidr(families), (ips, c) => {
+        const inside = ips.map((ip, i) => ({ ip, i })).filter(({ ip }) => cidrContainsIP(c, ip));
+        inside.sort((a, b) => (a.ip.value < b.ip.value ? -1 : a.ip.value > b.ip.value ? 1 : a.i - b.i));
+        expect(new AddressIndex(ips).firstIn(c)).toBe(inside[0]?.i ?? -1);
+      }),
+      { numRuns: 500 },
+    );
+  });
+});
+
 const pool = (name: string, c: Cidr): IPPool =>
   validateResource({ apiVersion: 'terrace.dev/v1', kind: 'IPPool', metadata: { name }, spec: { cidr: formatCidr(c), blockSize: c.family === 4 ? 32 : 128 } }) as IPPool;
+const node = (name: string, ip: IPAddr): TerraceNode =>
+  validateResource({
+    apiVersion: 'terrace.dev/v1',
+    kind: 'Node',
+    metadata: { name },
+    spec: { bgp: ip.family === 4 ? { ipv4Address: `${formatIP(ip)}/24` } : { ipv6Address: `${formatIP(ip)}/64` } },
+  }) as TerraceNode;
+
 describe('pool rules over many pools', () => {
   it('firstPoolOverlap names the pool and the earlier pool it overlaps', () => {
     fc.assert(
@@ -111,6 +142,20 @@ describe('pool rules over many pools', () => {
         }
         const got = firstJudgedPoolOverlap(pools, judged);
         expect(got && [got.pool.metadata.name, got.other.metadata.name]).toEqual(want);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('firstPoolHoldingNode finds the first pool holding a node address', () => {
+    fc.assert(
+      fc.property(fc.array(arbCidr([4, 6]), { maxLength: 12 }), fc.array(arbAddr([4, 6]), { maxLength: 12 }), (cidrs, ips) => {
+        const pools = cidrs.map((c, i) => pool(`p${i}`, c));
+        const nodes = ips.map((ip, i) => node(`n${i}`, ip));
+        const i = cidrs.findIndex((c) => ips.some((ip) => cidrContainsIP(c, ip)));
+        const got = firstPoolHoldingNode(pools, nodes);
+        expect(got?.pool.metadata.name).toBe(i < 0 ? undefined : `p${i}`);
+        if (got) expect(cidrContainsIP(cidrs[i] as Cidr, got.addr.ip)).toBe(true);
       }),
       { numRuns: 200 },
     );

@@ -104,6 +104,27 @@ const CORPUS: BadCase[] = [
   { name: 'create of a pool in multicast', args: ['create', '-f', '-'], stdin: pool('x', 'cidr: 224.0.3.0/24'), code: 1, message: 'overlaps 224.0.0.0/4 (multicast)' },
   { name: 'patch to a loopback cidr', args: ['patch', 'pool', 'base-v4', '-p', '{"spec":{"cidr":"127.0.0.0/8"}}'], code: 1, message: 'ippool/base-v4: spec.cidr 127.0.0.0/8 overlaps 127.0.0.0/8 (loopback)' },
   { name: 'validate of a pool in loopback', args: ['validate', '-f', '-'], stdin: pool('x', 'cidr: 127.0.0.0/8'), code: 1, message: 'overlaps 127.0.0.0/8 (loopback)' },
+  // Node addresses and pools (node-1 is 198.18.0.11/24, base-v4 198.19.0.0/16)
+  apply(pool('x', 'cidr: 198.18.0.0/24'), 'ippool/x: spec.cidr 198.18.0.0/24 contains 198.18.0.11, the address of node/node-1 (spec.bgp.ipv4Address); pods would be given the node\'s own address', 'pool holding a stored node\'s address'),
+  { name: 'create of a pool holding a node address', args: ['create', '-f', '-'], stdin: pool('x', 'cidr: 198.18.0.0/16'), code: 1, message: 'contains 198.18.0.11, the address of node/node-1' },
+  apply(doc('Node', 'node-2', 'bgp:\n  ipv4Address: 198.19.3.7/24'), 'node/node-2: spec.bgp.ipv4Address 198.19.3.7/24 lies inside ippool/base-v4 (198.19.0.0/16)', 'node inside a stored pool'),
+  apply(doc('Node', 'node-2', 'bgp:\n  ipv6Address: fd00:198:19::7/64'), 'node/node-2: spec.bgp.ipv6Address fd00:198:19::7/64 lies inside ippool/base-v6', 'IPv6 node inside a stored pool'),
+  { name: 'patch moving a node into a pool', args: ['patch', 'node', 'node-1', '-p', '{"spec":{"bgp":{"ipv4Address":"198.19.0.11/16"}}}'], code: 1, message: 'node/node-1: spec.bgp.ipv4Address 198.19.0.11/16 lies inside ippool/base-v4' },
+  apply(peer('fine', 'peerIP: 198.18.0.5\nasNumber: 65000') + '---\n' + pool('x', 'cidr: 198.20.0.0/16') + '---\n' + doc('Node', 'node-3', 'bgp:\n  ipv4Address: 198.20.0.3/24'), 'ippool/x: spec.cidr 198.20.0.0/16 contains 198.20.0.3, the address of node/node-3', 'a pool and a node inside it in one file'),
+  {
+    name: 'multi-document create: a peer, then a pool holding a stored node',
+    args: ['create', '-f', '-'],
+    stdin: peer('fine', 'peerIP: 198.18.0.5\nasNumber: 65000') + '---\n' + pool('x', 'cidr: 198.18.0.0/24'),
+    code: 1,
+    message: 'contains 198.18.0.11, the address of node/node-1',
+  },
+  {
+    name: 'validate of a pool and a node inside it',
+    args: ['validate', '-f', '@pools.yaml', '-f', '@nodes.yaml'],
+    files: { 'pools.yaml': pool('x', 'cidr: 10.20.0.0/16'), 'nodes.yaml': doc('Node', 'n', 'bgp:\n  ipv4Address: 10.20.30.40/16') },
+    code: 1,
+    message: 'ippool/x: spec.cidr 10.20.0.0/16 contains 10.20.30.40, the address of node/n (spec.bgp.ipv4Address)',
+  },
   // Hostile input
   { name: 'a billion-laughs manifest to apply', args: ['apply', '-f', BOMB], code: 1, message: 'billion-laughs.yaml document 1: the manifest has too many aliases' },
   { name: 'a billion-laughs manifest to validate', args: ['validate', '-f', BOMB], code: 1, message: 'the manifest has too many aliases (the limit of 100 guards against "billion laughs" bombs)' },

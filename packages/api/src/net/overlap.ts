@@ -1,9 +1,9 @@
 /**
- * Overlaps among many CIDRs in O(n log n): sorted by start address, two
- * CIDRs overlap only when one contains the other, so one sweep with a stack
- * of the CIDRs that contain the current one finds them all.
+ * Overlaps among many CIDRs and addresses in O(n log n): sorted by start
+ * address, two CIDRs overlap only when one contains the other, so one sweep
+ * with a stack of the CIDRs that contain the current one finds them all.
  */
-import { type Cidr, cidrLast } from './ip.js';
+import { type Cidr, type IPAddr, cidrLast } from './ip.js';
 
 interface Item {
   readonly index: number;
@@ -61,4 +61,27 @@ export function firstOverlap(cidrs: readonly Cidr[]): { later: number; earlier: 
     if (j < i) return { later: i, earlier: j };
   }
   return undefined;
+}
+
+/** Addresses sorted once, to find those inside a CIDR by binary search. */
+export class AddressIndex {
+  private readonly sorted: { ip: IPAddr; index: number }[];
+
+  constructor(ips: readonly IPAddr[]) {
+    this.sorted = ips.map((ip, index) => ({ ip, index })).sort((a, b) => a.ip.family - b.ip.family || (a.ip.value < b.ip.value ? -1 : a.ip.value > b.ip.value ? 1 : a.index - b.index));
+  }
+
+  /** The list index of the lowest address inside `c` (the first listed among equal ones), or -1. */
+  firstIn(c: Cidr): number {
+    let lo = 0;
+    let hi = this.sorted.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      const m = (this.sorted[mid] as { ip: IPAddr }).ip;
+      if (m.family < c.family || (m.family === c.family && m.value < c.base)) lo = mid + 1;
+      else hi = mid;
+    }
+    const hit = this.sorted[lo];
+    return hit && hit.ip.family === c.family && hit.ip.value <= cidrLast(c) ? hit.index : -1;
+  }
 }

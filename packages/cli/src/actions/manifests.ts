@@ -2,16 +2,20 @@
  * Reading manifests for apply/create/replace/delete/validate: every file is
  * read and every document decoded and validated before anything is written,
  * and the set as a whole is checked for what single documents cannot see
- * (the same resource twice, two pools in the input that overlap).
+ * (the same resource twice, two pools in the input that overlap, a pool
+ * holding the address of a Node in the input).
  */
 import { readFile } from 'node:fs/promises';
 import {
   type IPPool,
   type Resource,
   TerraceError,
+  type TerraceNode,
   decodeManifests,
+  firstPoolHoldingNode,
   firstPoolOverlap,
   overlapError,
+  poolHoldsNodeError,
   resourceRef,
 } from '@terrace/api';
 import { readStdin } from '../stdin.js';
@@ -52,6 +56,9 @@ export function checkSet(resources: readonly Resource[]): void {
   const pools = resources.filter((r): r is IPPool => r.kind === 'IPPool');
   const overlap = firstPoolOverlap(pools);
   if (overlap) throw overlapError(overlap.pool, overlap.other);
+  const nodes = resources.filter((r): r is TerraceNode => r.kind === 'Node');
+  const holding = firstPoolHoldingNode(pools, nodes);
+  if (holding) throw poolHoldsNodeError(holding.pool, holding.addr);
 }
 
 export function refOf(r: Resource): string {
