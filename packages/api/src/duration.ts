@@ -3,7 +3,7 @@
  * resources use for keepaliveTime and maxRestartTime, and the form of every
  * duration flag of the agent and the controller.
  */
-import { TerraceError } from './errors.js';
+import { quote, TerraceError } from './errors.js';
 
 const UNIT_MS: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
@@ -19,7 +19,7 @@ export function parseDuration(text: string, where = 'duration'): number {
     end = re.lastIndex;
   }
   if (end === 0 || end !== s.length) {
-    throw new TerraceError('Invalid', `${where} "${text}" is not a duration (examples: 30s, 1m30s, 500ms)`, { field: where });
+    throw new TerraceError('Invalid', `${where} ${quote(text)} is not a duration (examples: 30s, 1m30s, 500ms)`, { field: where });
   }
   return total;
 }

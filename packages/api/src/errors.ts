@@ -31,6 +31,35 @@ export class TerraceError extends Error {
   }
 }
 
+/** How many characters of a user's value a message shows before cutting it. */
+export const QUOTE_MAX = 80;
+
+function cut(text: string): string {
+  if (text.length <= QUOTE_MAX) return text;
+  let head = text.slice(0, QUOTE_MAX);
+  // Never end on half of a surrogate pair.
+  if (/[\uD800-\uDBFF]$/.test(head)) head = head.slice(0, -1);
+  return `${head}…`;
+}
+
+/**
+ * A value from the user as every error message shows it: JSON-quoted, and
+ * when long, cut to QUOTE_MAX characters with the full length after it, so
+ * that a 5 MB label value yields a one-line message:
+ * `"aaaa…" (5242880 characters)`. Values that are not strings are shown as
+ * JSON, cut the same way.
+ */
+export function quote(value: unknown): string {
+  const text = typeof value === 'string' ? value : (JSON.stringify(value) ?? String(value));
+  const shown = typeof value === 'string' ? JSON.stringify(cut(text)) : cut(text);
+  return text.length <= QUOTE_MAX ? shown : `${shown} (${text.length} characters)`;
+}
+
+/** The same cut without quotes, for a name inside a reference like `ippool/<name>`. */
+export function shorten(text: string): string {
+  return text.length <= QUOTE_MAX ? text : `${cut(text)} (${text.length} characters)`;
+}
+
 /** A validation failure about one field of one resource. */
 export function invalidField(resource: string | undefined, field: string, reason: string): TerraceError {
   const where = resource ? `${resource}: ${field}` : field;

@@ -1,5 +1,7 @@
 export * from './errors.js';
 export * from './net/ip.js';
+export * from './net/overlap.js';
+export * from './net/reserved.js';
 export * from './resources/types.js';
 export * from './resources/rules.js';
 export * from './status.js';

@@ -3,12 +3,12 @@
  * value syntax is the resource model's (qualified names, short plain
  * values); a bad argument is refused before the datastore is touched.
  */
-import { TerraceError, labelValueProblem, qualifiedNameProblem } from '@terrace/api';
+import { TerraceError, labelValueProblem, qualifiedNameProblem, quote } from '@terrace/api';
 
 export type LabelChange = { op: 'set'; key: string; value: string } | { op: 'remove'; key: string };
 
 export function parseLabelChange(arg: string): LabelChange {
-  const bad = (reason: string): TerraceError => new TerraceError('Invalid', `label ${JSON.stringify(arg)}: ${reason}`, { field: 'metadata.labels' });
+  const bad = (reason: string): TerraceError => new TerraceError('Invalid', `label ${quote(arg)}: ${reason}`, { field: 'metadata.labels' });
   const eq = arg.indexOf('=');
   if (eq === -1) {
     if (!arg.endsWith('-') || arg.length < 2) throw bad('expected key=value to set or key- to remove');
@@ -40,7 +40,7 @@ export function applyLabelChanges(
   for (const c of changes) {
     if (c.op === 'remove') {
       if (!(c.key in out)) {
-        throw new TerraceError('Invalid', `${ref}: label "${c.key}" not found`, { resource: ref, field: 'metadata.labels' });
+        throw new TerraceError('Invalid', `${ref}: label ${quote(c.key)} not found`, { resource: ref, field: 'metadata.labels' });
       }
       delete out[c.key];
     } else {
@@ -48,7 +48,7 @@ export function applyLabelChanges(
       if (old !== undefined && old !== c.value && !overwrite) {
         throw new TerraceError(
           'Invalid',
-          `${ref}: label "${c.key}" already has the value "${old}"; use --overwrite to change it`,
+          `${ref}: label ${quote(c.key)} already has the value ${quote(old)}; use --overwrite to change it`,
           { resource: ref, field: 'metadata.labels' },
         );
       }

@@ -30,5 +30,9 @@ async function main(argv: string[]): Promise<number> {
   return code;
 }
 
+const code = await main(process.argv);
+// process.exit drops output still queued for a pipe (a program reading
+// terracectl's output, not a terminal): let stdout and stderr drain first.
+await Promise.all([process.stdout, process.stderr].map((s) => new Promise<void>((resolve) => s.write('', () => resolve()))));
 // Exit explicitly: an etcd client can keep the event loop alive after close.
-process.exit(await main(process.argv));
+process.exit(code);

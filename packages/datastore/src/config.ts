@@ -11,7 +11,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, resolve as resolvePath } from 'node:path';
-import { TerraceError } from '@terrace/api';
+import { quote, TerraceError } from '@terrace/api';
 import type * as Yaml from 'yaml';
 import { DEFAULT_CLUSTER } from './keys.js';
 
@@ -151,14 +151,14 @@ export function parseEndpoint(raw: string, source: string): string {
   try {
     url = new URL(raw);
   } catch {
-    throw invalid(source, `"${raw}" is not a URL (expected e.g. http://127.0.0.1:2379)`);
+    throw invalid(source, `${quote(raw)} is not a URL (expected e.g. http://127.0.0.1:2379)`);
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw invalid(source, `"${raw}" must use http:// or https:// (got ${url.protocol}//)`);
+    throw invalid(source, `${quote(raw)} must use http:// or https:// (got ${url.protocol}//)`);
   }
-  if (!url.hostname) throw invalid(source, `"${raw}" has no host`);
+  if (!url.hostname) throw invalid(source, `${quote(raw)} has no host`);
   if ((url.pathname !== '/' && url.pathname !== '') || url.search || url.hash || url.username || url.password) {
-    throw invalid(source, `"${raw}" must be scheme://host:port only (put credentials in the username/password settings)`);
+    throw invalid(source, `${quote(raw)} must be scheme://host:port only (put credentials in the username/password settings)`);
   }
   return `${url.protocol}//${url.hostname}:${url.port || '2379'}`;
 }
@@ -226,7 +226,7 @@ export function resolveConnectionConfig(
 
   const cluster = raw.cluster;
   if (!CLUSTER_NAME.test(cluster) || cluster.length > 253) {
-    throw invalid(sources.cluster as string, `cluster name "${cluster}" must be a DNS-1123 subdomain (lower-case letters, digits, '-' and '.')`);
+    throw invalid(sources.cluster as string, `cluster name ${quote(cluster)} must be a DNS-1123 subdomain (lower-case letters, digits, '-' and '.')`);
   }
 
   for (const s of ['ca', 'cert', 'key'] as const) {

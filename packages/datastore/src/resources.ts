@@ -3,19 +3,26 @@
  * goes through one path (writeBatch):
  *
  *   1. read, in one snapshot, every key the batch touches, plus (when an
- *      IPPool is involved) every stored pool and the `ippools` guard key;
+ *      IPPool or a Node is involved) every stored pool, every stored node
+ *      and the `ippools` guard key;
  *   2. decide each resource's fate (created, configured, unchanged) and run
- *      the cross-resource rules (no overlapping pools, immutable cidr and
- *      blockSize) against what was read;
+ *      the cross-resource rules (no reserved range in a pool, no overlapping
+ *      pools, no node address inside a pool, immutable cidr and blockSize)
+ *      against what was read;
  *   3. commit one transaction that compares every touched key's mod revision
- *      as read, and, when the pool set changes, the guard key's revision,
- *      and puts the guard key too.
+ *      as read, and, when the pool set changes, the guard key's revision and
+ *      that no node changed since the read, and puts the guard key too; when
+ *      a node's addresses change, the guard key's revision (without moving it).
  *
  * Any write to a pool moves the guard key, so two writers that each checked
  * for overlaps against a pool set the other is about to change cannot both
  * commit: the second fails its compare, re-reads, and now sees the first's
- * pool. A failed compare caused by someone else is retried (bounded, with
- * jitter); a stale resourceVersion given by the caller is a Conflict at once.
+ * pool. A node write that checked its addresses against the pools read fails
+ * the same way when a pool changed meanwhile; a pool write fails when any
+ * node changed meanwhile. Node writes do not move the guard, so nodes
+ * registering together never collide with each other. A failed compare
+ * caused by someone else is retried (bounded, with jitter); a stale
+ * resourceVersion given by the caller is a Conflict at once.
  *
  * Stored JSON holds uid and creationTimestamp but never resourceVersion:
  * that is always the key's mod revision, so it cannot disagree with etcd.
@@ -26,17 +33,25 @@ import {
   type Kind,
   type Resource,
   type ResourceOf,
+  type TerraceNode,
   TerraceError,
   checkPoolUpdate,
-  findOverlappingPool,
+  firstPoolHoldingNode,
+  firstJudgedPoolOverlap,
+  invalidField,
+  nodeAddressesChanged,
+  nodeInPoolError,
   overlapError,
+  parseCidr,
+  poolHoldsNodeError,
+  reservedProblem,
   resourceRef,
 } from '@terrace/api';
 import type { Etcd3, IKeyValue, IRequestOp, ICompare } from 'etcd3';
 import type { Keys } from './keys.js';
 import { decodeStoredResource, withVersion } from './resource-json.js';
 import type { ListResult, ResourceStore, WriteOptions } from './store.js';
-import { deleteOp, getOp, modEquals, prefixOp, putOp, readAll, txn } from './txn.js';
+import { deleteOp, getOp, modEquals, prefixOp, prefixUnchangedSince, putOp, readAll, txn } from './txn.js';
 
 export type ApplyAction = 'created' | 'configured' | 'unchanged';
 type Mode = 'create' | 'replace' | 'apply';
@@ -46,7 +61,7 @@ export interface ResourceStoreOptions {
   maxAttempts?: number;
 }
 
-/** The guard key moved by every change to the set of pools. */
+/** The guard key moved by every change to the set of pools; node address changes compare it. */
 export const POOL_GUARD = 'ippools';
 
 /** JSON with object keys sorted, so that equal objects compare equal as strings. */
@@ -195,10 +210,11 @@ export class EtcdResourceStore implements ResourceStore {
 
   private async attemptBatch(resources: Resource[], mode: Mode, opts: WriteOptions): Promise<Decided[]> {
     const keys = resources.map((r) => this.keys.resource(r.kind, r.metadata.name));
-    const involvesPools = resources.some((r) => r.kind === 'IPPool');
+    const involvesPools = resources.some((r) => r.kind === 'IPPool' || r.kind === 'Node');
     const guard = this.keys.guard(POOL_GUARD);
+    const nodePrefix = this.keys.resourcePrefix('Node');
     const reads: IRequestOp[] = keys.map(getOp);
-    if (involvesPools) reads.push(prefixOp(this.keys.resourcePrefix('IPPool')), getOp(guard));
+    if (involvesPools) reads.push(prefixOp(this.keys.resourcePrefix('IPPool')), getOp(guard), prefixOp(nodePrefix));
     const { revision, results } = await readAll(this.etcd, reads);
 
     const now = new Date().toISOString();
@@ -206,6 +222,7 @@ export class EtcdResourceStore implements ResourceStore {
     const compare: ICompare[] = [];
     const success: IRequestOp[] = [];
     let poolsChanged = false;
+    const movedNodes: TerraceNode[] = [];
 
     resources.forEach((res, i) => {
       const key = keys[i] as string;
@@ -237,26 +254,17 @@ export class EtcdResourceStore implements ResourceStore {
       success.push(putOp(key, JSON.stringify(body)));
       decided.push({ res: body, action: stored ? 'configured' : 'created', key });
       if (res.kind === 'IPPool') poolsChanged = true;
+      if (res.kind === 'Node' && nodeAddressesChanged(stored as TerraceNode | undefined, body as TerraceNode)) movedNodes.push(body as TerraceNode);
     });
 
-    if (poolsChanged) {
-      const poolKvs = results[keys.length] ?? [];
+    if (poolsChanged || movedNodes.length > 0) {
       const guardKv = results[keys.length + 1]?.[0];
-      // The pool set after this batch: stored pools, with the batch's versions in place of theirs.
-      const finalPools = new Map<string, IPPool>();
-      for (const kv of poolKvs) {
-        if (this.keys.parseResource(kv.key.toString())?.kind !== 'IPPool') continue;
-        const p = this.decode(kv) as IPPool;
-        finalPools.set(p.metadata.name, p);
-      }
-      for (const d of decided) if (d.res.kind === 'IPPool') finalPools.set(d.res.metadata.name, d.res);
-      for (const d of decided) {
-        if (d.res.kind !== 'IPPool' || d.action === 'unchanged') continue;
-        const other = findOverlappingPool(d.res, finalPools.values());
-        if (other) throw overlapError(d.res, other);
-      }
+      this.checkPoolsAndNodes(decided, results[keys.length] ?? [], results[keys.length + 2] ?? [], movedNodes);
       compare.push(modEquals(guard, guardKv?.mod_revision ?? '0'));
-      success.push(putOp(guard, revision));
+      if (poolsChanged) {
+        compare.push(prefixUnchangedSince(nodePrefix, revision));
+        success.push(putOp(guard, revision));
+      }
     }
 
     if (success.length === 0 || opts.dryRun) return decided;
@@ -264,5 +272,40 @@ export class EtcdResourceStore implements ResourceStore {
     if (!r.succeeded) throw new LostRace();
     const rev = r.header.revision;
     return decided.map((d) => (d.action === 'unchanged' ? d : { ...d, res: withVersion(d.res, rev) }));
+  }
+  /**
+   * The rules between pools and nodes, over the state after this batch:
+   * stored pools and nodes with the batch's versions in place of theirs.
+   * Only what the batch changes is judged, in batch order.
+   */
+  private checkPoolsAndNodes(decided: Decided[], poolKvs: IKeyValue[], nodeKvs: IKeyValue[], movedNodes: TerraceNode[]): void {
+    const finalPools = new Map<string, IPPool>();
+    for (const kv of poolKvs) {
+      if (this.keys.parseResource(kv.key.toString())?.kind !== 'IPPool') continue;
+      const p = this.decode(kv) as IPPool;
+      finalPools.set(p.metadata.name, p);
+    }
+    for (const d of decided) if (d.res.kind === 'IPPool') finalPools.set(d.res.metadata.name, d.res);
+    const pools = [...finalPools.values()];
+    const position = new Map(pools.map((p, i) => [p.metadata.name, i]));
+    const changedPools = decided.filter((d) => d.res.kind === 'IPPool' && d.action !== 'unchanged').map((d) => d.res as IPPool);
+    const nodes = new Map<string, TerraceNode>();
+    for (const kv of nodeKvs) {
+      if (this.keys.parseResource(kv.key.toString())?.kind !== 'Node') continue;
+      const n = this.decode(kv) as TerraceNode;
+      nodes.set(n.metadata.name, n);
+    }
+    for (const d of decided) if (d.res.kind === 'Node') nodes.set(d.res.metadata.name, d.res);
+
+    for (const p of changedPools) {
+      const reserved = reservedProblem(parseCidr(p.spec.cidr));
+      if (reserved) throw invalidField(resourceRef('IPPool', p.metadata.name), 'spec.cidr', reserved);
+    }
+    const overlap = firstJudgedPoolOverlap(pools, changedPools.map((p) => position.get(p.metadata.name) as number));
+    if (overlap) throw overlapError(overlap.pool, overlap.other);
+    const holding = firstPoolHoldingNode(changedPools, [...nodes.values()]);
+    if (holding) throw poolHoldsNodeError(holding.pool, holding.addr);
+    const inside = firstPoolHoldingNode(pools, movedNodes);
+    if (inside) throw nodeInPoolError(inside.addr, inside.pool);
   }
 }

@@ -41,6 +41,11 @@ export function modEquals(key: string, rev: string): ICompare {
   return { key: Buffer.from(key), target: 'Mod', result: 'Equal', mod_revision: rev };
 }
 
+/** True when no key under `prefix` has been written after revision `rev` (true for an empty prefix too). */
+export function prefixUnchangedSince(prefix: string, rev: string): ICompare {
+  return { key: Buffer.from(prefix), range_end: prefixEnd(prefix), target: 'Mod', result: 'Less', mod_revision: String(BigInt(rev) + 1n) };
+}
+
 /** Runs a raw transaction, mapping transport failures to TerraceError. */
 export async function txn(etcd: Etcd3, compare: ICompare[], success: IRequestOp[], failure: IRequestOp[] = []): Promise<ITxnResponse> {
   try {

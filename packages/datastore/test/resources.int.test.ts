@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { type IPPool, type Kind, type Resource, TerraceError } from '@terrace/api';
+import { type IPPool, type Kind, type Resource, type TerraceNode, TerraceError } from '@terrace/api';
 import { sharedEtcdEndpoint, uniqueCluster } from '@terrace/testkit';
 import type { Etcd3 } from 'etcd3';
 import { connect } from '../src/client.js';
@@ -206,6 +206,47 @@ describe('applyAll', () => {
   });
 });
 
+describe('pools and node addresses', () => {
+  let ctx: Awaited<ReturnType<typeof open>>;
+  const at = (name: string, v4: string | undefined, v6?: string): TerraceNode => ({ ...node(name), spec: { bgp: { ipv4Address: v4, ipv6Address: v6 } } }) as TerraceNode;
+  beforeAll(async () => {
+    ctx = await open(uniqueCluster('nodeaddr'));
+    await ctx.store.applyAll([pool('lab', '198.19.0.0/16'), pool('lab6', 'fd00:19::/48'), at('n1', '198.18.0.11/24', '2001:db8::11/64')]);
+  });
+
+  it('refuses a pool holding a stored node\'s address, writing nothing of the batch', async () => {
+    const before = await dump(ctx.etcd, ctx.keys);
+    await expectError(
+      ctx.store.applyAll([peer('first'), pool('tor-net', '198.18.0.0/24')]),
+      'Conflict',
+      "ippool/tor-net: spec.cidr 198.18.0.0/24 contains 198.18.0.11, the address of node/n1 (spec.bgp.ipv4Address); pods would be given the node's own address",
+    );
+    await expectError(ctx.store.create(pool('v6', '2001:db8::/64')), 'Conflict', /^ippool\/v6: spec.cidr 2001:db8::\/64 contains 2001:db8::11, the address of node\/n1 \(spec.bgp.ipv6Address\)/);
+    expect(await dump(ctx.etcd, ctx.keys)).toEqual(before);
+  });
+
+  it('refuses a node whose address lies inside a stored pool, by create, replace and apply', async () => {
+    const before = await dump(ctx.etcd, ctx.keys);
+    const msg = 'node/n2: spec.bgp.ipv4Address 198.19.4.2/24 lies inside ippool/lab (198.19.0.0/16); pods could be given the node\'s own address';
+    await expectError(ctx.store.create(at('n2', '198.19.4.2/24')), 'Conflict', msg);
+    await expectError(ctx.store.applyAll([at('n2', '198.19.4.2/24')]), 'Conflict', msg);
+    await expectError(ctx.store.replace(at('n1', '198.18.0.11/24', 'fd00:19::11/64')), 'Conflict', /^node\/n1: spec.bgp.ipv6Address fd00:19::11\/64 lies inside ippool\/lab6/);
+    expect(await dump(ctx.etcd, ctx.keys)).toEqual(before);
+  });
+
+  it('refuses a reserved range written straight to the store', async () => {
+    await expectError(ctx.store.create(pool('lo', '127.0.0.0/8')), 'Invalid', 'ippool/lo: spec.cidr 127.0.0.0/8 overlaps 127.0.0.0/8 (loopback), which pods cannot use');
+  });
+
+  it('a node write compares the pool guard but does not move it; unchanged addresses skip the check', async () => {
+    const guard = ctx.keys.guard('ippools');
+    const rev = (await ctx.etcd.get(guard).exec()).kvs[0]?.mod_revision;
+    await ctx.store.create(at('n3', '198.18.0.13/24'));
+    await ctx.store.applyAll([{ ...at('n3', '198.18.0.13/24'), metadata: { name: 'n3', labels: { rack: 'r2' } } }]);
+    expect((await ctx.etcd.get(guard).exec()).kvs[0]?.mod_revision).toBe(rev);
+  });
+});
+
 describe('concurrent writers', () => {
   const N = 20;
   let cluster: string;
@@ -230,6 +271,20 @@ describe('concurrent writers', () => {
       expect((r.reason as TerraceError).message).toBe(
         `ippool/race-${i}: spec.cidr ${pools[i]?.spec.cidr} overlaps ippool/${winner.metadata.name} (${winner.spec.cidr})`,
       );
+    }
+  });
+
+  it(`${N} pools and ${N} nodes inside them, written at once in pairs: never both of a pair stored`, async () => {
+    const pools = Array.from({ length: N }, (_, i) => pool(`pair-${i}`, `10.62.${i}.0/24`));
+    const nodes = Array.from({ length: N }, (_, i) => ({ ...node(`pair-${i}`), spec: { bgp: { ipv4Address: `10.62.${i}.5/24` } } }) as TerraceNode);
+    const store = (i: number): EtcdResourceStore => (ctxs[i % N] as (typeof ctxs)[number]).store;
+    const results = await Promise.allSettled(pools.flatMap((p, i) => [store(i).create(p), store(i + 1).create(nodes[i] as TerraceNode)]));
+    for (let i = 0; i < N; i++) {
+      const [p, n] = [results[2 * i], results[2 * i + 1]];
+      expect([p?.status, n?.status].filter((s) => s === 'fulfilled')).toHaveLength(1);
+      const failed = (p?.status === 'rejected' ? p.reason : (n as PromiseRejectedResult).reason) as TerraceError;
+      expect(failed).toBeInstanceOf(TerraceError);
+      expect(failed.code).toBe('Conflict');
     }
   });
 

@@ -3,7 +3,7 @@
  * a family plus a BigInt. Everything that parses an address or prefix in
  * Terrace goes through this module.
  */
-import { TerraceError } from '../errors.js';
+import { quote, TerraceError } from '../errors.js';
 
 export type IPFamily = 4 | 6;
 
@@ -126,7 +126,7 @@ export function tryParseIP(s: string): IPAddr | undefined {
 
 export function parseIP(s: string): IPAddr {
   const ip = tryParseIP(s);
-  if (!ip) throw new TerraceError('Invalid', `"${s}" is not a valid IP address`);
+  if (!ip) throw new TerraceError('Invalid', `${quote(s)} is not a valid IP address`);
   return ip;
 }
 
@@ -189,9 +189,9 @@ export function parseCidr(s: string, strict = true): Cidr {
   if (c) return c;
   const loose = tryParseCidr(s, false);
   if (loose) {
-    throw new TerraceError('Invalid', `"${s}" has host bits set; did you mean ${formatCidr(loose)}?`);
+    throw new TerraceError('Invalid', `${quote(s)} has host bits set; did you mean ${formatCidr(loose)}?`);
   }
-  throw new TerraceError('Invalid', `"${s}" is not a valid CIDR`);
+  throw new TerraceError('Invalid', `${quote(s)} is not a valid CIDR`);
 }
 
 export function formatCidr(c: Cidr): string {

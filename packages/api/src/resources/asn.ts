@@ -3,7 +3,7 @@
  * string, or asdot (`1.10` = 1 × 65536 + 10), as Calico accepts them.
  * Stored resources always hold the plain number.
  */
-import { TerraceError } from '../errors.js';
+import { quote, TerraceError } from '../errors.js';
 
 export const ASN_MAX = 4294967295;
 
@@ -15,15 +15,15 @@ function asnProblem(v: unknown): { asn: number } | { reason: string } {
   }
   if (typeof v !== 'string') return { reason: `must be a number or a string, got ${describe(v)}` };
   const s = v.trim();
-  if (/^\d+$/.test(s)) return inRange(Number(s), JSON.stringify(v));
+  if (/^\d+$/.test(s)) return inRange(Number(s), quote(v));
   const dot = /^(\d+)\.(\d+)$/.exec(s);
   if (dot) {
     const hi = Number(dot[1]);
     const lo = Number(dot[2]);
-    if (hi > 65535 || lo > 65535) return { reason: `${JSON.stringify(v)} is not valid asdot: each half must be 0–65535` };
-    return inRange(hi * 65536 + lo, JSON.stringify(v));
+    if (hi > 65535 || lo > 65535) return { reason: `${quote(v)} is not valid asdot: each half must be 0–65535` };
+    return inRange(hi * 65536 + lo, quote(v));
   }
-  return { reason: `${JSON.stringify(v)} is not an AS number (use a number like 64512 or asdot like 1.10)` };
+  return { reason: `${quote(v)} is not an AS number (use a number like 64512 or asdot like 1.10)` };
 }
 
 function inRange(n: number, shown: string): { asn: number } | { reason: string } {

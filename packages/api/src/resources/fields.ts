@@ -5,7 +5,7 @@
  * the field (`ippool/a: spec.disabled must be a boolean, got string "yes"`).
  * YAML/JSON `null` counts as absent, as it does in Kubernetes.
  */
-import { invalidField } from '../errors.js';
+import { invalidField, QUOTE_MAX, quote } from '../errors.js';
 
 export type Obj = Record<string, unknown>;
 
@@ -16,7 +16,7 @@ export function isObj(v: unknown): v is Obj {
 /** `spec` + `cidr` → `spec.cidr`; keys that are not plain words are bracketed: `labels["a/b"]`. */
 export function joinPath(path: string, key: string | number): string {
   if (typeof key === 'number') return `${path}[${key}]`;
-  const part = /^[A-Za-z_][A-Za-z0-9_-]*$/.test(key) ? key : `[${JSON.stringify(key)}]`;
+  const part = /^[A-Za-z_][A-Za-z0-9_-]*$/.test(key) && key.length <= QUOTE_MAX ? key : `[${quote(key)}]`;
   if (path === '') return part;
   return part.startsWith('[') ? `${path}${part}` : `${path}.${part}`;
 }
@@ -26,7 +26,7 @@ export function describeValue(v: unknown): string {
   if (v === null || v === undefined) return 'nothing';
   if (Array.isArray(v)) return 'a list';
   if (typeof v === 'object') return 'an object';
-  if (typeof v === 'string') return `string ${JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}...` : v)}`;
+  if (typeof v === 'string') return `string ${quote(v)}`;
   return `${typeof v} ${String(v)}`;
 }
 
@@ -104,7 +104,7 @@ export class Fields {
   oneOf<T extends string>(key: string, values: readonly T[]): T | undefined {
     const s = this.string(key);
     if (s === undefined) return undefined;
-    if (!(values as readonly string[]).includes(s)) this.fail(key, `${JSON.stringify(s)} is not one of ${values.join(', ')}`);
+    if (!(values as readonly string[]).includes(s)) this.fail(key, `${quote(s)} is not one of ${values.join(', ')}`);
     return s as T;
   }
 

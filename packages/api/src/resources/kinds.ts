@@ -2,7 +2,7 @@
  * Kind names as operators type them on the command line (`terracectl get
  * pools`), resolved case-insensitively to the one Kind they mean.
  */
-import { TerraceError } from '../errors.js';
+import { quote, TerraceError } from '../errors.js';
 import { type Kind, KINDS } from './types.js';
 
 const ALIASES: Record<Kind, readonly string[]> = {
@@ -31,7 +31,7 @@ export function resolveKind(alias: string): Kind {
   if (k) return k;
   throw new TerraceError(
     'Invalid',
-    `unknown kind ${JSON.stringify(alias)}; known kinds: ${KINDS.map((x) => `${x} (${ALIASES[x].slice(1).join(', ')})`).join(', ')}`,
+    `unknown kind ${quote(alias)}; known kinds: ${KINDS.map((x) => `${x} (${ALIASES[x].slice(1).join(', ')})`).join(', ')}`,
   );
 }
 

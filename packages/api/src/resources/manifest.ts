@@ -6,7 +6,7 @@
  */
 import { createRequire } from 'node:module';
 import type * as Yaml from 'yaml';
-import { TerraceError } from '../errors.js';
+import { quote, shorten, TerraceError } from '../errors.js';
 import { isObj, type Obj } from './fields.js';
 import { isKind } from './kinds.js';
 import { validateResource } from './validate.js';
@@ -40,6 +40,27 @@ function keepDottedNumbersAsText(doc: ReturnType<typeof Yaml.parseAllDocuments>[
   });
 }
 
+/**
+ * How many times the aliases of one document may be expanded in all. Real
+ * manifests use a few; a "billion laughs" document nests them so that a few
+ * hundred bytes expand to gigabytes.
+ */
+export const MAX_ALIAS_COUNT = 100;
+
+function toJS(doc: ReturnType<typeof Yaml.parseAllDocuments>[number], where: string): unknown {
+  try {
+    return doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+  } catch (e) {
+    // The yaml package reports alias trouble (too many, or an anchor never
+    // set, as when an alias refers to another document) as a ReferenceError.
+    if (e instanceof ReferenceError && /alias count/i.test(e.message)) {
+      throw new TerraceError('Invalid', `${where}: the manifest has too many aliases (the limit of ${MAX_ALIAS_COUNT} guards against "billion laughs" bombs); write the values out instead`);
+    }
+    if (e instanceof ReferenceError) throw new TerraceError('Invalid', `${where}: invalid YAML: ${shorten(e.message.split('\n')[0] ?? '')}`);
+    throw e;
+  }
+}
+
 interface RawDoc {
   /** 1-based position in the file. */
   index: number;
@@ -59,7 +80,7 @@ function parseDocuments(text: string, where: string): RawDoc[] {
       throw new TerraceError('Invalid', `${where}: invalid YAML${at}: ${reason}`);
     }
     keepDottedNumbersAsText(doc);
-    out.push({ index: i + 1, value: doc.toJS({ maxAliasCount: 100 }) });
+    out.push({ index: i + 1, value: toJS(doc, `${where} document ${i + 1}`) });
   });
   return out;
 }
@@ -122,7 +143,7 @@ function readListItems(list: Obj, where: string, index: number): unknown[] {
     if (!['apiVersion', 'kind', 'items', 'metadata'].includes(k)) fail(`${k} is not a supported field of a ${String(list['kind'])}`);
   }
   if (!LIST_VERSIONS.includes(list['apiVersion'])) {
-    fail(`apiVersion ${JSON.stringify(list['apiVersion'])} is not supported for a ${String(list['kind'])}; use ${API_VERSION} or ${CALICO_API_VERSION}`);
+    fail(`apiVersion ${quote(list['apiVersion'])} is not supported for a ${String(list['kind'])}; use ${API_VERSION} or ${CALICO_API_VERSION}`);
   }
   // A list's own metadata only describes the listing (resourceVersion, continue); it carries no resource data.
   const meta = list['metadata'];
@@ -138,7 +159,7 @@ function readListItems(list: Obj, where: string, index: number): unknown[] {
   if (kind !== 'List') {
     (items as unknown[]).forEach((it, i) => {
       if (isObj(it) && it['kind'] !== undefined && `${String(it['kind'])}List` !== kind) {
-        fail(`item ${i + 1} has kind ${JSON.stringify(it['kind'])} in a ${String(kind)}`);
+        fail(`item ${i + 1} has kind ${quote(it['kind'])} in a ${String(kind)}`);
       }
     });
     // calicoctl may leave the items' kind and apiVersion to the list.

@@ -4,7 +4,7 @@
  * values are short and plain. The datastore's fields (resourceVersion, uid,
  * creationTimestamp) pass through unchanged.
  */
-import { invalidField } from '../errors.js';
+import { invalidField, quote } from '../errors.js';
 import { Fields, joinPath } from './fields.js';
 import type { ObjectMeta } from './types.js';
 
@@ -29,7 +29,7 @@ export function qualifiedNameProblem(key: string): string | undefined {
   const name = slash >= 0 ? key.slice(slash + 1) : key;
   if (prefix !== undefined) {
     const p = dnsSubdomainProblem(prefix);
-    if (p) return `has prefix ${JSON.stringify(prefix)} that ${p}`;
+    if (p) return `has prefix ${quote(prefix)} that ${p}`;
   }
   if (name.length === 0 || name.length > 63) return 'must have a name part of 1–63 characters';
   if (!QUALIFIED_NAME.test(name)) {
@@ -52,7 +52,7 @@ export function readMetadata(ref: string, value: unknown): ObjectMeta {
   const m = Fields.open(ref, 'metadata', value, META_FIELDS);
   const name = m.requiredString('name');
   const problem = dnsSubdomainProblem(name);
-  if (problem) m.fail('name', `${JSON.stringify(name)} ${problem}`);
+  if (problem) m.fail('name', `${quote(name)} ${problem}`);
   const out: ObjectMeta = { name };
 
   const labels = m.stringMap('labels');
@@ -62,7 +62,7 @@ export function readMetadata(ref: string, value: unknown): ObjectMeta {
       const kp = qualifiedNameProblem(k);
       if (kp) throw invalidField(ref, field, `key ${kp}`);
       const vp = labelValueProblem(v);
-      if (vp) throw invalidField(ref, field, `value ${JSON.stringify(v)} ${vp}`);
+      if (vp) throw invalidField(ref, field, `value ${quote(v)} ${vp}`);
     }
     out.labels = labels;
   }

@@ -10,7 +10,7 @@
  * Syntax errors carry the 1-based column of the offending token; a missing
  * token at the end of the input is reported at the last character's column.
  */
-import { invalidField, TerraceError } from '../errors.js';
+import { invalidField, quote, TerraceError } from '../errors.js';
 
 export interface Selector {
   matches(labels: Record<string, string>): boolean;
@@ -83,7 +83,7 @@ function tokenize(text: string): Token[] {
       i = j;
       continue;
     }
-    throw new SelectorSyntaxError(`unexpected character ${JSON.stringify(c)}`, col);
+    throw new SelectorSyntaxError(`unexpected character ${quote(c)}`, col);
   }
   const trimmedEnd = text.trimEnd().length;
   out.push({ kind: 'eof', text: '', col: Math.max(1, trimmedEnd) });
@@ -107,7 +107,7 @@ class Parser {
   }
 
   private fail(expected: string, t: Token = this.peek()): never {
-    const found = t.kind === 'eof' ? ' (end of input)' : ` (found ${JSON.stringify(t.kind === 'string' ? `'${t.text}'` : t.text)})`;
+    const found = t.kind === 'eof' ? ' (end of input)' : ` (found ${quote(t.kind === 'string' ? `'${t.text}'` : t.text)})`;
     throw new SelectorSyntaxError(`expected ${expected} at column ${t.col}${found}`, t.col);
   }
 
@@ -187,7 +187,7 @@ class Parser {
       this.next();
       return { op: 'notin', key, values: this.parseSet() };
     }
-    return this.fail(`'==', '!=', 'in' or 'not in' after label key ${JSON.stringify(key)}`);
+    return this.fail(`'==', '!=', 'in' or 'not in' after label key ${quote(key)}`);
   }
 
   private parseSet(): string[] {
@@ -210,7 +210,7 @@ class Parser {
   }
 }
 
-function quote(v: string): string {
+function quoteLiteral(v: string): string {
   // Selector strings have no escapes; pick the quote the value does not contain.
   return v.includes('"') ? `'${v}'` : `"${v}"`;
 }
@@ -252,13 +252,13 @@ function print(n: Node): string {
     case 'has':
       return `has(${n.key})`;
     case 'eq':
-      return `${n.key} == ${quote(n.value)}`;
+      return `${n.key} == ${quoteLiteral(n.value)}`;
     case 'ne':
-      return `${n.key} != ${quote(n.value)}`;
+      return `${n.key} != ${quoteLiteral(n.value)}`;
     case 'in':
-      return `${n.key} in {${n.values.map(quote).join(', ')}}`;
+      return `${n.key} in {${n.values.map(quoteLiteral).join(', ')}}`;
     case 'notin':
-      return `${n.key} not in {${n.values.map(quote).join(', ')}}`;
+      return `${n.key} not in {${n.values.map(quoteLiteral).join(', ')}}`;
     case 'not':
       return `!${sub(n.arg, 3)}`;
     case 'and':
@@ -286,7 +286,7 @@ export function parseSelector(text: string): Selector {
   } catch (e) {
     if (e instanceof SelectorSyntaxError) {
       const reason = e.reason.includes(' at column ') ? e.reason : `${e.reason} at column ${e.col}`;
-      throw new TerraceError('Invalid', `selector ${JSON.stringify(text)}: ${reason}`);
+      throw new TerraceError('Invalid', `selector ${quote(text)}: ${reason}`);
     }
     throw e;
   }

@@ -2,6 +2,7 @@
  * BGPPeer and BGPConfiguration: who each node peers with, and the cluster's
  * (or one node's) BGP settings.
  */
+import { quote } from '../errors.js';
 import { formatIP, parseHostPort } from '../net/ip.js';
 import type { Fields } from './fields.js';
 import { dnsSubdomainProblem } from './meta.js';
@@ -33,7 +34,7 @@ function readPeerIP(f: Fields): string | undefined {
   const s = f.string('peerIP');
   if (s === undefined) return undefined;
   const hp = parseHostPort(s.trim());
-  if (!hp) f.fail('peerIP', `${JSON.stringify(s)} is not an IP address or IP:port`);
+  if (!hp) f.fail('peerIP', `${quote(s)} is not an IP address or IP:port`);
   const ip = formatIP(hp.ip);
   if (hp.port === undefined) return ip;
   return hp.ip.family === 6 ? `[${ip}]:${hp.port}` : `${ip}:${hp.port}`;
@@ -55,7 +56,7 @@ export function readBGPPeerSpec(f: Fields): BGPPeerSpec {
   const node = f.string('node');
   if (node !== undefined) {
     const p = dnsSubdomainProblem(node);
-    if (p) f.fail('node', `${JSON.stringify(node)} ${p}`);
+    if (p) f.fail('node', `${quote(node)} ${p}`);
   }
   const nodeSelector = readSelector(f, 'nodeSelector');
   if (node !== undefined && nodeSelector !== undefined) {
@@ -75,9 +76,9 @@ export function readBGPPeerSpec(f: Fields): BGPPeerSpec {
     if (!ref) return pw.fail('secretKeyRef', 'is required');
     const name = ref.requiredString('name');
     const np = dnsSubdomainProblem(name);
-    if (np) ref.fail('name', `${JSON.stringify(name)} ${np}`);
+    if (np) ref.fail('name', `${quote(name)} ${np}`);
     const key = ref.requiredString('key');
-    if (key.length > 253 || !SECRET_KEY.test(key)) ref.fail('key', `${JSON.stringify(key)} must be letters, digits, "-", "_" and "."`);
+    if (key.length > 253 || !SECRET_KEY.test(key)) ref.fail('key', `${quote(key)} must be letters, digits, "-", "_" and "."`);
     out.password = { secretKeyRef: { name, key } };
   }
 
@@ -118,8 +119,8 @@ export function readBGPConfigurationSpec(f: Fields, isDefault: boolean): BGPConf
     const communities: Community[] = [];
     for (const c of communityItems) {
       const name = c.requiredString('name');
-      if (!COMMUNITY_NAME.test(name)) c.fail('name', `${JSON.stringify(name)} must be letters, digits, "-", "_" and "."`);
-      if (names.has(name)) c.fail('name', `${JSON.stringify(name)} is defined twice`);
+      if (!COMMUNITY_NAME.test(name)) c.fail('name', `${quote(name)} must be letters, digits, "-", "_" and "."`);
+      if (names.has(name)) c.fail('name', `${quote(name)} is defined twice`);
       names.add(name);
       const value = c.requiredString('value');
       const p = communityValueProblem(value);
@@ -138,7 +139,7 @@ export function readBGPConfigurationSpec(f: Fields, isDefault: boolean): BGPConf
       const communities = refs.map((r, i): string => {
         if (typeof r !== 'string') return a.fail('communities', `[${i}] must be a string, got ${typeof r}`);
         if (names.has(r) || communityValueProblem(r) === undefined) return r;
-        return a.fail('communities', `[${i}] ${JSON.stringify(r)} is neither a community defined in spec.communities nor a value like aa:nn or aa:nn:mm`);
+        return a.fail('communities', `[${i}] ${quote(r)} is neither a community defined in spec.communities nor a value like aa:nn or aa:nn:mm`);
       });
       ads.push({ cidr, communities });
     }

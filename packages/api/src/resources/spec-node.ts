@@ -2,6 +2,7 @@
  * Node (a host's BGP identity) and IPAMConfig (cluster-wide allocation
  * settings, a singleton named `default`).
  */
+import { quote } from '../errors.js';
 import { formatIP, type IPFamily, tryParseCidr, tryParseIP } from '../net/ip.js';
 import type { Fields } from './fields.js';
 import type { IPAMConfigSpec, NodeBGPSpec, NodeSpec } from './types.js';
@@ -20,7 +21,7 @@ function readInterfaceAddress(f: Fields, key: string, family: IPFamily): string 
   const ip = tryParseIP(slash < 0 ? s : s.slice(0, slash));
   const cidr = tryParseCidr(s, false);
   if (!ip || !cidr || ip.family !== family) {
-    f.fail(key, `${JSON.stringify(s)} must be an IPv${family} address with its prefix length, e.g. ${example}`);
+    f.fail(key, `${quote(s)} must be an IPv${family} address with its prefix length, e.g. ${example}`);
   }
   return `${formatIP(ip)}/${cidr.prefix}`;
 }
@@ -38,7 +39,7 @@ export function readNodeSpec(f: Fields): NodeSpec {
   const rr = bgp.string('routeReflectorClusterID');
   if (rr !== undefined) {
     const ip = tryParseIP(rr);
-    if (!ip || ip.family !== 4) return bgp.fail('routeReflectorClusterID', `${JSON.stringify(rr)} must be written like an IPv4 address, e.g. 224.0.0.1`);
+    if (!ip || ip.family !== 4) return bgp.fail('routeReflectorClusterID', `${quote(rr)} must be written like an IPv4 address, e.g. 224.0.0.1`);
     out.routeReflectorClusterID = formatIP(ip);
   }
   return { bgp: out };

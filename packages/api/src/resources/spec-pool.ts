@@ -3,7 +3,9 @@
  * own and announce. Terrace routes natively, so the overlay modes Calico
  * offers are refused with a plain explanation rather than ignored.
  */
+import { quote } from '../errors.js';
 import { parseCidr } from '../net/ip.js';
+import { reservedProblem } from '../net/reserved.js';
 import type { Fields } from './fields.js';
 import { validateSelectorField } from './selector.js';
 import type { AllowedUse, AssignmentMode, IPPoolSpec } from './types.js';
@@ -31,6 +33,8 @@ function readOverlayMode(f: Fields, key: 'ipipMode' | 'vxlanMode'): 'Never' {
 export function readIPPoolSpec(f: Fields): IPPoolSpec {
   const cidr = readCidr(f, 'cidr');
   const pool = parseCidr(cidr);
+  const reserved = reservedProblem(pool);
+  if (reserved) f.fail('cidr', reserved);
   const v4 = pool.family === 4;
   const [min, max] = v4 ? [20, 32] : [116, 128];
   const blockSize = f.raw('blockSize') === undefined ? (v4 ? 26 : 122) : (f.int('blockSize', 0, 128) as number);
@@ -48,7 +52,7 @@ export function readIPPoolSpec(f: Fields): IPPoolSpec {
   const allowedUses: AllowedUse[] = [];
   uses.forEach((u, i) => {
     if (typeof u !== 'string' || !(ALLOWED_USES as readonly string[]).includes(u)) {
-      f.fail('allowedUses', `[${i}] ${JSON.stringify(u)} is not one of ${ALLOWED_USES.join(', ')}`);
+      f.fail('allowedUses', `[${i}] ${quote(u)} is not one of ${ALLOWED_USES.join(', ')}`);
     }
     if (allowedUses.includes(u as AllowedUse)) f.fail('allowedUses', `lists ${u} twice`);
     allowedUses.push(u as AllowedUse);

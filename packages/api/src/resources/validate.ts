@@ -5,7 +5,7 @@
  * defaults filled and a fixed key order, so stored objects are complete and
  * stable. Validating a normalized resource again returns an equal object.
  */
-import { TerraceError } from '../errors.js';
+import { quote, shorten, TerraceError } from '../errors.js';
 import { fromCalico } from './calico.js';
 import { describeValue, Fields, isObj, type Obj } from './fields.js';
 import { isKind } from './kinds.js';
@@ -24,7 +24,7 @@ export interface ValidateOptions {
 
 /** The message for a `kind` that is not ours. */
 export function unknownKindMessage(kind: unknown): string {
-  return `kind ${JSON.stringify(kind)} is not a Terrace kind (${KINDS.join(', ')})`;
+  return `kind ${quote(kind)} is not a Terrace kind (${KINDS.join(', ')})`;
 }
 
 function readKind(doc: Obj): Kind {
@@ -40,16 +40,16 @@ function readKind(doc: Obj): Kind {
 function refOf(kind: Kind, doc: Obj): string {
   const meta = doc['metadata'];
   const name = isObj(meta) ? meta['name'] : undefined;
-  return typeof name === 'string' && name !== '' ? resourceRef(kind, name) : kind.toLowerCase();
+  return typeof name === 'string' && name !== '' ? resourceRef(kind, shorten(name)) : kind.toLowerCase();
 }
 
 function checkName(kind: Kind, ref: string, meta: ObjectMeta): void {
   const fail = (reason: string): never => {
     throw new TerraceError('Invalid', `${ref}: metadata.name ${reason}`, { resource: ref, field: 'metadata.name' });
   };
-  if (kind === 'IPAMConfig' && meta.name !== 'default') fail(`${JSON.stringify(meta.name)} must be "default": there is one IPAM configuration per cluster`);
+  if (kind === 'IPAMConfig' && meta.name !== 'default') fail(`${quote(meta.name)} must be "default": there is one IPAM configuration per cluster`);
   if (kind === 'BGPConfiguration' && meta.name !== 'default' && !/^node\.[^.].*$/.test(meta.name)) {
-    fail(`${JSON.stringify(meta.name)} must be "default" (cluster-wide) or "node.<nodename>" (one node)`);
+    fail(`${quote(meta.name)} must be "default" (cluster-wide) or "node.<nodename>" (one node)`);
   }
 }
 
@@ -88,7 +88,7 @@ function validateDoc(input: unknown): Resource {
   if (apiVersion === CALICO_API_VERSION) {
     doc = fromCalico(kind, ref, { ...input, kind });
   } else if (apiVersion !== API_VERSION) {
-    const shown = apiVersion === undefined || apiVersion === null ? 'apiVersion is required' : `apiVersion ${JSON.stringify(apiVersion)} is not supported`;
+    const shown = apiVersion === undefined || apiVersion === null ? 'apiVersion is required' : `apiVersion ${quote(apiVersion)} is not supported`;
     throw new TerraceError('Invalid', `${ref}: ${shown}; use ${API_VERSION} (or ${CALICO_API_VERSION} for calicoctl manifests)`, {
       resource: ref,
       field: 'apiVersion',

@@ -2,7 +2,7 @@
  * Small value formats shared by several kinds: Go durations, BGP community
  * values, AS numbers read from a field, CIDRs in canonical form.
  */
-import { TerraceError } from '../errors.js';
+import { quote, TerraceError } from '../errors.js';
 import { formatCidr, parseCidr } from '../net/ip.js';
 import { parseAsn } from './asn.js';
 import type { Fields } from './fields.js';
@@ -13,7 +13,7 @@ const GO_DURATION = /^(0|([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+)$/;
 export function readDuration(f: Fields, key: string): string | undefined {
   const s = f.string(key);
   if (s === undefined) return undefined;
-  if (!GO_DURATION.test(s)) f.fail(key, `${JSON.stringify(s)} is not a duration (write it like 90s, 1m30s or 500ms)`);
+  if (!GO_DURATION.test(s)) f.fail(key, `${quote(s)} is not a duration (write it like 90s, 1m30s or 500ms)`);
   return s;
 }
 
@@ -44,11 +44,11 @@ export function communityValueProblem(v: string): string | undefined {
   const parts = v.split(':');
   if (parts.length === 2) {
     if (parts.every((p) => /^\d{1,5}$/.test(p) && Number(p) <= 65535)) return undefined;
-    return `${JSON.stringify(v)} is not a standard community: each half of aa:nn must be 0–65535`;
+    return `${quote(v)} is not a standard community: each half of aa:nn must be 0–65535`;
   }
   if (parts.length === 3) {
     if (parts.every((p) => /^\d{1,10}$/.test(p) && Number(p) <= 4294967295)) return undefined;
-    return `${JSON.stringify(v)} is not a large community: each part of aa:nn:mm must be 0–4294967295`;
+    return `${quote(v)} is not a large community: each part of aa:nn:mm must be 0–4294967295`;
   }
-  return `${JSON.stringify(v)} is not a community value (write aa:nn or aa:nn:mm)`;
+  return `${quote(v)} is not a community value (write aa:nn or aa:nn:mm)`;
 }

@@ -2,16 +2,20 @@
  * Reading manifests for apply/create/replace/delete/validate: every file is
  * read and every document decoded and validated before anything is written,
  * and the set as a whole is checked for what single documents cannot see
- * (the same resource twice, two pools in the input that overlap).
+ * (the same resource twice, two pools in the input that overlap, a pool
+ * holding the address of a Node in the input).
  */
 import { readFile } from 'node:fs/promises';
 import {
   type IPPool,
   type Resource,
   TerraceError,
+  type TerraceNode,
   decodeManifests,
-  findOverlappingPool,
+  firstPoolHoldingNode,
+  firstPoolOverlap,
   overlapError,
+  poolHoldsNodeError,
   resourceRef,
 } from '@terrace/api';
 import { readStdin } from '../stdin.js';
@@ -44,17 +48,17 @@ export async function loadManifests(files: readonly string[]): Promise<Resource[
 /** Rules across the documents of one input; the datastore checks them again against stored state. */
 export function checkSet(resources: readonly Resource[]): void {
   const seen = new Set<string>();
-  const pools: IPPool[] = [];
   for (const r of resources) {
     const ref = resourceRef(r.kind, r.metadata.name);
     if (seen.has(ref)) throw new TerraceError('Invalid', `${ref}: appears more than once in the input`, { resource: ref });
     seen.add(ref);
-    if (r.kind === 'IPPool') {
-      const other = findOverlappingPool(r, pools);
-      if (other) throw overlapError(r, other);
-      pools.push(r);
-    }
   }
+  const pools = resources.filter((r): r is IPPool => r.kind === 'IPPool');
+  const overlap = firstPoolOverlap(pools);
+  if (overlap) throw overlapError(overlap.pool, overlap.other);
+  const nodes = resources.filter((r): r is TerraceNode => r.kind === 'Node');
+  const holding = firstPoolHoldingNode(pools, nodes);
+  if (holding) throw poolHoldsNodeError(holding.pool, holding.addr);
 }
 
 export function refOf(r: Resource): string {
