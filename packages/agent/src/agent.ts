@@ -5,6 +5,7 @@
  *                    └──► computeAnnouncements ─► speaker.setAnnouncements (whole set)
  *                                              └► blackholes ─┐
  *   speaker.learned() ──► routeForLearned ─────────────────────┴► kernel routes (our protocol)
+ *   (a speaker that writes learned routes itself, BIRD, only reports them)
  *
  * Desired state is recomputed from scratch on every relevant change (the
  * pure functions are cheap next to etcd and BGP); the speaker and the route
@@ -54,6 +55,7 @@ export function toSpeakerPeers(d: DesiredBgp): PeerConfig[] {
     if (p.ttlSecurity !== undefined) c.ttlSecurity = p.ttlSecurity;
     if (p.restartTime !== undefined) c.gracefulRestart = { restartTime: p.restartTime };
     if (p.localAddress !== undefined) c.localAddress = parseIP(p.localAddress);
+    if (p.bfd !== undefined) c.bfd = { ...p.bfd };
     return c;
   });
 }
@@ -97,7 +99,7 @@ export class Reconciler {
   }
 
   learnedCount(): number {
-    return this.learned.learnedCount;
+    return this.opts.speaker.writesKernelRoutes ? this.opts.speaker.learnedSnapshot().size : this.learned.learnedCount;
   }
 
   /** When the speaker last reported learned paths (0: never). */
@@ -106,8 +108,9 @@ export class Reconciler {
   }
   private learnedAt = 0;
 
+  /** Learned routes in the kernel: ours (route sync), or the speaker's own when it writes them. */
   installedCount(): number {
-    return this.learned.installedCount;
+    return this.opts.speaker.writesKernelRoutes ? this.opts.speaker.learnedSnapshot().size : this.learned.installedCount;
   }
 
   /** Recomputes after the debounce; at most one pass runs at a time. */
@@ -191,11 +194,14 @@ export class Reconciler {
   }
 
   private async followLearned(): Promise<void> {
+    // A speaker that writes learned routes itself (BIRD) owns them in the
+    // kernel: route sync then holds only our blackholes and pod routes.
+    const ours = !this.opts.speaker.writesKernelRoutes;
     try {
       for await (const batch of this.opts.speaker.learned()) {
         if (this.stopped) break;
         this.learnedAt = Date.now();
-        this.learned.apply(batch);
+        if (ours) this.learned.apply(batch);
       }
     } catch (e) {
       if (!this.stopped) this.opts.log.error('learned-route stream ended', { error: (e as Error).message });

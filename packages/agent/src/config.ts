@@ -6,7 +6,7 @@
  */
 import { networkInterfaces, hostname } from 'node:os';
 import { Command, Option } from 'commander';
-import { type IPFamily, TerraceError, formatIP, invalidField, parseHostPort, tryParseCidr, tryParseIP } from '@terrace/api';
+import { BGP_BACKENDS, type BgpBackend, type IPFamily, TerraceError, formatIP, invalidField, parseHostPort, tryParseCidr, tryParseIP } from '@terrace/api';
 import { type ConnectionFlags, withConnectionOptions } from '@terrace/datastore';
 import { DEFAULT_AGENT_SOCKET as DEFAULT_CNI_SOCKET, DEFAULT_STATE_DIR as DEFAULT_CNI_STATE_DIR } from '@terrace/cni';
 import { parseDuration } from '@terrace/api';
@@ -20,6 +20,14 @@ export type GobgpMode =
   /** The agent starts gobgpd itself, API on 127.0.0.1:apiPort, and restarts it when it dies. */
   | { kind: 'supervised'; apiPort: number; binary: string };
 
+/** BIRD as the node's speaker: the agent starts it (config and control socket in `dir`), or drives one already running there. */
+export interface BirdMode {
+  binary: string;
+  /** Holds bird.conf and the control socket bird.ctl. */
+  dir: string;
+  sidecar: boolean;
+}
+
 export interface AgentConfig {
   nodeName: string;
   /** `addr/len` per family, as stored in the Node resource. */
@@ -27,7 +35,10 @@ export interface AgentConfig {
   /** Overrides the AS in the Node resource when given. */
   asNumber: number | undefined;
   labels: Record<string, string>;
+  /** The speaker unless the Node resource names another (spec.bgp.backend). */
+  bgpBackend: BgpBackend;
   gobgp: GobgpMode;
+  bird: BirdMode;
   connection: ConnectionFlags;
   logFormat: LogFormat;
   logLevel: string;
@@ -141,6 +152,10 @@ export function agentCommand(): Command {
     .option('--node-ip-from-interface <iface>', 'take the node address(es) from this interface')
     .option('--as <asn>', 'this node\'s AS number (stored in its Node resource)')
     .option('--labels <k=v,...>', 'labels to set on the Node resource')
+    .addOption(new Option('--bgp-backend <backend>', 'the BGP speaker, unless the Node resource names one (spec.bgp.backend)').choices([...BGP_BACKENDS]).default('gobgp'))
+    .option('--bird-binary <path>', 'bird executable (BIRD backend)', 'bird')
+    .option('--bird-dir <dir>', 'where BIRD\'s bird.conf and control socket bird.ctl live (BIRD backend)', '/run/terrace/bird')
+    .option('--bird-sidecar', 'drive a BIRD already running with <bird-dir>/bird.conf and <bird-dir>/bird.ctl instead of starting one')
     .option('--gobgp-address <host:port>', 'use this gobgpd (e.g. a sidecar) instead of starting one')
     .option('--gobgp-api-port <port>', 'API port of the gobgpd the agent starts, on 127.0.0.1', '50051')
     .option('--gobgpd-binary <path>', 'gobgpd executable', 'gobgpd')
@@ -163,6 +178,10 @@ interface RawOpts {
   nodeIpFromInterface?: string;
   as?: string;
   labels?: string;
+  bgpBackend: BgpBackend;
+  birdBinary: string;
+  birdDir: string;
+  birdSidecar?: boolean;
   gobgpAddress?: string;
   gobgpApiPort: string;
   gobgpdBinary: string;
@@ -242,7 +261,9 @@ export function parseAgentArgs(argv: readonly string[], opts: { isTTY?: boolean;
     addresses,
     asNumber,
     labels: o.labels ? parseLabels(o.labels) : {},
+    bgpBackend: o.bgpBackend,
     gobgp,
+    bird: { binary: o.birdBinary, dir: o.birdDir, sidecar: o.birdSidecar === true },
     connection,
     logFormat: o.logFormat ?? (opts.isTTY ? 'text' : 'json'),
     logLevel: o.logLevel,

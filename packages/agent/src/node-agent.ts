@@ -5,8 +5,10 @@
  * build it directly (etcd in the root namespace, gobgpd and routes in a lab
  * namespace).
  */
-import { type TerraceNode, parseSelector } from '@terrace/api';
-import { GobgpSpeaker, type GobgpSpeakerOptions } from '@terrace/bgp';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { TerraceError, type BgpBackend, type TerraceNode, parseSelector } from '@terrace/api';
+import { createSpeaker, type BgpSpeaker, type GobgpSpeakerOptions } from '@terrace/bgp';
 import { RouteSync, type UnicastRoute } from '@terrace/dataplane';
 import type { Keys, ResourceStore } from '@terrace/datastore';
 import type { Etcd3 } from 'etcd3';
@@ -18,7 +20,7 @@ import { Liveness } from './liveness.js';
 import type { Logger } from '@terrace/log';
 import type { SelectorMatcher } from './peers.js';
 import { primeLearnedPath } from './prime.js';
-import { registerNode } from './registration.js';
+import { effectiveBackend, registerNode } from './registration.js';
 import { fileSecretResolver } from './secrets.js';
 import { buildNodeStatus } from './status.js';
 import { type ClosableClusterState, openClusterState } from './watch.js';
@@ -57,8 +59,8 @@ export function cachedSelectorMatcher(): SelectorMatcher {
 }
 
 export class NodeAgent {
-  readonly speaker: GobgpSpeaker;
   readonly routes: RouteSync;
+  private bgp: BgpSpeaker | undefined;
   private liveness: Liveness | undefined;
   private state: ClosableClusterState | undefined;
   private reconciler: Reconciler | undefined;
@@ -70,38 +72,74 @@ export class NodeAgent {
 
   constructor(private readonly opts: NodeAgentOptions) {
     const { config, log, netns } = opts;
-    const { initialBackoffMs, ...tuning } = opts.speakerTuning ?? {};
-    const onError = (e: Error): void => {
-      log.warn('bgp speaker', { error: e.message });
-    };
-    let speakerOpts: GobgpSpeakerOptions;
-    if (config.gobgp.kind === 'sidecar') {
-      speakerOpts = { ...tuning, address: config.gobgp.address, onError };
-    } else {
-      speakerOpts = {
-        ...tuning,
-        daemon: {
-          ...(initialBackoffMs !== undefined ? { initialBackoffMs } : {}),
-          apiAddress: opts.gobgpApiAddress ?? `127.0.0.1:${config.gobgp.apiPort}`,
-          binary: config.gobgp.binary,
-          ...(netns ? { netns } : {}),
-          onLog: (line) => log.debug('gobgpd', { line }),
-        },
-        onError,
-      };
-    }
-    this.speaker = new GobgpSpeaker(speakerOpts);
     // holdStale: a restarted agent keeps the routes its previous run installed
     // until BGP has re-sent what it learned (see releaseStaleWhenSettled).
     this.routes = new RouteSync({ ...(netns ? { netns } : {}), logger: log, resyncIntervalMs: config.resyncIntervalMs, holdStale: true });
   }
 
+  /** The node's BGP speaker; chosen at start(), from the Node resource or --bgp-backend. */
+  get speaker(): BgpSpeaker {
+    if (!this.bgp) throw new TerraceError('Internal', 'the BGP speaker is chosen when the agent starts');
+    return this.bgp;
+  }
+
+  /** The speaker for `backend`, supervised or a sidecar as configured. */
+  private makeSpeaker(backend: BgpBackend): BgpSpeaker {
+    const { config, log, netns } = this.opts;
+    const { initialBackoffMs, ...tuning } = this.opts.speakerTuning ?? {};
+    const onError = (e: Error): void => {
+      log.warn('bgp speaker', { error: e.message });
+    };
+    const backoff = initialBackoffMs !== undefined ? { initialBackoffMs } : {};
+    if (backend === 'bird') {
+      const { dir, binary, sidecar } = config.bird;
+      const configPath = join(dir, 'bird.conf');
+      const socketPath = join(dir, 'bird.ctl');
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+      return createSpeaker({
+        backend,
+        bird: {
+          ...(tuning.resyncMs !== undefined ? { resyncMs: tuning.resyncMs } : {}),
+          ...(sidecar
+            ? { sidecar: { configPath, socketPath } }
+            : { daemon: { ...backoff, configPath, socketPath, binary, ...(netns ? { netns } : {}), onLog: (line) => log.debug('bird', { line }) } }),
+          checkBinary: binary,
+          onError,
+        },
+      });
+    }
+    if (config.gobgp.kind === 'sidecar') return createSpeaker({ backend, gobgp: { ...tuning, address: config.gobgp.address, onError } });
+    return createSpeaker({
+      backend,
+      gobgp: {
+        ...tuning,
+        daemon: {
+          ...backoff,
+          apiAddress: this.opts.gobgpApiAddress ?? `127.0.0.1:${config.gobgp.apiPort}`,
+          binary: config.gobgp.binary,
+          ...(netns ? { netns } : {}),
+          onLog: (line) => log.debug('gobgpd', { line }),
+        },
+        onError,
+      },
+    });
+  }
+
   /** Registers the node, takes the lease, and starts reconciling; resolves once the first state is applied. */
   async start(): Promise<void> {
     const { config, etcd, keys, store, log } = this.opts;
-    const reg = await registerNode(store, { name: config.nodeName, addresses: config.addresses, asNumber: config.asNumber, labels: config.labels });
+    const reg = await registerNode(store, {
+      name: config.nodeName,
+      addresses: config.addresses,
+      asNumber: config.asNumber,
+      labels: config.labels,
+      backend: config.bgpBackend,
+    });
     this.node = reg.node;
-    log.info(`node ${reg.action}`, { addresses: config.addresses, as: reg.node.spec.bgp?.asNumber, labels: reg.node.metadata.labels });
+    const backend = effectiveBackend(reg.node, config.bgpBackend);
+    log.info(`node ${reg.action}`, { addresses: config.addresses, as: reg.node.spec.bgp?.asNumber, labels: reg.node.metadata.labels, bgpBackend: backend });
+    if (backend !== config.bgpBackend) log.info('BGP backend set by the Node resource (spec.bgp.backend)', { backend, flag: config.bgpBackend });
+    this.bgp = this.makeSpeaker(backend);
 
     this.liveness = new Liveness({
       etcd,
@@ -227,6 +265,7 @@ export class NodeAgent {
       }
       const status = buildNodeStatus({
         node: this.opts.config.nodeName,
+        backend: this.speaker.backend,
         desired,
         sessions,
         ...(sessionsError ? { sessionsError } : {}),
@@ -266,7 +305,7 @@ export class NodeAgent {
     await this.cni?.close();
     await this.reconciler?.stop();
     await this.state?.close();
-    await this.speaker.stop();
+    await this.bgp?.stop();
     await this.routes.close();
     await this.liveness?.stop();
   }

@@ -13,6 +13,7 @@
  *   specific one over a global one, then the lower name.
  */
 import {
+  type BFDSpec,
   type BGPConfiguration,
   type BGPPeer,
   type BGPPeerSpec,
@@ -24,7 +25,7 @@ import {
   tryParseCidr,
   tryParseIP,
 } from '@terrace/api';
-import { durationSeconds } from '@terrace/api';
+import { BGP_BACKEND_LABEL, durationSeconds, parseDuration } from '@terrace/api';
 
 export const DEFAULT_AS = 64512;
 export const DEFAULT_BGP_PORT = 179;
@@ -77,6 +78,8 @@ export interface DesiredPeer {
   restartTime?: number;
   /** Local address to bind the session to (sourceAddress UseNodeIP). */
   localAddress?: string;
+  /** BFD on this session (from the BGPPeer, or the mesh's nodeToNodeMeshBFD between nodes that run BIRD). */
+  bfd?: { intervalMs: number; multiplier: number };
 }
 
 export interface DesiredBgp {
@@ -176,6 +179,9 @@ export function computeDesiredPeers(inp: PeerInputs): DesiredBgp {
   // Node-to-node mesh.
   if (defaultConfig?.spec.nodeToNodeMeshEnabled !== false) {
     const keepalive = timer(myConfig?.spec.keepaliveTime ?? defaultConfig?.spec.keepaliveTime, `bgpconfiguration keepaliveTime`, problems);
+    const meshBfd = bfdOf(defaultConfig?.spec.nodeToNodeMeshBFD, 'bgpconfiguration/default: spec.nodeToNodeMeshBFD', problems);
+    // BFD needs both ends: only between nodes whose agents run BIRD.
+    const runsBfd = (n: TerraceNode): boolean => n.metadata.labels?.[BGP_BACKEND_LABEL] === 'bird';
     for (const n of others) {
       const addrs = nodeAddresses(n);
       for (const fam of [4, 6] as const) {
@@ -189,6 +195,7 @@ export function computeDesiredPeers(inp: PeerInputs): DesiredBgp {
           type: 'node-to-node mesh',
           source: `node/${n.metadata.name}`,
           ...keepalive,
+          ...(meshBfd && runsBfd(inp.self) && runsBfd(n) ? { bfd: meshBfd } : {}),
         });
       }
     }
@@ -213,6 +220,8 @@ export function computeDesiredPeers(inp: PeerInputs): DesiredBgp {
       common.password = pw;
     }
     if (spec.ttlSecurity !== undefined) common.ttlSecurity = spec.ttlSecurity;
+    const bfd = bfdOf(spec.bfd, `${ref}: spec.bfd`, problems);
+    if (bfd) common.bfd = bfd;
     if (spec.maxRestartTime) {
       try {
         common.restartTime = durationSeconds(spec.maxRestartTime, `${ref}: spec.maxRestartTime`);
@@ -275,6 +284,21 @@ function compareAddr(a: string, b: string): number {
   const x = tryParseIP(a)?.value ?? 0n;
   const y = tryParseIP(b)?.value ?? 0n;
   return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/** BFD defaults: 300 ms × 3, as FRR's and BIRD's own. */
+export const BFD_DEFAULT_INTERVAL_MS = 300;
+export const BFD_DEFAULT_MULTIPLIER = 3;
+
+function bfdOf(spec: BFDSpec | undefined, where: string, problems: string[]): DesiredPeer['bfd'] {
+  if (spec === undefined) return undefined;
+  try {
+    const intervalMs = spec.interval === undefined ? BFD_DEFAULT_INTERVAL_MS : parseDuration(spec.interval, `${where}.interval`);
+    return { intervalMs, multiplier: spec.multiplier ?? BFD_DEFAULT_MULTIPLIER };
+  } catch (e) {
+    problems.push((e as Error).message);
+    return undefined;
+  }
 }
 
 /** Keepalive (and hold = 3 × keepalive, the BGP convention) from a Go duration. */

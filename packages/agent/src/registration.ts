@@ -4,7 +4,7 @@
  * on the Node are kept (ours are merged over them); an AS number is written
  * only when --as is given, so one set with terracectl survives restarts.
  */
-import { API_VERSION, type IPFamily, type TerraceNode, isTerraceError } from '@terrace/api';
+import { API_VERSION, BGP_BACKEND_LABEL, type BgpBackend, type IPFamily, type TerraceNode, isTerraceError } from '@terrace/api';
 import type { ResourceStore } from '@terrace/datastore';
 
 export interface NodeRegistration {
@@ -13,6 +13,13 @@ export interface NodeRegistration {
   addresses: Partial<Record<IPFamily, string>>;
   asNumber: number | undefined;
   labels: Record<string, string>;
+  /** The agent's --bgp-backend: used unless the stored Node names one. */
+  backend: BgpBackend;
+}
+
+/** The backend a node runs: what its Node says, else its agent's flag. */
+export function effectiveBackend(node: TerraceNode | undefined, flag: BgpBackend): BgpBackend {
+  return node?.spec.bgp?.backend ?? flag;
 }
 
 /** The Node we want, given what is stored (pure; exported for tests). */
@@ -23,7 +30,7 @@ export function desiredNode(reg: NodeRegistration, existing: TerraceNode | undef
   if (reg.addresses[4]) bgp.ipv4Address = reg.addresses[4];
   if (reg.addresses[6]) bgp.ipv6Address = reg.addresses[6];
   if (reg.asNumber !== undefined) bgp.asNumber = reg.asNumber;
-  const labels = { ...(existing?.metadata.labels ?? {}), ...reg.labels };
+  const labels = { ...(existing?.metadata.labels ?? {}), ...reg.labels, [BGP_BACKEND_LABEL]: effectiveBackend(existing, reg.backend) };
   const metadata: TerraceNode['metadata'] = { ...(existing?.metadata ?? {}), name: reg.name };
   if (Object.keys(labels).length > 0) metadata.labels = labels;
   return { apiVersion: API_VERSION, kind: 'Node', metadata, spec: { ...(existing?.spec ?? {}), bgp } };

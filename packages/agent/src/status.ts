@@ -19,6 +19,7 @@ const STATE: Record<SessionState, PeerState> = {
 
 export interface StatusInputs {
   node: string;
+  backend: string;
   desired: DesiredBgp;
   /** The speaker's sessions; undefined when it could not be asked. */
   sessions: readonly PeerStatus[] | undefined;
@@ -46,10 +47,12 @@ export function buildNodeStatus(inp: StatusInputs): NodeStatus {
     };
     if (p.port !== 179) rec.port = p.port;
     if (s?.since) rec.since = s.since.toISOString();
+    if (s?.bfd !== undefined) rec.bfd = s.bfd;
     return rec;
   });
   return {
     node: inp.node,
+    backend: inp.backend,
     updatedAt: inp.now.toISOString(),
     asNumber: inp.desired.global.asNumber,
     routerId: inp.desired.global.routerId,

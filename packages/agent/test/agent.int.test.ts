@@ -56,6 +56,8 @@ function config(name: string, addr: string): AgentConfig {
     addresses: { 4: `${addr}/24` },
     asNumber: undefined,
     labels: { role: 'worker' },
+    bgpBackend: 'gobgp',
+    bird: { binary: 'bird', dir: '/nonexistent', sidecar: false },
     gobgp: { kind: 'supervised', apiPort: 50051, binary: 'gobgpd' },
     connection: {},
     logFormat: 'text',
@@ -127,7 +129,7 @@ beforeAll(async () => {
   // gobgpd is supervised by the agents, not by the lab: kill it by PID on a crash too.
   onProcessExit(() => {
     for (const a of agents.values()) {
-      const pid = a.speaker.daemon?.pid;
+      const pid = a.speaker.daemonPid;
       if (pid) {
         try {
           process.kill(pid, 'SIGKILL');
@@ -193,7 +195,7 @@ describe('terrace agent', () => {
   it('registers each node with its address and a lease-bound liveness key', async () => {
     const a = await store.get('Node', A);
     expect(a.spec.bgp?.ipv4Address).toBe('198.18.0.11/24');
-    expect(a.metadata.labels).toEqual({ role: 'worker' });
+    expect(a.metadata.labels).toEqual({ role: 'worker', 'terrace.dev/bgp-backend': 'gobgp' });
     expect(await etcd.get(keys.alive(A)).string()).not.toBeNull();
     const lease = await etcd.get(keys.alive(A)).exec();
     expect(lease.kvs[0]?.lease).not.toBe('0');
@@ -241,7 +243,7 @@ describe('terrace agent', () => {
 
   it('terracectl node status shows every node’s sessions, from the published state', async () => {
     const table = await terracectl('node', 'status');
-    expect(table).toMatch(/^Node a: AS 64512, router id 198\.18\.0\.11, updated \d+s ago$/m);
+    expect(table).toMatch(/^Node a: AS 64512, router id 198\.18\.0\.11, BGP by gobgp, updated \d+s ago$/m);
     expect(table).toMatch(/^PEER ADDRESS\s+PEER TYPE\s+STATE\s+SINCE\s+INFO$/m);
     expect(table).toMatch(/^198\.18\.0\.1\s+global\s+Established\s/m);
     expect(table).toMatch(/^198\.18\.0\.12\s+node-to-node mesh\s+Established\s/m);
@@ -264,7 +266,7 @@ describe('terrace agent', () => {
   }, 30000);
 
   it('terracectl delete bgppeer drops the ToR session without restarting anything', async () => {
-    const pids = [...agents.values()].map((a) => a.speaker.daemon?.pid);
+    const pids = [...agents.values()].map((a) => a.speaker.daemonPid);
     await terracectl('delete', 'bgppeer', 'tor');
     await expect(store.get('BGPPeer', 'tor')).rejects.toThrow();
     await waitFor('tor sessions down', async () => {
@@ -275,7 +277,7 @@ describe('terrace agent', () => {
       const st = await status(A);
       return st && st.peers.length === 1 && st.peers[0]?.type === 'node-to-node mesh' ? st : undefined;
     }, 10000);
-    expect([...agents.values()].map((a) => a.speaker.daemon?.pid)).toEqual(pids);
+    expect([...agents.values()].map((a) => a.speaker.daemonPid)).toEqual(pids);
     // The mesh session is untouched.
     const st = await status(A);
     expect(st?.peers.find((p) => p.address === '198.18.0.12')?.state).toBe('Established');
@@ -289,11 +291,11 @@ describe('terrace agent', () => {
     await waitFor('a learns b’s new block', async () => (await ourRoutes(A)).includes(`${bb} via 198.18.0.12`), 20000);
 
     const agentB = agents.get(B) as NodeAgent;
-    const oldPid = agentB.speaker.daemon?.pid as number;
+    const oldPid = agentB.speaker.daemonPid as number;
     expect(oldPid).toBeGreaterThan(0);
     process.kill(oldPid, 'SIGKILL');
     const newPid = await waitFor('gobgpd restarted', () => {
-      const p = agentB.speaker.daemon?.pid;
+      const p = agentB.speaker.daemonPid;
       return p !== undefined && p !== oldPid ? p : undefined;
     }, 20000);
     expect(newPid).not.toBe(oldPid);

@@ -99,7 +99,7 @@ describe('bin/terrace-agent', () => {
     expect(status).toMatchObject({ node: 'node1', asNumber: 64512, routerId: '198.18.0.11', addresses: ['198.18.0.11'], peers: [] });
     const node = JSON.parse(await ctl('get', 'node', 'node1', '-o', 'json')) as { spec: { bgp: { ipv4Address: string } }; metadata: { labels: Record<string, string> } };
     expect(node.spec.bgp.ipv4Address).toBe('198.18.0.11/24');
-    expect(node.metadata.labels).toEqual({ rack: 'r1' });
+    expect(node.metadata.labels).toEqual({ rack: 'r1', 'terrace.dev/bgp-backend': 'gobgp' });
   }, 40000);
 
   it('logs one JSON object per line', () => {

@@ -200,3 +200,28 @@ describe('properties', () => {
     );
   });
 });
+
+describe('computeDesiredPeers: BFD', () => {
+  const birdLabels = { labels: { 'terrace.dev/bgp-backend': 'bird' } };
+  const ba = node('a', '198.18.0.11/24', birdLabels);
+  const bb = node('b', '198.18.0.12/24', birdLabels);
+
+  it('asks for BFD on a BGPPeer that says so, with the defaults filled in', () => {
+    const r = run({ peers: [peer('tor', { peerIP: '198.18.0.1', asNumber: 65000, bfd: {} }), peer('tor2', { peerIP: '198.18.0.2', asNumber: 65000, bfd: { interval: '100ms', multiplier: 5 } })] });
+    const byAddr = new Map(r.peers.map((p) => [p.address, p.bfd]));
+    expect(byAddr.get('198.18.0.1')).toEqual({ intervalMs: 300, multiplier: 3 });
+    expect(byAddr.get('198.18.0.2')).toEqual({ intervalMs: 100, multiplier: 5 });
+    expect(byAddr.get('198.18.0.12')).toBeUndefined();
+  });
+
+  it('runs BFD on mesh sessions only between nodes that both run BIRD', () => {
+    const configs = [bgpConfig('default', { nodeToNodeMeshBFD: { interval: '200ms' } })];
+    const r = computeDesiredPeers({ self: ba, nodes: [ba, bb, c], configs, peers: [], matches });
+    expect(r.peers.map((p) => [p.address, p.bfd])).toEqual([
+      ['198.18.0.12', { intervalMs: 200, multiplier: 3 }],
+      ['198.18.0.13', undefined],
+    ]);
+    // A GoBGP node asks for none, even towards BIRD nodes.
+    expect(computeDesiredPeers({ self: c, nodes: [ba, bb, c], configs, peers: [], matches }).peers.every((p) => p.bfd === undefined)).toBe(true);
+  });
+});

@@ -33,7 +33,7 @@ async function until<T>(f: () => Promise<T>, ok: (v: T) => boolean, ms = 15000):
 
 describe('registerNode', () => {
   it('creates the Node, leaves it alone when nothing changed, and updates it keeping operator labels', async () => {
-    const reg = { name: 'n1', addresses: { 4: '198.18.0.11/24' }, asNumber: undefined, labels: { rack: 'r1' } };
+    const reg = { name: 'n1', addresses: { 4: '198.18.0.11/24' }, asNumber: undefined, labels: { rack: 'r1' }, backend: 'gobgp' as const };
     const first = await registerNode(store, reg);
     expect(first.action).toBe('created');
     expect(first.node.spec.bgp).toEqual({ ipv4Address: '198.18.0.11/24' });
@@ -45,7 +45,7 @@ describe('registerNode', () => {
     const moved = await registerNode(store, { ...reg, addresses: { 4: '198.18.0.21/24' }, asNumber: 65001 });
     expect(moved.action).toBe('updated');
     const now = await store.get('Node', 'n1');
-    expect(now.metadata.labels).toEqual({ rack: 'r1', team: 'net' });
+    expect(now.metadata.labels).toEqual({ rack: 'r1', team: 'net', 'terrace.dev/bgp-backend': 'gobgp' });
     expect(now.spec.bgp).toEqual({ ipv4Address: '198.18.0.21/24', asNumber: 65001 });
   });
 });

@@ -30,6 +30,7 @@ describe('buildNodeStatus', () => {
   it('joins the desired peers (their type) with the speaker sessions (their state)', () => {
     const s = buildNodeStatus({
       node: 'a',
+      backend: 'gobgp',
       desired,
       sessions: [session('198.18.0.12', 'established', 'Established'), session('198.18.0.1', 'active', 'Active'), session('198.18.0.99', 'idle', 'being removed')],
       received: 3,
@@ -48,7 +49,7 @@ describe('buildNodeStatus', () => {
   });
 
   it('says why when the speaker cannot be asked', () => {
-    const s = buildNodeStatus({ node: 'a', desired, sessions: undefined, sessionsError: 'connection refused', received: 0, advertised: [], installed: 0, now: new Date() });
+    const s = buildNodeStatus({ node: 'a', backend: 'gobgp', desired, sessions: undefined, sessionsError: 'connection refused', received: 0, advertised: [], installed: 0, now: new Date() });
     expect(s.peers.every((p) => p.state === 'Unknown' && p.info === 'speaker unavailable: connection refused')).toBe(true);
   });
 });
@@ -58,10 +59,13 @@ describe('desiredNode', () => {
     const existing = node('a', '198.18.0.99/24', { v6: 'fd00::99/64', as: 65005, labels: { team: 'net', rack: 'old' } });
     existing.spec.bgp = { ...existing.spec.bgp, routeReflectorClusterID: '1.0.0.1' };
     existing.metadata.resourceVersion = '42';
-    const n = desiredNode({ name: 'a', addresses: { 4: '198.18.0.11/24' }, asNumber: undefined, labels: { rack: 'r1' } }, existing);
+    const n = desiredNode({ name: 'a', addresses: { 4: '198.18.0.11/24' }, asNumber: undefined, labels: { rack: 'r1' }, backend: 'gobgp' as const }, existing);
     expect(n.metadata).toMatchObject({ name: 'a', resourceVersion: '42', labels: { team: 'net', rack: 'r1' } });
     expect(n.spec.bgp).toEqual({ ipv4Address: '198.18.0.11/24', asNumber: 65005, routeReflectorClusterID: '1.0.0.1' });
-    const fresh = desiredNode({ name: 'b', addresses: { 6: 'fd00::12/64' }, asNumber: 65001, labels: {} }, undefined);
-    expect(fresh).toEqual({ apiVersion: 'terrace.dev/v1', kind: 'Node', metadata: { name: 'b' }, spec: { bgp: { ipv6Address: 'fd00::12/64', asNumber: 65001 } } });
+    const fresh = desiredNode({ name: 'b', addresses: { 6: 'fd00::12/64' }, asNumber: 65001, labels: {}, backend: 'gobgp' as const }, undefined);
+    // The backend the node runs is a label: its Node's spec.bgp.backend, else the flag.
+    const birdByResource = desiredNode({ name: 'b', addresses: {}, asNumber: undefined, labels: {}, backend: 'gobgp' }, { ...fresh, spec: { bgp: { backend: 'bird' } } });
+    expect(birdByResource.metadata.labels).toEqual({ 'terrace.dev/bgp-backend': 'bird' });
+    expect(fresh).toEqual({ apiVersion: 'terrace.dev/v1', kind: 'Node', metadata: { name: 'b', labels: { 'terrace.dev/bgp-backend': 'gobgp' } }, spec: { bgp: { ipv6Address: 'fd00::12/64', asNumber: 65001 } } });
   });
 });

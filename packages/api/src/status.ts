@@ -30,10 +30,14 @@ export interface PeerStatusRecord {
   /** Prefixes received from / advertised to this peer. */
   received: number;
   advertised: number;
+  /** BFD on this session: `on`, or why it is not running though asked for; absent when not asked for. */
+  bfd?: string;
 }
 
 export interface NodeStatus {
   node: string;
+  /** The node's BGP speaker (`gobgp` or `bird`); absent in records of older agents. */
+  backend?: string;
   /** RFC 3339 time this record was written; readers flag it stale when old. */
   updatedAt: string;
   asNumber: number;

@@ -2,6 +2,7 @@ export * from './speaker.js';
 export * from './broadcast.js';
 export * from './gobgp/index.js';
 export * from './bird/index.js';
+export { createSpeaker, type SpeakerChoice } from './create.js';
 export * from './bmp/types.js';
 export { BmpReader, parseBgpUpdate } from './bmp/parse.js';
 export { AdjRibIn, type RibOptions } from './bmp/rib.js';

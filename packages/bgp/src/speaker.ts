@@ -102,9 +102,25 @@ export interface PeerStatus {
   prefixesAdvertised: number;
   /** Short text for an operator, e.g. `Established` or `Active: connection refused`. */
   info: string;
+  /** BFD on this session: `on`, or why it is not running though asked for; absent when not asked for. */
+  bfd?: string;
 }
 
+/** The BGP daemons Terrace can drive. */
+export type SpeakerBackend = 'gobgp' | 'bird';
+
 export interface BgpSpeaker {
+  readonly backend: SpeakerBackend;
+  /**
+   * Who writes learned routes to the kernel: false, the agent does (route
+   * sync, our protocol 201) from the learned() stream; true, the daemon does
+   * itself (BIRD's kernel protocol, `proto bird`), and learned() only reports.
+   */
+  readonly writesKernelRoutes: boolean;
+  /** Whether PeerConfig.bfd is acted on; a backend without BFD ignores it and says so in peerStatus. */
+  readonly supportsBfd: boolean;
+  /** The supervised daemon's current PID; undefined for a sidecar or while it is down. */
+  readonly daemonPid: number | undefined;
   /** Starts (or restarts) BGP with these global settings. */
   start(global: GlobalConfig): Promise<void>;
   /** The whole desired peer set; returns once applied, retries in the background on failure. */

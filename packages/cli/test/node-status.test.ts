@@ -31,6 +31,17 @@ describe('terracectl node status table', () => {
     );
   });
 
+  it('names the BGP backend and what became of BFD on each session', () => {
+    const bird: NodeStatus = {
+      ...status,
+      backend: 'gobgp',
+      peers: [{ ...status.peers[0]!, bfd: 'not running: gobgpd has no BFD (use the BIRD backend on this node)' }],
+    };
+    const out = renderNodeStatus('node1', bird, now, 30_000);
+    expect(out).toContain('Node node1: AS 64512, router id 198.18.0.11, BGP by gobgp, updated 3s ago');
+    expect(out).toContain('Established; BFD not running: gobgpd has no BFD (use the BIRD backend on this node)');
+  });
+
   it('flags a record older than the stale limit', () => {
     const old = { ...status, updatedAt: '2025-01-01T11:59:00Z', peers: [] };
     expect(renderNodeStatus('node1', old, now, 30_000)).toBe(

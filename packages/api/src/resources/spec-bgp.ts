@@ -7,18 +7,37 @@ import { formatIP, parseHostPort } from '../net/ip.js';
 import type { Fields } from './fields.js';
 import { dnsSubdomainProblem } from './meta.js';
 import { validateSelectorField } from './selector.js';
-import type { BGPConfigurationSpec, BGPPeerSpec, Community, NextHopMode, PrefixAdvertisement } from './types.js';
+import { parseDuration } from '../duration.js';
+import type { BFDSpec, BGPConfigurationSpec, BGPPeerSpec, Community, NextHopMode, PrefixAdvertisement } from './types.js';
 import { communityValueProblem, readAsn, readCidr, readDuration } from './values.js';
 
 export const BGPPEER_FIELDS = [
   'peerIP', 'asNumber', 'node', 'nodeSelector', 'peerSelector', 'password',
-  'maxRestartTime', 'keepaliveTime', 'nextHopMode', 'ttlSecurity', 'sourceAddress',
+  'maxRestartTime', 'keepaliveTime', 'nextHopMode', 'ttlSecurity', 'sourceAddress', 'bfd',
 ] as const;
 
 export const BGPCONFIG_FIELDS = [
   'nodeToNodeMeshEnabled', 'asNumber', 'listenPort', 'keepaliveTime', 'logSeverityScreen',
-  'communities', 'prefixAdvertisements', 'serviceClusterIPs', 'serviceExternalIPs',
+  'communities', 'prefixAdvertisements', 'serviceClusterIPs', 'serviceExternalIPs', 'nodeToNodeMeshBFD',
 ] as const;
+
+const BFD_FIELDS = ['interval', 'multiplier'] as const;
+
+/** `bfd: {interval, multiplier}` (both optional; an empty object turns BFD on with the defaults). */
+function readBFD(f: Fields, key: string): BFDSpec | undefined {
+  const b: Fields | undefined = f.object(key, BFD_FIELDS);
+  if (!b) return undefined;
+  const out: BFDSpec = {};
+  const interval = readDuration(b, 'interval');
+  if (interval !== undefined) {
+    const ms = parseDuration(interval, b.at('interval'));
+    if (ms < 10 || ms > 10_000) b.fail('interval', `${quote(interval)} must be from 10ms to 10s`);
+    out.interval = interval;
+  }
+  const multiplier = b.int('multiplier', 1, 255);
+  if (multiplier !== undefined) out.multiplier = multiplier;
+  return out;
+}
 
 const SECRET_KEY = /^[-._a-zA-Z0-9]+$/;
 
@@ -92,6 +111,8 @@ export function readBGPPeerSpec(f: Fields): BGPPeerSpec {
   if (ttlSecurity !== undefined) out.ttlSecurity = ttlSecurity;
   const sourceAddress = f.oneOf('sourceAddress', ['UseNodeIP', 'None'] as const);
   if (sourceAddress !== undefined) out.sourceAddress = sourceAddress;
+  const bfd = readBFD(f, 'bfd');
+  if (bfd !== undefined) out.bfd = bfd;
   return out;
 }
 
@@ -149,6 +170,11 @@ export function readBGPConfigurationSpec(f: Fields, isDefault: boolean): BGPConf
   for (const key of ['serviceClusterIPs', 'serviceExternalIPs'] as const) {
     const items = f.objectList(key, ['cidr']);
     if (items) out[key] = items.map((i) => ({ cidr: readCidr(i, 'cidr') }));
+  }
+  const meshBfd = readBFD(f, 'nodeToNodeMeshBFD');
+  if (meshBfd !== undefined) {
+    if (!isDefault) f.fail('nodeToNodeMeshBFD', 'is only meaningful on bgpconfiguration/default; set it there');
+    out.nodeToNodeMeshBFD = meshBfd;
   }
   return out;
 }

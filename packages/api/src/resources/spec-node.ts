@@ -5,11 +5,11 @@
 import { quote } from '../errors.js';
 import { formatIP, type IPFamily, tryParseCidr, tryParseIP } from '../net/ip.js';
 import type { Fields } from './fields.js';
-import type { IPAMConfigSpec, NodeBGPSpec, NodeSpec } from './types.js';
+import { BGP_BACKENDS, type IPAMConfigSpec, type NodeBGPSpec, type NodeSpec } from './types.js';
 import { readAsn } from './values.js';
 
 export const NODE_FIELDS = ['bgp'] as const;
-export const NODE_BGP_FIELDS = ['ipv4Address', 'ipv6Address', 'asNumber', 'routeReflectorClusterID'] as const;
+export const NODE_BGP_FIELDS = ['ipv4Address', 'ipv6Address', 'asNumber', 'routeReflectorClusterID', 'backend'] as const;
 export const IPAMCONFIG_FIELDS = ['strictAffinity', 'maxBlocksPerHost', 'autoAllocateBlocks'] as const;
 
 /** `198.18.0.11/24`: the node's address with its subnet length; host bits are the point, so they stay. */
@@ -42,6 +42,8 @@ export function readNodeSpec(f: Fields): NodeSpec {
     if (!ip || ip.family !== 4) return bgp.fail('routeReflectorClusterID', `${quote(rr)} must be written like an IPv4 address, e.g. 224.0.0.1`);
     out.routeReflectorClusterID = formatIP(ip);
   }
+  const backend = bgp.oneOf('backend', BGP_BACKENDS);
+  if (backend !== undefined) out.backend = backend;
   return { bgp: out };
 }
 

@@ -67,6 +67,16 @@ export interface BGPPeerSpec {
   /** Max hops for GTSM (1–255). */
   ttlSecurity?: number;
   sourceAddress?: 'UseNodeIP' | 'None';
+  /** Terrace extension: BFD on this session (BIRD nodes run it; GoBGP nodes report that they cannot). */
+  bfd?: BFDSpec;
+}
+
+/** Terrace extension: Bidirectional Forwarding Detection for a BGP session. */
+export interface BFDSpec {
+  /** Go duration, e.g. "300ms": the transmit and receive interval (default 300ms). */
+  interval?: string;
+  /** Missed packets before the session is declared down (default 3). */
+  multiplier?: number;
 }
 
 export interface Community {
@@ -92,6 +102,8 @@ export interface BGPConfigurationSpec {
   prefixAdvertisements?: PrefixAdvertisement[];
   serviceClusterIPs?: { cidr: string }[];
   serviceExternalIPs?: { cidr: string }[];
+  /** Terrace extension: BFD on node-to-node mesh sessions between nodes that can run it. */
+  nodeToNodeMeshBFD?: BFDSpec;
 }
 
 export interface NodeBGPSpec {
@@ -100,7 +112,18 @@ export interface NodeBGPSpec {
   ipv6Address?: string;
   asNumber?: number;
   routeReflectorClusterID?: string;
+  /** Terrace extension: the node's BGP speaker, overriding the agent's --bgp-backend (read at agent start). */
+  backend?: BgpBackend;
 }
+
+export type BgpBackend = 'gobgp' | 'bird';
+export const BGP_BACKENDS: readonly BgpBackend[] = ['gobgp', 'bird'];
+/**
+ * The label an agent sets on its Node to the backend it runs, so that
+ * selectors and other nodes can tell (BFD on the mesh only between nodes
+ * that run it).
+ */
+export const BGP_BACKEND_LABEL = 'terrace.dev/bgp-backend';
 
 export interface NodeSpec {
   bgp?: NodeBGPSpec;

@@ -65,6 +65,10 @@ function uniqueBy<T>(items: readonly T[], key: (t: T) => string, what: string): 
 }
 
 export class BirdSpeaker implements BgpSpeaker {
+  readonly backend = 'bird';
+  /** BIRD's kernel protocol writes learned routes itself (`proto bird`); learned() only reports them. */
+  readonly writesKernelRoutes = true;
+  readonly supportsBfd = true;
   readonly daemon: BirdDaemon | undefined;
   readonly control: BirdControl;
   readonly configPath: string;
@@ -160,6 +164,10 @@ export class BirdSpeaker implements BgpSpeaker {
     return this.synced && !this.passQueued;
   }
 
+  get daemonPid(): number | undefined {
+    return this.daemon?.pid;
+  }
+
   async peerStatus(): Promise<PeerStatus[]> {
     const reply = await this.control.command('show protocols all');
     const byName = new Map(parseProtocols(reply.lines).map((p) => [p.name, p]));
@@ -179,6 +187,7 @@ export class BirdSpeaker implements BgpSpeaker {
         prefixesAccepted: s?.imported ?? 0,
         prefixesAdvertised: s?.exported ?? 0,
         info: s ? (state === 'established' || !error ? s.info || s.bgpState || s.state : `${s.bgpState ?? s.state}: ${error}`) : 'not configured in BIRD yet',
+        ...(peer.bfd ? { bfd: 'on' } : {}),
       });
     }
     return out;

@@ -102,6 +102,11 @@ async function inParallel<T>(items: readonly T[], limit: number, fn: (t: T) => P
 }
 
 export class GobgpSpeaker implements BgpSpeaker {
+  readonly backend = 'gobgp';
+  /** gobgpd has no zebra here: the agent writes learned routes (route sync). */
+  readonly writesKernelRoutes = false;
+  /** gobgpd has no BFD: a peer that asks for it is reported, not silently ignored. */
+  readonly supportsBfd = false;
   readonly client: GobgpClient;
   readonly daemon: GobgpDaemon | undefined;
   private readonly opts: GobgpSpeakerOptions;
@@ -451,6 +456,10 @@ export class GobgpSpeaker implements BgpSpeaker {
     if (this.station) this.station.rib = rib;
   }
 
+  get daemonPid(): number | undefined {
+    return this.daemon?.pid;
+  }
+
   private toStatus(p: Peer): PeerStatus {
     const address = p.conf?.neighborAddress ?? p.state?.neighborAddress ?? '';
     const desired = this.peers.get(address);
@@ -481,6 +490,7 @@ export class GobgpSpeaker implements BgpSpeaker {
       prefixesAccepted: accepted,
       prefixesAdvertised: advertised,
       info: skipped === undefined ? info : `${info}; ${skipped}`,
+      ...(desired?.bfd ? { bfd: 'not running: gobgpd has no BFD (use the BIRD backend on this node)' } : {}),
     };
   }
 

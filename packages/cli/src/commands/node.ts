@@ -19,7 +19,8 @@ export function renderNodeStatus(name: string, status: NodeStatus | undefined, n
   const ageMs = now.getTime() - Date.parse(status.updatedAt);
   const age = formatAge(status.updatedAt, now);
   const stale = !(ageMs <= staleMs) ? ` STALE: no report for over ${Math.round(staleMs / 1000)}s` : '';
-  const lines = [`Node ${status.node}: AS ${status.asNumber}, router id ${status.routerId}, updated ${age} ago${stale}`];
+  const backend = status.backend ? `, BGP by ${status.backend}` : '';
+  const lines = [`Node ${status.node}: AS ${status.asNumber}, router id ${status.routerId}${backend}, updated ${age} ago${stale}`];
   if (status.peers.length === 0) {
     lines.push('No BGP peers.');
   } else {
@@ -28,7 +29,7 @@ export function renderNodeStatus(name: string, status: NodeStatus | undefined, n
       p.type,
       p.state,
       p.since ? formatAge(p.since, now) : '-',
-      p.info,
+      p.bfd === undefined ? p.info : `${p.info}; BFD ${p.bfd}`,
     ]);
     lines.push(formatTable(NODE_STATUS_HEADER, rows).trimEnd());
   }

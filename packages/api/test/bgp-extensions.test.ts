@@ -1,0 +1,29 @@
+import { describe, expect, it } from '@jest/globals';
+import { validateResource } from '../src/index.js';
+
+const peer = (spec: Record<string, unknown>): unknown => ({ apiVersion: 'terrace.dev/v1', kind: 'BGPPeer', metadata: { name: 'tor' }, spec: { peerIP: '198.18.0.1', asNumber: 65000, ...spec } });
+const config = (name: string, spec: Record<string, unknown>): unknown => ({ apiVersion: 'terrace.dev/v1', kind: 'BGPConfiguration', metadata: { name }, spec });
+const node = (bgp: Record<string, unknown>): unknown => ({ apiVersion: 'terrace.dev/v1', kind: 'Node', metadata: { name: 'n1' }, spec: { bgp } });
+
+describe('Terrace extensions for BIRD and BFD', () => {
+  it('accepts bfd on a BGPPeer, with or without its settings', () => {
+    expect(validateResource(peer({ bfd: {} }))).toMatchObject({ spec: { bfd: {} } });
+    expect(validateResource(peer({ bfd: { interval: '100ms', multiplier: 5 } }))).toMatchObject({ spec: { bfd: { interval: '100ms', multiplier: 5 } } });
+  });
+
+  it('refuses BFD settings that cannot work, naming the field', () => {
+    expect(() => validateResource(peer({ bfd: { interval: '1ms' } }))).toThrow(/spec\.bfd\.interval "1ms" must be from 10ms to 10s/);
+    expect(() => validateResource(peer({ bfd: { multiplier: 0 } }))).toThrow(/spec\.bfd\.multiplier/);
+    expect(() => validateResource(peer({ bfd: { echo: true } }))).toThrow(/spec\.bfd\.echo/);
+  });
+
+  it('takes mesh BFD on the default BGPConfiguration only', () => {
+    expect(validateResource(config('default', { nodeToNodeMeshBFD: { interval: '300ms' } }))).toMatchObject({ spec: { nodeToNodeMeshBFD: { interval: '300ms' } } });
+    expect(() => validateResource(config('node.n1', { nodeToNodeMeshBFD: {} }))).toThrow(/nodeToNodeMeshBFD is only meaningful on bgpconfiguration\/default/);
+  });
+
+  it('lets a Node name its BGP backend', () => {
+    expect(validateResource(node({ ipv4Address: '198.18.0.11/24', backend: 'bird' }))).toMatchObject({ spec: { bgp: { backend: 'bird' } } });
+    expect(() => validateResource(node({ backend: 'frr' }))).toThrow(/spec\.bgp\.backend/);
+  });
+});
