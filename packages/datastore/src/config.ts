@@ -95,18 +95,25 @@ interface FileValues {
   values: Partial<Record<Setting, string>>;
 }
 
+/** `ENOENT (no such file or directory)` from a failed read, without the path Node appends. */
+function fsReason(e: unknown): string {
+  const err = e as NodeJS.ErrnoException;
+  const m = /^[A-Z]+: ([^,]+)/.exec(err.message);
+  return err.code && m ? `${err.code} (${m[1]})` : (err.code ?? err.message);
+}
+
 function readConfigFile(path: string, source: string): FileValues {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch (e) {
-    throw invalid(source, `cannot read config file ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    throw invalid(source, `cannot read config file ${path}: ${fsReason(e)}`);
   }
   let doc: unknown;
   try {
     doc = (requireHere('yaml') as typeof Yaml).parse(text);
   } catch (e) {
-    throw invalid(`config file ${path}`, `is not valid YAML: ${(e as Error).message.split('\n')[0]}`);
+    throw invalid(`config file ${path}`, `is not valid YAML: ${(e as Error).message.split('\n')[0]?.replace(/:$/, '')}`);
   }
   const where = `config file ${path}`;
   if (doc === null || doc === undefined) return { path, values: {} };
