@@ -10,7 +10,7 @@ import { type IPFamily, TerraceError, formatIP, invalidField, parseHostPort, try
 import { type ConnectionFlags, withConnectionOptions } from '@terrace/datastore';
 import { DEFAULT_AGENT_SOCKET as DEFAULT_CNI_SOCKET, DEFAULT_STATE_DIR as DEFAULT_CNI_STATE_DIR } from '@terrace/cni';
 import { parseDuration } from '@terrace/api';
-import type { LogFormat } from '@terrace/log';
+import { LOG_LEVELS, type LogFormat } from '@terrace/log';
 
 export type { LogFormat };
 
@@ -145,7 +145,7 @@ export function agentCommand(): Command {
     .option('--gobgp-api-port <port>', 'API port of the gobgpd the agent starts, on 127.0.0.1', '50051')
     .option('--gobgpd-binary <path>', 'gobgpd executable', 'gobgpd')
     .addOption(new Option('--log-format <format>', 'json or text (default: text on a terminal, json otherwise)').choices(['json', 'text']))
-    .option('--log-level <level>', 'error, warn, info, debug', 'info')
+    .addOption(new Option('--log-level <level>', 'how much to log').choices(LOG_LEVELS).default('info'))
     .option('--resync-interval <duration>', 'full resync of routes and BGP state', '30s')
     .option('--status-interval <duration>', 'how often the node status is published', '3s')
     .option('--lease-ttl <duration>', 'TTL of the liveness lease', '10s')
@@ -187,8 +187,13 @@ interface RawOpts {
 }
 
 /** Parses argv (without node and script) into a checked config. */
-export function parseAgentArgs(argv: readonly string[], opts: { isTTY?: boolean; local?: () => InterfaceAddress[] } = {}): AgentConfig {
+export function parseAgentArgs(
+  argv: readonly string[],
+  opts: { isTTY?: boolean; local?: () => InterfaceAddress[]; outputError?: (text: string) => void } = {},
+): AgentConfig {
   const cmd = agentCommand().exitOverride();
+  const { outputError } = opts;
+  if (outputError) cmd.configureOutput({ outputError: (text) => outputError(text) });
   cmd.parse([...argv], { from: 'user' });
   const o = cmd.opts<RawOpts>();
   const local = opts.local ?? localAddresses;
