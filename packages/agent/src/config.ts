@@ -6,7 +6,18 @@
  */
 import { networkInterfaces, hostname } from 'node:os';
 import { Command, Option } from 'commander';
-import { type IPFamily, TerraceError, formatIP, invalidField, parseHostPort, tryParseCidr, tryParseIP } from '@terrace/api';
+import {
+  type IPFamily,
+  TerraceError,
+  dnsSubdomainProblem,
+  formatIP,
+  invalidField,
+  labelValueProblem,
+  parseHostPort,
+  qualifiedNameProblem,
+  tryParseCidr,
+  tryParseIP,
+} from '@terrace/api';
 import { type ConnectionFlags, withConnectionOptions } from '@terrace/datastore';
 import { DEFAULT_AGENT_SOCKET as DEFAULT_CNI_SOCKET, DEFAULT_STATE_DIR as DEFAULT_CNI_STATE_DIR } from '@terrace/cni';
 import { parseDuration } from '@terrace/api';
@@ -47,11 +58,7 @@ export interface AgentConfig {
   podMtu: number | undefined;
 }
 
-const LABEL_KEY = /^([a-z0-9]([-a-z0-9.]*[a-z0-9])?\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
-const LABEL_VALUE = /^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$/;
-const NODE_NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
-
-/** `k=v,k2=v2` → labels, checked like Kubernetes label keys and values. */
+/** `k=v,k2=v2` → labels, checked by the rules the Node resource is validated with. */
 export function parseLabels(text: string, where = 'flag --labels'): Record<string, string> {
   const out: Record<string, string> = {};
   for (const part of text.split(',').map((s) => s.trim()).filter(Boolean)) {
@@ -59,8 +66,10 @@ export function parseLabels(text: string, where = 'flag --labels'): Record<strin
     const k = eq < 0 ? part : part.slice(0, eq);
     const v = eq < 0 ? undefined : part.slice(eq + 1);
     if (v === undefined) throw invalidField(undefined, where, `"${part}" must be key=value`);
-    if (!LABEL_KEY.test(k)) throw invalidField(undefined, where, `label key "${k}" is not a valid label key`);
-    if (!LABEL_VALUE.test(v) || v.length > 63) throw invalidField(undefined, where, `label value "${v}" of ${k} is not a valid label value`);
+    const kp = qualifiedNameProblem(k);
+    if (kp) throw invalidField(undefined, where, `label key "${k}" ${kp}`);
+    const vp = labelValueProblem(v);
+    if (vp) throw invalidField(undefined, where, `label value "${v}" of ${k} ${vp}`);
     out[k] = v;
   }
   return out;
@@ -199,9 +208,9 @@ export function parseAgentArgs(
   const local = opts.local ?? localAddresses;
 
   const nodeName = o.nodeName ?? hostname().split('.')[0] ?? '';
-  if (!NODE_NAME.test(nodeName) || nodeName.length > 253) {
-    throw invalidField(undefined, 'flag --node-name', `"${nodeName}" must be a DNS-1123 subdomain`);
-  }
+  // The Node resource's name: the same rule its validation applies.
+  const nameProblem = dnsSubdomainProblem(nodeName);
+  if (nameProblem) throw invalidField(undefined, 'flag --node-name', `"${nodeName}" ${nameProblem}`);
 
   let addresses: Partial<Record<IPFamily, string>> = {};
   if (o.nodeIp?.length && o.nodeIpFromInterface) {

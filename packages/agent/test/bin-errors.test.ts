@@ -38,7 +38,7 @@ describe('terrace-agent refuses bad flags and config files', () => {
     ['a mistyped flag (commander suggests on a second line)', ['--node-nam', 'node-1'], /^terrace-agent: unknown option '--node-nam' \(Did you mean --node-name\?\)$/],
     ['a bad duration', [...ok, '--resync-interval', '10'], /^terrace-agent: flag --resync-interval "10" is not a duration/],
     ['a bad log level', [...ok, '--log-level', 'loud'], /^terrace-agent: option '--log-level <level>' argument 'loud' is invalid\. Allowed choices are error, warn, info, debug\.$/],
-    ['a bad node name', ['--node-name', 'Node_1', '--node-ip', '198.18.0.11/24'], /^terrace-agent: flag --node-name "Node_1" must be a DNS-1123 subdomain$/],
+    ['a bad node name', ['--node-name', 'Node_1', '--node-ip', '198.18.0.11/24'], /^terrace-agent: flag --node-name "Node_1" must be a DNS-1123 subdomain: /],
     ['a config file that does not exist', [...ok, '--config', join(dir, 'missing.yaml')], /^terrace-agent: flag --config: cannot read config file \S+missing\.yaml: ENOENT \(no such file or directory\)$/],
     ['a config file that cannot be read', [...ok, '--config', dir], /^terrace-agent: flag --config: cannot read config file \S+: EISDIR \(/],
     ['a config file that is not YAML', [...ok, '--config', badYaml], /^terrace-agent: config file \S+bad\.yaml: is not valid YAML: .*line 2, column 1$/],

@@ -13,7 +13,7 @@ import { createRequire } from 'node:module';
 import { dirname, resolve as resolvePath } from 'node:path';
 import { TerraceError } from '@terrace/api';
 import type * as Yaml from 'yaml';
-import { DEFAULT_CLUSTER } from './keys.js';
+import { DEFAULT_CLUSTER, clusterNameProblem } from './keys.js';
 
 // Loaded only when a config file is read: most runs have none, and the YAML
 // library is a noticeable part of a CLI's cold start.
@@ -191,8 +191,6 @@ function describe(setting: Setting, origin: 'flag' | 'env' | 'file' | 'default',
   }
 }
 
-const CLUSTER_NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
-
 /**
  * Resolves the connection settings. `env` and `defaultConfigPath` are
  * parameters so that tests do not depend on the machine they run on.
@@ -232,9 +230,8 @@ export function resolveConnectionConfig(
   if (secure !== 0 && secure !== endpoints.length) throw invalid(endpointsSource, 'mixes http:// and https:// endpoints; use one scheme for all');
 
   const cluster = raw.cluster;
-  if (!CLUSTER_NAME.test(cluster) || cluster.length > 253) {
-    throw invalid(sources.cluster as string, `cluster name "${cluster}" must be a DNS-1123 subdomain (lower-case letters, digits, '-' and '.')`);
-  }
+  const clusterProblem = clusterNameProblem(cluster);
+  if (clusterProblem) throw invalid(sources.cluster as string, `cluster name "${cluster}" ${clusterProblem}`);
 
   for (const s of ['ca', 'cert', 'key'] as const) {
     const p = raw[s];
