@@ -7,4 +7,4 @@ export { BmpReader, parseBgpUpdate } from './bmp/parse.js';
 // benchmark's raw BMP reader takes the same path as the station.
 export { listenTcp, type ListenOptions } from './bmp/listen.js';
 export { AdjRibIn, type RibOptions } from './bmp/rib.js';
-export { BmpStation, type BmpStationOptions } from './bmp/station.js';
+export { BmpStation, DEFAULT_STALE_GRACE_MS, type BmpStationOptions } from './bmp/station.js';
