@@ -20,7 +20,9 @@ import {
 } from '@terrace/api';
 import { type ConnectionFlags, withConnectionOptions } from '@terrace/datastore';
 import { DEFAULT_AGENT_SOCKET as DEFAULT_CNI_SOCKET, DEFAULT_STATE_DIR as DEFAULT_CNI_STATE_DIR } from '@terrace/cni';
-import { parseDuration } from '@terrace/api';
+import { formatDuration, parseDuration } from '@terrace/api';
+import { DEFAULT_GOBGP_API_PORT } from '@terrace/bgp';
+import { DEFAULT_RESYNC_INTERVAL_MS } from '@terrace/dataplane';
 import { LOG_LEVELS, type LogFormat } from '@terrace/log';
 
 export type { LogFormat };
@@ -42,7 +44,7 @@ export interface AgentConfig {
   connection: ConnectionFlags;
   logFormat: LogFormat;
   logLevel: string;
-  /** Full route and speaker resync period. */
+  /** Period of route sync's full kernel resync. */
   resyncIntervalMs: number;
   /** How often the status record is republished. */
   statusIntervalMs: number;
@@ -151,11 +153,11 @@ export function agentCommand(): Command {
     .option('--as <asn>', 'this node\'s AS number (stored in its Node resource)')
     .option('--labels <k=v,...>', 'labels to set on the Node resource')
     .option('--gobgp-address <host:port>', 'use this gobgpd (e.g. a sidecar) instead of starting one')
-    .option('--gobgp-api-port <port>', 'API port of the gobgpd the agent starts, on 127.0.0.1', '50051')
+    .option('--gobgp-api-port <port>', 'API port of the gobgpd the agent starts, on 127.0.0.1', String(DEFAULT_GOBGP_API_PORT))
     .option('--gobgpd-binary <path>', 'gobgpd executable', 'gobgpd')
     .addOption(new Option('--log-format <format>', 'json or text (default: text on a terminal, json otherwise)').choices(['json', 'text']))
     .addOption(new Option('--log-level <level>', 'how much to log').choices(LOG_LEVELS).default('info'))
-    .option('--resync-interval <duration>', 'full resync of routes and BGP state', '30s')
+    .option('--resync-interval <duration>', 'period of the full kernel route resync (route sync re-reads the kernel and repairs drift)', formatDuration(DEFAULT_RESYNC_INTERVAL_MS))
     .option('--status-interval <duration>', 'how often the node status is published', '3s')
     .option('--lease-ttl <duration>', 'TTL of the liveness lease', '10s')
     .option('--secrets-dir <dir>', 'BGP passwords: <dir>/<secret name>/<key>')

@@ -6,7 +6,7 @@
  * namespace).
  */
 import { type TerraceNode, parseSelector } from '@terrace/api';
-import { GobgpSpeaker, type GobgpSpeakerOptions } from '@terrace/bgp';
+import { DEFAULT_STALE_GRACE_MS, GobgpSpeaker, type GobgpSpeakerOptions } from '@terrace/bgp';
 import { RouteSync, type UnicastRoute } from '@terrace/dataplane';
 import type { Keys, ResourceStore } from '@terrace/datastore';
 import type { Etcd3 } from 'etcd3';
@@ -24,8 +24,6 @@ import { type ClosableClusterState, openClusterState } from './watch.js';
 
 /** How long the speaker must be quiet after reporting paths before stale routes go. */
 const STALE_QUIET_MS = 1000;
-/** The longest a restarted agent keeps routes BGP has not confirmed. */
-const STALE_HOLD_MAX_MS = 10_000;
 
 export interface NodeAgentOptions {
   config: AgentConfig;
@@ -140,15 +138,18 @@ export class NodeAgent {
   /**
    * Lets the route sync remove routes of a previous run once BGP has settled:
    * the speaker has reported learned paths and then been quiet for a second,
-   * or STALE_HOLD_MAX_MS has passed (a node with no peers learns nothing).
+   * or the speaker's stale grace has passed (a node with no peers learns
+   * nothing): a restarted agent keeps unconfirmed routes exactly as long as
+   * the speaker keeps unconfirmed paths after gobgpd restarts.
    */
   private releaseStaleWhenSettled(): void {
+    const holdMaxMs = this.opts.speakerTuning?.restartGraceMs ?? DEFAULT_STALE_GRACE_MS;
     const started = Date.now();
     const timer = setInterval(() => {
       const r = this.reconciler;
       const now = Date.now();
       const last = r?.lastLearnedAt() ?? 0;
-      if (this.stopped || (last > 0 && now - last >= STALE_QUIET_MS) || now - started >= STALE_HOLD_MAX_MS) {
+      if (this.stopped || (last > 0 && now - last >= STALE_QUIET_MS) || now - started >= holdMaxMs) {
         clearInterval(timer);
         if (!this.stopped) {
           this.opts.log.info('route sync: removing routes of a previous run that BGP did not confirm');

@@ -1,4 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
+import { DEFAULT_GOBGP_API_PORT } from '@terrace/bgp';
+import { DEFAULT_RESYNC_INTERVAL_MS } from '@terrace/dataplane';
 import { parseAgentArgs, parseLabels, resolveNodeAddress, type InterfaceAddress } from '../src/config.js';
 
 const local = (): InterfaceAddress[] => [
@@ -24,6 +26,13 @@ describe('agent flags', () => {
       logFormat: 'text',
       resyncIntervalMs: 60_000,
       leaseTtlSeconds: 10,
+    });
+  });
+
+  it('takes its defaults from the modules that own them', () => {
+    expect(parse('--node-name', 'n', '--node-ip', '198.18.0.11')).toMatchObject({
+      gobgp: { kind: 'supervised', apiPort: DEFAULT_GOBGP_API_PORT },
+      resyncIntervalMs: DEFAULT_RESYNC_INTERVAL_MS,
     });
   });
 
