@@ -10,9 +10,11 @@ import {
   type IPFamily,
   TerraceError,
   dnsSubdomainProblem,
+  formatDuration,
   formatIP,
   invalidField,
   labelValueProblem,
+  parseDuration,
   parseHostPort,
   qualifiedNameProblem,
   tryParseCidr,
@@ -20,7 +22,6 @@ import {
 } from '@terrace/api';
 import { type ConnectionFlags, withConnectionOptions } from '@terrace/datastore';
 import { DEFAULT_AGENT_SOCKET as DEFAULT_CNI_SOCKET, DEFAULT_STATE_DIR as DEFAULT_CNI_STATE_DIR } from '@terrace/cni';
-import { formatDuration, parseDuration } from '@terrace/api';
 import { DEFAULT_GOBGP_API_PORT } from '@terrace/bgp';
 import { DEFAULT_RESYNC_INTERVAL_MS } from '@terrace/dataplane';
 import { LOG_LEVELS, type LogFormat } from '@terrace/log';
