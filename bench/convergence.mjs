@@ -12,7 +12,8 @@
 //   the ADD result is back; `ip monitor route` streams in each namespace time
 //   the routes (no polling period in the figure). A route already there when
 //   the result came back counts as 0.
-// - tamper_repair_ms: on node-1, one of its learned routes (another node's
+// - tamper_repair_ms: on one node (the first the lab lists; the step line
+//   names it), one of its learned routes (another node's
 //   block) is deleted by hand (`ip route del`, as an operator or another
 //   program might) → the route is back. Both ends are `ip monitor route`
 //   events in that namespace. TAMPER_TRIALS trials (default 10), a different
@@ -95,7 +96,7 @@ try {
   out({ step: 'cni add into an existing block', add_ms: stats(addExisting) });
   const allAdds = [...addNew, ...addExisting];
 
-  // Tamper: delete one of node-1's learned routes by hand; time until it is back.
+  // Tamper: delete one of a node's learned routes by hand; time until it is back.
   const victim = nodes[0];
   const learnedBlocks = pools.filter((_, i) => nodes[i % nodes.length] !== victim).map((p) => p.cidr);
   const repairs = [];
