@@ -7,13 +7,8 @@ import { exitCodeFor } from '@terrace/api';
 import { EtcdResourceStore, Keys, connect, resolveConnectionConfig } from '@terrace/datastore';
 import { CommanderError } from 'commander';
 import { parseAgentArgs } from './config.js';
-import { createLogger, runMain, serveUntilSignal } from '@terrace/log';
+import { createLogger, reportBadInvocation, runMain, serveUntilSignal } from '@terrace/log';
 import { NodeAgent } from './node-agent.js';
-
-/** A message as one line: an operator's log shows a bad flag as one entry. */
-function oneLine(text: string): string {
-  return text.replace(/\s*\n\s*/g, ' ').trim();
-}
 
 async function main(): Promise<number> {
   let config;
@@ -22,14 +17,14 @@ async function main(): Promise<number> {
     config = parseAgentArgs(process.argv.slice(2), {
       isTTY: process.stderr.isTTY,
       // Commander's own errors (unknown flag, bad choice) in the same form as ours.
-      outputError: (text) => process.stderr.write(`terrace-agent: ${oneLine(text.replace(/^error: /, ''))}\n`),
+      outputError: (text) => reportBadInvocation('terrace-agent', text),
     });
     // The config file (--config, TERRACE_CONFIG, /etc/terrace/terrace.yaml) is
     // read now: a bad one is reported like a bad flag, before anything starts.
     conn = resolveConnectionConfig(config.connection, process.env);
   } catch (e) {
     if (e instanceof CommanderError) return e.exitCode;
-    process.stderr.write(`terrace-agent: ${oneLine((e as Error).message)}\n`);
+    reportBadInvocation('terrace-agent', (e as Error).message);
     return exitCodeFor(e);
   }
   const log = createLogger(config.logFormat, config.logLevel, { node: config.nodeName });

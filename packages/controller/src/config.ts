@@ -77,8 +77,13 @@ function positive(text: string, flag: string): number {
 }
 
 /** Parses argv (without node and script). */
-export function parseControllerArgs(argv: readonly string[], opts: { isTTY?: boolean; pid?: number; host?: string } = {}): ControllerConfig {
+export function parseControllerArgs(
+  argv: readonly string[],
+  opts: { isTTY?: boolean; pid?: number; host?: string; outputError?: (text: string) => void } = {},
+): ControllerConfig {
   const cmd = controllerCommand().exitOverride();
+  const { outputError } = opts;
+  if (outputError) cmd.configureOutput({ outputError: (text) => outputError(text) });
   cmd.parse([...argv], { from: 'user' });
   const o = cmd.opts<RawOpts>();
 

@@ -48,4 +48,4 @@ export function createLogger(format: LogFormat, level = 'info', identity: Record
 export function silentLogger(): Logger {
   return winston.createLogger({ silent: true, transports: [new winston.transports.Console({ silent: true })] });
 }
-export { type Service, type ServeOptions, serveUntilSignal, runMain } from './service.js';
+export { type Service, type ServeOptions, reportBadInvocation, serveUntilSignal, runMain } from './service.js';
