@@ -6,7 +6,7 @@
 import { spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startEtcd } from '../packages/testkit/dist/src/etcd.js';
+import { startEtcd } from '../packages/testkit/dist/src/index.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const bin = join(root, 'bin', 'terracectl');

@@ -12,6 +12,16 @@
 //   the ADD result is back; `ip monitor route` streams in each namespace time
 //   the routes (no polling period in the figure). A route already there when
 //   the result came back counts as 0.
+// - tamper_repair_ms: on one node (the first the lab lists; the step line
+//   names it), one of its learned routes (another node's
+//   block) is deleted by hand (`ip route del`, as an operator or another
+//   program might) → the route is back. Both ends are `ip monitor route`
+//   events in that namespace. TAMPER_TRIALS trials (default 10), a different
+//   block each; p50/p99. Target under 1 s. Route sync repairs drift at its
+//   periodic kernel resync (30 s by default) unless it hears of the change
+//   sooner, so each trial is capped at TAMPER_CAP_MS (default 35 s, above one
+//   resync period): a capped trial counts as the cap, and `capped` says how
+//   many were.
 // - node_loss_withdraw_ms: a node loses power: its fabric link is cut, its
 //   agent and gobgpd killed (SIGKILL) and its namespace deleted → its blocks
 //   gone from every surviving node and the ToR. Nothing tells the peers, so
@@ -23,13 +33,16 @@
 //   an answer, counted until 10 s after the new agent serves CNI.
 //
 // Last line: {"bench":"convergence","cni_add_ms":{"p50":N,"p99":N},
-//   "route_everywhere_ms":{"p50":N,"p99":N},"node_loss_withdraw_ms":N,"restart_lost_pings":N}
-import { spawn } from 'node:child_process';
+//   "route_everywhere_ms":{"p50":N,"p99":N},"tamper_repair_ms":{"p50":N,"p99":N,"capped":N},
+//   "node_loss_withdraw_ms":N,"restart_lost_pings":N}
+import { execFileSync, spawn } from 'node:child_process';
 import { listNamespaces } from '../packages/testkit/dist/src/index.js';
 import { RouteWatcher, TerraceLab, percentile, round1, sleep } from '../e2e/dist/src/index.js';
 
 const TRIALS = Number(process.env.TRIALS ?? 24);
 const EXISTING_BLOCK_PODS = Number(process.env.EXISTING_BLOCK_PODS ?? 24);
+const TAMPER_TRIALS = Number(process.env.TAMPER_TRIALS ?? 10);
+const TAMPER_CAP_MS = Number(process.env.TAMPER_CAP_MS ?? 35_000);
 if (!(TRIALS >= 20)) throw new Error('TRIALS must be at least 20');
 
 /** One pool per trial: 198.19.192.0/18 cut into /28s, each pool one block. */
@@ -83,6 +96,30 @@ try {
   out({ step: 'cni add into an existing block', add_ms: stats(addExisting) });
   const allAdds = [...addNew, ...addExisting];
 
+  // Tamper: delete one of a node's learned routes by hand; time until it is back.
+  const victim = nodes[0];
+  const learnedBlocks = pools.filter((_, i) => nodes[i % nodes.length] !== victim).map((p) => p.cidr);
+  const repairs = [];
+  let capped = 0;
+  for (let i = 0; i < Math.min(TAMPER_TRIALS, learnedBlocks.length); i++) {
+    const cidr = learnedBlocks[i];
+    await watcher.waitAll(cidr, [victim.ns], 'present', 20000);
+    execFileSync('ip', ['-n', victim.ns, 'route', 'del', cidr]);
+    const gone = (await watcher.waitAll(cidr, [victim.ns], 'absent', 5000)).get(victim.ns);
+    try {
+      const back = (await watcher.waitAll(cidr, [victim.ns], 'present', TAMPER_CAP_MS)).get(victim.ns);
+      repairs.push(Math.max(0, back - gone));
+    } catch {
+      // Not back within the cap: counted as the cap (a lower bound).
+      capped++;
+      repairs.push(TAMPER_CAP_MS);
+      // Let the next periodic resync put it back before the next trial.
+      await watcher.waitAll(cidr, [victim.ns], 'present', 60000);
+    }
+  }
+  const tamper = { p50: round1(percentile(repairs, 50)), p99: round1(percentile(repairs, 99)), capped };
+  out({ step: 'tamper repair', node: victim.name, cap_ms: TAMPER_CAP_MS, repair_ms: stats(repairs), capped });
+
   // Agent restart on node-2 while pod warm-1 (node-1) pings warm-2 (node-2) every 10 ms.
   const from = lab.pod('warm-1');
   const to = lab.pod('warm-2');
@@ -130,6 +167,7 @@ try {
     bench: 'convergence',
     cni_add_ms: { p50: round1(percentile(allAdds, 50)), p99: round1(percentile(allAdds, 99)) },
     route_everywhere_ms: { p50: round1(percentile(everywhere, 50)), p99: round1(percentile(everywhere, 99)) },
+    tamper_repair_ms: tamper,
     node_loss_withdraw_ms: Math.round(withdrawMs),
     restart_lost_pings: lost,
   };

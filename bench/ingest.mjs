@@ -45,11 +45,8 @@
 //                  like gobgp_rib's), so kernel_lag_s = terrace_s - rib_s is
 //                  how far the kernel writes trail the receive (for
 //                  terrace_learn, learn_lag_s: how far our selection trails it)
-//   prime_cpu_s    the agent's start-up priming, on the first terrace or
-//                  terrace_learn line only: it runs once per process, before
-//                  that receiver's gobgpd starts (absent with --no-prime)
 //
-// Usage: npm run bench -- ingest [--sizes=10000,100000] [--only=gobgp_rib,terrace,frr,bird[,terrace_learn][,floor]] [--no-prime]
+// Usage: npm run bench -- ingest [--sizes=10000,100000] [--only=gobgp_rib,terrace,frr,bird[,terrace_learn][,floor]]
 // Last line: {"bench":"ingest","runs":[{"prefixes":10000,"terrace_s":N,"frr_s":N,"bird_s":N,"gobgp_rib_s":N},...]}
 import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -57,8 +54,7 @@ import { endianness, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { parseIP } from '../packages/api/dist/src/index.js';
-import { GobgpClient, GobgpDaemon, GobgpSpeaker, toApiPath } from '../packages/bgp/dist/src/index.js';
-import { listenTcp } from '../packages/bgp/dist/src/bmp/listen.js';
+import { GobgpClient, GobgpDaemon, GobgpSpeaker, listenTcp, toApiPath } from '../packages/bgp/dist/src/index.js';
 import { createLab, onProcessExit, startFrr, waitFor } from '../packages/testkit/dist/src/index.js';
 
 const run = promisify(execFile);
@@ -78,25 +74,8 @@ const TIMERS = { keepaliveTime: 10, holdTime: 30, connectRetry: 1 };
 const quiet = { debug() {}, info() {}, warn: (m, x) => console.error(m, x ?? ''), error: (m, x) => console.error(m, x ?? '') };
 
 let dataplane = null;
-// The two modules the agent's path needs, not the agent package's index (which loads etcd, gRPC and the CNI server).
-const { LearnedRoutes } = await import('../packages/agent/dist/src/learned.js');
-const { primeLearnedPath } = await import('../packages/agent/dist/src/prime.js');
-// --no-prime: skip the agent's start-up priming, so terrace's first table runs fully cold.
-const PRIME = argv['no-prime'] === undefined;
-let primed = false;
-/**
- * The agent's start-up priming (NodeAgent.start), once per process: later
- * receivers find the code compiled anyway. Returns its CPU seconds, 0 when
- * it did not run now.
- */
-async function primeOnce() {
-  if (!PRIME || primed) return 0;
-  primed = true;
-  const c = process.cpuUsage();
-  await primeLearnedPath();
-  const u = process.cpuUsage(c);
-  return (u.user + u.system) / 1e6;
-}
+// The agent's public entry point (it also loads etcd, gRPC and the CNI server: once, before anything is timed).
+const { LearnedRoutes } = await import('../packages/agent/dist/src/index.js');
 try {
   dataplane = await import('../packages/dataplane/dist/src/index.js');
   if (typeof dataplane.RouteSync !== 'function') dataplane = null;
@@ -409,10 +388,8 @@ const receivers = {
     const speaker = new GobgpSpeaker({ daemon: { netns: ns, apiAddress: `unix://${sock}` } });
     const sync = new dataplane.RouteSync({ netns: ns, resyncIntervalMs: 0, logger: quiet });
     // As the agent does at start-up (its blackholes and any routes left from
-    // before): the kernel is read and the batch process runs before peers
-    // come, and the learned-route path is primed.
+    // before): the kernel is read and the batch process runs before peers come.
     await sync.resync();
-    const primeCpu = await primeOnce();
     await speaker.start({ asn: ASN.terrace, routerId: addr });
     // The agent's path: learned events become kernel routes as they arrive,
     // through the agent's own bookkeeping (LearnedRoutes, as its reconciler runs it).
@@ -425,7 +402,6 @@ const receivers = {
     return {
       ...withRibPoll(speaker.client, (n) => kernelHolds(ns, n)),
       pid: () => speaker.daemon?.pid,
-      primeCpu,
       async stop() {
         await speaker.stop();
         await follow;
@@ -435,11 +411,12 @@ const receivers = {
   },
 
   async terrace_learn(ns, addr, sock) {
-    const primeCpu = await primeOnce();
     const speaker = new GobgpSpeaker({ daemon: { netns: ns, apiAddress: `unix://${sock}` } });
     await speaker.start({ asn: ASN.terrace_learn, routerId: addr });
     let want = Infinity;
+    /** @type {(t: number) => void} */
     let allSelected;
+    /** @type {(e: Error) => void} */
     let notSelected;
     const learnt = new Promise((resolve, reject) => {
       allSelected = resolve;
@@ -463,7 +440,6 @@ const receivers = {
         return learnt;
       }),
       pid: () => speaker.daemon?.pid,
-      primeCpu,
       lagName: 'learn_lag_s',
       async stop() {
         await speaker.stop();
@@ -483,7 +459,7 @@ const receivers = {
     station.on('connection', (conn) => conn.on('data', (chunk) => path.learn(chunk)));
     // As terrace's gobgpd runs (GobgpSpeaker): multipath on, pre-policy BMP to the station.
     await c.unary('startBgp', { global: { asn: ASN.floor, routerId: addr, listenPort: 179, useMultiplePaths: true } });
-    await c.unary('addBmp', { address: '127.0.0.1', port: station.address().port, policy: 0, StatisticsTimeout: 5, SysName: 'floor' });
+    await c.unary('addBmp', { address: '127.0.0.1', port: /** @type {import('node:net').AddressInfo} */ (station.address()).port, policy: 0, StatisticsTimeout: 5, SysName: 'floor' });
     await addSenderPeer(c, SENDER.addr, SENDER.asn);
     return {
       ...withRibPoll(c, (n) => kernelHolds(ns, n)),
@@ -563,7 +539,6 @@ async function measure(kind, n, idx, sender, sessions) {
       extra.agent_cpu_s = r2(c1.agent - c0.agent);
       extra.rib_s = Number((((await rx.ribDone()) - t0) / 1000).toFixed(3));
       extra[rx.lagName ?? 'kernel_lag_s'] = Number((s - extra.rib_s).toFixed(3));
-      if (rx.primeCpu > 0) extra.prime_cpu_s = r2(rx.primeCpu);
     }
     log({ receiver: kind, prefixes: n, seconds: Number(s.toFixed(3)), ...extra });
     return Number(s.toFixed(3));

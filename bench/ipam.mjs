@@ -4,7 +4,7 @@
 // ceiling for one transaction per allocation) and a naive allocator (one
 // key per address, first free one claimed by create-if-absent).
 import { Etcd3 } from 'etcd3';
-import { startEtcd } from '../packages/testkit/dist/src/etcd.js';
+import { startEtcd } from '../packages/testkit/dist/src/index.js';
 import { Keys } from '../packages/datastore/dist/src/index.js';
 import { Allocator, allocationsOf, decodeBlock, ipOf } from '../packages/ipam/dist/src/index.js';
 

@@ -10,16 +10,15 @@
 // and best-path selection, through the agent's bookkeeping (LearnedRoutes)
 // and RouteSync into a scratch network namespace's kernel, until every route
 // is confirmed there. Each try is a fresh process, as an agent that has just
-// started: its start-up priming (primeLearnedPath, a synthetic table through
-// the same code, prime_cpu_s) has run, nothing else; --no-prime leaves the
-// code fully cold. Two stages, alternating:
+// started: its code is cold, as it is for a node's first table after a
+// restart. Two stages, alternating:
 //   rib   BMP parse, Adj-RIB-In and selection only
 //   all   the whole path into the kernel
 // CPU is the process's own (user+system) and, for `all`, the relay children's
 // (reaped after RouteSync.close: their whole life, start-up included, and the
 // kernel's route inserts, which are charged to them).
 //
-// Usage: npm run bench -- pipeline [--prefixes=100000] [--reps=3] [--no-prime]
+// Usage: npm run bench -- pipeline [--prefixes=100000] [--reps=3]
 // Last line: {"bench":"pipeline","prefixes":N,"rib_cpu_s":N,"all_cpu_s":N,"relay_cpu_s":N,"all_wall_s":N}
 import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -38,8 +37,6 @@ const PER_UPDATE = 800;
 const FIRST = ((198 << 24) >>> 0) + (18 << 16) + (16 << 8); // 198.18.16.0
 const PEER = [198, 18, 0, 1];
 const TIMEOUT_MS = 120_000;
-// --no-prime: the agent's code starts fully cold (as before start-up priming).
-const PRIME = argv['no-prime'] === undefined;
 
 /** A BMP message (RFC 7854): common header and body. */
 function bmp(type, body) {
@@ -112,8 +109,7 @@ function childCpu() {
 async function child(stage) {
   const { AdjRibIn, BmpStation } = await import('../packages/bgp/dist/src/index.js');
   const { RouteSync } = await import('../packages/dataplane/dist/src/index.js');
-  const { LearnedRoutes } = await import('../packages/agent/dist/src/learned.js');
-  const { primeLearnedPath } = await import('../packages/agent/dist/src/prime.js');
+  const { LearnedRoutes } = await import('../packages/agent/dist/src/index.js');
   const parts = [];
   for (let i = 0; i < N; i += PER_UPDATE) parts.push(routeMonitoring(i, Math.min(PER_UPDATE, N - i)));
   const stream = Buffer.concat([preamble(), ...parts]);
@@ -145,10 +141,6 @@ async function child(stage) {
     sync = stage === 'all' ? new RouteSync({ netns: ns, resyncIntervalMs: 0, logger: quiet }) : undefined;
     // As the agent does before peers come: the kernel read and the relay started.
     await sync?.resync();
-    // As the agent does at start-up, before any peer is up (NodeAgent.start).
-    const p0 = process.cpuUsage();
-    if (PRIME) await primeLearnedPath();
-    const p1 = process.cpuUsage(p0);
     const rib = new AdjRibIn({ localAsn: 65101, routerId: ((198 << 24) >>> 0) + (18 << 16) + 10 });
     const learned = sync && new LearnedRoutes(sync, (e) => console.error(`route refused: ${e.message}`));
     learned?.setContext({ originated: new Set(), selfAddresses: new Set(['198.18.0.10']) }, new Set());
@@ -191,7 +183,6 @@ async function child(stage) {
         wall_s: +wall.toFixed(3),
         cpu_s: +((cpu.user + cpu.system) / 1e6).toFixed(3),
         relay_cpu_s: +relay.toFixed(2),
-        prime_cpu_s: +((p1.user + p1.system) / 1e6).toFixed(3),
       }),
     );
   } finally {
@@ -214,7 +205,7 @@ const median = (xs) => {
 const results = { rib: [], all: [] };
 for (let r = 0; r < REPS; r++) {
   for (const stage of ['rib', 'all']) {
-    const c = spawnSync(process.execPath, [fileURLToPath(import.meta.url), `--child=${stage}`, `--prefixes=${N}`, ...(PRIME ? [] : ['--no-prime'])], {
+    const c = spawnSync(process.execPath, [fileURLToPath(import.meta.url), `--child=${stage}`, `--prefixes=${N}`], {
       encoding: 'utf8',
       timeout: 2 * TIMEOUT_MS + 60_000,
       killSignal: 'SIGTERM',

@@ -21,7 +21,7 @@
 import { spawn } from 'node:child_process';
 import { parseIP, formatIP } from '../packages/api/dist/src/index.js';
 import { LinkRelay, hostVethName, podMacs, removePod, wirePod } from '../packages/dataplane/dist/src/index.js';
-import { createLab } from '../packages/testkit/dist/src/netns.js';
+import { createLab } from '../packages/testkit/dist/src/index.js';
 
 const N = Number(process.argv[2] ?? 50);
 const MTU = 1450;

@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { createLab, onProcessExit, startFrr, type Daemon, type FrrRouter, type Lab } from '@terrace/testkit';
 import { callCni, cniStateDir, resultIPv4, type CniOutcome } from './cni.js';
 import { labManifests, type PoolDef } from './manifests.js';
-import { CLUSTER, ETCD_IP, POOL_A, ETCD_URL, FABRIC_PREFIX_LEN, NODE_ASN, TOR_ASN, TOR_IP, nodeIp } from './plan.js';
+import { CLUSTER, ETCD_IP, POOL_A, ETCD_URL, FABRIC_PREFIX_LEN, GOBGP_API, NODE_ASN, TOR_ASN, TOR_IP, nodeIp } from './plan.js';
 import { BIN, cleanEnv, mustRunIn, runIn, waitUntil, type RunResult } from './proc.js';
 
 export interface LabOptions {
@@ -231,7 +231,7 @@ export class TerraceLab {
     return this.kit.startDaemon(ns, {
       name: `gobgpd@${name}`,
       command: 'gobgpd',
-      args: ['--api-hosts=127.0.0.1:50051', '--pprof-disable', '--log-level=warn'],
+      args: [`--api-hosts=${GOBGP_API}`, '--pprof-disable', '--log-level=warn'],
     });
   }
 
@@ -263,7 +263,7 @@ export class TerraceLab {
       '--node-name', name,
       '--node-ip', node.ip,
       '--labels', `rack=lab,lab-node=n${node.index}`,
-      '--gobgp-address', '127.0.0.1:50051',
+      '--gobgp-address', GOBGP_API,
       '--etcd-endpoints', ETCD_URL,
       '--cluster', CLUSTER,
       '--cni-socket', node.socket,

@@ -4,6 +4,7 @@
  * 198.19.0.0/16. Ports are the standard ones: every host is its own
  * namespace, so nothing collides with the machine or with another lab.
  */
+import { DEFAULT_GOBGP_API_PORT } from '@terrace/bgp';
 
 /** The fabric subnet every host is wired into. */
 export const FABRIC_PREFIX_LEN = 24;
@@ -22,6 +23,8 @@ export const NODE_ASN = 64512;
 export const CLUSTER = 'lab';
 /** The CNI network name: part of every IPAM handle. */
 export const NETWORK_NAME = 'lab-net';
+/** Each node's gobgpd sidecar: its API where Terrace always puts it, on the namespace's loopback. */
+export const GOBGP_API = `127.0.0.1:${DEFAULT_GOBGP_API_PORT}`;
 
 /** The default pod pool: /26 blocks, as in production. */
 export const POOL_A = { name: 'lab-a', cidr: '198.19.0.0/17', blockSize: 26 } as const;

@@ -6,11 +6,27 @@
  */
 import { networkInterfaces, hostname } from 'node:os';
 import { Command, Option } from 'commander';
-import { BGP_BACKENDS, type BgpBackend, type IPFamily, TerraceError, formatIP, invalidField, parseHostPort, tryParseCidr, tryParseIP } from '@terrace/api';
+import {
+  BGP_BACKENDS,
+  type BgpBackend,
+  type IPFamily,
+  TerraceError,
+  dnsSubdomainProblem,
+  formatDuration,
+  formatIP,
+  invalidField,
+  labelValueProblem,
+  parseDuration,
+  parseHostPort,
+  qualifiedNameProblem,
+  tryParseCidr,
+  tryParseIP,
+} from '@terrace/api';
 import { type ConnectionFlags, withConnectionOptions } from '@terrace/datastore';
 import { DEFAULT_AGENT_SOCKET as DEFAULT_CNI_SOCKET, DEFAULT_STATE_DIR as DEFAULT_CNI_STATE_DIR } from '@terrace/cni';
-import { parseDuration } from '@terrace/api';
-import type { LogFormat } from '@terrace/log';
+import { DEFAULT_GOBGP_API_PORT } from '@terrace/bgp';
+import { DEFAULT_RESYNC_INTERVAL_MS } from '@terrace/dataplane';
+import { LOG_LEVELS, type LogFormat } from '@terrace/log';
 
 export type { LogFormat };
 
@@ -42,7 +58,7 @@ export interface AgentConfig {
   connection: ConnectionFlags;
   logFormat: LogFormat;
   logLevel: string;
-  /** Full route and speaker resync period. */
+  /** Period of route sync's full kernel resync. */
   resyncIntervalMs: number;
   /** How often the status record is republished. */
   statusIntervalMs: number;
@@ -58,11 +74,7 @@ export interface AgentConfig {
   podMtu: number | undefined;
 }
 
-const LABEL_KEY = /^([a-z0-9]([-a-z0-9.]*[a-z0-9])?\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
-const LABEL_VALUE = /^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$/;
-const NODE_NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
-
-/** `k=v,k2=v2` → labels, checked like Kubernetes label keys and values. */
+/** `k=v,k2=v2` → labels, checked by the rules the Node resource is validated with. */
 export function parseLabels(text: string, where = 'flag --labels'): Record<string, string> {
   const out: Record<string, string> = {};
   for (const part of text.split(',').map((s) => s.trim()).filter(Boolean)) {
@@ -70,8 +82,10 @@ export function parseLabels(text: string, where = 'flag --labels'): Record<strin
     const k = eq < 0 ? part : part.slice(0, eq);
     const v = eq < 0 ? undefined : part.slice(eq + 1);
     if (v === undefined) throw invalidField(undefined, where, `"${part}" must be key=value`);
-    if (!LABEL_KEY.test(k)) throw invalidField(undefined, where, `label key "${k}" is not a valid label key`);
-    if (!LABEL_VALUE.test(v) || v.length > 63) throw invalidField(undefined, where, `label value "${v}" of ${k} is not a valid label value`);
+    const kp = qualifiedNameProblem(k);
+    if (kp) throw invalidField(undefined, where, `label key "${k}" ${kp}`);
+    const vp = labelValueProblem(v);
+    if (vp) throw invalidField(undefined, where, `label value "${v}" of ${k} ${vp}`);
     out[k] = v;
   }
   return out;
@@ -157,11 +171,11 @@ export function agentCommand(): Command {
     .option('--bird-dir <dir>', 'where BIRD\'s bird.conf and control socket bird.ctl live (BIRD backend)', '/run/terrace/bird')
     .option('--bird-sidecar', 'drive a BIRD already running with <bird-dir>/bird.conf and <bird-dir>/bird.ctl instead of starting one')
     .option('--gobgp-address <host:port>', 'use this gobgpd (e.g. a sidecar) instead of starting one')
-    .option('--gobgp-api-port <port>', 'API port of the gobgpd the agent starts, on 127.0.0.1', '50051')
+    .option('--gobgp-api-port <port>', 'API port of the gobgpd the agent starts, on 127.0.0.1', String(DEFAULT_GOBGP_API_PORT))
     .option('--gobgpd-binary <path>', 'gobgpd executable', 'gobgpd')
     .addOption(new Option('--log-format <format>', 'json or text (default: text on a terminal, json otherwise)').choices(['json', 'text']))
-    .option('--log-level <level>', 'error, warn, info, debug', 'info')
-    .option('--resync-interval <duration>', 'full resync of routes and BGP state', '30s')
+    .addOption(new Option('--log-level <level>', 'how much to log').choices(LOG_LEVELS).default('info'))
+    .option('--resync-interval <duration>', 'period of the full kernel route resync (route sync re-reads the kernel and repairs drift)', formatDuration(DEFAULT_RESYNC_INTERVAL_MS))
     .option('--status-interval <duration>', 'how often the node status is published', '3s')
     .option('--lease-ttl <duration>', 'TTL of the liveness lease', '10s')
     .option('--secrets-dir <dir>', 'BGP passwords: <dir>/<secret name>/<key>')
@@ -206,16 +220,21 @@ interface RawOpts {
 }
 
 /** Parses argv (without node and script) into a checked config. */
-export function parseAgentArgs(argv: readonly string[], opts: { isTTY?: boolean; local?: () => InterfaceAddress[] } = {}): AgentConfig {
+export function parseAgentArgs(
+  argv: readonly string[],
+  opts: { isTTY?: boolean; local?: () => InterfaceAddress[]; outputError?: (text: string) => void } = {},
+): AgentConfig {
   const cmd = agentCommand().exitOverride();
+  const { outputError } = opts;
+  if (outputError) cmd.configureOutput({ outputError: (text) => outputError(text) });
   cmd.parse([...argv], { from: 'user' });
   const o = cmd.opts<RawOpts>();
   const local = opts.local ?? localAddresses;
 
   const nodeName = o.nodeName ?? hostname().split('.')[0] ?? '';
-  if (!NODE_NAME.test(nodeName) || nodeName.length > 253) {
-    throw invalidField(undefined, 'flag --node-name', `"${nodeName}" must be a DNS-1123 subdomain`);
-  }
+  // The Node resource's name: the same rule its validation applies.
+  const nameProblem = dnsSubdomainProblem(nodeName);
+  if (nameProblem) throw invalidField(undefined, 'flag --node-name', `"${nodeName}" ${nameProblem}`);
 
   let addresses: Partial<Record<IPFamily, string>> = {};
   if (o.nodeIp?.length && o.nodeIpFromInterface) {

@@ -7,20 +7,27 @@ import { exitCodeFor } from '@terrace/api';
 import { EtcdResourceStore, Keys, connect, resolveConnectionConfig } from '@terrace/datastore';
 import { CommanderError } from 'commander';
 import { parseAgentArgs } from './config.js';
-import { createLogger, runMain, serveUntilSignal } from '@terrace/log';
+import { createLogger, reportBadInvocation, runMain, serveUntilSignal } from '@terrace/log';
 import { NodeAgent } from './node-agent.js';
 
 async function main(): Promise<number> {
   let config;
+  let conn;
   try {
-    config = parseAgentArgs(process.argv.slice(2), { isTTY: process.stderr.isTTY });
+    config = parseAgentArgs(process.argv.slice(2), {
+      isTTY: process.stderr.isTTY,
+      // Commander's own errors (unknown flag, bad choice) in the same form as ours.
+      outputError: (text) => reportBadInvocation('terrace-agent', text),
+    });
+    // The config file (--config, TERRACE_CONFIG, /etc/terrace/terrace.yaml) is
+    // read now: a bad one is reported like a bad flag, before anything starts.
+    conn = resolveConnectionConfig(config.connection, process.env);
   } catch (e) {
     if (e instanceof CommanderError) return e.exitCode;
-    process.stderr.write(`terrace-agent: ${(e as Error).message}\n`);
+    reportBadInvocation('terrace-agent', (e as Error).message);
     return exitCodeFor(e);
   }
   const log = createLogger(config.logFormat, config.logLevel, { node: config.nodeName });
-  const conn = resolveConnectionConfig(config.connection, process.env);
   const keys = new Keys(conn.cluster);
   let etcd;
   try {

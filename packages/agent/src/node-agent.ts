@@ -8,7 +8,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { TerraceError, type BgpBackend, type TerraceNode, parseSelector } from '@terrace/api';
-import { createSpeaker, type BgpSpeaker, type GobgpSpeakerOptions } from '@terrace/bgp';
+import { DEFAULT_STALE_GRACE_MS, createSpeaker, type BgpSpeaker, type GobgpSpeakerOptions } from '@terrace/bgp';
 import { RouteSync, type UnicastRoute } from '@terrace/dataplane';
 import type { Keys, ResourceStore } from '@terrace/datastore';
 import type { Etcd3 } from 'etcd3';
@@ -19,7 +19,6 @@ import type { AgentConfig } from './config.js';
 import { Liveness } from './liveness.js';
 import type { Logger } from '@terrace/log';
 import type { SelectorMatcher } from './peers.js';
-import { primeLearnedPath } from './prime.js';
 import { effectiveBackend, registerNode } from './registration.js';
 import { fileSecretResolver } from './secrets.js';
 import { buildNodeStatus } from './status.js';
@@ -27,8 +26,6 @@ import { type ClosableClusterState, openClusterState } from './watch.js';
 
 /** How long the speaker must be quiet after reporting paths before stale routes go. */
 const STALE_QUIET_MS = 1000;
-/** The longest a restarted agent keeps routes BGP has not confirmed. */
-const STALE_HOLD_MAX_MS = 10_000;
 
 export interface NodeAgentOptions {
   config: AgentConfig;
@@ -168,7 +165,6 @@ export class NodeAgent {
     const ipam = config.cniSocket !== undefined ? allocatorIpam(new Allocator({ etcd, keys, watched: this.state })) : undefined;
     const podRoutes = ipam ? await localPodRoutes(ipam, config.nodeName) : [];
     this.routes.upsert(podRoutes);
-    await this.prime();
     await this.reconciler.start();
     this.releaseStaleWhenSettled();
     if (config.cniSocket !== undefined && ipam) await this.startCni(config.cniSocket, ipam, podRoutes);
@@ -178,32 +174,20 @@ export class NodeAgent {
   }
 
   /**
-   * Before gobgpd's feed starts: the first full table then runs in compiled
-   * code (prime.ts). Only a speed-up, so a failure is logged, never fatal.
-   */
-  private async prime(): Promise<void> {
-    const cpu = process.cpuUsage();
-    try {
-      const routes = await primeLearnedPath();
-      const used = process.cpuUsage(cpu);
-      this.opts.log.debug('primed the learned-route path', { routes, cpuMs: Math.round((used.user + used.system) / 1000) });
-    } catch (e) {
-      this.opts.log.warn('priming the learned-route path failed; the first table will be slower', { error: String(e) });
-    }
-  }
-
-  /**
    * Lets the route sync remove routes of a previous run once BGP has settled:
    * the speaker has reported learned paths and then been quiet for a second,
-   * or STALE_HOLD_MAX_MS has passed (a node with no peers learns nothing).
+   * or the speaker's stale grace has passed (a node with no peers learns
+   * nothing): a restarted agent keeps unconfirmed routes exactly as long as
+   * the speaker keeps unconfirmed paths after gobgpd restarts.
    */
   private releaseStaleWhenSettled(): void {
+    const holdMaxMs = this.opts.speakerTuning?.restartGraceMs ?? DEFAULT_STALE_GRACE_MS;
     const started = Date.now();
     const timer = setInterval(() => {
       const r = this.reconciler;
       const now = Date.now();
       const last = r?.lastLearnedAt() ?? 0;
-      if (this.stopped || (last > 0 && now - last >= STALE_QUIET_MS) || now - started >= STALE_HOLD_MAX_MS) {
+      if (this.stopped || (last > 0 && now - last >= STALE_QUIET_MS) || now - started >= holdMaxMs) {
         clearInterval(timer);
         if (!this.stopped) {
           this.opts.log.info('route sync: removing routes of a previous run that BGP did not confirm');

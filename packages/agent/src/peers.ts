@@ -25,10 +25,10 @@ import {
   tryParseCidr,
   tryParseIP,
 } from '@terrace/api';
-import { BGP_BACKEND_LABEL, durationSeconds, parseDuration } from '@terrace/api';
+import { BGP_BACKEND_LABEL, BGP_PORT, durationSeconds, parseDuration } from '@terrace/api';
 
 export const DEFAULT_AS = 64512;
-export const DEFAULT_BGP_PORT = 179;
+export const DEFAULT_BGP_PORT = BGP_PORT;
 export const DEFAULT_CONFIG_NAME = 'default';
 
 /** The node-specific BGPConfiguration's name (Calico's convention). */

@@ -1,13 +1,14 @@
 /**
- * Learned best paths → the kernel routes this agent wants (our protocol
- * number only). Pure. One prefix gets one route: a single next hop, or a
+ * The rule from a learned best path to the kernel route this agent wants
+ * (our protocol number only). Pure; LearnedRoutes (learned.ts) applies it to
+ * each prefix as events arrive, and is the only caller. One prefix gets one route: a single next hop, or a
  * multipath route when BGP selected several equal best paths. Prefixes we
  * originate are skipped (our own block is reached through the pods' /32s and
  * its blackhole, never via a peer), as are next hops that are our own
  * addresses (a path reflected back to us).
  */
-import { type Cidr, type IPAddr, compareCidr, formatCidr, formatIP } from '@terrace/api';
-import { type NextHop, type Route, blackholeRoute, unicastRoute } from '@terrace/dataplane';
+import { type Cidr, type IPAddr, formatCidr, formatIP } from '@terrace/api';
+import { type NextHop, type Route, unicastRoute } from '@terrace/dataplane';
 
 /** A kernel route as the dataplane's route sync takes it. */
 export type KernelRoute = Route;
@@ -55,19 +56,4 @@ export function routeForLearned(prefix: Cidr, nextHops: readonly IPAddr[], ctx: 
   const hops = usableHops(prefix.family, nextHops, ctx.selfAddresses);
   if (hops.length === 0) return undefined;
   return unicastRoute(prefix, hops);
-}
-
-/** The whole desired set: a route per usable learned prefix plus a blackhole per owned block. */
-export function desiredRoutes(
-  learned: Iterable<{ prefix: Cidr; nextHops: readonly IPAddr[] }>,
-  blackholes: readonly Cidr[],
-  ctx: RouteContext,
-): KernelRoute[] {
-  const out: KernelRoute[] = [];
-  for (const l of learned) {
-    const r = routeForLearned(l.prefix, l.nextHops, ctx);
-    if (r) out.push(r);
-  }
-  for (const b of blackholes) out.push(blackholeRoute(b));
-  return out.sort((x, y) => compareCidr(x.dst, y.dst));
 }

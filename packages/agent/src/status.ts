@@ -3,7 +3,7 @@
  * the desired peers (which know why each session exists) and the speaker's
  * view of the sessions. Pure.
  */
-import type { NodeStatus, PeerState, PeerStatusRecord } from '@terrace/api';
+import { BGP_PORT, type NodeStatus, type PeerState, type PeerStatusRecord } from '@terrace/api';
 import type { PeerStatus, SessionState } from '@terrace/bgp';
 import type { DesiredBgp } from './peers.js';
 
@@ -45,7 +45,7 @@ export function buildNodeStatus(inp: StatusInputs): NodeStatus {
       received: s?.prefixesReceived ?? 0,
       advertised: s?.prefixesAdvertised ?? 0,
     };
-    if (p.port !== 179) rec.port = p.port;
+    if (p.port !== BGP_PORT) rec.port = p.port;
     if (s?.since) rec.since = s.since.toISOString();
     if (s?.bfd !== undefined) rec.bfd = s.bfd;
     return rec;

@@ -20,6 +20,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { API_VERSION, type NodeStatus } from '@terrace/api';
+import { DEFAULT_GOBGP_API_PORT } from '@terrace/bgp';
 import { EtcdResourceStore, Keys, connect, resolveConnectionConfig } from '@terrace/datastore';
 import { Allocator } from '@terrace/ipam';
 import { createLab, listNamespaces, onProcessExit, sharedEtcdEndpoint, startFrr, uniqueCluster, waitFor, type FrrRouter, type Lab } from '@terrace/testkit';
@@ -58,7 +59,7 @@ function config(name: string, addr: string): AgentConfig {
     labels: { role: 'worker' },
     bgpBackend: 'gobgp',
     bird: { binary: 'bird', dir: '/nonexistent', sidecar: false },
-    gobgp: { kind: 'supervised', apiPort: 50051, binary: 'gobgpd' },
+    gobgp: { kind: 'supervised', apiPort: DEFAULT_GOBGP_API_PORT, binary: 'gobgpd' },
     connection: {},
     logFormat: 'text',
     logLevel: 'warn',

@@ -1,4 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
+import { DEFAULT_GOBGP_API_PORT } from '@terrace/bgp';
+import { DEFAULT_RESYNC_INTERVAL_MS } from '@terrace/dataplane';
 import { parseAgentArgs, parseLabels, resolveNodeAddress, type InterfaceAddress } from '../src/config.js';
 
 const local = (): InterfaceAddress[] => [
@@ -24,6 +26,13 @@ describe('agent flags', () => {
       logFormat: 'text',
       resyncIntervalMs: 60_000,
       leaseTtlSeconds: 10,
+    });
+  });
+
+  it('takes its defaults from the modules that own them', () => {
+    expect(parse('--node-name', 'n', '--node-ip', '198.18.0.11')).toMatchObject({
+      gobgp: { kind: 'supervised', apiPort: DEFAULT_GOBGP_API_PORT },
+      resyncIntervalMs: DEFAULT_RESYNC_INTERVAL_MS,
     });
   });
 
@@ -57,6 +66,9 @@ describe('agent flags', () => {
   it('refuses bad values naming the flag', () => {
     expect(() => parse('--node-name', 'n')).toThrow(/needs a BGP address/);
     expect(() => parse('--node-name', 'Node_1', '--node-ip', '198.18.0.11')).toThrow(/flag --node-name "Node_1"/);
+    // The Node resource's own rule: names the registration would refuse after connecting.
+    expect(() => parse('--node-name', 'a..b', '--node-ip', '198.18.0.11')).toThrow(/flag --node-name "a..b" must be a DNS-1123 subdomain/);
+    expect(() => parse('--node-name', 'a.-b', '--node-ip', '198.18.0.11')).toThrow(/flag --node-name "a.-b" must be a DNS-1123 subdomain/);
     expect(() => parse('--node-name', 'n', '--node-ip', '198.18.0.300')).toThrow('flag --node-ip "198.18.0.300" is not an IP address');
     expect(() => parse('--node-name', 'n', '--node-ip', '198.18.0.11', '--as', '0')).toThrow(/flag --as "0" is not an AS number/);
     expect(() => parse('--node-name', 'n', '--node-ip', '198.18.0.11', '--resync-interval', '10')).toThrow(/flag --resync-interval "10" is not a duration/);
@@ -71,6 +83,8 @@ describe('labels and addresses', () => {
     expect(() => parseLabels('a')).toThrow('flag --labels "a" must be key=value');
     expect(() => parseLabels('-a=1')).toThrow(/label key "-a"/);
     expect(() => parseLabels('a=b c')).toThrow(/label value "b c"/);
+    expect(() => parseLabels(`${'k'.repeat(64)}=v`)).toThrow(/label key "k+" must have a name part of 1–63 characters/);
+    expect(() => parseLabels('a..b/k=v')).toThrow(/label key "a..b\/k" has prefix "a..b" that must be a DNS-1123 subdomain/);
   });
 
   it('keeps an explicit length, else takes the interface one, else a host length', () => {

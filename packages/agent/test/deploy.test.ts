@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { basename, join, relative } from 'node:path';
 import { parse as parseYaml, parseAllDocuments, stringify as stringifyYaml } from 'yaml';
 import { type IPPool, decodeManifests, findOverlappingPool } from '@terrace/api';
+import { DEFAULT_GOBGP_API_PORT } from '@terrace/bgp';
 import { decodeConfig, parseConfig } from '@terrace/cni';
 import { parseControllerArgs } from '@terrace/controller';
 import { resolveConnectionConfig } from '@terrace/datastore';
@@ -141,8 +142,9 @@ describe('daemon flags in systemd units and Kubernetes manifests', () => {
   it('gobgpd listens on loopback only, without pprof, where the agent looks for it', () => {
     const gobgpd = invocations.filter((i) => i.program === 'gobgpd');
     const agents = invocations.filter((i) => i.program === 'terrace-agent');
-    for (const g of gobgpd) expect(g.args).toEqual(expect.arrayContaining(['--api-hosts=127.0.0.1:50051', '--pprof-disable']));
-    for (const a of agents) expect(a.args).toContain('--gobgp-address=127.0.0.1:50051');
+    const api = `127.0.0.1:${DEFAULT_GOBGP_API_PORT}`;
+    for (const g of gobgpd) expect(g.args).toEqual(expect.arrayContaining([`--api-hosts=${api}`, '--pprof-disable']));
+    for (const a of agents) expect(a.args).toContain(`--gobgp-address=${api}`);
   });
 
   it('gobgpd knows every flag it is given (its own --help)', () => {

@@ -53,6 +53,16 @@ describe('LearnedRoutes', () => {
     expect([learned.learnedCount, learned.installedCount]).toEqual([2, 3]);
   });
 
+  it('keeps a blackhole per owned block beside every usable learned route, multipath sorted', () => {
+    const { learned, sink } = fresh();
+    const viaCB: readonly IPAddr[] = Object.freeze([parseIP('198.18.0.13'), parseIP('198.18.0.12')]);
+    const viaSelf: readonly IPAddr[] = Object.freeze([parseIP('198.18.0.11')]);
+    learned.apply([set('10.244.1.0/26', viaB), set('10.244.0.0/26', viaB), set('10.243.0.0/26', viaCB), set('10.245.0.0/26', viaSelf)]);
+    expect(sink.take()).toEqual(['upsert 10.244.1.0/26 via 198.18.0.12; 10.243.0.0/26 via 198.18.0.12,198.18.0.13']);
+    expect(learned.kernelRoutes().map(show).sort()).toEqual(['10.243.0.0/26 via 198.18.0.12,198.18.0.13', '10.244.1.0/26 via 198.18.0.12', 'blackhole 10.244.0.0/26']);
+    expect([learned.learnedCount, learned.installedCount]).toEqual([4, 3]);
+  });
+
   it('removes a withdrawn prefix and ignores a withdrawal of one it never had', () => {
     const { learned, sink } = fresh();
     learned.apply([set('10.244.1.0/26', viaB), set('10.244.2.0/26', viaB)]);

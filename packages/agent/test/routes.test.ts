@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { type Cidr, type IPAddr, formatCidr, formatIP, parseCidr, parseIP } from '@terrace/api';
-import { desiredRoutes, routeForLearned, type KernelRoute, type RouteContext } from '../src/routes.js';
+import { routeForLearned, type KernelRoute, type RouteContext } from '../src/routes.js';
 
 const ctx: RouteContext = { originated: new Set(['10.244.0.0/26', '10.244.0.130/32']), selfAddresses: new Set(['198.18.0.11', 'fd00::11']) };
 const c = (s: string): Cidr => parseCidr(s);
@@ -28,20 +28,5 @@ describe('routeForLearned', () => {
 
   it('installs a /32 borrowed from our own block (it is more specific than the blackhole)', () => {
     expect(show(routeForLearned(c('10.244.0.5/32'), ips('198.18.0.12'), ctx))).toBe('10.244.0.5/32 via 198.18.0.12');
-  });
-});
-
-describe('desiredRoutes', () => {
-  it('adds a blackhole per owned block and sorts everything by prefix', () => {
-    const learned = [
-      { prefix: c('10.244.1.0/26'), nextHops: ips('198.18.0.12') },
-      { prefix: c('10.244.0.0/26'), nextHops: ips('198.18.0.12') },
-      { prefix: c('10.243.0.0/26'), nextHops: ips('198.18.0.13', '198.18.0.12') },
-    ];
-    expect(desiredRoutes(learned, [c('10.244.0.0/26')], ctx).map(show)).toEqual([
-      '10.243.0.0/26 via 198.18.0.12,198.18.0.13',
-      'blackhole 10.244.0.0/26',
-      '10.244.1.0/26 via 198.18.0.12',
-    ]);
   });
 });

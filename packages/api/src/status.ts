@@ -13,10 +13,13 @@ export const PEER_TYPES: readonly PeerType[] = ['node-to-node mesh', 'global', '
 /** BGP finite-state-machine states (RFC 4271), plus Unknown before the speaker reports. */
 export type PeerState = 'Idle' | 'Connect' | 'Active' | 'OpenSent' | 'OpenConfirm' | 'Established' | 'Unknown';
 
+/** BGP's well-known TCP port (RFC 4271): a peer's port unless it names another; status shows a port only when it differs. */
+export const BGP_PORT = 179;
+
 export interface PeerStatusRecord {
   /** The peer's address (no port). */
   address: string;
-  /** The peer's TCP port when it is not 179. */
+  /** The peer's TCP port when it is not BGP_PORT. */
   port?: number;
   type: PeerType;
   /** Where the peer came from: `node/<name>` for the mesh, `bgppeer/<name>` otherwise. */

@@ -7,7 +7,7 @@ import { hostname } from 'node:os';
 import { Command, Option } from 'commander';
 import { type IPPool, API_VERSION, invalidField, parseDuration, validateResource } from '@terrace/api';
 import { type ConnectionFlags, withConnectionOptions } from '@terrace/datastore';
-import type { LogFormat } from '@terrace/log';
+import { LOG_LEVELS, type LogFormat } from '@terrace/log';
 
 export interface ControllerConfig {
   connection: ConnectionFlags;
@@ -56,7 +56,7 @@ export function controllerCommand(): Command {
     .option('--default-pool <cidr>', 'create this pool (default-ipv4-ippool / default-ipv6-ippool) when no pool exists; repeatable', repeat)
     .option('--identity <name>', 'this controller\'s name in the election and the status (default: <hostname>-<pid>)')
     .addOption(new Option('--log-format <format>', 'json or text (default: text on a terminal, json otherwise)').choices(['json', 'text']))
-    .option('--log-level <level>', 'error, warn, info, debug', 'info')
+    .addOption(new Option('--log-level <level>', 'how much to log').choices(LOG_LEVELS).default('info'))
     .helpOption('-h, --help');
 }
 
@@ -77,8 +77,13 @@ function positive(text: string, flag: string): number {
 }
 
 /** Parses argv (without node and script). */
-export function parseControllerArgs(argv: readonly string[], opts: { isTTY?: boolean; pid?: number; host?: string } = {}): ControllerConfig {
+export function parseControllerArgs(
+  argv: readonly string[],
+  opts: { isTTY?: boolean; pid?: number; host?: string; outputError?: (text: string) => void } = {},
+): ControllerConfig {
   const cmd = controllerCommand().exitOverride();
+  const { outputError } = opts;
+  if (outputError) cmd.configureOutput({ outputError: (text) => outputError(text) });
   cmd.parse([...argv], { from: 'user' });
   const o = cmd.opts<RawOpts>();
 

@@ -9,23 +9,27 @@ import { CommanderError } from 'commander';
 import { type ControllerConfig, parseControllerArgs } from './config.js';
 import { Controller } from './controller.js';
 import { formatDuration } from '@terrace/api';
-import { createLogger, runMain, serveUntilSignal } from '@terrace/log';
+import { createLogger, reportBadInvocation, runMain, serveUntilSignal } from '@terrace/log';
 
 async function main(): Promise<number> {
   let config: ControllerConfig;
+  let conn;
   try {
-    config = parseControllerArgs(process.argv.slice(2), { isTTY: process.stderr.isTTY });
+    config = parseControllerArgs(process.argv.slice(2), {
+      isTTY: process.stderr.isTTY,
+      outputError: (text) => reportBadInvocation('terrace-controller', text),
+    });
+    // A bad config file is reported like a bad flag, before anything starts.
+    conn = resolveConnectionConfig(config.connection, process.env);
   } catch (e) {
     if (e instanceof CommanderError) return e.exitCode;
-    process.stderr.write(`terrace-controller: ${(e as Error).message}\n`);
+    reportBadInvocation('terrace-controller', (e as Error).message);
     return exitCodeFor(e);
   }
   const log = createLogger(config.logFormat, config.logLevel, { controller: config.identity });
+  const keys = new Keys(conn.cluster);
   let etcd;
-  let keys;
   try {
-    const conn = resolveConnectionConfig(config.connection, process.env);
-    keys = new Keys(conn.cluster);
     etcd = await connect(conn);
     log.info('connected', { cluster: conn.cluster, endpoints: conn.endpoints });
   } catch (e) {

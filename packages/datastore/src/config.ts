@@ -13,7 +13,7 @@ import { createRequire } from 'node:module';
 import { dirname, resolve as resolvePath } from 'node:path';
 import { quote, TerraceError } from '@terrace/api';
 import type * as Yaml from 'yaml';
-import { DEFAULT_CLUSTER } from './keys.js';
+import { DEFAULT_CLUSTER, clusterNameProblem } from './keys.js';
 
 // Loaded only when a config file is read: most runs have none, and the YAML
 // library is a noticeable part of a CLI's cold start.
@@ -95,18 +95,25 @@ interface FileValues {
   values: Partial<Record<Setting, string>>;
 }
 
+/** `ENOENT (no such file or directory)` from a failed read, without the path Node appends. */
+function fsReason(e: unknown): string {
+  const err = e as NodeJS.ErrnoException;
+  const m = /^[A-Z]+: ([^,]+)/.exec(err.message);
+  return err.code && m ? `${err.code} (${m[1]})` : (err.code ?? err.message);
+}
+
 function readConfigFile(path: string, source: string): FileValues {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch (e) {
-    throw invalid(source, `cannot read config file ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    throw invalid(source, `cannot read config file ${path}: ${fsReason(e)}`);
   }
   let doc: unknown;
   try {
     doc = (requireHere('yaml') as typeof Yaml).parse(text);
   } catch (e) {
-    throw invalid(`config file ${path}`, `is not valid YAML: ${(e as Error).message.split('\n')[0]}`);
+    throw invalid(`config file ${path}`, `is not valid YAML: ${(e as Error).message.split('\n')[0]?.replace(/:$/, '')}`);
   }
   const where = `config file ${path}`;
   if (doc === null || doc === undefined) return { path, values: {} };
@@ -184,8 +191,6 @@ function describe(setting: Setting, origin: 'flag' | 'env' | 'file' | 'default',
   }
 }
 
-const CLUSTER_NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
-
 /**
  * Resolves the connection settings. `env` and `defaultConfigPath` are
  * parameters so that tests do not depend on the machine they run on.
@@ -225,9 +230,8 @@ export function resolveConnectionConfig(
   if (secure !== 0 && secure !== endpoints.length) throw invalid(endpointsSource, 'mixes http:// and https:// endpoints; use one scheme for all');
 
   const cluster = raw.cluster;
-  if (!CLUSTER_NAME.test(cluster) || cluster.length > 253) {
-    throw invalid(sources.cluster as string, `cluster name ${quote(cluster)} must be a DNS-1123 subdomain (lower-case letters, digits, '-' and '.')`);
-  }
+  const clusterProblem = clusterNameProblem(cluster);
+  if (clusterProblem) throw invalid(sources.cluster as string, `cluster name ${quote(cluster)} ${clusterProblem}`);
 
   for (const s of ['ca', 'cert', 'key'] as const) {
     const p = raw[s];

@@ -13,7 +13,7 @@
  *   /terrace/v1/<cluster>/controller/leader/election/...   the candidates' lease-bound keys
  *   /terrace/v1/<cluster>/controller/status                the acting controller's last report
  */
-import { type Cidr, type Kind, KIND_PLURAL, KINDS, formatCidr, parseCidr } from '@terrace/api';
+import { type Cidr, type Kind, KIND_PLURAL, KINDS, dnsSubdomainProblem, formatCidr, parseCidr } from '@terrace/api';
 
 export const ROOT = '/terrace/v1/';
 export const DEFAULT_CLUSTER = 'default';
@@ -28,12 +28,16 @@ export function segmentToCidr(seg: string): Cidr {
   return parseCidr(`${seg.slice(0, i)}/${seg.slice(i + 1)}`);
 }
 
+/** Why `cluster` cannot name a cluster (the key prefix /terrace/v1/<cluster>/), or undefined: a DNS-1123 subdomain, as resource names. */
+export function clusterNameProblem(cluster: string): string | undefined {
+  return dnsSubdomainProblem(cluster);
+}
+
 export class Keys {
   readonly prefix: string;
   constructor(readonly cluster: string = DEFAULT_CLUSTER) {
-    if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(cluster)) {
-      throw new Error(`cluster name "${cluster}" must be a DNS-1123 subdomain`);
-    }
+    const problem = clusterNameProblem(cluster);
+    if (problem) throw new Error(`cluster name "${cluster}" ${problem}`);
     this.prefix = `${ROOT}${cluster}/`;
   }
 

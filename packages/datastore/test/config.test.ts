@@ -111,6 +111,8 @@ describe('resolveConnectionConfig refuses bad values, naming setting and source'
     ['only commas', { etcdEndpoints: ' , ' }, {}, /--etcd-endpoints: names no endpoint/],
     ['bad cluster name', { cluster: 'Bad_Name' }, {}, /^flag --cluster: cluster name "Bad_Name" must be a DNS-1123 subdomain/],
     ['bad cluster name (env)', {}, { TERRACE_CLUSTER: '-x' }, /^environment TERRACE_CLUSTER: /],
+    // The resource-name rule, not a looser copy of it.
+    ['cluster name with an empty label', { cluster: 'a..b' }, {}, /^flag --cluster: cluster name "a..b" must be a DNS-1123 subdomain/],
     ['missing CA file', { etcdEndpoints: 'https://h:2379', etcdCa: '/nonexistent/ca.pem' }, {}, /^flag --etcd-ca: file \/nonexistent\/ca.pem does not exist/],
     ['missing cert file (env)', { etcdEndpoints: 'https://h:2379' }, { TERRACE_ETCD_CERT: '/nonexistent/c.pem' }, /^environment TERRACE_ETCD_CERT: file/],
     ['username without password', { etcdUsername: 'root' }, {}, /^flag --etcd-username: a username needs a password too/],

@@ -8,6 +8,9 @@
 import winston from 'winston';
 
 export type LogFormat = 'json' | 'text';
+/** The levels the daemons' --log-level takes, most severe first (winston's npm levels drop everything at any other). */
+export const LOG_LEVELS = ['error', 'warn', 'info', 'debug'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
 export type Logger = winston.Logger;
 
 /** JSON when stderr is not a terminal (a service manager, a pipe), text otherwise. */
@@ -45,4 +48,4 @@ export function createLogger(format: LogFormat, level = 'info', identity: Record
 export function silentLogger(): Logger {
   return winston.createLogger({ silent: true, transports: [new winston.transports.Console({ silent: true })] });
 }
-export { type Service, type ServeOptions, serveUntilSignal, runMain } from './service.js';
+export { type Service, type ServeOptions, reportBadInvocation, serveUntilSignal, runMain } from './service.js';

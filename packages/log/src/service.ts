@@ -45,6 +45,16 @@ export async function serveUntilSignal(svc: Service, o: ServeOptions): Promise<n
   return exited;
 }
 
+/**
+ * How a daemon reports a bad flag or config file, before it has a logger:
+ * `name: what and why` as one line on stderr, so that a service manager's
+ * log shows it as one entry. Takes commander's messages too (`error: ...`,
+ * with a suggestion on a second line).
+ */
+export function reportBadInvocation(name: string, message: string): void {
+  process.stderr.write(`${name}: ${message.replace(/^error: /, '').replace(/\s*\n\s*/g, ' ').trim()}\n`);
+}
+
 /** Runs a daemon's main and exits with its code; an unexpected throw exits 3 with the stack. */
 export function runMain(name: string, main: () => Promise<number>): void {
   main().then(

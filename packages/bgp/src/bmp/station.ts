@@ -27,6 +27,13 @@ import { BmpReader } from './parse.js';
 import type { AdjRibIn } from './rib.js';
 import type { BmpMessage } from './types.js';
 
+/**
+ * How long paths learned before a restart (gobgpd's, the feed's, or the
+ * agent's own) are kept while BGP has not sent them again: the time sessions
+ * get to come back and resend their tables.
+ */
+export const DEFAULT_STALE_GRACE_MS = 30_000;
+
 export interface BmpStationOptions {
   rib: AdjRibIn;
   /** Address gobgpd dials (default 127.0.0.1; gobgpd must share the namespace). */
@@ -35,7 +42,7 @@ export interface BmpStationOptions {
   port?: number;
   /** Open the socket in this named network namespace (gobgpd's). */
   netns?: string;
-  /** How long stale paths are kept after the feed breaks (ms, default 30000). */
+  /** How long stale paths are kept after the feed breaks (ms, default DEFAULT_STALE_GRACE_MS). */
   graceMs?: number;
   /** Every batch of learned-route changes, in order. */
   onEvents: (events: LearnedEvent[]) => void;
@@ -240,7 +247,7 @@ export class BmpStation {
     this.sweepTimer = setTimeout(() => {
       this.sweepTimer = undefined;
       this.publish(this.rib.sweepStale());
-    }, this.opts.graceMs ?? 30000);
+    }, this.opts.graceMs ?? DEFAULT_STALE_GRACE_MS);
     this.sweepTimer.unref();
   }
 

@@ -11,9 +11,12 @@ import { rmSync } from 'node:fs';
 import { TerraceError } from '@terrace/api';
 import { GobgpClient } from './client.js';
 
+/** The port of gobgpd's gRPC API (gobgpd's own default), on 127.0.0.1 wherever Terrace runs it. */
+export const DEFAULT_GOBGP_API_PORT = 50051;
+
 export interface GobgpDaemonOptions {
   /**
-   * Where the API listens: `127.0.0.1:<port>` (default `127.0.0.1:50051`) or
+   * Where the API listens: `127.0.0.1:<port>` (default `127.0.0.1:<DEFAULT_GOBGP_API_PORT>`) or
    * `unix:///path`. A unix socket is reachable from other network namespaces,
    * which is what tests use when gobgpd runs in a lab namespace.
    */
@@ -64,7 +67,7 @@ export class GobgpDaemon extends EventEmitter<GobgpDaemonEvents> {
   constructor(opts: GobgpDaemonOptions = {}) {
     super();
     this.opts = opts;
-    this.address = opts.apiAddress ?? '127.0.0.1:50051';
+    this.address = opts.apiAddress ?? `127.0.0.1:${DEFAULT_GOBGP_API_PORT}`;
     checkApiAddress(this.address);
     this.backoffMs = opts.initialBackoffMs ?? 200;
   }

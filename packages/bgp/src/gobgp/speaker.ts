@@ -18,7 +18,7 @@
 import { formatCidr, formatIP, parseCidr, parseIP, TerraceError, type Cidr, type IPAddr } from '@terrace/api';
 import { Broadcast } from '../broadcast.js';
 import { AdjRibIn } from '../bmp/rib.js';
-import { BmpStation } from '../bmp/station.js';
+import { BmpStation, DEFAULT_STALE_GRACE_MS } from '../bmp/station.js';
 import type {
   Announcement,
   BgpSpeaker,
@@ -45,7 +45,7 @@ export interface GobgpSpeakerOptions {
    * station's socket is opened there); default: the supervised daemon's netns.
    */
   netns?: string;
-  /** Keep routes learned before the feed broke (gobgpd restart) this long (ms, default 30000). */
+  /** Keep routes learned before the feed broke (gobgpd restart) this long (ms, default DEFAULT_STALE_GRACE_MS). */
   restartGraceMs?: number;
   /**
    * Address gobgpd dials to reach our BMP station (default 127.0.0.1: gobgpd
@@ -166,7 +166,7 @@ export class GobgpSpeaker implements BgpSpeaker {
         // Only our own gobgpd may feed routes in; a sidecar's PID is not ours to know.
         ...(daemon && host === '127.0.0.1' ? { expectedPid: () => daemon.pid } : {}),
         netns: this.opts.netns ?? this.opts.daemon?.netns,
-        graceMs: this.opts.restartGraceMs ?? 30000,
+        graceMs: this.opts.restartGraceMs ?? DEFAULT_STALE_GRACE_MS,
         onEvents: (evs) => this.events.publish(evs),
         onError: (e) => this.report(e),
         restartTimeOf: (peer) => this.peers.get(peer)?.gracefulRestart?.restartTime,

@@ -24,8 +24,9 @@ export function renderNodeStatus(name: string, status: NodeStatus | undefined, n
   if (status.peers.length === 0) {
     lines.push('No BGP peers.');
   } else {
+    // A record carries a port only when it is not BGP's own (PeerStatusRecord.port).
     const rows = status.peers.map((p) => [
-      p.port && p.port !== 179 ? `${p.address}:${p.port}` : p.address,
+      p.port ? `${p.address}:${p.port}` : p.address,
       p.type,
       p.state,
       p.since ? formatAge(p.since, now) : '-',
