@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { decodeManifests } from '../packages/api/dist/src/index.js';
-import { checkSet } from '../packages/cli/dist/src/actions/manifests.js';
+import { checkSet } from '../packages/cli/dist/src/index.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const bin = join(root, 'bin', 'terracectl');

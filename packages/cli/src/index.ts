@@ -7,3 +7,4 @@ export { formatAge } from './output/age.js';
 export { tableFor, type TableView } from './output/columns.js';
 export { makeProgress } from './output/progress.js';
 export { mergePatch } from './mergepatch.js';
+export { checkSet } from './actions/manifests.js';
