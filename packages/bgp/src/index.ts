@@ -5,4 +5,3 @@ export * from './bmp/types.js';
 export { BmpReader, parseBgpUpdate } from './bmp/parse.js';
 export { AdjRibIn, type RibOptions } from './bmp/rib.js';
 export { BmpStation, type BmpStationOptions } from './bmp/station.js';
-export { primeBmpPath, syntheticFeed } from './bmp/prime.js';
