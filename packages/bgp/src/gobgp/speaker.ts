@@ -27,8 +27,10 @@ import type {
   PeerConfig,
   PeerStatus,
   PeerType,
+  RibCheckStatus,
   SessionState,
 } from '../speaker.js';
+import { RibChecker, type RibCheckOptions } from './rib-check.js';
 import { GobgpClient } from './client.js';
 import { announcementKey, familyOf, fromApiPath, ownPathKey, peerConfigMatches, peerKey, toApiGlobal, toApiPath, toApiPeer } from './convert.js';
 import { GobgpDaemon, type GobgpDaemonOptions } from './daemon.js';
@@ -68,6 +70,8 @@ export interface GobgpSpeakerOptions {
   maxRetryMs?: number;
   /** Parallel AddPath/DeletePath calls per pass (default 32). */
   pathConcurrency?: number;
+  /** Timing of the check of our selection against gobgpd's best paths (./rib-check.ts); false: none. */
+  ribCheck?: RibCheckOptions | false;
   onError?: (err: Error) => void;
 }
 
@@ -138,6 +142,7 @@ export class GobgpSpeaker implements BgpSpeaker {
   private retryTimer: NodeJS.Timeout | undefined;
   private resyncTimer: NodeJS.Timeout | undefined;
   private unwatchChannel: (() => void) | undefined;
+  private checker: RibChecker | undefined;
   private stopped = false;
 
   constructor(opts: GobgpSpeakerOptions) {
@@ -180,6 +185,21 @@ export class GobgpSpeaker implements BgpSpeaker {
         },
       });
       await this.station.listen();
+    }
+    if (!this.checker && this.opts.ribCheck !== false) {
+      const station = this.station;
+      this.checker = new RibChecker(
+        {
+          client: this.client,
+          rib: () => this.rib,
+          feedUp: () => station.connected,
+          publish: (evs) => this.events.publish(evs),
+          resetFeed: () => station.resetFeed(),
+          report: (e) => this.report(e),
+        },
+        this.opts.ribCheck,
+      );
+      this.checker.start();
     }
     if (this.daemon && this.daemon.pid === undefined) await this.daemon.start();
     else await this.client.waitReady(15000);
@@ -227,6 +247,10 @@ export class GobgpSpeaker implements BgpSpeaker {
     return this.station?.connected ?? false;
   }
 
+  ribCheck(): RibCheckStatus {
+    return this.checker?.status() ?? { state: 'unchecked', checkedAt: undefined, diverged: 0, example: undefined };
+  }
+
   inSync(): boolean {
     return this.synced && !this.passQueued;
   }
@@ -241,6 +265,7 @@ export class GobgpSpeaker implements BgpSpeaker {
     if (this.retryTimer) clearTimeout(this.retryTimer);
     if (this.resyncTimer) clearInterval(this.resyncTimer);
     this.unwatchChannel?.();
+    this.checker?.stop();
     await this.passRunning?.catch(() => undefined);
     await this.station?.close();
     this.events.close();

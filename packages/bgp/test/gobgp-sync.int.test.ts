@@ -1,6 +1,7 @@
 /**
- * How soon the speaker notices a gobgpd that restarted, and that it trusts
- * gobgpd's own tables over its memory, against real gobgpd in namespaces:
+ * How soon the speaker notices a gobgpd that restarted, that it trusts
+ * gobgpd's own tables over its memory, and that it checks its own selection
+ * against gobgpd's, against real gobgpd in namespaces:
  *
  *   a (AS 65101, sidecar gobgpd the test starts and kills) ─┐
  *                                                           ├─ bridge 198.18.0.0/24
@@ -21,6 +22,9 @@ import { TableType } from '../src/gen/gobgp_pb.js';
 import { GobgpClient } from '../src/gobgp/client.js';
 import { fromApiPath } from '../src/gobgp/convert.js';
 import { GobgpSpeaker } from '../src/gobgp/speaker.js';
+import type { RibCheckOptions } from '../src/gobgp/rib-check.js';
+import type { AdjRibIn } from '../src/bmp/rib.js';
+import type { BmpPeer, PathAttrs } from '../src/bmp/types.js';
 import type { Announcement, PeerConfig } from '../src/speaker.js';
 
 const run = promisify(execFile);
@@ -53,8 +57,14 @@ function startSidecar(): Daemon {
   return sidecar;
 }
 
-async function attachA(resyncMs?: number): Promise<GobgpSpeaker> {
-  const s = new GobgpSpeaker({ address: `unix://${sockA}`, netns: nsA, ...(resyncMs ? { resyncMs } : {}), onError: (e) => errors.push(`a: ${e.message}`) });
+async function attachA(resyncMs?: number, ribCheck?: RibCheckOptions): Promise<GobgpSpeaker> {
+  const s = new GobgpSpeaker({
+    address: `unix://${sockA}`,
+    netns: nsA,
+    ...(resyncMs ? { resyncMs } : {}),
+    ...(ribCheck ? { ribCheck } : {}),
+    onError: (e) => errors.push(`a: ${e.message}`),
+  });
   speakers.add(s);
   await s.setPeers([peerOf(B)]);
   await s.setAnnouncements(announce(A, A_PATHS));
@@ -198,5 +208,62 @@ describe('gobgpd restarts and own paths', () => {
     speakers.delete(a);
     await a.stop();
     expect(formatCidr(parseCidr(A_PATHS[0] as string))).toBe(A_PATHS[0]);
+  }, 60000);
+  it('a selection that differs from gobgpd’s best paths is caught, reported once and corrected to gobgpd’s', async () => {
+    const a = await attachA(undefined, { checkMs: 500, idleMs: 300, fullGapMs: 0, confirmMs: 200 });
+    const learned = new Map<string, string>();
+    void (async () => {
+      for await (const batch of a.learned()) {
+        for (const e of batch) {
+          if (e.kind === 'set') learned.set(formatCidr(e.prefix), e.nextHops.map(formatIP).join());
+          else learned.delete(formatCidr(e.prefix));
+        }
+      }
+    })();
+    const bPrefix = B_PATHS[0] as string;
+    await waitFor('a learns b’s prefix', () => learned.get(bPrefix) === B.addr, 20000);
+    await waitFor('the first check finds both agree', () => a.ribCheck().state === 'ok', 10000);
+    const before = errors.filter((e) => e.includes('rib check')).length;
+    // Feed the station's RIB, through the same ingest call the station uses
+    // for every UPDATE, two paths gobgpd never received: a prefix nobody
+    // announces, and a better (shorter AS path) path for b's prefix.
+    const rib = (a as unknown as { rib: AdjRibIn }).rib;
+    const fake: BmpPeer = { key: '198.18.0.99', address: parseIP('198.18.0.99'), asn: 65199, bgpId: 0xc6120063 };
+    const attrs: PathAttrs = {
+      nextHop: parseIP('198.18.0.99'),
+      origin: 0,
+      asPathLen: 0,
+      firstAs: 0,
+      asns: [],
+      localPref: undefined,
+      med: undefined,
+      originatorId: undefined,
+      clusterList: [],
+    };
+    const nlri = (p: string): { key: string; prefix: ReturnType<typeof parseCidr> } => ({ key: p, prefix: parseCidr(p) });
+    const evs = rib.update(fake, { withdrawn: [], announced: [nlri('198.19.99.0/24'), nlri(bPrefix)], attrs, endOfRib: undefined });
+    (a as unknown as { events: { publish(e: unknown): void } }).events.publish(evs);
+    // The station now selects the fake next hop for both (the check needs a quiet RIB and a confirmation first).
+    await waitFor('the fake paths selected', () => learned.get(bPrefix) === '198.18.0.99' && learned.get('198.19.99.0/24') === '198.18.0.99', 1000, 5);
+    const t0 = Date.now();
+    await waitFor('the check reports the divergence', () => a.ribCheck().state === 'diverged' && a.ribCheck().diverged === 2, 10000, 20);
+    console.log(`rib check: divergence caught after ${Date.now() - t0} ms: ${a.ribCheck().example}`);
+    // Converged on gobgpd's answer: its best path for b's prefix, nothing for the other.
+    await waitFor('learned routes follow gobgpd', () => learned.get(bPrefix) === B.addr && !learned.has('198.19.99.0/24'), 5000, 20);
+    expect(a.learnedSnapshot().get(bPrefix)?.nextHops.map(formatIP)).toEqual([B.addr]);
+    expect(a.learnedSnapshot().has('198.19.99.0/24')).toBe(false);
+    expect(a.ribCheck().example).toMatch(/^198\.19\.(99\.0\/24|43\.0\/26): station says 198\.18\.0\.99, gobgpd says (no route|198\.18\.0\.32)$/);
+    // The same paths again: caught and corrected again, but told once, not on every check.
+    (a as unknown as { events: { publish(e: unknown): void } }).events.publish(
+      rib.update(fake, { withdrawn: [], announced: [nlri('198.19.99.0/24'), nlri(bPrefix)], attrs: { ...attrs, med: 1 }, endOfRib: undefined }),
+    );
+    await waitFor('the fake paths selected again', () => learned.get(bPrefix) === '198.18.0.99', 1000, 5);
+    await waitFor('corrected again', () => learned.get(bPrefix) === B.addr && !learned.has('198.19.99.0/24'), 5000, 20);
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(errors.filter((e) => e.includes('rib check')).length - before).toBe(1);
+    expect(a.ribCheck().diverged).toBe(2);
+    expect(a.ribCheck().state).toBe('diverged');
+    speakers.delete(a);
+    await a.stop();
   }, 60000);
 });
