@@ -216,6 +216,7 @@ export class NodeAgent {
         received: reconciler.learnedCount(),
         advertised: reconciler.announcements().announcements.map((a) => a.prefix),
         installed: reconciler.installedCount(),
+        ribCheck: this.speaker.ribCheck(),
         now: new Date(),
       });
       await liveness.put(this.opts.keys.status(this.opts.config.nodeName), JSON.stringify(status));
