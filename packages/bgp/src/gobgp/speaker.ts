@@ -1,8 +1,10 @@
 /**
  * The GoBGP backend of BgpSpeaker. Desired state (global, peers, paths) is
- * held here; a reconcile pass compares it with gobgpd and sends only the
- * difference. A pass runs after every change, when the supervised daemon
- * comes back, and periodically; a failed pass is retried with backoff. A
+ * held here; a reconcile pass compares it with what gobgpd lists (peers, our
+ * local paths, BMP stations, policies) and sends only the difference. A pass
+ * runs after every change, periodically, and at once on a sign that gobgpd
+ * restarted (our BMP feed closed, the gRPC channel connected again, the
+ * supervised daemon back up); a failed pass is retried with backoff. A
  * daemon that reports no ASN (GetBgp) has been restarted, so everything is
  * applied again from scratch. The global export policy (only locally
  * originated paths go out) and our BMP station are part of that state.
@@ -63,7 +65,10 @@ export interface GobgpSpeakerOptions {
    * connection is our supervised gobgpd's.
    */
   stationHost?: string;
-  /** Periodic reconcile interval (ms, default 10000). */
+  /**
+   * Periodic reconcile interval (ms, default 10000): the longest a path of
+   * ours deleted inside a running gobgpd stays missing.
+   */
   resyncMs?: number;
   /** Retry backoff for failed passes (ms, default 200 → 5000). */
   minRetryMs?: number;
