@@ -460,8 +460,8 @@ export class GobgpSpeaker implements BgpSpeaker {
     const limit = this.opts.pathConcurrency ?? 32;
     const listed = await this.listOwnPaths();
     const removals = [...listed].filter(([k]) => !this.paths.has(k));
-    await inParallel(removals, limit, async ([k, prefix]) => {
-      const gone: Announcement = { prefix: parseCidr(k), nextHop: parseIP(prefix.nextHop) };
+    await inParallel(removals, limit, async ([k, held]) => {
+      const gone: Announcement = { prefix: parseCidr(k), nextHop: parseIP(held.nextHop) };
       await this.client.unary('deletePath', { tableType: TableType.GLOBAL, family: toApiPath(gone).family, path: toApiPath(gone, true) });
     });
     for (const k of this.announced) if (!this.paths.has(k)) this.announced.delete(k);
