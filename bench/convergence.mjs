@@ -31,10 +31,20 @@
 // - restart_lost_pings: a pod pings a pod on another node every 10 ms while
 //   that node's agent is stopped (SIGTERM) and started again; echoes without
 //   an answer, counted until 10 s after the new agent serves CNI.
+// - speaker_restart_lost_pings: the same pings while that node's gobgpd
+//   sidecar is killed (SIGKILL) and a new one started 2 s later (the agent
+//   keeps running and configures it); echoes without an answer, counted until
+//   10 s after the new gobgpd was started. The peers drop the node's routes
+//   as soon as its sessions close (no graceful restart yet), so the figure is
+//   the 2 s outage plus how long the agent takes to notice the new gobgpd and
+//   the sessions to come back (in the lab the mesh peers' gobgpd holds the
+//   dropped session idle for about 5 s and redials on the 5 s connect retry).
+//   ping slows down while the destination is unreachable, so the longest
+//   time without a reply (speaker_restart_gap_ms) is printed beside it.
 //
 // Last line: {"bench":"convergence","cni_add_ms":{"p50":N,"p99":N},
 //   "route_everywhere_ms":{"p50":N,"p99":N},"tamper_repair_ms":{"p50":N,"p99":N,"capped":N},
-//   "node_loss_withdraw_ms":N,"restart_lost_pings":N}
+//   "node_loss_withdraw_ms":N,"restart_lost_pings":N,"speaker_restart_lost_pings":N,"speaker_restart_gap_ms":N}
 import { execFileSync, spawn } from 'node:child_process';
 import { listNamespaces } from '../packages/testkit/dist/src/index.js';
 import { RouteWatcher, TerraceLab, percentile, round1, sleep } from '../e2e/dist/src/index.js';
@@ -51,6 +61,34 @@ function trialPool(i) {
 }
 
 const out = (o) => console.log(JSON.stringify(o));
+
+/**
+ * Pings `to` from `from` every 10 ms around `disrupt()` and until 10 s after
+ * it returns; resolves with the echo counts, the longest time without a
+ * reply (ping paces itself down while the destination is unreachable, so
+ * lost echoes undercount an outage) and what `disrupt` returned.
+ */
+async function pingsAround(lab, from, to, disrupt) {
+  await lab.waitPing(from.ns, to.ip, 10000);
+  const ping = spawn('ip', ['netns', 'exec', from.ns, 'ping', '-n', '-D', '-i', '0.01', '-W', '1', to.ip], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let pingOut = '';
+  ping.stdout.on('data', (d) => (pingOut += d));
+  const pingDone = new Promise((r) => ping.once('close', r));
+  await sleep(500);
+  const extra = await disrupt();
+  await sleep(10000);
+  const end = Date.now();
+  ping.kill('SIGINT');
+  await pingDone;
+  const m = /(\d+) packets transmitted, (\d+) received/.exec(pingOut);
+  if (!m) throw new Error(`ping printed no summary: ${pingOut.slice(-2000)}`);
+  const replies = [...pingOut.matchAll(/^\[(\d+\.\d+)\] \d+ bytes from/gm)].map((r) => Number(r[1]) * 1000);
+  // A gap still open when the window ends counts up to its end.
+  replies.push(end);
+  let gap = 0;
+  for (let i = 1; i < replies.length; i++) gap = Math.max(gap, replies[i] - replies[i - 1]);
+  return { transmitted: Number(m[1]), received: Number(m[2]), lost: Number(m[1]) - Number(m[2]), longest_gap_ms: Math.round(gap), ...extra };
+}
 const stats = (xs) => ({ n: xs.length, p50: round1(percentile(xs, 50)), p99: round1(percentile(xs, 99)), min: round1(Math.min(...xs)), max: round1(Math.max(...xs)) });
 
 const pools = Array.from({ length: TRIALS }, (_, i) => trialPool(i));
@@ -123,24 +161,25 @@ try {
   // Agent restart on node-2 while pod warm-1 (node-1) pings warm-2 (node-2) every 10 ms.
   const from = lab.pod('warm-1');
   const to = lab.pod('warm-2');
-  await lab.waitPing(from.ns, to.ip, 10000);
-  const ping = spawn('ip', ['netns', 'exec', from.ns, 'ping', '-n', '-q', '-i', '0.01', '-W', '1', to.ip], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let pingOut = '';
-  ping.stdout.on('data', (d) => (pingOut += d));
-  const pingDone = new Promise((r) => ping.once('close', r));
-  await sleep(500);
-  const r0 = performance.now();
-  await lab.stopAgent('node-2');
-  const stopped = performance.now();
-  await lab.startAgent('node-2');
-  const ready = performance.now();
-  await sleep(10000);
-  ping.kill('SIGINT');
-  await pingDone;
-  const m = /(\d+) packets transmitted, (\d+) received/.exec(pingOut);
-  if (!m) throw new Error(`ping printed no summary: ${pingOut}`);
-  const lost = Number(m[1]) - Number(m[2]);
-  out({ step: 'agent restart', transmitted: Number(m[1]), received: Number(m[2]), lost, stop_ms: Math.round(stopped - r0), start_to_ready_ms: Math.round(ready - stopped) });
+  const restart = await pingsAround(lab, from, to, async () => {
+    const r0 = performance.now();
+    await lab.stopAgent('node-2');
+    const stopped = performance.now();
+    await lab.startAgent('node-2');
+    const ready = performance.now();
+    return { stop_ms: Math.round(stopped - r0), start_to_ready_ms: Math.round(ready - stopped) };
+  });
+  const lost = restart.lost;
+  out({ step: 'agent restart', ...restart });
+
+  // node-2's gobgpd sidecar crashes and is started again 2 s later; its agent stays.
+  const speakerRestart = await pingsAround(lab, from, to, async () => {
+    await lab.stopGobgpd('node-2');
+    await sleep(2000);
+    lab.startGobgpd('node-2');
+    return { down_ms: 2000 };
+  });
+  out({ step: 'gobgpd sidecar restart', ...speakerRestart });
 
   // Node loss, two ways. node-4 crashes (processes killed on a live link:
   // their TCP sessions close at once); node-3 loses power (link cut first:
@@ -170,6 +209,8 @@ try {
     tamper_repair_ms: tamper,
     node_loss_withdraw_ms: Math.round(withdrawMs),
     restart_lost_pings: lost,
+    speaker_restart_lost_pings: speakerRestart.lost,
+    speaker_restart_gap_ms: speakerRestart.longest_gap_ms,
   };
 } catch (e) {
   console.error(lab.diagnostics());

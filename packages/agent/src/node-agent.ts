@@ -256,6 +256,7 @@ export class NodeAgent {
         received: reconciler.learnedCount(),
         advertised: reconciler.announcements().announcements.map((a) => a.prefix),
         installed: reconciler.installedCount(),
+        ...(this.speaker.ribCheck ? { ribCheck: this.speaker.ribCheck() } : {}),
         now: new Date(),
       });
       await liveness.put(this.opts.keys.status(this.opts.config.nodeName), JSON.stringify(status));

@@ -4,7 +4,7 @@
  * view of the sessions. Pure.
  */
 import { BGP_PORT, type NodeStatus, type PeerState, type PeerStatusRecord } from '@terrace/api';
-import type { PeerStatus, SessionState } from '@terrace/bgp';
+import type { PeerStatus, RibCheckStatus, SessionState } from '@terrace/bgp';
 import type { DesiredBgp } from './peers.js';
 
 const STATE: Record<SessionState, PeerState> = {
@@ -28,6 +28,8 @@ export interface StatusInputs {
   received: number;
   advertised: readonly string[];
   installed: number;
+  /** The speaker's check of its selection against gobgpd's, when it has one. */
+  ribCheck?: RibCheckStatus;
   now: Date;
 }
 
@@ -50,7 +52,7 @@ export function buildNodeStatus(inp: StatusInputs): NodeStatus {
     if (s?.bfd !== undefined) rec.bfd = s.bfd;
     return rec;
   });
-  return {
+  const out: NodeStatus = {
     node: inp.node,
     backend: inp.backend,
     updatedAt: inp.now.toISOString(),
@@ -61,4 +63,11 @@ export function buildNodeStatus(inp: StatusInputs): NodeStatus {
     prefixes: { received: inp.received, advertised: inp.advertised.length, installed: inp.installed },
     advertisedPrefixes: [...inp.advertised],
   };
+  const rc = inp.ribCheck;
+  if (rc) {
+    out.ribCheck = { state: rc.state, diverged: rc.diverged };
+    if (rc.example !== undefined) out.ribCheck.example = rc.example;
+    if (rc.checkedAt !== undefined) out.ribCheck.checkedAt = rc.checkedAt.toISOString();
+  }
+  return out;
 }

@@ -48,6 +48,16 @@ describe('buildNodeStatus', () => {
     expect(s).toMatchObject({ node: 'a', asNumber: 64512, routerId: '198.18.0.11', addresses: ['198.18.0.11'], advertisedPrefixes: ['10.244.0.0/26'] });
   });
 
+  it('publishes the speaker’s RIB check when there is one', () => {
+    const base = { node: 'a', backend: 'gobgp', desired, sessions: [], received: 0, advertised: [], installed: 0, now: new Date() };
+    expect(buildNodeStatus(base).ribCheck).toBeUndefined();
+    const s = buildNodeStatus({
+      ...base,
+      ribCheck: { state: 'diverged', diverged: 1, example: '10.0.0.0/24: station says 192.0.2.1, gobgpd says no route', checkedAt: new Date('2025-01-01T12:00:00Z') },
+    });
+    expect(s.ribCheck).toEqual({ state: 'diverged', diverged: 1, example: '10.0.0.0/24: station says 192.0.2.1, gobgpd says no route', checkedAt: '2025-01-01T12:00:00.000Z' });
+  });
+
   it('says why when the speaker cannot be asked', () => {
     const s = buildNodeStatus({ node: 'a', backend: 'gobgp', desired, sessions: undefined, sessionsError: 'connection refused', received: 0, advertised: [], installed: 0, now: new Date() });
     expect(s.peers.every((p) => p.state === 'Unknown' && p.info === 'speaker unavailable: connection refused')).toBe(true);

@@ -58,6 +58,21 @@ export interface NodeStatus {
   };
   /** The originated prefixes themselves, for humans (sorted). */
   advertisedPrefixes: string[];
+  /**
+   * The check of the agent's own best-path selection (its BMP station's RIB)
+   * against gobgpd's; absent from agents that do not check. `diverged` stays
+   * once any prefix differed: those prefixes follow gobgpd, but the mirror of
+   * gobgpd's rules is wrong somewhere.
+   */
+  ribCheck?: {
+    state: 'unchecked' | 'ok' | 'diverged';
+    /** Distinct prefixes found to differ since the agent started. */
+    diverged: number;
+    /** The first, e.g. `198.19.99.0/24: station says 198.18.0.99, gobgpd says no route`. */
+    example?: string;
+    /** RFC 3339: the last completed comparison. */
+    checkedAt?: string;
+  };
 }
 
 /** A status older than this is shown as stale. */

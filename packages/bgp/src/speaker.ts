@@ -106,6 +106,21 @@ export interface PeerStatus {
   bfd?: string;
 }
 
+/**
+ * How the backend's own selection compares with its daemon's best paths, for
+ * backends that select themselves (GoBGP: the BMP station's RIB).
+ */
+export interface RibCheckStatus {
+  /** `diverged` once any prefix was found to differ, for the speaker's lifetime. */
+  state: 'unchecked' | 'ok' | 'diverged';
+  /** The last completed comparison. */
+  checkedAt: Date | undefined;
+  /** Distinct prefixes found to differ (and then following the daemon) so far. */
+  diverged: number;
+  /** The first one, e.g. `198.19.99.0/24: station says 198.18.0.99, gobgpd says no route`. */
+  example: string | undefined;
+}
+
 /** The BGP daemons Terrace can drive. */
 export type SpeakerBackend = 'gobgp' | 'bird';
 
@@ -136,6 +151,8 @@ export interface BgpSpeaker {
   /** Current prefixes → next hops (what a fresh subscriber would be told first). */
   learnedSnapshot(): ReadonlyMap<string, { prefix: Cidr; nextHops: readonly IPAddr[] }>;
   peerStatus(): Promise<PeerStatus[]>;
+  /** The check of our selection against the daemon's, where the backend has one. */
+  ribCheck?(): RibCheckStatus;
   /** True once the daemon matches the desired state (peers and paths applied). */
   inSync(): boolean;
   stop(): Promise<void>;

@@ -4,7 +4,7 @@ import { TimestampSchema } from '@bufbuild/protobuf/wkt';
 import { parseCidr, parseIP, isTerraceError } from '@terrace/api';
 import { CommunitiesAttributeSchema, IPAddressPrefixSchema, MpReachNLRIAttributeSchema, NextHopAttributeSchema } from '../src/gen/attribute_pb.js';
 import { PathSchema, PeerSchema, WatchEventResponseSchema } from '../src/gen/gobgp_pb.js';
-import { fromApiPath, parseCommunity, peerConfigMatches, peerKey, toApiPath, toApiPeer } from '../src/gobgp/convert.js';
+import { announcementKey, fromApiPath, ownPathKey, parseCommunity, peerConfigMatches, peerKey, toApiPath, toApiPeer } from '../src/gobgp/convert.js';
 
 describe('toApiPath / fromApiPath', () => {
   it('round-trips an IPv4 announcement through NEXT_HOP', () => {
@@ -25,6 +25,14 @@ describe('toApiPath / fromApiPath', () => {
     expect(p.family).toMatchObject({ afi: 2, safi: 1 });
     p.neighborIp = '2001:db8::12';
     expect(fromApiPath(p)).toEqual({ prefix: '2001:db8:1::/64', nextHop: '2001:db8::11', withdraw: false, local: false });
+  });
+
+  it('spells a listed path as announcementKey spells the announcement (communities in any order, IPv6 text)', () => {
+    const a = { prefix: parseCidr('2001:db8:1::/64'), nextHop: parseIP('2001:db8::11'), communities: ['65000:200', '65000:100'] };
+    const p = create(PathSchema, toApiPath({ ...a, communities: ['65000:100', '65000:200'] }));
+    expect(ownPathKey(p)).toEqual({ prefix: '2001:db8:1::/64', key: announcementKey(a) });
+    const other = create(PathSchema, toApiPath({ ...a, nextHop: parseIP('2001:db8::12') }));
+    expect(ownPathKey(other)?.key).not.toBe(announcementKey(a));
   });
 
   it('refuses a next hop of the other family', () => {

@@ -49,6 +49,25 @@ describe('terracectl node status table', () => {
     );
   });
 
+  it('adds the RIB check when the agent reports one', () => {
+    const ok = { ...status, peers: [], ribCheck: { state: 'ok' as const, diverged: 0, checkedAt: '2025-01-01T11:59:50Z' } };
+    expect(renderNodeStatus('node1', ok, now, 30_000).split('\n').slice(-2)).toEqual(['RIB check: ok, checked 10s ago', '']);
+    const off = {
+      ...status,
+      peers: [],
+      ribCheck: {
+        state: 'diverged' as const,
+        diverged: 2,
+        example: '198.19.99.0/24: station says 198.18.0.99, gobgpd says no route',
+        checkedAt: '2025-01-01T11:59:50Z',
+      },
+    };
+    expect(renderNodeStatus('node1', off, now, 30_000).split('\n').slice(-2)).toEqual([
+      'RIB check: diverged (2 prefixes, e.g. 198.19.99.0/24: station says 198.18.0.99, gobgpd says no route); those follow gobgpd, checked 10s ago',
+      '',
+    ]);
+  });
+
   it('says so when a node has published nothing', () => {
     expect(renderNodeStatus('node2', undefined, now, 30_000)).toBe('Node node2: no status published (is terrace-agent running on it?)\n');
   });

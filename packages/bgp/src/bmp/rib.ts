@@ -83,6 +83,11 @@ interface Entry {
   nextHops: readonly IPAddr[];
   /** The selected next hops as sorted text, '' when none. */
   hopsKey: string;
+  /**
+   * Set by correct(): gobgpd's best next hop ('' for none), which the
+   * selection follows instead of ours until the prefix changes again.
+   */
+  pinned: string | undefined;
 }
 
 const NONE: readonly IPAddr[] = Object.freeze([]);
@@ -160,6 +165,8 @@ export class AdjRibIn {
   private selected = 0;
   /** While set, removals record the prefixes they touch here instead of reselecting each time. */
   private deferred: Map<string, Entry> | undefined;
+  /** Bumped by every call that can change paths or selections (see changeCount). */
+  private changes = 0;
 
   constructor(opts: RibOptions) {
     this.localAsn = opts.localAsn;
@@ -174,6 +181,7 @@ export class AdjRibIn {
    * An End-of-RIB marker acts as endOfRib(peer.key, family).
    */
   update(peer: BmpPeer, u: BgpUpdate): LearnedEvent[] {
+    this.changes += 1;
     const events: LearnedEvent[] = [];
     const st = this.peerState(peer);
     const rec = u.announced.length > 0 ? this.accept(st, u.attrs) : undefined;
@@ -193,6 +201,7 @@ export class AdjRibIn {
 
   /** The peer's session went down: all its paths go. */
   peerDown(peerKey: string): LearnedEvent[] {
+    this.changes += 1;
     const events: LearnedEvent[] = [];
     const st = this.peers.get(peerKey);
     if (st === undefined) return events;
@@ -214,6 +223,7 @@ export class AdjRibIn {
    * paths are selected again. Replaces the previous set.
    */
   setLocal(prefixKeys: Iterable<string>): LearnedEvent[] {
+    this.changes += 1;
     const events: LearnedEvent[] = [];
     const prev = this.local;
     const next = new Set(prefixKeys);
@@ -233,6 +243,7 @@ export class AdjRibIn {
 
   /** The feed broke: every path held is stale (still selected) until refreshed or dropped. */
   markAllStale(): void {
+    this.changes += 1;
     this.gen += 1;
     this.stale = this.paths;
   }
@@ -243,6 +254,7 @@ export class AdjRibIn {
    * dropped by endOfRib() for that peer, or sweepStale().
    */
   peerStale(peerKey: string): void {
+    this.changes += 1;
     const st = this.peers.get(peerKey);
     if (st === undefined) return;
     // A record is one UPDATE's attributes from this peer, shared by its prefixes: age each once, count each path.
@@ -266,6 +278,7 @@ export class AdjRibIn {
 
   /** End-of-RIB from `peerKey` for `family`: drops that peer's still-stale paths of that family. */
   endOfRib(peerKey: string, family: 4 | 6): LearnedEvent[] {
+    this.changes += 1;
     const events: LearnedEvent[] = [];
     const st = this.peers.get(peerKey);
     if (st !== undefined) this.dropStale(st, family === 4 ? st.v4 : st.v6, events);
@@ -274,6 +287,7 @@ export class AdjRibIn {
 
   /** Drops every still-stale path (the grace period ran out). */
   sweepStale(): LearnedEvent[] {
+    this.changes += 1;
     const events: LearnedEvent[] = [];
     if (this.stale === 0) return events;
     // Several peers' paths of one prefix can go: select once at the end, so a
@@ -297,6 +311,95 @@ export class AdjRibIn {
 
   get staleCount(): number {
     return this.stale;
+  }
+
+  /**
+   * Grows with every change fed in (UPDATEs, peer down, End-of-RIB, stale
+   * marks, corrections): equal values mean nothing changed in between.
+   */
+  get changeCount(): number {
+    return this.changes;
+  }
+
+  /**
+   * The next hop of the best path we select for a prefix (the first of
+   * gobgpd's order; with multipath, other equal paths add theirs), or of the
+   * correction in force; undefined when nothing is selected (no path, a prefix
+   * of our own, or corrected to none). What the RIB check compares with
+   * gobgpd's best path.
+   */
+  bestHop(key: string): string | undefined {
+    const e = this.routes.get(key);
+    if (e === undefined) return undefined;
+    if (e.pinned !== undefined) return e.pinned === '' ? undefined : e.pinned;
+    if (e.hopsKey === '') return undefined;
+    return (e.one ?? (e.list as PathRec[])[0] as PathRec).hopKey;
+  }
+
+  /** Whether the prefix is one of our own (setLocal). */
+  isLocal(key: string): boolean {
+    return this.local.has(key);
+  }
+
+  /** Whether we hold any path for the prefix. */
+  has(key: string): boolean {
+    return this.routes.has(key);
+  }
+
+  /** Prefixes we hold paths for, by family, as gobgpd counts destinations (with our own, less those corrected to none). */
+  destinationCounts(): { v4: number; v6: number } {
+    let v4 = 0;
+    let v6 = 0;
+    for (const e of this.routes.values()) {
+      if (e.pinned === '' && !this.local.has(e.key)) continue;
+      if (e.prefix.family === 4) v4 += 1;
+      else v6 += 1;
+    }
+    for (const key of this.local) {
+      if (this.routes.has(key)) continue;
+      if (key.includes(':')) v6 += 1;
+      else v4 += 1;
+    }
+    return { v4, v6 };
+  }
+
+  /** Up to `n` prefixes with a selection, picked at random (reservoir sampling). */
+  sample(n: number): string[] {
+    const out: string[] = [];
+    let seen = 0;
+    for (const e of this.routes.values()) {
+      if (this.bestHop(e.key) === undefined) continue;
+      seen += 1;
+      if (out.length < n) out.push(e.key);
+      else {
+        const j = Math.floor(Math.random() * seen);
+        if (j < n) out[j] = e.key;
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Follows gobgpd's best path for a prefix we hold paths for, where our
+   * selection differs from it: `hop` (one next hop) or undefined for no
+   * route. Holds until the prefix changes again, which selects anew.
+   * Returns the event, if the selection changed; nothing for a prefix we hold
+   * no path for or one of our own.
+   */
+  correct(key: string, hop: IPAddr | undefined): LearnedEvent[] {
+    const events: LearnedEvent[] = [];
+    const e = this.routes.get(key);
+    if (e === undefined || this.local.has(key)) return events;
+    this.changes += 1;
+    if (hop === undefined) {
+      e.pinned = '';
+      this.commit(e, '', NONE, events);
+    } else {
+      const hopKey = formatIP(hop);
+      e.pinned = hopKey;
+      this.commit(e, hopKey, this.hopSet(hopKey, hop), events);
+    }
+    return events;
   }
 
   /** Prefixes with a selected route. */
@@ -388,7 +491,7 @@ export class AdjRibIn {
     const e = this.routes.get(key);
     if (e === undefined) {
       // Fast path: a prefix nobody else announces.
-      const fresh: Entry = { key, prefix: n.prefix, one: rec, list: undefined, nextHops: NONE, hopsKey: '' };
+      const fresh: Entry = { key, prefix: n.prefix, one: rec, list: undefined, nextHops: NONE, hopsKey: '', pinned: undefined };
       this.routes.set(key, fresh);
       const index = n.prefix.family === 4 ? st.v4 : st.v6;
       index.keys.push(key);
@@ -518,6 +621,7 @@ export class AdjRibIn {
   }
 
   private reselect(key: string, e: Entry, events: LearnedEvent[]): void {
+    e.pinned = undefined;
     if (this.local.size !== 0 && this.local.has(key)) {
       this.commit(e, '', NONE, events);
       return;

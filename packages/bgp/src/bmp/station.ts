@@ -127,6 +127,15 @@ export class BmpStation {
     return this.up;
   }
 
+  /**
+   * Closes the current feed so that gobgpd dials again and sends its whole
+   * table (within its statistics interval): what we hold is kept as stale
+   * meanwhile, and the dump repairs prefixes we are missing.
+   */
+  resetFeed(): void {
+    this.conn?.destroy();
+  }
+
   async listen(): Promise<void> {
     if (this.server) return;
     const srv = await listenTcp({ host: this.host, port: this.opts.port ?? 0, netns: this.opts.netns });

@@ -5,7 +5,7 @@
  */
 import { create, fromBinary, type MessageInitShape } from '@bufbuild/protobuf';
 import { anyPack, type Any } from '@bufbuild/protobuf/wkt';
-import { formatCidr, formatIP, ipAddr, TerraceError } from '@terrace/api';
+import { formatCidr, formatIP, ipAddr, parseCidr, parseIP, TerraceError } from '@terrace/api';
 import {
   CommunitiesAttributeSchema,
   IPAddressPrefixSchema,
@@ -156,9 +156,31 @@ export function toApiPath(a: Announcement, withdraw = false): Init<typeof PathSc
   return { family: familyOf(fam), nlri, pattrs, isWithdraw: withdraw };
 }
 
-/** A key for an announcement: equal keys mean the same path in the daemon. */
+/**
+ * A key for an announcement: equal keys mean the same path in the daemon.
+ * ownPathKey() spells a path gobgpd lists the same way.
+ */
 export function announcementKey(a: Announcement): string {
-  return `${formatCidr(a.prefix)} ${formatIP(a.nextHop)} ${[...(a.communities ?? [])].join(',')}`;
+  return pathKey(formatCidr(a.prefix), formatIP(a.nextHop), (a.communities ?? []).map(parseCommunity));
+}
+
+function pathKey(prefix: string, nextHop: string, communities: readonly number[]): string {
+  return `${prefix} ${nextHop} ${[...communities].sort((x, y) => x - y).join(',')}`;
+}
+
+/**
+ * The announcementKey of a path gobgpd lists, with its prefix as formatCidr
+ * prints it; undefined for a path that is not IP unicast.
+ */
+export function ownPathKey(p: Path): { prefix: string; key: string } | undefined {
+  const raw = fromApiPath(p);
+  if (!raw) return undefined;
+  let communities: number[] = [];
+  for (const a of p.pattrs) {
+    if (a.typeUrl === T_COMMUNITIES) communities = fromBinary(CommunitiesAttributeSchema, a.value).communities;
+  }
+  const prefix = formatCidr(parseCidr(raw.prefix));
+  return { prefix, key: pathKey(prefix, formatIP(parseIP(raw.nextHop)), communities) };
 }
 
 /** What we need from one path of a best-path event. */
@@ -174,6 +196,7 @@ export interface RawBestPath {
 const T_PREFIX = `type.googleapis.com/${IPAddressPrefixSchema.typeName}`;
 const T_NEXTHOP = `type.googleapis.com/${NextHopAttributeSchema.typeName}`;
 const T_MPREACH = `type.googleapis.com/${MpReachNLRIAttributeSchema.typeName}`;
+const T_COMMUNITIES = `type.googleapis.com/${CommunitiesAttributeSchema.typeName}`;
 
 /**
  * Reads prefix and next hop from a path. Only the attributes we need are

@@ -3,3 +3,4 @@ export * from './convert.js';
 export * from './daemon.js';
 export * from './speaker.js';
 export * from './export-policy.js';
+export * from './rib-check.js';

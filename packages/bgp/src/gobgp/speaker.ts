@@ -1,8 +1,10 @@
 /**
  * The GoBGP backend of BgpSpeaker. Desired state (global, peers, paths) is
- * held here; a reconcile pass compares it with gobgpd and sends only the
- * difference. A pass runs after every change, when the supervised daemon
- * comes back, and periodically; a failed pass is retried with backoff. A
+ * held here; a reconcile pass compares it with what gobgpd lists (peers, our
+ * local paths, BMP stations, policies) and sends only the difference. A pass
+ * runs after every change, periodically, and at once on a sign that gobgpd
+ * restarted (our BMP feed closed, the gRPC channel connected again, the
+ * supervised daemon back up); a failed pass is retried with backoff. A
  * daemon that reports no ASN (GetBgp) has been restarted, so everything is
  * applied again from scratch. The global export policy (only locally
  * originated paths go out) and our BMP station are part of that state.
@@ -27,13 +29,22 @@ import type {
   PeerConfig,
   PeerStatus,
   PeerType,
+  RibCheckStatus,
   SessionState,
 } from '../speaker.js';
+import { RibChecker, type RibCheckOptions } from './rib-check.js';
 import { GobgpClient } from './client.js';
-import { announcementKey, familyOf, fromApiPath, peerConfigMatches, peerKey, toApiGlobal, toApiPath, toApiPeer } from './convert.js';
+import { announcementKey, familyOf, fromApiPath, ownPathKey, peerConfigMatches, peerKey, toApiGlobal, toApiPath, toApiPeer } from './convert.js';
 import { GobgpDaemon, type GobgpDaemonOptions } from './daemon.js';
 import { ensureExportPolicy } from './export-policy.js';
-import { AddBmpRequest_MonitoringPolicy, PeerState_SessionState, ResetPeerRequest_SoftResetDirection, TableType, type Peer } from '../gen/gobgp_pb.js';
+import {
+  AddBmpRequest_MonitoringPolicy,
+  PeerState_SessionState,
+  ResetPeerRequest_SoftResetDirection,
+  TableLookupPrefix_Type,
+  TableType,
+  type Peer,
+} from '../gen/gobgp_pb.js';
 
 export interface GobgpSpeakerOptions {
   /** Connect to a running gobgpd (a sidecar) at this gRPC address... */
@@ -54,19 +65,19 @@ export interface GobgpSpeakerOptions {
    * connection is our supervised gobgpd's.
    */
   stationHost?: string;
-  /** Periodic reconcile interval (ms, default 10000). */
+  /**
+   * Periodic reconcile interval (ms, default 10000): the longest a path of
+   * ours deleted inside a running gobgpd stays missing.
+   */
   resyncMs?: number;
   /** Retry backoff for failed passes (ms, default 200 → 5000). */
   minRetryMs?: number;
   maxRetryMs?: number;
   /** Parallel AddPath/DeletePath calls per pass (default 32). */
   pathConcurrency?: number;
+  /** Timing of the check of our selection against gobgpd's best paths (./rib-check.ts); false: none. */
+  ribCheck?: RibCheckOptions | false;
   onError?: (err: Error) => void;
-}
-
-interface AppliedPath {
-  key: string;
-  announcement: Announcement;
 }
 
 const SESSION_STATES: Record<number, SessionState> = {
@@ -118,7 +129,11 @@ export class GobgpSpeaker implements BgpSpeaker {
   /** What gobgpd holds, as far as we applied it since its last (re)start. */
   private appliedGlobal: string | undefined;
   private appliedPeers = new Map<string, string>();
-  private appliedPaths = new Map<string, AppliedPath>();
+  /**
+   * Prefixes gobgpd may hold a path of ours for (added, adopted, not yet seen
+   * gone): with the desired ones, what each pass looks up in gobgpd's table.
+   */
+  private announced = new Set<string>();
   /** BGP was started at least once: a later "not started" means gobgpd restarted. */
   private everStarted = false;
   /** The export policy changed under established sessions; they have not been refreshed yet. */
@@ -136,6 +151,8 @@ export class GobgpSpeaker implements BgpSpeaker {
   private retryMs: number;
   private retryTimer: NodeJS.Timeout | undefined;
   private resyncTimer: NodeJS.Timeout | undefined;
+  private unwatchChannel: (() => void) | undefined;
+  private checker: RibChecker | undefined;
   private stopped = false;
 
   constructor(opts: GobgpSpeakerOptions) {
@@ -170,11 +187,38 @@ export class GobgpSpeaker implements BgpSpeaker {
         onEvents: (evs) => this.events.publish(evs),
         onError: (e) => this.report(e),
         restartTimeOf: (peer) => this.peers.get(peer)?.gracefulRestart?.restartTime,
+        // The feed closes when gobgpd exits: check at once (a pass against a
+        // daemon that is gone fails and is retried with backoff; the channel
+        // becoming ready again runs the next one without waiting for it).
+        onConnection: (up) => {
+          if (!up) this.reconcileNow();
+        },
       });
       await this.station.listen();
     }
+    if (!this.checker && this.opts.ribCheck !== false) {
+      const station = this.station;
+      this.checker = new RibChecker(
+        {
+          client: this.client,
+          rib: () => this.rib,
+          feedUp: () => station.connected,
+          publish: (evs) => this.events.publish(evs),
+          resetFeed: () => station.resetFeed(),
+          report: (e) => this.report(e),
+        },
+        this.opts.ribCheck,
+      );
+      this.checker.start();
+    }
     if (this.daemon && this.daemon.pid === undefined) await this.daemon.start();
     else await this.client.waitReady(15000);
+    // A sidecar restarted on the same address, or our own daemon back up: the
+    // gRPC channel reconnects (every 250 ms at most while it is down) and the
+    // whole state is applied at once, not at the next resync.
+    this.unwatchChannel ??= this.client.onReadyChange((ready) => {
+      if (ready) this.reconcileNow();
+    });
     if (!this.resyncTimer) {
       this.resyncTimer = setInterval(() => void this.reconcile().catch(() => undefined), this.opts.resyncMs ?? 10000);
       this.resyncTimer.unref();
@@ -213,6 +257,10 @@ export class GobgpSpeaker implements BgpSpeaker {
     return this.station?.connected ?? false;
   }
 
+  ribCheck(): RibCheckStatus {
+    return this.checker?.status() ?? { state: 'unchecked', checkedAt: undefined, diverged: 0, example: undefined };
+  }
+
   inSync(): boolean {
     return this.synced && !this.passQueued;
   }
@@ -226,6 +274,8 @@ export class GobgpSpeaker implements BgpSpeaker {
     this.stopped = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
     if (this.resyncTimer) clearInterval(this.resyncTimer);
+    this.unwatchChannel?.();
+    this.checker?.stop();
     await this.passRunning?.catch(() => undefined);
     await this.station?.close();
     this.events.close();
@@ -255,6 +305,21 @@ export class GobgpSpeaker implements BgpSpeaker {
       });
     this.passQueued = queued;
     return queued;
+  }
+
+  /**
+   * A pass now, for a sign that gobgpd restarted: a retry waiting out its
+   * backoff runs at once and the backoff starts again from the minimum
+   * (backoff is for a daemon that stays down, not for one that came back).
+   */
+  private reconcileNow(): void {
+    if (this.stopped || !this.global) return;
+    if (this.retryTimer) {
+      clearTimeout(this.retryTimer);
+      this.retryTimer = undefined;
+    }
+    this.retryMs = this.opts.minRetryMs ?? 200;
+    void this.reconcile().catch(() => undefined);
   }
 
   private async runPass(): Promise<void> {
@@ -293,13 +358,11 @@ export class GobgpSpeaker implements BgpSpeaker {
     if (!cur || cur.asn === 0) {
       // A fresh gobgpd: nothing we applied before exists any more.
       this.appliedPeers.clear();
-      this.appliedPaths.clear();
       this.appliedGlobal = undefined;
     } else if (this.appliedGlobal !== undefined && this.appliedGlobal !== want) {
       // ASN, router id or port changed: BGP must be restarted to take them.
       await this.client.unary('stopBgp', {});
       this.appliedPeers.clear();
-      this.appliedPaths.clear();
       this.appliedGlobal = undefined;
     } else if (this.appliedGlobal === undefined) {
       // Running but started by someone else (a sidecar that outlived us): adopt it as is.
@@ -323,18 +386,16 @@ export class GobgpSpeaker implements BgpSpeaker {
   /**
    * Takes over the paths a previous agent originated on a daemon we adopt, so
    * that applyPaths withdraws those no longer desired (a block released while
-   * the agent was down) instead of leaving them announced for ever. Desired
-   * ones are re-added, which gobgpd treats as the same path.
+   * the agent was down) instead of leaving them announced for ever. This is
+   * the one full listing of gobgpd's table; later passes look up only the
+   * prefixes that can be ours.
    */
   private async adoptLocalPaths(): Promise<void> {
     for (const v of [4, 6] as const) {
       for (const r of await this.client.list('listPath', { tableType: TableType.GLOBAL, family: familyOf(v) })) {
         for (const p of r.destination?.paths ?? []) {
-          const raw = fromApiPath(p);
-          if (!raw || !raw.local || this.appliedPaths.has(raw.prefix)) continue;
-          const announcement: Announcement = { prefix: parseCidr(raw.prefix), nextHop: parseIP(raw.nextHop) };
-          // An empty key never equals a desired one: a desired prefix is re-added, not skipped.
-          this.appliedPaths.set(formatCidr(announcement.prefix), { key: '', announcement });
+          const own = p.neighborIp === '<nil>' || p.neighborIp === '' ? ownPathKey(p) : undefined;
+          if (own) this.announced.add(own.prefix);
         }
       }
     }
@@ -392,23 +453,55 @@ export class GobgpSpeaker implements BgpSpeaker {
     this.softResetOutPending = false;
   }
 
+  /**
+   * Compares the desired paths with what gobgpd lists as ours (local paths in
+   * its global table), not with what we remember sending: a path deleted
+   * inside a running gobgpd (`gobgp global rib del`, another API client) comes
+   * back at the next pass, and the periodic resync runs one. Only desired
+   * prefixes and those we may still hold are looked up (ListPath with exact
+   * prefixes), so a full learned table is not streamed on every pass.
+   */
   private async applyPaths(): Promise<void> {
     const limit = this.opts.pathConcurrency ?? 32;
-    const removals = [...this.appliedPaths].filter(([k]) => !this.paths.has(k));
-    await inParallel(removals, limit, async ([k, ap]) => {
-      await this.client.unary('deletePath', {
-        tableType: TableType.GLOBAL,
-        family: toApiPath(ap.announcement).family,
-        path: toApiPath(ap.announcement, true),
-      });
-      this.appliedPaths.delete(k);
+    const listed = await this.listOwnPaths();
+    const removals = [...listed].filter(([k]) => !this.paths.has(k));
+    await inParallel(removals, limit, async ([k, held]) => {
+      const gone: Announcement = { prefix: parseCidr(k), nextHop: parseIP(held.nextHop) };
+      await this.client.unary('deletePath', { tableType: TableType.GLOBAL, family: toApiPath(gone).family, path: toApiPath(gone, true) });
     });
-    const adds = [...this.paths].filter(([k, a]) => this.appliedPaths.get(k)?.key !== announcementKey(a));
+    for (const k of this.announced) if (!this.paths.has(k)) this.announced.delete(k);
+    const adds = [...this.paths].filter(([k, a]) => listed.get(k)?.key !== announcementKey(a));
     await inParallel(adds, limit, async ([k, a]) => {
+      this.announced.add(k);
       // A new path for a prefix we already announce replaces the old one (implicit withdraw).
       await this.client.unary('addPath', { tableType: TableType.GLOBAL, path: toApiPath(a) });
-      this.appliedPaths.set(k, { key: announcementKey(a), announcement: a });
     });
+  }
+
+  /** Our paths gobgpd holds for the desired and previously announced prefixes: prefix → key and next hop. */
+  private async listOwnPaths(): Promise<Map<string, { key: string; nextHop: string }>> {
+    const out = new Map<string, { key: string; nextHop: string }>();
+    const byFamily: Record<4 | 6, string[]> = { 4: [], 6: [] };
+    for (const [k, a] of this.paths) byFamily[a.prefix.family].push(k);
+    for (const k of this.announced) if (!this.paths.has(k)) byFamily[parseCidr(k).family].push(k);
+    for (const v of [4, 6] as const) {
+      // An empty prefix list would list the whole table.
+      if (byFamily[v].length === 0) continue;
+      const req = {
+        tableType: TableType.GLOBAL,
+        family: familyOf(v),
+        prefixes: byFamily[v].map((prefix) => ({ prefix, type: TableLookupPrefix_Type.EXACT })),
+      };
+      for (const r of await this.client.list('listPath', req)) {
+        for (const p of r.destination?.paths ?? []) {
+          if (p.neighborIp !== '<nil>' && p.neighborIp !== '') continue;
+          const own = ownPathKey(p);
+          const raw = own && fromApiPath(p);
+          if (own && raw) out.set(own.prefix, { key: own.key, nextHop: raw.nextHop });
+        }
+      }
+    }
+    return out;
   }
 
   /**

@@ -35,7 +35,18 @@ export function renderNodeStatus(name: string, status: NodeStatus | undefined, n
     lines.push(formatTable(NODE_STATUS_HEADER, rows).trimEnd());
   }
   lines.push(`Prefixes: ${status.prefixes.received} received, ${status.prefixes.advertised} advertised, ${status.prefixes.installed} routes installed`);
+  const rc = status.ribCheck;
+  if (rc) lines.push(`RIB check: ${ribCheckText(rc, now)}`);
   return lines.join('\n') + '\n';
+}
+
+/** The agent's own selection against gobgpd's: `ok`, or how many prefixes differed and one of them. */
+function ribCheckText(rc: NonNullable<NodeStatus['ribCheck']>, now: Date): string {
+  const when = rc.checkedAt ? `, checked ${formatAge(rc.checkedAt, now)} ago` : '';
+  if (rc.state === 'unchecked') return 'not yet checked';
+  if (rc.state === 'ok') return `ok${when}`;
+  const n = `${rc.diverged} prefix${rc.diverged === 1 ? '' : 'es'}`;
+  return `diverged (${n}${rc.example ? `, e.g. ${rc.example}` : ''}); those follow gobgpd${when}`;
 }
 
 async function readStatuses(ctx: CliContext, node: string | undefined): Promise<{ name: string; status: NodeStatus | undefined }[]> {
