@@ -3,7 +3,6 @@
 export * from './peers.js';
 export * from './announce.js';
 export * from './routes.js';
-export { primeLearnedPath } from './prime.js';
 export { LearnedRoutes } from './learned.js';
 export * from './status.js';
 export { parseAgentArgs, agentCommand, type AgentConfig, type GobgpMode, type LogFormat } from './config.js';

@@ -17,7 +17,6 @@ import type { AgentConfig } from './config.js';
 import { Liveness } from './liveness.js';
 import type { Logger } from '@terrace/log';
 import type { SelectorMatcher } from './peers.js';
-import { primeLearnedPath } from './prime.js';
 import { registerNode } from './registration.js';
 import { fileSecretResolver } from './secrets.js';
 import { buildNodeStatus } from './status.js';
@@ -130,28 +129,12 @@ export class NodeAgent {
     const ipam = config.cniSocket !== undefined ? allocatorIpam(new Allocator({ etcd, keys, watched: this.state })) : undefined;
     const podRoutes = ipam ? await localPodRoutes(ipam, config.nodeName) : [];
     this.routes.upsert(podRoutes);
-    await this.prime();
     await this.reconciler.start();
     this.releaseStaleWhenSettled();
     if (config.cniSocket !== undefined && ipam) await this.startCni(config.cniSocket, ipam, podRoutes);
     await this.publishStatus();
     this.statusTimer = setInterval(() => void this.publishStatus(), config.statusIntervalMs);
     this.statusTimer.unref();
-  }
-
-  /**
-   * Before gobgpd's feed starts: the first full table then runs in compiled
-   * code (prime.ts). Only a speed-up, so a failure is logged, never fatal.
-   */
-  private async prime(): Promise<void> {
-    const cpu = process.cpuUsage();
-    try {
-      const routes = await primeLearnedPath();
-      const used = process.cpuUsage(cpu);
-      this.opts.log.debug('primed the learned-route path', { routes, cpuMs: Math.round((used.user + used.system) / 1000) });
-    } catch (e) {
-      this.opts.log.warn('priming the learned-route path failed; the first table will be slower', { error: String(e) });
-    }
   }
 
   /**

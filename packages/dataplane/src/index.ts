@@ -7,7 +7,6 @@ export * from './kernel.js';
 export * from './relay.js';
 export { decodeAnswers, encodeRoute, errnoText, MessageWriter, type RouteOp } from './netlink.js';
 export * from './sync.js';
-export { primingRouteSync } from './prime.js';
 export * from './links.js';
 export { LinkRelay, OpFrame, sharedLinkRelay, type FrameOutcome, type LinkRelayOptions, type StepFailure } from './linkrelay.js';
 export { checkPodNetns } from './podns.js';

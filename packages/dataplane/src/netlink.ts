@@ -531,22 +531,6 @@ export function decodeAnswers(b: Buffer): Answer[] {
   return out;
 }
 
-/**
- * Appends the kernel's acknowledgement of a request that succeeded: an
- * NLMSG_ERROR of errno 0 echoing the request's header (NETLINK_CAP_ACK), as
- * decodeAnswers reads it. For the relay stand-in that start-up priming uses.
- */
-export function encodeAck(w: MessageWriter, seq: number, requestType: number): void {
-  w.msgStart(NLMSG_ERROR, NLM_F_CAPPED, seq);
-  w.u32(0);
-  w.u32(NLMSG_HDRLEN);
-  w.u16(requestType);
-  w.u16(NLM_F_REQUEST | NLM_F_ACK);
-  w.u32(seq);
-  w.u32(0);
-  w.msgEnd();
-}
-
 const errnoNames = getSystemErrorMap();
 
 /** `ESRCH`, for an errno number. */

@@ -13,9 +13,6 @@
  * It is started on first use and again after it dies; batches it had not
  * confirmed come back `lost`, and route sync then re-reads the kernel.
  *
- * Start-up priming runs the same code against loopbackRelay, an in-process
- * stand-in that accepts every request without a socket (prime.ts).
- *
  * Pod wiring uses the same script through its own relay (linkrelay.ts), with
  * op frames (the head's top bit set) that act in other namespaces by path;
  * route frames never set that bit.
@@ -30,7 +27,6 @@ import {
   decodeAnswers,
   devicesOf,
   encodeGetLink,
-  encodeAck,
   encodeRoute,
   errnoCode,
   errnoText,
@@ -60,8 +56,6 @@ export interface RouteWriterOptions {
   readonly perlCommand?: string;
   /** Called when the relay exits on its own (another is started by the next batch). */
   readonly onExit?: (info: { pid: number | undefined; code: number | null; signal: NodeJS.Signals | null; stderr: string }) => void;
-  /** Starts the relay; default spawnRelay (the perl process). Priming passes loopbackRelay. */
-  readonly relay?: RelayStarter;
 }
 
 /** RouteWriter's end of a relay. */
@@ -120,55 +114,6 @@ export const spawnRelay: RelayStarter = (opts, listener) => {
         if (on) h.ref();
         else h.unref();
       }
-    },
-  };
-};
-
-/**
- * A relay without a kernel: answers each frame as a kernel that accepted
- * every request would (one acknowledgement, to the frame's last request),
- * on a later turn of the event loop as a process would. It knows no
- * devices, so a route naming one comes back ENODEV. For start-up priming
- * only: nothing reaches any kernel.
- */
-export const loopbackRelay: RelayStarter = (_opts, listener) => {
-  /** Delivers answers (until ended, or killed). */
-  let open = true;
-  /** Its exit is reported or on its way (once). */
-  let gone = false;
-  const w = new MessageWriter(64);
-  const later = (f: () => void): void => void setImmediate(f);
-  return {
-    pid: undefined,
-    write(data) {
-      if (!open || gone) return;
-      // RouteWriter writes whole frames: a length, then that many bytes of requests.
-      const requests = decodeAnswers(data.subarray(4));
-      const last = requests[requests.length - 1];
-      w.reset();
-      w.u32(0);
-      if (last !== undefined) encodeAck(w, last.seq, last.kind === 'other' ? last.type : 0);
-      w.set32(0, w.len - 4);
-      const answer = Buffer.from(w.bytes());
-      later(() => {
-        if (open) listener.output(answer);
-      });
-    },
-    end() {
-      if (gone) return;
-      gone = true;
-      // Answers already queued go out first: setImmediate keeps its order.
-      later(() => {
-        open = false;
-        listener.exit(0, null);
-      });
-    },
-    kill() {
-      // Queued answers are dropped; the exit is reported once.
-      open = false;
-      if (gone) return;
-      gone = true;
-      later(() => listener.exit(null, 'SIGKILL'));
     },
   };
 };
@@ -400,7 +345,7 @@ export class RouteWriter {
     const early: { exit?: [number | null, NodeJS.Signals | null] } = {};
     let exited = (): void => undefined;
     this.exited = new Promise((resolve) => (exited = resolve));
-    link = (this.opts.relay ?? spawnRelay)(this.opts, {
+    link = spawnRelay(this.opts, {
       output: (d) => {
         if (link !== undefined) this.onStdout(link, d);
       },

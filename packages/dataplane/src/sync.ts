@@ -36,7 +36,7 @@ export interface RouteSyncLogger {
   error(message: string, meta?: Record<string, unknown>): void;
 }
 
-export interface RouteSyncOptions extends IpOptions, Pick<RouteWriterOptions, 'perlCommand' | 'relay'> {
+export interface RouteSyncOptions extends IpOptions, Pick<RouteWriterOptions, 'perlCommand'> {
   /** Where problems are reported; default: warnings and errors on stderr. */
   readonly logger?: RouteSyncLogger;
   /** Period of the full resync; default DEFAULT_RESYNC_INTERVAL_MS (30 s); 0 turns the timer off. */
@@ -50,8 +50,6 @@ export interface RouteSyncOptions extends IpOptions, Pick<RouteWriterOptions, 'p
    * BGP graceful restart's stale routes).
    */
   readonly holdStale?: boolean;
-  /** Reads the kernel's routes of our protocol; default `ip route show` (readKernelCanons). Priming passes an empty kernel. */
-  readonly readKernel?: (opts: IpOptions) => Promise<RouteCanon[]>;
 }
 
 /** What one full resync found and did. */
@@ -176,7 +174,7 @@ export class RouteSync {
     this.opts = opts;
     this.holdingStale = opts.holdStale ?? false;
     this.log = opts.logger ?? stderrLogger;
-    this.readKernel = opts.readKernel ?? readKernelCanons;
+    this.readKernel = readKernelCanons;
     const batchOpts = {
       ...opts,
       onExit: (info: object) => this.log.warn('route sync: netlink relay exited; starting another', { ...info, netns: opts.netns }),
