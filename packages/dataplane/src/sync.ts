@@ -12,14 +12,16 @@
  * which repairs drift, refused changes and whatever a dead relay left half
  * done. Routes of any other protocol are never read, so never touched.
  *
- * State is one slot per route identity: what we want there and what we
- * believe the kernel has there, side by side. A change is one map lookup;
- * the batch that follows works on the slots it queued, not on keys (a full
- * BGP table is 100,000 changes arriving while the receive is still running,
- * so every lookup per route is paid 100,000 times: docs/BENCHMARKS.md).
+ * State is one slot per route identity (plan.ts): what we want there and
+ * what we believe the kernel has there, side by side. A change is one map
+ * lookup; the batch that follows plans the slots it queued, a full sync
+ * plans every slot, both with plan.ts's planSlots (the function the property
+ * tests check against a model kernel); this file is the runner around it:
+ * queue, relays, backoff, flush waiters.
  */
 import type { Cidr } from '@terrace/api';
 import { canonMatches, canonOf, type RouteCanon } from './canon.js';
+import { assume, newSlot, planSize, planSlots, settle, splitPlan, type Plan, type Slot } from './plan.js';
 import { DEFAULT_RESYNC_INTERVAL_MS } from './constants.js';
 import { readKernelCanons, type IpOptions } from './kernel.js';
 import { RouteWriter, type BatchOutcome, type RouteWriterOptions } from './relay.js';
@@ -70,67 +72,6 @@ const stderrLogger: RouteSyncLogger = {
   error: (m, meta) => console.error(`error: ${m}`, meta ?? ''),
 };
 
-/**
- * A kernel route we are not sure about: a unicast route without next hops,
- * which no desired route matches, so it is rewritten at the next chance. Its
- * identity is kept, so it can still be deleted.
- */
-function unsure(c: RouteCanon): RouteCanon {
-  return { ...c, kind: 'unicast', hops: [] };
-}
-
-/**
- * One route identity (table, destination, metric): the route we want there
- * and the one we believe the kernel has there. A slot holding neither, and
- * not queued, is dropped from the table.
- */
-interface Slot {
-  readonly key: string;
-  want: RouteCanon | undefined;
-  /** Meaningless while the kernel is unknown (RouteSync.kernelKnown). */
-  have: RouteCanon | undefined;
-  /** Queued in RouteSync.dirty (changed since the last batch). */
-  dirty: boolean;
-}
-
-/** The work of one batch: each change with the slot it is for. */
-interface Work {
-  readonly remove: RouteCanon[];
-  readonly removeSlots: Slot[];
-  readonly replace: RouteCanon[];
-  readonly replaceSlots: Slot[];
-  /** Per replacement: it goes over a route of ours (`replace`), else `add`. */
-  readonly ours: boolean[];
-}
-
-function emptyWork(): Work {
-  return { remove: [], removeSlots: [], replace: [], replaceSlots: [], ours: [] };
-}
-
-/**
- * Adds to `work` what brings the kernel to what the slot wants (nothing when
- * it is there already; an unwanted route of ours only with removeUnwanted).
- * False when the slot holds no route on either side. The rule is diffCanons'
- * (diff.ts), written out here: sharing one function made the no-change
- * resync of 100,000 routes about a tenth slower.
- */
-function plan(work: Work, s: Slot, removeUnwanted: boolean): boolean {
-  const { want, have } = s;
-  if (want !== undefined) {
-    if (have === undefined || !canonMatches(want, have)) {
-      work.replace.push(want);
-      work.replaceSlots.push(s);
-      work.ours.push(have !== undefined);
-    }
-  } else if (have === undefined) {
-    return false;
-  } else if (removeUnwanted) {
-    work.remove.push(have);
-    work.removeSlots.push(s);
-  }
-  return true;
-}
-
 /** Exactly the same route (canonMatches lets a missing device match any). */
 function same(a: RouteCanon | undefined, b: RouteCanon): boolean {
   return a !== undefined && canonMatches(a, b) && canonMatches(b, a);
@@ -167,6 +108,8 @@ export class RouteSync {
   private readonly second: RouteWriter;
   private holdingStale: boolean;
   private lastReport: ResyncReport | undefined;
+  /** Identities already warned about as held by another protocol's route (reportBlocked). */
+  private readonly warnedForeign = new Set<string>();
   /** A kernel read started ahead of the runner (see prefetch). */
   private prefetched: Promise<RouteCanon[]> | undefined;
 
@@ -273,6 +216,7 @@ export class RouteSync {
       // No slot: neither wanted nor known in the kernel (an unknown kernel is read in full first).
       const s = this.slots.get(routeIdKey(id));
       if (s === undefined) continue;
+      // Named by this run: not a previous run's stale route any more.
       this.setWant(s, undefined);
       this.queue(s);
     }
@@ -350,13 +294,14 @@ export class RouteSync {
   private slot(key: string): Slot {
     let s = this.slots.get(key);
     if (s === undefined) {
-      s = { key, want: undefined, have: undefined, dirty: false };
+      s = newSlot(key);
       this.slots.set(key, s);
     }
     return s;
   }
 
   private setWant(s: Slot, c: RouteCanon | undefined): void {
+    s.claimed = true;
     if (s.want === undefined) {
       if (c !== undefined) this.wanted++;
     } else if (c === undefined) {
@@ -461,12 +406,14 @@ export class RouteSync {
     this.dirty = [];
     this.kernelEpoch++;
     this.kernelKnown = true;
-    for (const s of this.slots.values()) s.have = undefined;
-    for (const c of actual) this.slot(c.key).have = c;
-    const work = emptyWork();
     for (const s of this.slots.values()) {
-      if (!plan(work, s, !this.holdingStale)) this.slots.delete(s.key);
+      s.have = undefined;
+      // Learned again from refused adds, should the route still be there.
+      s.foreign = false;
     }
+    for (const c of actual) this.slot(c.key).have = c;
+    const work = planSlots(this.slots.values(), this.holdingStale);
+    for (const s of work.vacant) this.slots.delete(s.key);
     const failed = await this.apply(work);
     if (failed < 0) return false;
     const report = {
@@ -487,11 +434,9 @@ export class RouteSync {
     const target = this.gen;
     const queued = this.dirty;
     this.dirty = [];
-    const work = emptyWork();
-    for (const s of queued) {
-      s.dirty = false;
-      if (!plan(work, s, true)) this.prune(s);
-    }
+    for (const s of queued) s.dirty = false;
+    const work = planSlots(queued, this.holdingStale);
+    for (const s of work.vacant) this.prune(s);
     // One relay: incremental changes arrive while BGP is busy receiving, when
     // CPU time matters more than the wall time a second relay saves (it costs
     // a quarter more kernel and relay time: docs/BENCHMARKS.md, pipeline).
@@ -501,53 +446,38 @@ export class RouteSync {
   }
 
   /**
-   * Sends one batch and updates what we believe the kernel holds. Returns the
+   * Sends one plan and updates what we believe the kernel holds. Returns the
    * number of refused changes, or -1 when a relay died before confirming it
    * (then the kernel is re-read before anything else).
    */
-  private async apply(work: Work, split = true): Promise<number> {
-    const n = work.replace.length + work.remove.length;
+  private async apply(work: Plan, split = true): Promise<number> {
+    this.reportBlocked(work.blocked);
+    const n = planSize(work);
     if (n === 0) return 0;
     if (!split || n < SPLIT_MIN_CHANGES) return this.applyVia(this.batch, work);
     // Two relays take a large batch in halves: the kernel serves two
     // requesters in parallel, which shortens a full sync on an otherwise idle
     // node (docs/BENCHMARKS.md). Each route is in one half only, so its
     // changes keep their order.
-    const r = work.replace.length >> 1;
-    const d = work.remove.length >> 1;
-    const half = (from: number, to: number | undefined, rFrom: number, rTo: number | undefined): Work => ({
-      remove: work.remove.slice(from, to),
-      removeSlots: work.removeSlots.slice(from, to),
-      replace: work.replace.slice(rFrom, rTo),
-      replaceSlots: work.replaceSlots.slice(rFrom, rTo),
-      ours: work.ours.slice(rFrom, rTo),
-    });
+    const [one, two] = splitPlan(work);
     // Both halves are waited for, even when one throws: each writer is then free for the next batch.
-    const [a, b] = await Promise.allSettled([this.applyVia(this.batch, half(0, d, 0, r)), this.applyVia(this.second, half(d, undefined, r, undefined))]);
+    const [a, b] = await Promise.allSettled([this.applyVia(this.batch, one), this.applyVia(this.second, two)]);
     if (a.status === 'rejected') throw a.reason;
     if (b.status === 'rejected') throw b.reason;
     return a.value < 0 || b.value < 0 ? -1 : a.value + b.value;
   }
 
-  private async applyVia(writer: RouteWriter, work: Work): Promise<number> {
-    const { remove, removeSlots, replace, replaceSlots, ours } = work;
-    if (replace.length + remove.length === 0) return 0;
+  private async applyVia(writer: RouteWriter, work: Plan): Promise<number> {
+    const { remove, replace, ours } = work;
+    if (planSize(work) === 0) return 0;
     const epoch = this.kernelEpoch;
+    assume(work);
     const batch = writer.begin();
     let thrown: { error: unknown } | undefined;
     try {
-      for (let i = 0; i < remove.length; i++) {
-        batch.write('del', remove[i] as RouteCanon);
-        (removeSlots[i] as Slot).have = undefined;
-      }
-      for (let i = 0; i < replace.length; i++) {
-        const c = replace[i] as RouteCanon;
-        // `replace` only over a route we know is ours. Where we know of none,
-        // `add`: it fails rather than overwrite a route of another protocol
-        // that holds the same identity (replace matches any protocol).
-        batch.write(ours[i] ? 'replace' : 'add', c);
-        (replaceSlots[i] as Slot).have = c;
-      }
+      for (let i = 0; i < remove.length; i++) batch.write('del', remove[i] as RouteCanon);
+      // `replace` only over a route we know is ours; `add` elsewhere (plan.ts).
+      for (let i = 0; i < replace.length; i++) batch.write(ours[i] ? 'replace' : 'add', replace[i] as RouteCanon);
     } catch (e) {
       thrown = { error: e };
     }
@@ -560,57 +490,55 @@ export class RouteSync {
     if (outcome.lost) {
       this.log.warn('route sync: netlink relay died before confirming a batch; re-reading the kernel', {
         netns: this.opts.netns,
-        changes: remove.length + replace.length,
+        changes: planSize(work),
       });
       this.forgetKernel();
       return -1;
     }
     const failed = this.recordFailures(outcome, work);
-    for (const s of removeSlots) this.prune(s);
+    for (const s of work.removeSlots) this.prune(s);
     return failed;
   }
 
   /** Updates what we believe after refused changes, and reports them; returns how many there were. */
-  private recordFailures(outcome: BatchOutcome, work: Work): number {
+  private recordFailures(outcome: BatchOutcome, work: Plan): number {
+    const { refused, blocked } = outcome.failures.length === 0 ? { refused: [], blocked: [] } : settle(work, outcome.failures);
+    if (this.warnedForeign.size > 0) {
+      // Ours is in: a route of another protocol there later is news again.
+      for (const s of work.replaceSlots) if (!s.foreign) this.warnedForeign.delete(s.key);
+    }
     if (outcome.failures.length === 0) return 0;
-    const { remove, removeSlots, replace, replaceSlots, ours } = work;
-    const refused: string[] = [];
-    const foreign: string[] = [];
-    for (const f of outcome.failures) {
-      if (f.index < remove.length) {
-        // Already gone is what we wanted.
-        if (f.code === 'ESRCH') continue;
-        (removeSlots[f.index] as Slot).have = unsure(remove[f.index] as RouteCanon);
-        refused.push(`${f.line}: ${f.message}`);
-        continue;
-      }
-      const i = f.index - remove.length;
-      const c = replace[i] as RouteCanon;
-      const s = replaceSlots[i] as Slot;
-      if (ours[i]) {
-        // A refused replace may have left our old route in place.
-        s.have = unsure(c);
-        refused.push(`${f.line}: ${f.message}`);
-        continue;
-      }
-      // A refused add left nothing of ours.
-      s.have = undefined;
-      if (f.code === 'EEXIST') foreign.push(c.key);
-      else refused.push(`${f.line}: ${f.message}`);
-    }
-    if (foreign.length > 0) {
-      this.log.warn(`route sync: ${foreign.length} desired route(s) not installed: a route we did not install (of another protocol, unless it appeared behind our back) holds the same table, destination and metric`, {
-        netns: this.opts.netns,
-        examples: foreign.slice(0, 5),
-      });
-    }
+    const byIndex = new Map(outcome.failures.map((f) => [f.index, f]));
+    this.reportBlocked(blocked);
     if (refused.length > 0) {
       this.log.warn(`route sync: the kernel refused ${refused.length} route change(s); the next resync retries them`, {
         netns: this.opts.netns,
-        examples: refused.slice(0, 5),
+        examples: refused.slice(0, 5).map((r) => {
+          const f = byIndex.get(r.index);
+          return `${f?.line}: ${f?.message}`;
+        }),
       });
     }
-    return refused.length + foreign.length;
+    return refused.length + blocked.length;
+  }
+
+  /**
+   * Warns about wanted routes a route of another protocol keeps out, once
+   * per identity (until ours is installed there).
+   */
+  private reportBlocked(blocked: readonly Slot[]): void {
+    if (blocked.length === 0) return;
+    const fresh: string[] = [];
+    for (const s of blocked) {
+      if (this.warnedForeign.has(s.key)) continue;
+      this.warnedForeign.add(s.key);
+      fresh.push(s.key);
+    }
+    if (fresh.length === 0) return;
+    this.log.warn(`route sync: ${fresh.length} desired route(s) not installed: a route we did not install (of another protocol, unless it appeared behind our back) holds the same table, destination and metric; it is left alone`, {
+      netns: this.opts.netns,
+      examples: fresh.slice(0, 5),
+    });
   }
 
   private markApplied(target: number): void {
