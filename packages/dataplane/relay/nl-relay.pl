@@ -39,7 +39,7 @@
 use strict;
 use warnings;
 use Config;
-use Socket qw(SOCK_RAW SOL_SOCKET SO_RCVBUF);
+use Socket qw(SOCK_RAW SOL_SOCKET SO_RCVBUF MSG_DONTWAIT);
 
 use constant {
   AF_NETLINK      => 16,
@@ -49,6 +49,11 @@ use constant {
   NETLINK_EXT_ACK => 11,
   SO_RCVBUFFORCE  => 33,
   NLMSG_ERROR     => 2,
+  NLMSG_DONE      => 3,
+  NETLINK_GET_STRICT_CHK => 12,
+  ENOBUFS         => 105,
+  # RTMGRP_LINK | RTMGRP_IPV4_ROUTE | RTMGRP_IPV6_ROUTE
+  LISTEN_GROUPS   => 0x1 | 0x40 | 0x400,
   NLM_F_CAPPED    => 0x100,
   CLONE_NEWNET    => 0x40000000,
   OP_FRAME        => 0x80000000,
@@ -59,19 +64,24 @@ use constant {
 };
 
 sub nl_socket {
+  my ($groups) = @_;
   socket(my $s, AF_NETLINK, SOCK_RAW, NETLINK_ROUTE) or return undef;
-  bind($s, pack('S x2 L L', AF_NETLINK, 0, 0)) or return undef;
+  bind($s, pack('S x2 L L', AF_NETLINK, 0, $groups // 0)) or return undef;
   # Room for the answers to a whole frame; the forced size needs CAP_NET_ADMIN.
   setsockopt($s, SOL_SOCKET, SO_RCVBUFFORCE, 4 << 20) or setsockopt($s, SOL_SOCKET, SO_RCVBUF, 4 << 20);
   # Failures come back with the request's header only, plus the kernel's reason.
   setsockopt($s, SOL_NETLINK, NETLINK_CAP_ACK, 1);
   setsockopt($s, SOL_NETLINK, NETLINK_EXT_ACK, 1);
+  # Dump requests are checked strictly, and filtered by what they ask for
+  # (route sync asks for its protocol's routes only).
+  setsockopt($s, SOL_NETLINK, NETLINK_GET_STRICT_CHK, 1);
   return $s;
 }
 
-my $nl = nl_socket() or die "netlink socket: $!\n";
 binmode STDIN;
 binmode STDOUT;
+listen_mode() if @ARGV && $ARGV[0] eq 'listen';
+my $nl = nl_socket() or die "netlink socket: $!\n";
 
 # setns(2) by number: perl has no wrapper. Looked up when first needed, so a
 # relay on an architecture not listed here still serves plain frames.
@@ -136,7 +146,7 @@ sub talk {
     my $p = 0;
     while ($p + 16 <= length $dgram) {
       my ($msglen, $type, $seq) = unpack('L S x2 L', substr($dgram, $p, 12));
-      if ($type == NLMSG_ERROR && $p + 20 <= length $dgram) {
+      if (($type == NLMSG_ERROR || $type == NLMSG_DONE) && $p + 20 <= length $dgram) {
         $failed = 1 if unpack('l', substr($dgram, $p + 16, 4)) != 0;
         $done = 1 if $seq == $last;
       }
@@ -221,6 +231,50 @@ sub op_frame {
     setns($home) or die "setns back home: $!\n";
   }
   return $out;
+}
+
+# Listen mode (`nl-relay.pl listen`): a socket joined to the link, IPv4
+# route and IPv6 route notification groups, in the relay's own namespace.
+# Whatever the kernel announces is passed on as frames: a u32 length (host
+# order) and whole netlink messages. A frame of length 0 means "announcements
+# may have been missed": sent once subscribed (changes before it are not
+# announced) and whenever the socket overran (ENOBUFS); the caller then
+# reads the kernel in full. Ends when stdin ends.
+sub listen_mode {
+  my $s = nl_socket(LISTEN_GROUPS) or die "netlink socket: $!\n";
+  setsockopt($s, SOL_SOCKET, SO_RCVBUFFORCE, 32 << 20) or setsockopt($s, SOL_SOCKET, SO_RCVBUF, 32 << 20);
+  write_all(pack('L', 0));
+  my ($rin, $out) = ('', '');
+  vec($rin, fileno(STDIN), 1) = 1;
+  vec($rin, fileno($s), 1) = 1;
+  for (;;) {
+    my $n = select(my $rout = $rin, undef, undef, undef);
+    next if $n < 0 && $!{EINTR};
+    die "select: $!\n" if $n < 0;
+    if (vec($rout, fileno(STDIN), 1)) {
+      my $got = sysread(STDIN, my $buf, 4096);
+      exit 0 if defined $got && $got == 0;
+      die "stdin: $!\n" unless defined $got;
+    }
+    next unless vec($rout, fileno($s), 1);
+    # Everything waiting, in one frame (up to about 1 MiB).
+    while (length $out < (1 << 20)) {
+      my $r = recv($s, my $dgram, 1 << 20, MSG_DONTWAIT);
+      if (!defined $r) {
+        last if $!{EAGAIN} || $!{EWOULDBLOCK};
+        if ($! + 0 == ENOBUFS) {
+          write_all(pack('L', length $out) . $out) if length $out;
+          write_all(pack('L', 0));
+          $out = '';
+          next;
+        }
+        die "netlink recv: $!\n";
+      }
+      $out .= $dgram;
+    }
+    write_all(pack('L', length $out) . $out) if length $out;
+    $out = '';
+  }
 }
 
 while (defined(my $head = read_exactly(4))) {

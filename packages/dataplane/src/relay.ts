@@ -24,8 +24,16 @@ import { TerraceError } from '@terrace/api';
 import { deleteArgs, replaceArgs, type RouteCanon } from './canon.js';
 import { DEFAULT_IP_COMMAND } from './constants.js';
 import {
+  applyLinks,
   decodeAnswers,
+  decodeRoutes,
   devicesOf,
+  dumpError,
+  dumpInterrupted,
+  encodeGetLinks,
+  encodeGetRoutes,
+  UnknownIfIndex,
+  type IfNames,
   encodeGetLink,
   encodeRoute,
   errnoCode,
@@ -85,12 +93,50 @@ export interface RelayListener {
 
 export type RelayStarter = (opts: RouteWriterOptions, listener: RelayListener) => RelayLink;
 
-/** The relay process, in the routes' namespace. */
-export const spawnRelay: RelayStarter = (opts, listener) => {
+/**
+ * Frames as the relay writes them (a u32 length in host order, then that
+ * many bytes), from output in any chunking. A frame is copied once, when it
+ * is whole: a dump of 100,000 routes is one frame of megabytes.
+ */
+export class FrameReader {
+  private chunks: Buffer[] = [];
+  private bytes = 0;
+
+  /** Takes output; calls `frame` for each whole frame, in order. */
+  push(d: Buffer, frame: (body: Buffer) => void): void {
+    this.chunks.push(d);
+    this.bytes += d.length;
+    for (;;) {
+      if (this.bytes < 4) return;
+      let head = this.chunks[0] as Buffer;
+      if (head.length < 4) {
+        head = Buffer.concat(this.chunks);
+        this.chunks = [head];
+      }
+      const len = isLittleEndian ? head.readUInt32LE(0) : head.readUInt32BE(0);
+      if (this.bytes < 4 + len) return;
+      const all = this.chunks.length === 1 ? head : Buffer.concat(this.chunks, this.bytes);
+      const body = all.subarray(4, 4 + len);
+      const rest = all.subarray(4 + len);
+      this.chunks = rest.length > 0 ? [rest] : [];
+      this.bytes = rest.length;
+      frame(body);
+    }
+  }
+
+  reset(): void {
+    this.chunks = [];
+    this.bytes = 0;
+  }
+}
+
+/** The relay process, in the routes' namespace; `mode` is its argument (`listen`: relay/nl-relay.pl). */
+export function spawnRelay(opts: RouteWriterOptions, listener: RelayListener, mode?: 'listen'): RelayLink {
   const perl = opts.perlCommand ?? 'perl';
   const netns = opts.netns;
+  const script = mode === undefined ? [RELAY_SCRIPT] : [RELAY_SCRIPT, mode];
   const [cmd, args] =
-    netns === undefined ? [perl, [RELAY_SCRIPT]] : [opts.ipCommand ?? DEFAULT_IP_COMMAND, ['netns', 'exec', netns, perl, RELAY_SCRIPT]];
+    netns === undefined ? [perl, script] : [opts.ipCommand ?? DEFAULT_IP_COMMAND, ['netns', 'exec', netns, perl, ...script]];
   const child: ChildProcess = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
   // Spawn failures (no such binary, no file descriptors left) come as 'error',
   // maybe without 'close', and then the pipes may not exist at all.
@@ -116,7 +162,7 @@ export const spawnRelay: RelayStarter = (opts, listener) => {
       }
     },
   };
-};
+}
 
 /** A route change the kernel refused. */
 export interface BatchFailure {
@@ -161,8 +207,7 @@ export class RouteWriter {
   private seq = 0;
   /** Frames sent to the current relay, awaiting their answers (undefined: lost). */
   private waiting: Array<(answers: Buffer | undefined) => void> = [];
-  private pending: Buffer[] = [];
-  private pendingBytes = 0;
+  private readonly frames = new FrameReader();
   private stderr = '';
   private closed = false;
   /** A batch is open (begun, its end() not yet resolved). */
@@ -277,6 +322,46 @@ export class RouteWriter {
     };
   }
 
+  /**
+   * The kernel's routes of our protocol, both families, every table, with
+   * their devices named: a dump of the links and one of each family's routes
+   * (filtered by protocol in the kernel), each one frame through the relay.
+   * Also fills `names` (index → interface name) afresh. Undefined when the
+   * relay died first; throws a TerraceError (Unavailable) when the kernel
+   * refused, or its dumps kept being interrupted by changes.
+   */
+  async readRoutes(names: IfNames = new Map()): Promise<RouteCanon[] | undefined> {
+    if (this.closed) throw new TerraceError('Internal', 'route writer: used after close');
+    for (let attempt = 1; ; attempt++) {
+      const link = this.link ?? this.start();
+      // Sequence 0: dumps are told apart by frame, not by sequence, and take
+      // no number from a batch that may be open.
+      const asked = [encodeGetLinks, (w: MessageWriter) => encodeGetRoutes(w, 4, 0), (w: MessageWriter) => encodeGetRoutes(w, 6, 0)].map((enc) => {
+        const w = new MessageWriter(64);
+        enc(w, 0);
+        return this.send(link, w.bytes());
+      });
+      const answers = await Promise.all(asked);
+      if (answers.some((a) => a === undefined)) return undefined;
+      const [links, v4, v6] = answers as [Buffer, Buffer, Buffer];
+      const errno = dumpError(links) || dumpError(v4) || dumpError(v6);
+      if (errno !== 0) throw new TerraceError('Unavailable', `reading the kernel's routes: ${errnoText(errno)}`);
+      if (![links, v4, v6].some(dumpInterrupted)) {
+        names.clear();
+        applyLinks(links, names);
+        try {
+          const out = decodeRoutes(v4, names, true);
+          decodeRoutes(v6, names, true, out);
+          return out.map((r) => r.route);
+        } catch (e) {
+          // A link that came after the link dump: read again.
+          if (!(e instanceof UnknownIfIndex)) throw e;
+        }
+      }
+      if (attempt >= 3) throw new TerraceError('Unavailable', "reading the kernel's routes: three dumps in a row were interrupted by changes");
+    }
+  }
+
   /** Frames sent to the relay and not yet answered. */
   get inFlight(): number {
     return this.waiting.length;
@@ -336,8 +421,7 @@ export class RouteWriter {
 
   private start(): RelayLink {
     this.waiting = [];
-    this.pending = [];
-    this.pendingBytes = 0;
+    this.frames.reset();
     this.stderr = '';
     let link: RelayLink | undefined;
     let done = false;
@@ -369,22 +453,7 @@ export class RouteWriter {
 
   private onStdout(link: RelayLink, d: Buffer): void {
     if (this.link !== link) return;
-    this.pending.push(d);
-    this.pendingBytes += d.length;
-    for (;;) {
-      if (this.pendingBytes < 4) return;
-      let buf = this.pending.length === 1 ? (this.pending[0] as Buffer) : Buffer.concat(this.pending);
-      const len = isLittleEndian ? buf.readUInt32LE(0) : buf.readUInt32BE(0);
-      if (buf.length < 4 + len) {
-        this.pending = [buf];
-        return;
-      }
-      const answers = buf.subarray(4, 4 + len);
-      buf = buf.subarray(4 + len);
-      this.pending = buf.length > 0 ? [buf] : [];
-      this.pendingBytes = buf.length;
-      this.waiting.shift()?.(answers);
-    }
+    this.frames.push(d, (answers) => this.waiting.shift()?.(answers));
   }
 
   private onExit(link: RelayLink, code: number | null, signal: NodeJS.Signals | null): void {

@@ -21,14 +21,17 @@
  */
 import type { Cidr } from '@terrace/api';
 import { canonMatches, canonOf, type RouteCanon } from './canon.js';
-import { assume, newSlot, planSize, planSlots, settle, splitPlan, type Plan, type Slot } from './plan.js';
 import { DEFAULT_RESYNC_INTERVAL_MS } from './constants.js';
-import { readKernelCanons, type IpOptions } from './kernel.js';
+import { RouteListener } from './listener.js';
+import { applyLinks, decodeRoutes, UnknownIfIndex, type IfNames, type KernelRoute } from './netlink.js';
+import { assume, newSlot, observe, planSize, planSlots, settle, splitPlan, type Plan, type Slot } from './plan.js';
 import { RouteWriter, type BatchOutcome, type RouteWriterOptions } from './relay.js';
 import { routeIdKey, type Route, type RouteId } from './route.js';
 
 /** Full syncs at least this long are split over two relays. */
 const SPLIT_MIN_CHANGES = 4096;
+/** How long a full sync waits for the listener to subscribe before reading the kernel anyway. */
+const LISTENER_WAIT_MS = 2_000;
 
 /** The subset of a winston logger route sync uses. */
 export interface RouteSyncLogger {
@@ -38,7 +41,7 @@ export interface RouteSyncLogger {
   error(message: string, meta?: Record<string, unknown>): void;
 }
 
-export interface RouteSyncOptions extends IpOptions, Pick<RouteWriterOptions, 'perlCommand'> {
+export interface RouteSyncOptions extends Pick<RouteWriterOptions, 'netns' | 'ipCommand' | 'perlCommand'> {
   /** Where problems are reported; default: warnings and errors on stderr. */
   readonly logger?: RouteSyncLogger;
   /** Period of the full resync; default DEFAULT_RESYNC_INTERVAL_MS (30 s); 0 turns the timer off. */
@@ -83,7 +86,12 @@ export class RouteSync {
   private readonly opts: RouteSyncOptions;
   private readonly log: RouteSyncLogger;
   private readonly batch: RouteWriter;
-  private readonly readKernel: (opts: IpOptions) => Promise<RouteCanon[]>;
+  /** The kernel's announcements of route and link changes. */
+  private readonly listener: RouteListener;
+  /** Interface index → name in the routes' namespace: from each full read, kept current by announcements. */
+  private readonly names: IfNames = new Map();
+  /** Announcements that came while a full read was under way: applied after it. */
+  private heldEvents: KernelRoute[] | undefined;
   /** Every identity we want a route at or believe the kernel has one at. */
   private readonly slots = new Map<string, Slot>();
   /** Slots with a desired route. */
@@ -111,13 +119,19 @@ export class RouteSync {
   /** Identities already warned about as held by another protocol's route (reportBlocked). */
   private readonly warnedForeign = new Set<string>();
   /** A kernel read started ahead of the runner (see prefetch). */
-  private prefetched: Promise<RouteCanon[]> | undefined;
+  private prefetched: Promise<RouteCanon[] | undefined> | undefined;
 
   constructor(opts: RouteSyncOptions = {}) {
     this.opts = opts;
     this.holdingStale = opts.holdStale ?? false;
     this.log = opts.logger ?? stderrLogger;
-    this.readKernel = readKernelCanons;
+    this.listener = new RouteListener({
+      ...opts,
+      onMessages: (b) => this.onAnnounced(b),
+      // Announcements may have been missed: the kernel is read in full.
+      onReset: () => this.requestResync(),
+      onExit: (info) => this.log.warn('route sync: kernel listener relay exited; starting another', { ...info, netns: opts.netns }),
+    });
     const batchOpts = {
       ...opts,
       onExit: (info: object) => this.log.warn('route sync: netlink relay exited; starting another', { ...info, netns: opts.netns }),
@@ -140,6 +154,11 @@ export class RouteSync {
   /** The pids of the relays that run (the second only after a large full sync). */
   get relayPids(): number[] {
     return [this.batch.pid, this.second.pid].filter((p): p is number => p !== undefined);
+  }
+
+  /** The pid of the relay that listens to the kernel's announcements, while one runs. */
+  get listenerPid(): number | undefined {
+    return this.listener.pid;
   }
 
   /** Frames of changes sent to the kernel and not yet answered. */
@@ -253,7 +272,7 @@ export class RouteSync {
       this.backoff.resolve();
     }
     await this.running;
-    await Promise.all([this.batch.close(), this.second.close()]);
+    await Promise.all([this.batch.close(), this.second.close(), this.listener.close()]);
     for (const w of this.waiters.splice(0)) w.resolve();
   }
 
@@ -266,11 +285,73 @@ export class RouteSync {
   private prefetch(): void {
     if (this.closed || this.running !== undefined || this.prefetched !== undefined) return;
     if (this.kernelKnown && !this.resyncWanted) return;
-    const read = this.readKernel(this.opts);
+    const read = this.startRead();
     // Failures surface when fullSync awaits it.
     read.catch(() => undefined);
     this.prefetched = read;
+  }
+
+  /**
+   * Reads the kernel's routes of our protocol through the relay, once the
+   * listener has subscribed: every change after that is in the read or
+   * announced after it (or both), and announcements that come during the
+   * read are held and applied after it. Undefined when the relay died.
+   */
+  private async startRead(): Promise<RouteCanon[] | undefined> {
     this.batch.warm();
+    await this.listener.ready(LISTENER_WAIT_MS);
+    // From here on a request for a full resync asks for another read.
+    this.resyncWanted = false;
+    this.heldEvents ??= [];
+    return this.batch.readRoutes(this.names);
+  }
+
+  /** Announcements from the kernel: link changes keep `names` current, route changes go to their slots. */
+  private onAnnounced(b: Buffer): void {
+    if (this.closed) return;
+    applyLinks(b, this.names);
+    let events: KernelRoute[];
+    try {
+      events = decodeRoutes(b, this.names, false);
+    } catch (e) {
+      // A device we cannot name (or an answer we cannot read): read the kernel in full.
+      if (!(e instanceof UnknownIfIndex)) this.log.warn('route sync: unreadable kernel announcement; re-reading the kernel', { netns: this.opts.netns, error: String(e) });
+      this.requestResync();
+      return;
+    }
+    if (events.length === 0) return;
+    if (this.heldEvents !== undefined) {
+      for (const e of events) this.heldEvents.push(e);
+      return;
+    }
+    // What we believe is void anyway until the next full read.
+    if (!this.kernelKnown) return;
+    if (this.observeAll(events)) this.kick();
+  }
+
+  /** Applies announced route changes to their slots; true when some slot needs a batch. */
+  private observeAll(events: readonly KernelRoute[]): boolean {
+    let queued = false;
+    const blocked: Slot[] = [];
+    for (const e of events) {
+      let s = this.slots.get(e.route.key);
+      if (s === undefined) {
+        // Every route of our protocol is ours to keep or remove; others matter only where we want one.
+        if (!e.ours || e.op !== 'new') continue;
+        s = this.slot(e.route.key);
+      }
+      const o = observe(s, e);
+      if (o === 'queue') {
+        this.queue(s);
+        queued = true;
+      } else if (o === 'foreign') {
+        blocked.push(s);
+      } else {
+        this.prune(s);
+      }
+    }
+    this.reportBlocked(blocked);
+    return queued;
   }
 
   /**
@@ -363,7 +444,7 @@ export class RouteSync {
   private async loop(): Promise<void> {
     while (!this.closed) {
       let ok: boolean;
-      if (!this.kernelKnown || this.resyncWanted) ok = await this.fullSync();
+      if (!this.kernelKnown || this.resyncWanted || this.prefetched !== undefined) ok = await this.fullSync();
       else if (this.dirty.length > 0) ok = await this.incremental();
       else {
         // Nothing queued, nothing in flight: every change so far is in the
@@ -388,15 +469,19 @@ export class RouteSync {
 
   private async fullSync(): Promise<boolean> {
     const started = performance.now();
-    this.resyncWanted = false;
-    let actual: RouteCanon[];
-    const prefetched = this.prefetched;
+    let actual: RouteCanon[] | undefined;
+    const read = this.prefetched ?? this.startRead();
     this.prefetched = undefined;
-    this.batch.warm();
     try {
-      actual = await (prefetched ?? this.readKernel(this.opts));
+      actual = await read;
     } catch (e) {
       this.log.warn('route sync: cannot read kernel routes; retrying', { netns: this.opts.netns, error: String(e) });
+      actual = undefined;
+    }
+    const held = this.heldEvents ?? [];
+    this.heldEvents = undefined;
+    if (actual === undefined) {
+      this.log.warn('route sync: netlink relay died before answering a read of the kernel; reading again', { netns: this.opts.netns });
       this.resyncWanted = true;
       return false;
     }
@@ -412,6 +497,10 @@ export class RouteSync {
       s.foreign = false;
     }
     for (const c of actual) this.slot(c.key).have = c;
+    // Changes announced during the read, in order, over what it found.
+    if (held.length > 0) this.observeAll(held);
+    for (const s of this.dirty) s.dirty = false;
+    this.dirty = [];
     const work = planSlots(this.slots.values(), this.holdingStale);
     for (const s of work.vacant) this.slots.delete(s.key);
     const failed = await this.apply(work);
