@@ -8,7 +8,11 @@
 #
 # Plain frame (head's top bit clear; route sync): the head is the length of
 # that many bytes of netlink requests, sent to the kernel as one datagram from
-# the relay's own namespace; the last request asks for an ack.
+# the relay's own namespace; the last request asks for an ack, or is a dump
+# request (NLM_F_DUMP; one a frame: the kernel runs one dump at a time per
+# socket), whose answer is many messages over many datagrams, ending with
+# NLMSG_DONE. The socket has NETLINK_GET_STRICT_CHK set, so the kernel
+# filters a route dump by the rtm_protocol the request names.
 #
 # Op frame (head's top bit set; pod wiring): the low 31 bits are the length
 # of a list of records, each 4-aligned: u32 length (header included), u16
@@ -32,7 +36,12 @@
 # own namespace at the end of every op frame.
 #
 # stdout: per frame, in order, a u32 length and the answers (for a plain
-# frame, up to and including the answer to its last request).
+# frame, up to and including the answer to its last request: its ack, its
+# error, or its dump's NLMSG_DONE).
+#
+# Listen mode (`nl-relay.pl listen`, route sync's second relay): stdin
+# carries nothing; the kernel's link and route announcements come out as
+# frames (see listen_mode below).
 # An error on a socket or a pipe, or a namespace it cannot return from, ends
 # the process; the caller treats the frames it had not heard back about as
 # lost.
@@ -64,9 +73,13 @@ use constant {
 };
 
 sub nl_socket {
-  my ($groups) = @_;
+  my ($groups, $port) = @_;
   socket(my $s, AF_NETLINK, SOCK_RAW, NETLINK_ROUTE) or return undef;
-  bind($s, pack('S x2 L L', AF_NETLINK, 0, $groups // 0)) or return undef;
+  # A port named (the relay's pid, for its main socket) is the one its
+  # requests' announcements carry; taken already, the kernel picks one.
+  unless ($port && bind($s, pack('S x2 L L', AF_NETLINK, $port, $groups // 0))) {
+    bind($s, pack('S x2 L L', AF_NETLINK, 0, $groups // 0)) or return undef;
+  }
   # Room for the answers to a whole frame; the forced size needs CAP_NET_ADMIN.
   setsockopt($s, SOL_SOCKET, SO_RCVBUFFORCE, 4 << 20) or setsockopt($s, SOL_SOCKET, SO_RCVBUF, 4 << 20);
   # Failures come back with the request's header only, plus the kernel's reason.
@@ -81,7 +94,7 @@ sub nl_socket {
 binmode STDIN;
 binmode STDOUT;
 listen_mode() if @ARGV && $ARGV[0] eq 'listen';
-my $nl = nl_socket() or die "netlink socket: $!\n";
+my $nl = nl_socket(0, $$) or die "netlink socket: $!\n";
 
 # setns(2) by number: perl has no wrapper. Looked up when first needed, so a
 # relay on an architecture not listed here still serves plain frames.
@@ -239,12 +252,20 @@ sub op_frame {
 # order) and whole netlink messages. A frame of length 0 means "announcements
 # may have been missed": sent once subscribed (changes before it are not
 # announced) and whenever the socket overran (ENOBUFS); the caller then
-# reads the kernel in full. Ends when stdin ends.
+# reads the kernel in full.
+#
+# stdin: frames, each a u32 length and that many bytes of u32 netlink port
+# ids (host order): from then on, announcements of changes requested from
+# those ports are dropped. The kernel stamps an announcement with the port
+# of the socket whose request caused it (0 for its own changes); route
+# sync's writing relays' sockets are bound to their pids, so their echoes
+# never reach the caller. Ends when stdin ends.
 sub listen_mode {
   my $s = nl_socket(LISTEN_GROUPS) or die "netlink socket: $!\n";
   setsockopt($s, SOL_SOCKET, SO_RCVBUFFORCE, 32 << 20) or setsockopt($s, SOL_SOCKET, SO_RCVBUF, 32 << 20);
   write_all(pack('L', 0));
-  my ($rin, $out) = ('', '');
+  my ($rin, $out, $in) = ('', '', '');
+  my %ignore;
   vec($rin, fileno(STDIN), 1) = 1;
   vec($rin, fileno($s), 1) = 1;
   for (;;) {
@@ -252,9 +273,15 @@ sub listen_mode {
     next if $n < 0 && $!{EINTR};
     die "select: $!\n" if $n < 0;
     if (vec($rout, fileno(STDIN), 1)) {
-      my $got = sysread(STDIN, my $buf, 4096);
+      my $got = sysread(STDIN, $in, 4096, length $in);
       exit 0 if defined $got && $got == 0;
       die "stdin: $!\n" unless defined $got;
+      while (length $in >= 4) {
+        my $len = unpack('L', $in);
+        last if length $in < 4 + $len;
+        %ignore = map { $_ => 1 } unpack('L*', substr($in, 4, $len));
+        substr($in, 0, 4 + $len) = '';
+      }
     }
     next unless vec($rout, fileno($s), 1);
     # Everything waiting, in one frame (up to about 1 MiB).
@@ -270,7 +297,18 @@ sub listen_mode {
         }
         die "netlink recv: $!\n";
       }
-      $out .= $dgram;
+      if (%ignore) {
+        my $p = 0;
+        while ($p + 16 <= length $dgram) {
+          my ($msglen, $port) = unpack('L x8 L', substr($dgram, $p, 16));
+          last if $msglen < 16;
+          my $step = ($msglen + 3) & ~3;
+          $out .= substr($dgram, $p, $step) unless $ignore{$port};
+          $p += $step;
+        }
+      } else {
+        $out .= $dgram;
+      }
     }
     write_all(pack('L', length $out) . $out) if length $out;
     $out = '';

@@ -3,11 +3,11 @@
  * strings, next hops in a canonical order.
  *
  * Desired routes (built from parsed Cidr/IPAddr values) and kernel routes
- * (read as `ip route show` text) both become a RouteCanon, so the two sides
- * compare as strings field by field, and the kernel side never needs BigInt
- * nor builds a string beyond the ones it slices out of the dump: a no-change
- * resync of 100,000 routes allocates little more than one small object per
- * route.
+ * (decoded from netlink dumps and announcements, netlink.ts decodeRoutes)
+ * both become a RouteCanon, so the two sides compare as strings field by
+ * field; devices are named, not numbered, as callers name them (a kernel
+ * route's interface index is named through the link dump that comes with
+ * every read, kept current by link announcements).
  */
 import { formatCidr, formatIP, TerraceError, type Cidr, type IPAddr, type IPFamily } from '@terrace/api';
 import {

@@ -8,6 +8,7 @@
  * and the owner then reads the kernel in full. A relay that dies is started
  * again after a backoff, and its successor's empty frame says the same.
  */
+import { endianness } from 'node:os';
 import { TerraceError } from '@terrace/api';
 import { FrameReader, spawnRelay, type RelayLink, type RouteWriterOptions } from './relay.js';
 
@@ -21,6 +22,7 @@ export interface RouteListenerOptions extends Pick<RouteWriterOptions, 'netns' |
 }
 
 const MAX_BACKOFF_MS = 5_000;
+const LE = endianness() === 'LE';
 
 export class RouteListener {
   private readonly opts: RouteListenerOptions;
@@ -33,6 +35,8 @@ export class RouteListener {
   private exited: Promise<void> = Promise.resolve();
   /** Resolved once the running relay has subscribed. */
   private subscribed: { promise: Promise<void>; resolve: () => void; done: boolean } = RouteListener.gate();
+  /** Netlink ports whose requests' announcements the relay drops (ignore). */
+  private ports: readonly number[] = [];
   /** Relay processes started so far. */
   started = 0;
 
@@ -54,6 +58,30 @@ export class RouteListener {
   /** The relay's pid, while one runs. */
   get pid(): number | undefined {
     return this.link?.pid;
+  }
+
+  /**
+   * Announcements of changes requested from these netlink ports (route
+   * sync's writing relays: their pids) are dropped in the relay, so the
+   * echoes of route sync's own writes cost nothing here. Echoes that slip
+   * through (a relay whose port is not its pid) still change nothing:
+   * route sync compares them with what it believes.
+   */
+  ignore(ports: readonly number[]): void {
+    this.ports = ports;
+    if (this.link !== undefined) this.sendPorts(this.link);
+  }
+
+  private sendPorts(link: RelayLink): void {
+    const b = Buffer.alloc(4 + 4 * this.ports.length);
+    if (LE) {
+      b.writeUInt32LE(4 * this.ports.length, 0);
+      this.ports.forEach((p, i) => b.writeUInt32LE(p >>> 0, 4 + 4 * i));
+    } else {
+      b.writeUInt32BE(4 * this.ports.length, 0);
+      this.ports.forEach((p, i) => b.writeUInt32BE(p >>> 0, 4 + 4 * i));
+    }
+    link.write(b);
   }
 
   /** Starts the relay if none runs and none is due. */
@@ -120,6 +148,7 @@ export class RouteListener {
     );
     this.link = link;
     if (early.exit !== undefined) this.onExit(link, ...early.exit);
+    else if (this.ports.length > 0) this.sendPorts(link);
   }
 
   private onFrame(body: Buffer): void {

@@ -1,5 +1,5 @@
 /**
- * Route changes to the kernel through one long-lived relay process
+ * Route changes to, and route reads from, the kernel through one long-lived relay process
  * (relay/nl-relay.pl, run by perl, which every Debian system has): we encode
  * rtnetlink requests (netlink.ts) in frames of up to FRAME_MESSAGES, the
  * relay sends each frame to the kernel as one datagram and hands back the
@@ -8,6 +8,9 @@
  * the failures plus one acknowledgement per frame, and a frame is done when
  * that acknowledgement arrives (the kernel handles a datagram's requests in
  * order).
+ *
+ * Reads are dumps (readRoutes): one frame each for the links and for each
+ * family's routes of our protocol, answered up to NLMSG_DONE.
  *
  * The relay runs in the routes' namespace (`ip netns exec NAME perl ...`).
  * It is started on first use and again after it dies; batches it had not
@@ -64,6 +67,8 @@ export interface RouteWriterOptions {
   readonly perlCommand?: string;
   /** Called when the relay exits on its own (another is started by the next batch). */
   readonly onExit?: (info: { pid: number | undefined; code: number | null; signal: NodeJS.Signals | null; stderr: string }) => void;
+  /** Called when a relay process has been started, with its pid (also its netlink port, as a rule). */
+  readonly onStart?: (pid: number | undefined) => void;
 }
 
 /** RouteWriter's end of a relay. */
@@ -448,6 +453,7 @@ export class RouteWriter {
     this.link = link;
     // Dead from the start: its batches come back lost, and the next begin() starts another.
     if (early.exit !== undefined) this.onExit(link, ...early.exit);
+    else this.opts.onStart?.(link.pid);
     return link;
   }
 

@@ -6,11 +6,21 @@
  * (flush). One runner applies changes as batched rtnetlink requests through a
  * long-lived relay process (relay.ts; a large full sync in halves through
  * two, which the kernel serves in parallel): changes made while a batch is in
- * flight, or within the same tick, go out together as the next batch. What
- * the runner believes the kernel holds is checked against the kernel itself
- * (read with `ip route show`) by a periodic full resync (read, diff, apply),
- * which repairs drift, refused changes and whatever a dead relay left half
- * done. Routes of any other protocol are never read, so never touched.
+ * flight, or within the same tick, go out together as the next batch.
+ *
+ * What the runner believes the kernel holds comes from the kernel itself: a
+ * full read (netlink dumps of our protocol's routes and of the links, through
+ * the same relay) at the first sync and at every resync, and between them
+ * the kernel's announcements, streamed by a second relay in listen mode
+ * (listener.ts). An announcement that agrees with what we believe (the echo
+ * of our own write) changes nothing; one that does not (a route of ours
+ * deleted or changed by hand) queues its slot for the next batch, which
+ * repairs it. A route of another protocol is never touched: one that takes
+ * an identity we want is left alone and reported once. The periodic full
+ * resync (read, plan, apply) stays as the safety net for what announcements
+ * cannot tell: a listener that overran or died, refused changes, and a dead
+ * writer's half-done batch. IPv4 routes removed with their device are not
+ * announced by the kernel: callers that re-create a device say so (gone()).
  *
  * State is one slot per route identity (plan.ts): what we want there and
  * what we believe the kernel has there, side by side. A change is one map
@@ -135,6 +145,8 @@ export class RouteSync {
     const batchOpts = {
       ...opts,
       onExit: (info: object) => this.log.warn('route sync: netlink relay exited; starting another', { ...info, netns: opts.netns }),
+      // The echoes of our own writes are dropped before they reach us.
+      onStart: () => this.listener.ignore(this.relayPids),
     };
     this.batch = new RouteWriter(batchOpts);
     // Started on the first large full sync only (RouteWriter spawns lazily).
