@@ -601,7 +601,7 @@ export class UnknownIfIndex extends Error {
  * come back as unicast routes without next hops: their identity can be
  * deleted and they never match a wanted route. Throws UnknownIfIndex.
  */
-function decodeRoute(b: Buffer, at: number, len: number, names: IfNames): RouteCanon | undefined {
+function decodeRoute(b: Buffer, at: number, len: number, names: IfNames, lenient: boolean): RouteCanon | undefined {
   const r = at + NLMSG_HDRLEN;
   const af = b[r];
   if (af !== AF_INET && af !== AF_INET6) return undefined;
@@ -681,39 +681,46 @@ function decodeRoute(b: Buffer, at: number, len: number, names: IfNames): RouteC
           else if (t === RTA_VIA) hvia = addrText(b, q + 6, r16(b, q + 4) === AF_INET ? 4 : 16);
           q += align4(l);
         }
-        list.push(pooledHop(hvia, devName(idx, names), weight, (hflags & RTNH_F_ONLINK) !== 0));
+        list.push(pooledHop(hvia, devName(idx, names, lenient), weight, (hflags & RTNH_F_ONLINK) !== 0));
         p += align4(hl);
       }
       hops = sortHops(list);
     } else if (via !== undefined || oif !== 0) {
-      hops = pooledSingle(pooledHop(via, devName(oif, names), 1, (rflags & RTNH_F_ONLINK) !== 0));
+      hops = pooledSingle(pooledHop(via, devName(oif, names, lenient), 1, (rflags & RTNH_F_ONLINK) !== 0));
     }
   }
   if (family === 6 && metric === 0) metric = defaultMetric(6);
   return { key: keyOf(dstText, family, table, metric), kind, family, dst: dstText, table, metric, src, hops };
 }
 
-function devName(index: number, names: IfNames): string | undefined {
+function devName(index: number, names: IfNames, lenient: boolean): string | undefined {
   if (index === 0) return undefined;
   const n = names.get(index);
-  if (n === undefined) throw new UnknownIfIndex(index);
+  if (n === undefined && !lenient) throw new UnknownIfIndex(index);
   return n;
 }
 
 /**
  * The routes in a stream of netlink messages (dump answers or
- * notifications), each with whether it is of our protocol; `oursOnly` skips
- * the others. Messages of other types are skipped.
+ * announcements), each with whether it is of our protocol; `oursOnly` skips
+ * the others. With `trackLinks`, link messages update `names` on the way, in
+ * the kernel's order (a route announced before its device went away is
+ * still named). Other messages are skipped. A removal naming a device that
+ * is gone decodes without it (its identity is what counts); anything else
+ * naming an unknown device throws UnknownIfIndex.
  */
-export function decodeRoutes(b: Buffer, names: IfNames, oursOnly: boolean, out: KernelRoute[] = [], from = 0, to = b.length): KernelRoute[] {
+export function decodeRoutes(b: Buffer, names: IfNames, oursOnly: boolean, out: KernelRoute[] = [], trackLinks = false): KernelRoute[] {
+  const from = 0;
+  const to = b.length;
   for (let at = from; at + NLMSG_HDRLEN <= to; ) {
     const len = r32(b, at);
     if (len < NLMSG_HDRLEN || at + len > to) throw new Error(`netlink: a message of ${len} bytes at ${at} overruns the ${to} received`);
     const type = r16(b, at + 4);
-    if ((type === RTM_NEWROUTE || type === RTM_DELROUTE) && len >= NLMSG_HDRLEN + RTMSG_LEN) {
+    if (trackLinks && (type === RTM_NEWLINK || type === RTM_DELLINK)) applyLinks(b, names, at, at + len);
+    else if ((type === RTM_NEWROUTE || type === RTM_DELROUTE) && len >= NLMSG_HDRLEN + RTMSG_LEN) {
       const ours = b[at + NLMSG_HDRLEN + 5] === ROUTE_PROTOCOL;
       if (ours || !oursOnly) {
-        const route = decodeRoute(b, at, len, names);
+        const route = decodeRoute(b, at, len, names, type === RTM_DELROUTE);
         if (route !== undefined) out.push({ op: type === RTM_NEWROUTE ? 'new' : 'del', ours, route });
       }
     }

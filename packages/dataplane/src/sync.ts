@@ -33,7 +33,7 @@ import type { Cidr } from '@terrace/api';
 import { canonMatches, canonOf, type RouteCanon } from './canon.js';
 import { DEFAULT_RESYNC_INTERVAL_MS } from './constants.js';
 import { RouteListener } from './listener.js';
-import { applyLinks, decodeRoutes, UnknownIfIndex, type IfNames, type KernelRoute } from './netlink.js';
+import { decodeRoutes, UnknownIfIndex, type IfNames, type KernelRoute } from './netlink.js';
 import { assume, newSlot, observe, planSize, planSlots, settle, splitPlan, type Plan, type Slot } from './plan.js';
 import { RouteWriter, type BatchOutcome, type RouteWriterOptions } from './relay.js';
 import { routeIdKey, type Route, type RouteId } from './route.js';
@@ -228,13 +228,15 @@ export class RouteSync {
    * Tells route sync that the kernel dropped these routes behind its back
    * (the device they went through was deleted, as when a pod's veth is
    * re-created): what it believed of them is void, and the next batch writes
-   * those still wanted. A slot whose kernel side is another route is left alone.
+   * those still wanted. A slot whose kernel side is another route is left
+   * alone. (IPv6 routes removed with their device are announced, and may
+   * have been seen already; IPv4 ones are not.)
    */
   gone(routes: Iterable<Route>): void {
     for (const r of routes) {
       const c = canonOf(r);
       const s = this.slots.get(c.key);
-      if (s === undefined || !same(s.have, c)) continue;
+      if (s === undefined || (s.have !== undefined && !same(s.have, c))) continue;
       s.have = undefined;
       this.queue(s);
     }
@@ -321,10 +323,9 @@ export class RouteSync {
   /** Announcements from the kernel: link changes keep `names` current, route changes go to their slots. */
   private onAnnounced(b: Buffer): void {
     if (this.closed) return;
-    applyLinks(b, this.names);
     let events: KernelRoute[];
     try {
-      events = decodeRoutes(b, this.names, false);
+      events = decodeRoutes(b, this.names, false, [], true);
     } catch (e) {
       // A device we cannot name (or an answer we cannot read): read the kernel in full.
       if (!(e instanceof UnknownIfIndex)) this.log.warn('route sync: unreadable kernel announcement; re-reading the kernel', { netns: this.opts.netns, error: String(e) });

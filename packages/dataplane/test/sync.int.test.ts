@@ -266,6 +266,36 @@ describe('RouteSync', () => {
     });
   });
 
+  it('puts back device routes through a re-created device once told (IPv4 removals are not announced)', async () => {
+    const veth = async (): Promise<void> => {
+      await sh('link', 'add', 'vc', 'type', 'veth', 'peer', 'name', 'vd');
+      await sh('link', 'set', 'vc', 'up');
+      await sh('link', 'set', 'vd', 'up');
+    };
+    await veth();
+    try {
+      await withSync(async (sync) => {
+        const routes = [deviceRoute(c('198.19.13.1/32'), 'vc'), deviceRoute(c('2001:db8:13::1/128'), 'vc')];
+        sync.setDesired(routes);
+        await sync.flush();
+        expect(await kernel()).toEqual(['198.19.13.1 dev vc', '2001:db8:13::1 dev vc']);
+        // A pod's veth re-created: both routes went with the old one.
+        await sh('link', 'del', 'vc');
+        // Long enough for the IPv6 removal's announcement to be seen (and a
+        // write through the missing device refused) before the device is back.
+        await new Promise((r) => setTimeout(r, 200));
+        await veth();
+        // What the agent does on the pod's ADD.
+        sync.gone(routes);
+        sync.upsert(routes);
+        await sync.flush();
+        await until('both routes back', async () => (await kernel()).length === 2, 1000);
+      });
+    } finally {
+      await sh('link', 'del', 'vc').catch(() => undefined);
+    }
+  });
+
   it('restarts the kernel listener relay when it is killed, and repairs still work', async () => {
     await withSync(async (sync, log) => {
       sync.setDesired([unicastRoute(c('198.19.12.1/32'), { via: gwA })]);
