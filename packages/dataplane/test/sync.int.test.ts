@@ -296,6 +296,28 @@ describe('RouteSync', () => {
     }
   });
 
+  it("hears nothing of its own writes (the listener relay drops their echoes), and hears a change by hand", async () => {
+    await withSync(async (sync) => {
+      const heard: Buffer[] = [];
+      const s = sync as unknown as { onAnnounced(b: Buffer): void };
+      const real = s.onAnnounced.bind(sync);
+      s.onAnnounced = (b) => {
+        heard.push(Buffer.from(b));
+        real(b);
+      };
+      const routes: Route[] = [];
+      for (let i = 0; i < 2000; i++) routes.push(unicastRoute({ family: 4, base: BigInt(0xc6130000 + 0xe000 + i), prefix: 32 }, { via: gwA }));
+      sync.setDesired(routes);
+      await sync.flush();
+      sync.setDesired(routes.slice(1000));
+      await sync.flush();
+      await new Promise((r) => setTimeout(r, 300));
+      expect(heard).toEqual([]);
+      await sh('route', 'del', '198.19.227.232/32', 'proto', '201');
+      await until('the change by hand to be heard', async () => heard.length > 0, 1000);
+    });
+  });
+
   it('restarts the kernel listener relay when it is killed, and repairs still work', async () => {
     await withSync(async (sync, log) => {
       sync.setDesired([unicastRoute(c('198.19.12.1/32'), { via: gwA })]);
