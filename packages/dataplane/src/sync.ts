@@ -40,6 +40,11 @@ import { routeIdKey, type Route, type RouteId } from './route.js';
 
 /** Full syncs at least this long are split over two relays. */
 const SPLIT_MIN_CHANGES = 4096;
+/**
+ * How long a removal of a route through a device waits before it is
+ * repaired: the device's own removal, if that is why, is announced by then.
+ */
+const DEVICE_GRACE_MS = 100;
 /** How long a full sync waits for the listener to subscribe before reading the kernel anyway. */
 const LISTENER_WAIT_MS = 2_000;
 
@@ -342,6 +347,43 @@ export class RouteSync {
     if (this.observeAll(events)) this.kick();
   }
 
+  /** Slots waiting for afterLinks' timer. */
+  private linkWait: Slot[] = [];
+
+  /** Queues the slot after DEVICE_GRACE_MS unless its device has gone meanwhile. */
+  private afterLinks(s: Slot): void {
+    this.linkWait.push(s);
+    if (this.linkWait.length > 1) return;
+    setTimeout(() => {
+      const due = this.linkWait;
+      this.linkWait = [];
+      if (this.closed) return;
+      let queued = false;
+      for (const w of due) {
+        if (w.want === undefined || w.have !== undefined || this.lacksDevice(w.want)) continue;
+        this.queue(w);
+        queued = true;
+      }
+      if (queued) this.kick();
+    }, DEVICE_GRACE_MS).unref();
+  }
+
+  /** The route names a device the namespace no longer has. */
+  private lacksDevice(c: RouteCanon): boolean {
+    for (const h of c.hops) {
+      if (h.dev === undefined) continue;
+      let found = false;
+      for (const n of this.names.values()) {
+        if (n === h.dev) {
+          found = true;
+          break;
+        }
+      }
+      if (!found) return true;
+    }
+    return false;
+  }
+
   /** Applies announced route changes to their slots; true when some slot needs a batch. */
   private observeAll(events: readonly KernelRoute[]): boolean {
     let queued = false;
@@ -355,6 +397,16 @@ export class RouteSync {
       }
       const o = observe(s, e);
       if (o === 'queue') {
+        // A route through a device may have gone with it (a pod's veth
+        // deleted: the kernel announces the IPv6 routes it takes, not the
+        // IPv4 ones, and the link's removal after them). Such a route cannot
+        // be put back before the device is, and the caller says when that
+        // is (gone(), upsert()): it is looked at again once the link's
+        // removal would have been announced.
+        if (e.op === 'del' && s.want !== undefined && s.want.hops.some((h) => h.dev !== undefined)) {
+          this.afterLinks(s);
+          continue;
+        }
         this.queue(s);
         queued = true;
       } else if (o === 'foreign') {
