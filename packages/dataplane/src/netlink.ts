@@ -23,6 +23,7 @@ import { getSystemErrorMap } from 'node:util';
 import { formatIP, parseIP, TerraceError, type IPFamily } from '@terrace/api';
 import type { HopText, RouteCanon } from './canon.js';
 import { defaultMetric, keyOf, pooledHop, pooledSingle, sortHops } from './canon.js';
+import type { KernelEvent } from './plan.js';
 import type { RouteKind } from './route.js';
 import { MAIN_TABLE, ROUTE_PROTOCOL } from './constants.js';
 
@@ -578,14 +579,6 @@ function addrText(b: Buffer, at: number, n: number): string {
   return formatIP({ family: 6, value: v });
 }
 
-/** A route the kernel described (dump answer or notification), as route sync reads it. */
-export interface KernelRoute {
-  readonly op: 'new' | 'del';
-  /** rtm_protocol is ours. */
-  readonly ours: boolean;
-  readonly route: RouteCanon;
-}
-
 /** A next hop naming an interface index the names map lacks; the caller re-reads links. */
 export class UnknownIfIndex extends Error {
   constructor(readonly index: number) {
@@ -709,7 +702,7 @@ function devName(index: number, names: IfNames, lenient: boolean): string | unde
  * is gone decodes without it (its identity is what counts); anything else
  * naming an unknown device throws UnknownIfIndex.
  */
-export function decodeRoutes(b: Buffer, names: IfNames, oursOnly: boolean, out: KernelRoute[] = [], trackLinks = false): KernelRoute[] {
+export function decodeRoutes(b: Buffer, names: IfNames, oursOnly: boolean, out: KernelEvent[] = [], trackLinks = false): KernelEvent[] {
   const from = 0;
   const to = b.length;
   for (let at = from; at + NLMSG_HDRLEN <= to; ) {

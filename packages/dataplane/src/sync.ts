@@ -22,21 +22,22 @@
  * writer's half-done batch. IPv4 routes removed with their device are not
  * announced by the kernel: callers that re-create a device say so (gone()).
  *
- * State is one slot per route identity (plan.ts): what we want there and
- * what we believe the kernel has there, side by side. A change is one map
- * lookup; the batch that follows plans the slots it queued, a full sync
- * plans every slot, both with plan.ts's planSlots (the function the property
- * tests check against a model kernel); this file is the runner around it:
- * queue, relays, backoff, flush waiters.
+ * State is one slot per route identity (slots.ts): what we want there and
+ * what we believe the kernel has there, side by side. A batch plans the
+ * slots queued since the last one, a full sync plans every slot, both with
+ * plan.ts's planSlots (the function the property tests check against a
+ * model kernel). This file is the runner around them: the relays and the
+ * listener, batching, backoff, the resync timer, flush waiters, logging.
  */
 import type { Cidr } from '@terrace/api';
-import { canonMatches, canonOf, type RouteCanon } from './canon.js';
+import { canonOf, type RouteCanon } from './canon.js';
 import { DEFAULT_RESYNC_INTERVAL_MS } from './constants.js';
 import { RouteListener } from './listener.js';
-import { decodeRoutes, UnknownIfIndex, type IfNames, type KernelRoute } from './netlink.js';
-import { assume, newSlot, observe, planSize, planSlots, settle, splitPlan, type Plan, type Slot } from './plan.js';
+import { decodeRoutes, UnknownIfIndex, type IfNames } from './netlink.js';
+import { assume, planSize, planSlots, settle, splitPlan, type KernelEvent, type Plan, type Slot } from './plan.js';
 import { RouteWriter, type BatchOutcome, type RouteWriterOptions } from './relay.js';
 import { routeIdKey, type Route, type RouteId } from './route.js';
+import { SlotTable } from './slots.js';
 
 /** Full syncs at least this long are split over two relays. */
 const SPLIT_MIN_CHANGES = 4096;
@@ -90,11 +91,6 @@ const stderrLogger: RouteSyncLogger = {
   error: (m, meta) => console.error(`error: ${m}`, meta ?? ''),
 };
 
-/** Exactly the same route (canonMatches lets a missing device match any). */
-function same(a: RouteCanon | undefined, b: RouteCanon): boolean {
-  return a !== undefined && canonMatches(a, b) && canonMatches(b, a);
-}
-
 const MAX_BACKOFF_MS = 10_000;
 
 export class RouteSync {
@@ -106,17 +102,13 @@ export class RouteSync {
   /** Interface index → name in the routes' namespace: from each full read, kept current by announcements. */
   private readonly names: IfNames = new Map();
   /** Announcements that came while a full read was under way: applied after it. */
-  private heldEvents: KernelRoute[] | undefined;
-  /** Every identity we want a route at or believe the kernel has one at. */
-  private readonly slots = new Map<string, Slot>();
-  /** Slots with a desired route. */
-  private wanted = 0;
+  private heldEvents: KernelEvent[] | undefined;
+  /** What we want and what we believe the kernel has, per identity. */
+  private readonly slots = new SlotTable();
   /** Whether the slots' `have` sides are read from the kernel; false until read and after a relay died mid-batch. */
   private kernelKnown = false;
   /** Bumped whenever the `have` sides are re-read or given up. */
   private kernelEpoch = 0;
-  /** Slots changed since the last batch. */
-  private dirty: Slot[] = [];
   private resyncWanted = false;
   /** Every change bumps gen; applied is the gen the kernel has caught up with. */
   private gen = 0;
@@ -185,7 +177,7 @@ export class RouteSync {
 
   /** Number of desired routes. */
   get size(): number {
-    return this.wanted;
+    return this.slots.wanted;
   }
 
   /**
@@ -201,17 +193,7 @@ export class RouteSync {
       next.set(c.key, c);
     }
     // A full sync is pending anyway when the kernel has not been read yet.
-    const track = this.kernelKnown && !this.resyncWanted;
-    for (const s of this.slots.values()) {
-      if (s.want === undefined || next.has(s.key)) continue;
-      this.setWant(s, undefined);
-      if (track) this.queue(s);
-    }
-    for (const [key, c] of next) {
-      const s = this.slot(key);
-      if (track && !same(s.want, c)) this.queue(s);
-      this.setWant(s, c);
-    }
+    this.slots.setDesired(next, this.kernelKnown && !this.resyncWanted);
     this.changed();
   }
 
@@ -221,11 +203,7 @@ export class RouteSync {
     // Validate everything before changing anything: an invalid route throws with nothing applied.
     const canons: RouteCanon[] = [];
     for (const r of routes) canons.push(canonOf(r));
-    for (const c of canons) {
-      const s = this.slot(c.key);
-      this.setWant(s, c);
-      this.queue(s);
-    }
+    this.slots.upsert(canons);
     this.changed();
   }
 
@@ -238,26 +216,17 @@ export class RouteSync {
    * have been seen already; IPv4 ones are not.)
    */
   gone(routes: Iterable<Route>): void {
-    for (const r of routes) {
-      const c = canonOf(r);
-      const s = this.slots.get(c.key);
-      if (s === undefined || (s.have !== undefined && !same(s.have, c))) continue;
-      s.have = undefined;
-      this.queue(s);
-    }
+    const canons: RouteCanon[] = [];
+    for (const r of routes) canons.push(canonOf(r));
+    this.slots.gone(canons);
     this.changed();
   }
 
   /** Removes desired routes by identity; a bare Cidr means the main table and the default metric. */
   remove(ids: Iterable<RouteId | Cidr>): void {
-    for (const id of ids) {
-      // No slot: neither wanted nor known in the kernel (an unknown kernel is read in full first).
-      const s = this.slots.get(routeIdKey(id));
-      if (s === undefined) continue;
-      // Named by this run: not a previous run's stale route any more.
-      this.setWant(s, undefined);
-      this.queue(s);
-    }
+    const keys: string[] = [];
+    for (const id of ids) keys.push(routeIdKey(id));
+    this.slots.remove(keys);
     this.changed();
   }
 
@@ -328,7 +297,7 @@ export class RouteSync {
   /** Announcements from the kernel: link changes keep `names` current, route changes go to their slots. */
   private onAnnounced(b: Buffer): void {
     if (this.closed) return;
-    let events: KernelRoute[];
+    let events: KernelEvent[];
     try {
       events = decodeRoutes(b, this.names, false, [], true);
     } catch (e) {
@@ -347,24 +316,31 @@ export class RouteSync {
     if (this.observeAll(events)) this.kick();
   }
 
+  /** Applies announced route changes; true when some slot was queued. */
+  private observeAll(events: readonly KernelEvent[]): boolean {
+    const o = this.slots.observeAll(events);
+    this.reportBlocked(o.blocked);
+    if (o.throughDevice.length > 0) this.afterLinks(o.throughDevice);
+    return o.queued;
+  }
+
   /** Slots waiting for afterLinks' timer. */
   private linkWait: Slot[] = [];
 
-  /** Queues the slot after DEVICE_GRACE_MS unless its device has gone meanwhile. */
-  private afterLinks(s: Slot): void {
-    this.linkWait.push(s);
-    if (this.linkWait.length > 1) return;
+  /**
+   * Queues routes whose removal through a device was announced, after
+   * DEVICE_GRACE_MS, unless the device has gone meanwhile: such a route
+   * cannot be put back before the device is, and the caller says when that
+   * is (gone(), upsert()).
+   */
+  private afterLinks(slots: readonly Slot[]): void {
+    const first = this.linkWait.length === 0;
+    for (const s of slots) this.linkWait.push(s);
+    if (!first) return;
     setTimeout(() => {
-      const due = this.linkWait;
+      const due = this.linkWait.filter((s) => s.want !== undefined && !this.lacksDevice(s.want));
       this.linkWait = [];
-      if (this.closed) return;
-      let queued = false;
-      for (const w of due) {
-        if (w.want === undefined || w.have !== undefined || this.lacksDevice(w.want)) continue;
-        this.queue(w);
-        queued = true;
-      }
-      if (queued) this.kick();
+      if (!this.closed && this.slots.requeue(due)) this.kick();
     }, DEVICE_GRACE_MS).unref();
   }
 
@@ -384,41 +360,6 @@ export class RouteSync {
     return false;
   }
 
-  /** Applies announced route changes to their slots; true when some slot needs a batch. */
-  private observeAll(events: readonly KernelRoute[]): boolean {
-    let queued = false;
-    const blocked: Slot[] = [];
-    for (const e of events) {
-      let s = this.slots.get(e.route.key);
-      if (s === undefined) {
-        // Every route of our protocol is ours to keep or remove; others matter only where we want one.
-        if (!e.ours || e.op !== 'new') continue;
-        s = this.slot(e.route.key);
-      }
-      const o = observe(s, e);
-      if (o === 'queue') {
-        // A route through a device may have gone with it (a pod's veth
-        // deleted: the kernel announces the IPv6 routes it takes, not the
-        // IPv4 ones, and the link's removal after them). Such a route cannot
-        // be put back before the device is, and the caller says when that
-        // is (gone(), upsert()): it is looked at again once the link's
-        // removal would have been announced.
-        if (e.op === 'del' && s.want !== undefined && s.want.hops.some((h) => h.dev !== undefined)) {
-          this.afterLinks(s);
-          continue;
-        }
-        this.queue(s);
-        queued = true;
-      } else if (o === 'foreign') {
-        blocked.push(s);
-      } else {
-        this.prune(s);
-      }
-    }
-    this.reportBlocked(blocked);
-    return queued;
-  }
-
   /**
    * Ends the hold of `holdStale`: the next full sync removes every route of
    * our protocol that is not desired. Idempotent.
@@ -434,38 +375,6 @@ export class RouteSync {
   /** True while undesired routes of our protocol are kept (see holdStale). */
   get holdsStale(): boolean {
     return this.holdingStale;
-  }
-
-  /** The slot of an identity, made when there is none. */
-  private slot(key: string): Slot {
-    let s = this.slots.get(key);
-    if (s === undefined) {
-      s = newSlot(key);
-      this.slots.set(key, s);
-    }
-    return s;
-  }
-
-  private setWant(s: Slot, c: RouteCanon | undefined): void {
-    s.claimed = true;
-    if (s.want === undefined) {
-      if (c !== undefined) this.wanted++;
-    } else if (c === undefined) {
-      this.wanted--;
-    }
-    s.want = c;
-  }
-
-  /** Queues a slot for the next batch (once). */
-  private queue(s: Slot): void {
-    if (s.dirty) return;
-    s.dirty = true;
-    this.dirty.push(s);
-  }
-
-  /** Drops a slot that holds nothing and is not queued. */
-  private prune(s: Slot): void {
-    if (s.want === undefined && s.have === undefined && !s.dirty && this.slots.get(s.key) === s) this.slots.delete(s.key);
   }
 
   /** What we believed of the kernel is void: the next run reads it in full. */
@@ -502,7 +411,7 @@ export class RouteSync {
         this.running = undefined;
         // A change made after the loop's last look (even one that queued
         // nothing) is picked up by another run.
-        if (!this.closed && (this.dirty.length > 0 || this.resyncWanted || this.applied < this.gen)) this.kick();
+        if (!this.closed && (this.slots.hasQueued || this.resyncWanted || this.applied < this.gen)) this.kick();
       });
   }
 
@@ -510,7 +419,7 @@ export class RouteSync {
     while (!this.closed) {
       let ok: boolean;
       if (!this.kernelKnown || this.resyncWanted || this.prefetched !== undefined) ok = await this.fullSync();
-      else if (this.dirty.length > 0) ok = await this.incremental();
+      else if (this.slots.hasQueued) ok = await this.incremental();
       else {
         // Nothing queued, nothing in flight: every change so far is in the
         // kernel, including those that changed nothing there (a setDesired
@@ -550,24 +459,16 @@ export class RouteSync {
       this.resyncWanted = true;
       return false;
     }
-    // Everything changed up to now is covered by this diff.
+    // Everything changed up to now is covered by this plan.
     const target = this.gen;
-    for (const s of this.dirty) s.dirty = false;
-    this.dirty = [];
     this.kernelEpoch++;
     this.kernelKnown = true;
-    for (const s of this.slots.values()) {
-      s.have = undefined;
-      // Learned again from refused adds, should the route still be there.
-      s.foreign = false;
-    }
-    for (const c of actual) this.slot(c.key).have = c;
+    this.slots.load(actual);
     // Changes announced during the read, in order, over what it found.
     if (held.length > 0) this.observeAll(held);
-    for (const s of this.dirty) s.dirty = false;
-    this.dirty = [];
+    this.slots.takeQueued();
     const work = planSlots(this.slots.values(), this.holdingStale);
-    for (const s of work.vacant) this.slots.delete(s.key);
+    this.slots.drop(work.vacant);
     const failed = await this.apply(work);
     if (failed < 0) return false;
     const report = {
@@ -586,11 +487,8 @@ export class RouteSync {
 
   private async incremental(): Promise<boolean> {
     const target = this.gen;
-    const queued = this.dirty;
-    this.dirty = [];
-    for (const s of queued) s.dirty = false;
-    const work = planSlots(queued, this.holdingStale);
-    for (const s of work.vacant) this.prune(s);
+    const work = planSlots(this.slots.takeQueued(), this.holdingStale);
+    for (const s of work.vacant) this.slots.prune(s);
     // One relay: incremental changes arrive while BGP is busy receiving, when
     // CPU time matters more than the wall time a second relay saves (it costs
     // a quarter more kernel and relay time: docs/BENCHMARKS.md, pipeline).
@@ -650,7 +548,7 @@ export class RouteSync {
       return -1;
     }
     const failed = this.recordFailures(outcome, work);
-    for (const s of work.removeSlots) this.prune(s);
+    for (const s of work.removeSlots) this.slots.prune(s);
     return failed;
   }
 

@@ -8,6 +8,7 @@ import fc from 'fast-check';
 import { parseCidr, parseIP, type IPAddr } from '@terrace/api';
 import { canonMatches, canonOf, type RouteCanon } from '../src/canon.js';
 import { assume, newSlot, observe, opAt, planSize, planSlots, settle, splitPlan, type KernelEvent, type Plan, type Refusal, type Slot } from '../src/plan.js';
+import { SlotTable } from '../src/slots.js';
 import { blackholeRoute, unicastRoute, type NextHop, type Route } from '../src/route.js';
 
 const c = parseCidr;
@@ -77,32 +78,22 @@ function applyToModel(k: Kernel, p: Plan): Refusal[] {
   return out;
 }
 
-/** What the runner does for a full sync: every slot's kernel side from the dump of our protocol. */
-function fullSyncSlots(slots: Map<string, Slot>, k: Kernel): void {
-  for (const s of slots.values()) {
-    s.have = undefined;
-    s.foreign = false;
-  }
-  for (const [key, r] of k) {
-    if (!r.ours) continue;
-    let s = slots.get(key);
-    if (s === undefined) slots.set(key, (s = newSlot(key)));
-    s.have = r.route;
-  }
+/** A full read: the dump shows our protocol's routes only. */
+function fullSyncSlots(slots: SlotTable, k: Kernel): void {
+  slots.load([...k.values()].filter((r) => r.ours).map((r) => r.route));
 }
 
-function want(slots: Map<string, Slot>, r: RouteCanon | undefined, key: string): Slot {
-  let s = slots.get(key);
-  if (s === undefined) slots.set(key, (s = newSlot(key)));
-  s.want = r;
-  s.claimed = true;
-  return s;
+function want(slots: SlotTable, r: RouteCanon | undefined, key: string): void {
+  if (r === undefined) slots.remove([key]);
+  else slots.upsert([r]);
 }
 
-/** Plan, send, settle: one batch as the runner runs it. */
-function batch(slots: Map<string, Slot>, which: Iterable<Slot>, k: Kernel, holdStale: boolean): { plan: Plan; blocked: Slot[] } {
-  const plan = planSlots(which, holdStale);
-  for (const s of plan.vacant) slots.delete(s.key);
+/** Plan, send, settle: one batch as the runner runs it (all slots for a full sync, else the queued ones). */
+function batch(slots: SlotTable, full: boolean, k: Kernel, holdStale: boolean): { plan: Plan; blocked: Slot[] } {
+  const which = slots.takeQueued();
+  const plan = planSlots(full ? slots.values() : which, holdStale);
+  if (full) slots.drop(plan.vacant);
+  else for (const s of plan.vacant) slots.prune(s);
   assume(plan);
   const settled = settle(plan, applyToModel(k, plan));
   return { plan, blocked: [...plan.blocked, ...settled.blocked] };
@@ -142,8 +133,8 @@ describe('planSlots: a full sync against a model kernel', () => {
         for (const r of ours) k.set(r.key, { ours: true, route: resolved(r) });
         for (const r of foreign) k.set(r.key, { ours: false, route: r });
         const foreignBefore = foreignOf(k);
-        const slots = new Map<string, Slot>();
-        for (const [key, r] of desired) want(slots, r, key);
+        const slots = new SlotTable();
+        slots.setDesired(desired, false);
         fullSyncSlots(slots, k);
         const stale = new Set<string>();
         [...k.keys()].forEach((key, i) => {
@@ -153,7 +144,7 @@ describe('planSlots: a full sync against a model kernel', () => {
           else if (holdStale) stale.add(key);
         });
 
-        const { blocked } = batch(slots, [...slots.values()], k, holdStale);
+        const { blocked } = batch(slots, true, k, holdStale);
         expect(foreignOf(k)).toEqual(foreignBefore);
         expectConverged(k, desired, stale);
         // Every desired identity a foreign route holds is reported, no other.
@@ -167,7 +158,7 @@ describe('planSlots: a full sync against a model kernel', () => {
         // where a foreign route holds the identity (refused, reported, nothing changed), nothing else.
         fullSyncSlots(slots, k);
         const snapshot = new Map(k);
-        const reread = batch(slots, [...slots.values()], k, holdStale);
+        const reread = batch(slots, true, k, holdStale);
         expect(reread.plan.remove).toEqual([]);
         expect(reread.plan.replace.map((r) => r.key).sort()).toEqual(held);
         expect(reread.plan.ours.every((o) => !o)).toBe(true);
@@ -176,7 +167,7 @@ describe('planSlots: a full sync against a model kernel', () => {
         expect(planSize(planSlots([...slots.values()], holdStale))).toBe(0);
 
         // Released: stale routes go, foreign ones still stay.
-        const released = batch(slots, [...slots.values()], k, false);
+        const released = batch(slots, true, k, false);
         expect(planSize(released.plan)).toBe(stale.size);
         expectConverged(k, desired, new Set());
         expect(foreignOf(k)).toEqual(foreignBefore);
@@ -188,8 +179,8 @@ describe('planSlots: a full sync against a model kernel', () => {
   it('splits a plan into halves that hold every change once, removals before replacements in each', () => {
     fc.assert(
       fc.property(worldArb, ({ desired, ours }) => {
-        const slots = new Map<string, Slot>();
-        for (const r of desired) want(slots, r, r.key);
+        const slots = new SlotTable();
+        slots.setDesired(byKey(desired), false);
         const k: Kernel = new Map(ours.map((r) => [r.key, { ours: true, route: resolved(r) }]));
         fullSyncSlots(slots, k);
         const p = planSlots([...slots.values()], false);
@@ -232,35 +223,28 @@ describe('observe + planSlots: incremental batches against a model kernel', () =
     fc.assert(
       fc.property(fc.array(routeArb, { maxLength: 8 }), fc.array(stepArb, { maxLength: 30 }), (initial, steps) => {
         const k: Kernel = new Map();
-        const slots = new Map<string, Slot>();
-        const desired = new Map<string, RouteCanon>();
-        for (const r of initial) {
-          desired.set(r.key, r);
-          want(slots, r, r.key);
-        }
+        const slots = new SlotTable();
+        const desired = byKey(initial);
+        slots.setDesired(desired, false);
         fullSyncSlots(slots, k);
-        batch(slots, [...slots.values()], k, false);
-        let queued = new Set<Slot>();
+        batch(slots, true, k, false);
         const warned = new Set<string>();
         const notify = (e: KernelEvent): void => {
-          let s = slots.get(e.route.key);
-          // Every route of our protocol is route sync's; others matter only where we want a route.
-          if (s === undefined && !e.ours) return;
-          if (s === undefined) slots.set(e.route.key, (s = newSlot(e.route.key)));
-          const o = observe(s, e);
-          if (o === 'queue') queued.add(s);
-          if (o === 'foreign') warned.add(s.key);
+          const o = slots.observeAll([e]);
+          for (const s of o.blocked) warned.add(s.key);
+          // No device goes away here: the runner's check after the grace finds them all.
+          slots.requeue(o.throughDevice);
         };
         const keyAt = (i: number): string | undefined => [...k.keys()][i % Math.max(1, k.size)];
         for (const st of steps) {
           if ('want' in st) {
             desired.set(st.want.key, st.want);
-            queued.add(want(slots, st.want, st.want.key));
+            want(slots, st.want, st.want.key);
           } else if ('unwant' in st) {
             const key = [...desired.keys()][st.unwant % Math.max(1, desired.size)];
             if (key === undefined) continue;
             desired.delete(key);
-            queued.add(want(slots, undefined, key));
+            want(slots, undefined, key);
           } else if ('handDel' in st) {
             const key = keyAt(st.handDel);
             const r = key === undefined ? undefined : k.get(key);
@@ -293,10 +277,7 @@ describe('observe + planSlots: incremental batches against a model kernel', () =
             notify({ op: 'new', ours: true, route: r.route });
             if (s !== undefined) expect({ ...s }).toEqual(before);
           } else {
-            const which = [...queued];
-            queued = new Set();
-            for (const s of which) s.dirty = false;
-            const { plan, blocked } = batch(slots, which, k, false);
+            const { plan, blocked } = batch(slots, false, k, false);
             for (const s of plan.replaceSlots) if (!s.foreign) warned.delete(s.key);
             for (const s of blocked) warned.add(s.key);
             // Kernel equals desired, routes of other protocols aside.
