@@ -172,7 +172,7 @@ export function settle(p: Plan, refusals: readonly Refusal[]): Settled {
   return { refused, blocked };
 }
 
-/** A route change the kernel announced (RTM_NEWROUTE / RTM_DELROUTE), as route sync reads it. */
+/** A route change the kernel announced (RTM_NEWROUTE / RTM_DELROUTE; decoded by routemsg.ts), as route sync reads it. */
 export interface KernelEvent {
   readonly op: 'new' | 'del';
   /** Of our protocol, else of another. */

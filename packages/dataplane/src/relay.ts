@@ -26,17 +26,10 @@ import { fileURLToPath } from 'node:url';
 import { TerraceError } from '@terrace/api';
 import { deleteArgs, replaceArgs, type RouteCanon } from './canon.js';
 import { DEFAULT_IP_COMMAND } from './constants.js';
+import { applyLinks, decodeRoutes, dumpError, dumpInterrupted, encodeGetLinks, encodeGetRoutes, UnknownIfIndex, type IfNames } from './routemsg.js';
 import {
-  applyLinks,
   decodeAnswers,
-  decodeRoutes,
   devicesOf,
-  dumpError,
-  dumpInterrupted,
-  encodeGetLinks,
-  encodeGetRoutes,
-  UnknownIfIndex,
-  type IfNames,
   encodeGetLink,
   encodeRoute,
   errnoCode,

@@ -33,7 +33,7 @@ import type { Cidr } from '@terrace/api';
 import { canonOf, type RouteCanon } from './canon.js';
 import { DEFAULT_RESYNC_INTERVAL_MS } from './constants.js';
 import { RouteListener } from './listener.js';
-import { decodeRoutes, UnknownIfIndex, type IfNames } from './netlink.js';
+import { decodeRoutes, UnknownIfIndex, type IfNames } from './routemsg.js';
 import { assume, planSize, planSlots, settle, splitPlan, type KernelEvent, type Plan, type Slot } from './plan.js';
 import { RouteWriter, type BatchOutcome, type RouteWriterOptions } from './relay.js';
 import { routeIdKey, type Route, type RouteId } from './route.js';
