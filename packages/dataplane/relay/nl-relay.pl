@@ -8,7 +8,11 @@
 #
 # Plain frame (head's top bit clear; route sync): the head is the length of
 # that many bytes of netlink requests, sent to the kernel as one datagram from
-# the relay's own namespace; the last request asks for an ack.
+# the relay's own namespace; the last request asks for an ack, or is a dump
+# request (NLM_F_DUMP; one a frame: the kernel runs one dump at a time per
+# socket), whose answer is many messages over many datagrams, ending with
+# NLMSG_DONE. The socket has NETLINK_GET_STRICT_CHK set, so the kernel
+# filters a route dump by the rtm_protocol the request names.
 #
 # Op frame (head's top bit set; pod wiring): the low 31 bits are the length
 # of a list of records, each 4-aligned: u32 length (header included), u16
@@ -32,14 +36,19 @@
 # own namespace at the end of every op frame.
 #
 # stdout: per frame, in order, a u32 length and the answers (for a plain
-# frame, up to and including the answer to its last request).
+# frame, up to and including the answer to its last request: its ack, its
+# error, or its dump's NLMSG_DONE).
+#
+# Listen mode (`nl-relay.pl listen`, route sync's second relay): stdin
+# carries nothing; the kernel's link and route announcements come out as
+# frames (see listen_mode below).
 # An error on a socket or a pipe, or a namespace it cannot return from, ends
 # the process; the caller treats the frames it had not heard back about as
 # lost.
 use strict;
 use warnings;
 use Config;
-use Socket qw(SOCK_RAW SOL_SOCKET SO_RCVBUF);
+use Socket qw(SOCK_RAW SOL_SOCKET SO_RCVBUF MSG_DONTWAIT);
 
 use constant {
   AF_NETLINK      => 16,
@@ -49,6 +58,11 @@ use constant {
   NETLINK_EXT_ACK => 11,
   SO_RCVBUFFORCE  => 33,
   NLMSG_ERROR     => 2,
+  NLMSG_DONE      => 3,
+  NETLINK_GET_STRICT_CHK => 12,
+  ENOBUFS         => 105,
+  # RTMGRP_LINK | RTMGRP_IPV4_ROUTE | RTMGRP_IPV6_ROUTE
+  LISTEN_GROUPS   => 0x1 | 0x40 | 0x400,
   NLM_F_CAPPED    => 0x100,
   CLONE_NEWNET    => 0x40000000,
   OP_FRAME        => 0x80000000,
@@ -59,19 +73,28 @@ use constant {
 };
 
 sub nl_socket {
+  my ($groups, $port) = @_;
   socket(my $s, AF_NETLINK, SOCK_RAW, NETLINK_ROUTE) or return undef;
-  bind($s, pack('S x2 L L', AF_NETLINK, 0, 0)) or return undef;
+  # A port named (the relay's pid, for its main socket) is the one its
+  # requests' announcements carry; taken already, the kernel picks one.
+  unless ($port && bind($s, pack('S x2 L L', AF_NETLINK, $port, $groups // 0))) {
+    bind($s, pack('S x2 L L', AF_NETLINK, 0, $groups // 0)) or return undef;
+  }
   # Room for the answers to a whole frame; the forced size needs CAP_NET_ADMIN.
   setsockopt($s, SOL_SOCKET, SO_RCVBUFFORCE, 4 << 20) or setsockopt($s, SOL_SOCKET, SO_RCVBUF, 4 << 20);
   # Failures come back with the request's header only, plus the kernel's reason.
   setsockopt($s, SOL_NETLINK, NETLINK_CAP_ACK, 1);
   setsockopt($s, SOL_NETLINK, NETLINK_EXT_ACK, 1);
+  # Dump requests are checked strictly, and filtered by what they ask for
+  # (route sync asks for its protocol's routes only).
+  setsockopt($s, SOL_NETLINK, NETLINK_GET_STRICT_CHK, 1);
   return $s;
 }
 
-my $nl = nl_socket() or die "netlink socket: $!\n";
 binmode STDIN;
 binmode STDOUT;
+listen_mode() if @ARGV && $ARGV[0] eq 'listen';
+my $nl = nl_socket(0, $$) or die "netlink socket: $!\n";
 
 # setns(2) by number: perl has no wrapper. Looked up when first needed, so a
 # relay on an architecture not listed here still serves plain frames.
@@ -136,7 +159,7 @@ sub talk {
     my $p = 0;
     while ($p + 16 <= length $dgram) {
       my ($msglen, $type, $seq) = unpack('L S x2 L', substr($dgram, $p, 12));
-      if ($type == NLMSG_ERROR && $p + 20 <= length $dgram) {
+      if (($type == NLMSG_ERROR || $type == NLMSG_DONE) && $p + 20 <= length $dgram) {
         $failed = 1 if unpack('l', substr($dgram, $p + 16, 4)) != 0;
         $done = 1 if $seq == $last;
       }
@@ -221,6 +244,75 @@ sub op_frame {
     setns($home) or die "setns back home: $!\n";
   }
   return $out;
+}
+
+# Listen mode (`nl-relay.pl listen`): a socket joined to the link, IPv4
+# route and IPv6 route notification groups, in the relay's own namespace.
+# Whatever the kernel announces is passed on as frames: a u32 length (host
+# order) and whole netlink messages. A frame of length 0 means "announcements
+# may have been missed": sent once subscribed (changes before it are not
+# announced) and whenever the socket overran (ENOBUFS); the caller then
+# reads the kernel in full.
+#
+# stdin: frames, each a u32 length and that many bytes of u32 netlink port
+# ids (host order): from then on, announcements of changes requested from
+# those ports are dropped. The kernel stamps an announcement with the port
+# of the socket whose request caused it (0 for its own changes); route
+# sync's writing relays' sockets are bound to their pids, so their echoes
+# never reach the caller. Ends when stdin ends.
+sub listen_mode {
+  my $s = nl_socket(LISTEN_GROUPS) or die "netlink socket: $!\n";
+  setsockopt($s, SOL_SOCKET, SO_RCVBUFFORCE, 32 << 20) or setsockopt($s, SOL_SOCKET, SO_RCVBUF, 32 << 20);
+  write_all(pack('L', 0));
+  my ($rin, $out, $in) = ('', '', '');
+  my %ignore;
+  vec($rin, fileno(STDIN), 1) = 1;
+  vec($rin, fileno($s), 1) = 1;
+  for (;;) {
+    my $n = select(my $rout = $rin, undef, undef, undef);
+    next if $n < 0 && $!{EINTR};
+    die "select: $!\n" if $n < 0;
+    if (vec($rout, fileno(STDIN), 1)) {
+      my $got = sysread(STDIN, $in, 4096, length $in);
+      exit 0 if defined $got && $got == 0;
+      die "stdin: $!\n" unless defined $got;
+      while (length $in >= 4) {
+        my $len = unpack('L', $in);
+        last if length $in < 4 + $len;
+        %ignore = map { $_ => 1 } unpack('L*', substr($in, 4, $len));
+        substr($in, 0, 4 + $len) = '';
+      }
+    }
+    next unless vec($rout, fileno($s), 1);
+    # Everything waiting, in one frame (up to about 1 MiB).
+    while (length $out < (1 << 20)) {
+      my $r = recv($s, my $dgram, 1 << 20, MSG_DONTWAIT);
+      if (!defined $r) {
+        last if $!{EAGAIN} || $!{EWOULDBLOCK};
+        if ($! + 0 == ENOBUFS) {
+          write_all(pack('L', length $out) . $out) if length $out;
+          write_all(pack('L', 0));
+          $out = '';
+          next;
+        }
+        die "netlink recv: $!\n";
+      }
+      if (%ignore) {
+        my $p = 0;
+        while ($p + 16 <= length $dgram) {
+          my ($msglen, $port) = unpack('L x8 L', substr($dgram, $p, 16));
+          last if $msglen < 16;
+          my $step = ($msglen + 3) & ~3;
+          $out .= substr($dgram, $p, $step) unless $ignore{$port};
+          $p += $step;
+        }
+      } else {
+        $out .= $dgram;
+      }
+    }
+    write_all(pack('L', length $out) . $out) if length $out;
+    $out = '';
+  }
 }
 
 while (defined(my $head = read_exactly(4))) {

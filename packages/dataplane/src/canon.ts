@@ -3,13 +3,13 @@
  * strings, next hops in a canonical order.
  *
  * Desired routes (built from parsed Cidr/IPAddr values) and kernel routes
- * (read as `ip route show` text) both become a RouteCanon, so the two sides
- * compare as strings field by field, and the kernel side never needs BigInt
- * nor builds a string beyond the ones it slices out of the dump: a no-change
- * resync of 100,000 routes allocates little more than one small object per
- * route.
+ * (decoded from netlink dumps and announcements, netlink.ts decodeRoutes)
+ * both become a RouteCanon, so the two sides compare as strings field by
+ * field; devices are named, not numbered, as callers name them (a kernel
+ * route's interface index is named through the link dump that comes with
+ * every read, kept current by link announcements).
  */
-import { formatCidr, formatIP, parseCidr, parseIP, TerraceError, type Cidr, type IPAddr, type IPFamily } from '@terrace/api';
+import { formatCidr, formatIP, TerraceError, type Cidr, type IPAddr, type IPFamily } from '@terrace/api';
 import {
   DEFAULT_METRIC_V4,
   DEFAULT_METRIC_V6,
@@ -306,28 +306,4 @@ export function canonOf(r: Route): RouteCanon {
     src: r.src === undefined ? undefined : ipText(r.src),
     hops,
   };
-}
-
-/** True for a canonical form that is a valid Route: not of a type we do not model, not without next hops. */
-export function isModelled(c: RouteCanon): boolean {
-  return c.kind !== 'unicast' || c.hops.length > 0;
-}
-
-/** Builds a Route from its canonical form (parsing addresses once). */
-export function routeFromCanon(c: RouteCanon): Route {
-  const dst = c.dst.includes('/') ? c.dst : `${c.dst}/${c.family === 4 ? 32 : 128}`;
-  const r: { dst: Cidr; table?: number; metric?: number; src?: IPAddr } = { dst: parseCidr(dst) };
-  if (c.table !== MAIN_TABLE) r.table = c.table;
-  if (c.metric !== defaultMetric(c.family)) r.metric = c.metric;
-  if (c.src !== undefined) r.src = parseIP(c.src);
-  if (c.kind !== 'unicast') return Object.assign(r, { kind: c.kind });
-  const nextHops = c.hops.map((h): NextHop => {
-    const hop: { via?: IPAddr; dev?: string; weight?: number; onlink?: boolean } = {};
-    if (h.via !== undefined) hop.via = parseIP(h.via);
-    if (h.dev !== undefined) hop.dev = h.dev;
-    if (h.weight !== 1) hop.weight = h.weight;
-    if (h.onlink) hop.onlink = true;
-    return hop;
-  });
-  return Object.assign(r, { kind: 'unicast' as const, nextHops });
 }

@@ -1,9 +1,7 @@
 export * from './constants.js';
 export * from './route.js';
 export { canonMatches, canonOf, defaultMetric, identityKey, type HopText, type RouteCanon } from './canon.js';
-export * from './diff.js';
-export { parseRouteDump } from './dump.js';
-export * from './kernel.js';
+export * from './lines.js';
 export * from './relay.js';
 export { decodeAnswers, encodeRoute, errnoText, MessageWriter, type RouteOp } from './netlink.js';
 export * from './sync.js';

@@ -2,8 +2,9 @@
  * rtnetlink messages for route sync: routes (as canonical forms) encoded as
  * the RTM_NEWROUTE / RTM_DELROUTE requests `ip route add|replace|del` sends
  * for the same arguments (except that an IPv6 delete always names its
- * metric, so it cannot remove another metric's route), and the kernel's
- * answers decoded.
+ * metric, so it cannot remove another metric's route), the kernel's answers
+ * decoded. Reading the kernel (dump requests, and routes decoded from dump
+ * answers and announcements) is in routemsg.ts.
  *
  * Why not `ip -batch`: ip sends one request per route and waits for its
  * acknowledgement (three system calls a route, and an acknowledgement

@@ -1,5 +1,5 @@
 /**
- * Route changes to the kernel through one long-lived relay process
+ * Route changes to, and route reads from, the kernel through one long-lived relay process
  * (relay/nl-relay.pl, run by perl, which every Debian system has): we encode
  * rtnetlink requests (netlink.ts) in frames of up to FRAME_MESSAGES, the
  * relay sends each frame to the kernel as one datagram and hands back the
@@ -8,6 +8,9 @@
  * the failures plus one acknowledgement per frame, and a frame is done when
  * that acknowledgement arrives (the kernel handles a datagram's requests in
  * order).
+ *
+ * Reads are dumps (readRoutes): one frame each for the links and for each
+ * family's routes of our protocol, answered up to NLMSG_DONE.
  *
  * The relay runs in the routes' namespace (`ip netns exec NAME perl ...`).
  * It is started on first use and again after it dies; batches it had not
@@ -23,6 +26,7 @@ import { fileURLToPath } from 'node:url';
 import { TerraceError } from '@terrace/api';
 import { deleteArgs, replaceArgs, type RouteCanon } from './canon.js';
 import { DEFAULT_IP_COMMAND } from './constants.js';
+import { applyLinks, decodeRoutes, dumpError, dumpInterrupted, encodeGetLinks, encodeGetRoutes, UnknownIfIndex, type IfNames } from './routemsg.js';
 import {
   decodeAnswers,
   devicesOf,
@@ -56,8 +60,8 @@ export interface RouteWriterOptions {
   readonly perlCommand?: string;
   /** Called when the relay exits on its own (another is started by the next batch). */
   readonly onExit?: (info: { pid: number | undefined; code: number | null; signal: NodeJS.Signals | null; stderr: string }) => void;
-  /** Starts the relay; default spawnRelay (the perl process). */
-  readonly relay?: RelayStarter;
+  /** Called when a relay process has been started, with its pid (also its netlink port, as a rule). */
+  readonly onStart?: (pid: number | undefined) => void;
 }
 
 /** RouteWriter's end of a relay. */
@@ -87,12 +91,50 @@ export interface RelayListener {
 
 export type RelayStarter = (opts: RouteWriterOptions, listener: RelayListener) => RelayLink;
 
-/** The relay process, in the routes' namespace. */
-export const spawnRelay: RelayStarter = (opts, listener) => {
+/**
+ * Frames as the relay writes them (a u32 length in host order, then that
+ * many bytes), from output in any chunking. A frame is copied once, when it
+ * is whole: a dump of 100,000 routes is one frame of megabytes.
+ */
+export class FrameReader {
+  private chunks: Buffer[] = [];
+  private bytes = 0;
+
+  /** Takes output; calls `frame` for each whole frame, in order. */
+  push(d: Buffer, frame: (body: Buffer) => void): void {
+    this.chunks.push(d);
+    this.bytes += d.length;
+    for (;;) {
+      if (this.bytes < 4) return;
+      let head = this.chunks[0] as Buffer;
+      if (head.length < 4) {
+        head = Buffer.concat(this.chunks);
+        this.chunks = [head];
+      }
+      const len = isLittleEndian ? head.readUInt32LE(0) : head.readUInt32BE(0);
+      if (this.bytes < 4 + len) return;
+      const all = this.chunks.length === 1 ? head : Buffer.concat(this.chunks, this.bytes);
+      const body = all.subarray(4, 4 + len);
+      const rest = all.subarray(4 + len);
+      this.chunks = rest.length > 0 ? [rest] : [];
+      this.bytes = rest.length;
+      frame(body);
+    }
+  }
+
+  reset(): void {
+    this.chunks = [];
+    this.bytes = 0;
+  }
+}
+
+/** The relay process, in the routes' namespace; `mode` is its argument (`listen`: relay/nl-relay.pl). */
+export function spawnRelay(opts: RouteWriterOptions, listener: RelayListener, mode?: 'listen'): RelayLink {
   const perl = opts.perlCommand ?? 'perl';
   const netns = opts.netns;
+  const script = mode === undefined ? [RELAY_SCRIPT] : [RELAY_SCRIPT, mode];
   const [cmd, args] =
-    netns === undefined ? [perl, [RELAY_SCRIPT]] : [opts.ipCommand ?? DEFAULT_IP_COMMAND, ['netns', 'exec', netns, perl, RELAY_SCRIPT]];
+    netns === undefined ? [perl, script] : [opts.ipCommand ?? DEFAULT_IP_COMMAND, ['netns', 'exec', netns, perl, ...script]];
   const child: ChildProcess = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
   // Spawn failures (no such binary, no file descriptors left) come as 'error',
   // maybe without 'close', and then the pipes may not exist at all.
@@ -118,7 +160,7 @@ export const spawnRelay: RelayStarter = (opts, listener) => {
       }
     },
   };
-};
+}
 
 /** A route change the kernel refused. */
 export interface BatchFailure {
@@ -163,8 +205,7 @@ export class RouteWriter {
   private seq = 0;
   /** Frames sent to the current relay, awaiting their answers (undefined: lost). */
   private waiting: Array<(answers: Buffer | undefined) => void> = [];
-  private pending: Buffer[] = [];
-  private pendingBytes = 0;
+  private readonly frames = new FrameReader();
   private stderr = '';
   private closed = false;
   /** A batch is open (begun, its end() not yet resolved). */
@@ -279,6 +320,46 @@ export class RouteWriter {
     };
   }
 
+  /**
+   * The kernel's routes of our protocol, both families, every table, with
+   * their devices named: a dump of the links and one of each family's routes
+   * (filtered by protocol in the kernel), each one frame through the relay.
+   * Also fills `names` (index → interface name) afresh. Undefined when the
+   * relay died first; throws a TerraceError (Unavailable) when the kernel
+   * refused, or its dumps kept being interrupted by changes.
+   */
+  async readRoutes(names: IfNames = new Map()): Promise<RouteCanon[] | undefined> {
+    if (this.closed) throw new TerraceError('Internal', 'route writer: used after close');
+    for (let attempt = 1; ; attempt++) {
+      const link = this.link ?? this.start();
+      // Sequence 0: dumps are told apart by frame, not by sequence, and take
+      // no number from a batch that may be open.
+      const asked = [encodeGetLinks, (w: MessageWriter) => encodeGetRoutes(w, 4, 0), (w: MessageWriter) => encodeGetRoutes(w, 6, 0)].map((enc) => {
+        const w = new MessageWriter(64);
+        enc(w, 0);
+        return this.send(link, w.bytes());
+      });
+      const answers = await Promise.all(asked);
+      if (answers.some((a) => a === undefined)) return undefined;
+      const [links, v4, v6] = answers as [Buffer, Buffer, Buffer];
+      const errno = dumpError(links) || dumpError(v4) || dumpError(v6);
+      if (errno !== 0) throw new TerraceError('Unavailable', `reading the kernel's routes: ${errnoText(errno)}`);
+      if (![links, v4, v6].some(dumpInterrupted)) {
+        names.clear();
+        applyLinks(links, names);
+        try {
+          const out = decodeRoutes(v4, names, true);
+          decodeRoutes(v6, names, true, out);
+          return out.map((r) => r.route);
+        } catch (e) {
+          // A link that came after the link dump: read again.
+          if (!(e instanceof UnknownIfIndex)) throw e;
+        }
+      }
+      if (attempt >= 3) throw new TerraceError('Unavailable', "reading the kernel's routes: three dumps in a row were interrupted by changes");
+    }
+  }
+
   /** Frames sent to the relay and not yet answered. */
   get inFlight(): number {
     return this.waiting.length;
@@ -338,8 +419,7 @@ export class RouteWriter {
 
   private start(): RelayLink {
     this.waiting = [];
-    this.pending = [];
-    this.pendingBytes = 0;
+    this.frames.reset();
     this.stderr = '';
     let link: RelayLink | undefined;
     let done = false;
@@ -347,7 +427,7 @@ export class RouteWriter {
     const early: { exit?: [number | null, NodeJS.Signals | null] } = {};
     let exited = (): void => undefined;
     this.exited = new Promise((resolve) => (exited = resolve));
-    link = (this.opts.relay ?? spawnRelay)(this.opts, {
+    link = spawnRelay(this.opts, {
       output: (d) => {
         if (link !== undefined) this.onStdout(link, d);
       },
@@ -366,27 +446,13 @@ export class RouteWriter {
     this.link = link;
     // Dead from the start: its batches come back lost, and the next begin() starts another.
     if (early.exit !== undefined) this.onExit(link, ...early.exit);
+    else this.opts.onStart?.(link.pid);
     return link;
   }
 
   private onStdout(link: RelayLink, d: Buffer): void {
     if (this.link !== link) return;
-    this.pending.push(d);
-    this.pendingBytes += d.length;
-    for (;;) {
-      if (this.pendingBytes < 4) return;
-      let buf = this.pending.length === 1 ? (this.pending[0] as Buffer) : Buffer.concat(this.pending);
-      const len = isLittleEndian ? buf.readUInt32LE(0) : buf.readUInt32BE(0);
-      if (buf.length < 4 + len) {
-        this.pending = [buf];
-        return;
-      }
-      const answers = buf.subarray(4, 4 + len);
-      buf = buf.subarray(4 + len);
-      this.pending = buf.length > 0 ? [buf] : [];
-      this.pendingBytes = buf.length;
-      this.waiting.shift()?.(answers);
-    }
+    this.frames.push(d, (answers) => this.waiting.shift()?.(answers));
   }
 
   private onExit(link: RelayLink, code: number | null, signal: NodeJS.Signals | null): void {

@@ -6,27 +6,48 @@
  * (flush). One runner applies changes as batched rtnetlink requests through a
  * long-lived relay process (relay.ts; a large full sync in halves through
  * two, which the kernel serves in parallel): changes made while a batch is in
- * flight, or within the same tick, go out together as the next batch. What
- * the runner believes the kernel holds is checked against the kernel itself
- * (read with `ip route show`) by a periodic full resync (read, diff, apply),
- * which repairs drift, refused changes and whatever a dead relay left half
- * done. Routes of any other protocol are never read, so never touched.
+ * flight, or within the same tick, go out together as the next batch.
  *
- * State is one slot per route identity: what we want there and what we
- * believe the kernel has there, side by side. A change is one map lookup;
- * the batch that follows works on the slots it queued, not on keys (a full
- * BGP table is 100,000 changes arriving while the receive is still running,
- * so every lookup per route is paid 100,000 times: docs/BENCHMARKS.md).
+ * What the runner believes the kernel holds comes from the kernel itself: a
+ * full read (netlink dumps of our protocol's routes and of the links, through
+ * the same relay) at the first sync and at every resync, and between them
+ * the kernel's announcements, streamed by a second relay in listen mode
+ * (listener.ts). An announcement that agrees with what we believe (the echo
+ * of our own write) changes nothing; one that does not (a route of ours
+ * deleted or changed by hand) queues its slot for the next batch, which
+ * repairs it. A route of another protocol is never touched: one that takes
+ * an identity we want is left alone and reported once. The periodic full
+ * resync (read, plan, apply) stays as the safety net for what announcements
+ * cannot tell: a listener that overran or died, refused changes, and a dead
+ * writer's half-done batch. IPv4 routes removed with their device are not
+ * announced by the kernel: callers that re-create a device say so (gone()).
+ *
+ * State is one slot per route identity (slots.ts): what we want there and
+ * what we believe the kernel has there, side by side. A batch plans the
+ * slots queued since the last one, a full sync plans every slot, both with
+ * plan.ts's planSlots (the function the property tests check against a
+ * model kernel). This file is the runner around them: the relays and the
+ * listener, batching, backoff, the resync timer, flush waiters, logging.
  */
 import type { Cidr } from '@terrace/api';
-import { canonMatches, canonOf, type RouteCanon } from './canon.js';
+import { canonOf, type RouteCanon } from './canon.js';
 import { DEFAULT_RESYNC_INTERVAL_MS } from './constants.js';
-import { readKernelCanons, type IpOptions } from './kernel.js';
+import { RouteListener } from './listener.js';
+import { decodeRoutes, UnknownIfIndex, type IfNames } from './routemsg.js';
+import { assume, planSize, planSlots, settle, splitPlan, type KernelEvent, type Plan, type Slot } from './plan.js';
 import { RouteWriter, type BatchOutcome, type RouteWriterOptions } from './relay.js';
 import { routeIdKey, type Route, type RouteId } from './route.js';
+import { SlotTable } from './slots.js';
 
 /** Full syncs at least this long are split over two relays. */
 const SPLIT_MIN_CHANGES = 4096;
+/**
+ * How long a removal of a route through a device waits before it is
+ * repaired: the device's own removal, if that is why, is announced by then.
+ */
+const DEVICE_GRACE_MS = 100;
+/** How long a full sync waits for the listener to subscribe before reading the kernel anyway. */
+const LISTENER_WAIT_MS = 2_000;
 
 /** The subset of a winston logger route sync uses. */
 export interface RouteSyncLogger {
@@ -36,7 +57,7 @@ export interface RouteSyncLogger {
   error(message: string, meta?: Record<string, unknown>): void;
 }
 
-export interface RouteSyncOptions extends IpOptions, Pick<RouteWriterOptions, 'perlCommand' | 'relay'> {
+export interface RouteSyncOptions extends Pick<RouteWriterOptions, 'netns' | 'ipCommand' | 'perlCommand'> {
   /** Where problems are reported; default: warnings and errors on stderr. */
   readonly logger?: RouteSyncLogger;
   /** Period of the full resync; default DEFAULT_RESYNC_INTERVAL_MS (30 s); 0 turns the timer off. */
@@ -50,8 +71,6 @@ export interface RouteSyncOptions extends IpOptions, Pick<RouteWriterOptions, 'p
    * BGP graceful restart's stale routes).
    */
   readonly holdStale?: boolean;
-  /** Reads the kernel's routes of our protocol; default `ip route show` (readKernelCanons). Priming passes an empty kernel. */
-  readonly readKernel?: (opts: IpOptions) => Promise<RouteCanon[]>;
 }
 
 /** What one full resync found and did. */
@@ -72,89 +91,24 @@ const stderrLogger: RouteSyncLogger = {
   error: (m, meta) => console.error(`error: ${m}`, meta ?? ''),
 };
 
-/**
- * A kernel route we are not sure about: a unicast route without next hops,
- * which no desired route matches, so it is rewritten at the next chance. Its
- * identity is kept, so it can still be deleted.
- */
-function unsure(c: RouteCanon): RouteCanon {
-  return { ...c, kind: 'unicast', hops: [] };
-}
-
-/**
- * One route identity (table, destination, metric): the route we want there
- * and the one we believe the kernel has there. A slot holding neither, and
- * not queued, is dropped from the table.
- */
-interface Slot {
-  readonly key: string;
-  want: RouteCanon | undefined;
-  /** Meaningless while the kernel is unknown (RouteSync.kernelKnown). */
-  have: RouteCanon | undefined;
-  /** Queued in RouteSync.dirty (changed since the last batch). */
-  dirty: boolean;
-}
-
-/** The work of one batch: each change with the slot it is for. */
-interface Work {
-  readonly remove: RouteCanon[];
-  readonly removeSlots: Slot[];
-  readonly replace: RouteCanon[];
-  readonly replaceSlots: Slot[];
-  /** Per replacement: it goes over a route of ours (`replace`), else `add`. */
-  readonly ours: boolean[];
-}
-
-function emptyWork(): Work {
-  return { remove: [], removeSlots: [], replace: [], replaceSlots: [], ours: [] };
-}
-
-/**
- * Adds to `work` what brings the kernel to what the slot wants (nothing when
- * it is there already; an unwanted route of ours only with removeUnwanted).
- * False when the slot holds no route on either side. The rule is diffCanons'
- * (diff.ts), written out here: sharing one function made the no-change
- * resync of 100,000 routes about a tenth slower.
- */
-function plan(work: Work, s: Slot, removeUnwanted: boolean): boolean {
-  const { want, have } = s;
-  if (want !== undefined) {
-    if (have === undefined || !canonMatches(want, have)) {
-      work.replace.push(want);
-      work.replaceSlots.push(s);
-      work.ours.push(have !== undefined);
-    }
-  } else if (have === undefined) {
-    return false;
-  } else if (removeUnwanted) {
-    work.remove.push(have);
-    work.removeSlots.push(s);
-  }
-  return true;
-}
-
-/** Exactly the same route (canonMatches lets a missing device match any). */
-function same(a: RouteCanon | undefined, b: RouteCanon): boolean {
-  return a !== undefined && canonMatches(a, b) && canonMatches(b, a);
-}
-
 const MAX_BACKOFF_MS = 10_000;
 
 export class RouteSync {
   private readonly opts: RouteSyncOptions;
   private readonly log: RouteSyncLogger;
   private readonly batch: RouteWriter;
-  private readonly readKernel: (opts: IpOptions) => Promise<RouteCanon[]>;
-  /** Every identity we want a route at or believe the kernel has one at. */
-  private readonly slots = new Map<string, Slot>();
-  /** Slots with a desired route. */
-  private wanted = 0;
+  /** The kernel's announcements of route and link changes. */
+  private readonly listener: RouteListener;
+  /** Interface index → name in the routes' namespace: from each full read, kept current by announcements. */
+  private readonly names: IfNames = new Map();
+  /** Announcements that came while a full read was under way: applied after it. */
+  private heldEvents: KernelEvent[] | undefined;
+  /** What we want and what we believe the kernel has, per identity. */
+  private readonly slots = new SlotTable();
   /** Whether the slots' `have` sides are read from the kernel; false until read and after a relay died mid-batch. */
   private kernelKnown = false;
   /** Bumped whenever the `have` sides are re-read or given up. */
   private kernelEpoch = 0;
-  /** Slots changed since the last batch. */
-  private dirty: Slot[] = [];
   private resyncWanted = false;
   /** Every change bumps gen; applied is the gen the kernel has caught up with. */
   private gen = 0;
@@ -169,17 +123,27 @@ export class RouteSync {
   private readonly second: RouteWriter;
   private holdingStale: boolean;
   private lastReport: ResyncReport | undefined;
+  /** Identities already warned about as held by another protocol's route (reportBlocked). */
+  private readonly warnedForeign = new Set<string>();
   /** A kernel read started ahead of the runner (see prefetch). */
-  private prefetched: Promise<RouteCanon[]> | undefined;
+  private prefetched: Promise<RouteCanon[] | undefined> | undefined;
 
   constructor(opts: RouteSyncOptions = {}) {
     this.opts = opts;
     this.holdingStale = opts.holdStale ?? false;
     this.log = opts.logger ?? stderrLogger;
-    this.readKernel = opts.readKernel ?? readKernelCanons;
+    this.listener = new RouteListener({
+      ...opts,
+      onMessages: (b) => this.onAnnounced(b),
+      // Announcements may have been missed: the kernel is read in full.
+      onReset: () => this.requestResync(),
+      onExit: (info) => this.log.warn('route sync: kernel listener relay exited; starting another', { ...info, netns: opts.netns }),
+    });
     const batchOpts = {
       ...opts,
       onExit: (info: object) => this.log.warn('route sync: netlink relay exited; starting another', { ...info, netns: opts.netns }),
+      // The echoes of our own writes are dropped before they reach us.
+      onStart: () => this.listener.ignore(this.relayPids),
     };
     this.batch = new RouteWriter(batchOpts);
     // Started on the first large full sync only (RouteWriter spawns lazily).
@@ -201,6 +165,11 @@ export class RouteSync {
     return [this.batch.pid, this.second.pid].filter((p): p is number => p !== undefined);
   }
 
+  /** The pid of the relay that listens to the kernel's announcements, while one runs. */
+  get listenerPid(): number | undefined {
+    return this.listener.pid;
+  }
+
   /** Frames of changes sent to the kernel and not yet answered. */
   get inFlight(): number {
     return this.batch.inFlight + this.second.inFlight;
@@ -208,7 +177,7 @@ export class RouteSync {
 
   /** Number of desired routes. */
   get size(): number {
-    return this.wanted;
+    return this.slots.wanted;
   }
 
   /**
@@ -224,17 +193,7 @@ export class RouteSync {
       next.set(c.key, c);
     }
     // A full sync is pending anyway when the kernel has not been read yet.
-    const track = this.kernelKnown && !this.resyncWanted;
-    for (const s of this.slots.values()) {
-      if (s.want === undefined || next.has(s.key)) continue;
-      this.setWant(s, undefined);
-      if (track) this.queue(s);
-    }
-    for (const [key, c] of next) {
-      const s = this.slot(key);
-      if (track && !same(s.want, c)) this.queue(s);
-      this.setWant(s, c);
-    }
+    this.slots.setDesired(next, this.kernelKnown && !this.resyncWanted);
     this.changed();
   }
 
@@ -244,11 +203,7 @@ export class RouteSync {
     // Validate everything before changing anything: an invalid route throws with nothing applied.
     const canons: RouteCanon[] = [];
     for (const r of routes) canons.push(canonOf(r));
-    for (const c of canons) {
-      const s = this.slot(c.key);
-      this.setWant(s, c);
-      this.queue(s);
-    }
+    this.slots.upsert(canons);
     this.changed();
   }
 
@@ -256,28 +211,22 @@ export class RouteSync {
    * Tells route sync that the kernel dropped these routes behind its back
    * (the device they went through was deleted, as when a pod's veth is
    * re-created): what it believed of them is void, and the next batch writes
-   * those still wanted. A slot whose kernel side is another route is left alone.
+   * those still wanted. A slot whose kernel side is another route is left
+   * alone. (IPv6 routes removed with their device are announced, and may
+   * have been seen already; IPv4 ones are not.)
    */
   gone(routes: Iterable<Route>): void {
-    for (const r of routes) {
-      const c = canonOf(r);
-      const s = this.slots.get(c.key);
-      if (s === undefined || !same(s.have, c)) continue;
-      s.have = undefined;
-      this.queue(s);
-    }
+    const canons: RouteCanon[] = [];
+    for (const r of routes) canons.push(canonOf(r));
+    this.slots.gone(canons);
     this.changed();
   }
 
   /** Removes desired routes by identity; a bare Cidr means the main table and the default metric. */
   remove(ids: Iterable<RouteId | Cidr>): void {
-    for (const id of ids) {
-      // No slot: neither wanted nor known in the kernel (an unknown kernel is read in full first).
-      const s = this.slots.get(routeIdKey(id));
-      if (s === undefined) continue;
-      this.setWant(s, undefined);
-      this.queue(s);
-    }
+    const keys: string[] = [];
+    for (const id of ids) keys.push(routeIdKey(id));
+    this.slots.remove(keys);
     this.changed();
   }
 
@@ -311,7 +260,7 @@ export class RouteSync {
       this.backoff.resolve();
     }
     await this.running;
-    await Promise.all([this.batch.close(), this.second.close()]);
+    await Promise.all([this.batch.close(), this.second.close(), this.listener.close()]);
     for (const w of this.waiters.splice(0)) w.resolve();
   }
 
@@ -324,11 +273,91 @@ export class RouteSync {
   private prefetch(): void {
     if (this.closed || this.running !== undefined || this.prefetched !== undefined) return;
     if (this.kernelKnown && !this.resyncWanted) return;
-    const read = this.readKernel(this.opts);
+    const read = this.startRead();
     // Failures surface when fullSync awaits it.
     read.catch(() => undefined);
     this.prefetched = read;
+  }
+
+  /**
+   * Reads the kernel's routes of our protocol through the relay, once the
+   * listener has subscribed: every change after that is in the read or
+   * announced after it (or both), and announcements that come during the
+   * read are held and applied after it. Undefined when the relay died.
+   */
+  private async startRead(): Promise<RouteCanon[] | undefined> {
     this.batch.warm();
+    await this.listener.ready(LISTENER_WAIT_MS);
+    // From here on a request for a full resync asks for another read.
+    this.resyncWanted = false;
+    this.heldEvents ??= [];
+    return this.batch.readRoutes(this.names);
+  }
+
+  /** Announcements from the kernel: link changes keep `names` current, route changes go to their slots. */
+  private onAnnounced(b: Buffer): void {
+    if (this.closed) return;
+    let events: KernelEvent[];
+    try {
+      events = decodeRoutes(b, this.names, false, [], true);
+    } catch (e) {
+      // A device we cannot name (or an answer we cannot read): read the kernel in full.
+      if (!(e instanceof UnknownIfIndex)) this.log.warn('route sync: unreadable kernel announcement; re-reading the kernel', { netns: this.opts.netns, error: String(e) });
+      this.requestResync();
+      return;
+    }
+    if (events.length === 0) return;
+    if (this.heldEvents !== undefined) {
+      for (const e of events) this.heldEvents.push(e);
+      return;
+    }
+    // What we believe is void anyway until the next full read.
+    if (!this.kernelKnown) return;
+    if (this.observeAll(events)) this.kick();
+  }
+
+  /** Applies announced route changes; true when some slot was queued. */
+  private observeAll(events: readonly KernelEvent[]): boolean {
+    const o = this.slots.observeAll(events);
+    this.reportBlocked(o.blocked);
+    if (o.throughDevice.length > 0) this.afterLinks(o.throughDevice);
+    return o.queued;
+  }
+
+  /** Slots waiting for afterLinks' timer. */
+  private linkWait: Slot[] = [];
+
+  /**
+   * Queues routes whose removal through a device was announced, after
+   * DEVICE_GRACE_MS, unless the device has gone meanwhile: such a route
+   * cannot be put back before the device is, and the caller says when that
+   * is (gone(), upsert()).
+   */
+  private afterLinks(slots: readonly Slot[]): void {
+    const first = this.linkWait.length === 0;
+    for (const s of slots) this.linkWait.push(s);
+    if (!first) return;
+    setTimeout(() => {
+      const due = this.linkWait.filter((s) => s.want !== undefined && !this.lacksDevice(s.want));
+      this.linkWait = [];
+      if (!this.closed && this.slots.requeue(due)) this.kick();
+    }, DEVICE_GRACE_MS).unref();
+  }
+
+  /** The route names a device the namespace no longer has. */
+  private lacksDevice(c: RouteCanon): boolean {
+    for (const h of c.hops) {
+      if (h.dev === undefined) continue;
+      let found = false;
+      for (const n of this.names.values()) {
+        if (n === h.dev) {
+          found = true;
+          break;
+        }
+      }
+      if (!found) return true;
+    }
+    return false;
   }
 
   /**
@@ -346,37 +375,6 @@ export class RouteSync {
   /** True while undesired routes of our protocol are kept (see holdStale). */
   get holdsStale(): boolean {
     return this.holdingStale;
-  }
-
-  /** The slot of an identity, made when there is none. */
-  private slot(key: string): Slot {
-    let s = this.slots.get(key);
-    if (s === undefined) {
-      s = { key, want: undefined, have: undefined, dirty: false };
-      this.slots.set(key, s);
-    }
-    return s;
-  }
-
-  private setWant(s: Slot, c: RouteCanon | undefined): void {
-    if (s.want === undefined) {
-      if (c !== undefined) this.wanted++;
-    } else if (c === undefined) {
-      this.wanted--;
-    }
-    s.want = c;
-  }
-
-  /** Queues a slot for the next batch (once). */
-  private queue(s: Slot): void {
-    if (s.dirty) return;
-    s.dirty = true;
-    this.dirty.push(s);
-  }
-
-  /** Drops a slot that holds nothing and is not queued. */
-  private prune(s: Slot): void {
-    if (s.want === undefined && s.have === undefined && !s.dirty && this.slots.get(s.key) === s) this.slots.delete(s.key);
   }
 
   /** What we believed of the kernel is void: the next run reads it in full. */
@@ -413,15 +411,15 @@ export class RouteSync {
         this.running = undefined;
         // A change made after the loop's last look (even one that queued
         // nothing) is picked up by another run.
-        if (!this.closed && (this.dirty.length > 0 || this.resyncWanted || this.applied < this.gen)) this.kick();
+        if (!this.closed && (this.slots.hasQueued || this.resyncWanted || this.applied < this.gen)) this.kick();
       });
   }
 
   private async loop(): Promise<void> {
     while (!this.closed) {
       let ok: boolean;
-      if (!this.kernelKnown || this.resyncWanted) ok = await this.fullSync();
-      else if (this.dirty.length > 0) ok = await this.incremental();
+      if (!this.kernelKnown || this.resyncWanted || this.prefetched !== undefined) ok = await this.fullSync();
+      else if (this.slots.hasQueued) ok = await this.incremental();
       else {
         // Nothing queued, nothing in flight: every change so far is in the
         // kernel, including those that changed nothing there (a setDesired
@@ -445,30 +443,32 @@ export class RouteSync {
 
   private async fullSync(): Promise<boolean> {
     const started = performance.now();
-    this.resyncWanted = false;
-    let actual: RouteCanon[];
-    const prefetched = this.prefetched;
+    let actual: RouteCanon[] | undefined;
+    const read = this.prefetched ?? this.startRead();
     this.prefetched = undefined;
-    this.batch.warm();
     try {
-      actual = await (prefetched ?? this.readKernel(this.opts));
+      actual = await read;
     } catch (e) {
       this.log.warn('route sync: cannot read kernel routes; retrying', { netns: this.opts.netns, error: String(e) });
+      actual = undefined;
+    }
+    const held = this.heldEvents ?? [];
+    this.heldEvents = undefined;
+    if (actual === undefined) {
+      this.log.warn('route sync: netlink relay died before answering a read of the kernel; reading again', { netns: this.opts.netns });
       this.resyncWanted = true;
       return false;
     }
-    // Everything changed up to now is covered by this diff.
+    // Everything changed up to now is covered by this plan.
     const target = this.gen;
-    for (const s of this.dirty) s.dirty = false;
-    this.dirty = [];
     this.kernelEpoch++;
     this.kernelKnown = true;
-    for (const s of this.slots.values()) s.have = undefined;
-    for (const c of actual) this.slot(c.key).have = c;
-    const work = emptyWork();
-    for (const s of this.slots.values()) {
-      if (!plan(work, s, !this.holdingStale)) this.slots.delete(s.key);
-    }
+    this.slots.load(actual);
+    // Changes announced during the read, in order, over what it found.
+    if (held.length > 0) this.observeAll(held);
+    this.slots.takeQueued();
+    const work = planSlots(this.slots.values(), this.holdingStale);
+    this.slots.drop(work.vacant);
     const failed = await this.apply(work);
     if (failed < 0) return false;
     const report = {
@@ -487,13 +487,8 @@ export class RouteSync {
 
   private async incremental(): Promise<boolean> {
     const target = this.gen;
-    const queued = this.dirty;
-    this.dirty = [];
-    const work = emptyWork();
-    for (const s of queued) {
-      s.dirty = false;
-      if (!plan(work, s, true)) this.prune(s);
-    }
+    const work = planSlots(this.slots.takeQueued(), this.holdingStale);
+    for (const s of work.vacant) this.slots.prune(s);
     // One relay: incremental changes arrive while BGP is busy receiving, when
     // CPU time matters more than the wall time a second relay saves (it costs
     // a quarter more kernel and relay time: docs/BENCHMARKS.md, pipeline).
@@ -503,53 +498,38 @@ export class RouteSync {
   }
 
   /**
-   * Sends one batch and updates what we believe the kernel holds. Returns the
+   * Sends one plan and updates what we believe the kernel holds. Returns the
    * number of refused changes, or -1 when a relay died before confirming it
    * (then the kernel is re-read before anything else).
    */
-  private async apply(work: Work, split = true): Promise<number> {
-    const n = work.replace.length + work.remove.length;
+  private async apply(work: Plan, split = true): Promise<number> {
+    this.reportBlocked(work.blocked);
+    const n = planSize(work);
     if (n === 0) return 0;
     if (!split || n < SPLIT_MIN_CHANGES) return this.applyVia(this.batch, work);
     // Two relays take a large batch in halves: the kernel serves two
     // requesters in parallel, which shortens a full sync on an otherwise idle
     // node (docs/BENCHMARKS.md). Each route is in one half only, so its
     // changes keep their order.
-    const r = work.replace.length >> 1;
-    const d = work.remove.length >> 1;
-    const half = (from: number, to: number | undefined, rFrom: number, rTo: number | undefined): Work => ({
-      remove: work.remove.slice(from, to),
-      removeSlots: work.removeSlots.slice(from, to),
-      replace: work.replace.slice(rFrom, rTo),
-      replaceSlots: work.replaceSlots.slice(rFrom, rTo),
-      ours: work.ours.slice(rFrom, rTo),
-    });
+    const [one, two] = splitPlan(work);
     // Both halves are waited for, even when one throws: each writer is then free for the next batch.
-    const [a, b] = await Promise.allSettled([this.applyVia(this.batch, half(0, d, 0, r)), this.applyVia(this.second, half(d, undefined, r, undefined))]);
+    const [a, b] = await Promise.allSettled([this.applyVia(this.batch, one), this.applyVia(this.second, two)]);
     if (a.status === 'rejected') throw a.reason;
     if (b.status === 'rejected') throw b.reason;
     return a.value < 0 || b.value < 0 ? -1 : a.value + b.value;
   }
 
-  private async applyVia(writer: RouteWriter, work: Work): Promise<number> {
-    const { remove, removeSlots, replace, replaceSlots, ours } = work;
-    if (replace.length + remove.length === 0) return 0;
+  private async applyVia(writer: RouteWriter, work: Plan): Promise<number> {
+    const { remove, replace, ours } = work;
+    if (planSize(work) === 0) return 0;
     const epoch = this.kernelEpoch;
+    assume(work);
     const batch = writer.begin();
     let thrown: { error: unknown } | undefined;
     try {
-      for (let i = 0; i < remove.length; i++) {
-        batch.write('del', remove[i] as RouteCanon);
-        (removeSlots[i] as Slot).have = undefined;
-      }
-      for (let i = 0; i < replace.length; i++) {
-        const c = replace[i] as RouteCanon;
-        // `replace` only over a route we know is ours. Where we know of none,
-        // `add`: it fails rather than overwrite a route of another protocol
-        // that holds the same identity (replace matches any protocol).
-        batch.write(ours[i] ? 'replace' : 'add', c);
-        (replaceSlots[i] as Slot).have = c;
-      }
+      for (let i = 0; i < remove.length; i++) batch.write('del', remove[i] as RouteCanon);
+      // `replace` only over a route we know is ours; `add` elsewhere (plan.ts).
+      for (let i = 0; i < replace.length; i++) batch.write(ours[i] ? 'replace' : 'add', replace[i] as RouteCanon);
     } catch (e) {
       thrown = { error: e };
     }
@@ -562,57 +542,55 @@ export class RouteSync {
     if (outcome.lost) {
       this.log.warn('route sync: netlink relay died before confirming a batch; re-reading the kernel', {
         netns: this.opts.netns,
-        changes: remove.length + replace.length,
+        changes: planSize(work),
       });
       this.forgetKernel();
       return -1;
     }
     const failed = this.recordFailures(outcome, work);
-    for (const s of removeSlots) this.prune(s);
+    for (const s of work.removeSlots) this.slots.prune(s);
     return failed;
   }
 
   /** Updates what we believe after refused changes, and reports them; returns how many there were. */
-  private recordFailures(outcome: BatchOutcome, work: Work): number {
+  private recordFailures(outcome: BatchOutcome, work: Plan): number {
+    const { refused, blocked } = outcome.failures.length === 0 ? { refused: [], blocked: [] } : settle(work, outcome.failures);
+    if (this.warnedForeign.size > 0) {
+      // Ours is in: a route of another protocol there later is news again.
+      for (const s of work.replaceSlots) if (!s.foreign) this.warnedForeign.delete(s.key);
+    }
     if (outcome.failures.length === 0) return 0;
-    const { remove, removeSlots, replace, replaceSlots, ours } = work;
-    const refused: string[] = [];
-    const foreign: string[] = [];
-    for (const f of outcome.failures) {
-      if (f.index < remove.length) {
-        // Already gone is what we wanted.
-        if (f.code === 'ESRCH') continue;
-        (removeSlots[f.index] as Slot).have = unsure(remove[f.index] as RouteCanon);
-        refused.push(`${f.line}: ${f.message}`);
-        continue;
-      }
-      const i = f.index - remove.length;
-      const c = replace[i] as RouteCanon;
-      const s = replaceSlots[i] as Slot;
-      if (ours[i]) {
-        // A refused replace may have left our old route in place.
-        s.have = unsure(c);
-        refused.push(`${f.line}: ${f.message}`);
-        continue;
-      }
-      // A refused add left nothing of ours.
-      s.have = undefined;
-      if (f.code === 'EEXIST') foreign.push(c.key);
-      else refused.push(`${f.line}: ${f.message}`);
-    }
-    if (foreign.length > 0) {
-      this.log.warn(`route sync: ${foreign.length} desired route(s) not installed: a route we did not install (of another protocol, unless it appeared behind our back) holds the same table, destination and metric`, {
-        netns: this.opts.netns,
-        examples: foreign.slice(0, 5),
-      });
-    }
+    const byIndex = new Map(outcome.failures.map((f) => [f.index, f]));
+    this.reportBlocked(blocked);
     if (refused.length > 0) {
       this.log.warn(`route sync: the kernel refused ${refused.length} route change(s); the next resync retries them`, {
         netns: this.opts.netns,
-        examples: refused.slice(0, 5),
+        examples: refused.slice(0, 5).map((r) => {
+          const f = byIndex.get(r.index);
+          return `${f?.line}: ${f?.message}`;
+        }),
       });
     }
-    return refused.length + foreign.length;
+    return refused.length + blocked.length;
+  }
+
+  /**
+   * Warns about wanted routes a route of another protocol keeps out, once
+   * per identity (until ours is installed there).
+   */
+  private reportBlocked(blocked: readonly Slot[]): void {
+    if (blocked.length === 0) return;
+    const fresh: string[] = [];
+    for (const s of blocked) {
+      if (this.warnedForeign.has(s.key)) continue;
+      this.warnedForeign.add(s.key);
+      fresh.push(s.key);
+    }
+    if (fresh.length === 0) return;
+    this.log.warn(`route sync: ${fresh.length} desired route(s) not installed: a route we did not install (of another protocol, unless it appeared behind our back) holds the same table, destination and metric; it is left alone`, {
+      netns: this.opts.netns,
+      examples: fresh.slice(0, 5),
+    });
   }
 
   private markApplied(target: number): void {

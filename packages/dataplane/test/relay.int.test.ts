@@ -9,6 +9,7 @@ import { createLab, type Lab } from '@terrace/testkit';
 import { execFileSync } from 'node:child_process';
 import {
   blackholeRoute,
+  canonMatches,
   canonOf,
   deviceRoute,
   replaceLine,
@@ -108,6 +109,29 @@ describe('RouteWriter: the kernel holds what iproute2 would have installed', () 
     const want = routes(viaIp);
     expect(count(want)).toBe(forms.length);
     expect(routes(viaRelay)).toBe(want);
+  });
+
+  it('reads back every route form, and only routes of our protocol, through the relay (netlink dumps)', async () => {
+    sh(viaRelay, 'route', 'add', '198.19.9.0/24', 'via', '198.18.0.2', 'proto', 'static');
+    sh(viaRelay, '-6', 'route', 'add', '2001:db8:9::/64', 'via', '2001:db8::2', 'proto', 'static');
+    const w = new RouteWriter({ netns: viaRelay });
+    try {
+      const names = new Map<number, string>();
+      const read = await w.readRoutes(names);
+      expect([...names.values()].sort()).toEqual(['lo', 'va', 'vb']);
+      expect(read?.map((r) => r.key).sort()).toEqual(forms.map((r) => canonOf(r).key).sort());
+      const byKey = new Map(read?.map((r) => [r.key, r]));
+      for (const r of forms) {
+        const want = canonOf(r);
+        const have = byKey.get(want.key);
+        // As route sync compares them: a gateway without a device matches the device the kernel resolved.
+        expect([want.key, have !== undefined && canonMatches(want, have)]).toEqual([want.key, true]);
+      }
+    } finally {
+      await w.close();
+      sh(viaRelay, 'route', 'del', '198.19.9.0/24');
+      sh(viaRelay, '-6', 'route', 'del', '2001:db8:9::/64');
+    }
   });
 
   it('replaces every route form as ip does', async () => {

@@ -195,23 +195,145 @@ describe('RouteSync', () => {
     }
   });
 
-  it('repairs drift on resync: a deleted, a changed and a stray route of ours', async () => {
+  it('repairs drift on resync (with the kernel listener stopped): a deleted, a changed and a stray route of ours', async () => {
     await withSync(async (sync) => {
       const routes: Route[] = [];
       for (let i = 1; i <= 20; i++) routes.push(unicastRoute(c(`198.19.2.${i}/32`), { via: gwA }));
       sync.setDesired(routes);
       await sync.flush();
       expect(await kernel()).toHaveLength(20);
-      await sh('route', 'del', '198.19.2.3/32', 'proto', '201');
-      await sh('route', 'replace', '198.19.2.4/32', 'via', '198.18.1.2', 'proto', '201');
-      await sh('route', 'add', '198.19.2.99/32', 'via', '198.18.1.2', 'proto', '201');
-      const report = await sync.resync();
-      expect(report).toMatchObject({ kernelRoutes: 20, replaced: 2, removed: 1, failed: 0 });
+      // Announcements wait in its socket: only the resync can see the drift.
+      const listener = sync.listenerPid as number;
+      process.kill(listener, 'SIGSTOP');
+      try {
+        await sh('route', 'del', '198.19.2.3/32', 'proto', '201');
+        await sh('route', 'replace', '198.19.2.4/32', 'via', '198.18.1.2', 'proto', '201');
+        await sh('route', 'add', '198.19.2.99/32', 'via', '198.18.1.2', 'proto', '201');
+        const report = await sync.resync();
+        expect(report).toMatchObject({ kernelRoutes: 20, replaced: 2, removed: 1, failed: 0 });
+      } finally {
+        process.kill(listener, 'SIGCONT');
+      }
+      // The late announcements of those hand edits and of the repairs change nothing.
+      await new Promise((r) => setTimeout(r, 200));
+      await sync.flush();
       const after = await kernel();
       expect(after).toHaveLength(20);
       expect(after).toContain('198.19.2.3 via 198.18.0.2 dev va');
       expect(after).toContain('198.19.2.4 via 198.18.0.2 dev va');
       expect(after.some((l) => l.startsWith('198.19.2.99 '))).toBe(false);
+    });
+  });
+
+  it('puts back a route of ours deleted or changed by hand within a second, with no resync timer', async () => {
+    await withSync(async (sync, log) => {
+      sync.setDesired([
+        unicastRoute(c('198.19.10.1/32'), { via: gwA }),
+        unicastRoute(c('198.19.10.2/32'), [{ via: gwA }, { via: gwB }]),
+        deviceRoute(c('198.19.10.3/32'), 'vb'),
+        unicastRoute(c('2001:db8:10::/64'), { via: ip('2001:db8::2') }),
+      ]);
+      await sync.flush();
+      const want = await kernel();
+      expect(want).toHaveLength(4);
+      await sh('route', 'del', '198.19.10.1/32', 'proto', '201');
+      await sh('route', 'del', '198.19.10.2/32', 'proto', '201');
+      await sh('route', 'replace', '198.19.10.3/32', 'via', '198.18.0.2', 'proto', '201');
+      await sh('-6', 'route', 'del', '2001:db8:10::/64', 'proto', '201');
+      // A stray route of ours goes too.
+      await sh('route', 'add', '198.19.10.99/32', 'via', '198.18.1.2', 'proto', '201');
+      await until('the routes to be repaired', async () => JSON.stringify(await kernel()) === JSON.stringify(want), 1000);
+      expect(log.lines).toEqual([]);
+    });
+  });
+
+  it('leaves a route of another protocol put over ours alone, warning once for it, and takes the identity back when it goes', async () => {
+    await withSync(async (sync, log) => {
+      sync.setDesired([unicastRoute(c('198.19.11.1/32'), { via: gwA }), unicastRoute(c('198.19.11.2/32'), { via: gwA })]);
+      await sync.flush();
+      await sh('route', 'replace', '198.19.11.1/32', 'via', '198.18.1.2', 'proto', 'static');
+      await new Promise((r) => setTimeout(r, 300));
+      // Another event on the same destination, and a resync that finds it again: still one warning.
+      await sh('route', 'replace', '198.19.11.1/32', 'via', '198.18.0.2', 'proto', 'static');
+      await new Promise((r) => setTimeout(r, 300));
+      await sync.resync();
+      expect(await kernel()).toEqual(['198.19.11.2 via 198.18.0.2 dev va']);
+      expect(await kernel('4')).toEqual(['198.19.11.1 via 198.18.0.2 dev va']);
+      expect(log.lines).toHaveLength(1);
+      expect(log.lines[0]).toMatch(/not installed: a route we did not install .*198\.19\.11\.1/);
+      await sh('route', 'del', '198.19.11.1/32', 'proto', 'static');
+      await until('ours to be back', async () => (await kernel()).length === 2, 1000);
+    });
+  });
+
+  it('leaves routes that went with their device until told the device is back, then puts them back', async () => {
+    const veth = async (): Promise<void> => {
+      await sh('link', 'add', 'vc', 'type', 'veth', 'peer', 'name', 'vd');
+      await sh('link', 'set', 'vc', 'up');
+      await sh('link', 'set', 'vd', 'up');
+    };
+    await veth();
+    try {
+      await withSync(async (sync, log) => {
+        const routes = [deviceRoute(c('198.19.13.1/32'), 'vc'), deviceRoute(c('2001:db8:13::1/128'), 'vc')];
+        sync.setDesired(routes);
+        await sync.flush();
+        expect(await kernel()).toEqual(['198.19.13.1 dev vc', '2001:db8:13::1 dev vc']);
+        // A pod's veth re-created: both routes went with the old one.
+        await sh('link', 'del', 'vc');
+        // The IPv6 route's removal is announced, the device's after it: no
+        // attempt to put the route back through a device that is not there
+        // (a warning for every pod deleted, were it made).
+        await new Promise((r) => setTimeout(r, 300));
+        expect(log.lines).toEqual([]);
+        await veth();
+        // What the agent does on the pod's ADD.
+        sync.gone(routes);
+        sync.upsert(routes);
+        await sync.flush();
+        await until('both routes back', async () => (await kernel()).length === 2, 1000);
+      });
+    } finally {
+      await sh('link', 'del', 'vc').catch(() => undefined);
+    }
+  });
+
+  it("hears nothing of its own writes (the listener relay drops their echoes), and hears a change by hand", async () => {
+    await withSync(async (sync) => {
+      const heard: Buffer[] = [];
+      const s = sync as unknown as { onAnnounced(b: Buffer): void };
+      const real = s.onAnnounced.bind(sync);
+      s.onAnnounced = (b) => {
+        heard.push(Buffer.from(b));
+        real(b);
+      };
+      const routes: Route[] = [];
+      for (let i = 0; i < 2000; i++) routes.push(unicastRoute({ family: 4, base: BigInt(0xc6130000 + 0xe000 + i), prefix: 32 }, { via: gwA }));
+      sync.setDesired(routes);
+      await sync.flush();
+      sync.setDesired(routes.slice(1000));
+      await sync.flush();
+      await new Promise((r) => setTimeout(r, 300));
+      expect(heard).toEqual([]);
+      await sh('route', 'del', '198.19.227.232/32', 'proto', '201');
+      await until('the change by hand to be heard', async () => heard.length > 0, 1000);
+    });
+  });
+
+  it('restarts the kernel listener relay when it is killed, and repairs still work', async () => {
+    await withSync(async (sync, log) => {
+      sync.setDesired([unicastRoute(c('198.19.12.1/32'), { via: gwA })]);
+      await sync.flush();
+      const pid = sync.listenerPid as number;
+      expect(pid).toBeDefined();
+      process.kill(pid, 'SIGKILL');
+      await until('another listener relay', async () => sync.listenerPid !== undefined && sync.listenerPid !== pid, 2000);
+      // Its first frame (subscribed) asks for a full read; let that happen first.
+      await sync.flush();
+      await new Promise((r) => setTimeout(r, 100));
+      await sh('route', 'del', '198.19.12.1/32', 'proto', '201');
+      await until('the route to be back', async () => (await kernel()).length === 1, 1000);
+      expect(log.lines.join('\n')).toMatch(/kernel listener relay exited/);
     });
   });
 
@@ -240,9 +362,16 @@ describe('RouteSync', () => {
     await withSync(async (sync) => {
       sync.setDesired([unicastRoute(c('198.19.3.1/32'), { via: gwA }), blackholeRoute(c('2001:db8:9::/64'))]);
       await sync.flush();
-      await sh('route', 'del', '198.19.3.1/32', 'proto', '201');
-      await sh('-6', 'route', 'del', '2001:db8:9::/64', 'proto', '201');
-      await until('the periodic resync to restore both routes', async () => (await kernel()).length === 2);
+      // With the kernel listener stopped, only the timer can see the drift.
+      const listener = sync.listenerPid as number;
+      process.kill(listener, 'SIGSTOP');
+      try {
+        await sh('route', 'del', '198.19.3.1/32', 'proto', '201');
+        await sh('-6', 'route', 'del', '2001:db8:9::/64', 'proto', '201');
+        await until('the periodic resync to restore both routes', async () => (await kernel()).length === 2);
+      } finally {
+        process.kill(listener, 'SIGCONT');
+      }
     }, 100);
   });
 
@@ -315,11 +444,12 @@ describe('RouteSync', () => {
         const dst = { family: 4 as const, base: BigInt(0xc6130000 + 0x1000 + i), prefix: 32 }; // 198.19.16.0 upwards
         routes.push(unicastRoute(dst, { via: i % 2 ? gwA : gwB }));
       }
-      sync.setDesired(routes);
-      // Stopped as soon as it exists, the relay cannot answer; it is killed
-      // once the batch has been sent to it, so that batch is lost for sure.
-      await until('the relay to start', async () => sync.batchPid !== undefined, 10_000);
+      // The kernel read first (through the same relay), so what is in flight below is the batch.
+      await sync.resync();
       const pid = sync.batchPid as number;
+      sync.setDesired(routes);
+      // Stopped at once, the relay cannot answer; it is killed once the
+      // batch has been sent to it, so that batch is lost for sure.
       process.kill(pid, 'SIGSTOP');
       await until('a batch in flight', async () => sync.inFlight > 0, 10_000);
       process.kill(pid, 'SIGKILL');

@@ -1,0 +1,293 @@
+/**
+ * Reading the kernel's routes: the dump requests route sync sends (the
+ * links, and each family's routes of our protocol), and routes and links
+ * decoded from netlink messages, dump answers and announcements alike, into
+ * the canonical forms route sync compares (canon.ts). Devices are named
+ * through an index → name map that link messages keep current. Pure
+ * functions over bytes; netlink is in host byte order.
+ */
+import { endianness } from 'node:os';
+import { formatIP, type IPFamily } from '@terrace/api';
+import { defaultMetric, keyOf, pooledHop, pooledSingle, sortHops, type HopText, type RouteCanon } from './canon.js';
+import { ROUTE_PROTOCOL } from './constants.js';
+import type { MessageWriter } from './netlink.js';
+import type { KernelEvent } from './plan.js';
+import type { RouteKind } from './route.js';
+
+const LE = endianness() === 'LE';
+
+// linux/netlink.h, linux/rtnetlink.h
+const NLMSG_ERROR = 2;
+const NLMSG_DONE = 3;
+const NLM_F_REQUEST = 0x1;
+const NLM_F_DUMP_INTR = 0x10;
+const NLM_F_DUMP = 0x300;
+const RTM_NEWLINK = 16;
+const RTM_DELLINK = 17;
+const RTM_GETLINK = 18;
+const RTM_NEWROUTE = 24;
+const RTM_DELROUTE = 25;
+const RTM_GETROUTE = 26;
+const RTNH_F_ONLINK = 4;
+const RTA_DST = 1;
+const RTA_OIF = 4;
+const RTA_GATEWAY = 5;
+const RTA_PRIORITY = 6;
+const RTA_PREFSRC = 7;
+const RTA_MULTIPATH = 9;
+const RTA_TABLE = 15;
+const RTA_VIA = 18;
+const IFLA_IFNAME = 3;
+const AF_INET = 2;
+const AF_INET6 = 10;
+const NLMSG_HDRLEN = 16;
+const RTMSG_LEN = 12;
+const IFINFOMSG_LEN = 16;
+
+const align4 = (n: number): number => (n + 3) & ~3;
+const r16 = (b: Buffer, at: number): number => (LE ? b.readUInt16LE(at) : b.readUInt16BE(at));
+const r32 = (b: Buffer, at: number): number => (LE ? b.readUInt32LE(at) : b.readUInt32BE(at));
+const ri32 = (b: Buffer, at: number): number => (LE ? b.readInt32LE(at) : b.readInt32BE(at));
+
+/**
+ * Appends a dump request for the routes of our protocol of one family, every
+ * table. The kernel filters the dump by rtm_protocol when the socket has
+ * NETLINK_GET_STRICT_CHK set (the relay sets it); decodeRoutes filters again,
+ * so a kernel that does not still gives the right answer, only slower.
+ */
+export function encodeGetRoutes(w: MessageWriter, family: IPFamily, seq: number): void {
+  w.msgStart(RTM_GETROUTE, NLM_F_REQUEST | NLM_F_DUMP, seq);
+  // struct rtmsg: all zero (every table) but family and protocol
+  w.u8(family === 4 ? AF_INET : AF_INET6);
+  w.u8(0);
+  w.u8(0);
+  w.u8(0);
+  w.u8(0); // table: all
+  w.u8(ROUTE_PROTOCOL);
+  w.u8(0);
+  w.u8(0);
+  w.u32(0);
+  w.msgEnd();
+}
+
+/** Appends a dump request for every interface (index and name). */
+export function encodeGetLinks(w: MessageWriter, seq: number): void {
+  w.msgStart(RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP, seq);
+  for (let i = 0; i < IFINFOMSG_LEN; i++) w.u8(0);
+  w.msgEnd();
+}
+
+/** True when a dump's answers say it was interrupted by changes (NLM_F_DUMP_INTR): it must be read again. */
+export function dumpInterrupted(b: Buffer): boolean {
+  for (let at = 0; at + NLMSG_HDRLEN <= b.length; ) {
+    const len = r32(b, at);
+    if (len < NLMSG_HDRLEN) break;
+    if ((r16(b, at + 6) & NLM_F_DUMP_INTR) !== 0) return true;
+    at += align4(len);
+  }
+  return false;
+}
+
+/** The first error a dump's answers carry (NLMSG_ERROR, or NLMSG_DONE with one), as an errno; 0 when none. */
+export function dumpError(b: Buffer): number {
+  for (let at = 0; at + NLMSG_HDRLEN <= b.length; ) {
+    const len = r32(b, at);
+    if (len < NLMSG_HDRLEN) break;
+    const type = r16(b, at + 4);
+    if ((type === NLMSG_ERROR || type === NLMSG_DONE) && len >= NLMSG_HDRLEN + 4) {
+      const e = -ri32(b, at + NLMSG_HDRLEN);
+      if (e > 0) return e;
+    }
+    at += align4(len);
+  }
+  return 0;
+}
+
+/** Interface index → name. */
+export type IfNames = Map<number, string>;
+
+/**
+ * Applies link messages (RTM_NEWLINK / RTM_DELLINK, from a dump or from
+ * notifications) to an index → name map; other messages are skipped.
+ */
+export function applyLinks(b: Buffer, names: IfNames, from = 0, to = b.length): void {
+  for (let at = from; at + NLMSG_HDRLEN <= to; ) {
+    const len = r32(b, at);
+    if (len < NLMSG_HDRLEN || at + len > to) break;
+    const type = r16(b, at + 4);
+    if ((type === RTM_NEWLINK || type === RTM_DELLINK) && len >= NLMSG_HDRLEN + IFINFOMSG_LEN) {
+      const index = ri32(b, at + NLMSG_HDRLEN + 4);
+      if (type === RTM_DELLINK) names.delete(index);
+      else {
+        for (let p = at + NLMSG_HDRLEN + IFINFOMSG_LEN; p + 4 <= at + len; ) {
+          const alen = r16(b, p);
+          if (alen < 4) break;
+          if ((r16(b, p + 2) & 0x3fff) === IFLA_IFNAME) {
+            let end = p + alen;
+            while (end > p + 4 && b[end - 1] === 0) end--;
+            names.set(index, b.toString('utf8', p + 4, end));
+            break;
+          }
+          p += align4(alen);
+        }
+      }
+    }
+    at += align4(len);
+  }
+}
+
+const KIND_OF_TYPE: Record<number, RouteKind | undefined> = { 1: 'unicast', 6: 'blackhole', 7: 'unreachable', 8: 'prohibit' };
+
+function v4Text(b: Buffer, at: number): string {
+  return `${b[at]}.${b[at + 1]}.${b[at + 2]}.${b[at + 3]}`;
+}
+
+function addrText(b: Buffer, at: number, n: number): string {
+  if (n === 4) return v4Text(b, at);
+  let v = 0n;
+  for (let i = 0; i < n; i++) v = (v << 8n) | BigInt(b[at + i] as number);
+  return formatIP({ family: 6, value: v });
+}
+
+/** A next hop naming an interface index the names map lacks; the caller re-reads links. */
+export class UnknownIfIndex extends Error {
+  constructor(readonly index: number) {
+    super(`unknown interface index ${index}`);
+  }
+}
+
+/**
+ * Decodes one RTM_NEWROUTE / RTM_DELROUTE message at `at` (length `len`)
+ * into a canonical form, device indexes named through `names`; undefined for
+ * a route that is not IPv4 or IPv6, or of the local table (the kernel's own).
+ * Routes of types Terrace does not install (throw, local, nexthop objects)
+ * come back as unicast routes without next hops: their identity can be
+ * deleted and they never match a wanted route. Throws UnknownIfIndex.
+ */
+function decodeRoute(b: Buffer, at: number, len: number, names: IfNames, lenient: boolean): RouteCanon | undefined {
+  const r = at + NLMSG_HDRLEN;
+  const af = b[r];
+  if (af !== AF_INET && af !== AF_INET6) return undefined;
+  const family: IPFamily = af === AF_INET ? 4 : 6;
+  const alen = family === 4 ? 4 : 16;
+  const dstLen = b[r + 1] as number;
+  let table = b[r + 4] as number;
+  const type = b[r + 7] as number;
+  const rflags = r32(b, r + 8);
+  let kind = KIND_OF_TYPE[type];
+  const modelled = kind !== undefined;
+  if (kind === undefined) kind = 'unicast';
+  let dst: string | undefined;
+  let metric = 0;
+  let src: string | undefined;
+  let via: string | undefined;
+  let oif = 0;
+  let mpAt = -1;
+  let mpEnd = -1;
+  const end = at + len;
+  for (let p = r + RTMSG_LEN; p + 4 <= end; ) {
+    const l = r16(b, p);
+    if (l < 4 || p + l > end) break;
+    const t = r16(b, p + 2) & 0x3fff;
+    const v = p + 4;
+    switch (t) {
+      case RTA_DST:
+        dst = addrText(b, v, alen);
+        break;
+      case RTA_OIF:
+        oif = r32(b, v);
+        break;
+      case RTA_GATEWAY:
+        via = addrText(b, v, l - 4 === 4 ? 4 : 16);
+        break;
+      case RTA_VIA: {
+        const vaf = r16(b, v);
+        via = addrText(b, v + 2, vaf === AF_INET ? 4 : 16);
+        break;
+      }
+      case RTA_PRIORITY:
+        metric = r32(b, v);
+        break;
+      case RTA_PREFSRC:
+        src = addrText(b, v, alen);
+        break;
+      case RTA_TABLE:
+        table = r32(b, v);
+        break;
+      case RTA_MULTIPATH:
+        mpAt = v;
+        mpEnd = p + l;
+        break;
+    }
+    p += align4(l);
+  }
+  if (table === 255) return undefined; // RT_TABLE_LOCAL: the kernel's own routes
+  const full = family === 4 ? 32 : 128;
+  const base = dst ?? (family === 4 ? '0.0.0.0' : '::');
+  const dstText = dstLen === full ? base : `${base}/${dstLen}`;
+  let hops: readonly HopText[] = [];
+  if (kind === 'unicast' && modelled) {
+    if (mpAt >= 0) {
+      const list: HopText[] = [];
+      for (let p = mpAt; p + 8 <= mpEnd; ) {
+        const hl = r16(b, p);
+        if (hl < 8) break;
+        const hflags = b[p + 2] as number;
+        const weight = (b[p + 3] as number) + 1;
+        const idx = ri32(b, p + 4);
+        let hvia: string | undefined;
+        for (let q = p + 8; q + 4 <= p + hl; ) {
+          const l = r16(b, q);
+          if (l < 4) break;
+          const t = r16(b, q + 2) & 0x3fff;
+          if (t === RTA_GATEWAY) hvia = addrText(b, q + 4, l - 4 === 4 ? 4 : 16);
+          else if (t === RTA_VIA) hvia = addrText(b, q + 6, r16(b, q + 4) === AF_INET ? 4 : 16);
+          q += align4(l);
+        }
+        list.push(pooledHop(hvia, devName(idx, names, lenient), weight, (hflags & RTNH_F_ONLINK) !== 0));
+        p += align4(hl);
+      }
+      hops = sortHops(list);
+    } else if (via !== undefined || oif !== 0) {
+      hops = pooledSingle(pooledHop(via, devName(oif, names, lenient), 1, (rflags & RTNH_F_ONLINK) !== 0));
+    }
+  }
+  if (family === 6 && metric === 0) metric = defaultMetric(6);
+  return { key: keyOf(dstText, family, table, metric), kind, family, dst: dstText, table, metric, src, hops };
+}
+
+function devName(index: number, names: IfNames, lenient: boolean): string | undefined {
+  if (index === 0) return undefined;
+  const n = names.get(index);
+  if (n === undefined && !lenient) throw new UnknownIfIndex(index);
+  return n;
+}
+
+/**
+ * The routes in a stream of netlink messages (dump answers or
+ * announcements), each with whether it is of our protocol; `oursOnly` skips
+ * the others. With `trackLinks`, link messages update `names` on the way, in
+ * the kernel's order (a route announced before its device went away is
+ * still named). Other messages are skipped. A removal naming a device that
+ * is gone decodes without it (its identity is what counts); anything else
+ * naming an unknown device throws UnknownIfIndex.
+ */
+export function decodeRoutes(b: Buffer, names: IfNames, oursOnly: boolean, out: KernelEvent[] = [], trackLinks = false): KernelEvent[] {
+  const from = 0;
+  const to = b.length;
+  for (let at = from; at + NLMSG_HDRLEN <= to; ) {
+    const len = r32(b, at);
+    if (len < NLMSG_HDRLEN || at + len > to) throw new Error(`netlink: a message of ${len} bytes at ${at} overruns the ${to} received`);
+    const type = r16(b, at + 4);
+    if (trackLinks && (type === RTM_NEWLINK || type === RTM_DELLINK)) applyLinks(b, names, at, at + len);
+    else if ((type === RTM_NEWROUTE || type === RTM_DELROUTE) && len >= NLMSG_HDRLEN + RTMSG_LEN) {
+      const ours = b[at + NLMSG_HDRLEN + 5] === ROUTE_PROTOCOL;
+      if (ours || !oursOnly) {
+        const route = decodeRoute(b, at, len, names, type === RTM_DELROUTE);
+        if (route !== undefined) out.push({ op: type === RTM_NEWROUTE ? 'new' : 'del', ours, route });
+      }
+    }
+    at += align4(len);
+  }
+  return out;
+}
