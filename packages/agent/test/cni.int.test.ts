@@ -338,6 +338,39 @@ describe('terrace-cni against the agent', () => {
     expect(await allocator.lookup(ip)).toBeUndefined();
   });
 
+  it('keeps the host route of a pod that got an address another pod was releasing at that moment', async () => {
+    // Handlers on the real allocator and the real route sync, whose release we
+    // hold right after etcd freed the address: another ADD takes that address
+    // and is wired before the DEL that freed it goes on.
+    const real = allocatorIpam(allocator);
+    let during: (() => Promise<void>) | undefined;
+    const ipam: CniIpam = {
+      ...real,
+      releasePod: async (pod) => {
+        const out = await real.releasePod(pod);
+        const run = during;
+        during = undefined;
+        await run?.();
+        return out;
+      },
+    };
+    const h = new CniHandlers({ ipam, nodeName: NODE, mtu: 1450, stateDir, hostNetns: nsPath(hostNs), datastoreReady: () => undefined, bgpReady: () => undefined, ...podRoutesThrough(routes) });
+    const [pa, pb] = [await lab.addNamespace('raa'), await lab.addNamespace('rab')];
+    const config = new TextEncoder().encode(conf({ ipam: {} }));
+    const added = await h.invoke({ CNI_COMMAND: 'ADD', CNI_CONTAINERID: 'race-a', CNI_NETNS: nsPath(pa), CNI_IFNAME: 'eth0' }, config);
+    const ip = (JSON.parse(added.stdout) as AddResult).ips[0]!.address.split('/')[0]!;
+    during = async () => {
+      const b = await h.invoke({ CNI_COMMAND: 'ADD', CNI_CONTAINERID: 'race-b', CNI_NETNS: nsPath(pb), CNI_IFNAME: 'eth0', CNI_ARGS: `IP=${ip}` }, config);
+      expect(b.ok).toBe(true);
+    };
+    expect(await h.invoke({ CNI_COMMAND: 'DEL', CNI_CONTAINERID: 'race-a', CNI_IFNAME: 'eth0' }, config)).toEqual({ ok: true, stdout: '' });
+    expect(during).toBeUndefined();
+    await routes.flush();
+    expect(await sh(hostNs, 'ip', ['route', 'show', 'proto', '201'])).toContain(`${ip} dev ${hostVethName('race-b', 'eth0')}`);
+    await reach(hostNs, pb, ip);
+    await h.invoke({ CNI_COMMAND: 'DEL', CNI_CONTAINERID: 'race-b', CNI_IFNAME: 'eth0' }, config);
+  });
+
   it('STATUS is ready only when the datastore answers and BGP is up', async () => {
     expect(await cni({ CNI_COMMAND: 'STATUS' }, conf())).toMatchObject({ code: 0, stdout: '' });
     bgpProblem = 'no established session';

@@ -1,5 +1,6 @@
 export * from './speaker.js';
 export * from './broadcast.js';
+export { SupervisedDaemon, type DaemonEvents, type SupervisorTuning } from './supervisor.js';
 export * from './gobgp/index.js';
 export * from './bird/index.js';
 export { createSpeaker, type SpeakerChoice } from './create.js';

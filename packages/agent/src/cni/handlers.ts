@@ -11,7 +11,7 @@
  * recorded and finished later (pending.ts).
  */
 import { existsSync } from 'node:fs';
-import { TerraceError, formatIP, isTerraceError, parseIP, tryParseIP, type IPAddr } from '@terrace/api';
+import { TerraceError, formatCidr, formatIP, isTerraceError, parseIP, tryParseIP, type IPAddr } from '@terrace/api';
 import {
   CniCode,
   CniError,
@@ -438,8 +438,19 @@ export class CniHandlers {
     }
   }
 
+  /**
+   * The host routes of addresses just released. An address may already be
+   * wired to another pod (released, allocated and wired while this call
+   * awaited etcd): its route now goes through that pod's veth and stays.
+   * Safe without a lock: a pod's entry in podRoutes and its upsert into
+   * route sync happen in the same turn of the event loop.
+   */
   private removedRoutes(containerId: string, ifname: string, released: ReadonlyArray<{ ip: string }>): void {
-    if (released.length > 0) this.o.onPodRoutesRemoved?.(podHostRoutes(containerId, ifname, released.map((r) => parseIP(r.ip))));
+    const dev = hostVethName(containerId, ifname);
+    const claimed = new Set<string>();
+    for (const [other, routes] of this.podRoutes) if (other !== dev) for (const r of routes) claimed.add(formatCidr(r.dst));
+    const gone = podHostRoutes(containerId, ifname, released.map((r) => parseIP(r.ip))).filter((r) => !claimed.has(formatCidr(r.dst)));
+    if (gone.length > 0) this.o.onPodRoutesRemoved?.(gone);
   }
 
   private hostNs(): { hostNetns?: string } {
