@@ -25,8 +25,9 @@ test: deps build
 demo: deps build
 	@bash scripts/lab-demo.sh
 
+# make bench BENCH=cni (one of bench/*.mjs); without BENCH it lists them.
 bench: deps build
-	npm run bench --silent
+	npm run bench --silent -- $(BENCH)
 
 clean:
 	rm -rf packages/*/dist packages/*/*.tsbuildinfo packages/bgp/src/gen .test-results

@@ -106,8 +106,8 @@ try {
     ref_add_ms: stats(add.ref),
     del_ms: stats(del.terrace),
     ref_del_ms: stats(del.ref),
-    concurrent20_s: round1(tb.s * 1000) / 1000,
-    ref_concurrent20_s: round1(rb.s * 1000) / 1000,
+    concurrent20_s: Math.round(tb.s * 1000) / 1000,
+    ref_concurrent20_s: Math.round(rb.s * 1000) / 1000,
     duplicates,
   };
   out(summary);

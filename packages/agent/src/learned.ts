@@ -7,8 +7,8 @@
  *
  * This is the agent's per-route work on a full BGP table (100,000 events
  * after a restart, while gobgpd is still receiving), so an event costs one
- * map lookup here, and the ingest bench and start-up priming run this very
- * class rather than an imitation of it.
+ * map lookup here, and the ingest bench runs this very class rather than an
+ * imitation of it.
  */
 import { type Cidr, type IPAddr, formatCidr, parseCidr } from '@terrace/api';
 import type { LearnedEvent } from '@terrace/bgp';

@@ -8,7 +8,7 @@
  * Each agent runs in this process: its etcd client in the root namespace
  * (the shared test etcd listens on 127.0.0.1 there, unreachable from a lab
  * namespace), its gobgpd inside the node's namespace (`ip netns exec`, API on
- * a unix socket) and its route sync against the node's namespace (`ip -n`).
+ * a unix socket) and its route sync against the node's namespace (through its netlink relays).
  * That is exactly the split a node has in production, minus the process
  * boundary; the lab (issue 5) runs bin/terrace-agent inside the namespace
  * against an etcd in the fabric namespace.

@@ -2,7 +2,7 @@
 # The dataplane's relay to the kernel: rtnetlink requests in, the kernel's
 # answers out. Node cannot open a netlink socket; this process does that and
 # little else. All encoding and decoding is the caller's
-# (packages/dataplane/src/netlink.ts, linkmsg.ts, opframe.ts).
+# (packages/dataplane/src/netlink.ts, linkmsg.ts, linkrelay.ts).
 #
 # stdin: frames, each a u32 head (host order) and the bytes it announces.
 #

@@ -23,7 +23,7 @@ const CALICO_ONLY: Partial<Record<Kind, Record<string, Record<string, string>>>>
   BGPPeer: {
     spec: {
       keepOriginalNextHop: 'use nextHopMode: Keep',
-      failureDetectionMode: 'Terrace has no BFD',
+      failureDetectionMode: 'write BFD as spec.bfd (a Terrace field, run by nodes on the BIRD backend)',
       restartMode: 'graceful restart is always on; tune it with maxRestartTime',
       birdGatewayMode: '',
       numAllowedLocalASNumbers: '',
