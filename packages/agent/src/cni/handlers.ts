@@ -11,7 +11,7 @@
  * recorded and finished later (pending.ts).
  */
 import { existsSync } from 'node:fs';
-import { TerraceError, formatCidr, formatIP, isTerraceError, parseIP, tryParseIP, type IPAddr } from '@terrace/api';
+import { TerraceError, formatCidr, formatIP, isTerraceError, parseIP, type IPAddr } from '@terrace/api';
 import {
   CniCode,
   CniError,
@@ -31,9 +31,10 @@ import {
 } from '@terrace/cni';
 import { POD_GATEWAY_V4, POD_GATEWAY_V6, checkPod, hostVethName, podHostRoutes, removePod, wirePod, type RouteSync, type UnicastRoute } from '@terrace/dataplane';
 import { toCniError } from './errors.js';
-import { isPodHandleOf, podHandle, type PodRef } from '@terrace/ipam';
+import { isPodHandleOf, podHandle } from '@terrace/ipam';
 import type { CniIpam } from './ipam.js';
 import { KeyedLock } from './lock.js';
+import { heldBy, optional, refuseMac, requestedAddresses } from './request.js';
 import { PendingDels, type PendingDel } from './pending.js';
 
 export const DEFAULT_POD_MTU = 1500;
@@ -456,46 +457,4 @@ export class CniHandlers {
   private hostNs(): { hostNetns?: string } {
     return this.o.hostNetns === undefined ? {} : { hostNetns: this.o.hostNetns };
   }
-}
-
-/**
- * Addresses the runtime asks for: `IP=a[,b]` in CNI_ARGS (podman's --ip,
- * the reference plugins' convention) or runtimeConfig.ips (the "ips"
- * capability). Each must be an address, with or without a prefix length;
- * IPAM then takes exactly these, from the pools the pod may use.
- */
-export function requestedAddresses(env: CniEnv, conf: TerraceNetConf): IPAddr[] {
-  const raw: string[] = [];
-  const arg = cniArg(env.args, 'IP');
-  if (arg !== undefined && arg !== '') raw.push(...arg.split(','));
-  raw.push(...conf.runtimeIps);
-  const out: IPAddr[] = [];
-  for (const r of raw) {
-    const text = r.trim().replace(/\/\d+$/, '');
-    const ip = tryParseIP(text);
-    if (!ip) throw new CniError(CniCode.InvalidEnvironment, `CNI_ARGS IP=${r.length > 64 ? `${r.slice(0, 64)}…` : r}: not an IP address`);
-    if (!out.some((o) => o.family === ip.family && o.value === ip.value)) out.push(ip);
-  }
-  return out;
-}
-
-/**
- * Whether an allocation belongs to this attachment: under its handle, or
- * under the old ambiguous form of it (written by an older agent) when the
- * allocation's own attributes name this container and interface.
- */
-function heldBy(owner: { handle: string; containerID?: string; iface?: string }, handle: string, pod: PodRef): boolean {
-  if (owner.handle === handle) return true;
-  return isPodHandleOf(owner.handle, pod) && owner.containerID === pod.containerId && owner.iface === pod.ifname;
-}
-
-function refuseMac(env: CniEnv, conf: TerraceNetConf): void {
-  const mac = cniArg(env.args, 'MAC') ?? conf.runtimeMac;
-  if (mac !== undefined && mac !== '') {
-    throw new CniError(CniCode.UnsupportedField, `CNI_ARGS MAC=${mac.slice(0, 32)}: terrace does not set pod MAC addresses (each pod gets a fixed one derived from its ids)`);
-  }
-}
-
-function optional<K extends string>(key: K, v: string | undefined): Partial<Record<K, string>> {
-  return v === undefined || v === '' ? {} : ({ [key]: v } as Record<K, string>);
 }
