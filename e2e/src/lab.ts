@@ -432,10 +432,16 @@ export class TerraceLab {
   async waitTorSessions(addresses: readonly string[], timeoutMs = 30000): Promise<void> {
     const tor = this.tor;
     if (!tor) throw new Error('lab: no ToR');
-    await waitUntil(`BGP sessions ToR ↔ ${addresses.join(', ')}`, async () => {
-      const peers = await tor.neighbors(4).catch(() => ({}) as Record<string, { state: string }>);
-      return addresses.every((a) => peers[a]?.state === 'Established');
-    }, timeoutMs, 200);
+    let seen: Record<string, { state: string }> = {};
+    try {
+      await waitUntil(`BGP sessions ToR ↔ ${addresses.join(', ')}`, async () => {
+        seen = await tor.neighbors(4).catch(() => ({}) as Record<string, { state: string }>);
+        return addresses.every((a) => seen[a]?.state === 'Established');
+      }, timeoutMs, 200);
+    } catch (e) {
+      const states = addresses.map((a) => `${a} ${seen[a]?.state ?? 'unknown'}`).join(', ');
+      throw new Error(`${(e as Error).message} (ToR: ${states})\n${this.diagnostics()}`);
+    }
   }
 
   /** Addresses of the BGP sessions `node`'s gobgpd has Established (from its own API, inside its namespace). */
