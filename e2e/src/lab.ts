@@ -102,6 +102,7 @@ export class TerraceLab {
     private readonly log: (line: string) => void,
   ) {
     this.removeHook = onProcessExit(() => {
+      this.killRunBirds();
       if (this.tor) rmSync(this.tor.dir, { recursive: true, force: true });
       rmSync(this.tmp, { recursive: true, force: true });
     });
@@ -306,6 +307,26 @@ export class TerraceLab {
       }
     }
     return undefined;
+  }
+
+  /**
+   * SIGKILLs, by PID, every bird still running on a control socket of this
+   * run (its command line names a socket under the run's own directory),
+   * whichever agent started it: an agent that was SIGKILLed leaves its bird
+   * running. Synchronous, so the process-exit hook can call it.
+   */
+  private killRunBirds(): void {
+    const socks = [...this.nodes.values()].filter((n) => n.birdDir).map((n) => join(n.birdDir as string, 'bird.ctl'));
+    if (socks.length === 0) return;
+    for (const entry of readdirSync('/proc')) {
+      if (!/^\d+$/.test(entry)) continue;
+      try {
+        const argv = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+        if (argv.includes('-s') && socks.some((s) => argv.includes(s))) process.kill(Number(entry), 'SIGKILL');
+      } catch {
+        // gone meanwhile
+      }
+    }
   }
 
   /**
@@ -601,6 +622,8 @@ export class TerraceLab {
       // Agents and the controller first, while etcd still answers their goodbyes.
       const clients = [...[...this.nodes.values()].map((n) => n.agent), this.controller].filter((d): d is Daemon => d !== undefined);
       await Promise.all(clients.map((d) => d.stop(2000)));
+      // A BIRD node's agent stops its bird; one that had to be SIGKILLed leaves it behind.
+      this.killRunBirds();
       await this.tor?.stop().catch(() => undefined);
       await this.kit.destroy();
     } finally {
