@@ -28,6 +28,14 @@
 //   this is the BGP hold time (3 s in the lab) plus the route sync. A crash
 //   of the processes on a live host (the kernel closes their sessions) is
 //   printed beside it.
+// - node_loss_withdraw_bfd_ms: the same power-off for a BIRD node (node-5,
+//   added last: its agent runs BIRD, which runs BFD with the ToR at
+//   100 ms × 3) → its blocks gone from every surviving node and the ToR, as
+//   node_loss_withdraw_ms counts. node_loss_withdraw_bfd_tor_ms is the ToR
+//   alone (target under 1 s). The surviving GoBGP nodes have no BFD and hold
+//   the BIRD node's mesh path until their hold time runs out (the ToR's path
+//   carries their own AS, so they never take it, and its withdrawal does not
+//   touch the mesh path), so the first figure stays about the hold time.
 // - restart_lost_pings: a pod pings a pod on another node every 10 ms while
 //   that node's agent is stopped (SIGTERM) and started again; echoes without
 //   an answer, counted until 10 s after the new agent serves CNI.
@@ -44,7 +52,8 @@
 //
 // Last line: {"bench":"convergence","cni_add_ms":{"p50":N,"p99":N},
 //   "route_everywhere_ms":{"p50":N,"p99":N},"tamper_repair_ms":{"p50":N,"p99":N,"capped":N},
-//   "node_loss_withdraw_ms":N,"restart_lost_pings":N,"speaker_restart_lost_pings":N,"speaker_restart_gap_ms":N}
+//   "node_loss_withdraw_ms":N,"node_loss_withdraw_bfd_ms":N,"node_loss_withdraw_bfd_tor_ms":N,"restart_lost_pings":N,"speaker_restart_lost_pings":N,
+//   "speaker_restart_gap_ms":N}
 import { execFileSync, spawn } from 'node:child_process';
 import { listNamespaces } from '../packages/testkit/dist/src/index.js';
 import { RouteWatcher, TerraceLab, percentile, round1, sleep } from '../e2e/dist/src/index.js';
@@ -93,7 +102,8 @@ const stats = (xs) => ({ n: xs.length, p50: round1(percentile(xs, 50)), p99: rou
 
 const pools = Array.from({ length: TRIALS }, (_, i) => trialPool(i));
 const t0 = performance.now();
-const lab = await TerraceLab.start({ nodes: 4, extraPools: pools });
+// node-5 runs BIRD; it joins only for the last step, so every other figure is the GoBGP nodes' alone.
+const lab = await TerraceLab.start({ nodes: 4, torNeighbors: 5, birdNodes: [5], extraPools: pools });
 const watcher = new RouteWatcher();
 let summary;
 try {
@@ -202,12 +212,36 @@ try {
   await lose('node-4', 'crash');
   const withdrawMs = await lose('node-3', 'power-off');
 
+  // A BIRD node (BFD with the ToR) loses power: its blocks leave the ToR within the BFD detection time.
+  const bird = await lab.addNode(5);
+  await lab.waitSessions();
+  await lab.addPod(bird.name, 'warm-5');
+  await sleep(1000);
+  const birdLoss = await (async () => {
+    const survivors = [...lab.nodes.values()].filter((n) => n !== bird).map((n) => n.ns);
+    const blocks = JSON.parse(await lab.mustCtl(['ipam', 'show', '--show-blocks', '-o', 'json']))
+      .filter((b) => b.node === bird.name)
+      .map((b) => b.cidr);
+    for (const c of blocks) await watcher.waitAll(c, [...survivors, lab.torNs], 'present', 20000);
+    const bfdUp = async () => (await lab.tor.bfdPeers())[bird.ip] === 'up';
+    for (let i = 0; i < 100 && !(await bfdUp()); i++) await sleep(100);
+    const k0 = performance.now();
+    await lab.killNode(bird.name, 'power-off');
+    const gone = await Promise.all(blocks.map((c) => watcher.waitAll(c, [...survivors, lab.torNs], 'absent', 30000)));
+    const at = (ns) => Math.round(Math.max(...gone.map((g) => g.get(ns))) - k0);
+    const r = { tor_ms: at(lab.torNs), survivors_ms: Math.max(...survivors.map(at)) };
+    out({ step: 'node loss (power-off, BIRD node, BFD 100 ms x 3)', node: bird.name, blocks: blocks.length, withdraw_tor_ms: r.tor_ms, withdraw_survivors_ms: r.survivors_ms, hold_time_s: 3 });
+    return r;
+  })();
+
   summary = {
     bench: 'convergence',
     cni_add_ms: { p50: round1(percentile(allAdds, 50)), p99: round1(percentile(allAdds, 99)) },
     route_everywhere_ms: { p50: round1(percentile(everywhere, 50)), p99: round1(percentile(everywhere, 99)) },
     tamper_repair_ms: tamper,
     node_loss_withdraw_ms: Math.round(withdrawMs),
+    node_loss_withdraw_bfd_ms: Math.max(birdLoss.tor_ms, birdLoss.survivors_ms),
+    node_loss_withdraw_bfd_tor_ms: birdLoss.tor_ms,
     restart_lost_pings: lost,
     speaker_restart_lost_pings: speakerRestart.lost,
     speaker_restart_gap_ms: speakerRestart.longest_gap_ms,

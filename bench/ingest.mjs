@@ -13,6 +13,12 @@
 //                overlap the receive)
 //   frr          FRR 8 bgpd + zebra into the kernel
 //   bird         BIRD 2 with a kernel protocol
+//   terrace_bird our BIRD backend, as the agent runs it on a BIRD node: a
+//                BirdSpeaker supervising bird (config rendered by us, BIRD's
+//                kernel protocol writes the routes, `proto bird`), the
+//                agent's learned-route report followed (learned(), polling
+//                BIRD's kernel export) and route sync running beside it for
+//                blackholes and pod routes, as on a node; compare with bird
 //   gobgp_rib    a plain gobgpd, no kernel writes (the floor for terrace)
 // and, only when named in --only (not a target, a diagnosis):
 //   terrace_learn  terrace without route sync: timed until the agent's own
@@ -46,15 +52,15 @@
 //                  how far the kernel writes trail the receive (for
 //                  terrace_learn, learn_lag_s: how far our selection trails it)
 //
-// Usage: npm run bench -- ingest [--sizes=10000,100000] [--only=gobgp_rib,terrace,frr,bird[,terrace_learn][,floor]]
-// Last line: {"bench":"ingest","runs":[{"prefixes":10000,"terrace_s":N,"frr_s":N,"bird_s":N,"gobgp_rib_s":N},...]}
+// Usage: npm run bench -- ingest [--sizes=10000,100000] [--only=gobgp_rib,terrace,frr,bird,terrace_bird[,terrace_learn][,floor]]
+// Last line: {"bench":"ingest","runs":[{"prefixes":10000,"terrace_s":N,"frr_s":N,"bird_s":N,"terrace_bird_s":N,"gobgp_rib_s":N},...]}
 import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { endianness, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { parseIP } from '../packages/api/dist/src/index.js';
-import { GobgpClient, GobgpDaemon, GobgpSpeaker, listenTcp, toApiPath } from '../packages/bgp/dist/src/index.js';
+import { BirdSpeaker, GobgpClient, GobgpDaemon, GobgpSpeaker, listenTcp, toApiPath } from '../packages/bgp/dist/src/index.js';
 import { createLab, onProcessExit, startFrr, waitFor } from '../packages/testkit/dist/src/index.js';
 
 const run = promisify(execFile);
@@ -65,10 +71,10 @@ const argv = Object.fromEntries(
   }),
 );
 const SIZES = (argv.sizes ?? '10000,100000').split(',').map(Number);
-const KINDS = (argv.only ?? 'gobgp_rib,terrace,frr,bird').split(',');
+const KINDS = (argv.only ?? 'gobgp_rib,terrace,frr,bird,terrace_bird').split(',');
 const SENDER = { addr: '198.18.0.1', asn: 65100 };
-const ASN = { terrace: 65101, frr: 65102, bird: 65103, gobgp_rib: 65104, terrace_learn: 65105, floor: 65106 };
-const KERNEL_PROTO = { terrace: '201', frr: 'bgp', bird: 'bird', floor: '201' };
+const ASN = { terrace: 65101, frr: 65102, bird: 65103, gobgp_rib: 65104, terrace_learn: 65105, floor: 65106, terrace_bird: 65107 };
+const KERNEL_PROTO = { terrace: '201', frr: 'bgp', bird: 'bird', floor: '201', terrace_bird: 'bird' };
 const FIRST = (198 << 24) + (18 << 16) + (16 << 8); // 198.18.16.0
 const TIMERS = { keepaliveTime: 10, holdTime: 30, connectRetry: 1 };
 const quiet = { debug() {}, info() {}, warn: (m, x) => console.error(m, x ?? ''), error: (m, x) => console.error(m, x ?? '') };
@@ -510,6 +516,37 @@ protocol bgp sender {
   },
 };
 
+receivers.terrace_bird = async (ns, addr) => {
+  if (!dataplane) return null;
+  const errors = [];
+  const speaker = new BirdSpeaker({
+    daemon: { configPath: join(work, `${ns}.conf`), socketPath: join(work, `${ns}.ctl`), netns: ns },
+    onError: (e) => errors.push(e.message),
+  });
+  // The agent's route sync, as on a BIRD node: it holds blackholes and pod
+  // routes only (BIRD owns the learned ones), but it runs.
+  const sync = new dataplane.RouteSync({ netns: ns, resyncIntervalMs: 0, logger: quiet });
+  await sync.resync();
+  await speaker.setPeers([{ address: parseIP(SENDER.addr), asn: SENDER.asn, ...TIMERS }]);
+  await speaker.start({ asn: ASN.terrace_bird, routerId: addr });
+  // The agent follows learned() for its status even though BIRD writes the kernel.
+  let reported = 0;
+  const follow = (async () => {
+    for await (const batch of speaker.learned()) reported += batch.length;
+  })();
+  return {
+    done: (n) => kernelHolds(ns, n),
+    pid: () => speaker.daemon?.pid,
+    async stop() {
+      await speaker.stop();
+      await follow.catch(() => undefined);
+      await sync.close();
+      if (errors.length) console.error(`terrace_bird: ${errors.slice(0, 5).join('; ')}`);
+      void reported;
+    },
+  };
+};
+
 async function measure(kind, n, idx, sender, sessions) {
   const ns = await lab.addNamespace(`${kind.replace('_', '')}${n}`);
   const addr = `198.18.0.${10 + idx}`;
@@ -582,7 +619,7 @@ try {
     held = await senderHolds(sender);
     if (held !== n) throw new Error(`sender holds ${held} prefixes, wanted ${n}`);
     log({ sender_holds: held });
-    const row = { prefixes: n, terrace_s: null, frr_s: null, bird_s: null, gobgp_rib_s: null };
+    const row = { prefixes: n, terrace_s: null, frr_s: null, bird_s: null, terrace_bird_s: null, gobgp_rib_s: null };
     for (const kind of KINDS) {
       idx += 1;
       row[`${kind}_s`] = await measure(kind, n, idx, sender, sessions);

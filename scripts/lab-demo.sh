@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make demo`: a Terrace cluster in network namespaces (three nodes, an FRR
+# `make demo`: a Terrace cluster in network namespaces (three nodes, one on BIRD, an FRR
 # top-of-rack router, etcd), pods wired by the real CNI plugin, narrated;
 # then everything is torn down. Needs root (network namespaces) and a build.
 set -euo pipefail

@@ -1,6 +1,7 @@
 /**
  * `make demo`: a Terrace cluster in network namespaces, narrated. Three
- * nodes and a top-of-rack router come up, pods get addresses and routes,
+ * nodes (two on GoBGP, node-3 on BIRD) and a top-of-rack router come up,
+ * pods get addresses and routes,
  * they ping each other, terracectl shows what the cluster knows, the ToR
  * shows what it learned over BGP, and everything is torn down again.
  */
@@ -49,8 +50,9 @@ async function pingShow(lab: TerraceLab, fromPod: string, toPod: string, what: s
 async function main(): Promise<number> {
   step('Building the lab: every host is a network namespace');
   say(`fabric: a bridge with etcd at ${ETCD_URL}; ToR at ${TOR_IP}; nodes at ${nodeIp(1)}, ${nodeIp(2)}, ${nodeIp(3)}`);
-  say('each node runs gobgpd and terrace-agent; pods are namespaces wired by the real terrace-cni plugin');
-  const lab = await TerraceLab.start({ nodes: 3, log: say });
+  say('node-1 and node-2 run terrace-agent driving a gobgpd sidecar; node-3 runs terrace-agent with --bgp-backend bird: the agent runs BIRD itself');
+  say('pods are namespaces wired by the real terrace-cni plugin');
+  const lab = await TerraceLab.start({ nodes: 3, birdNodes: [3], log: say });
   let ok = false;
   try {
     step('Creating pods the way a container runtime does (CNI ADD through bin/terrace-cni)');
@@ -88,8 +90,15 @@ async function main(): Promise<number> {
     process.stdout.write(`${indent(await lab.routeTable(lab.torNs, 'bgp'))}\n`);
     say('every block is reachable from the ToR, routed via the node that owns it: nodes announce only the blocks they own, never what they learned from each other');
 
-    process.stdout.write(`\n  $ ip -n node-3 route   (learned from the other nodes, protocol "terrace")\n`);
-    process.stdout.write(`${indent(await lab.routeTable(lab.node('node-3').ns))}\n`);
+    process.stdout.write('\n  tor# show bfd peers brief   (BFD, 100 ms × 3, towards the BIRD node only)\n');
+    if (tor) process.stdout.write(`${indent(await tor.vtysh('show bfd peers brief'))}\n`);
+
+    step('The GoBGP node and the BIRD node write learned routes differently');
+    process.stdout.write(`\n  $ ip -n node-1 route   (GoBGP node: learned routes written by the agent, protocol "terrace")\n`);
+    process.stdout.write(`${indent(await lab.routeTable(lab.node('node-1').ns))}\n`);
+    process.stdout.write(`\n  $ ip -n node-3 route show proto bird   (BIRD node: BIRD's kernel protocol writes them, metric 32)\n`);
+    process.stdout.write(`${indent(await lab.routeTable(lab.node('node-3').ns, 'bird'))}\n`);
+    say('node-3\'s agent keeps only its blackhole and pod routes; everything it learned over BGP is BIRD\'s own');
     ok = true;
   } finally {
     step('Tearing down: daemons stopped by PID, namespaces deleted');

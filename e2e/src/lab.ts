@@ -3,7 +3,9 @@
  *
  *   <p>fabric   bridge br0, 198.18.0.2/24: etcd, terrace-controller, terracectl
  *   <p>tor      198.18.0.1/24: FRR (zebra + bgpd), AS 65000, a neighbor per node
- *   <p>nN       198.18.0.(10+N)/24: gobgpd + terrace-agent (AS 64512, node mesh)
+ *   <p>nN       198.18.0.(10+N)/24: gobgpd + terrace-agent (AS 64512, node mesh);
+ *               a BIRD node (LabOptions.birdNodes): terrace-agent supervising bird,
+ *               BFD (100 ms × 3) with the ToR and with other BIRD nodes
  *   <p>pod-X    a pod: wired by the real terrace-cni, run inside its node's namespace
  *
  * Every process runs inside a lab namespace (`ip netns exec`) and is tracked
@@ -11,14 +13,15 @@
  * run on process exit, SIGINT and SIGTERM) stops every daemon, deletes every
  * namespace and removes the run's temporary directory.
  */
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLab, onProcessExit, startFrr, type Daemon, type FrrRouter, type Lab } from '@terrace/testkit';
 import { callCni, cniStateDir, resultIPv4, type CniOutcome } from './cni.js';
 import { labManifests, type PoolDef } from './manifests.js';
-import { CLUSTER, ETCD_IP, POOL_A, ETCD_URL, FABRIC_PREFIX_LEN, GOBGP_API, NODE_ASN, TOR_ASN, TOR_IP, nodeIp } from './plan.js';
+import { CLUSTER, ETCD_IP, POOL_A, ETCD_URL, FABRIC_PREFIX_LEN, GOBGP_API, LAB_BFD, NODE_ASN, TOR_ASN, TOR_IP, nodeIp } from './plan.js';
 import { BIN, cleanEnv, mustRunIn, runIn, waitUntil, type RunResult } from './proc.js';
 
 export interface LabOptions {
@@ -28,6 +31,12 @@ export interface LabOptions {
   torNeighbors?: number;
   /** Start terrace-controller with this --node-grace (e.g. "5s"); absent: no controller. */
   controllerGrace?: string;
+  /**
+   * Node indexes (1-based) whose agent runs BIRD (`--bgp-backend bird`, BIRD
+   * supervised by the agent) instead of driving a gobgpd sidecar. Their ToR
+   * sessions run BFD (100 ms × 3), and so does the mesh between two of them.
+   */
+  birdNodes?: readonly number[];
   /** Pools applied besides the lab's two. */
   extraPools?: readonly PoolDef[];
   /** Progress lines (the demo narrates with them). */
@@ -40,7 +49,12 @@ export interface LabNode {
   ns: string;
   ip: string;
   socket: string;
-  gobgpd: Daemon;
+  /** The node's speaker: a gobgpd sidecar, or BIRD run by the agent. */
+  backend: 'gobgp' | 'bird';
+  /** The gobgpd sidecar (GoBGP nodes only). */
+  gobgpd: Daemon | undefined;
+  /** BIRD nodes: the agent's --bird-dir (bird.conf, control socket bird.ctl). */
+  birdDir?: string;
   agent: Daemon | undefined;
   /**
    * When set, the agent runs in this process's mount namespace (through
@@ -78,6 +92,7 @@ export class TerraceLab {
   private etcd: Daemon | undefined;
   private readonly removeHook: () => void;
   private destroyed = false;
+  private birdNodes = new Set<number>();
 
   private constructor(
     readonly kit: Lab,
@@ -87,6 +102,7 @@ export class TerraceLab {
     private readonly log: (line: string) => void,
   ) {
     this.removeHook = onProcessExit(() => {
+      this.killRunBirds();
       if (this.tor) rmSync(this.tor.dir, { recursive: true, force: true });
       rmSync(this.tmp, { recursive: true, force: true });
     });
@@ -120,12 +136,13 @@ export class TerraceLab {
 
   private async build(opts: LabOptions): Promise<void> {
     const n = opts.nodes ?? 3;
+    this.birdNodes = new Set(opts.birdNodes ?? []);
     mkdirSync(this.cniPath);
     symlinkSync(BIN.cni, join(this.cniPath, 'terrace'));
 
     await this.kit.addAddress(this.fabricNs, 'br0', `${ETCD_IP}/${FABRIC_PREFIX_LEN}`);
     await this.startEtcd();
-    await this.apply(labManifests(opts.extraPools));
+    await this.apply(labManifests(opts.extraPools, { birdNodes: this.birdNodes.size > 0 }));
     this.log(`etcd is up at ${ETCD_URL}; BGP settings, the ToR peer and the pools are applied`);
 
     await this.startTor(opts.torNeighbors ?? n);
@@ -170,9 +187,17 @@ export class TerraceLab {
       hostname: 'tor',
       asn: TOR_ASN,
       routerId: TOR_IP,
-      neighbors: Array.from({ length: neighbors }, (_, i) => ({ address: nodeIp(i + 1), asn: NODE_ASN, keepalive: 1, hold: 3, description: `node-${i + 1}` })),
+      neighbors: Array.from({ length: neighbors }, (_, i) => ({
+        address: nodeIp(i + 1),
+        asn: NODE_ASN,
+        keepalive: 1,
+        hold: 3,
+        description: `node-${i + 1}`,
+        ...(this.birdNodes.has(i + 1) ? { bfd: LAB_BFD } : {}),
+      })),
     });
-    this.log(`FRR runs the top-of-rack router at ${TOR_IP} (AS ${TOR_ASN})`);
+    const bfd = [...this.birdNodes].sort().map((i) => `node-${i}`);
+    this.log(`FRR runs the top-of-rack router at ${TOR_IP} (AS ${TOR_ASN})${bfd.length ? `, with BFD (bfdd, ${LAB_BFD.intervalMs} ms × ${LAB_BFD.multiplier}) towards ${bfd.join(', ')}` : ''}`);
   }
 
   private startController(grace: string): void {
@@ -219,11 +244,18 @@ export class TerraceLab {
     await this.kit.connect(ns, this.fabricNs, `${ip}/${FABRIC_PREFIX_LEN}`);
     const dir = join(this.tmp, name);
     mkdirSync(dir, { recursive: true });
-    const gobgpd = this.spawnGobgpd(name, ns);
-    const node: LabNode = { name, index, ns, ip, socket: join(dir, 'cni.sock'), gobgpd, agent: undefined };
+    const bird = this.birdNodes.has(index);
+    const node: LabNode = bird
+      ? { name, index, ns, ip, socket: join(dir, 'cni.sock'), backend: 'bird', gobgpd: undefined, birdDir: join(dir, 'bird'), agent: undefined }
+      : { name, index, ns, ip, socket: join(dir, 'cni.sock'), backend: 'gobgp', gobgpd: this.spawnGobgpd(name, ns), agent: undefined };
+    if (node.birdDir) mkdirSync(node.birdDir, { recursive: true });
     this.nodes.set(name, node);
     await this.startAgent(name);
-    this.log(`${name}: namespace ${ns}, address ${ip}, gobgpd (pid ${gobgpd.pid}) and terrace-agent (pid ${node.agent?.pid}) running`);
+    this.log(
+      bird
+        ? `${name}: namespace ${ns}, address ${ip}, terrace-agent (pid ${node.agent?.pid}) running BIRD (pid ${this.birdPid(name) ?? '?'}) itself`
+        : `${name}: namespace ${ns}, address ${ip}, gobgpd (pid ${node.gobgpd?.pid}) and terrace-agent (pid ${node.agent?.pid}) running`,
+    );
     return node;
   }
 
@@ -238,14 +270,88 @@ export class TerraceLab {
   /** Kills the node's gobgpd sidecar (SIGKILL, by PID); its agent keeps running. */
   async stopGobgpd(name: string): Promise<void> {
     const node = this.node(name);
-    if (node.gobgpd.running()) process.kill(node.gobgpd.pid, 'SIGKILL');
-    await node.gobgpd.exited;
+    const d = node.gobgpd;
+    if (!d) throw new Error(`lab: ${name} runs ${node.backend}, not gobgpd`);
+    if (d.running()) process.kill(d.pid, 'SIGKILL');
+    await d.exited;
   }
 
   /** Starts the node's gobgpd sidecar again (empty: its agent configures it). */
   startGobgpd(name: string): void {
     const node = this.node(name);
+    if (node.backend !== 'gobgp') throw new Error(`lab: ${name} runs ${node.backend}, not gobgpd`);
     node.gobgpd = this.spawnGobgpd(name, node.ns);
+  }
+
+  /**
+   * The PID of the bird a BIRD node's agent runs: the agent's child whose
+   * command is bird with this node's control socket (BIRD is never looked
+   * up by name alone: other labs may run birds of their own).
+   */
+  birdPid(name: string): number | undefined {
+    const node = this.node(name);
+    const agent = node.agent;
+    if (!node.birdDir || !agent?.running()) return undefined;
+    const sock = join(node.birdDir, 'bird.ctl');
+    for (const entry of readdirSync('/proc')) {
+      if (!/^\d+$/.test(entry)) continue;
+      try {
+        const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+        // Field 4 (after "pid (comm) state") is the parent PID.
+        const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+        if (ppid !== agent.pid) continue;
+        const argv = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+        if (argv.includes(sock)) return Number(entry);
+      } catch {
+        // gone meanwhile
+      }
+    }
+    return undefined;
+  }
+
+  /**
+   * SIGKILLs, by PID, every bird still running on a control socket of this
+   * run (its command line names a socket under the run's own directory),
+   * whichever agent started it: an agent that was SIGKILLed leaves its bird
+   * running. Synchronous, so the process-exit hook can call it.
+   */
+  private killRunBirds(): void {
+    const socks = [...this.nodes.values()].filter((n) => n.birdDir).map((n) => join(n.birdDir as string, 'bird.ctl'));
+    if (socks.length === 0) return;
+    for (const entry of readdirSync('/proc')) {
+      if (!/^\d+$/.test(entry)) continue;
+      try {
+        const argv = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+        if (argv.includes('-s') && socks.some((s) => argv.includes(s))) process.kill(Number(entry), 'SIGKILL');
+      } catch {
+        // gone meanwhile
+      }
+    }
+  }
+
+  /**
+   * Kills a BIRD node's bird (SIGKILL, by PID) as a crash would; its agent
+   * keeps running and starts bird again (with -R: graceful-restart recovery
+   * keeps the kernel routes the last bird wrote). Resolves with the old PID
+   * once a new bird runs.
+   */
+  async killBird(name: string, timeoutMs = 15000): Promise<{ oldPid: number; newPid: number }> {
+    const oldPid = this.birdPid(name);
+    if (oldPid === undefined) throw new Error(`lab: no bird running under the agent on ${name}`);
+    process.kill(oldPid, 'SIGKILL');
+    let newPid: number | undefined;
+    await waitUntil(`bird restarted on ${name}`, () => {
+      newPid = this.birdPid(name);
+      return newPid !== undefined && newPid !== oldPid;
+    }, timeoutMs, 20);
+    return { oldPid, newPid: newPid as number };
+  }
+
+  /** Runs birdc against a BIRD node's bird, inside its namespace. */
+  async birdc(name: string, command: string): Promise<string> {
+    const node = this.node(name);
+    if (!node.birdDir) throw new Error(`lab: ${name} runs ${node.backend}, not BIRD`);
+    return mustRunIn(node.ns, 'birdc', ['-s', join(node.birdDir, 'bird.ctl'), ...command.split(' ')]);
   }
 
   /**
@@ -263,7 +369,7 @@ export class TerraceLab {
       '--node-name', name,
       '--node-ip', node.ip,
       '--labels', `rack=lab,lab-node=n${node.index}`,
-      '--gobgp-address', GOBGP_API,
+      ...(node.backend === 'bird' ? ['--bgp-backend', 'bird', '--bird-dir', node.birdDir as string] : ['--gobgp-address', GOBGP_API]),
       '--etcd-endpoints', ETCD_URL,
       '--cluster', CLUSTER,
       '--cni-socket', node.socket,
@@ -316,6 +422,15 @@ export class TerraceLab {
     const node = this.node(name);
     // Deleting one end of a veth deletes both: the bridge loses the port.
     if (how === 'power-off') await mustRunIn(node.ns, 'ip', ['link', 'del', 'eth0']);
+    // A BIRD node's bird is the agent's child: killed too, as the power goes.
+    const bird = this.birdPid(name);
+    if (bird !== undefined) {
+      try {
+        process.kill(bird, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
     const procs = [node.agent, node.gobgpd].filter((d): d is Daemon => d !== undefined && d.running());
     for (const d of procs) {
       try {
@@ -338,15 +453,33 @@ export class TerraceLab {
   async waitTorSessions(addresses: readonly string[], timeoutMs = 30000): Promise<void> {
     const tor = this.tor;
     if (!tor) throw new Error('lab: no ToR');
-    await waitUntil(`BGP sessions ToR ↔ ${addresses.join(', ')}`, async () => {
-      const peers = await tor.neighbors(4).catch(() => ({}) as Record<string, { state: string }>);
-      return addresses.every((a) => peers[a]?.state === 'Established');
-    }, timeoutMs, 200);
+    let seen: Record<string, { state: string }> = {};
+    try {
+      await waitUntil(`BGP sessions ToR ↔ ${addresses.join(', ')}`, async () => {
+        seen = await tor.neighbors(4).catch(() => ({}) as Record<string, { state: string }>);
+        return addresses.every((a) => seen[a]?.state === 'Established');
+      }, timeoutMs, 200);
+    } catch (e) {
+      const states = addresses.map((a) => `${a} ${seen[a]?.state ?? 'unknown'}`).join(', ');
+      throw new Error(`${(e as Error).message} (ToR: ${states})\n${this.diagnostics()}`);
+    }
   }
 
   /** Addresses of the BGP sessions `node`'s gobgpd has Established (from its own API, inside its namespace). */
   async establishedPeers(name: string): Promise<Set<string>> {
-    const r = await runIn(this.node(name).ns, 'gobgp', ['-j', 'neighbor'], { timeoutMs: 5000 });
+    const node = this.node(name);
+    if (node.birdDir) {
+      const r = await runIn(node.ns, 'birdc', ['-s', join(node.birdDir, 'bird.ctl'), 'show', 'protocols', 'all'], { timeoutMs: 5000 });
+      if (r.code !== 0) return new Set();
+      // One block per protocol: "BGP state: Established" then "Neighbor address: A".
+      const up = new Set<string>();
+      for (const block of r.stdout.split(/\n(?=\S)/)) {
+        const addr = /Neighbor address:\s+(\S+)/.exec(block)?.[1];
+        if (addr && /BGP state:\s+Established/.test(block)) up.add(addr);
+      }
+      return up;
+    }
+    const r = await runIn(node.ns, 'gobgp', ['-j', 'neighbor'], { timeoutMs: 5000 });
     if (r.code !== 0) return new Set();
     const peers = JSON.parse(r.stdout || '[]') as { state?: { neighbor_address?: string; session_state?: number } }[];
     // session_state 6 is ESTABLISHED in GoBGP's API.
@@ -430,6 +563,36 @@ export class TerraceLab {
     return r.code === 0;
   }
 
+  /**
+   * Pings `ip` from `fromNs` every 10 ms around `disrupt()` and for `afterMs`
+   * after it returns; resolves with the echo counts and the longest time
+   * without a reply (ping paces itself down while unanswered, so lost echoes
+   * undercount an outage; the gap does not).
+   */
+  async pingsDuring(fromNs: string, ip: string, disrupt: () => Promise<void>, afterMs = 5000): Promise<{ transmitted: number; received: number; lost: number; longestGapMs: number }> {
+    await this.waitPing(fromNs, ip, 10000);
+    const ping = spawn('ip', ['netns', 'exec', fromNs, 'ping', '-n', '-D', '-i', '0.01', '-W', '1', ip], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    ping.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    const done = new Promise((r) => ping.once('close', r));
+    try {
+      await new Promise((r) => setTimeout(r, 300));
+      await disrupt();
+      await new Promise((r) => setTimeout(r, afterMs));
+    } finally {
+      ping.kill('SIGINT');
+      await done;
+    }
+    const end = Date.now();
+    const m = /(\d+) packets transmitted, (\d+) received/.exec(out);
+    if (!m) throw new Error(`ping printed no summary: ${out.slice(-2000)}`);
+    const replies = [...out.matchAll(/^\[(\d+\.\d+)\] \d+ bytes from/gm)].map((r) => Number(r[1]) * 1000);
+    replies.push(end);
+    let gap = 0;
+    for (let i = 1; i < replies.length; i++) gap = Math.max(gap, (replies[i] as number) - (replies[i - 1] as number));
+    return { transmitted: Number(m[1]), received: Number(m[2]), lost: Number(m[1]) - Number(m[2]), longestGapMs: Math.round(gap) };
+  }
+
   /** Pings until one answer comes (routes may still be propagating) or the time is up. */
   async waitPing(fromNs: string, ip: string, timeoutMs = 15000): Promise<void> {
     await waitUntil(`ping ${fromNs} → ${ip}`, () => this.ping(fromNs, ip), timeoutMs, 100);
@@ -445,7 +608,7 @@ export class TerraceLab {
     const parts: string[] = [];
     for (const n of this.nodes.values()) {
       if (n.agent) parts.push(`--- ${n.agent.name}\n${n.agent.output().slice(-2000)}`);
-      parts.push(`--- ${n.gobgpd.name}\n${n.gobgpd.output().slice(-1000)}`);
+      if (n.gobgpd) parts.push(`--- ${n.gobgpd.name}\n${n.gobgpd.output().slice(-1000)}`);
     }
     if (this.controller) parts.push(`--- controller\n${this.controller.output().slice(-2000)}`);
     return parts.join('\n');
@@ -459,6 +622,8 @@ export class TerraceLab {
       // Agents and the controller first, while etcd still answers their goodbyes.
       const clients = [...[...this.nodes.values()].map((n) => n.agent), this.controller].filter((d): d is Daemon => d !== undefined);
       await Promise.all(clients.map((d) => d.stop(2000)));
+      // A BIRD node's agent stops its bird; one that had to be SIGKILLed leaves it behind.
+      this.killRunBirds();
       await this.tor?.stop().catch(() => undefined);
       await this.kit.destroy();
     } finally {

@@ -42,3 +42,11 @@ export function nodeIp(n: number): string {
 
 /** Hold time is three keepalives; 1 s keepalives let the lab see a dead node within 3 s. */
 export const KEEPALIVE = '1s';
+
+/**
+ * BFD where a BIRD node asks for it (its ToR session, and the mesh between
+ * BIRD nodes): 100 ms × 3, so a dead peer is noticed in about 300 ms.
+ */
+export const LAB_BFD = { intervalMs: 100, multiplier: 3 } as const;
+/** The label the agent puts on its Node: which speaker it runs. */
+export const BACKEND_LABEL = 'terrace.dev/bgp-backend';

@@ -10,11 +10,11 @@
  * tor's link is cut.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { chownSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { formatIP, parseCidr, parseIP } from '@terrace/api';
-import { createLab, listNamespaces, onProcessExit, renderBgpdConfig, startFrr, waitFor, type Daemon, type FrrRouter, type Lab } from '@terrace/testkit';
+import { createLab, listNamespaces, onProcessExit, startFrr, waitFor, type Daemon, type FrrRouter, type Lab } from '@terrace/testkit';
 import { BirdControl } from '../src/bird/control.js';
 import { BirdSpeaker } from '../src/bird/speaker.js';
 import type { Announcement, PeerConfig } from '../src/speaker.js';
@@ -28,7 +28,6 @@ const BFD = { intervalMs: 100, multiplier: 3 };
 let lab: Lab;
 let dir: string;
 let tor: FrrRouter;
-let bfdd: Daemon;
 let n1: BirdSpeaker;
 let n2: BirdSpeaker;
 let n2bird: Daemon;
@@ -80,24 +79,12 @@ beforeAll(async () => {
   await lab.connect(nsN1, fabric, `${N1.addr}/24`);
   await lab.connect(nsN2, fabric, `${N2.addr}/24`);
 
-  // FRR: BFD towards n1 with a 100 ms profile (bfdd, reached through zebra).
-  const conf = renderBgpdConfig({
+  // FRR: BFD towards n1 with a 100 ms profile (bfdd beside zebra and bgpd).
+  tor = await startFrr(lab, nsTor, {
     asn: TOR.asn,
     routerId: TOR.addr,
-    neighbors: [{ address: N1.addr, asn: N1.asn }],
+    neighbors: [{ address: N1.addr, asn: N1.asn, bfd: BFD }],
     networks: ['10.98.0.0/24', '10.99.0.0/24'],
-  }).replace(` neighbor ${N1.addr} timers connect 1\n`, ` neighbor ${N1.addr} timers connect 1\n neighbor ${N1.addr} bfd profile fast\n`);
-  tor = await startFrr(lab, nsTor, conf);
-  const bfdConf = join(tor.dir, 'bfdd.conf');
-  writeFileSync(bfdConf, 'bfd\n profile fast\n  receive-interval 100\n  transmit-interval 100\n  detect-multiplier 3\n !\n!\n');
-  const frrUid = Number((await lab.exec(nsTor, 'id', ['-u', 'frr'])).stdout.trim());
-  const frrGid = Number((await lab.exec(nsTor, 'id', ['-g', 'frr'])).stdout.trim());
-  chownSync(bfdConf, frrUid, frrGid);
-  bfdd = lab.startDaemon(nsTor, {
-    name: `bfdd@${nsTor}`,
-    command: '/usr/lib/frr/bfdd',
-    args: ['-f', bfdConf, '-i', join(tor.dir, 'bfdd.pid'), '--bfdctl', join(tor.dir, 'bfdd.sock'), '-u', 'frr', '-g', 'frr',
-      '--vty_socket', tor.dir, '-z', join(tor.dir, 'zserv.api'), '-A', '127.0.0.1', '-P', '0'],
   });
 
   // n2: a BIRD someone else started (sidecar), with a minimal config until the speaker writes its own.
@@ -126,7 +113,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await n1?.stop();
   await n2?.stop();
-  await bfdd?.stop();
   await tor?.stop();
   await n2bird?.stop();
   const prefix = lab?.prefix;

@@ -20,6 +20,36 @@ export interface FrrNeighbor {
   keepalive?: number;
   hold?: number;
   description?: string;
+  /**
+   * BFD on this session: startFrr runs bfdd beside zebra and bgpd, and the
+   * neighbor uses a profile with these timers (e.g. 100 ms × 3: a dead peer is
+   * noticed in about 300 ms instead of after the hold time).
+   */
+  bfd?: FrrBfd;
+}
+
+export interface FrrBfd {
+  /** Transmit and receive interval, ms. */
+  intervalMs: number;
+  /** Packets missed before the session is declared down. */
+  multiplier: number;
+}
+
+/** The bfdd profile a neighbor with these timers uses. */
+export function bfdProfileName(b: FrrBfd): string {
+  return `bfd-${b.intervalMs}x${b.multiplier}`;
+}
+
+/** Renders bfdd.conf: one profile per distinct timer pair among the neighbors. */
+export function renderBfddConfig(c: FrrBgpConfig): string {
+  const profiles = new Map<string, FrrBfd>();
+  for (const n of c.neighbors) if (n.bfd) profiles.set(bfdProfileName(n.bfd), n.bfd);
+  const lines = ['bfd'];
+  for (const [name, b] of profiles) {
+    lines.push(` profile ${name}`, `  receive-interval ${b.intervalMs}`, `  transmit-interval ${b.intervalMs}`, `  detect-multiplier ${b.multiplier}`, ' !');
+  }
+  lines.push('!');
+  return `${lines.join('\n')}\n`;
 }
 
 export interface FrrBgpConfig {
@@ -54,6 +84,7 @@ export function renderBgpdConfig(c: FrrBgpConfig): string {
     lines.push(` neighbor ${n.address} timers connect 1`);
     if (n.password) lines.push(` neighbor ${n.address} password ${n.password}`);
     if (n.description) lines.push(` neighbor ${n.address} description ${n.description}`);
+    if (n.bfd) lines.push(` neighbor ${n.address} bfd profile ${bfdProfileName(n.bfd)}`);
   }
   const families = new Set(c.neighbors.map((n) => (n.address.includes(':') ? 6 : 4)));
   for (const fam of [4, 6] as const) {
@@ -76,6 +107,8 @@ export interface FrrRouter {
   dir: string;
   zebra: Daemon;
   bgpd: Daemon;
+  /** Running when a neighbor has `bfd` (or `startFrr` was told to start it). */
+  bfdd: Daemon | undefined;
   /** Runs `vtysh -c CMD` against this router's daemons. */
   vtysh(cmd: string): Promise<string>;
   /** `show bgp ipv4|ipv6 unicast json`, parsed: prefix → paths. */
@@ -84,6 +117,8 @@ export interface FrrRouter {
   neighbors(family?: 4 | 6): Promise<Record<string, { state: string; pfxRcd?: number; pfxSnt?: number }>>;
   /** Kernel routes in the router's namespace (`ip -j route show proto bgp`). */
   kernelRoutes(family?: 4 | 6): Promise<KernelRoute[]>;
+  /** `show bfd peers json`, parsed: peer address → status (`up`, `down`, ...); empty without bfdd. */
+  bfdPeers(): Promise<Record<string, string>>;
   stop(): Promise<void>;
 }
 
@@ -111,8 +146,20 @@ function frrIds(): { uid: number; gid: number } {
 
 const FRR_BIN = '/usr/lib/frr';
 
-/** Starts zebra and bgpd in `ns` with `config`, waits until vtysh answers. */
-export async function startFrr(lab: Lab, ns: string, config: FrrBgpConfig | string): Promise<FrrRouter> {
+export interface StartFrrOptions {
+  /**
+   * bfdd.conf for a config given as text (default: bfdd is not started). For a
+   * FrrBgpConfig, bfdd runs when a neighbor has `bfd`, with its profiles.
+   */
+  bfddConfig?: string;
+}
+
+/**
+ * Starts zebra and bgpd (and bfdd when BFD is asked for) in `ns` with
+ * `config`, waits until vtysh answers. Every daemon is stopped by PID by
+ * `stop()`.
+ */
+export async function startFrr(lab: Lab, ns: string, config: FrrBgpConfig | string, opts: StartFrrOptions = {}): Promise<FrrRouter> {
   const dir = mkdtempSync(join(tmpdir(), 'terrace-frr-'));
   const { uid, gid } = frrIds();
   chownSync(dir, uid, gid);
@@ -151,6 +198,20 @@ export async function startFrr(lab: Lab, ns: string, config: FrrBgpConfig | stri
     cleanupDir();
     throw e;
   }
+  const bfddConf =
+    typeof config === 'string' ? opts.bfddConfig : config.neighbors.some((n) => n.bfd) ? renderBfddConfig(config) : opts.bfddConfig;
+  let bfdd: Daemon | undefined;
+  if (bfddConf !== undefined) {
+    const bfdFile = join(dir, 'bfdd.conf');
+    writeFileSync(bfdFile, bfddConf);
+    chownSync(bfdFile, uid, gid);
+    // bfdd talks to bgpd through zebra; --bfdctl keeps its control socket private to this router.
+    bfdd = lab.startDaemon(ns, {
+      name: `bfdd@${ns}`,
+      command: `${FRR_BIN}/bfdd`,
+      args: ['-f', bfdFile, '-i', join(dir, 'bfdd.pid'), '--bfdctl', join(dir, 'bfdd.sock'), ...common],
+    });
+  }
   const port = typeof config === 'string' ? 179 : (config.listenPort ?? 179);
   const bgpd = lab.startDaemon(ns, {
     name: `bgpd@${ns}`,
@@ -166,6 +227,7 @@ export async function startFrr(lab: Lab, ns: string, config: FrrBgpConfig | stri
     dir,
     zebra,
     bgpd,
+    bfdd,
     vtysh,
     async bgpRoutes(family = 4) {
       const out = JSON.parse(await vtysh(`show bgp ipv${family} unicast json`)) as { routes?: Record<string, FrrBgpPath[]> };
@@ -182,14 +244,20 @@ export async function startFrr(lab: Lab, ns: string, config: FrrBgpConfig | stri
       const { stdout } = await lab.exec(ns, 'ip', [`-${family}`, '-j', 'route', 'show', 'proto', 'bgp']);
       return JSON.parse(stdout || '[]') as KernelRoute[];
     },
+    async bfdPeers() {
+      if (!bfdd) return {};
+      const out = JSON.parse(await vtysh('show bfd peers json')) as { peer?: string; status?: string }[];
+      return Object.fromEntries(out.filter((p) => p.peer).map((p) => [p.peer as string, p.status ?? '']));
+    },
     async stop() {
-      await Promise.all([bgpd.stop(), zebra.stop()]);
+      await Promise.all([bgpd.stop(), zebra.stop(), ...(bfdd ? [bfdd.stop()] : [])]);
       cleanupDir();
     },
   };
   try {
     await waitFor(`bgpd in ${ns}`, async () => {
       if (!bgpd.running()) throw new Error(`bgpd exited: ${bgpd.output()}`);
+      if (bfdd && !bfdd.running()) throw new Error(`bfdd exited: ${bfdd.output()}`);
       await vtysh('show bgp summary json');
       return true;
     }, 15000, 100);

@@ -93,6 +93,12 @@ function renderPeer(p: PeerConfig, g: GlobalConfig, name: string, reflector: boo
   const retry = intValue(p.connectRetry ?? 5, 1, 65535, where, 'connectRetry');
   out.push(`connect delay time ${retry};`);
   out.push(`connect retry time ${retry};`);
+  // After an error (a BFD session reported down, hold timer expired, a
+  // notification) BIRD waits `error wait time` before it tries again: 60 s
+  // by default, which turned one BFD hiccup while a session was still coming
+  // up into a minute without the session. Retry as a connect retry would,
+  // doubling up to 300 s while errors repeat (BIRD's own maximum).
+  out.push(`error wait time ${retry}, 300;`);
   if (p.gracefulRestart) {
     out.push('graceful restart on;');
     out.push(`graceful restart time ${intValue(p.gracefulRestart.restartTime, 1, 4095, where, 'gracefulRestart.restartTime')};`);
