@@ -59,7 +59,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { endianness, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { parseIP } from '../packages/api/dist/src/index.js';
+import { packIP, parseIP } from '../packages/api/dist/src/index.js';
 import { BirdSpeaker, GobgpClient, GobgpDaemon, GobgpSpeaker, listenTcp, toApiPath } from '../packages/bgp/dist/src/index.js';
 import { createLab, onProcessExit, startFrr, waitFor } from '../packages/testkit/dist/src/index.js';
 
@@ -400,7 +400,7 @@ const receivers = {
     // The agent's path: learned events become kernel routes as they arrive,
     // through the agent's own bookkeeping (LearnedRoutes, as its reconciler runs it).
     const learned = new LearnedRoutes(sync, (e) => console.error(`terrace: route refused: ${e.message}`));
-    learned.setContext({ originated: new Set(), selfAddresses: new Set([addr]) }, new Set());
+    learned.setContext({ originated: new Set(), selfAddresses: new Set([packIP(parseIP(addr))]) }, new Set());
     const follow = (async () => {
       for await (const batch of speaker.learned()) learned.apply(batch);
     })();
@@ -431,7 +431,7 @@ const receivers = {
     learnt.catch(() => undefined);
     // The agent's consumer, its routes going nowhere instead of to route sync.
     const learned = new LearnedRoutes({ upsert() {}, remove() {} }, (e) => console.error(`terrace_learn: route refused: ${e.message}`));
-    learned.setContext({ originated: new Set(), selfAddresses: new Set([addr]) }, new Set());
+    learned.setContext({ originated: new Set(), selfAddresses: new Set([packIP(parseIP(addr))]) }, new Set());
     const follow = (async () => {
       for await (const batch of speaker.learned()) {
         learned.apply(batch);

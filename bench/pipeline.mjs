@@ -110,6 +110,7 @@ async function child(stage) {
   const { AdjRibIn, BmpStation } = await import('../packages/bgp/dist/src/index.js');
   const { RouteSync } = await import('../packages/dataplane/dist/src/index.js');
   const { LearnedRoutes } = await import('../packages/agent/dist/src/index.js');
+  const { packIP, parseIP } = await import('../packages/api/dist/src/index.js');
   const parts = [];
   for (let i = 0; i < N; i += PER_UPDATE) parts.push(routeMonitoring(i, Math.min(PER_UPDATE, N - i)));
   const stream = Buffer.concat([preamble(), ...parts]);
@@ -143,7 +144,7 @@ async function child(stage) {
     await sync?.resync();
     const rib = new AdjRibIn({ localAsn: 65101, routerId: ((198 << 24) >>> 0) + (18 << 16) + 10 });
     const learned = sync && new LearnedRoutes(sync, (e) => console.error(`route refused: ${e.message}`));
-    learned?.setContext({ originated: new Set(), selfAddresses: new Set(['198.18.0.10']) }, new Set());
+    learned?.setContext({ originated: new Set(), selfAddresses: new Set([packIP(parseIP('198.18.0.10'))]) }, new Set());
     let seen = 0;
     let allSeen;
     const seenAll = new Promise((r) => (allSeen = r));

@@ -66,7 +66,7 @@ const seconds = (t0) => Number(((performance.now() - t0) / 1000).toFixed(4));
 
 async function smallBatches(count) {
   const gw = parseIP('198.18.0.2');
-  const routes = makeRoutes(count).map((r) => ({ ...r, nextHops: [{ via: gw }] }));
+  const routes = makeRoutes(count).map((r) => unicastRoute(r.dst, { via: gw }));
   const lines = routes.map((r) => [replaceLine(r)]);
   flushRoutes();
   const batch = new RouteWriter({ netns: ns });

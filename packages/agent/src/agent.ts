@@ -13,7 +13,7 @@
  * incrementally as they arrive; a change of what we originate re-derives
  * only the prefixes it touches.
  */
-import { type IPFamily, type TerraceNode, parseCidr, parseIP } from '@terrace/api';
+import { type IPFamily, type TerraceNode, packCidr, packIP, parseCidr, parseIP } from '@terrace/api';
 import type { Announcement as SpeakerAnnouncement, BgpSpeaker, GlobalConfig, PeerConfig } from '@terrace/bgp';
 import { computeAnnouncements, type AnnounceResult } from './announce.js';
 import type { Logger } from '@terrace/log';
@@ -188,9 +188,15 @@ export class Reconciler {
 
   /** Re-derives the kernel routes whose prefix we started or stopped originating. */
   private updateOriginated(a: AnnounceResult, addrs: Partial<Record<IPFamily, string>>): void {
-    const originated = new Set([...a.announcements.map((x) => x.prefix), ...a.blackholes]);
-    const selfAddresses = new Set(Object.values(addrs).filter((x): x is string => x !== undefined));
-    this.learned.setContext({ originated, selfAddresses }, new Set(a.blackholes));
+    // Configuration enters the route path here: packed once, as the BGP feed's values are.
+    const blackholes = new Set(a.blackholes.map((x) => packCidr(parseCidr(x))));
+    const originated = new Set([...a.announcements.map((x) => packCidr(parseCidr(x.prefix))), ...blackholes]);
+    const selfAddresses = new Set(
+      Object.values(addrs)
+        .filter((x): x is string => x !== undefined)
+        .map((x) => packIP(parseIP(x))),
+    );
+    this.learned.setContext({ originated, selfAddresses }, blackholes);
   }
 
   private async followLearned(): Promise<void> {

@@ -10,7 +10,7 @@
  * map lookup here, and the ingest bench runs this very class rather than an
  * imitation of it.
  */
-import { type Cidr, type IPAddr, formatCidr, parseCidr } from '@terrace/api';
+import type { PackedAddr, PackedPrefix } from '@terrace/api';
 import type { LearnedEvent } from '@terrace/bgp';
 import { type RouteSync, blackholeRoute, routeAttrs } from '@terrace/dataplane';
 import { routeForLearned, type KernelRoute, type RouteContext } from './routes.js';
@@ -19,9 +19,8 @@ import { routeForLearned, type KernelRoute, type RouteContext } from './routes.j
 export type KernelRouteSink = Pick<RouteSync, 'upsert' | 'remove'>;
 
 interface Entry {
-  prefix: Cidr;
   /** The best paths' next hops; undefined while nothing is learned (a blackhole of ours only). */
-  nextHops: readonly IPAddr[] | undefined;
+  nextHops: readonly PackedAddr[] | undefined;
   /** What we asked the kernel for. */
   route: KernelRoute | undefined;
 }
@@ -32,13 +31,12 @@ interface Entry {
  * change twice in one batch (announced, then withdrawn), so order matters.
  */
 interface Changes {
-  readonly keys: string[];
+  readonly keys: PackedPrefix[];
   readonly routes: (KernelRoute | undefined)[];
-  readonly dsts: Cidr[];
 }
 
 function noChanges(): Changes {
-  return { keys: [], routes: [], dsts: [] };
+  return { keys: [], routes: [] };
 }
 
 /** Same forwarding; routes derived from one shared next-hop list are compared without rendering them. */
@@ -50,12 +48,12 @@ function sameRoute(a: KernelRoute, b: KernelRoute): boolean {
 }
 
 export class LearnedRoutes {
-  /** By prefix as formatCidr prints it. */
-  private readonly entries = new Map<string, Entry>();
+  /** By prefix: the speaker's packed value, which is also route sync's key for it. */
+  private readonly entries = new Map<PackedPrefix, Entry>();
   private learned = 0;
   private installed = 0;
   private ctx: RouteContext = { originated: new Set(), selfAddresses: new Set() };
-  private blackholes: ReadonlySet<string> = new Set();
+  private blackholes: ReadonlySet<PackedPrefix> = new Set();
 
   /** `refused` hears of routes the sink would not take (an invalid route is a bug in the derivation). */
   constructor(
@@ -84,11 +82,11 @@ export class LearnedRoutes {
   apply(batch: readonly LearnedEvent[]): void {
     const changes = noChanges();
     for (const ev of batch) {
-      const key = ev.key ?? formatCidr(ev.prefix);
+      const key = ev.prefix;
       let e = this.entries.get(key);
       if (ev.kind === 'set') {
         if (e === undefined) {
-          e = { prefix: ev.prefix, nextHops: undefined, route: undefined };
+          e = { nextHops: undefined, route: undefined };
           this.entries.set(key, e);
         }
         if (e.nextHops === undefined) this.learned++;
@@ -110,9 +108,9 @@ export class LearnedRoutes {
    * originating or blackholing, and every learned one when our addresses
    * change (a next hop may now be our own).
    */
-  setContext(ctx: RouteContext, blackholes: ReadonlySet<string>): void {
+  setContext(ctx: RouteContext, blackholes: ReadonlySet<PackedPrefix>): void {
     const old = this.ctx;
-    const touched = new Set<string>();
+    const touched = new Set<PackedPrefix>();
     for (const p of old.originated) if (!ctx.originated.has(p)) touched.add(p);
     for (const p of ctx.originated) if (!old.originated.has(p)) touched.add(p);
     for (const p of this.blackholes) if (!blackholes.has(p)) touched.add(p);
@@ -126,7 +124,7 @@ export class LearnedRoutes {
       let e = this.entries.get(p);
       if (e === undefined) {
         if (!blackholes.has(p)) continue;
-        e = { prefix: parseCidr(p), nextHops: undefined, route: undefined };
+        e = { nextHops: undefined, route: undefined };
         this.entries.set(p, e);
       }
       this.derive(p, e, changes);
@@ -135,22 +133,20 @@ export class LearnedRoutes {
   }
 
   /** Brings an entry's route to what it should be now, noting the change. */
-  private derive(key: string, e: Entry, changes: Changes): void {
+  private derive(key: PackedPrefix, e: Entry, changes: Changes): void {
     let want: KernelRoute | undefined;
-    if (this.blackholes.has(key)) want = blackholeRoute(e.prefix);
-    else if (e.nextHops !== undefined) want = routeForLearned(e.prefix, e.nextHops, this.ctx, key);
+    if (this.blackholes.has(key)) want = blackholeRoute(key);
+    else if (e.nextHops !== undefined) want = routeForLearned(key, e.nextHops, this.ctx);
     const have = e.route;
     if (want !== undefined) {
       if (have === undefined) this.installed++;
       else if (sameRoute(want, have)) return;
       changes.keys.push(key);
       changes.routes.push(want);
-      changes.dsts.push(e.prefix);
       e.route = want;
     } else if (have !== undefined) {
       changes.keys.push(key);
       changes.routes.push(undefined);
-      changes.dsts.push(have.dst);
       e.route = undefined;
       this.installed--;
     }
@@ -159,7 +155,7 @@ export class LearnedRoutes {
 
   /** Hands the changes over in order, as runs of upserts and removals (a full table is one run). */
   private hand(changes: Changes): void {
-    const { routes, dsts } = changes;
+    const { routes, keys } = changes;
     for (let from = 0; from < routes.length; ) {
       const installing = routes[from] !== undefined;
       let to = from + 1;
@@ -169,7 +165,7 @@ export class LearnedRoutes {
         this.upsert(run, changes.keys, from);
       } else {
         try {
-          this.sink.remove(from === 0 && to === dsts.length ? dsts : dsts.slice(from, to));
+          this.sink.remove(from === 0 && to === keys.length ? keys : keys.slice(from, to));
         } catch (e) {
           this.refused(e as Error);
         }
@@ -183,7 +179,7 @@ export class LearnedRoutes {
    * route first); when it refuses one, the rest go one by one, and what it
    * refused is no longer counted as asked for.
    */
-  private upsert(run: KernelRoute[], keys: readonly string[], first: number): void {
+  private upsert(run: KernelRoute[], keys: readonly PackedPrefix[], first: number): void {
     try {
       this.sink.upsert(run);
       return;
@@ -195,7 +191,7 @@ export class LearnedRoutes {
         this.sink.upsert([r]);
       } catch (err) {
         this.refused(err as Error);
-        const key = keys[first + i] as string;
+        const key = keys[first + i] as PackedPrefix;
         const e = this.entries.get(key);
         if (e === undefined || e.route !== r) return;
         e.route = undefined;

@@ -2,21 +2,25 @@
 // handed (the real sink, RouteSync, is covered against the kernel in the
 // agent and dataplane integration tests).
 import { describe, expect, it } from '@jest/globals';
-import { type Cidr, type IPAddr, formatCidr, formatIP, parseCidr, parseIP } from '@terrace/api';
+import { type PackedAddr, type PackedPrefix, formatAddr, formatPrefix, packCidr, packIP, parseCidr, parseIP } from '@terrace/api';
 import type { LearnedEvent } from '@terrace/bgp';
 import { LearnedRoutes } from '../src/learned.js';
 import type { KernelRoute } from '../src/routes.js';
 
+/** Prefixes and addresses as the speaker delivers them: packed. */
+const P = (s: string): PackedPrefix => packCidr(parseCidr(s));
+const A = (s: string): PackedAddr => packIP(parseIP(s));
+
 const show = (r: KernelRoute): string =>
-  r.kind !== 'unicast' ? `${r.kind} ${formatCidr(r.dst)}` : `${formatCidr(r.dst)} via ${r.nextHops.map((h) => (h.via ? formatIP(h.via) : '?')).join(',')}`;
+  r.kind !== 'unicast' ? `${r.kind} ${formatPrefix(r.dst)}` : `${formatPrefix(r.dst)} via ${r.nextHops.map((h) => (h.via ? formatAddr(h.via) : '?')).join(',')}`;
 
 class Recorder {
   calls: string[] = [];
   upsert(routes: Iterable<KernelRoute>): void {
     this.calls.push(`upsert ${[...routes].map(show).join('; ')}`);
   }
-  remove(ids: Iterable<Cidr>): void {
-    this.calls.push(`remove ${[...ids].map((c) => formatCidr(c)).join('; ')}`);
+  remove(ids: Iterable<PackedPrefix>): void {
+    this.calls.push(`remove ${[...ids].map((c) => formatPrefix(c)).join('; ')}`);
   }
   take(): string[] {
     return this.calls.splice(0);
@@ -24,17 +28,17 @@ class Recorder {
 }
 
 /** Next-hop lists are shared between prefixes and events, as the speaker shares them. */
-const viaB: readonly IPAddr[] = Object.freeze([parseIP('198.18.0.12')]);
-const viaBC: readonly IPAddr[] = Object.freeze([parseIP('198.18.0.12'), parseIP('198.18.0.13')]);
-const set = (p: string, nextHops: readonly IPAddr[]): LearnedEvent => ({ kind: 'set', prefix: parseCidr(p), key: p, nextHops });
-const withdraw = (p: string): LearnedEvent => ({ kind: 'withdraw', prefix: parseCidr(p), key: p });
-const self = (...addrs: string[]) => ({ originated: new Set<string>(['10.244.0.0/26']), selfAddresses: new Set(addrs) });
+const viaB: readonly PackedAddr[] = Object.freeze([A('198.18.0.12')]);
+const viaBC: readonly PackedAddr[] = Object.freeze([A('198.18.0.12'), A('198.18.0.13')]);
+const set = (p: string, nextHops: readonly PackedAddr[]): LearnedEvent => ({ kind: 'set', prefix: P(p), nextHops });
+const withdraw = (p: string): LearnedEvent => ({ kind: 'withdraw', prefix: P(p) });
+const self = (...addrs: string[]) => ({ originated: new Set([P('10.244.0.0/26')]), selfAddresses: new Set(addrs.map(A)) });
 
 function fresh(): { learned: LearnedRoutes; sink: Recorder; refused: string[] } {
   const sink = new Recorder();
   const refused: string[] = [];
   const learned = new LearnedRoutes(sink, (e) => refused.push(e.message));
-  learned.setContext(self('198.18.0.11'), new Set(['10.244.0.0/26']));
+  learned.setContext(self('198.18.0.11'), new Set([P('10.244.0.0/26')]));
   sink.take();
   return { learned, sink, refused };
 }
@@ -55,8 +59,8 @@ describe('LearnedRoutes', () => {
 
   it('keeps a blackhole per owned block beside every usable learned route, multipath sorted', () => {
     const { learned, sink } = fresh();
-    const viaCB: readonly IPAddr[] = Object.freeze([parseIP('198.18.0.13'), parseIP('198.18.0.12')]);
-    const viaSelf: readonly IPAddr[] = Object.freeze([parseIP('198.18.0.11')]);
+    const viaCB: readonly PackedAddr[] = Object.freeze([A('198.18.0.13'), A('198.18.0.12')]);
+    const viaSelf: readonly PackedAddr[] = Object.freeze([A('198.18.0.11')]);
     learned.apply([set('10.244.1.0/26', viaB), set('10.244.0.0/26', viaB), set('10.243.0.0/26', viaCB), set('10.245.0.0/26', viaSelf)]);
     expect(sink.take()).toEqual(['upsert 10.244.1.0/26 via 198.18.0.12; 10.243.0.0/26 via 198.18.0.12,198.18.0.13']);
     expect(learned.kernelRoutes().map(show).sort()).toEqual(['10.243.0.0/26 via 198.18.0.12,198.18.0.13', '10.244.1.0/26 via 198.18.0.12', 'blackhole 10.244.0.0/26']);
@@ -79,9 +83,9 @@ describe('LearnedRoutes', () => {
     expect(sink.take()).toEqual([]);
     expect(learned.learnedCount).toBe(1);
     // The block moved to another node: no longer originated nor blackholed here.
-    learned.setContext({ originated: new Set(), selfAddresses: new Set(['198.18.0.11']) }, new Set());
+    learned.setContext({ originated: new Set(), selfAddresses: new Set([A('198.18.0.11')]) }, new Set());
     expect(sink.take()).toEqual(['upsert 10.244.0.0/26 via 198.18.0.12']);
-    learned.setContext(self('198.18.0.11'), new Set(['10.244.0.0/26']));
+    learned.setContext(self('198.18.0.11'), new Set([P('10.244.0.0/26')]));
     expect(sink.take()).toEqual(['upsert blackhole 10.244.0.0/26']);
     learned.setContext(self('198.18.0.11'), new Set());
     expect(sink.take()).toEqual(['remove 10.244.0.0/26']);
@@ -92,7 +96,7 @@ describe('LearnedRoutes', () => {
     learned.apply([set('10.244.1.0/26', viaB), set('10.244.2.0/26', viaBC)]);
     sink.take();
     // 198.18.0.12 is now our own: a path via it leads back to us.
-    learned.setContext(self('198.18.0.12'), new Set(['10.244.0.0/26']));
+    learned.setContext(self('198.18.0.12'), new Set([P('10.244.0.0/26')]));
     expect(sink.take()).toEqual(['remove 10.244.1.0/26', 'upsert 10.244.2.0/26 via 198.18.0.13']);
     expect([learned.learnedCount, learned.installedCount]).toEqual([2, 2]);
   });
@@ -115,7 +119,7 @@ describe('LearnedRoutes', () => {
     const picky = {
       upsert(routes: Iterable<KernelRoute>): void {
         const all = [...routes];
-        if (all.some((r) => formatCidr(r.dst) === '10.244.1.0/26')) throw new Error('route 10.244.1.0/26: refused');
+        if (all.some((r) => formatPrefix(r.dst) === '10.244.1.0/26')) throw new Error('route 10.244.1.0/26: refused');
         taken.push(...all.map(show));
       },
       remove(): void {},

@@ -1,12 +1,13 @@
 import { describe, expect, it } from '@jest/globals';
-import { type Cidr, type IPAddr, formatCidr, formatIP, parseCidr, parseIP } from '@terrace/api';
+import { type PackedAddr, type PackedPrefix, formatAddr, formatPrefix, packCidr, packIP, parseCidr, parseIP } from '@terrace/api';
 import { routeForLearned, type KernelRoute, type RouteContext } from '../src/routes.js';
 
-const ctx: RouteContext = { originated: new Set(['10.244.0.0/26', '10.244.0.130/32']), selfAddresses: new Set(['198.18.0.11', 'fd00::11']) };
-const c = (s: string): Cidr => parseCidr(s);
-const ips = (...s: string[]): IPAddr[] => s.map(parseIP);
+// Prefixes and addresses as the speaker delivers them: packed.
+const c = (s: string): PackedPrefix => packCidr(parseCidr(s));
+const ips = (...s: string[]): PackedAddr[] => s.map((a) => packIP(parseIP(a)));
+const ctx: RouteContext = { originated: new Set([c('10.244.0.0/26'), c('10.244.0.130/32')]), selfAddresses: new Set(ips('198.18.0.11', 'fd00::11')) };
 const show = (r: KernelRoute | undefined): string =>
-  r === undefined ? 'none' : r.kind !== 'unicast' ? `${r.kind} ${formatCidr(r.dst)}` : `${formatCidr(r.dst)} via ${r.nextHops.map((h) => (h.via ? formatIP(h.via) : '?')).join(',')}`;
+  r === undefined ? 'none' : r.kind !== 'unicast' ? `${r.kind} ${formatPrefix(r.dst)}` : `${formatPrefix(r.dst)} via ${r.nextHops.map((h) => (h.via ? formatAddr(h.via) : '?')).join(',')}`;
 
 describe('routeForLearned', () => {
   it('routes a learned prefix via its next hop', () => {

@@ -13,3 +13,4 @@ export * from './resources/manifest.js';
 export { dnsSubdomainProblem, qualifiedNameProblem, labelValueProblem } from './resources/meta.js';
 export { communityValueProblem } from './resources/values.js';
 export * from './duration.js';
+export * from './net/packed.js';

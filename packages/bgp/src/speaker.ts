@@ -5,7 +5,7 @@
  * keeps retrying until the daemon matches, also after the daemon restarts.
  * Learned best paths come back as a stream of per-prefix next-hop sets.
  */
-import type { Cidr, IPAddr } from '@terrace/api';
+import type { Cidr, IPAddr, PackedAddr, PackedPrefix } from '@terrace/api';
 
 export type Asn = number;
 
@@ -78,14 +78,19 @@ export interface Announcement {
  * A change to what the speaker has learned for one prefix. `set` replaces
  * every next hop known for the prefix (several when multipath selected
  * several equal best paths); `withdraw` removes the prefix. Our own
- * announcements never appear here. `key`, when present, is the prefix as
- * formatCidr prints it (the backend has it at hand; a full table is 100,000
- * events). Events that share a next-hop set may share its array: treat
- * `nextHops` as immutable.
+ * announcements never appear here. Prefix and next hops are the route
+ * path's packed values (@terrace/api packed.ts), also its map keys, carried
+ * unchanged into the kernel. Events that share a next-hop set may share its
+ * array: treat `nextHops` as immutable.
  */
 export type LearnedEvent =
-  | { kind: 'set'; prefix: Cidr; key?: string; nextHops: readonly IPAddr[] }
-  | { kind: 'withdraw'; prefix: Cidr; key?: string };
+  | { kind: 'set'; prefix: PackedPrefix; nextHops: readonly PackedAddr[] }
+  | { kind: 'withdraw'; prefix: PackedPrefix };
+
+/** A prefix's learned next hops, in learnedSnapshot(). */
+export interface LearnedHops {
+  readonly nextHops: readonly PackedAddr[];
+}
 
 export type SessionState = 'idle' | 'connect' | 'active' | 'opensent' | 'openconfirm' | 'established' | 'unknown';
 
@@ -149,7 +154,7 @@ export interface BgpSpeaker {
    */
   learned(): AsyncIterable<readonly LearnedEvent[]>;
   /** Current prefixes → next hops (what a fresh subscriber would be told first). */
-  learnedSnapshot(): ReadonlyMap<string, { prefix: Cidr; nextHops: readonly IPAddr[] }>;
+  learnedSnapshot(): ReadonlyMap<PackedPrefix, LearnedHops>;
   peerStatus(): Promise<PeerStatus[]>;
   /** The check of our selection against the daemon's, where the backend has one. */
   ribCheck?(): RibCheckStatus;

@@ -12,10 +12,13 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { formatIP, parseCidr, parseIP } from '@terrace/api';
+import { formatIP, parseCidr, parseIP, formatAddr, packCidr } from '@terrace/api';
 import { createLab, listNamespaces, onProcessExit, waitFor, type Lab } from '@terrace/testkit';
 import { BirdSpeaker } from '../src/bird/speaker.js';
 import type { PeerConfig } from '../src/speaker.js';
+
+/** A prefix as the learned routes key it. */
+const packedPrefix = (s: string) => packCidr(parseCidr(s));
 
 const ASN = 64600;
 const FAST = { keepaliveTime: 1, holdTime: 3, connectRetry: 1 };
@@ -72,11 +75,11 @@ describe('BIRD backend as a route reflector', () => {
   it("reflects c1's block to c2 with c1 as next hop, and c2's to c1", async () => {
     const c2 = speakers.get('c2')!;
     const c1 = speakers.get('c1')!;
-    await waitFor('c2 learns c1 block', () => c2.learnedSnapshot().has('10.244.21.0/26'), 15000, 100);
-    await waitFor('c1 learns c2 block', () => c1.learnedSnapshot().has('10.244.22.0/26'), 15000, 100);
-    expect(c2.learnedSnapshot().get('10.244.21.0/26')!.nextHops.map(formatIP)).toEqual([C1]);
-    expect(c1.learnedSnapshot().get('10.244.22.0/26')!.nextHops.map(formatIP)).toEqual([C2]);
-    expect(c2.learnedSnapshot().get('10.244.10.0/26')!.nextHops.map(formatIP)).toEqual([R]);
+    await waitFor('c2 learns c1 block', () => c2.learnedSnapshot().has(packedPrefix('10.244.21.0/26')), 15000, 100);
+    await waitFor('c1 learns c2 block', () => c1.learnedSnapshot().has(packedPrefix('10.244.22.0/26')), 15000, 100);
+    expect(c2.learnedSnapshot().get(packedPrefix('10.244.21.0/26'))!.nextHops.map(formatAddr)).toEqual([C1]);
+    expect(c1.learnedSnapshot().get(packedPrefix('10.244.22.0/26'))!.nextHops.map(formatAddr)).toEqual([C2]);
+    expect(c2.learnedSnapshot().get(packedPrefix('10.244.10.0/26'))!.nextHops.map(formatAddr)).toEqual([R]);
   });
 
   it('clients, which are not reflectors, pass nothing learned back', async () => {

@@ -13,11 +13,14 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { formatIP, parseCidr, parseIP } from '@terrace/api';
+import { formatIP, parseCidr, parseIP, formatAddr, formatPrefix, packCidr } from '@terrace/api';
 import { createLab, listNamespaces, onProcessExit, startFrr, waitFor, type Daemon, type FrrRouter, type Lab } from '@terrace/testkit';
 import { BirdControl } from '../src/bird/control.js';
 import { BirdSpeaker } from '../src/bird/speaker.js';
-import type { Announcement, PeerConfig } from '../src/speaker.js';
+import type { Announcement, LearnedEvent, PeerConfig } from '../src/speaker.js';
+
+/** A prefix as the learned routes key it. */
+const packedPrefix = (s: string) => packCidr(parseCidr(s));
 
 const FAST = { keepaliveTime: 1, holdTime: 3, connectRetry: 1 };
 const N1 = { addr: '198.18.0.11', asn: 64512 };
@@ -138,7 +141,7 @@ describe('BIRD backend', () => {
   it('announces our block to FRR with the node as next hop, and nothing it learned', async () => {
     expect(await waitFor('tor learns 10.244.1.0/26', async () => ((await torHops('10.244.1.0/26')).length ? torHops('10.244.1.0/26') : undefined))).toEqual([N1.addr]);
     // n2's block reached n1, but n1 never passes it on.
-    await waitFor('n1 learns 10.244.2.0/26', () => n1.learnedSnapshot().has('10.244.2.0/26'), 15000);
+    await waitFor('n1 learns 10.244.2.0/26', () => n1.learnedSnapshot().has(packedPrefix('10.244.2.0/26')), 15000);
     await new Promise((r) => setTimeout(r, 1500));
     expect(await torHops('10.244.2.0/26')).toEqual([]);
   });
@@ -154,17 +157,17 @@ describe('BIRD backend', () => {
     expect(routes.map((r) => [r.protocol, r.metric])).toEqual(routes.map(() => ['bird', 32]));
     // Our own block is never a kernel route of BIRD's.
     expect(routes.find((r) => r.dst === '10.244.1.0/26')).toBeUndefined();
-    await waitFor('learned snapshot shows ECMP', () => n1.learnedSnapshot().get('10.99.0.0/24')?.nextHops.length === 2, 5000);
-    expect(n1.learnedSnapshot().get('10.99.0.0/24')!.nextHops.map(formatIP).sort()).toEqual([TOR.addr, N2.addr]);
+    await waitFor('learned snapshot shows ECMP', () => n1.learnedSnapshot().get(packedPrefix('10.99.0.0/24'))?.nextHops.length === 2, 5000);
+    expect(n1.learnedSnapshot().get(packedPrefix('10.99.0.0/24'))!.nextHops.map(formatAddr).sort()).toEqual([TOR.addr, N2.addr]);
   });
 
   it('streams learned routes to a new subscriber, then changes', async () => {
     const it = n1.learned()[Symbol.asyncIterator]();
-    const first = (await it.next()).value as readonly { kind: string; key?: string }[];
-    expect(first.filter((e) => e.kind === 'set').map((e) => e.key).sort()).toEqual(['10.244.2.0/26', '10.98.0.0/24', '10.99.0.0/24']);
+    const first = (await it.next()).value as readonly LearnedEvent[];
+    expect(first.filter((e) => e.kind === 'set').map((e) => formatPrefix(e.prefix)).sort()).toEqual(['10.244.2.0/26', '10.98.0.0/24', '10.99.0.0/24']);
     await n2.setAnnouncements([{ prefix: parseCidr('10.99.0.0/24'), nextHop: parseIP(N2.addr) }]);
-    const next = (await it.next()).value as readonly { kind: string; key?: string }[];
-    expect(next).toEqual([expect.objectContaining({ kind: 'withdraw', key: '10.244.2.0/26' })]);
+    const next = (await it.next()).value as readonly LearnedEvent[];
+    expect(next).toEqual([{ kind: 'withdraw', prefix: packedPrefix('10.244.2.0/26') }]);
     await it.return?.();
   });
 
@@ -250,7 +253,7 @@ describe('BIRD backend', () => {
       return (JSON.parse(stdout || '[]') as KernelRoute[]).find((r) => r.dst === 'fd00:10:244:2::/64' && r.protocol === 'bird');
     }, 15000, 200);
     expect(gateways(route)).toEqual(['2001:db8::12']);
-    expect(n1.learnedSnapshot().get('fd00:10:244:2::/64')?.nextHops.map(formatIP)).toEqual(['2001:db8::12']);
+    expect(n1.learnedSnapshot().get(packedPrefix('fd00:10:244:2::/64'))?.nextHops.map(formatAddr)).toEqual(['2001:db8::12']);
     // n2 received our v6 block with our v6 address as next hop.
     const r = await n2.control.command('show route fd00:10:244:1::/64 all');
     expect(r.lines.some((l) => /BGP\.next_hop: 2001:db8::11\b/.test(l.text))).toBe(true);

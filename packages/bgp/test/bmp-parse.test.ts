@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
-import { TerraceError, formatCidr, formatIP, parseCidr, parseIP, type IPFamily } from '@terrace/api';
+import { TerraceError, cidr as makeCidr, formatCidr, formatIP, formatPrefix, packCidr, packIP, parseCidr, parseIP, unpackPrefix, type IPFamily, type PackedPrefix } from '@terrace/api';
 import { BmpReader, parseBgpUpdate } from '../src/bmp/parse.js';
 import type { BmpMessage } from '../src/bmp/types.js';
 import { attr, bgpUpdate, cat, ipBytes, prefix, prefixes, u16, u32, u8, type PeerOpts } from './bmp-bytes.js';
@@ -44,7 +44,8 @@ function update(buf: Buffer) {
   return m.update;
 }
 
-const keys = (ns: ReadonlyArray<{ key: string }>): string[] => ns.map((n) => n.key);
+/** Prefixes as text, for reading the expectations (the parser's values are packed bytes). */
+const keys = (ns: readonly PackedPrefix[]): string[] => ns.map(formatPrefix);
 
 function expectInvalid(f: () => unknown, message: RegExp): void {
   let err: unknown;
@@ -114,11 +115,11 @@ describe('BmpReader: route monitoring', () => {
     const u = m.update;
     expect(keys(u.withdrawn)).toEqual(['198.19.9.0/24', '10.0.0.0/8']);
     expect(keys(u.announced)).toEqual(['198.19.1.0/26', '198.19.2.7/32', '0.0.0.0/0']);
-    expect(u.announced[0]!.prefix).toEqual(parseCidr('198.19.1.0/26'));
-    expect(u.announced[2]!.prefix).toEqual({ family: 4, base: 0n, prefix: 0 });
+    expect(unpackPrefix(u.announced[0]!)).toEqual(parseCidr('198.19.1.0/26'));
+    expect(unpackPrefix(u.announced[2]!)).toEqual({ family: 4, base: 0n, prefix: 0 });
     expect(u.endOfRib).toBeUndefined();
     expect(u.attrs).toEqual({
-      nextHop: parseIP('198.18.0.11'),
+      nextHop: packIP(parseIP('198.18.0.11')),
       origin: 0,
       asPathLen: 3,
       firstAs: 65011,
@@ -177,10 +178,10 @@ describe('BmpReader: route monitoring', () => {
     const nlri6 = prefixes('fd00:198:19:1::/64', '2001:db8::1/128', '::/0');
     const g = update(routeMonitoring(bgpUpdate({ attrs: [attr(1, u8(0)), asPath([[2, [65011]]]), mpReach(2, 1, ['fd00:198:18::11'], nlri6)] })));
     expect(keys(g.announced)).toEqual(['fd00:198:19:1::/64', '2001:db8::1/128', '::/0']);
-    expect(g.announced[0]!.prefix).toEqual(parseCidr('fd00:198:19:1::/64'));
-    expect(g.attrs?.nextHop).toEqual(parseIP('fd00:198:18::11'));
+    expect(unpackPrefix(g.announced[0]!)).toEqual(parseCidr('fd00:198:19:1::/64'));
+    expect(g.attrs?.nextHop).toEqual(packIP(parseIP('fd00:198:18::11')));
     const ll = update(routeMonitoring(bgpUpdate({ attrs: [mpReach(2, 1, ['fd00:198:18::12', 'fe80::12'], nlri6)] }), { address: 'fd00:198:18::12' }));
-    expect(ll.attrs?.nextHop).toEqual(parseIP('fd00:198:18::12'));
+    expect(ll.attrs?.nextHop).toEqual(packIP(parseIP('fd00:198:18::12')));
     expect(ll.announced).toHaveLength(3);
     const w = update(routeMonitoring(bgpUpdate({ attrs: [mpUnreach(2, 1, prefixes('fd00:198:19:1::/64'))] })));
     expect(keys(w.withdrawn)).toEqual(['fd00:198:19:1::/64']);
@@ -196,7 +197,7 @@ describe('BmpReader: route monitoring', () => {
     expect([other.announced, other.withdrawn, other.endOfRib]).toEqual([[], [], undefined]);
     const v4 = update(routeMonitoring(bgpUpdate({ attrs: [mpReach(1, 1, ['198.18.0.13'], prefixes('198.19.3.0/24'))] })));
     expect(keys(v4.announced)).toEqual(['198.19.3.0/24']);
-    expect(v4.attrs?.nextHop).toEqual(parseIP('198.18.0.13'));
+    expect(v4.attrs?.nextHop).toEqual(packIP(parseIP('198.18.0.13')));
   });
 
   it('recognises both End-of-RIB forms and nothing else', () => {
@@ -214,13 +215,13 @@ describe('BmpReader: route monitoring', () => {
   it('clears host bits a peer sent', () => {
     const u = update(routeMonitoring(bgpUpdate({ attrs: [attr(3, ipBytes('198.18.0.11'))], nlri: prefixes('10.1.2.3/8', '198.19.1.255/25', '1.2.3.4/0') })));
     expect(keys(u.announced)).toEqual(['10.0.0.0/8', '198.19.1.128/25', '0.0.0.0/0']);
-    expect(u.announced[1]!.prefix).toEqual(parseCidr('198.19.1.128/25'));
+    expect(unpackPrefix(u.announced[1]!)).toEqual(parseCidr('198.19.1.128/25'));
     const v6 = update(routeMonitoring(bgpUpdate({ attrs: [mpReach(2, 1, ['fd00::1'], prefixes('fd00:198:19:1:ffff::1/61', '2001:db8::ff/120'))] })));
     expect(keys(v6.announced)).toEqual(['fd00:198:19::/61', '2001:db8::/120']);
-    expect(v6.announced[0]!.prefix).toEqual(parseCidr('fd00:198:19::/61'));
+    expect(unpackPrefix(v6.announced[0]!)).toEqual(parseCidr('fd00:198:19::/61'));
   });
 
-  it('prints every prefix key exactly as formatCidr does', () => {
+  it('reads every prefix as packCidr packs it, which formats as formatCidr does', () => {
     const cidr = (family: IPFamily) =>
       fc
         .tuple(fc.bigInt({ min: 0n, max: (1n << (family === 4 ? 32n : 128n)) - 1n }), fc.integer({ min: 0, max: family === 4 ? 32 : 128 }))
@@ -234,10 +235,10 @@ describe('BmpReader: route monitoring', () => {
         const text = (c: { family: IPFamily; base: bigint; prefix: number }) => `${formatIP({ family: c.family, value: c.base })}/${c.prefix}`;
         const u4 = parseBgpUpdate(bgpUpdate({ withdrawn: prefixes(...v4.map(text)) }), true);
         expect(keys(u4.withdrawn)).toEqual(v4.map(formatCidr));
-        expect(u4.withdrawn.map((n) => n.prefix)).toEqual(v4);
+        expect(u4.withdrawn).toEqual(v4.map((c) => packCidr(makeCidr(c.family, c.base, c.prefix))));
         const u6 = parseBgpUpdate(bgpUpdate({ attrs: [mpReach(2, 1, ['fd00::1'], prefixes(...v6.map(text)))] }), true);
         expect(keys(u6.announced)).toEqual(v6.map(formatCidr));
-        expect(u6.announced.map((n) => n.prefix)).toEqual(v6);
+        expect(u6.announced).toEqual(v6.map((c) => packCidr(makeCidr(c.family, c.base, c.prefix))));
       }),
       { numRuns: 200 },
     );
@@ -411,9 +412,9 @@ describe('BmpReader: a full table', () => {
     expect(got).toHaveLength(125);
     const all = got.flatMap((m) => (m.type === 'route-monitoring' ? m.update.announced : []));
     expect(all).toHaveLength(100000);
-    expect(all[0]!.key).toBe('10.0.0.0/32');
-    expect(all[99999]!.key).toBe('10.1.134.159/32');
-    expect(all[99999]!.prefix).toEqual(parseCidr('10.1.134.159/32'));
-    expect(new Set(all.map((n) => n.key)).size).toBe(100000);
+    expect(formatPrefix(all[0]!)).toBe('10.0.0.0/32');
+    expect(formatPrefix(all[99999]!)).toBe('10.1.134.159/32');
+    expect(all[99999]).toBe(packCidr(parseCidr('10.1.134.159/32')));
+    expect(new Set(all).size).toBe(100000);
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, test } from '@jest/globals';
 import fc from 'fast-check';
-import { formatCidr, formatIP, parseCidr, parseIP, type Cidr, type IPAddr } from '@terrace/api';
+import { cidr, formatAddr, formatIP, formatPrefix, packCidr, packIP, parseCidr, parseIP, unpackAddr, unpackPrefix, type Cidr, type PackedAddr } from '@terrace/api';
 import { AdjRibIn } from '../src/bmp/rib.js';
 import type { BgpUpdate, BmpPeer, Nlri, PathAttrs } from '../src/bmp/types.js';
 import type { LearnedEvent } from '../src/speaker.js';
@@ -14,13 +14,12 @@ function peer(addr: string, asn: number, bgpId: number): BmpPeer {
 }
 
 function nlri(s: string): Nlri {
-  const prefix = parseCidr(s);
-  return { key: formatCidr(prefix), prefix };
+  return packCidr(parseCidr(s));
 }
 
 function attrs(nextHop: string | undefined, o: Partial<PathAttrs> = {}): PathAttrs {
   return {
-    nextHop: nextHop === undefined ? undefined : parseIP(nextHop),
+    nextHop: nextHop === undefined ? undefined : packIP(parseIP(nextHop)),
     origin: 0,
     asPathLen: 1,
     firstAs: 65001,
@@ -42,12 +41,12 @@ function wd(prefixes: string[]): BgpUpdate {
 }
 
 function hopsOf(rib: AdjRibIn, prefix: string): string[] | undefined {
-  return rib.snapshot().get(prefix)?.nextHops.map(formatIP);
+  return rib.snapshot().get(nlri(prefix))?.nextHops.map(formatAddr);
 }
 
 function describeEvents(events: LearnedEvent[]): string[] {
   return events.map((e) =>
-    e.kind === 'set' ? `set ${formatCidr(e.prefix)} ${e.nextHops.map(formatIP).join(',')}` : `withdraw ${formatCidr(e.prefix)}`,
+    e.kind === 'set' ? `set ${formatPrefix(e.prefix)} ${e.nextHops.map(formatAddr).join(',')}` : `withdraw ${formatPrefix(e.prefix)}`,
   );
 }
 
@@ -114,9 +113,9 @@ describe('AdjRibIn: decision process', () => {
     const rib = newRib();
     rib.update(E2, ann([P], attrs('198.18.1.20', { firstAs: 65002, asns: [65002] })));
     const ev = rib.update(E1, ann([P], attrs('198.18.1.100')));
-    // Text order: "198.18.1.100" < "198.18.1.20".
-    expect(describeEvents(ev)).toEqual(['set 10.1.0.0/24 198.18.1.100,198.18.1.20']);
-    expect(Object.isFrozen(rib.snapshot().get(P)?.nextHops)).toBe(true);
+    // Address order (the packed bytes'), not text order.
+    expect(describeEvents(ev)).toEqual(['set 10.1.0.0/24 198.18.1.20,198.18.1.100']);
+    expect(Object.isFrozen(rib.snapshot().get(nlri(P))?.nextHops)).toBe(true);
     expect(describeEvents(rib.update(E1, wd([P])))).toEqual(['set 10.1.0.0/24 198.18.1.20']);
   });
 
@@ -259,12 +258,12 @@ describe('AdjRibIn: sessions, local prefixes, staleness', () => {
   test('setLocal suppresses learned paths and releases them', () => {
     const rib = newRib();
     rib.update(E1, ann([P, '10.2.0.0/24'], attrs('198.18.1.1')));
-    expect(describeEvents(rib.setLocal([P, '10.9.0.0/24']))).toEqual(['withdraw 10.1.0.0/24']);
+    expect(describeEvents(rib.setLocal([P, '10.9.0.0/24'].map(nlri)))).toEqual(['withdraw 10.1.0.0/24']);
     expect(rib.size).toBe(1);
-    expect([...rib.snapshot().keys()]).toEqual(['10.2.0.0/24']);
+    expect([...rib.snapshot().keys()].map(formatPrefix)).toEqual(['10.2.0.0/24']);
     expect(rib.update(E2, ann([P, '10.9.0.0/24'], attrs('198.18.1.2', { firstAs: 65002, asns: [65002] })))).toEqual([]);
     expect(rib.pathCount(E2.key)).toBe(2);
-    expect(describeEvents(rib.setLocal(['10.2.0.0/24']))).toEqual([
+    expect(describeEvents(rib.setLocal(['10.2.0.0/24'].map(nlri)))).toEqual([
       'set 10.1.0.0/24 198.18.1.1,198.18.1.2',
       'set 10.9.0.0/24 198.18.1.2',
       'withdraw 10.2.0.0/24',
@@ -404,6 +403,10 @@ function refSort(list: RefPath[]): void {
   }
 }
 
+function cmpAddr(x: bigint, y: bigint): number {
+  return x < y ? -1 : x > y ? 1 : 0;
+}
+
 class RefRib {
   readonly paths = new Map<string, { prefix: Cidr; list: RefPath[] }>();
   local = new Set<string>();
@@ -411,7 +414,7 @@ class RefRib {
   constructor(private readonly multipath: boolean) {}
 
   private usable(a: PathAttrs | undefined): a is PathAttrs {
-    if (!a || !a.nextHop || a.nextHop.value === 0n) return false;
+    if (!a || !a.nextHop || unpackAddr(a.nextHop).value === 0n) return false;
     if (a.asns.includes(LOCAL_ASN)) return false;
     return a.originatorId !== ROUTER_ID && !a.clusterList.includes(ROUTER_ID);
   }
@@ -436,30 +439,32 @@ class RefRib {
 
   update(peer: BmpPeer, u: BgpUpdate): void {
     if (!this.peerOrder.includes(peer.key)) this.peerOrder.push(peer.key);
-    const announced = new Set(u.announced.map((n) => n.key));
-    for (const n of u.withdrawn) if (!announced.has(n.key)) this.remove(peer.key, n.key);
+    // The model keys prefixes by text, as formatCidr prints them.
+    const announced = new Set(u.announced.map(formatPrefix));
+    for (const n of u.withdrawn) if (!announced.has(formatPrefix(n))) this.remove(peer.key, formatPrefix(n));
     const a = u.attrs;
     if (u.announced.length > 0 && this.usable(a)) this.seq += 1;
     for (const n of u.announced) {
+      const key = formatPrefix(n);
       if (!this.usable(a)) {
-        this.remove(peer.key, n.key);
+        this.remove(peer.key, key);
         continue;
       }
       // gobgpd keeps a path's age when the same attributes come again.
-      const prev = this.paths.get(n.key)?.list.find((x) => x.peer.key === peer.key);
+      const prev = this.paths.get(key)?.list.find((x) => x.peer.key === peer.key);
       const aa = a as PathAttrs;
       const same =
         prev !== undefined &&
-        formatIP(prev.a.nextHop as IPAddr) === formatIP(aa.nextHop as IPAddr) &&
+        formatAddr(prev.a.nextHop as PackedAddr) === formatAddr(aa.nextHop as PackedAddr) &&
         (prev.a.localPref ?? 100) === (aa.localPref ?? 100) &&
         prev.a.asPathLen === aa.asPathLen &&
         prev.a.origin === aa.origin &&
         (prev.a.med ?? 0) === (aa.med ?? 0) &&
         prev.a.firstAs === aa.firstAs;
       const seq = same && prev ? prev.seq : this.seq;
-      this.remove(peer.key, n.key, false, false);
-      const d = this.paths.get(n.key) ?? { prefix: n.prefix, list: [] };
-      this.paths.set(n.key, d);
+      this.remove(peer.key, key, false, false);
+      const d = this.paths.get(key) ?? { prefix: parseCidr(key), list: [] };
+      this.paths.set(key, d);
       d.list.push({ peer, a, seq, stale: false });
       refSort(d.list);
     }
@@ -511,7 +516,8 @@ class RefRib {
               (p.a.med ?? 0) === (best.a.med ?? 0),
           )
         : [best];
-      const hops = [...new Set(members.map((p) => formatIP(p.a.nextHop!)))].sort();
+      // Address order.
+      const hops = [...new Set(members.map((p) => formatAddr(p.a.nextHop!)))].sort((x, y) => cmpAddr(parseIP(x).value, parseIP(y).value));
       out.set(key, hops);
     }
     return out;
@@ -579,7 +585,7 @@ const arbOp: fc.Arbitrary<Op> = fc.oneof(
 
 function snapshotText(rib: AdjRibIn): Map<string, string[]> {
   const out = new Map<string, string[]>();
-  for (const [key, r] of rib.snapshot()) out.set(key, r.nextHops.map(formatIP));
+  for (const [key, r] of rib.snapshot()) out.set(formatPrefix(key), r.nextHops.map(formatAddr));
   return out;
 }
 
@@ -606,8 +612,8 @@ describe('AdjRibIn: property', () => {
               ref.peerDown((PEERS[op.peer] as BmpPeer).key);
               break;
             case 'local':
-              events = rib.setLocal(op.prefixes.map((n) => n.key));
-              ref.local = new Set(op.prefixes.map((n) => n.key));
+              events = rib.setLocal(op.prefixes);
+              ref.local = new Set(op.prefixes.map(formatPrefix));
               break;
             case 'stale':
               rib.markAllStale();
@@ -625,12 +631,12 @@ describe('AdjRibIn: property', () => {
           }
           const seen = new Set<string>();
           for (const e of events) {
-            const key = formatCidr(e.prefix);
+            const key = formatPrefix(e.prefix);
             expect(seen.has(key)).toBe(false); // one event per prefix per call
             seen.add(key);
             if (e.kind === 'set') {
-              const hops = e.nextHops.map(formatIP);
-              expect(hops).toEqual([...hops].sort());
+              const hops = e.nextHops.map(formatAddr);
+              expect(e.nextHops).toEqual([...e.nextHops].sort()); // byte order, which is address order
               expect(before.get(key)).not.toEqual(hops); // only real changes
               replay.set(key, hops);
             } else {
@@ -644,7 +650,7 @@ describe('AdjRibIn: property', () => {
           expect(rib.size).toBe(snap.size);
           expect(rib.staleCount).toBe(ref.staleCount());
           for (const p of PEERS) expect(rib.pathCount(p.key)).toBe(ref.pathCount(p.key));
-          expect(new Map(rib.currentEvents().map((e) => [formatCidr(e.prefix), e.kind === 'set' ? e.nextHops.map(formatIP) : []]))).toEqual(snap);
+          expect(new Map(rib.currentEvents().map((e) => [formatPrefix(e.prefix), e.kind === 'set' ? e.nextHops.map(formatAddr) : []]))).toEqual(snap);
         }
       }),
       { numRuns: 400 },
@@ -660,8 +666,7 @@ describe('AdjRibIn: load', () => {
       const announced: Nlri[] = [];
       for (let i = 0; i < 800; i++) {
         const n = u * 800 + i;
-        const prefix: Cidr = { family: 4, base: BigInt((10 << 24) + n) & 0xffffffffn, prefix: 32 };
-        announced.push({ key: formatCidr(prefix), prefix });
+        announced.push(packCidr(cidr(4, BigInt((10 << 24) + n) & 0xffffffffn, 32)));
       }
       updates.push({ withdrawn: [], announced, attrs: a, endOfRib: undefined });
     }

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
 import net, { type Socket } from 'node:net';
-import { TerraceError, formatIP, parseIP } from '@terrace/api';
+import { TerraceError, formatAddr, formatPrefix, packCidr, packIP, parseCidr, parseIP } from '@terrace/api';
 import { AdjRibIn } from '../src/bmp/rib.js';
 import { BmpStation, type BmpStationOptions } from '../src/bmp/station.js';
 import type { LearnedEvent } from '../src/speaker.js';
@@ -75,7 +75,7 @@ async function startStation(o: Partial<BmpStationOptions> = {}): Promise<Harness
 
 /** Every event so far, as text: 'set <prefix> <hops>' or 'withdraw <prefix>'. */
 function events(h: Harness): string[] {
-  return h.batches.flat().map((e) => (e.kind === 'set' ? `set ${e.key} ${e.nextHops.map(formatIP).join(',')}` : `withdraw ${e.key}`));
+  return h.batches.flat().map((e) => (e.kind === 'set' ? `set ${formatPrefix(e.prefix)} ${e.nextHops.map(formatAddr).join(',')}` : `withdraw ${formatPrefix(e.prefix)}`));
 }
 
 async function waitFor(what: string, cond: () => boolean, timeoutMs = 5000): Promise<void> {
@@ -149,7 +149,7 @@ describe('BmpStation over TCP', () => {
     const c = await loaded(h);
     expect(events(h)).toEqual([`set ${A} ${PEER}`, `set ${B} ${PEER}`]);
     const first = h.batches.flat()[0]!;
-    expect(first.kind === 'set' && first.nextHops).toEqual([parseIP(PEER)]);
+    expect(first.kind === 'set' && first.nextHops).toEqual([packIP(parseIP(PEER))]);
     expect([...h.station.peersUp()]).toEqual([PEER]);
     expect(h.station.connected).toBe(true);
     expect(h.rib.size).toBe(2);
@@ -190,7 +190,7 @@ describe('BmpStation over TCP', () => {
     expect(events(h).slice(2)).toEqual([`withdraw ${B}`]);
     expect(h.rib.size).toBe(1);
     expect(h.rib.staleCount).toBe(0);
-    expect(h.rib.snapshot().has(A)).toBe(true);
+    expect(h.rib.snapshot().has(packCidr(parseCidr(A)))).toBe(true);
     expect(h.connection).toEqual([true, false, true]);
   });
 

@@ -16,7 +16,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { formatCidr, formatIP, parseCidr, parseIP } from '@terrace/api';
+import { formatCidr, formatIP, parseCidr, parseIP, formatAddr, formatPrefix, packCidr, packIP } from '@terrace/api';
 import { createLab, listNamespaces, onProcessExit, startDaemon, waitFor, type Daemon, type Lab } from '@terrace/testkit';
 import { TableType } from '../src/gen/gobgp_pb.js';
 import { GobgpClient } from '../src/gobgp/client.js';
@@ -26,6 +26,9 @@ import type { RibCheckOptions } from '../src/gobgp/rib-check.js';
 import type { AdjRibIn } from '../src/bmp/rib.js';
 import type { BmpPeer, PathAttrs } from '../src/bmp/types.js';
 import type { Announcement, PeerConfig } from '../src/speaker.js';
+
+/** A prefix as the learned routes key it. */
+const packedPrefix = (s: string) => packCidr(parseCidr(s));
 
 const run = promisify(execFile);
 const FAST = { keepaliveTime: 1, holdTime: 3, connectRetry: 1 };
@@ -95,7 +98,7 @@ async function reapplied(client: GobgpClient, peer: string, paths: readonly stri
   }
 }
 
-const learnedVia = (s: GobgpSpeaker, prefix: string): string | undefined => s.learnedSnapshot().get(prefix)?.nextHops.map(formatIP).join();
+const learnedVia = (s: GobgpSpeaker, prefix: string): string | undefined => s.learnedSnapshot().get(packedPrefix(prefix))?.nextHops.map(formatAddr).join();
 
 let speakerB: GobgpSpeaker;
 
@@ -215,8 +218,8 @@ describe('gobgpd restarts and own paths', () => {
     void (async () => {
       for await (const batch of a.learned()) {
         for (const e of batch) {
-          if (e.kind === 'set') learned.set(formatCidr(e.prefix), e.nextHops.map(formatIP).join());
-          else learned.delete(formatCidr(e.prefix));
+          if (e.kind === 'set') learned.set(formatPrefix(e.prefix), e.nextHops.map(formatAddr).join());
+          else learned.delete(formatPrefix(e.prefix));
         }
       }
     })();
@@ -230,7 +233,7 @@ describe('gobgpd restarts and own paths', () => {
     const rib = (a as unknown as { rib: AdjRibIn }).rib;
     const fake: BmpPeer = { key: '198.18.0.99', address: parseIP('198.18.0.99'), asn: 65199, bgpId: 0xc6120063 };
     const attrs: PathAttrs = {
-      nextHop: parseIP('198.18.0.99'),
+      nextHop: packIP(parseIP('198.18.0.99')),
       origin: 0,
       asPathLen: 0,
       firstAs: 0,
@@ -240,7 +243,7 @@ describe('gobgpd restarts and own paths', () => {
       originatorId: undefined,
       clusterList: [],
     };
-    const nlri = (p: string): { key: string; prefix: ReturnType<typeof parseCidr> } => ({ key: p, prefix: parseCidr(p) });
+    const nlri = packedPrefix;
     const evs = rib.update(fake, { withdrawn: [], announced: [nlri('198.19.99.0/24'), nlri(bPrefix)], attrs, endOfRib: undefined });
     (a as unknown as { events: { publish(e: unknown): void } }).events.publish(evs);
     // The station now selects the fake next hop for both (the check needs a quiet RIB and a confirmation first).
@@ -250,8 +253,8 @@ describe('gobgpd restarts and own paths', () => {
     console.log(`rib check: divergence caught after ${Date.now() - t0} ms: ${a.ribCheck().example}`);
     // Converged on gobgpd's answer: its best path for b's prefix, nothing for the other.
     await waitFor('learned routes follow gobgpd', () => learned.get(bPrefix) === B.addr && !learned.has('198.19.99.0/24'), 5000, 20);
-    expect(a.learnedSnapshot().get(bPrefix)?.nextHops.map(formatIP)).toEqual([B.addr]);
-    expect(a.learnedSnapshot().has('198.19.99.0/24')).toBe(false);
+    expect(a.learnedSnapshot().get(packedPrefix(bPrefix))?.nextHops.map(formatAddr)).toEqual([B.addr]);
+    expect(a.learnedSnapshot().has(packedPrefix('198.19.99.0/24'))).toBe(false);
     expect(a.ribCheck().example).toMatch(/^198\.19\.(99\.0\/24|43\.0\/26): station says 198\.18\.0\.99, gobgpd says (no route|198\.18\.0\.32)$/);
     // The same paths again: caught and corrected again, but told once, not on every check.
     (a as unknown as { events: { publish(e: unknown): void } }).events.publish(

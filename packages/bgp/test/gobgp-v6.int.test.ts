@@ -15,12 +15,15 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { formatCidr, formatIP, parseCidr, parseIP } from '@terrace/api';
+import { formatCidr, formatIP, parseCidr, parseIP, formatAddr, formatPrefix, packCidr } from '@terrace/api';
 import { createLab, listNamespaces, onProcessExit, waitFor, type Lab } from '@terrace/testkit';
 import { TableType } from '../src/gen/gobgp_pb.js';
 import { familyOf, fromApiPath } from '../src/gobgp/convert.js';
 import { GobgpSpeaker } from '../src/gobgp/speaker.js';
 import type { Announcement, PeerConfig } from '../src/speaker.js';
+
+/** A prefix as the learned routes key it. */
+const packedPrefix = (s: string) => packCidr(parseCidr(s));
 
 const FAST = { keepaliveTime: 1, holdTime: 3, connectRetry: 1 };
 
@@ -52,8 +55,8 @@ function announce(nextHop: string, ...prefixes: string[]): Announcement[] {
 async function follow(node: TestNode): Promise<void> {
   for await (const batch of node.speaker.learned()) {
     for (const e of batch) {
-      if (e.kind === 'set') node.seen.set(formatCidr(e.prefix), e.nextHops.map(formatIP));
-      else node.seen.delete(formatCidr(e.prefix));
+      if (e.kind === 'set') node.seen.set(formatPrefix(e.prefix), e.nextHops.map(formatAddr));
+      else node.seen.delete(formatPrefix(e.prefix));
     }
   }
 }
@@ -136,7 +139,7 @@ describe('GoBGP backend over IPv6', () => {
     await waitFor('n2 learns fd00:1:1::/64 via n1', () => hops(n2(), 'fd00:1:1::/64') === n1().v6, 20000);
     // Our own announcement is never reported as learned.
     expect(hops(n1(), 'fd00:1:1::/64')).toBeUndefined();
-    expect(n2().speaker.learnedSnapshot().get('fd00:1:1::/64')?.nextHops.map(formatIP)).toEqual([n1().v6]);
+    expect(n2().speaker.learnedSnapshot().get(packedPrefix('fd00:1:1::/64'))?.nextHops.map(formatAddr)).toEqual([n1().v6]);
     // gobgpd itself selected the same next hop (read from its MP_REACH_NLRI).
     expect(await learnedV6InDaemon(n2())).toEqual([`fd00:1:1::/64 via ${n1().v6}`]);
     const st = (await n2().speaker.peerStatus()).find((s) => s.address === n1().v6);
@@ -167,9 +170,9 @@ describe('GoBGP backend over IPv6', () => {
       return [n1().v4, n1().v6].every((a) => st.find((s) => s.address === a)?.prefixesReceived === 2);
     }, 10000);
     const snap = n2().speaker.learnedSnapshot();
-    expect([...snap.keys()].sort()).toEqual(['198.19.77.0/26', 'fd00:1:2::/64']);
-    expect(snap.get('198.19.77.0/26')?.nextHops.map(formatIP)).toEqual([n1().v4]);
-    expect(snap.get('fd00:1:2::/64')?.nextHops.map(formatIP)).toEqual([n1().v6]);
+    expect([...snap.keys()].map(formatPrefix).sort()).toEqual(['198.19.77.0/26', 'fd00:1:2::/64']);
+    expect(snap.get(packedPrefix('198.19.77.0/26'))?.nextHops.map(formatAddr)).toEqual([n1().v4]);
+    expect(snap.get(packedPrefix('fd00:1:2::/64'))?.nextHops.map(formatAddr)).toEqual([n1().v6]);
     expect(n2().seen.get('fd00:1:2::/64')).toEqual([n1().v6]);
   }, 30000);
 
@@ -186,7 +189,7 @@ describe('GoBGP backend over IPv6', () => {
     ]);
     const both = [n1().v6, n3.v6].sort().join();
     await waitFor('n2 has two next hops for fd00:1:99::/64', () => hops(n2(), 'fd00:1:99::/64') === both, 20000);
-    expect(n2().speaker.learnedSnapshot().get('fd00:1:99::/64')?.nextHops.map(formatIP).join()).toBe(both);
+    expect(n2().speaker.learnedSnapshot().get(packedPrefix('fd00:1:99::/64'))?.nextHops.map(formatAddr).join()).toBe(both);
     // gobgpd's best path is one of the two.
     const best = (await learnedV6InDaemon(n2())).find((l) => l.startsWith('fd00:1:99::/64 via '));
     expect([n1().v6, n3.v6]).toContain(best?.split(' via ')[1]);

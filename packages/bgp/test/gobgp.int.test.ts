@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { formatCidr, formatIP, parseCidr, parseIP } from '@terrace/api';
+import { formatCidr, formatIP, parseCidr, parseIP, formatAddr, formatPrefix, packCidr } from '@terrace/api';
 import { createLab, listNamespaces, onProcessExit, startFrr, waitFor, type FrrRouter, type Lab } from '@terrace/testkit';
 import { PolicyDirection, RouteAction, TableType } from '../src/gen/gobgp_pb.js';
 import { GobgpClient } from '../src/gobgp/client.js';
@@ -24,6 +24,9 @@ import { GobgpDaemon } from '../src/gobgp/daemon.js';
 import { ensureExportPolicy, EXPORT_POLICY_NAME } from '../src/gobgp/export-policy.js';
 import { GobgpSpeaker } from '../src/gobgp/speaker.js';
 import type { Announcement, PeerConfig } from '../src/speaker.js';
+
+/** A prefix as the learned routes key it. */
+const packedPrefix = (s: string) => packCidr(parseCidr(s));
 
 const FAST = { keepaliveTime: 1, holdTime: 3, connectRetry: 1 };
 const TOR = { addr: '198.18.0.1', asn: 65000 };
@@ -64,8 +67,8 @@ function announce(n: { addr: string }, ...prefixes: string[]): Announcement[] {
 async function follow(node: TestNode): Promise<void> {
   for await (const batch of node.speaker.learned()) {
     for (const e of batch) {
-      if (e.kind === 'set') node.seen.set(formatCidr(e.prefix), e.nextHops.map(formatIP));
-      else node.seen.delete(formatCidr(e.prefix));
+      if (e.kind === 'set') node.seen.set(formatPrefix(e.prefix), e.nextHops.map(formatAddr));
+      else node.seen.delete(formatPrefix(e.prefix));
     }
   }
 }
@@ -207,8 +210,8 @@ describe('GoBGP backend', () => {
     await n1().speaker.setAnnouncements(announce(n1(), '198.19.1.0/26', '198.19.200.0/24'));
     await n2().speaker.setAnnouncements(announce(n2(), '198.19.2.0/26', '198.19.200.0/24'));
     await waitFor('n3 has two next hops for 198.19.200.0/24', () => hops(n3(), '198.19.200.0/24')?.join() === '198.18.0.11,198.18.0.12', 20000);
-    const snap = n3().speaker.learnedSnapshot().get('198.19.200.0/24');
-    expect(snap?.nextHops.map(formatIP)).toEqual(['198.18.0.11', '198.18.0.12']);
+    const snap = n3().speaker.learnedSnapshot().get(packedPrefix('198.19.200.0/24'));
+    expect(snap?.nextHops.map(formatAddr)).toEqual(['198.18.0.11', '198.18.0.12']);
     // The MD5 session to the ToR is up as well.
     await waitFor('n3 ↔ tor with MD5', async () => (await tor.neighbors())['198.18.0.13']?.state === 'Established', 20000);
     // One of the two stops announcing: the set shrinks to the other.
@@ -228,7 +231,7 @@ describe('GoBGP backend', () => {
     await n1().speaker.setAnnouncements(announce(n1(), '198.19.200.0/24', ...many));
     const all = (n: TestNode): boolean => many.every((p) => hops(n, p)?.join() === '198.18.0.11');
     await waitFor('n2 and n3 learn all 1000', () => all(n2()) && all(n3()), 30000);
-    expect(n2().speaker.learnedSnapshot().get('198.19.64.0/32')?.nextHops.map(formatIP)).toEqual(['198.18.0.11']);
+    expect(n2().speaker.learnedSnapshot().get(packedPrefix('198.19.64.0/32'))?.nextHops.map(formatAddr)).toEqual(['198.18.0.11']);
     await n1().speaker.setAnnouncements(announce(n1(), '198.19.200.0/24'));
     // All of them go. (n2, n3 and the ToR form a triangle of eBGP peers: before
     // nodes announced only their own paths, n2 and n3 passed n1's prefixes on
@@ -277,7 +280,7 @@ describe('GoBGP backend', () => {
     await waitFor('n1 re-learns 198.19.2.0/26 from the new gobgpd', () => hops(n1(), '198.19.2.0/26')?.join() === '198.18.0.12', 20000);
     await waitFor('tor re-learns 198.19.2.0/26', async () => (await tor.kernelRoutes()).some((r) => r.dst === '198.19.2.0/26'), 20000);
     await waitFor('n2 learns 198.19.200.0/24 again', async () => {
-      const s = n2().speaker.learnedSnapshot().get('198.19.200.0/24');
+      const s = n2().speaker.learnedSnapshot().get(packedPrefix('198.19.200.0/24'));
       return s !== undefined && n2().speaker.inSync();
     }, 20000);
     expect(hops(n2(), '198.19.200.0/24')).toEqual(['198.18.0.11']);
@@ -380,7 +383,7 @@ describe('GoBGP backend', () => {
       expect(stations.map((r) => r.station?.conf?.port)).toHaveLength(1);
       await waitFor('the adopting speaker learns m1’s and m2’s blocks', () => {
         const snap = second.learnedSnapshot();
-        return snap.get('198.19.31.0/26')?.nextHops.map(formatIP).join() === M.m1 && snap.get('198.19.32.0/26')?.nextHops.map(formatIP).join() === M.m2;
+        return snap.get(packedPrefix('198.19.31.0/26'))?.nextHops.map(formatAddr).join() === M.m1 && snap.get(packedPrefix('198.19.32.0/26'))?.nextHops.map(formatAddr).join() === M.m2;
       }, 20000);
       const assigned = await raw.list('listPolicyAssignment', { name: 'global', direction: PolicyDirection.EXPORT });
       expect(assigned[0]?.assignment?.policies.map((p) => p.name)).toEqual([EXPORT_POLICY_NAME]);

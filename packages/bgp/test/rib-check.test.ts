@@ -1,5 +1,5 @@
 import { describe, expect, test } from '@jest/globals';
-import { formatCidr, formatIP, parseCidr, parseIP } from '@terrace/api';
+import { formatAddr, formatIP, formatPrefix, packCidr, packIP, parseCidr, parseIP, type PackedAddr, type PackedPrefix } from '@terrace/api';
 import { AdjRibIn } from '../src/bmp/rib.js';
 import type { BgpUpdate, BmpPeer, PathAttrs } from '../src/bmp/types.js';
 import { describeDifference, differences, type DaemonBest } from '../src/gobgp/rib-check.js';
@@ -10,9 +10,17 @@ function peer(addr: string, asn: number): BmpPeer {
   return { key: formatIP(address), address, asn, bgpId: 1 };
 }
 
+function pfx(s: string): PackedPrefix {
+  return packCidr(parseCidr(s));
+}
+
+function ip(s: string): PackedAddr {
+  return packIP(parseIP(s));
+}
+
 function ann(prefixes: string[], hop: string, asPathLen: number): BgpUpdate {
   const attrs: PathAttrs = {
-    nextHop: parseIP(hop),
+    nextHop: ip(hop),
     origin: 0,
     asPathLen,
     firstAs: 65001,
@@ -22,11 +30,17 @@ function ann(prefixes: string[], hop: string, asPathLen: number): BgpUpdate {
     originatorId: undefined,
     clusterList: [],
   };
-  return { withdrawn: [], announced: prefixes.map((p) => ({ key: p, prefix: parseCidr(p) })), attrs, endOfRib: undefined };
+  return { withdrawn: [], announced: prefixes.map(pfx), attrs, endOfRib: undefined };
 }
 
 const text = (evs: LearnedEvent[]): string[] =>
-  evs.map((e) => (e.kind === 'set' ? `set ${formatCidr(e.prefix)} ${e.nextHops.map(formatIP).join(',')}` : `withdraw ${formatCidr(e.prefix)}`));
+  evs.map((e) => (e.kind === 'set' ? `set ${formatPrefix(e.prefix)} ${e.nextHops.map(formatAddr).join(',')}` : `withdraw ${formatPrefix(e.prefix)}`));
+
+/** The RIB's best next hop, as text. */
+const best = (rib: AdjRibIn, p: string): string | undefined => {
+  const h = rib.bestHop(pfx(p));
+  return h === undefined ? undefined : formatAddr(h);
+};
 
 describe('differences', () => {
   const station = new Map([
@@ -59,32 +73,32 @@ describe('AdjRibIn.correct', () => {
     const rib = new AdjRibIn({ localAsn: 65000, routerId: 1 });
     rib.update(A, ann([P], '192.0.2.1', 2));
     rib.update(B, ann([P], '192.0.2.2', 1));
-    expect(rib.bestHop(P)).toBe('192.0.2.2');
+    expect(best(rib, P)).toBe('192.0.2.2');
     const n = rib.changeCount;
-    expect(text(rib.correct(P, parseIP('192.0.2.1')))).toEqual([`set ${P} 192.0.2.1`]);
+    expect(text(rib.correct(pfx(P), ip('192.0.2.1')))).toEqual([`set ${P} 192.0.2.1`]);
     expect(rib.changeCount).toBeGreaterThan(n);
-    expect(rib.bestHop(P)).toBe('192.0.2.1');
-    expect(rib.correct(P, parseIP('192.0.2.1'))).toEqual([]);
+    expect(best(rib, P)).toBe('192.0.2.1');
+    expect(rib.correct(pfx(P), ip('192.0.2.1'))).toEqual([]);
     // A change to the prefix selects anew.
     expect(text(rib.update(A, ann([P], '192.0.2.1', 3)))).toEqual([`set ${P} 192.0.2.2`]);
-    expect(rib.bestHop(P)).toBe('192.0.2.2');
+    expect(best(rib, P)).toBe('192.0.2.2');
   });
   test('to no route: withdrawn, not counted as a destination, back on the next change', () => {
     const rib = new AdjRibIn({ localAsn: 65000, routerId: 1 });
     rib.update(A, ann([P], '192.0.2.1', 1));
     expect(rib.destinationCounts()).toEqual({ v4: 1, v6: 0 });
-    expect(text(rib.correct(P, undefined))).toEqual([`withdraw ${P}`]);
-    expect(rib.bestHop(P)).toBeUndefined();
-    expect(rib.snapshot().has(P)).toBe(false);
+    expect(text(rib.correct(pfx(P), undefined))).toEqual([`withdraw ${P}`]);
+    expect(best(rib, P)).toBeUndefined();
+    expect(rib.snapshot().has(pfx(P))).toBe(false);
     expect(rib.destinationCounts()).toEqual({ v4: 0, v6: 0 });
     expect(text(rib.update(A, ann([P], '192.0.2.1', 2)))).toEqual([`set ${P} 192.0.2.1`]);
   });
   test('nothing for a prefix we hold no path for, or one of our own', () => {
     const rib = new AdjRibIn({ localAsn: 65000, routerId: 1 });
     rib.update(A, ann([P], '192.0.2.1', 1));
-    rib.setLocal([P]);
-    expect(rib.correct(P, parseIP('192.0.2.9'))).toEqual([]);
-    expect(rib.correct('10.9.0.0/24', parseIP('192.0.2.9'))).toEqual([]);
+    rib.setLocal([pfx(P)]);
+    expect(rib.correct(pfx(P), ip('192.0.2.9'))).toEqual([]);
+    expect(rib.correct(pfx('10.9.0.0/24'), ip('192.0.2.9'))).toEqual([]);
     expect(rib.destinationCounts()).toEqual({ v4: 1, v6: 0 });
   });
 });

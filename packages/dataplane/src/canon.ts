@@ -1,15 +1,27 @@
 /**
- * Canonical forms of a route: its identity key and its attributes as plain
- * strings, next hops in a canonical order.
+ * Canonical forms of a route: its identity key and its attributes, next
+ * hops in a canonical order. Destination, source and gateways are the route
+ * path's packed values (@terrace/api packed.ts): the BMP parser's bytes,
+ * written into netlink as they are; text only for `ip` lines and messages.
  *
- * Desired routes (built from parsed Cidr/IPAddr values) and kernel routes
- * (decoded from netlink dumps and announcements, netlink.ts decodeRoutes)
- * both become a RouteCanon, so the two sides compare as strings field by
- * field; devices are named, not numbered, as callers name them (a kernel
- * route's interface index is named through the link dump that comes with
- * every read, kept current by link announcements).
+ * Desired routes and kernel routes (decoded from netlink dumps and
+ * announcements, routemsg.ts decodeRoutes) both become a RouteCanon, so the
+ * two sides compare as strings field by field; devices are named, not
+ * numbered, as callers name them (a kernel route's interface index is named
+ * through the link dump that comes with every read, kept current by link
+ * announcements).
  */
-import { formatCidr, formatIP, TerraceError, type Cidr, type IPAddr, type IPFamily } from '@terrace/api';
+import {
+  addrFamily,
+  formatAddr,
+  formatPrefix,
+  isHostPrefix,
+  prefixFamily,
+  TerraceError,
+  type IPFamily,
+  type PackedAddr,
+  type PackedPrefix,
+} from '@terrace/api';
 import {
   DEFAULT_METRIC_V4,
   DEFAULT_METRIC_V6,
@@ -20,29 +32,31 @@ import {
 } from './constants.js';
 import type { NextHop, Route, RouteKind } from './route.js';
 
-/** A next hop as text, as `ip route` prints it. */
-export interface HopText {
-  readonly via: string | undefined;
+/** A next hop, canonical. */
+export interface CanonHop {
+  readonly via: PackedAddr | undefined;
   readonly dev: string | undefined;
   /** 1–256; only meaningful with several next hops. */
   readonly weight: number;
   readonly onlink: boolean;
 }
 
-/** A route as text, with its identity key. */
+/** A route, canonical, with its identity key. */
 export interface RouteCanon {
-  /** Identity: destination, plus table and metric when not the defaults. */
+  /**
+   * Identity: the destination itself (the same string as the BGP feed's key
+   * for it), with table and metric appended when not the defaults.
+   */
   readonly key: string;
   readonly kind: RouteKind;
   readonly family: IPFamily;
-  /** `addr/len`, or a bare address for a host route (/32, /128), as the kernel prints it. */
-  readonly dst: string;
+  readonly dst: PackedPrefix;
   readonly table: number;
   /** The effective metric (the family default when the route named none). */
   readonly metric: number;
-  readonly src: string | undefined;
+  readonly src: PackedAddr | undefined;
   /** In canonical order (by gateway, then device); empty for reject routes. */
-  readonly hops: readonly HopText[];
+  readonly hops: readonly CanonHop[];
 }
 
 export function defaultMetric(family: IPFamily): number {
@@ -58,17 +72,35 @@ export function effectiveMetric(family: IPFamily, metric: number | undefined): n
   return metric;
 }
 
-export function keyOf(dst: string, family: IPFamily, table: number, metric: number): string {
+/**
+ * A packed prefix's length is fixed by its own first two bytes, so anything
+ * appended to it makes a key no bare prefix can equal.
+ */
+export function keyOf(dst: PackedPrefix, family: IPFamily, table: number, metric: number): string {
   if (table === MAIN_TABLE && metric === defaultMetric(family)) return dst;
   return `${dst} table ${table} metric ${metric}`;
 }
 
 /** The identity key of a destination in a table with a metric (defaults: main, family default). */
-export function identityKey(dst: Cidr, table?: number, metric?: number): string {
-  return keyOf(cidrText(dst), dst.family, table ?? MAIN_TABLE, effectiveMetric(dst.family, metric));
+export function identityKey(dst: PackedPrefix, table?: number, metric?: number): string {
+  const family = prefixFamily(dst);
+  return keyOf(dst, family, table ?? MAIN_TABLE, effectiveMetric(family, metric));
 }
 
-function compareHops(a: HopText, b: HopText): number {
+/** A route's identity as text, for messages: what its key says, in `ip route` words. */
+export function identityText(c: RouteCanon): string {
+  const dst = dstText(c.dst);
+  if (c.table === MAIN_TABLE && c.metric === defaultMetric(c.family)) return dst;
+  return `${dst} table ${c.table} metric ${c.metric}`;
+}
+
+/** The destination as the kernel prints it: `addr/len`, a host route as its bare address. */
+export function dstText(dst: PackedPrefix): string {
+  const s = formatPrefix(dst);
+  return isHostPrefix(dst) ? s.slice(0, s.lastIndexOf('/')) : s;
+}
+
+function compareHops(a: CanonHop, b: CanonHop): number {
   const av = a.via ?? '';
   const bv = b.via ?? '';
   if (av !== bv) return av < bv ? -1 : 1;
@@ -78,7 +110,7 @@ function compareHops(a: HopText, b: HopText): number {
 }
 
 /** Next hops in canonical order (a copy when there is more than one). */
-export function sortHops(hops: readonly HopText[]): readonly HopText[] {
+export function sortHops(hops: readonly CanonHop[]): readonly CanonHop[] {
   return hops.length > 1 ? [...hops].sort(compareHops) : hops;
 }
 
@@ -95,8 +127,8 @@ export function canonMatches(want: RouteCanon, have: RouteCanon): boolean {
   if (wh.length !== hh.length) return false;
   const multi = wh.length > 1;
   for (let i = 0; i < wh.length; i++) {
-    const w = wh[i] as HopText;
-    const h = hh[i] as HopText;
+    const w = wh[i] as CanonHop;
+    const h = hh[i] as CanonHop;
     if (w.via !== h.via || w.onlink !== h.onlink) return false;
     if (w.dev !== undefined && w.dev !== h.dev) return false;
     if (multi && w.weight !== h.weight) return false;
@@ -115,6 +147,7 @@ export function attrsOf(c: RouteCanon): string {
   const multi = c.hops.length > 1;
   let s = KIND_CODE[c.kind];
   if (c.src !== undefined) s += ` src=${c.src}`;
+  // Packed values: fixed length per family, so the string stays unambiguous.
   c.hops.forEach((h, i) => {
     s += i === 0 ? ' ' : ',';
     if (h.via !== undefined) s += h.via;
@@ -125,15 +158,16 @@ export function attrsOf(c: RouteCanon): string {
   return s;
 }
 
-function viaArgs(family: IPFamily, via: string): string {
+function viaArgs(family: IPFamily, via: PackedAddr): string {
   // A gateway of the other family (an IPv4 route via an IPv6 link-local, say)
   // must be marked, or ip reads it as the route's own family.
-  const viaIsV6 = via.includes(':');
-  if (viaIsV6 === (family === 6)) return ` via ${via}`;
-  return viaIsV6 ? ` via inet6 ${via}` : ` via inet ${via}`;
+  const viaIsV6 = addrFamily(via) === 6;
+  const text = formatAddr(via);
+  if (viaIsV6 === (family === 6)) return ` via ${text}`;
+  return viaIsV6 ? ` via inet6 ${text}` : ` via inet ${text}`;
 }
 
-function hopArgs(family: IPFamily, h: HopText): string {
+function hopArgs(family: IPFamily, h: CanonHop): string {
   let s = h.via === undefined ? '' : viaArgs(family, h.via);
   if (h.dev !== undefined) s += ` dev ${h.dev}`;
   if (h.onlink) s += ' onlink';
@@ -144,9 +178,9 @@ const PROTO_ARGS = ` proto ${ROUTE_PROTOCOL}`;
 
 // Rendered arguments of a pooled next hop, per family of the route (a gateway
 // of the other family is written differently). Cleared with the pool.
-const hopArgsCache: [Map<HopText, string>, Map<HopText, string>] = [new Map(), new Map()];
+const hopArgsCache: [Map<CanonHop, string>, Map<CanonHop, string>] = [new Map(), new Map()];
 
-function singleHopArgs(family: IPFamily, h: HopText): string {
+function singleHopArgs(family: IPFamily, h: CanonHop): string {
   const cache = hopArgsCache[family === 4 ? 0 : 1];
   let s = cache.get(h);
   if (s === undefined) {
@@ -166,50 +200,32 @@ function where(c: RouteCanon): string {
 
 /** Arguments for `route add` / `route replace` (after those two words). */
 export function replaceArgs(c: RouteCanon): string {
-  let s = (c.kind === 'unicast' ? c.dst : `${c.kind} ${c.dst}`) + where(c);
-  if (c.src !== undefined) s += ` src ${c.src}`;
+  const dst = dstText(c.dst);
+  let s = (c.kind === 'unicast' ? dst : `${c.kind} ${dst}`) + where(c);
+  if (c.src !== undefined) s += ` src ${formatAddr(c.src)}`;
   const hops = c.hops;
-  if (hops.length === 1) return s + singleHopArgs(c.family, hops[0] as HopText);
+  if (hops.length === 1) return s + singleHopArgs(c.family, hops[0] as CanonHop);
   for (const h of hops) s += ` nexthop${hopArgs(c.family, h)}${h.weight === 1 ? '' : ` weight ${h.weight}`}`;
   return s;
 }
 
 /** Arguments for `route del`: the identity and our protocol, so only our route can match. */
 export function deleteArgs(c: RouteCanon): string {
-  return c.dst + where(c);
+  return dstText(c.dst) + where(c);
 }
 
 // Linux refuses '/' and whitespace; ':' would read as an alias; '.' and '..' are taken.
 const IFNAME = /^[^\s/:]+$/;
 
-function invalid(dst: Cidr, field: string, reason: string): TerraceError {
-  return new TerraceError('Invalid', `route ${formatCidr(dst)}: ${field} ${reason}`, { field });
+function invalid(dst: PackedPrefix, field: string, reason: string): TerraceError {
+  return new TerraceError('Invalid', `route ${formatPrefix(dst)}: ${field} ${reason}`, { field });
 }
 
-function checkUint32(dst: Cidr, field: string, v: number, min: number): void {
+/** For a route written as a literal with an IPAddr or Cidr (plain JavaScript callers). */
+const NOT_PACKED = 'is not a packed value: build routes with unicastRoute, deviceRoute or blackholeRoute, which pack a Cidr or IPAddr';
+
+function checkUint32(dst: PackedPrefix, field: string, v: number, min: number): void {
   if (!Number.isInteger(v) || v < min || v > 0xffffffff) throw invalid(dst, field, `${v} must be an integer from ${min} to 4294967295`);
-}
-
-/**
- * formatIP, with IPv4 done in plain numbers: canonOf runs once per route of a
- * full desired set (100,000 of them), and BigInt formatting with its
- * allocations dominated it. Prints exactly what formatIP prints (tested).
- */
-function ipText(a: IPAddr): string {
-  if (a.family !== 4) return formatIP(a);
-  const n = Number(a.value);
-  return `${n >>> 24}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`;
-}
-
-/** formatCidr likewise, as canonical destination text (a host route as its bare address). */
-export function cidrText(c: Cidr): string {
-  if (c.family !== 4) {
-    const s = formatCidr(c);
-    return c.prefix === 128 ? s.slice(0, s.lastIndexOf('/')) : s;
-  }
-  const n = Number(c.base);
-  const a = `${n >>> 24}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`;
-  return c.prefix === 32 ? a : `${a}/${c.prefix}`;
 }
 
 /**
@@ -218,14 +234,12 @@ export function cidrText(c: Cidr): string {
  * garbage-collector work. Bounded: cleared when it grows past POOL_LIMIT.
  */
 const POOL_LIMIT = 10_000;
-const hopPool = new Map<string, HopText>();
-const singlePool = new Map<HopText, readonly HopText[]>();
-let lastHop: HopText | undefined;
-let lastAddr: IPAddr | undefined;
-let lastAddrText = '';
+const hopPool = new Map<string, CanonHop>();
+const singlePool = new Map<CanonHop, readonly CanonHop[]>();
+let lastHop: CanonHop | undefined;
 
 /** A shared next hop with these fields. */
-export function pooledHop(via: string | undefined, dev: string | undefined, weight: number, onlink: boolean): HopText {
+export function pooledHop(via: PackedAddr | undefined, dev: string | undefined, weight: number, onlink: boolean): CanonHop {
   const last = lastHop;
   if (last !== undefined && last.via === via && last.dev === dev && last.weight === weight && last.onlink === onlink) return last;
   const id = `${via ?? ''}%${dev ?? ''}%${weight}${onlink ? '!' : ''}`;
@@ -245,7 +259,7 @@ export function pooledHop(via: string | undefined, dev: string | undefined, weig
 }
 
 /** A shared one-element next-hop list. */
-export function pooledSingle(h: HopText): readonly HopText[] {
+export function pooledSingle(h: CanonHop): readonly CanonHop[] {
   let a = singlePool.get(h);
   if (a === undefined) {
     a = [h];
@@ -254,24 +268,16 @@ export function pooledSingle(h: HopText): readonly HopText[] {
   return a;
 }
 
-function viaText(a: IPAddr): string {
-  // Routes usually share their gateway's IPAddr object: remember the last one.
-  if (a !== lastAddr) {
-    lastAddr = a;
-    lastAddrText = ipText(a);
-  }
-  return lastAddrText;
-}
-
-function hopText(dst: Cidr, i: number, h: NextHop): HopText {
+function canonHop(dst: PackedPrefix, i: number, h: NextHop): CanonHop {
   const field = `nextHops[${i}]`;
   if (h.via === undefined && h.dev === undefined) throw invalid(dst, field, 'needs a gateway (via), a device (dev) or both');
+  if (h.via !== undefined && typeof h.via !== 'string') throw invalid(dst, `${field}.via`, NOT_PACKED);
   if (h.dev !== undefined && (h.dev.length > MAX_IFNAME_LENGTH || !IFNAME.test(h.dev) || h.dev === '.' || h.dev === '..')) {
     throw invalid(dst, `${field}.dev`, `${JSON.stringify(h.dev)} is not a valid interface name`);
   }
   const weight = h.weight ?? 1;
   if (!Number.isInteger(weight) || weight < 1 || weight > 256) throw invalid(dst, `${field}.weight`, `${weight} must be an integer from 1 to 256`);
-  return pooledHop(h.via === undefined ? undefined : viaText(h.via), h.dev, weight, h.onlink === true);
+  return pooledHop(h.via, h.dev, weight, h.onlink === true);
 }
 
 /**
@@ -280,20 +286,22 @@ function hopText(dst: Cidr, i: number, h: NextHop): HopText {
  * (route sync) keep their canonical forms instead.
  */
 export function canonOf(r: Route): RouteCanon {
-  const dst = cidrText(r.dst);
+  const dst = r.dst;
+  if (typeof dst !== 'string') throw new TerraceError('Invalid', `route: dst ${NOT_PACKED}`, { field: 'dst' });
+  if (r.src !== undefined && typeof r.src !== 'string') throw invalid(dst, 'src', NOT_PACKED);
   if (r.table !== undefined) checkUint32(r.dst, 'table', r.table, 1);
   if (r.metric !== undefined) checkUint32(r.dst, 'metric', r.metric, 0);
-  if (r.src !== undefined && r.src.family !== r.dst.family) throw invalid(r.dst, 'src', `${formatIP(r.src)} is not of the destination's family`);
-  let hops: readonly HopText[] = [];
+  const family = prefixFamily(dst);
+  if (r.src !== undefined && addrFamily(r.src) !== family) throw invalid(r.dst, 'src', `${formatAddr(r.src)} is not of the destination's family`);
+  let hops: readonly CanonHop[] = [];
   if (r.kind === 'unicast') {
     const n = r.nextHops.length;
     if (n === 0) throw invalid(r.dst, 'nextHops', 'is empty; a unicast route needs at least one next hop');
     if (n > MAX_NEXT_HOPS) throw invalid(r.dst, 'nextHops', `has ${n} entries; at most ${MAX_NEXT_HOPS}`);
-    hops = n === 1 ? pooledSingle(hopText(r.dst, 0, r.nextHops[0] as NextHop)) : sortHops(r.nextHops.map((h, i) => hopText(r.dst, i, h)));
+    hops = n === 1 ? pooledSingle(canonHop(r.dst, 0, r.nextHops[0] as NextHop)) : sortHops(r.nextHops.map((h, i) => canonHop(r.dst, i, h)));
   } else if (KIND_CODE[r.kind] === undefined) {
     throw invalid(r.dst, 'kind', `${JSON.stringify(r.kind)} is not one of unicast, blackhole, unreachable, prohibit`);
   }
-  const family = r.dst.family;
   const table = r.table ?? MAIN_TABLE;
   const metric = effectiveMetric(family, r.metric);
   return {
@@ -303,7 +311,7 @@ export function canonOf(r: Route): RouteCanon {
     dst,
     table,
     metric,
-    src: r.src === undefined ? undefined : ipText(r.src),
+    src: r.src,
     hops,
   };
 }

@@ -1,6 +1,6 @@
 export * from './constants.js';
 export * from './route.js';
-export { canonMatches, canonOf, defaultMetric, identityKey, type HopText, type RouteCanon } from './canon.js';
+export { canonMatches, canonOf, defaultMetric, identityKey, type CanonHop, type RouteCanon } from './canon.js';
 export * from './lines.js';
 export * from './relay.js';
 export { decodeAnswers, encodeRoute, errnoText, MessageWriter, type RouteOp } from './netlink.js';

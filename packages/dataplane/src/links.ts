@@ -26,7 +26,7 @@ import { DEFAULT_IP_COMMAND, MAX_IFNAME_LENGTH, ROUTE_PROTOCOL } from './constan
 import { encodeDefaultRoute, encodeDelLink, encodeGetLinkByName, encodeHostAddr, encodeLinkUp, encodeNewVeth, encodePermanentNeigh } from './linkmsg.js';
 import { sharedLinkRelay, type LinkRelay, type StepFailure } from './linkrelay.js';
 import { checkPodNetns, podNetnsRefusal } from './podns.js';
-import type { UnicastRoute } from './route.js';
+import { deviceRoute, type UnicastRoute } from './route.js';
 
 /** The gateway pods route IPv4 through; never assigned to anything, answered by the host end. */
 export const POD_GATEWAY_V4 = '169.254.1.1';
@@ -115,7 +115,7 @@ function hostLen(a: IPAddr): number {
  */
 export function podHostRoutes(containerId: string, ifname: string, addresses: readonly IPAddr[]): UnicastRoute[] {
   const dev = hostVethName(containerId, ifname);
-  return addresses.map((a) => ({ kind: 'unicast', dst: cidr(a.family, a.value, hostLen(a)), nextHops: [{ dev }] }));
+  return addresses.map((a) => deviceRoute(cidr(a.family, a.value, hostLen(a)), dev));
 }
 
 interface RunResult {

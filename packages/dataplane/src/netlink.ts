@@ -19,8 +19,8 @@
  */
 import { endianness } from 'node:os';
 import { getSystemErrorMap } from 'node:util';
-import { parseIP, TerraceError, type IPFamily } from '@terrace/api';
-import type { HopText, RouteCanon } from './canon.js';
+import { addrFamily, prefixFamily, prefixLength, writeAddr, writePrefixAddr, type IPFamily, type PackedAddr, type PackedPrefix } from '@terrace/api';
+import type { CanonHop, RouteCanon } from './canon.js';
 import { defaultMetric } from './canon.js';
 import { MAIN_TABLE, ROUTE_PROTOCOL } from './constants.js';
 
@@ -214,79 +214,24 @@ export class MessageWriter {
   }
 }
 
-// Address text → bytes. Destinations are written straight into the message
-// (one per route, never repeated); other addresses (gateways, sources, IPv6)
-// are few and remembered.
-const addrCache = new Map<string, Uint8Array>();
-
-/**
- * Writes the dotted quad text[0, end) into buf at `at`; false (with bytes
- * possibly written) when it is not one.
- */
-function putV4(buf: Buffer, at: number, text: string, end: number): boolean {
-  let part = 0;
-  let v = 0;
-  let digits = 0;
-  for (let i = 0; i < end; i++) {
-    const ch = text.charCodeAt(i);
-    if (ch === 46) {
-      if (digits === 0 || part > 2) return false;
-      buf[at + part++] = v;
-      v = 0;
-      digits = 0;
-    } else if (ch >= 48 && ch <= 57 && digits < 3) {
-      v = v * 10 + ch - 48;
-      digits++;
-      if (v > 255) return false;
-    } else {
-      return false;
-    }
-  }
-  if (digits === 0 || part !== 3) return false;
-  buf[at + 3] = v;
-  return true;
+/** Appends an attribute holding the prefix's full address (4 or 16 bytes), straight from its packed value. */
+function putDst(w: MessageWriter, dst: PackedPrefix): void {
+  const n = prefixFamily(dst) === 4 ? 4 : 16;
+  w.pad();
+  w.u16(4 + n);
+  w.u16(RTA_DST);
+  w.reserve(n);
+  w.len += writePrefixAddr(dst, w.buf, w.len);
 }
 
-/** The address's bytes, network order; throws on text that is not an address. */
-export function addrBytes(text: string): Uint8Array {
-  let b = addrCache.get(text);
-  if (b === undefined) {
-    const a = parseIP(text);
-    const n = a.family === 4 ? 4 : 16;
-    b = new Uint8Array(n);
-    let v = a.value;
-    for (let i = n - 1; i >= 0; i--) {
-      b[i] = Number(v & 0xffn);
-      v >>= 8n;
-    }
-    if (addrCache.size >= 1024) addrCache.clear();
-    addrCache.set(text, b);
-  }
-  return b;
-}
-
-/** The prefix length of a destination's text (`addr/len`, or a bare host address). */
-function dstLength(c: RouteCanon, slash: number): number {
-  if (slash < 0) return c.family === 4 ? 32 : 128;
-  let n = 0;
-  for (let i = slash + 1; i < c.dst.length; i++) n = n * 10 + c.dst.charCodeAt(i) - 48;
-  return n;
-}
-
-/** An IPv4 destination, parsed before its message is started. */
-const scratch4 = Buffer.alloc(4);
-
-/** Appends RTA_DST with the destination's address (IPv4: the one in scratch4). */
-function putDst(w: MessageWriter, c: RouteCanon, slash: number): void {
-  const end = slash < 0 ? c.dst.length : slash;
-  if (c.family === 4) {
-    w.pad();
-    w.u16(8);
-    w.u16(RTA_DST);
-    w.raw(scratch4);
-    return;
-  }
-  w.attr(RTA_DST, addrBytes(end === c.dst.length ? c.dst : c.dst.slice(0, end)));
+/** Appends an attribute holding an address, straight from its packed value. */
+function putAddr(w: MessageWriter, type: number, a: PackedAddr): void {
+  const n = a.length - 1;
+  w.pad();
+  w.u16(4 + n);
+  w.u16(type);
+  w.reserve(n);
+  w.len += writeAddr(a, w.buf, w.len);
 }
 
 /** Interface name → index, in the routes' namespace; a name not in it is absent. */
@@ -306,25 +251,20 @@ export class NoSuchDevice extends Error {
   }
 }
 
-function familyOf(text: string): IPFamily {
-  return text.includes(':') ? 6 : 4;
-}
-
-function gateway(w: MessageWriter, family: IPFamily, via: string): void {
-  const b = addrBytes(via);
-  if (familyOf(via) === family) {
-    w.attr(RTA_GATEWAY, b);
+function gateway(w: MessageWriter, family: IPFamily, via: PackedAddr): void {
+  if (addrFamily(via) === family) {
+    putAddr(w, RTA_GATEWAY, via);
     return;
   }
   // A gateway of the other family (an IPv4 route via an IPv6 link-local): RTA_VIA.
-  const v = new Uint8Array(2 + b.length);
-  const af = b.length === 4 ? AF_INET : AF_INET6;
-  v[LE ? 0 : 1] = af;
-  v.set(b, 2);
+  const n = via.length - 1;
+  const v = new Uint8Array(2 + n);
+  v[LE ? 0 : 1] = n === 4 ? AF_INET : AF_INET6;
+  writeAddr(via, v, 2);
   w.attr(RTA_VIA, v);
 }
 
-function ifindex(h: HopText, links: IfIndexes): number {
+function ifindex(h: CanonHop, links: IfIndexes): number {
   if (h.dev === undefined) return 0;
   const i = links.get(h.dev);
   if (i === undefined) throw new NoSuchDevice(h.dev);
@@ -349,16 +289,14 @@ const V4_VIA_LEN = NLMSG_HDRLEN + RTMSG_LEN + 8 + 8;
  * The change a BGP feed is made of: an IPv4 route via one IPv4 gateway, main
  * table, default metric. Written in one go, the same bytes as
  * encodeRouteGeneric (a property test holds them equal) at a fraction of the
- * cost. False, with nothing written, for any other route or a destination
- * that does not parse (the generic path then says why).
+ * cost: destination and gateway are copied from their packed values, as the
+ * BGP feed delivered them. False, with nothing written, for any other route.
  */
 function encodeV4Via(w: MessageWriter, op: 'add' | 'replace', c: RouteCanon, seq: number, ack: boolean): boolean {
   if (c.family !== 4 || c.kind !== 'unicast' || c.table !== MAIN_TABLE || c.metric !== 0 || c.src !== undefined || c.hops.length !== 1) return false;
-  const h = c.hops[0] as HopText;
-  if (h.via === undefined || h.dev !== undefined || h.onlink || familyOf(h.via) !== 4) return false;
-  const slash = c.dst.indexOf('/');
-  if (!putV4(scratch4, 0, c.dst, slash < 0 ? c.dst.length : slash)) return false;
-  const gw = addrBytes(h.via);
+  const h = c.hops[0] as CanonHop;
+  const via = h.via;
+  if (via === undefined || h.dev !== undefined || h.onlink || addrFamily(via) !== 4) return false;
   const at = w.fixedMsg(V4_VIA_LEN);
   const b = w.buf;
   let flags = NLM_F_REQUEST | NLM_F_CREATE | (op === 'add' ? NLM_F_EXCL : NLM_F_REPLACE);
@@ -371,7 +309,7 @@ function encodeV4Via(w: MessageWriter, op: 'add' | 'replace', c: RouteCanon, seq
   // struct rtmsg
   const r = at + NLMSG_HDRLEN;
   b[r] = AF_INET;
-  b[r + 1] = dstLength(c, slash);
+  b[r + 1] = prefixLength(c.dst);
   b[r + 2] = 0; // src_len
   b[r + 3] = 0; // tos
   b[r + 4] = MAIN_TABLE;
@@ -382,10 +320,10 @@ function encodeV4Via(w: MessageWriter, op: 'add' | 'replace', c: RouteCanon, seq
   const a = r + RTMSG_LEN;
   w.set16(a, 8);
   w.set16(a + 2, RTA_DST);
-  b.set(scratch4, a + 4);
+  writePrefixAddr(c.dst, b, a + 4);
   w.set16(a + 8, 8);
   w.set16(a + 10, RTA_GATEWAY);
-  b.set(gw, a + 12);
+  writeAddr(via, b, a + 12);
   return true;
 }
 
@@ -399,9 +337,8 @@ export function encodeRouteGeneric(w: MessageWriter, op: RouteOp, c: RouteCanon,
   let flags = NLM_F_REQUEST | (ack ? NLM_F_ACK : 0);
   if (op === 'add') flags |= NLM_F_CREATE | NLM_F_EXCL;
   else if (op === 'replace') flags |= NLM_F_CREATE | NLM_F_REPLACE;
-  const slash = c.dst.indexOf('/');
   const hops = c.hops;
-  const single = !del && hops.length === 1 ? (hops[0] as HopText) : undefined;
+  const single = !del && hops.length === 1 ? (hops[0] as CanonHop) : undefined;
   // Scope as ip sets it: IPv6 routes are always universe (the kernel
   // ignores it there); an IPv4 device route is link, a delete matches any.
   let scope = RT_SCOPE_UNIVERSE;
@@ -412,17 +349,12 @@ export function encodeRouteGeneric(w: MessageWriter, op: RouteOp, c: RouteCanon,
   } else if (c.family === 4 && single !== undefined && single.via === undefined) {
     scope = RT_SCOPE_LINK;
   }
-  // The destination is checked before anything is written.
-  const dstLen = dstLength(c, slash);
-  if (c.family === 4 && !putV4(scratch4, 0, c.dst, slash < 0 ? c.dst.length : slash)) {
-    throw new TerraceError('Invalid', `route ${c.dst}: not an IPv4 destination`, { field: 'dst' });
-  }
   // Room for the whole message: header, rtmsg, up to five attributes of 20 bytes, next hops.
   w.reserve(NLMSG_HDRLEN + RTMSG_LEN + 100 + hops.length * 40);
   w.msgStart(del ? RTM_DELROUTE : RTM_NEWROUTE, flags, seq);
   // struct rtmsg
   w.u8(c.family === 4 ? AF_INET : AF_INET6);
-  w.u8(dstLen);
+  w.u8(prefixLength(c.dst));
   w.u8(0); // src_len
   w.u8(0); // tos
   w.u8(c.table < 256 ? c.table : 0);
@@ -431,7 +363,7 @@ export function encodeRouteGeneric(w: MessageWriter, op: RouteOp, c: RouteCanon,
   w.u8(type);
   w.u32(single?.onlink === true ? RTNH_F_ONLINK : 0);
   if (c.table >= 256) w.attr32(RTA_TABLE, c.table);
-  putDst(w, c, slash);
+  putDst(w, c.dst);
   // A delete without a metric removes whichever route of the prefix comes
   // first: IPv6 deletes always name theirs (its default, 1024, is a real
   // value). IPv4's default, 0, means "any" to the kernel as it does to ip;
@@ -439,7 +371,7 @@ export function encodeRouteGeneric(w: MessageWriter, op: RouteOp, c: RouteCanon,
   // remove another of our routes, and the next resync puts it back.
   if (c.metric !== defaultMetric(c.family) || (del && c.family === 6)) w.attr32(RTA_PRIORITY, c.metric);
   if (!del) {
-    if (c.src !== undefined) w.attr(RTA_PREFSRC, addrBytes(c.src));
+    if (c.src !== undefined) putAddr(w, RTA_PREFSRC, c.src);
     if (single !== undefined) {
       if (single.via !== undefined) gateway(w, c.family, single.via);
       if (single.dev !== undefined) w.attr32(RTA_OIF, indexes?.[0] ?? 0);

@@ -7,8 +7,8 @@
  * functions over bytes; netlink is in host byte order.
  */
 import { endianness } from 'node:os';
-import { formatIP, type IPFamily } from '@terrace/api';
-import { defaultMetric, keyOf, pooledHop, pooledSingle, sortHops, type HopText, type RouteCanon } from './canon.js';
+import { readAddr, readPrefix, type IPFamily, type PackedAddr, type PackedPrefix } from '@terrace/api';
+import { defaultMetric, keyOf, pooledHop, pooledSingle, sortHops, type CanonHop, type RouteCanon } from './canon.js';
 import { ROUTE_PROTOCOL } from './constants.js';
 import type { MessageWriter } from './netlink.js';
 import type { KernelEvent } from './plan.js';
@@ -138,16 +138,7 @@ export function applyLinks(b: Buffer, names: IfNames, from = 0, to = b.length): 
 
 const KIND_OF_TYPE: Record<number, RouteKind | undefined> = { 1: 'unicast', 6: 'blackhole', 7: 'unreachable', 8: 'prohibit' };
 
-function v4Text(b: Buffer, at: number): string {
-  return `${b[at]}.${b[at + 1]}.${b[at + 2]}.${b[at + 3]}`;
-}
-
-function addrText(b: Buffer, at: number, n: number): string {
-  if (n === 4) return v4Text(b, at);
-  let v = 0n;
-  for (let i = 0; i < n; i++) v = (v << 8n) | BigInt(b[at + i] as number);
-  return formatIP({ family: 6, value: v });
-}
+const ZERO = Buffer.alloc(16);
 
 /** A next hop naming an interface index the names map lacks; the caller re-reads links. */
 export class UnknownIfIndex extends Error {
@@ -177,10 +168,10 @@ function decodeRoute(b: Buffer, at: number, len: number, names: IfNames, lenient
   let kind = KIND_OF_TYPE[type];
   const modelled = kind !== undefined;
   if (kind === undefined) kind = 'unicast';
-  let dst: string | undefined;
+  let dstAt = -1;
   let metric = 0;
-  let src: string | undefined;
-  let via: string | undefined;
+  let src: PackedAddr | undefined;
+  let via: PackedAddr | undefined;
   let oif = 0;
   let mpAt = -1;
   let mpEnd = -1;
@@ -192,24 +183,24 @@ function decodeRoute(b: Buffer, at: number, len: number, names: IfNames, lenient
     const v = p + 4;
     switch (t) {
       case RTA_DST:
-        dst = addrText(b, v, alen);
+        dstAt = v;
         break;
       case RTA_OIF:
         oif = r32(b, v);
         break;
       case RTA_GATEWAY:
-        via = addrText(b, v, l - 4 === 4 ? 4 : 16);
+        via = readAddr(l - 4 === 4 ? 4 : 6, b, v);
         break;
       case RTA_VIA: {
         const vaf = r16(b, v);
-        via = addrText(b, v + 2, vaf === AF_INET ? 4 : 16);
+        via = readAddr(vaf === AF_INET ? 4 : 6, b, v + 2);
         break;
       }
       case RTA_PRIORITY:
         metric = r32(b, v);
         break;
       case RTA_PREFSRC:
-        src = addrText(b, v, alen);
+        src = readAddr(family, b, v);
         break;
       case RTA_TABLE:
         table = r32(b, v);
@@ -222,26 +213,26 @@ function decodeRoute(b: Buffer, at: number, len: number, names: IfNames, lenient
     p += align4(l);
   }
   if (table === 255) return undefined; // RT_TABLE_LOCAL: the kernel's own routes
-  const full = family === 4 ? 32 : 128;
-  const base = dst ?? (family === 4 ? '0.0.0.0' : '::');
-  const dstText = dstLen === full ? base : `${base}/${dstLen}`;
-  let hops: readonly HopText[] = [];
+  if (dstLen > alen * 8) return undefined;
+  // Packed from the message's bytes: the same value the BGP feed gave for it.
+  const dst: PackedPrefix = dstAt < 0 ? readPrefix(family, dstLen, ZERO, 0) : readPrefix(family, dstLen, b, dstAt);
+  let hops: readonly CanonHop[] = [];
   if (kind === 'unicast' && modelled) {
     if (mpAt >= 0) {
-      const list: HopText[] = [];
+      const list: CanonHop[] = [];
       for (let p = mpAt; p + 8 <= mpEnd; ) {
         const hl = r16(b, p);
         if (hl < 8) break;
         const hflags = b[p + 2] as number;
         const weight = (b[p + 3] as number) + 1;
         const idx = ri32(b, p + 4);
-        let hvia: string | undefined;
+        let hvia: PackedAddr | undefined;
         for (let q = p + 8; q + 4 <= p + hl; ) {
           const l = r16(b, q);
           if (l < 4) break;
           const t = r16(b, q + 2) & 0x3fff;
-          if (t === RTA_GATEWAY) hvia = addrText(b, q + 4, l - 4 === 4 ? 4 : 16);
-          else if (t === RTA_VIA) hvia = addrText(b, q + 6, r16(b, q + 4) === AF_INET ? 4 : 16);
+          if (t === RTA_GATEWAY) hvia = readAddr(l - 4 === 4 ? 4 : 6, b, q + 4);
+          else if (t === RTA_VIA) hvia = readAddr(r16(b, q + 4) === AF_INET ? 4 : 6, b, q + 6);
           q += align4(l);
         }
         list.push(pooledHop(hvia, devName(idx, names, lenient), weight, (hflags & RTNH_F_ONLINK) !== 0));
@@ -253,7 +244,7 @@ function decodeRoute(b: Buffer, at: number, len: number, names: IfNames, lenient
     }
   }
   if (family === 6 && metric === 0) metric = defaultMetric(6);
-  return { key: keyOf(dstText, family, table, metric), kind, family, dst: dstText, table, metric, src, hops };
+  return { key: keyOf(dst, family, table, metric), kind, family, dst, table, metric, src, hops };
 }
 
 function devName(index: number, names: IfNames, lenient: boolean): string | undefined {

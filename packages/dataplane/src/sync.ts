@@ -29,14 +29,13 @@
  * model kernel). This file is the runner around them: the relays and the
  * listener, batching, backoff, the resync timer, flush waiters, logging.
  */
-import type { Cidr } from '@terrace/api';
-import { canonOf, type RouteCanon } from './canon.js';
+import { canonOf, identityText, type RouteCanon } from './canon.js';
 import { DEFAULT_RESYNC_INTERVAL_MS } from './constants.js';
 import { RouteListener } from './listener.js';
 import { decodeRoutes, UnknownIfIndex, type IfNames } from './routemsg.js';
 import { assume, planSize, planSlots, settle, splitPlan, type KernelEvent, type Plan, type Slot } from './plan.js';
 import { RouteWriter, type BatchOutcome, type RouteWriterOptions } from './relay.js';
-import { routeIdKey, type Route, type RouteId } from './route.js';
+import { routeIdKey, type PrefixInput, type Route, type RouteId } from './route.js';
 import { SlotTable } from './slots.js';
 
 /** Full syncs at least this long are split over two relays. */
@@ -222,8 +221,8 @@ export class RouteSync {
     this.changed();
   }
 
-  /** Removes desired routes by identity; a bare Cidr means the main table and the default metric. */
-  remove(ids: Iterable<RouteId | Cidr>): void {
+  /** Removes desired routes by identity; a bare prefix means the main table and the default metric. */
+  remove(ids: Iterable<RouteId | PrefixInput>): void {
     const keys: string[] = [];
     for (const id of ids) keys.push(routeIdKey(id));
     this.slots.remove(keys);
@@ -580,16 +579,16 @@ export class RouteSync {
    */
   private reportBlocked(blocked: readonly Slot[]): void {
     if (blocked.length === 0) return;
-    const fresh: string[] = [];
+    const fresh: Slot[] = [];
     for (const s of blocked) {
       if (this.warnedForeign.has(s.key)) continue;
       this.warnedForeign.add(s.key);
-      fresh.push(s.key);
+      fresh.push(s);
     }
     if (fresh.length === 0) return;
     this.log.warn(`route sync: ${fresh.length} desired route(s) not installed: a route we did not install (of another protocol, unless it appeared behind our back) holds the same table, destination and metric; it is left alone`, {
       netns: this.opts.netns,
-      examples: fresh.slice(0, 5),
+      examples: fresh.slice(0, 5).map((s) => (s.want === undefined ? '?' : identityText(s.want))),
     });
   }
 

@@ -5,11 +5,11 @@
 // any route at the identity, `replace` overwrites whatever is there.
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
-import { parseCidr, parseIP, type IPAddr } from '@terrace/api';
+import { parseCidr, parseIP, unpackAddr, type IPAddr } from '@terrace/api';
 import { canonMatches, canonOf, type RouteCanon } from '../src/canon.js';
 import { assume, newSlot, observe, opAt, planSize, planSlots, settle, splitPlan, type KernelEvent, type Plan, type Refusal, type Slot } from '../src/plan.js';
 import { SlotTable } from '../src/slots.js';
-import { blackholeRoute, unicastRoute, type NextHop, type Route } from '../src/route.js';
+import { blackholeRoute, unicastRoute, type NextHopInput, type Route } from '../src/route.js';
 
 const c = parseCidr;
 const ip = parseIP;
@@ -28,7 +28,7 @@ const gateways: Record<4 | 6, IPAddr[]> = {
 };
 const devOf = (g: IPAddr): string => (g.family === 4 && g.value % 2n === 0n ? 'va' : 'vb');
 
-const hopArb = (family: 4 | 6): fc.Arbitrary<NextHop> =>
+const hopArb = (family: 4 | 6): fc.Arbitrary<NextHopInput & { via: IPAddr }> =>
   fc
     .record({ gw: fc.constantFrom(...gateways[family]), withDev: fc.boolean(), weight: fc.constantFrom(1, 1, 2) })
     .map(({ gw, withDev, weight }) => ({ via: gw, ...(withDev ? { dev: devOf(gw) } : {}), weight }));
@@ -44,13 +44,13 @@ const routeArb: fc.Arbitrary<RouteCanon> = fc
     const opts = { ...(table === undefined ? {} : { table }), ...(metric === undefined ? {} : { metric }) };
     if (blackhole) return fc.constant<Route>(blackholeRoute(dst, opts));
     // One to three next hops: ECMP routes too.
-    return fc.uniqueArray(hopArb(dst.family), { minLength: 1, maxLength: 3, selector: (h) => h.via?.value }).map((hops): Route => unicastRoute(dst, hops, opts));
+    return fc.uniqueArray(hopArb(dst.family), { minLength: 1, maxLength: 3, selector: (h) => h.via.value }).map((hops): Route => unicastRoute(dst, hops, opts));
   })
   .map(canonOf);
 
 /** As the kernel shows a route: every gateway's device filled in. */
 function resolved(r: RouteCanon): RouteCanon {
-  return { ...r, hops: r.hops.map((h) => (h.via !== undefined && h.dev === undefined ? { ...h, dev: devOf(ip(h.via)) } : h)) };
+  return { ...r, hops: r.hops.map((h) => (h.via !== undefined && h.dev === undefined ? { ...h, dev: devOf(unpackAddr(h.via)) } : h)) };
 }
 
 const byKey = (routes: readonly RouteCanon[]): Map<string, RouteCanon> => new Map(routes.map((r) => [r.key, r]));

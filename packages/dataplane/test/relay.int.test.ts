@@ -4,7 +4,7 @@
 // then print the same routes. Failures, frames and a dying relay are checked
 // on the kernel's own answers.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { parseCidr, parseIP } from '@terrace/api';
+import { parseCidr, parseIP, packCidr, prefixFamily } from '@terrace/api';
 import { createLab, type Lab } from '@terrace/testkit';
 import { execFileSync } from 'node:child_process';
 import {
@@ -87,8 +87,8 @@ describe('RouteWriter: the kernel holds what iproute2 would have installed', () 
     deviceRoute(c('198.19.0.4/32'), 'vb'),
     unicastRoute(c('198.19.0.5/32'), [{ dev: 'va' }, { dev: 'vb' }]),
     blackholeRoute(c('198.19.3.0/24')),
-    { kind: 'unreachable', dst: c('198.19.4.0/24') },
-    { kind: 'prohibit', dst: c('198.19.5.0/24'), metric: 7 },
+    { kind: 'unreachable', dst: packCidr(c('198.19.4.0/24')) },
+    { kind: 'prohibit', dst: packCidr(c('198.19.5.0/24')), metric: 7 },
     unicastRoute(c('198.19.6.0/24'), { via: gwA }, { table: 100, metric: 5, src: ip('198.18.0.1') }),
     blackholeRoute(c('198.19.7.0/24'), { table: 70000 }),
     unicastRoute(c('198.19.0.6/32'), { via: ip('fe80::1'), dev: 'va' }),
@@ -136,7 +136,7 @@ describe('RouteWriter: the kernel holds what iproute2 would have installed', () 
 
   it('replaces every route form as ip does', async () => {
     // Each route changes its gateway, device or kind in place.
-    const changed: Route[] = forms.map((r) => (r.kind === 'unicast' && r.dst.family === 4 ? unicastRoute(r.dst, { via: gwB }, { table: r.table, metric: r.metric }) : r.kind === 'unicast' ? blackholeRoute(r.dst, { table: r.table, metric: r.metric }) : unicastRoute(r.dst, r.dst.family === 4 ? { via: gwA } : { via: ip('2001:db8::9') }, { table: r.table, metric: r.metric })));
+    const changed: Route[] = forms.map((r) => (r.kind === 'unicast' && prefixFamily(r.dst) === 4 ? unicastRoute(r.dst, { via: gwB }, { table: r.table, metric: r.metric }) : r.kind === 'unicast' ? blackholeRoute(r.dst, { table: r.table, metric: r.metric }) : unicastRoute(r.dst, prefixFamily(r.dst) === 4 ? { via: gwA } : { via: ip('2001:db8::9') }, { table: r.table, metric: r.metric })));
     await both(changed.map((r) => ['replace', r] as const));
     const want = routes(viaIp);
     expect(count(want)).toBe(forms.length);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
-import { TerraceError, formatCidr, formatIP, parseCidr, parseIP } from '@terrace/api';
+import { TerraceError, cidr as makeCidr, formatCidr, formatIP, packCidr, parseCidr, parseIP, type PackedPrefix } from '@terrace/api';
 import {
   blackholeRoute,
   deleteLine,
@@ -14,15 +14,17 @@ import {
   unicastRoute,
   type Route,
 } from '../src/index.js';
-import { cidrText } from '../src/canon.js';
+import { dstText } from '../src/canon.js';
 
 const c = parseCidr;
 const ip = parseIP;
+/** A destination's packed value: the key of a route to it at the defaults. */
+const pk = (s: string): PackedPrefix => packCidr(parseCidr(s));
 
 describe('routeKey', () => {
-  it('is the destination alone in the main table with the default metric (a host route as its bare address)', () => {
-    expect(routeKey(unicastRoute(c('198.19.0.1/32'), { via: ip('198.18.0.2') }))).toBe('198.19.0.1');
-    expect(routeKey(blackholeRoute(c('2001:db8:3::/64')))).toBe('2001:db8:3::/64');
+  it('is the destination alone (its packed value, as the BGP feed keys it) in the main table with the default metric', () => {
+    expect(routeKey(unicastRoute(c('198.19.0.1/32'), { via: ip('198.18.0.2') }))).toBe(pk('198.19.0.1/32'));
+    expect(routeKey(blackholeRoute(c('2001:db8:3::/64')))).toBe(pk('2001:db8:3::/64'));
   });
 
   it('treats the family default metric (0 for IPv4, 1024 for IPv6) and the main table as unset', () => {
@@ -39,8 +41,8 @@ describe('routeKey', () => {
     const a = unicastRoute(dst, { via: ip('198.18.0.2') });
     expect(routeKey(unicastRoute(dst, { via: ip('198.18.1.2') }))).toBe(routeKey(a));
     expect(routeKey(blackholeRoute(dst))).toBe(routeKey(a));
-    expect(routeKey(unicastRoute(dst, { via: ip('198.18.0.2') }, { table: 100 }))).toBe('198.19.0.4 table 100 metric 0');
-    expect(routeKey(unicastRoute(dst, { via: ip('198.18.0.2') }, { metric: 7 }))).toBe('198.19.0.4 table 254 metric 7');
+    expect(routeKey(unicastRoute(dst, { via: ip('198.18.0.2') }, { table: 100 }))).toBe(`${pk('198.19.0.4/32')} table 100 metric 0`);
+    expect(routeKey(unicastRoute(dst, { via: ip('198.18.0.2') }, { metric: 7 }))).toBe(`${pk('198.19.0.4/32')} table 254 metric 7`);
   });
 
   it('matches routeIdKey for ids and bare destinations', () => {
@@ -142,18 +144,18 @@ describe('validation', () => {
   });
 });
 
-describe('cidrText', () => {
+describe('dstText', () => {
   it('prints what formatCidr prints, a host route without its length', () => {
     fc.assert(
       fc.property(fc.bigInt({ min: 0n, max: (1n << 32n) - 1n }), fc.integer({ min: 0, max: 32 }), (v, prefix) => {
         const base = prefix === 0 ? 0n : (v >> BigInt(32 - prefix)) << BigInt(32 - prefix);
-        const cidr = { family: 4 as const, base, prefix };
+        const cidr = makeCidr(4, base, prefix);
         const want = formatCidr(cidr);
-        expect(cidrText(cidr)).toBe(prefix === 32 ? want.slice(0, -3) : want);
+        expect(dstText(packCidr(cidr))).toBe(prefix === 32 ? want.slice(0, -3) : want);
       }),
     );
-    expect(cidrText(c('2001:db8::1/128'))).toBe('2001:db8::1');
-    expect(cidrText(c('2001:db8::/64'))).toBe('2001:db8::/64');
+    expect(dstText(pk('2001:db8::1/128'))).toBe('2001:db8::1');
+    expect(dstText(pk('2001:db8::/64'))).toBe('2001:db8::/64');
   });
 
   it('renders gateways and sources as formatIP does', () => {

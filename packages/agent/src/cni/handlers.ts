@@ -11,7 +11,7 @@
  * recorded and finished later (pending.ts).
  */
 import { existsSync } from 'node:fs';
-import { TerraceError, formatCidr, formatIP, isTerraceError, parseIP, type IPAddr } from '@terrace/api';
+import { TerraceError, formatIP, isTerraceError, parseIP, type IPAddr, type PackedPrefix } from '@terrace/api';
 import {
   CniCode,
   CniError,
@@ -448,9 +448,9 @@ export class CniHandlers {
    */
   private removedRoutes(containerId: string, ifname: string, released: ReadonlyArray<{ ip: string }>): void {
     const dev = hostVethName(containerId, ifname);
-    const claimed = new Set<string>();
-    for (const [other, routes] of this.podRoutes) if (other !== dev) for (const r of routes) claimed.add(formatCidr(r.dst));
-    const gone = podHostRoutes(containerId, ifname, released.map((r) => parseIP(r.ip))).filter((r) => !claimed.has(formatCidr(r.dst)));
+    const claimed = new Set<PackedPrefix>();
+    for (const [other, routes] of this.podRoutes) if (other !== dev) for (const r of routes) claimed.add(r.dst);
+    const gone = podHostRoutes(containerId, ifname, released.map((r) => parseIP(r.ip))).filter((r) => !claimed.has(r.dst));
     if (gone.length > 0) this.o.onPodRoutesRemoved?.(gone);
   }
 

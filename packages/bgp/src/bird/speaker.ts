@@ -20,9 +20,9 @@ import { execFile } from 'node:child_process';
 import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { promisify } from 'node:util';
-import { formatCidr, formatIP, TerraceError, type Cidr, type IPAddr } from '@terrace/api';
+import { formatCidr, formatIP, packCidr, packIP, TerraceError, type PackedAddr, type PackedPrefix } from '@terrace/api';
 import { Broadcast } from '../broadcast.js';
-import type { Announcement, BgpSpeaker, GlobalConfig, LearnedEvent, PeerConfig, PeerStatus } from '../speaker.js';
+import type { Announcement, BgpSpeaker, GlobalConfig, LearnedEvent, LearnedHops, PeerConfig, PeerStatus } from '../speaker.js';
 import { DEFAULT_BIRD_BINARY } from './constants.js';
 import { BirdControl } from './control.js';
 import { BirdDaemon, type BirdDaemonOptions } from './daemon.js';
@@ -48,10 +48,8 @@ export interface BirdSpeakerOptions {
   onError?: (err: Error) => void;
 }
 
-type Learned = { prefix: Cidr; nextHops: readonly IPAddr[] };
-
-function sameHops(a: readonly IPAddr[], b: readonly IPAddr[]): boolean {
-  return a.length === b.length && a.every((x, i) => x.family === b[i]?.family && x.value === b[i]?.value);
+function sameHops(a: readonly PackedAddr[], b: readonly PackedAddr[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
 function uniqueBy<T>(items: readonly T[], key: (t: T) => string, what: string): Map<string, T> {
@@ -84,7 +82,7 @@ export class BirdSpeaker implements BgpSpeaker {
   /** How many times BIRD was told to `configure` (for tests and metrics). */
   reloads = 0;
 
-  private learnedMap = new Map<string, Learned>();
+  private learnedMap = new Map<PackedPrefix, LearnedHops>();
   private readonly events = new Broadcast<readonly LearnedEvent[]>();
 
   private passRunning: Promise<void> | undefined;
@@ -148,11 +146,11 @@ export class BirdSpeaker implements BgpSpeaker {
   }
 
   learned(): AsyncIterable<readonly LearnedEvent[]> {
-    const now: LearnedEvent[] = [...this.learnedMap].map(([key, l]) => ({ kind: 'set', prefix: l.prefix, key, nextHops: l.nextHops }));
+    const now: LearnedEvent[] = [...this.learnedMap].map(([prefix, l]) => ({ kind: 'set', prefix, nextHops: l.nextHops }));
     return this.events.subscribe(now.length > 0 ? [now] : []);
   }
 
-  learnedSnapshot(): ReadonlyMap<string, Learned> {
+  learnedSnapshot(): ReadonlyMap<PackedPrefix, LearnedHops> {
     return new Map(this.learnedMap);
   }
 
@@ -302,17 +300,20 @@ export class BirdSpeaker implements BgpSpeaker {
     this.polling = true;
     const t0 = performance.now();
     try {
-      const now = new Map<string, Learned>();
+      // birdc's text enters the route path here: packed once, compared as values from then on.
+      const now = new Map<PackedPrefix, LearnedHops>();
       for (const f of [4, 6]) {
         const reply = await this.control.command(`show route export terrace_kernel${f}`);
-        for (const [k, v] of parseRoutes(reply.lines)) if (v.nextHops.length > 0) now.set(k, v);
+        for (const v of parseRoutes(reply.lines).values()) {
+          if (v.nextHops.length > 0) now.set(packCidr(v.prefix), { nextHops: v.nextHops.map(packIP) });
+        }
       }
       const evs: LearnedEvent[] = [];
       for (const [key, l] of now) {
         const old = this.learnedMap.get(key);
-        if (!old || !sameHops(old.nextHops, l.nextHops)) evs.push({ kind: 'set', prefix: l.prefix, key, nextHops: l.nextHops });
+        if (!old || !sameHops(old.nextHops, l.nextHops)) evs.push({ kind: 'set', prefix: key, nextHops: l.nextHops });
       }
-      for (const [key, l] of this.learnedMap) if (!now.has(key)) evs.push({ kind: 'withdraw', prefix: l.prefix, key });
+      for (const key of this.learnedMap.keys()) if (!now.has(key)) evs.push({ kind: 'withdraw', prefix: key });
       this.learnedMap = now;
       if (evs.length > 0 && !this.stopped) this.events.publish(evs);
     } catch {

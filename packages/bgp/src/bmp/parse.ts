@@ -4,15 +4,15 @@
  *
  * Speed matters more here than anywhere else in the agent: a full table
  * arrives as a burst of UPDATEs while the kernel is being written. So IPv4
- * keys are built straight from the bytes, a message lying inside one chunk is
- * parsed in place (no copy), and each prefix costs one Nlri, one Cidr, one
- * BigInt and its key string, nothing more.
+ * a message lying inside one chunk is parsed in place (no copy), and each
+ * prefix costs one short string, its packed bytes (PackedPrefix), which is
+ * the value and the key all the way to netlink.
  *
  * Anything malformed throws TerraceError('Invalid', '<field>: <reason>'):
  * a byte stream that broke its framing cannot be trusted past that point, so
  * the caller drops the connection and gobgpd sends everything again.
  */
-import { TerraceError, cidr, formatCidr, formatIP, ipAddr, type Cidr, type IPAddr, type IPFamily } from '@terrace/api';
+import { TerraceError, formatIP, ipAddr, readAddr, readPrefix, type IPAddr, type IPFamily, type PackedAddr } from '@terrace/api';
 import type { BgpUpdate, BmpMessage, BmpPeer, Nlri, PathAttrs } from './types.js';
 
 const BMP_VERSION = 3;
@@ -259,7 +259,7 @@ function parseUpdateAt(buf: Buffer, start: number, end: number, fourByteAs: bool
     p = v + valueLen;
   }
 
-  if (v4Nlri > 0 && announced.length > v4Nlri && a.mpNextHop !== undefined && a.mpNextHop.family !== 4) {
+  if (v4Nlri > 0 && announced.length > v4Nlri && a.mpNextHop !== undefined && a.mpNextHop.charCodeAt(0) !== 4) {
     // One PathAttrs holds one next hop; no speaker we peer with mixes families in one UPDATE.
     throw invalid('bgp.nlri', 'IPv4 NLRI next to IPv6 MP_REACH_NLRI in one UPDATE is not supported');
   }
@@ -275,8 +275,8 @@ function parseUpdateAt(buf: Buffer, start: number, end: number, fourByteAs: bool
 /** Collects the path attributes of one UPDATE. */
 class AttrReader {
   origin = 2;
-  nextHop: IPAddr | undefined;
-  mpNextHop: IPAddr | undefined;
+  nextHop: PackedAddr | undefined;
+  mpNextHop: PackedAddr | undefined;
   asPathLen = 0;
   firstAs = 0;
   asns: number[] = [];
@@ -300,7 +300,7 @@ class AttrReader {
         break;
       case 3:
         this.requireLen(type, len, 4);
-        this.nextHop = ipAddr(4, BigInt(buf.readUInt32BE(v)));
+        this.nextHop = readAddr(4, buf, v);
         break;
       case 4:
         this.requireLen(type, len, 4);
@@ -360,9 +360,9 @@ class AttrReader {
     const nh = v + 4;
     if (nh + nhLen + 1 > end) throw invalid(field, `next hop length ${nhLen} overruns the attribute`);
     if (family === undefined) return;
-    if (nhLen === 4 && family === 4) this.mpNextHop = ipAddr(4, BigInt(buf.readUInt32BE(nh)));
+    if (nhLen === 4 && family === 4) this.mpNextHop = readAddr(4, buf, nh);
     // 32 bytes: global then link-local; the global one is the route's gateway.
-    else if (nhLen === 16 || nhLen === 32) this.mpNextHop = ipAddr(6, readV6(buf, nh));
+    else if (nhLen === 16 || nhLen === 32) this.mpNextHop = readAddr(6, buf, nh);
     else throw invalid(field, `next hop length ${nhLen} is not valid for IPv${family}`);
     readPrefixes(family, buf, nh + nhLen + 1, end, announced, field);
   }
@@ -395,52 +395,16 @@ function unicastFamily(afi: number, safi: number): IPFamily | undefined {
   return afi === 1 ? 4 : afi === 2 ? 6 : undefined;
 }
 
-/** '0'..'255', so a key is built by concatenation without number formatting. */
-const DEC: readonly string[] = Array.from({ length: 256 }, (_, i) => String(i));
-const SLASH_LEN: readonly string[] = Array.from({ length: 129 }, (_, i) => `/${i}`);
-const scratch6 = Buffer.alloc(16);
-
 /** Reads (length, prefix bytes) pairs from buf[p, end) into `out`, clearing host bits. */
 function readPrefixes(family: IPFamily, buf: Buffer, p: number, end: number, out: Nlri[], field: string): void {
-  if (family === 4) readV4Prefixes(buf, p, end, out, field);
-  else readV6Prefixes(buf, p, end, out, field);
-}
-
-function readV4Prefixes(buf: Buffer, p: number, end: number, out: Nlri[], field: string): void {
-  // Consecutive prefixes usually share their first three octets: reuse that text.
-  let lastTop = -1;
-  let top = '';
+  const max = family === 4 ? 32 : 128;
   while (p < end) {
     const len = buf[p]!;
-    if (len > 32) throw invalid(field, `prefix length ${len} > 32`);
+    if (len > max) throw invalid(field, `prefix length ${len} > ${max}`);
     const n = (len + 7) >> 3;
     if (p + 1 + n > end) throw invalid(field, `prefix /${len} overruns its field`);
-    const q = p + 1;
-    let v = ((n > 0 ? buf[q]! << 24 : 0) | (n > 1 ? buf[q + 1]! << 16 : 0) | (n > 2 ? buf[q + 2]! << 8 : 0) | (n > 3 ? buf[q + 3]! : 0)) >>> 0;
-    // Junk host bits are cleared, as the kernel and formatCidr expect a network address.
-    if (len < 32) v = (v & (len === 0 ? 0 : -1 << (32 - len))) >>> 0;
-    const t = v >>> 8;
-    if (t !== lastTop) {
-      lastTop = t;
-      top = `${DEC[t >>> 16]}.${DEC[(t >>> 8) & 0xff]}.${DEC[t & 0xff]}.`;
-    }
-    const prefix = cidr(4, BigInt(v), len);
-    out.push({ key: top + DEC[v & 0xff]! + SLASH_LEN[len]!, prefix });
-    p += 1 + n;
-  }
-}
-
-function readV6Prefixes(buf: Buffer, p: number, end: number, out: Nlri[], field: string): void {
-  while (p < end) {
-    const len = buf[p]!;
-    if (len > 128) throw invalid(field, `prefix length ${len} > 128`);
-    const n = (len + 7) >> 3;
-    if (p + 1 + n > end) throw invalid(field, `prefix /${len} overruns its field`);
-    scratch6.fill(0);
-    buf.copy(scratch6, 0, p + 1, p + 1 + n);
-    if (len % 8 !== 0) scratch6[n - 1] = scratch6[n - 1]! & (0xff << (8 - (len % 8)));
-    const prefix = cidr(6, readV6(scratch6, 0), len);
-    out.push({ key: formatCidr(prefix), prefix });
+    // Junk host bits are cleared, as the kernel expects a network address.
+    out.push(readPrefix(family, len, buf, p + 1));
     p += 1 + n;
   }
 }

@@ -16,9 +16,9 @@
  * Staleness is a generation number: markAllStale() starts a new generation and
  * a path is stale while its record belongs to an older one.
  */
-import { formatIP, type Cidr, type IPAddr } from '@terrace/api';
+import { prefixFamily, type PackedAddr, type PackedPrefix } from '@terrace/api';
 import type { LearnedEvent } from '../speaker.js';
-import type { BgpUpdate, BmpPeer, Nlri, PathAttrs } from './types.js';
+import type { BgpUpdate, BmpPeer, PathAttrs } from './types.js';
 
 export interface RibOptions {
   /** Our AS: a peer with the same AS is iBGP; a path whose AS_PATH holds it is a loop. */
@@ -48,7 +48,7 @@ interface PeerState {
  * route. Compacted once most keys are dead.
  */
 interface PeerIndex {
-  keys: string[];
+  keys: PackedPrefix[];
   /** Paths this peer holds in the family. */
   live: number;
 }
@@ -60,10 +60,10 @@ interface PathRec {
   readonly seq: number;
   /** Feed generation it was announced in (stale when older than the RIB's; peerStale() ages it). */
   gen: number;
-  readonly hopKey: string;
-  readonly hop: IPAddr;
-  /** `[hop]`, the shared frozen set for a prefix whose selection is this path alone. */
-  readonly hops: readonly IPAddr[];
+  /** NEXT_HOP, also the key of the one-hop set. */
+  readonly hopKey: PackedAddr;
+  /** `[hopKey]`, the shared frozen set for a prefix whose selection is this path alone. */
+  readonly hops: readonly PackedAddr[];
   readonly localPref: number;
   readonly asPathLen: number;
   readonly origin: number;
@@ -72,25 +72,24 @@ interface PathRec {
 }
 
 interface Entry {
-  /** The prefix as formatCidr prints it (the map key). */
-  readonly key: string;
-  readonly prefix: Cidr;
+  /** The prefix as read from the wire (the map key, and the value the events carry). */
+  readonly key: PackedPrefix;
   /** The only path, or undefined when `list` holds two or more. */
   one: PathRec | undefined;
   /** Two or more paths, in gobgpd's order (best first). */
   list: PathRec[] | undefined;
   /** Selected next hops; empty when none is selected (a prefix of our own). */
-  nextHops: readonly IPAddr[];
-  /** The selected next hops as sorted text, '' when none. */
+  nextHops: readonly PackedAddr[];
+  /** The selected next hops, sorted and concatenated, '' when none. */
   hopsKey: string;
   /**
    * Set by correct(): gobgpd's best next hop ('' for none), which the
    * selection follows instead of ours until the prefix changes again.
    */
-  pinned: string | undefined;
+  pinned: PackedAddr | '' | undefined;
 }
 
-const NONE: readonly IPAddr[] = Object.freeze([]);
+const NONE: readonly PackedAddr[] = Object.freeze([]);
 /** Distinct next-hop sets are few; beyond this the cache is restarted (sharing is an optimisation only). */
 const HOP_CACHE_LIMIT = 8192;
 
@@ -154,17 +153,17 @@ export class AdjRibIn {
   private readonly localAsn: number;
   private readonly routerId: number;
   private readonly multipath: boolean;
-  private readonly routes = new Map<string, Entry>();
+  private readonly routes = new Map<PackedPrefix, Entry>();
   private readonly peers = new Map<string, PeerState>();
-  private readonly hopSets = new Map<string, readonly IPAddr[]>();
-  private local: ReadonlySet<string> = new Set();
+  private readonly hopSets = new Map<string, readonly PackedAddr[]>();
+  private local: ReadonlySet<PackedPrefix> = new Set();
   private seq = 0;
   private gen = 0;
   private paths = 0;
   private stale = 0;
   private selected = 0;
   /** While set, removals record the prefixes they touch here instead of reselecting each time. */
-  private deferred: Map<string, Entry> | undefined;
+  private deferred: Map<PackedPrefix, Entry> | undefined;
   /** Bumped by every call that can change paths or selections (see changeCount). */
   private changes = 0;
 
@@ -187,13 +186,13 @@ export class AdjRibIn {
     const rec = u.announced.length > 0 ? this.accept(st, u.attrs) : undefined;
     if (u.withdrawn.length > 0) {
       // A prefix both withdrawn and announced is just replaced: no withdraw/set flap.
-      const again = u.announced.length > 0 ? new Set(u.announced.map((n) => n.key)) : undefined;
-      for (const n of u.withdrawn) if (again === undefined || !again.has(n.key)) this.withdraw(st, n.key, events);
+      const again = u.announced.length > 0 ? new Set(u.announced) : undefined;
+      for (const n of u.withdrawn) if (again === undefined || !again.has(n)) this.withdraw(st, n, events);
     }
     if (rec !== undefined) {
       for (const n of u.announced) this.announce(st, rec, n, events);
     } else {
-      for (const n of u.announced) this.withdraw(st, n.key, events);
+      for (const n of u.announced) this.withdraw(st, n, events);
     }
     if (u.endOfRib !== undefined) this.dropStale(st, u.endOfRib === 4 ? st.v4 : st.v6, events);
     return events;
@@ -222,7 +221,7 @@ export class AdjRibIn {
    * one of them yields no event; once a prefix stops being ours, its learned
    * paths are selected again. Replaces the previous set.
    */
-  setLocal(prefixKeys: Iterable<string>): LearnedEvent[] {
+  setLocal(prefixKeys: Iterable<PackedPrefix>): LearnedEvent[] {
     this.changes += 1;
     const events: LearnedEvent[] = [];
     const prev = this.local;
@@ -260,7 +259,7 @@ export class AdjRibIn {
     // A record is one UPDATE's attributes from this peer, shared by its prefixes: age each once, count each path.
     // The index may name a key twice (appended again after a withdrawal): count keys once.
     const fresh = new Set<PathRec>();
-    const counted = new Set<string>();
+    const counted = new Set<PackedPrefix>();
     for (const index of [st.v4, st.v6]) {
       for (const key of index.keys) {
         const e = this.routes.get(key);
@@ -292,7 +291,7 @@ export class AdjRibIn {
     if (this.stale === 0) return events;
     // Several peers' paths of one prefix can go: select once at the end, so a
     // prefix gets one event (not a shrinking ECMP set, then a withdrawal).
-    const touched = new Map<string, Entry>();
+    const touched = new Map<PackedPrefix, Entry>();
     this.deferred = touched;
     try {
       for (const st of this.peers.values()) {
@@ -328,7 +327,7 @@ export class AdjRibIn {
    * of our own, or corrected to none). What the RIB check compares with
    * gobgpd's best path.
    */
-  bestHop(key: string): string | undefined {
+  bestHop(key: PackedPrefix): PackedAddr | undefined {
     const e = this.routes.get(key);
     if (e === undefined) return undefined;
     if (e.pinned !== undefined) return e.pinned === '' ? undefined : e.pinned;
@@ -337,12 +336,12 @@ export class AdjRibIn {
   }
 
   /** Whether the prefix is one of our own (setLocal). */
-  isLocal(key: string): boolean {
+  isLocal(key: PackedPrefix): boolean {
     return this.local.has(key);
   }
 
   /** Whether we hold any path for the prefix. */
-  has(key: string): boolean {
+  has(key: PackedPrefix): boolean {
     return this.routes.has(key);
   }
 
@@ -352,20 +351,20 @@ export class AdjRibIn {
     let v6 = 0;
     for (const e of this.routes.values()) {
       if (e.pinned === '' && !this.local.has(e.key)) continue;
-      if (e.prefix.family === 4) v4 += 1;
+      if (prefixFamily(e.key) === 4) v4 += 1;
       else v6 += 1;
     }
     for (const key of this.local) {
       if (this.routes.has(key)) continue;
-      if (key.includes(':')) v6 += 1;
+      if (prefixFamily(key) === 6) v6 += 1;
       else v4 += 1;
     }
     return { v4, v6 };
   }
 
   /** Up to `n` prefixes with a selection, picked at random (reservoir sampling). */
-  sample(n: number): string[] {
-    const out: string[] = [];
+  sample(n: number): PackedPrefix[] {
+    const out: PackedPrefix[] = [];
     let seen = 0;
     for (const e of this.routes.values()) {
       if (this.bestHop(e.key) === undefined) continue;
@@ -386,7 +385,7 @@ export class AdjRibIn {
    * Returns the event, if the selection changed; nothing for a prefix we hold
    * no path for or one of our own.
    */
-  correct(key: string, hop: IPAddr | undefined): LearnedEvent[] {
+  correct(key: PackedPrefix, hop: PackedAddr | undefined): LearnedEvent[] {
     const events: LearnedEvent[] = [];
     const e = this.routes.get(key);
     if (e === undefined || this.local.has(key)) return events;
@@ -395,9 +394,8 @@ export class AdjRibIn {
       e.pinned = '';
       this.commit(e, '', NONE, events);
     } else {
-      const hopKey = formatIP(hop);
-      e.pinned = hopKey;
-      this.commit(e, hopKey, this.hopSet(hopKey, hop), events);
+      e.pinned = hop;
+      this.commit(e, hop, this.hopSet(hop, hop), events);
     }
     return events;
   }
@@ -408,9 +406,9 @@ export class AdjRibIn {
   }
 
   /** Prefix key → current selection (a live view; copy it to keep it). */
-  snapshot(): ReadonlyMap<string, { prefix: Cidr; nextHops: readonly IPAddr[] }> {
+  snapshot(): ReadonlyMap<PackedPrefix, { nextHops: readonly PackedAddr[] }> {
     if (this.selected === this.routes.size) return this.routes;
-    const out = new Map<string, Entry>();
+    const out = new Map<PackedPrefix, Entry>();
     for (const [key, e] of this.routes) if (e.hopsKey !== '') out.set(key, e);
     return out;
   }
@@ -419,7 +417,7 @@ export class AdjRibIn {
   currentEvents(): LearnedEvent[] {
     const events: LearnedEvent[] = [];
     for (const e of this.routes.values()) {
-      if (e.hopsKey !== '') events.push({ kind: 'set', prefix: e.prefix, key: e.key, nextHops: e.nextHops });
+      if (e.hopsKey !== '') events.push({ kind: 'set', prefix: e.key, nextHops: e.nextHops });
     }
     return events;
   }
@@ -456,17 +454,16 @@ export class AdjRibIn {
   private accept(st: PeerState, a: PathAttrs | undefined): PathRec | undefined {
     if (a === undefined) return undefined;
     const hop = a.nextHop;
-    if (hop === undefined || hop.value === 0n) return undefined;
+    if (hop === undefined || isZero(hop)) return undefined;
     if (a.asns.includes(this.localAsn)) return undefined;
     if (a.originatorId === this.routerId || a.clusterList.includes(this.routerId)) return undefined;
-    const hopKey = formatIP(hop);
+    const hopKey = hop;
     this.seq += 1;
     return {
       peer: st,
       seq: this.seq,
       gen: this.gen,
       hopKey,
-      hop,
       hops: this.hopSet(hopKey, hop),
       localPref: a.localPref ?? 100,
       asPathLen: a.asPathLen,
@@ -476,7 +473,7 @@ export class AdjRibIn {
     };
   }
 
-  private hopSet(key: string, ...hops: IPAddr[]): readonly IPAddr[] {
+  private hopSet(key: string, ...hops: PackedAddr[]): readonly PackedAddr[] {
     let set = this.hopSets.get(key);
     if (set === undefined) {
       if (this.hopSets.size >= HOP_CACHE_LIMIT) this.hopSets.clear();
@@ -486,14 +483,13 @@ export class AdjRibIn {
     return set;
   }
 
-  private announce(st: PeerState, rec: PathRec, n: Nlri, events: LearnedEvent[]): void {
-    const key = n.key;
+  private announce(st: PeerState, rec: PathRec, key: PackedPrefix, events: LearnedEvent[]): void {
     const e = this.routes.get(key);
     if (e === undefined) {
       // Fast path: a prefix nobody else announces.
-      const fresh: Entry = { key, prefix: n.prefix, one: rec, list: undefined, nextHops: NONE, hopsKey: '', pinned: undefined };
+      const fresh: Entry = { key, one: rec, list: undefined, nextHops: NONE, hopsKey: '', pinned: undefined };
       this.routes.set(key, fresh);
-      const index = n.prefix.family === 4 ? st.v4 : st.v6;
+      const index = prefixFamily(key) === 4 ? st.v4 : st.v6;
       index.keys.push(key);
       index.live += 1;
       this.paths += 1;
@@ -510,7 +506,7 @@ export class AdjRibIn {
         // gobgpd appends the new path to its sorted list, then sorts.
         e.one = undefined;
         e.list = before(rec, one) ? [rec, one] : [one, rec];
-        this.adopt(st, n, key);
+        this.adopt(st, key);
       }
     } else {
       const list = e.list as PathRec[];
@@ -525,7 +521,7 @@ export class AdjRibIn {
         // tie-break here, or a refresh could move the best path.
         if (sameForSelection(old, rec)) path = { ...old, gen: rec.gen };
       } else {
-        this.adopt(st, n, key);
+        this.adopt(st, key);
       }
       list.push(path);
       resort(list);
@@ -533,19 +529,19 @@ export class AdjRibIn {
     this.reselect(key, e, events);
   }
 
-  private withdraw(st: PeerState, key: string, events: LearnedEvent[]): void {
+  private withdraw(st: PeerState, key: PackedPrefix, events: LearnedEvent[]): void {
     const e = this.routes.get(key);
     if (e === undefined) return;
     if (!this.removePath(st, key, e, events)) return;
-    const index = e.prefix.family === 4 ? st.v4 : st.v6;
+    const index = prefixFamily(key) === 4 ? st.v4 : st.v6;
     index.live -= 1;
     if (index.keys.length > 2 * index.live + 1024) this.compact(st, index);
   }
 
   /** Rewrites a peer index to the keys the peer still has a path for, once each. */
   private compact(st: PeerState, index: PeerIndex): void {
-    const seen = new Set<string>();
-    const keys: string[] = [];
+    const seen = new Set<PackedPrefix>();
+    const keys: PackedPrefix[] = [];
     for (const key of index.keys) {
       if (seen.has(key)) continue;
       const e = this.routes.get(key);
@@ -575,7 +571,7 @@ export class AdjRibIn {
   }
 
   /** Removes the peer's path from the entry (not from the peer index); false when it had none. */
-  private removePath(st: PeerState, key: string, e: Entry, events: LearnedEvent[]): boolean {
+  private removePath(st: PeerState, key: PackedPrefix, e: Entry, events: LearnedEvent[]): boolean {
     const one = e.one;
     if (one !== undefined) {
       if (one.peer !== st) return false;
@@ -602,8 +598,8 @@ export class AdjRibIn {
   }
 
   /** Accounts a path that is being added for a peer without one for this prefix. */
-  private adopt(st: PeerState, n: Nlri, key: string): void {
-    const index = n.prefix.family === 4 ? st.v4 : st.v6;
+  private adopt(st: PeerState, key: PackedPrefix): void {
+    const index = prefixFamily(key) === 4 ? st.v4 : st.v6;
     index.keys.push(key);
     index.live += 1;
     this.paths += 1;
@@ -620,7 +616,7 @@ export class AdjRibIn {
     if (p.gen < this.gen) this.stale -= 1;
   }
 
-  private reselect(key: string, e: Entry, events: LearnedEvent[]): void {
+  private reselect(key: PackedPrefix, e: Entry, events: LearnedEvent[]): void {
     e.pinned = undefined;
     if (this.local.size !== 0 && this.local.has(key)) {
       this.commit(e, '', NONE, events);
@@ -647,28 +643,28 @@ export class AdjRibIn {
       return;
     }
     members.sort((a, b) => (a.hopKey < b.hopKey ? -1 : 1));
-    const hopsKey = members.map((m) => m.hopKey).join(' ');
-    this.commit(e, hopsKey, this.hopSet(hopsKey, ...members.map((m) => m.hop)), events);
+    // Packed addresses of one family have one length: concatenated, they stay apart.
+    const hopsKey = members.map((m) => m.hopKey).join('');
+    this.commit(e, hopsKey, this.hopSet(hopsKey, ...members.map((m) => m.hopKey)), events);
   }
 
   /** Stores a selection and reports it when it differs from the previous one. */
-  private commit(e: Entry, hopsKey: string, hops: readonly IPAddr[], events: LearnedEvent[]): void {
+  private commit(e: Entry, hopsKey: string, hops: readonly PackedAddr[], events: LearnedEvent[]): void {
     if (hopsKey === e.hopsKey) return;
     if (hopsKey === '') {
       e.hopsKey = '';
       e.nextHops = NONE;
       this.selected -= 1;
-      events.push({ kind: 'withdraw', prefix: e.prefix, key: e.key });
+      events.push({ kind: 'withdraw', prefix: e.key });
       return;
     }
     if (e.hopsKey === '') this.selected += 1;
     e.hopsKey = hopsKey;
     e.nextHops = hops;
-    events.push({ kind: 'set', prefix: e.prefix, key: e.key, nextHops: hops });
+    events.push({ kind: 'set', prefix: e.key, nextHops: hops });
   }
 }
 
-/** The peer's path for a prefix, if it has one. */
 /** Same next hop and the attributes the decision reads. */
 function sameForSelection(a: PathRec, b: PathRec): boolean {
   return (
@@ -681,6 +677,13 @@ function sameForSelection(a: PathRec, b: PathRec): boolean {
   );
 }
 
+/** The unspecified address (0.0.0.0, ::): no usable next hop. */
+function isZero(a: PackedAddr): boolean {
+  for (let i = 1; i < a.length; i++) if (a.charCodeAt(i) !== 0) return false;
+  return true;
+}
+
+/** The peer's path for a prefix, if it has one. */
 function pathOf(e: Entry, st: PeerState): PathRec | undefined {
   const one = e.one;
   if (one !== undefined) return one.peer === st ? one : undefined;

@@ -5,7 +5,7 @@
  * message, without the per-prefix work its other feeds cost; the station keeps
  * every peer's paths and runs the decision process itself (rib.ts).
  */
-import type { Cidr, IPAddr, IPFamily, TerraceError } from '@terrace/api';
+import type { IPAddr, IPFamily, PackedAddr, PackedPrefix, TerraceError } from '@terrace/api';
 
 /** The peer a BMP per-peer header names. */
 export interface BmpPeer {
@@ -17,16 +17,13 @@ export interface BmpPeer {
   readonly bgpId: number;
 }
 
-/** One prefix of an UPDATE: its canonical text (as formatCidr prints it) and value. */
-export interface Nlri {
-  readonly key: string;
-  readonly prefix: Cidr;
-}
+/** One prefix of an UPDATE, as read from the wire (host bits cleared): the route path's value and key. */
+export type Nlri = PackedPrefix;
 
 /** The attributes of an UPDATE that the decision process and the kernel route need. */
 export interface PathAttrs {
   /** NEXT_HOP (IPv4) or the global next hop of MP_REACH_NLRI (IPv6). */
-  readonly nextHop: IPAddr | undefined;
+  readonly nextHop: PackedAddr | undefined;
   /** ORIGIN: 0 IGP, 1 EGP, 2 INCOMPLETE (2 when absent). */
   readonly origin: number;
   /** AS_PATH length as BGP counts it: each AS of a sequence, 1 per set, 0 for confederation segments. */

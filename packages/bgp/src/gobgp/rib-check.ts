@@ -21,7 +21,7 @@
  * such prefixes. The first difference is reported through `onError`; later
  * ones only in the status (ribCheck()).
  */
-import { formatIP, parseIP, TerraceError, type IPAddr } from '@terrace/api';
+import { formatAddr, formatIP, formatPrefix, packCidr, packIP, parseCidr, parseIP, TerraceError, type PackedAddr, type PackedPrefix } from '@terrace/api';
 import type { AdjRibIn } from '../bmp/rib.js';
 import type { LearnedEvent, RibCheckStatus } from '../speaker.js';
 import type { GobgpClient } from './client.js';
@@ -87,6 +87,17 @@ export function differences(
 
 export function describeDifference(d: Difference): string {
   return `${d.prefix}: station says ${d.station ?? 'no route'}, gobgpd says ${d.gobgpd ?? 'no route'}`;
+}
+
+/** A prefix as formatCidr prints it, packed: this check speaks gobgpd's text and the RIB's values. */
+function packed(key: string): PackedPrefix {
+  return packCidr(parseCidr(key));
+}
+
+/** The RIB's best next hop for a prefix given as text, as text. */
+function stationBest(rib: AdjRibIn, key: string): string | undefined {
+  const h = rib.bestHop(packed(key));
+  return h === undefined ? undefined : formatAddr(h);
 }
 
 const KEY = /^([^/]+)\/(\d+)$/;
@@ -195,8 +206,8 @@ export class RibChecker {
       const t = await this.deps.client.unary('getTable', { tableType: TableType.GLOBAL, family: familyOf(v) });
       if (Number(t.numDestination) !== (v === 4 ? counts.v4 : counts.v6)) mismatch = true;
     }
-    const sample = rib.sample(this.sampleSize);
-    const found = differences(sample, (k) => rib.bestHop(k), await this.lookup(sample), (k) => rib.isLocal(k));
+    const sample = rib.sample(this.sampleSize).map(formatPrefix);
+    const found = differences(sample, (k) => stationBest(rib, k), await this.lookup(sample), (k) => rib.isLocal(packed(k)));
     this.lastCheckAt = Date.now();
     if (rib.changeCount !== before) return;
     this.checkedAt = new Date();
@@ -220,8 +231,8 @@ export class RibChecker {
     this.lastCheckAt = now;
     if (rib.changeCount !== before) return; // changed meanwhile: again when quiet
     const keys = new Set(daemon.keys());
-    for (const k of rib.snapshot().keys()) keys.add(k);
-    const found = differences(keys, (k) => rib.bestHop(k), daemon, (k) => rib.isLocal(k));
+    for (const k of rib.snapshot().keys()) keys.add(formatPrefix(k));
+    const found = differences(keys, (k) => stationBest(rib, k), daemon, (k) => rib.isLocal(packed(k)));
     this.fullAtChanges = rib.changeCount;
     this.checkedAt = new Date();
     if (found.length > 0) await this.settle(rib, found, before);
@@ -248,18 +259,19 @@ export class RibChecker {
     await new Promise((r) => setTimeout(r, this.confirmMs).unref());
     if (rib.changeCount !== before || this.deps.rib() !== rib) return;
     const keys = found.map((d) => d.prefix);
-    const confirmed = differences(keys, (k) => rib.bestHop(k), await this.lookup(keys), (k) => rib.isLocal(k));
+    const confirmed = differences(keys, (k) => stationBest(rib, k), await this.lookup(keys), (k) => rib.isLocal(packed(k)));
     if (rib.changeCount !== before || confirmed.length === 0) return;
     const events: LearnedEvent[] = [];
     const missing: string[] = [];
     for (const d of confirmed) {
       this.divergedKeys.add(d.prefix);
-      if (!rib.has(d.prefix)) {
+      const key = packed(d.prefix);
+      if (!rib.has(key)) {
         missing.push(d.prefix);
         continue;
       }
-      const hop: IPAddr | undefined = d.gobgpd === undefined ? undefined : parseIP(d.gobgpd);
-      for (const e of rib.correct(d.prefix, hop)) events.push(e);
+      const hop: PackedAddr | undefined = d.gobgpd === undefined ? undefined : packIP(parseIP(d.gobgpd));
+      for (const e of rib.correct(key, hop)) events.push(e);
     }
     this.example ??= describeDifference(confirmed[0] as Difference);
     if (!this.reported) {

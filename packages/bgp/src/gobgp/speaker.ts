@@ -17,7 +17,7 @@
  * a new connection, or `restartGraceMs` ends, so the kernel keeps forwarding
  * while sessions come back.
  */
-import { formatCidr, formatIP, parseCidr, parseIP, TerraceError, type Cidr, type IPAddr } from '@terrace/api';
+import { formatCidr, formatIP, packCidr, parseCidr, parseIP, TerraceError, type PackedPrefix } from '@terrace/api';
 import { Broadcast } from '../broadcast.js';
 import { AdjRibIn } from '../bmp/rib.js';
 import { BmpStation, DEFAULT_STALE_GRACE_MS } from '../bmp/station.js';
@@ -26,6 +26,7 @@ import type {
   BgpSpeaker,
   GlobalConfig,
   LearnedEvent,
+  LearnedHops,
   PeerConfig,
   PeerStatus,
   PeerType,
@@ -238,7 +239,7 @@ export class GobgpSpeaker implements BgpSpeaker {
     for (const a of m.values()) toApiPath(a);
     this.paths = m;
     // Our own prefixes are never learned routes, whoever else announces them.
-    const evs = this.rib?.setLocal(m.keys()) ?? [];
+    const evs = this.rib?.setLocal(this.localPrefixes()) ?? [];
     if (evs.length > 0) this.events.publish(evs);
     if (this.global) await this.reconcile();
   }
@@ -248,8 +249,13 @@ export class GobgpSpeaker implements BgpSpeaker {
     return this.events.subscribe(now.length > 0 ? [now] : []);
   }
 
-  learnedSnapshot(): ReadonlyMap<string, { prefix: Cidr; nextHops: readonly IPAddr[] }> {
+  learnedSnapshot(): ReadonlyMap<PackedPrefix, LearnedHops> {
     return this.rib?.snapshot() ?? new Map();
+  }
+
+  /** Our announcements' prefixes, as the RIB keys them (announcements enter the route path here). */
+  private localPrefixes(): PackedPrefix[] {
+    return [...this.paths.values()].map((a) => packCidr(a.prefix));
   }
 
   /** The BMP feed from gobgpd is connected (routes learned are current, not stale). */
@@ -540,9 +546,9 @@ export class GobgpSpeaker implements BgpSpeaker {
     if (cur && this.ribKey === key) return;
     const rib = new AdjRibIn({ localAsn: global.asn, routerId, multipath });
     this.ribKey = key;
-    rib.setLocal(this.paths.keys());
+    rib.setLocal(this.localPrefixes());
     if (cur) {
-      const gone: LearnedEvent[] = [...cur.snapshot().values()].map((r) => ({ kind: 'withdraw', prefix: r.prefix }));
+      const gone: LearnedEvent[] = [...cur.snapshot().keys()].map((prefix) => ({ kind: 'withdraw', prefix }));
       if (gone.length > 0) this.events.publish(gone);
     }
     this.rib = rib;
