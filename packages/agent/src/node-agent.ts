@@ -8,7 +8,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { TerraceError, type BgpBackend, type TerraceNode, parseSelector } from '@terrace/api';
-import { DEFAULT_STALE_GRACE_MS, createSpeaker, type BgpSpeaker, type GobgpSpeakerOptions } from '@terrace/bgp';
+import { BIRD_KERNEL_PROTOCOL, DEFAULT_STALE_GRACE_MS, createSpeaker, type BgpSpeaker, type GobgpSpeakerOptions } from '@terrace/bgp';
 import { RouteSync, type UnicastRoute } from '@terrace/dataplane';
 import type { Keys, ResourceStore } from '@terrace/datastore';
 import type { Etcd3 } from 'etcd3';
@@ -71,7 +71,14 @@ export class NodeAgent {
     const { config, log, netns } = opts;
     // holdStale: a restarted agent keeps the routes its previous run installed
     // until BGP has re-sent what it learned (see releaseStaleWhenSettled).
-    this.routes = new RouteSync({ ...(netns ? { netns } : {}), logger: log, resyncIntervalMs: config.resyncIntervalMs, holdStale: true });
+    // BIRD's kernel routes (on a BIRD node) are BIRD's alone: route sync need not even read their announcements.
+    this.routes = new RouteSync({
+      ...(netns ? { netns } : {}),
+      logger: log,
+      resyncIntervalMs: config.resyncIntervalMs,
+      holdStale: true,
+      ignoreProtocols: [BIRD_KERNEL_PROTOCOL],
+    });
   }
 
   /** The node's BGP speaker; chosen at start(), from the Node resource or --bgp-backend. */

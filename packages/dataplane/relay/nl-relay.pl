@@ -260,12 +260,18 @@ sub op_frame {
 # of the socket whose request caused it (0 for its own changes); route
 # sync's writing relays' sockets are bound to their pids, so their echoes
 # never reach the caller. Ends when stdin ends.
+#
+# Arguments after `listen` are route protocol numbers whose route
+# announcements are dropped here (another daemon's routes, e.g. BIRD's 12,
+# which route sync never touches: a full table of them would otherwise be
+# passed on and decoded for nothing).
 sub listen_mode {
   my $s = nl_socket(LISTEN_GROUPS) or die "netlink socket: $!\n";
   setsockopt($s, SOL_SOCKET, SO_RCVBUFFORCE, 32 << 20) or setsockopt($s, SOL_SOCKET, SO_RCVBUF, 32 << 20);
   write_all(pack('L', 0));
   my ($rin, $out, $in) = ('', '', '');
   my %ignore;
+  my %foreign = map { $_ => 1 } grep { /^\d+$/ } @ARGV[1 .. $#ARGV];
   vec($rin, fileno(STDIN), 1) = 1;
   vec($rin, fileno($s), 1) = 1;
   for (;;) {
@@ -297,13 +303,15 @@ sub listen_mode {
         }
         die "netlink recv: $!\n";
       }
-      if (%ignore) {
+      if (%ignore || %foreign) {
         my $p = 0;
         while ($p + 16 <= length $dgram) {
-          my ($msglen, $port) = unpack('L x8 L', substr($dgram, $p, 16));
+          my ($msglen, $type, $port) = unpack('L S x6 L', substr($dgram, $p, 16));
           last if $msglen < 16;
           my $step = ($msglen + 3) & ~3;
-          $out .= substr($dgram, $p, $step) unless $ignore{$port};
+          # RTM_NEWROUTE (24) and RTM_DELROUTE (25): rtm_protocol is byte 5 of the rtmsg.
+          my $theirs = ($type == 24 || $type == 25) && $msglen >= 28 && $foreign{ord substr($dgram, $p + 21, 1)};
+          $out .= substr($dgram, $p, $step) unless $ignore{$port} || $theirs;
           $p += $step;
         }
       } else {

@@ -19,6 +19,8 @@ export interface RouteListenerOptions extends Pick<RouteWriterOptions, 'netns' |
   readonly onReset: () => void;
   /** The relay exited on its own (another is started after a backoff). */
   readonly onExit?: (info: { pid: number | undefined; code: number | null; signal: NodeJS.Signals | null; stderr: string }) => void;
+  /** Route protocols whose announcements the relay drops unread (another daemon's routes, e.g. BIRD's). */
+  readonly ignoreProtocols?: readonly number[];
 }
 
 const MAX_BACKOFF_MS = 5_000;
@@ -145,6 +147,7 @@ export class RouteListener {
         },
       },
       'listen',
+      (this.opts.ignoreProtocols ?? []).map(String),
     );
     this.link = link;
     if (early.exit !== undefined) this.onExit(link, ...early.exit);

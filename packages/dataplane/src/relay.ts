@@ -128,11 +128,11 @@ export class FrameReader {
   }
 }
 
-/** The relay process, in the routes' namespace; `mode` is its argument (`listen`: relay/nl-relay.pl). */
-export function spawnRelay(opts: RouteWriterOptions, listener: RelayListener, mode?: 'listen'): RelayLink {
+/** The relay process, in the routes' namespace; `mode` and `modeArgs` are its arguments (`listen`: relay/nl-relay.pl). */
+export function spawnRelay(opts: RouteWriterOptions, listener: RelayListener, mode?: 'listen', modeArgs: readonly string[] = []): RelayLink {
   const perl = opts.perlCommand ?? 'perl';
   const netns = opts.netns;
-  const script = mode === undefined ? [RELAY_SCRIPT] : [RELAY_SCRIPT, mode];
+  const script = mode === undefined ? [RELAY_SCRIPT] : [RELAY_SCRIPT, mode, ...modeArgs];
   const [cmd, args] =
     netns === undefined ? [perl, script] : [opts.ipCommand ?? DEFAULT_IP_COMMAND, ['netns', 'exec', netns, perl, ...script]];
   const child: ChildProcess = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });

@@ -70,6 +70,12 @@ export interface RouteSyncOptions extends Pick<RouteWriterOptions, 'netns' | 'ip
    * BGP graceful restart's stale routes).
    */
   readonly holdStale?: boolean;
+  /**
+   * Route protocols whose kernel announcements are dropped unread: another
+   * daemon's routes that never collide with ours, such as BIRD's (a full
+   * table of them would otherwise be decoded for nothing).
+   */
+  readonly ignoreProtocols?: readonly number[];
 }
 
 /** What one full resync found and did. */

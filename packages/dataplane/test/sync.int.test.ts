@@ -66,9 +66,14 @@ class Recorder implements RouteSyncLogger {
   }
 }
 
-async function withSync(fn: (sync: RouteSync, log: Recorder) => Promise<void>, resyncIntervalMs = 0, holdStale = false): Promise<void> {
+async function withSync(
+  fn: (sync: RouteSync, log: Recorder) => Promise<void>,
+  resyncIntervalMs = 0,
+  holdStale = false,
+  ignoreProtocols: readonly number[] = [],
+): Promise<void> {
   const log = new Recorder();
-  const sync = new RouteSync({ netns: ns, logger: log, resyncIntervalMs, holdStale });
+  const sync = new RouteSync({ netns: ns, logger: log, resyncIntervalMs, holdStale, ignoreProtocols });
   try {
     await fn(sync, log);
   } finally {
@@ -296,6 +301,34 @@ describe('RouteSync', () => {
     } finally {
       await sh('link', 'del', 'vc').catch(() => undefined);
     }
+  });
+
+  it('never hears of routes of a protocol it was told to ignore (another daemon\'s), but still of others', async () => {
+    await withSync(
+      async (sync) => {
+        const heard: Buffer[] = [];
+        const s = sync as unknown as { onAnnounced(b: Buffer): void };
+        const real = s.onAnnounced.bind(sync);
+        s.onAnnounced = (b) => {
+          heard.push(Buffer.from(b));
+          real(b);
+        };
+        sync.setDesired([unicastRoute(c('198.19.230.1/32'), { via: gwA })]);
+        await sync.flush();
+        await new Promise((r) => setTimeout(r, 300));
+        heard.length = 0;
+        for (let i = 0; i < 50; i++) await sh('route', 'add', `198.19.228.${i}/32`, 'via', '198.18.0.2', 'proto', '12');
+        await new Promise((r) => setTimeout(r, 300));
+        expect(heard).toEqual([]);
+        await sh('route', 'add', '198.19.229.1/32', 'via', '198.18.0.2', 'proto', 'static');
+        await until('the static route to be heard', async () => heard.length > 0, 1000);
+        await sh('route', 'flush', 'proto', '12');
+        await sh('route', 'del', '198.19.229.1/32', 'proto', 'static');
+      },
+      0,
+      false,
+      [12],
+    );
   });
 
   it("hears nothing of its own writes (the listener relay drops their echoes), and hears a change by hand", async () => {
