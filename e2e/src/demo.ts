@@ -50,7 +50,7 @@ async function pingShow(lab: TerraceLab, fromPod: string, toPod: string, what: s
 async function main(): Promise<number> {
   step('Building the lab: every host is a network namespace');
   say(`fabric: a bridge with etcd at ${ETCD_URL}; ToR at ${TOR_IP}; nodes at ${nodeIp(1)}, ${nodeIp(2)}, ${nodeIp(3)}`);
-  say('node-1 and node-2 run terrace-agent driving a gobgpd sidecar; node-3 runs terrace-agent with --bgp-backend bird: the agent runs BIRD itself');
+  say('node-1 and node-2 run terrace-agent driving a gobgpd sidecar; node-3 runs a BIRD sidecar and terrace-agent with --bgp-backend bird driving it');
   say('pods are namespaces wired by the real terrace-cni plugin');
   const lab = await TerraceLab.start({ nodes: 3, birdNodes: [3], log: say });
   let ok = false;

@@ -15,7 +15,7 @@
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLab, onProcessExit, startFrr, type Daemon, type FrrRouter, type Lab } from '@terrace/testkit';
@@ -49,12 +49,14 @@ export interface LabNode {
   ns: string;
   ip: string;
   socket: string;
-  /** The node's speaker: a gobgpd sidecar, or BIRD run by the agent. */
+  /** The node's speaker: a gobgpd sidecar, or a BIRD sidecar; the agent drives either. */
   backend: 'gobgp' | 'bird';
   /** The gobgpd sidecar (GoBGP nodes only). */
   gobgpd: Daemon | undefined;
   /** BIRD nodes: the agent's --bird-dir (bird.conf, control socket bird.ctl). */
   birdDir?: string;
+  /** The BIRD sidecar (BIRD nodes only). */
+  bird?: Daemon;
   agent: Daemon | undefined;
   /**
    * When set, the agent runs in this process's mount namespace (through
@@ -248,12 +250,18 @@ export class TerraceLab {
     const node: LabNode = bird
       ? { name, index, ns, ip, socket: join(dir, 'cni.sock'), backend: 'bird', gobgpd: undefined, birdDir: join(dir, 'bird'), agent: undefined }
       : { name, index, ns, ip, socket: join(dir, 'cni.sock'), backend: 'gobgp', gobgpd: this.spawnGobgpd(name, ns), agent: undefined };
-    if (node.birdDir) mkdirSync(node.birdDir, { recursive: true });
     this.nodes.set(name, node);
+    if (node.birdDir) {
+      mkdirSync(node.birdDir, { recursive: true });
+      // What a fresh BIRD sidecar reads before its agent renders the real
+      // file (the device protocol has the name the agent's file gives it).
+      writeFileSync(join(node.birdDir, 'bird.conf'), `router id ${ip};\nprotocol device terrace_device { }\n`);
+      await this.startBird(name);
+    }
     await this.startAgent(name);
     this.log(
       bird
-        ? `${name}: namespace ${ns}, address ${ip}, terrace-agent (pid ${node.agent?.pid}) running BIRD (pid ${this.birdPid(name) ?? '?'}) itself`
+        ? `${name}: namespace ${ns}, address ${ip}, a BIRD sidecar (pid ${this.birdPid(name) ?? '?'}) and terrace-agent (pid ${node.agent?.pid}) driving it`
         : `${name}: namespace ${ns}, address ${ip}, gobgpd (pid ${node.gobgpd?.pid}) and terrace-agent (pid ${node.agent?.pid}) running`,
     );
     return node;
@@ -284,29 +292,32 @@ export class TerraceLab {
   }
 
   /**
-   * The PID of the bird a BIRD node's agent runs: the agent's child whose
-   * command is bird with this node's control socket (BIRD is never looked
-   * up by name alone: other labs may run birds of their own).
+   * Starts (again) a BIRD node's BIRD sidecar, as a service manager would:
+   * after a crash with -R (graceful-restart recovery keeps the kernel routes
+   * the last BIRD wrote until its peers have sent their tables again). It
+   * reads the file its agent last rendered.
    */
-  birdPid(name: string): number | undefined {
+  async startBird(name: string, opts: { recovery?: boolean } = {}): Promise<Daemon> {
     const node = this.node(name);
-    const agent = node.agent;
-    if (!node.birdDir || !agent?.running()) return undefined;
+    if (!node.birdDir) throw new Error(`lab: ${name} runs ${node.backend}, not BIRD`);
     const sock = join(node.birdDir, 'bird.ctl');
-    for (const entry of readdirSync('/proc')) {
-      if (!/^\d+$/.test(entry)) continue;
-      try {
-        const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-        // Field 4 (after "pid (comm) state") is the parent PID.
-        const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-        if (ppid !== agent.pid) continue;
-        const argv = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
-        if (argv.includes(sock)) return Number(entry);
-      } catch {
-        // gone meanwhile
-      }
-    }
-    return undefined;
+    const bird = this.kit.startDaemon(node.ns, {
+      name: `bird@${name}`,
+      command: 'bird',
+      args: ['-f', ...(opts.recovery ? ['-R'] : []), '-c', join(node.birdDir, 'bird.conf'), '-s', sock],
+    });
+    node.bird = bird;
+    await waitUntil(`bird on ${name}`, () => {
+      if (!bird.running()) throw new Error(`bird on ${name} exited: ${bird.output().slice(-2000)}`);
+      return existsSync(sock);
+    }, 10000, 20);
+    return bird;
+  }
+
+  /** The PID of a BIRD node's BIRD sidecar, while it runs. */
+  birdPid(name: string): number | undefined {
+    const bird = this.node(name).bird;
+    return bird?.running() ? bird.pid : undefined;
   }
 
   /**
@@ -330,21 +341,18 @@ export class TerraceLab {
   }
 
   /**
-   * Kills a BIRD node's bird (SIGKILL, by PID) as a crash would; its agent
-   * keeps running and starts bird again (with -R: graceful-restart recovery
-   * keeps the kernel routes the last bird wrote). Resolves with the old PID
-   * once a new bird runs.
+   * Kills a BIRD node's BIRD sidecar (SIGKILL, by PID) as a crash would, and
+   * starts it again with -R, as its service manager would; its agent keeps
+   * running and drives the new one. Resolves with both PIDs.
    */
-  async killBird(name: string, timeoutMs = 15000): Promise<{ oldPid: number; newPid: number }> {
+  async killBird(name: string): Promise<{ oldPid: number; newPid: number }> {
+    const node = this.node(name);
     const oldPid = this.birdPid(name);
-    if (oldPid === undefined) throw new Error(`lab: no bird running under the agent on ${name}`);
+    if (oldPid === undefined || !node.bird) throw new Error(`lab: no BIRD sidecar running on ${name}`);
     process.kill(oldPid, 'SIGKILL');
-    let newPid: number | undefined;
-    await waitUntil(`bird restarted on ${name}`, () => {
-      newPid = this.birdPid(name);
-      return newPid !== undefined && newPid !== oldPid;
-    }, timeoutMs, 20);
-    return { oldPid, newPid: newPid as number };
+    await node.bird.exited;
+    const bird = await this.startBird(name, { recovery: true });
+    return { oldPid, newPid: bird.pid };
   }
 
   /** Runs birdc against a BIRD node's bird, inside its namespace. */
@@ -369,7 +377,7 @@ export class TerraceLab {
       '--node-name', name,
       '--node-ip', node.ip,
       '--labels', `rack=lab,lab-node=n${node.index}`,
-      ...(node.backend === 'bird' ? ['--bgp-backend', 'bird', '--bird-dir', node.birdDir as string] : ['--gobgp-address', GOBGP_API]),
+      ...(node.backend === 'bird' ? ['--bgp-backend', 'bird', '--bird-dir', node.birdDir as string, '--bird-sidecar'] : ['--gobgp-address', GOBGP_API]),
       '--etcd-endpoints', ETCD_URL,
       '--cluster', CLUSTER,
       '--cni-socket', node.socket,
@@ -422,16 +430,7 @@ export class TerraceLab {
     const node = this.node(name);
     // Deleting one end of a veth deletes both: the bridge loses the port.
     if (how === 'power-off') await mustRunIn(node.ns, 'ip', ['link', 'del', 'eth0']);
-    // A BIRD node's bird is the agent's child: killed too, as the power goes.
-    const bird = this.birdPid(name);
-    if (bird !== undefined) {
-      try {
-        process.kill(bird, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
-    const procs = [node.agent, node.gobgpd].filter((d): d is Daemon => d !== undefined && d.running());
+    const procs = [node.agent, node.gobgpd, node.bird].filter((d): d is Daemon => d !== undefined && d.running());
     for (const d of procs) {
       try {
         process.kill(d.pid, 'SIGKILL');
