@@ -18,7 +18,7 @@
 import { endianness } from 'node:os';
 import { TerraceError } from '@terrace/api';
 import { decodeAnswers, errnoCode, errnoText, MessageWriter } from './netlink.js';
-import { spawnRelay, type RelayLink, type RelayStarter } from './relay.js';
+import { attachRelay, spawnRelay, type RelayLink, type RelayStarter } from './relay.js';
 
 const LE = endianness() === 'LE';
 
@@ -218,31 +218,21 @@ export class LinkRelay {
     this.pendingBytes = 0;
     this.stderr = '';
     this.started += 1;
-    let link: RelayLink | undefined;
-    let done = false;
-    const early: { exit?: [number | null, NodeJS.Signals | null] } = {};
-    let exited = (): void => undefined;
-    this.exited = new Promise((resolve) => (exited = resolve));
     const opts = this.opts.perlCommand === undefined ? {} : { perlCommand: this.opts.perlCommand };
-    link = (this.opts.relay ?? spawnRelay)(opts, {
-      output: (d) => {
-        if (link !== undefined) this.onStdout(link, d);
+    const { link, exited, early } = attachRelay((l) => (this.opts.relay ?? spawnRelay)(opts, l), {
+      output: (l, d) => this.onStdout(l, d),
+      stderr: (l, text) => {
+        if (this.link === l) this.stderr = (this.stderr + text).slice(-2000);
       },
-      stderr: (text) => {
-        if (link !== undefined && this.link === link) this.stderr = (this.stderr + text).slice(-2000);
+      why: (text) => {
+        this.stderr += text;
       },
-      exit: (code, signal, why) => {
-        if (done) return;
-        done = true;
-        if (why !== undefined) this.stderr += why;
-        if (link !== undefined) this.onExit(link, code, signal);
-        else early.exit = [code, signal];
-        exited();
-      },
+      exit: (l, code, signal) => this.onExit(l, code, signal),
     });
+    this.exited = exited;
     this.link = link;
     link.hold?.(false);
-    if (early.exit !== undefined) this.onExit(link, ...early.exit);
+    if (early !== undefined) this.onExit(link, ...early);
     return link;
   }
 

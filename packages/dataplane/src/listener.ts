@@ -10,7 +10,7 @@
  */
 import { endianness } from 'node:os';
 import { TerraceError } from '@terrace/api';
-import { FrameReader, spawnRelay, type RelayLink, type RouteWriterOptions } from './relay.js';
+import { FrameReader, attachRelay, spawnRelay, type RelayLink, type RouteWriterOptions } from './relay.js';
 
 export interface RouteListenerOptions extends Pick<RouteWriterOptions, 'netns' | 'ipCommand' | 'perlCommand'> {
   /** Announcements: whole netlink messages (RTM_NEWROUTE, RTM_DELLINK, ...), in the kernel's order. */
@@ -123,34 +123,21 @@ export class RouteListener {
     this.frames.reset();
     this.stderr = '';
     if (this.subscribed.done) this.subscribed = RouteListener.gate();
-    let link: RelayLink | undefined;
-    let done = false;
-    const early: { exit?: [number | null, NodeJS.Signals | null] } = {};
-    let exited = (): void => undefined;
-    this.exited = new Promise((resolve) => (exited = resolve));
-    link = spawnRelay(
-      this.opts,
-      {
-        output: (d) => {
-          if (link !== undefined && this.link === link) this.frames.push(d, (body) => this.onFrame(body));
-        },
-        stderr: (text) => {
-          if (link !== undefined && this.link === link) this.stderr = (this.stderr + text).slice(-2000);
-        },
-        exit: (code, signal, why) => {
-          if (done) return;
-          done = true;
-          if (why !== undefined) this.stderr += why;
-          if (link !== undefined) this.onExit(link, code, signal);
-          else early.exit = [code, signal];
-          exited();
-        },
+    const { link, exited, early } = attachRelay((l) => spawnRelay(this.opts, l, 'listen', (this.opts.ignoreProtocols ?? []).map(String)), {
+      output: (l, d) => {
+        if (this.link === l) this.frames.push(d, (body) => this.onFrame(body));
       },
-      'listen',
-      (this.opts.ignoreProtocols ?? []).map(String),
-    );
+      stderr: (l, text) => {
+        if (this.link === l) this.stderr = (this.stderr + text).slice(-2000);
+      },
+      why: (text) => {
+        this.stderr += text;
+      },
+      exit: (l, code, signal) => this.onExit(l, code, signal),
+    });
+    this.exited = exited;
     this.link = link;
-    if (early.exit !== undefined) this.onExit(link, ...early.exit);
+    if (early !== undefined) this.onExit(link, ...early);
     else if (this.ports.length > 0) this.sendPorts(link);
   }
 

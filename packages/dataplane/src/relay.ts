@@ -91,6 +91,50 @@ export interface RelayListener {
 
 export type RelayStarter = (opts: RouteWriterOptions, listener: RelayListener) => RelayLink;
 
+/** What the owner of a relay process (a route writer, pod wiring, the kernel listener) is told. */
+export interface RelayHandlers {
+  output(link: RelayLink, data: Buffer): void;
+  stderr(link: RelayLink, text: string): void;
+  /** Why it never started, when it did not. */
+  why(text: string): void;
+  /** It has gone (called once; not for a relay that died before `start` returned: see `early`). */
+  exit(link: RelayLink, code: number | null, signal: NodeJS.Signals | null): void;
+}
+
+export interface AttachedRelay {
+  link: RelayLink;
+  /** Resolves when the process has gone. */
+  exited: Promise<void>;
+  /** Its exit, when it died before `start` returned (a relay that could not start): the owner handles it once it holds `link`. */
+  early: [number | null, NodeJS.Signals | null] | undefined;
+}
+
+/** Starts a relay and routes its events to `h` with the link they belong to, however early they come. */
+export function attachRelay(start: (listener: RelayListener) => RelayLink, h: RelayHandlers): AttachedRelay {
+  let link: RelayLink | undefined;
+  let done = false;
+  let early: AttachedRelay['early'];
+  let resolveExited = (): void => undefined;
+  const exited = new Promise<void>((resolve) => (resolveExited = resolve));
+  link = start({
+    output: (d) => {
+      if (link !== undefined) h.output(link, d);
+    },
+    stderr: (text) => {
+      if (link !== undefined) h.stderr(link, text);
+    },
+    exit: (code, signal, why) => {
+      if (done) return;
+      done = true;
+      if (why !== undefined) h.why(why);
+      if (link !== undefined) h.exit(link, code, signal);
+      else early = [code, signal];
+      resolveExited();
+    },
+  });
+  return { link, exited, early };
+}
+
 /**
  * Frames as the relay writes them (a u32 length in host order, then that
  * many bytes), from output in any chunking. A frame is copied once, when it
@@ -421,31 +465,20 @@ export class RouteWriter {
     this.waiting = [];
     this.frames.reset();
     this.stderr = '';
-    let link: RelayLink | undefined;
-    let done = false;
-    /** An exit reported before the starter returned (a relay that could not start). */
-    const early: { exit?: [number | null, NodeJS.Signals | null] } = {};
-    let exited = (): void => undefined;
-    this.exited = new Promise((resolve) => (exited = resolve));
-    link = spawnRelay(this.opts, {
-      output: (d) => {
-        if (link !== undefined) this.onStdout(link, d);
+    const { link, exited, early } = attachRelay((l) => spawnRelay(this.opts, l), {
+      output: (l, d) => this.onStdout(l, d),
+      stderr: (l, text) => {
+        if (this.link === l) this.stderr = (this.stderr + text).slice(-2000);
       },
-      stderr: (text) => {
-        if (link !== undefined && this.link === link) this.stderr = (this.stderr + text).slice(-2000);
+      why: (text) => {
+        this.stderr += text;
       },
-      exit: (code, signal, why) => {
-        if (done) return;
-        done = true;
-        if (why !== undefined) this.stderr += why;
-        if (link !== undefined) this.onExit(link, code, signal);
-        else early.exit = [code, signal];
-        exited();
-      },
+      exit: (l, code, signal) => this.onExit(l, code, signal),
     });
+    this.exited = exited;
     this.link = link;
     // Dead from the start: its batches come back lost, and the next begin() starts another.
-    if (early.exit !== undefined) this.onExit(link, ...early.exit);
+    if (early !== undefined) this.onExit(link, ...early);
     else this.opts.onStart?.(link.pid);
     return link;
   }
