@@ -126,7 +126,7 @@ const BAD: Array<[string, string, string]> = [
   ['peer ttlSecurity 256', peer(`${PEER}  ttlSecurity: 256\n`), 'spec.ttlSecurity 256 is out of range 1–255'],
   ['peer bad sourceAddress', peer(`${PEER}  sourceAddress: Auto\n`), 'spec.sourceAddress "Auto" is not one of UseNodeIP, None'],
   ['Calico peer keepOriginalNextHop', peer(`${PEER}  keepOriginalNextHop: true\n`, C), '(bgppeer/p): spec.keepOriginalNextHop is a Calico field Terrace does not support: use nextHopMode: Keep'],
-  ['Calico peer BFD', peer(`${PEER}  failureDetectionMode: BFDIfDirectlyConnected\n`, C), 'spec.failureDetectionMode is a Calico field Terrace does not support: write BFD as spec.bfd (a Terrace field, run by nodes on the BIRD backend)'],
+  ['Calico peer BFD mode', peer(`${PEER}  failureDetectionMode: Always\n`, C), 'spec.failureDetectionMode "Always" is not None or BFDIfDirectlyConnected'],
 
   // BGPConfiguration
   ['bgpconfig bad name', bgp('  asNumber: 64512\n', 'global'), '(bgpconfiguration/global): metadata.name "global" must be "default" (cluster-wide) or "node.<nodename>" (one node)'],

@@ -22,6 +22,12 @@ describe('Terrace extensions for BIRD and BFD', () => {
     expect(() => validateResource(config('node.n1', { nodeToNodeMeshBFD: {} }))).toThrow(/nodeToNodeMeshBFD is only meaningful on bgpconfiguration\/default/);
   });
 
+  it("takes Calico's failureDetectionMode as our bfd", () => {
+    const calico = (mode: string): unknown => ({ apiVersion: 'projectcalico.org/v3', kind: 'BGPPeer', metadata: { name: 'tor' }, spec: { peerIP: '198.18.0.1', asNumber: 65000, failureDetectionMode: mode } });
+    expect(validateResource(calico('BFDIfDirectlyConnected'))).toMatchObject({ apiVersion: 'terrace.dev/v1', spec: { bfd: {} } });
+    expect(validateResource(calico('None'))).not.toHaveProperty('spec.bfd');
+  });
+
   it('lets a Node name its BGP backend', () => {
     expect(validateResource(node({ ipv4Address: '198.18.0.11/24', backend: 'bird' }))).toMatchObject({ spec: { bgp: { backend: 'bird' } } });
     expect(() => validateResource(node({ backend: 'frr' }))).toThrow(/spec\.bgp\.backend/);

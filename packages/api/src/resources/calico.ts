@@ -5,7 +5,7 @@
  * apiVersion; what needs care is the fields Calico has and Terrace does not:
  * each is refused by name with what to do instead, never dropped.
  */
-import { invalidField } from '../errors.js';
+import { invalidField, quote } from '../errors.js';
 import { isObj, joinPath, type Obj } from './fields.js';
 import { API_VERSION, type Kind } from './types.js';
 
@@ -23,7 +23,6 @@ const CALICO_ONLY: Partial<Record<Kind, Record<string, Record<string, string>>>>
   BGPPeer: {
     spec: {
       keepOriginalNextHop: 'use nextHopMode: Keep',
-      failureDetectionMode: 'write BFD as spec.bfd (a Terrace field, run by nodes on the BIRD backend)',
       restartMode: 'graceful restart is always on; tune it with maxRestartTime',
       birdGatewayMode: '',
       numAllowedLocalASNumbers: '',
@@ -88,5 +87,19 @@ export function fromCalico(kind: Kind, ref: string, doc: Obj): Obj {
       if (field in obj) throw invalidField(ref, joinPath(path, field), `is a Calico field Terrace does not support${advice ? `: ${advice}` : ''}`);
     }
   }
-  return { ...doc, apiVersion: API_VERSION };
+  return { ...convertBfd(kind, ref, doc), apiVersion: API_VERSION };
+}
+
+/**
+ * Calico's BGPPeer `failureDetectionMode: BFDIfDirectlyConnected` is our
+ * `bfd: {}` (BFD with the defaults; our peers are directly connected or use
+ * ttlSecurity/multihop, where BIRD runs multihop BFD); `None` is no BFD.
+ */
+function convertBfd(kind: Kind, ref: string, doc: Obj): Obj {
+  const spec = doc['spec'];
+  if (kind !== 'BGPPeer' || !isObj(spec) || !('failureDetectionMode' in spec)) return doc;
+  const { failureDetectionMode: mode, ...rest } = spec;
+  if (mode === 'None') return { ...doc, spec: rest };
+  if (mode === 'BFDIfDirectlyConnected') return { ...doc, spec: { ...rest, bfd: isObj(rest['bfd']) ? rest['bfd'] : {} } };
+  throw invalidField(ref, 'spec.failureDetectionMode', `${quote(String(mode))} is not None or BFDIfDirectlyConnected`);
 }
