@@ -13,46 +13,9 @@
 import type { IPAddr } from '@terrace/api';
 import type { MessageWriter } from './netlink.js';
 import { MAIN_TABLE } from './constants.js';
+import { AF_INET, AF_INET6, AF_UNSPEC, IFA_ADDRESS, IFA_FLAGS, IFA_F_NODAD, IFA_LOCAL, IFF_UP, IFLA_ADDRESS, IFLA_IFNAME, IFLA_INFO_DATA, IFLA_INFO_KIND, IFLA_LINKINFO, IFLA_MTU, IFLA_NET_NS_FD, NDA_DST, NDA_LLADDR, NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE, NLM_F_REQUEST, NUD_PERMANENT, RTA_GATEWAY, RTA_OIF, RTM_DELLINK, RTM_GETLINK, RTM_NEWADDR, RTM_NEWLINK, RTM_NEWNEIGH, RTM_NEWROUTE, RTNH_F_ONLINK, RTN_UNICAST, RTPROT_BOOT, RT_SCOPE_UNIVERSE, VETH_INFO_PEER } from './rtnl.js';
 
-// linux/netlink.h
-const NLM_F_REQUEST = 0x1;
-const NLM_F_ACK = 0x4;
-const NLM_F_REPLACE = 0x100;
-const NLM_F_EXCL = 0x200;
-const NLM_F_CREATE = 0x400;
-// linux/rtnetlink.h, linux/if_link.h, linux/veth.h, linux/if_addr.h, linux/neighbour.h
-const RTM_NEWLINK = 16;
-const RTM_DELLINK = 17;
-const RTM_GETLINK = 18;
-const RTM_NEWADDR = 20;
-const RTM_NEWROUTE = 24;
-const RTM_NEWNEIGH = 28;
-const IFLA_ADDRESS = 1;
-const IFLA_IFNAME = 3;
-const IFLA_MTU = 4;
-const IFLA_LINKINFO = 18;
-const IFLA_NET_NS_FD = 28;
-const IFLA_INFO_KIND = 1;
-const IFLA_INFO_DATA = 2;
-const VETH_INFO_PEER = 1;
-const IFF_UP = 0x1;
-const IFA_ADDRESS = 1;
-const IFA_LOCAL = 2;
-const IFA_FLAGS = 8;
-const IFA_F_NODAD = 0x02;
-const NDA_DST = 1;
-const NDA_LLADDR = 2;
-const NUD_PERMANENT = 0x80;
-const RTA_OIF = 4;
-const RTA_GATEWAY = 5;
 /** What `ip route` gives a route when told no protocol; `ip route show` leaves it out. */
-const RTPROT_BOOT = 3;
-const RT_SCOPE_UNIVERSE = 0;
-const RTN_UNICAST = 1;
-const RTNH_F_ONLINK = 4;
-const AF_UNSPEC = 0;
-const AF_INET = 2;
-const AF_INET6 = 10;
 
 const flags = (ack: boolean, extra = 0): number => NLM_F_REQUEST | (ack ? NLM_F_ACK : 0) | extra;
 const af = (family: 4 | 6): number => (family === 4 ? AF_INET : AF_INET6);

@@ -17,57 +17,15 @@
  * Pure functions over bytes; the process that talks to the kernel is in
  * relay.ts. Netlink is in host byte order.
  */
-import { endianness } from 'node:os';
 import { getSystemErrorMap } from 'node:util';
 import { addrFamily, prefixFamily, prefixLength, writeAddr, writePrefixAddr, type IPFamily, type PackedAddr, type PackedPrefix } from '@terrace/api';
 import type { CanonHop, RouteCanon } from './canon.js';
 import { defaultMetric } from './canon.js';
 import { MAIN_TABLE, ROUTE_PROTOCOL } from './constants.js';
-
-const LE = endianness() === 'LE';
-
-// linux/netlink.h
-export const NLMSG_ERROR = 2;
-const NLM_F_REQUEST = 0x1;
-export const NLM_F_ACK = 0x4;
-const NLM_F_REPLACE = 0x100;
-const NLM_F_EXCL = 0x200;
-const NLM_F_CREATE = 0x400;
-/** On an NLMSG_ERROR: extended-ack attributes follow the echoed header. */
-const NLM_F_ACK_TLVS = 0x200;
-/** On an NLMSG_ERROR: the request was not echoed beyond its header (NETLINK_CAP_ACK). */
-const NLM_F_CAPPED = 0x100;
-const NLMSGERR_ATTR_MSG = 1;
-// linux/rtnetlink.h
-const RTM_NEWLINK = 16;
-const RTM_GETLINK = 18;
-const RTM_NEWROUTE = 24;
-const RTM_DELROUTE = 25;
-const RTN_UNSPEC = 0;
-const RTN_TYPE = { unicast: 1, blackhole: 6, unreachable: 7, prohibit: 8 } as const;
-const RT_SCOPE_UNIVERSE = 0;
-const RT_SCOPE_LINK = 253;
-const RT_SCOPE_NOWHERE = 255;
-const RTNH_F_ONLINK = 4;
-const RTA_DST = 1;
-const RTA_OIF = 4;
-const RTA_GATEWAY = 5;
-const RTA_PRIORITY = 6;
-const RTA_PREFSRC = 7;
-const RTA_MULTIPATH = 9;
-const RTA_TABLE = 15;
-const RTA_VIA = 18;
-const IFLA_IFNAME = 3;
-const AF_INET = 2;
-const AF_INET6 = 10;
-
-const NLMSG_HDRLEN = 16;
-const RTMSG_LEN = 12;
-const IFINFOMSG_LEN = 16;
+import { AF_INET, AF_INET6, IFINFOMSG_LEN, IFLA_IFNAME, LE, NLMSGERR_ATTR_MSG, NLMSG_ERROR, NLMSG_HDRLEN, NLM_F_ACK, NLM_F_ACK_TLVS, NLM_F_CAPPED, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE, NLM_F_REQUEST, RTA_DST, RTA_GATEWAY, RTA_MULTIPATH, RTA_OIF, RTA_PREFSRC, RTA_PRIORITY, RTA_TABLE, RTA_VIA, RTMSG_LEN, RTM_DELROUTE, RTM_GETLINK, RTM_NEWLINK, RTM_NEWROUTE, RTNH_F_ONLINK, RTN_TYPE, RTN_UNSPEC, RT_SCOPE_LINK, RT_SCOPE_NOWHERE, RT_SCOPE_UNIVERSE, align4 } from './rtnl.js';
+export { NLMSG_ERROR, NLM_F_ACK } from './rtnl.js';
 
 export type RouteOp = 'add' | 'replace' | 'del';
-
-const align4 = (n: number): number => (n + 3) & ~3;
 
 /**
  * Appends netlink messages to a growing buffer. Messages are written in

@@ -6,45 +6,14 @@
  * through an index → name map that link messages keep current. Pure
  * functions over bytes; netlink is in host byte order.
  */
-import { endianness } from 'node:os';
 import { readAddr, readPrefix, type IPFamily, type PackedAddr, type PackedPrefix } from '@terrace/api';
 import { defaultMetric, keyOf, pooledHop, pooledSingle, sortHops, type CanonHop, type RouteCanon } from './canon.js';
 import { ROUTE_PROTOCOL } from './constants.js';
 import type { MessageWriter } from './netlink.js';
 import type { KernelEvent } from './plan.js';
 import type { RouteKind } from './route.js';
+import { AF_INET, AF_INET6, IFINFOMSG_LEN, IFLA_IFNAME, LE, NLMSG_DONE, NLMSG_ERROR, NLMSG_HDRLEN, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST, RTA_DST, RTA_GATEWAY, RTA_MULTIPATH, RTA_OIF, RTA_PREFSRC, RTA_PRIORITY, RTA_TABLE, RTA_VIA, RTMSG_LEN, RTM_DELLINK, RTM_DELROUTE, RTM_GETLINK, RTM_GETROUTE, RTM_NEWLINK, RTM_NEWROUTE, RTNH_F_ONLINK, align4 } from './rtnl.js';
 
-const LE = endianness() === 'LE';
-
-// linux/netlink.h, linux/rtnetlink.h
-const NLMSG_ERROR = 2;
-const NLMSG_DONE = 3;
-const NLM_F_REQUEST = 0x1;
-const NLM_F_DUMP_INTR = 0x10;
-const NLM_F_DUMP = 0x300;
-const RTM_NEWLINK = 16;
-const RTM_DELLINK = 17;
-const RTM_GETLINK = 18;
-const RTM_NEWROUTE = 24;
-const RTM_DELROUTE = 25;
-const RTM_GETROUTE = 26;
-const RTNH_F_ONLINK = 4;
-const RTA_DST = 1;
-const RTA_OIF = 4;
-const RTA_GATEWAY = 5;
-const RTA_PRIORITY = 6;
-const RTA_PREFSRC = 7;
-const RTA_MULTIPATH = 9;
-const RTA_TABLE = 15;
-const RTA_VIA = 18;
-const IFLA_IFNAME = 3;
-const AF_INET = 2;
-const AF_INET6 = 10;
-const NLMSG_HDRLEN = 16;
-const RTMSG_LEN = 12;
-const IFINFOMSG_LEN = 16;
-
-const align4 = (n: number): number => (n + 3) & ~3;
 const r16 = (b: Buffer, at: number): number => (LE ? b.readUInt16LE(at) : b.readUInt16BE(at));
 const r32 = (b: Buffer, at: number): number => (LE ? b.readUInt32LE(at) : b.readUInt32BE(at));
 const ri32 = (b: Buffer, at: number): number => (LE ? b.readInt32LE(at) : b.readInt32BE(at));
