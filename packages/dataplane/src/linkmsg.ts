@@ -15,8 +15,6 @@ import type { MessageWriter } from './netlink.js';
 import { MAIN_TABLE } from './constants.js';
 import { AF_INET, AF_INET6, AF_UNSPEC, IFA_ADDRESS, IFA_FLAGS, IFA_F_NODAD, IFA_LOCAL, IFF_UP, IFLA_ADDRESS, IFLA_IFNAME, IFLA_INFO_DATA, IFLA_INFO_KIND, IFLA_LINKINFO, IFLA_MTU, IFLA_NET_NS_FD, NDA_DST, NDA_LLADDR, NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE, NLM_F_REQUEST, NUD_PERMANENT, RTA_GATEWAY, RTA_OIF, RTM_DELLINK, RTM_GETLINK, RTM_NEWADDR, RTM_NEWLINK, RTM_NEWNEIGH, RTM_NEWROUTE, RTNH_F_ONLINK, RTN_UNICAST, RTPROT_BOOT, RT_SCOPE_UNIVERSE, VETH_INFO_PEER } from './rtnl.js';
 
-/** What `ip route` gives a route when told no protocol; `ip route show` leaves it out. */
-
 const flags = (ack: boolean, extra = 0): number => NLM_F_REQUEST | (ack ? NLM_F_ACK : 0) | extra;
 const af = (family: 4 | 6): number => (family === 4 ? AF_INET : AF_INET6);
 

@@ -67,6 +67,7 @@ export const IFA_F_NODAD = 0x02;
 export const NDA_DST = 1;
 export const NDA_LLADDR = 2;
 export const NUD_PERMANENT = 0x80;
+/** What `ip route` gives a route when told no protocol; `ip route show` leaves it out. */
 export const RTPROT_BOOT = 3;
 export const RTN_UNICAST = 1;
 export const AF_UNSPEC = 0;
