@@ -15,6 +15,8 @@ packages=(
   podman busybox-static
   # The reference CNI plugins in /usr/lib/cni (ptp, host-local, ...): the benchmark's baseline.
   containernetworking-plugins
+  # natOutgoing: the agent masquerades in its own nftables table (packages/dataplane/src/nat).
+  nftables
 )
 
 # What Debian's podman package sets up besides the program, which a test host

@@ -8,3 +8,4 @@ export * from './sync.js';
 export * from './links.js';
 export { LinkRelay, OpFrame, sharedLinkRelay, type FrameOutcome, type LinkRelayOptions, type StepFailure } from './linkrelay.js';
 export { checkPodNetns } from './podns.js';
+export * from './nat/index.js';
