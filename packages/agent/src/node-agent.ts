@@ -9,7 +9,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { TerraceError, type BgpBackend, type TerraceNode, parseSelector } from '@terrace/api';
 import { BIRD_KERNEL_PROTOCOL, DEFAULT_STALE_GRACE_MS, createSpeaker, type BgpSpeaker, type GobgpSpeakerOptions } from '@terrace/bgp';
-import { RouteSync, type UnicastRoute } from '@terrace/dataplane';
+import { NatTable, RouteSync, type UnicastRoute } from '@terrace/dataplane';
 import type { Keys, ResourceStore } from '@terrace/datastore';
 import type { Etcd3 } from 'etcd3';
 import { Allocator } from '@terrace/ipam';
@@ -17,6 +17,7 @@ import { Reconciler } from './agent.js';
 import { type CniServer, allocatorIpam, etcdReadiness, localPodRoutes, podRoutesThrough, startCniServer } from './cni/index.js';
 import type { AgentConfig } from './config.js';
 import { Liveness } from './liveness.js';
+import { NatReconciler } from './nat.js';
 import type { Logger } from '@terrace/log';
 import type { SelectorMatcher } from './peers.js';
 import { effectiveBackend, registerNode } from './registration.js';
@@ -61,6 +62,7 @@ export class NodeAgent {
   private liveness: Liveness | undefined;
   private state: ClosableClusterState | undefined;
   private reconciler: Reconciler | undefined;
+  private nat: NatReconciler | undefined;
   private statusTimer: NodeJS.Timeout | undefined;
   private publishing: Promise<void> | undefined;
   private node: TerraceNode | undefined;
@@ -131,7 +133,7 @@ export class NodeAgent {
 
   /** Registers the node, takes the lease, and starts reconciling; resolves once the first state is applied. */
   async start(): Promise<void> {
-    const { config, etcd, keys, store, log } = this.opts;
+    const { config, etcd, keys, store, log, netns } = this.opts;
     const reg = await registerNode(store, {
       name: config.nodeName,
       addresses: config.addresses,
@@ -173,6 +175,9 @@ export class NodeAgent {
     const podRoutes = ipam ? await localPodRoutes(ipam, config.nodeName) : [];
     this.routes.upsert(podRoutes);
     await this.reconciler.start();
+    // natOutgoing: our nftables table, resynced on the route sync's interval.
+    this.nat = new NatReconciler(this.state, new NatTable({ ...(netns ? { netns } : {}), logger: log, resyncIntervalMs: config.resyncIntervalMs }), log);
+    await this.nat.start();
     this.releaseStaleWhenSettled();
     if (config.cniSocket !== undefined && ipam) await this.startCni(config.cniSocket, ipam, podRoutes);
     await this.publishStatus();
@@ -264,6 +269,7 @@ export class NodeAgent {
         advertised: reconciler.announcements().announcements.map((a) => a.prefix),
         installed: reconciler.installedCount(),
         ...(this.speaker.ribCheck ? { ribCheck: this.speaker.ribCheck() } : {}),
+        ...(this.nat ? { nat: this.nat.status() } : {}),
         now: new Date(),
       });
       await liveness.put(this.opts.keys.status(this.opts.config.nodeName), JSON.stringify(status));
@@ -287,8 +293,9 @@ export class NodeAgent {
   }
 
   /**
-   * Stops everything the agent started. Routes stay in the kernel and the
-   * status goes with the lease: a restarted agent picks up from there.
+   * Stops everything the agent started. Routes and the NAT table stay in the
+   * kernel and the status goes with the lease: a restarted agent picks up
+   * from there.
    */
   async stop(): Promise<void> {
     this.stopped = true;
@@ -296,6 +303,7 @@ export class NodeAgent {
     await this.publishing;
     await this.cni?.close();
     await this.reconciler?.stop();
+    await this.nat?.stop();
     await this.state?.close();
     await this.bgp?.stop();
     await this.routes.close();

@@ -30,6 +30,8 @@ export interface StatusInputs {
   installed: number;
   /** The speaker's check of its selection against gobgpd's, when it has one. */
   ribCheck?: RibCheckStatus;
+  /** The natOutgoing table's state, when the agent manages one. */
+  nat?: { installed: boolean; error?: string; repaired: number };
   now: Date;
 }
 
@@ -69,5 +71,6 @@ export function buildNodeStatus(inp: StatusInputs): NodeStatus {
     if (rc.example !== undefined) out.ribCheck.example = rc.example;
     if (rc.checkedAt !== undefined) out.ribCheck.checkedAt = rc.checkedAt.toISOString();
   }
+  if (inp.nat) out.nat = { ...inp.nat };
   return out;
 }

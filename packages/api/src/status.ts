@@ -73,6 +73,13 @@ export interface NodeStatus {
     /** RFC 3339: the last completed comparison. */
     checkedAt?: string;
   };
+  /**
+   * natOutgoing's nftables table (`inet terrace-nat`): `installed` when it is
+   * in the kernel as the pools want (false when no pool has natOutgoing),
+   * `error` the last failure in one line (retried), `repaired` how often it
+   * was found changed outside Terrace and rewritten. Absent from older agents.
+   */
+  nat?: { installed: boolean; error?: string; repaired: number };
 }
 
 /** A status older than this is shown as stale. */

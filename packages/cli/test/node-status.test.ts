@@ -68,6 +68,15 @@ describe('terracectl node status table', () => {
     ]);
   });
 
+  it('adds the natOutgoing table state when the agent reports one', () => {
+    const last = (nat: NonNullable<NodeStatus['nat']>): string | undefined => renderNodeStatus('node1', { ...status, peers: [], nat }, now, 30_000).split('\n').at(-2);
+    expect(last({ installed: true, repaired: 0 })).toBe('NAT: table inet terrace-nat in place');
+    expect(last({ installed: false, repaired: 2 })).toBe('NAT: no pool has natOutgoing, no table; rewritten 2 times after changes outside Terrace');
+    expect(last({ installed: false, error: 'nft -j list tables inet: cannot run nft: spawn nft ENOENT', repaired: 0 })).toBe(
+      'NAT: not in sync (retrying): nft -j list tables inet: cannot run nft: spawn nft ENOENT',
+    );
+  });
+
   it('says so when a node has published nothing', () => {
     expect(renderNodeStatus('node2', undefined, now, 30_000)).toBe('Node node2: no status published (is terrace-agent running on it?)\n');
   });

@@ -37,7 +37,15 @@ export function renderNodeStatus(name: string, status: NodeStatus | undefined, n
   lines.push(`Prefixes: ${status.prefixes.received} received, ${status.prefixes.advertised} advertised, ${status.prefixes.installed} routes installed`);
   const rc = status.ribCheck;
   if (rc) lines.push(`RIB check: ${ribCheckText(rc, now)}`);
+  if (status.nat) lines.push(`NAT: ${natText(status.nat)}`);
   return lines.join('\n') + '\n';
+}
+
+/** natOutgoing's table on the node: there, not needed, or why it is not as wanted. */
+function natText(nat: NonNullable<NodeStatus['nat']>): string {
+  const repaired = nat.repaired > 0 ? `; rewritten ${nat.repaired} time${nat.repaired === 1 ? '' : 's'} after changes outside Terrace` : '';
+  if (nat.error !== undefined) return `not in sync (retrying): ${nat.error}${repaired}`;
+  return `${nat.installed ? 'table inet terrace-nat in place' : 'no pool has natOutgoing, no table'}${repaired}`;
 }
 
 /** The agent's own selection against gobgpd's: `ok`, or how many prefixes differed and one of them. */

@@ -29,7 +29,7 @@ function runNft(opts: NftOptions, args: readonly string[]): Promise<string> {
     let err = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
     child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
-    child.on('error', (e) => reject(new TerraceError('Unavailable', `nft ${args.join(' ')}: cannot run ${cmd}: ${e.message}`)));
+    child.on('error', (e) => reject(new TerraceError('Unavailable', `nft ${args.join(' ')}: cannot run ${cmd}: ${e.message}`, { cause: e })));
     child.on('close', (code) => {
       if (code === 0) return resolve(out);
       // nft points at the failing token over several lines; the first says what.
@@ -87,4 +87,9 @@ export async function applyNft(opts: NftOptions, batch: { nftables: unknown[] })
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/** The error says nft is not installed (the agent's host has no nftables package). */
+export function isNftMissing(e: unknown): boolean {
+  return e instanceof TerraceError && (e.cause as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
 }

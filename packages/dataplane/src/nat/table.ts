@@ -14,7 +14,7 @@
  */
 import { DEFAULT_RESYNC_INTERVAL_MS } from '../constants.js';
 import type { RouteSyncLogger } from '../sync.js';
-import { type NftOptions, applyNft, readNatTable } from './nft.js';
+import { type NftOptions, applyNft, isNftMissing, readNatTable } from './nft.js';
 import { NAT_TABLE, NAT_TABLE_FAMILY, type NatPlan, type NatPool, describeNatPools, natTransaction, planNat } from './plan.js';
 
 export interface NatTableOptions extends NftOptions {
@@ -107,8 +107,15 @@ export class NatTable {
 
   private async compareAndApply(want: { plan: NatPlan; text: string; pools: string }): Promise<NatPassResult> {
     const { logger } = this.opts;
-    const actual = await readNatTable(this.opts);
     const table = `${NAT_TABLE_FAMILY} ${NAT_TABLE}`;
+    let actual;
+    try {
+      actual = await readNatTable(this.opts);
+    } catch (e) {
+      // A host without nftables has no table of ours to remove, and needs none until a pool wants NAT.
+      if (want.plan === undefined && isNftMissing(e)) return 'unchanged';
+      throw e;
+    }
     if (want.plan === undefined) {
       if (actual === undefined) return 'unchanged';
       await applyNft(this.opts, { nftables: [{ delete: { table: { family: NAT_TABLE_FAMILY, name: NAT_TABLE } } }] });

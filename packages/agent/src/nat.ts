@@ -1,0 +1,62 @@
+/**
+ * natOutgoing on this node: the pools from the watch cache, handed to the
+ * dataplane's NatTable (which plans, compares and applies; see
+ * dataplane/src/nat). Every pool counts, disabled ones too: `disabled` only
+ * stops new allocations, and pods may still hold addresses there, so they
+ * keep their NAT and stay "inside a pool" as destinations.
+ *
+ * The table is rewritten only when the pools' NAT view changes (block and
+ * node changes arrive far more often and do not touch it); NatTable's own
+ * resync repairs drift in between.
+ */
+import { type IPPool, parseCidr } from '@terrace/api';
+import type { NatPool, NatTable, NatTableStatus } from '@terrace/dataplane';
+import type { Logger } from '@terrace/log';
+import type { ClusterState } from './sources.js';
+
+/** The planner's input for these pools. */
+export function natPools(pools: readonly IPPool[]): NatPool[] {
+  return pools.map((p) => ({ cidr: parseCidr(p.spec.cidr), natOutgoing: p.spec.natOutgoing }));
+}
+
+export class NatReconciler {
+  private applied: string | undefined;
+  private readonly unsubscribe: () => void;
+
+  constructor(
+    private readonly state: ClusterState,
+    private readonly table: NatTable,
+    private readonly log: Logger,
+  ) {
+    this.unsubscribe = state.onChange(() => this.update());
+  }
+
+  /** Applies the current pools; resolves after the first pass (a failure is logged and retried by the table). */
+  async start(): Promise<void> {
+    await this.update();
+  }
+
+  private update(): Promise<void> {
+    const pools = natPools(this.state.pools());
+    const key = JSON.stringify(pools.map((p) => [p.cidr.family, String(p.cidr.base), p.cidr.prefix, p.natOutgoing]));
+    if (key === this.applied) return Promise.resolve();
+    this.applied = key;
+    // NatTable logs and retries failures itself; here they only must not escape.
+    return this.table.set(pools).then(
+      () => undefined,
+      (e: unknown) => {
+        this.log.debug('nat: pass failed (retried)', { error: (e as Error).message });
+      },
+    );
+  }
+
+  status(): NatTableStatus {
+    return this.table.status();
+  }
+
+  /** Stops following the pools; the table stays (see NatTable.close). */
+  async stop(): Promise<void> {
+    this.unsubscribe();
+    await this.table.close();
+  }
+}
