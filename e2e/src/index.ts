@@ -6,3 +6,4 @@ export * from './routes.js';
 export * from './lab.js';
 export * from './stats.js';
 export * from './podman.js';
+export * from './internet.js';

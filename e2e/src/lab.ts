@@ -7,6 +7,8 @@
  *               a BIRD node (LabOptions.birdNodes): terrace-agent supervising bird,
  *               BFD (100 ms × 3) with the ToR and with other BIRD nodes
  *   <p>pod-X    a pod: wired by the real terrace-cni, run inside its node's namespace
+ *   <p>inet     LabOptions.internet: a host behind the ToR (internet.ts); every node
+ *               then has a default route via the ToR
  *
  * Every process runs inside a lab namespace (`ip netns exec`) and is tracked
  * by PID; nothing connects the lab to the root namespace. `destroy()` (also
@@ -20,6 +22,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLab, onProcessExit, startFrr, type Daemon, type FrrRouter, type Lab } from '@terrace/testkit';
 import { callCni, cniStateDir, resultIPv4, type CniOutcome } from './cni.js';
+import { addInternet } from './internet.js';
 import { labManifests, type PoolDef } from './manifests.js';
 import { CLUSTER, ETCD_IP, POOL_A, ETCD_URL, FABRIC_PREFIX_LEN, GOBGP_API, LAB_BFD, NODE_ASN, TOR_ASN, TOR_IP, nodeIp } from './plan.js';
 import { BIN, cleanEnv, mustRunIn, runIn, waitUntil, type RunResult } from './proc.js';
@@ -39,6 +42,8 @@ export interface LabOptions {
   birdNodes?: readonly number[];
   /** Pools applied besides the lab's two. */
   extraPools?: readonly PoolDef[];
+  /** Adds the internet host behind the ToR (internet.ts) and a default route via the ToR on every node. */
+  internet?: boolean;
   /** Progress lines (the demo narrates with them). */
   log?: (line: string) => void;
 }
@@ -91,6 +96,8 @@ export class TerraceLab {
   readonly pods = new Map<string, LabPod>();
   tor: FrrRouter | undefined;
   controller: Daemon | undefined;
+  /** The internet host's namespace (LabOptions.internet). */
+  internetNs: string | undefined;
   private etcd: Daemon | undefined;
   private readonly removeHook: () => void;
   private destroyed = false;
@@ -148,6 +155,7 @@ export class TerraceLab {
     this.log(`etcd is up at ${ETCD_URL}; BGP settings, the ToR peer and the pools are applied`);
 
     await this.startTor(opts.torNeighbors ?? n);
+    if (opts.internet) this.internetNs = await addInternet(this.kit, this.torNs);
     if (opts.controllerGrace) this.startController(opts.controllerGrace);
 
     await Promise.all(Array.from({ length: n }, (_, i) => this.addNode(i + 1)));
@@ -244,6 +252,7 @@ export class TerraceLab {
     const ns = await this.kit.addNamespace(`n${index}`);
     const ip = nodeIp(index);
     await this.kit.connect(ns, this.fabricNs, `${ip}/${FABRIC_PREFIX_LEN}`);
+    if (this.internetNs) await mustRunIn(ns, 'ip', ['route', 'add', 'default', 'via', TOR_IP]);
     const dir = join(this.tmp, name);
     mkdirSync(dir, { recursive: true });
     const bird = this.birdNodes.has(index);

@@ -11,6 +11,8 @@ export interface PoolDef {
   name: string;
   cidr: string;
   blockSize: number;
+  /** Written only when set. */
+  natOutgoing?: boolean;
 }
 
 export function poolManifest(p: PoolDef): string {
@@ -23,6 +25,7 @@ export function poolManifest(p: PoolDef): string {
     `  cidr: ${p.cidr}`,
     `  blockSize: ${p.blockSize}`,
     '  nodeSelector: all()',
+    ...(p.natOutgoing === undefined ? [] : [`  natOutgoing: ${p.natOutgoing}`]),
     '',
   ].join('\n');
 }
