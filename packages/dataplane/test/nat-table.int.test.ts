@@ -3,6 +3,10 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { parseCidr } from '@terrace/api';
 import { createLab, type Lab } from '@terrace/testkit';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { NAT_TABLE, NatTable, type NatPool, type RouteSyncLogger } from '../src/index.js';
 
 const c = parseCidr;
@@ -130,21 +134,29 @@ describe('NatTable', () => {
     }
   });
 
-  it('reports a failure in one line, in status and once in the log, and keeps retrying', async () => {
+  it('reports a failure in one line, in status and once in the log, and retries until it succeeds', async () => {
     const log = new Recorder();
-    // A table with our name but a set type the plan cannot take would be replaced; a missing nft cannot be worked around.
-    const t = new NatTable({ netns: ns, logger: log, resyncIntervalMs: 0, retryMs: 100, nftCommand: '/nonexistent/nft' });
+    // nft is "installed" only later: a symlink the test creates while the table keeps retrying.
+    const dir = mkdtempSync(join(tmpdir(), 'terrace-nat-test-'));
+    const nftPath = join(dir, 'nft');
+    const t = new NatTable({ netns: ns, logger: log, resyncIntervalMs: 0, retryMs: 100, nftCommand: nftPath });
     try {
+      await nft('delete', 'table', 'inet', NAT_TABLE).catch(() => undefined);
       await expect(t.set(pools)).rejects.toThrow(/nft -j list/);
       const st = t.status();
       expect(st.installed).toBe(false);
       expect(st.error).toMatch(/^nft -j list tables inet: /);
       expect(st.error).not.toContain('\n');
       await new Promise((r) => setTimeout(r, 500));
-      // Retried, logged once.
       expect(log.lines.filter((l) => l.startsWith('error')).length).toBe(1);
+      symlinkSync(execFileSync('sh', ['-c', 'command -v nft'], { encoding: 'utf8' }).trim(), nftPath);
+      await waitFor('the retried pass to write the table', async () => t.status().installed);
+      expect(t.status().error).toBeUndefined();
+      expect(await tables()).toContain('table inet terrace-nat');
+      expect(log.lines).toContain('info nat: table in sync again');
     } finally {
       await t.close();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
