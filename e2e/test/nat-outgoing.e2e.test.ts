@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { listNamespaces } from '@terrace/testkit';
 import { INTERNET_IP, TerraceLab, poolManifest, runIn, seenAs, startAddressEcho, waitUntil, type LabPod, type PoolDef } from '../src/index.js';
 
-const NAT_POOL: PoolDef = { name: 'nat-out', cidr: '198.19.192.0/20', blockSize: 26, natOutgoing: true };
+const NAT_POOL: PoolDef = { name: 'nat-out', cidr: '198.19.160.0/20', blockSize: 26, natOutgoing: true };
 const NODES = ['node-1', 'node-2'];
 
 let lab: TerraceLab;

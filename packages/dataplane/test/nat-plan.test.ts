@@ -90,14 +90,6 @@ describe('planNat', () => {
     expect(masquerades(plan, ip('2001:db8:1::5'), ip('2001:db8:1::9'))).toBe(false);
   });
 
-  it('counts a disabled pool as a pool: planning takes every pool it is given', () => {
-    // The agent passes disabled pools too (pods may still hold their addresses).
-    const plan = planNat([
-      { cidr: c('198.19.1.0/24'), natOutgoing: true },
-      { cidr: c('198.19.2.0/24'), natOutgoing: false },
-    ]);
-    expect(masquerades(plan, parseIP('198.19.1.5'), parseIP('198.19.2.5'))).toBe(false);
-  });
 });
 
 // Pools that never overlap: each sits at the base of its own /20 (v4) or /48 (v6) slot.
