@@ -159,4 +159,53 @@ describe('NatTable', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it('masquerades in the kernel, both families: only natOutgoing sources reach a host with no route back', async () => {
+    // pod ── router (the table) ── out. `out` has no route to the pools, so an
+    // echo comes back only when the router rewrote the source to its own address.
+    const pod = await lab.addNamespace('pod');
+    const router = await lab.addNamespace('router');
+    const out = await lab.addNamespace('out');
+    const ip = (where: string, ...args: string[]): Promise<unknown> => lab.exec(where, 'ip', args);
+    await ip(router, 'link', 'add', 'to-pod', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', pod);
+    await ip(router, 'link', 'add', 'to-out', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', out);
+    const addrs: [string, string, string[]][] = [
+      [router, 'to-pod', ['198.19.1.1/24', '198.19.2.1/24', '2001:db8:1::1/64']],
+      [router, 'to-out', ['198.18.200.254/24', '2001:db8:200::fe/64']],
+      [pod, 'eth0', ['198.19.1.5/24', '198.19.2.5/24', '2001:db8:1::5/64']],
+      [out, 'eth0', ['198.18.200.1/24', '2001:db8:200::1/64']],
+    ];
+    for (const [where, dev, list] of addrs) {
+      for (const a of list) await ip(where, 'addr', 'add', a, 'dev', dev, 'nodad');
+      await ip(where, 'link', 'set', dev, 'up');
+    }
+    await ip(pod, 'route', 'add', 'default', 'via', '198.19.1.1');
+    await ip(pod, '-6', 'route', 'add', 'default', 'via', '2001:db8:1::1');
+    await lab.exec(router, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1', 'net.ipv6.conf.all.forwarding=1']);
+    const reaches = (from: string, to: string): Promise<boolean> =>
+      lab.exec(pod, 'ping', ['-c', '1', '-W', '1', '-I', from, to]).then(
+        () => true,
+        () => false,
+      );
+    const t = new NatTable({ netns: router, logger: new Recorder(), resyncIntervalMs: 0 });
+    try {
+      await t.set([
+        { cidr: c('198.19.1.0/24'), natOutgoing: true },
+        { cidr: c('198.19.2.0/24'), natOutgoing: false },
+        { cidr: c('2001:db8:1::/64'), natOutgoing: true },
+      ]);
+      expect(await reaches('198.19.1.5', '198.18.200.1')).toBe(true);
+      expect(await reaches('2001:db8:1::5', '2001:db8:200::1')).toBe(true);
+      expect(await reaches('198.19.2.5', '198.18.200.1')).toBe(false);
+      // natOutgoing off: the same pod is no longer reachable from out there.
+      await t.set([
+        { cidr: c('198.19.1.0/24'), natOutgoing: false },
+        { cidr: c('2001:db8:1::/64'), natOutgoing: false },
+      ]);
+      expect(await reaches('198.19.1.5', '198.18.200.1')).toBe(false);
+      expect(await reaches('2001:db8:1::5', '2001:db8:200::1')).toBe(false);
+    } finally {
+      await t.close();
+    }
+  }, 60000);
 });
