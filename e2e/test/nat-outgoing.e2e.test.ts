@@ -25,6 +25,14 @@ async function internetSees(pod: LabPod): Promise<string> {
   return seen as string;
 }
 
+/** Waits until `terracectl node status` reports `line` as the node's NAT state (the agent publishes every 2 s). */
+async function statusSays(node: string, line: string): Promise<void> {
+  let last = '';
+  await waitUntil(`${node}'s status to say ${line}`, async () => (last = await lab.mustCtl(['node', 'status', node])).includes(line), 20000, 500).catch((e: Error) => {
+    throw new Error(`${e.message}; last:\n${last}`);
+  });
+}
+
 async function natTable(node: string): Promise<string | undefined> {
   const r = await runIn(lab.node(node).ns, 'nft', ['list', 'table', 'inet', 'terrace-nat']);
   return r.code === 0 ? r.stdout : undefined;
@@ -51,6 +59,7 @@ describe('natOutgoing, GoBGP and BIRD nodes', () => {
     for (const pod of nat) expect(await internetSees(pod)).toBe(lab.node(pod.node).ip);
     for (const pod of plain) expect(await internetSees(pod)).toBe(pod.ip);
     for (const node of NODES) expect(await natTable(node)).toContain('masquerade');
+    for (const node of NODES) await statusSays(node, 'NAT: table inet terrace-nat in place');
   }, 120000);
 
   test('pod to pod across nodes keeps the pod addresses, from and to natOutgoing pods', async () => {
@@ -74,5 +83,6 @@ describe('natOutgoing, GoBGP and BIRD nodes', () => {
     await lab.apply(poolManifest({ ...NAT_POOL, natOutgoing: false }));
     for (const node of NODES) await waitUntil(`${node} to drop its NAT table`, async () => (await natTable(node)) === undefined, 30000, 200);
     for (const pod of nat) expect(await internetSees(pod)).toBe(pod.ip);
+    for (const node of NODES) await statusSays(node, 'NAT: no pool has natOutgoing, no table');
   }, 120000);
 });

@@ -12,6 +12,8 @@ import { DEFAULT_IP_COMMAND } from '../constants.js';
 import { NAT_TABLE, NAT_TABLE_FAMILY } from './plan.js';
 
 export const DEFAULT_NFT_COMMAND = 'nft';
+/** nft answers in milliseconds; one that hangs (a stuck netlink socket) is killed so the next pass can try. */
+const NFT_TIMEOUT_MS = 10_000;
 
 export interface NftOptions {
   /** Run nft in this network namespace (`ip netns exec`); default: the agent's own. */
@@ -24,16 +26,17 @@ function runNft(opts: NftOptions, args: readonly string[]): Promise<string> {
   const nft = opts.nftCommand ?? DEFAULT_NFT_COMMAND;
   const [cmd, argv] = opts.netns === undefined ? [nft, [...args]] : [opts.ipCommand ?? DEFAULT_IP_COMMAND, ['netns', 'exec', opts.netns, nft, ...args]];
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'], timeout: NFT_TIMEOUT_MS });
     let out = '';
     let err = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
     child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
     child.on('error', (e) => reject(new TerraceError('Unavailable', `nft ${args.join(' ')}: cannot run ${cmd}: ${e.message}`, { cause: e })));
-    child.on('close', (code) => {
+    child.on('close', (code, signal) => {
       if (code === 0) return resolve(out);
       // nft points at the failing token over several lines; the first says what.
-      const why = err.split('\n').find((l) => l.trim() !== '') ?? `exit code ${String(code)}`;
+      const status = signal ? `killed by ${signal} (no answer within ${NFT_TIMEOUT_MS / 1000} s?)` : `exit code ${String(code)}`;
+      const why = err.split('\n').find((l) => l.trim() !== '') ?? status;
       reject(new TerraceError('Unavailable', `nft ${args.join(' ')}: ${why.trim()}`));
     });
   });
