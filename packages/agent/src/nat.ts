@@ -37,7 +37,14 @@ export class NatReconciler {
   }
 
   private update(): Promise<void> {
-    const pools = natPools(this.state.pools());
+    let pools: NatPool[];
+    try {
+      pools = natPools(this.state.pools());
+    } catch (e) {
+      // Stored pools were validated on the way in; a bad one must not stop the watch that called us.
+      this.log.error('nat: cannot read the pools', { error: (e as Error).message });
+      return Promise.resolve();
+    }
     const key = JSON.stringify(pools.map((p) => [p.cidr.family, String(p.cidr.base), p.cidr.prefix, p.natOutgoing]));
     if (key === this.applied) return Promise.resolve();
     this.applied = key;
