@@ -160,6 +160,20 @@ describe('NatTable', () => {
     }
   });
 
+  it('needs no nft while no pool wants NAT', async () => {
+    // No namespace: the missing binary is found missing when it is spawned, so nothing runs at all.
+    const log = new Recorder();
+    const t = new NatTable({ logger: log, resyncIntervalMs: 0, nftCommand: '/nonexistent/nft' });
+    try {
+      expect(await t.set([{ cidr: c('198.19.2.0/24'), natOutgoing: false }])).toBe('unchanged');
+      expect(t.status()).toEqual({ installed: false, repaired: 0 });
+      expect(log.lines).toEqual([]);
+      await expect(t.set(pools)).rejects.toThrow(/cannot run \/nonexistent\/nft/);
+    } finally {
+      await t.close();
+    }
+  });
+
   it('masquerades in the kernel, both families: only natOutgoing sources reach a host with no route back', async () => {
     // pod ── router (the table) ── out. `out` has no route to the pools, so an
     // echo comes back only when the router rewrote the source to its own address.
