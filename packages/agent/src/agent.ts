@@ -17,7 +17,7 @@ import { type IPFamily, type TerraceNode, packCidr, packIP, parseCidr, parseIP }
 import type { Announcement as SpeakerAnnouncement, BgpSpeaker, GlobalConfig, PeerConfig } from '@terrace/bgp';
 import { computeAnnouncements, type AnnounceResult } from './announce.js';
 import type { Logger } from '@terrace/log';
-import { computeDesiredPeers, nodeAddresses, type DesiredBgp, type PasswordResolver, type SelectorMatcher } from './peers.js';
+import { DEFAULT_CONFIG_NAME, computeDesiredPeers, nodeAddresses, type DesiredBgp, type PasswordResolver, type SelectorMatcher } from './peers.js';
 import { LearnedRoutes, type KernelRouteSink } from './learned.js';
 import type { KernelRoute } from './routes.js';
 import type { ClusterState } from './sources.js';
@@ -61,7 +61,7 @@ export function toSpeakerPeers(d: DesiredBgp): PeerConfig[] {
 }
 
 export function toSpeakerAnnouncements(a: AnnounceResult): SpeakerAnnouncement[] {
-  return a.announcements.map((x) => ({ prefix: parseCidr(x.prefix), nextHop: parseIP(x.nextHop) }));
+  return a.announcements.map((x) => ({ prefix: parseCidr(x.prefix), nextHop: parseIP(x.nextHop), communities: x.communities }));
 }
 
 export class Reconciler {
@@ -138,7 +138,8 @@ export class Reconciler {
     const peerInputs = { self, nodes: state.nodes(), configs: state.bgpConfigurations(), peers: state.bgpPeers(), matches: this.opts.matches };
     const desired = computeDesiredPeers(this.opts.password ? { ...peerInputs, password: this.opts.password } : peerInputs);
     const addrs = nodeAddresses(self);
-    const announced = computeAnnouncements({ nodeName: this.opts.nodeName, addresses: addrs, blocks: state.blocks(), pools: state.pools() });
+    const config = state.bgpConfigurations().find((c) => c.metadata.name === DEFAULT_CONFIG_NAME)?.spec;
+    const announced = computeAnnouncements({ nodeName: this.opts.nodeName, addresses: addrs, blocks: state.blocks(), pools: state.pools(), config });
     const problems = [...desired.problems, ...announced.problems].join('\n');
     if (problems !== this.lastProblems) {
       for (const p of [...desired.problems, ...announced.problems]) log.warn(p);
