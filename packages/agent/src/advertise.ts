@@ -10,10 +10,13 @@
  *   hop, and the ToR spreads the traffic over all nodes (ECMP); forwarding
  *   to a backend is kube-proxy's job on whichever node receives it.
  *
- * Only the `default` BGPConfiguration is read for these fields: they
- * describe the cluster, not one node. Pure.
+ * The service ranges come from the `default` BGPConfiguration (validation
+ * refuses them elsewhere). A node's `node.<name>` configuration that sets
+ * prefixAdvertisements replaces the default's, together with its own
+ * `communities` (its names refer to those). Pure.
  */
 import {
+  type BGPConfiguration,
   type BGPConfigurationSpec,
   type Cidr,
   type IPPool,
@@ -25,6 +28,7 @@ import {
   resourceRef,
   tryParseCidr,
 } from '@terrace/api';
+import { DEFAULT_CONFIG_NAME, nodeConfigName } from './peers.js';
 
 export interface ServiceRange {
   cidr: Cidr;
@@ -40,7 +44,18 @@ export interface AdvertisePlan {
   problems: string[];
 }
 
-const CONFIG = resourceRef('BGPConfiguration', 'default');
+const CONFIG = resourceRef('BGPConfiguration', DEFAULT_CONFIG_NAME);
+
+/** The settings planAdvertisements reads for node `nodeName`, from `default` and its own configuration. */
+export function announceConfig(configs: readonly BGPConfiguration[], nodeName: string): BGPConfigurationSpec | undefined {
+  const def = configs.find((c) => c.metadata.name === DEFAULT_CONFIG_NAME)?.spec;
+  const own = configs.find((c) => c.metadata.name === nodeConfigName(nodeName))?.spec;
+  if (!own?.prefixAdvertisements) return def;
+  const out: BGPConfigurationSpec = { ...def, prefixAdvertisements: own.prefixAdvertisements };
+  if (own.communities) out.communities = own.communities;
+  else delete out.communities;
+  return out;
+}
 
 export function planAdvertisements(spec: BGPConfigurationSpec | undefined, pools: readonly IPPool[]): AdvertisePlan {
   const problems: string[] = [];

@@ -16,8 +16,9 @@
 import { type IPFamily, type TerraceNode, packCidr, packIP, parseCidr, parseIP } from '@terrace/api';
 import type { Announcement as SpeakerAnnouncement, BgpSpeaker, GlobalConfig, PeerConfig } from '@terrace/bgp';
 import { computeAnnouncements, type AnnounceResult } from './announce.js';
+import { announceConfig } from './advertise.js';
 import type { Logger } from '@terrace/log';
-import { DEFAULT_CONFIG_NAME, computeDesiredPeers, nodeAddresses, type DesiredBgp, type PasswordResolver, type SelectorMatcher } from './peers.js';
+import { computeDesiredPeers, nodeAddresses, type DesiredBgp, type PasswordResolver, type SelectorMatcher } from './peers.js';
 import { LearnedRoutes, type KernelRouteSink } from './learned.js';
 import type { KernelRoute } from './routes.js';
 import type { ClusterState } from './sources.js';
@@ -138,7 +139,7 @@ export class Reconciler {
     const peerInputs = { self, nodes: state.nodes(), configs: state.bgpConfigurations(), peers: state.bgpPeers(), matches: this.opts.matches };
     const desired = computeDesiredPeers(this.opts.password ? { ...peerInputs, password: this.opts.password } : peerInputs);
     const addrs = nodeAddresses(self);
-    const config = state.bgpConfigurations().find((c) => c.metadata.name === DEFAULT_CONFIG_NAME)?.spec;
+    const config = announceConfig(state.bgpConfigurations(), this.opts.nodeName);
     const announced = computeAnnouncements({ nodeName: this.opts.nodeName, addresses: addrs, blocks: state.blocks(), pools: state.pools(), config });
     const problems = [...desired.problems, ...announced.problems].join('\n');
     if (problems !== this.lastProblems) {

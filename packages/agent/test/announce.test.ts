@@ -1,5 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
+import { API_VERSION, type BGPConfiguration } from '@terrace/api';
+import { announceConfig } from '../src/advertise.js';
 import { computeAnnouncements, type BlockView } from '../src/announce.js';
 import { pool } from './fixtures.js';
 
@@ -172,5 +174,22 @@ describe('communities and service cidrs (BGPConfiguration default)', () => {
         },
       ),
     );
+  });
+});
+
+describe('announceConfig', () => {
+  const cfg = (name: string, spec: BGPConfiguration['spec']): BGPConfiguration => ({ apiVersion: API_VERSION, kind: 'BGPConfiguration', metadata: { name }, spec });
+  const def = cfg('default', {
+    communities: [{ name: 'x', value: '1:1' }],
+    prefixAdvertisements: [{ cidr: '10.0.0.0/8', communities: ['x'] }],
+    serviceClusterIPs: [{ cidr: '10.96.0.0/12' }],
+  });
+
+  it('reads the default, and a node configuration that sets prefixAdvertisements replaces them with its own communities', () => {
+    expect(announceConfig([def, cfg('node.b', { listenPort: 1179 })], 'a')).toEqual(def.spec);
+    expect(announceConfig([def, cfg('node.a', { listenPort: 1179 })], 'a')).toEqual(def.spec);
+    const own = cfg('node.a', { prefixAdvertisements: [{ cidr: '10.1.0.0/16', communities: ['2:2'] }] });
+    expect(announceConfig([def, own], 'a')).toEqual({ prefixAdvertisements: own.spec.prefixAdvertisements, serviceClusterIPs: def.spec.serviceClusterIPs });
+    expect(announceConfig([], 'a')).toBeUndefined();
   });
 });

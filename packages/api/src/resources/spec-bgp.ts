@@ -173,6 +173,7 @@ export function readBGPConfigurationSpec(f: Fields, isDefault: boolean): BGPConf
 
   for (const key of SERVICE_RANGE_FIELDS) {
     const items = f.objectList(key, ['cidr']);
+    if (items && !isDefault) f.fail(key, 'is only meaningful on bgpconfiguration/default (every node announces it); set it there');
     if (items) out[key] = items.map((i) => ({ cidr: readCidr(i, 'cidr') }));
   }
   const meshBfd = readBFD(f, 'nodeToNodeMeshBFD');
