@@ -16,6 +16,7 @@
 import { type IPFamily, type TerraceNode, packCidr, packIP, parseCidr, parseIP } from '@terrace/api';
 import type { Announcement as SpeakerAnnouncement, BgpSpeaker, GlobalConfig, PeerConfig } from '@terrace/bgp';
 import { computeAnnouncements, type AnnounceResult } from './announce.js';
+import { announceConfig } from './advertise.js';
 import type { Logger } from '@terrace/log';
 import { computeDesiredPeers, nodeAddresses, type DesiredBgp, type PasswordResolver, type SelectorMatcher } from './peers.js';
 import { LearnedRoutes, type KernelRouteSink } from './learned.js';
@@ -61,7 +62,7 @@ export function toSpeakerPeers(d: DesiredBgp): PeerConfig[] {
 }
 
 export function toSpeakerAnnouncements(a: AnnounceResult): SpeakerAnnouncement[] {
-  return a.announcements.map((x) => ({ prefix: parseCidr(x.prefix), nextHop: parseIP(x.nextHop) }));
+  return a.announcements.map((x) => ({ prefix: parseCidr(x.prefix), nextHop: parseIP(x.nextHop), communities: x.communities }));
 }
 
 export class Reconciler {
@@ -138,7 +139,8 @@ export class Reconciler {
     const peerInputs = { self, nodes: state.nodes(), configs: state.bgpConfigurations(), peers: state.bgpPeers(), matches: this.opts.matches };
     const desired = computeDesiredPeers(this.opts.password ? { ...peerInputs, password: this.opts.password } : peerInputs);
     const addrs = nodeAddresses(self);
-    const announced = computeAnnouncements({ nodeName: this.opts.nodeName, addresses: addrs, blocks: state.blocks(), pools: state.pools() });
+    const config = announceConfig(state.bgpConfigurations(), this.opts.nodeName);
+    const announced = computeAnnouncements({ nodeName: this.opts.nodeName, addresses: addrs, blocks: state.blocks(), pools: state.pools(), config });
     const problems = [...desired.problems, ...announced.problems].join('\n');
     if (problems !== this.lastProblems) {
       for (const p of [...desired.problems, ...announced.problems]) log.warn(p);

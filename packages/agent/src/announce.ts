@@ -12,8 +12,16 @@
  *   owner's block route everywhere.
  * - Blocks and addresses of a pool with disableBGPExport are not announced
  *   (the blackhole is still installed: it is about local forwarding).
+ * - The service cidrs of BGPConfiguration are announced by every node
+ *   (advertise.ts), without a blackhole: a host process connecting to a
+ *   service address is routed before kube-proxy's OUTPUT DNAT rewrites the
+ *   destination, so a blackhole there would fail its connect().
+ * - Every announcement carries the communities of the prefixAdvertisements
+ *   that contain it.
  */
+import { planAdvertisements } from './advertise.js';
 import {
+  type BGPConfigurationSpec,
   type Cidr,
   type IPFamily,
   type IPPool,
@@ -40,12 +48,16 @@ export interface AnnounceInputs {
   addresses: Partial<Record<IPFamily, string>>;
   blocks: Iterable<BlockView>;
   pools: readonly IPPool[];
+  /** The `default` BGPConfiguration's spec (communities, prefixAdvertisements, service cidrs). */
+  config?: BGPConfigurationSpec | undefined;
 }
 
 export interface Announcement {
   prefix: string;
   nextHop: string;
-  kind: 'block' | 'borrowed';
+  kind: 'block' | 'borrowed' | 'service';
+  /** Community values (`aa:nn`, large `aa:nn:mm`), sorted. */
+  communities: string[];
 }
 
 export interface AnnounceResult {
@@ -57,7 +69,8 @@ export interface AnnounceResult {
 }
 
 export function computeAnnouncements(inp: AnnounceInputs): AnnounceResult {
-  const problems: string[] = [];
+  const plan = planAdvertisements(inp.config, inp.pools);
+  const problems: string[] = [...plan.problems];
   const pools = inp.pools.map((p) => ({ pool: p, cidr: tryParseCidr(p.spec.cidr) })).filter((p) => p.cidr !== undefined) as {
     pool: IPPool;
     cidr: Cidr;
@@ -67,7 +80,7 @@ export function computeAnnouncements(inp: AnnounceInputs): AnnounceResult {
   const blackholes: Cidr[] = [];
   const warnedFamilies = new Set<IPFamily>();
   const add = (c: Cidr, kind: Announcement['kind']): void => {
-    if (exportDisabled(c)) return;
+    if (kind !== 'service' && exportDisabled(c)) return;
     const nextHop = inp.addresses[c.family];
     if (!nextHop) {
       if (!warnedFamilies.has(c.family)) {
@@ -77,7 +90,8 @@ export function computeAnnouncements(inp: AnnounceInputs): AnnounceResult {
       return;
     }
     const prefix = formatCidr(c);
-    announced.set(prefix, { cidr: c, a: { prefix, nextHop, kind } });
+    if (announced.has(prefix)) return; // a block that is also a service cidr is announced once, as the block
+    announced.set(prefix, { cidr: c, a: { prefix, nextHop, kind, communities: plan.communitiesFor(c) } });
   };
 
   for (const b of inp.blocks) {
@@ -97,6 +111,7 @@ export function computeAnnouncements(inp: AnnounceInputs): AnnounceResult {
       if (ip) add(hostCidr(ip), 'borrowed');
     }
   }
+  for (const s of plan.services) add(s.cidr, 'service');
 
   const announcements = [...announced.values()].sort((x, y) => compareCidr(x.cidr, y.cidr)).map((x) => x.a);
   return { announcements, blackholes: blackholes.sort(compareCidr).map(formatCidr), problems };

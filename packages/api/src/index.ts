@@ -12,5 +12,6 @@ export * from './resources/validate.js';
 export * from './resources/manifest.js';
 export { dnsSubdomainProblem, qualifiedNameProblem, labelValueProblem } from './resources/meta.js';
 export { communityValueProblem } from './resources/values.js';
+export { SERVICE_RANGE_FIELDS } from './resources/spec-bgp.js';
 export * from './duration.js';
 export * from './net/packed.js';

@@ -147,7 +147,8 @@ const BAD: Array<[string, string, string]> = [
   ['bgpconfig advertisement cidr', bgp('  prefixAdvertisements:\n  - cidr: 10.0.0.1/8\n'), 'spec.prefixAdvertisements[0].cidr "10.0.0.1/8" has host bits set'],
   ['bgpconfig serviceClusterIPs', bgp('  serviceClusterIPs:\n  - cidr: 10.96.0.0/300\n'), 'spec.serviceClusterIPs[0].cidr "10.96.0.0/300" is not a valid CIDR'],
   ['bgpconfig serviceExternalIPs item', bgp('  serviceExternalIPs:\n  - 10.0.0.0/8\n'), 'spec.serviceExternalIPs[0] must be an object, got string'],
-  ['Calico bgpconfig serviceLoadBalancerIPs', bgp('  serviceLoadBalancerIPs:\n  - cidr: 10.0.0.0/8\n', 'default', C), 'spec.serviceLoadBalancerIPs is a Calico field Terrace does not support: use serviceExternalIPs'],
+  ['bgpconfig service range on a node', bgp('  serviceClusterIPs:\n  - cidr: 10.96.0.0/12\n', 'node.n1'), 'spec.serviceClusterIPs is only meaningful on bgpconfiguration/default (every node announces it); set it there'],
+  ['bgpconfig serviceLoadBalancerIPs', bgp('  serviceLoadBalancerIPs:\n  - cidr: 10.0.0.1/8\n'), 'spec.serviceLoadBalancerIPs[0].cidr "10.0.0.1/8" has host bits set'],
 
   // Node
   ['node ipv4Address without prefix', node('  bgp: {ipv4Address: 198.18.0.11}\n'), '(node/n1): spec.bgp.ipv4Address "198.18.0.11" must be an IPv4 address with its prefix length, e.g. 198.18.0.11/24'],

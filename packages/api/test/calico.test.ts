@@ -97,6 +97,8 @@ spec:
   serviceExternalIPs:
     - cidr: 104.244.42.129/32
     - cidr: 172.217.3.0/24
+  serviceLoadBalancerIPs:
+    - cidr: 198.19.250.0/24
   listenPort: 178
   communities:
     - name: bgp-large-community
@@ -116,6 +118,7 @@ spec:
         prefixAdvertisements: [{ cidr: '172.218.4.0/26', communities: ['bgp-large-community', '63400:120'] }],
         serviceClusterIPs: [{ cidr: '10.96.0.0/12' }],
         serviceExternalIPs: [{ cidr: '104.244.42.129/32' }, { cidr: '172.217.3.0/24' }],
+        serviceLoadBalancerIPs: [{ cidr: '198.19.250.0/24' }],
       },
     });
   });

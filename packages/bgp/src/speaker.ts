@@ -70,7 +70,7 @@ export interface Announcement {
   prefix: Cidr;
   /** The node's own address (a peer that cannot reach the next hop never selects the route). */
   nextHop: IPAddr;
-  /** Standard communities `aa:nn`. */
+  /** Standard communities `aa:nn` and large communities `aa:nn:mm`, in any order. */
   communities?: readonly string[];
 }
 

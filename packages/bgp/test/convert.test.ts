@@ -2,7 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { TimestampSchema } from '@bufbuild/protobuf/wkt';
 import { parseCidr, parseIP, isTerraceError } from '@terrace/api';
-import { CommunitiesAttributeSchema, IPAddressPrefixSchema, MpReachNLRIAttributeSchema, NextHopAttributeSchema } from '../src/gen/attribute_pb.js';
+import { CommunitiesAttributeSchema, IPAddressPrefixSchema, LargeCommunitiesAttributeSchema, MpReachNLRIAttributeSchema, NextHopAttributeSchema } from '../src/gen/attribute_pb.js';
 import { PathSchema, PeerSchema, WatchEventResponseSchema } from '../src/gen/gobgp_pb.js';
 import { announcementKey, fromApiPath, ownPathKey, parseCommunity, peerConfigMatches, peerKey, toApiPath, toApiPeer } from '../src/gobgp/convert.js';
 
@@ -33,6 +33,16 @@ describe('toApiPath / fromApiPath', () => {
     expect(ownPathKey(p)).toEqual({ prefix: '2001:db8:1::/64', key: announcementKey(a) });
     const other = create(PathSchema, toApiPath({ ...a, nextHop: parseIP('2001:db8::12') }));
     expect(ownPathKey(other)?.key).not.toBe(announcementKey(a));
+  });
+
+  it('carries large communities in their own attribute, and keys them like the listed path', () => {
+    const a = { prefix: parseCidr('198.19.1.0/26'), nextHop: parseIP('198.18.0.11'), communities: ['4200000000:1:2', '65000:100'] };
+    const p = create(PathSchema, toApiPath(a));
+    const large = p.pattrs.find((x) => x.typeUrl.endsWith(LargeCommunitiesAttributeSchema.typeName));
+    expect(fromBinary(LargeCommunitiesAttributeSchema, large!.value).communities).toMatchObject([{ globalAdmin: 4200000000, localData1: 1, localData2: 2 }]);
+    expect(ownPathKey(p)?.key).toBe(announcementKey({ ...a, communities: ['65000:100', '4200000000:1:2'] }));
+    expect(ownPathKey(p)?.key).not.toBe(announcementKey({ ...a, communities: ['65000:100'] }));
+    expect(() => toApiPath({ ...a, communities: ['1:2:4294967296'] })).toThrow(/large community/);
   });
 
   it('refuses a next hop of the other family', () => {

@@ -20,7 +20,7 @@ import { formatCidr, formatIP, parseCidr, parseIP, formatAddr, formatPrefix, pac
 import { createLab, listNamespaces, onProcessExit, startDaemon, waitFor, type Daemon, type Lab } from '@terrace/testkit';
 import { TableType } from '../src/gen/gobgp_pb.js';
 import { GobgpClient } from '../src/gobgp/client.js';
-import { fromApiPath } from '../src/gobgp/convert.js';
+import { announcementKey, fromApiPath, ownPathKey } from '../src/gobgp/convert.js';
 import { GobgpSpeaker } from '../src/gobgp/speaker.js';
 import type { RibCheckOptions } from '../src/gobgp/rib-check.js';
 import type { AdjRibIn } from '../src/bmp/rib.js';
@@ -212,6 +212,41 @@ describe('gobgpd restarts and own paths', () => {
     await a.stop();
     expect(formatCidr(parseCidr(A_PATHS[0] as string))).toBe(A_PATHS[0]);
   }, 60000);
+  it('paths with standard and large communities, as gobgpd lists them, are keyed as the announcements (no re-add at resync)', async () => {
+    const a = await attachA(1000);
+    const raw = new GobgpClient(`unix://${sockA}`);
+    const want = A_PATHS.map((p) => ({ prefix: parseCidr(p), nextHop: parseIP(A.addr), communities: ['4200000000:7:8', '65101:300', '65101:20'] }));
+    const keys = async (): Promise<string[]> => {
+      const out: string[] = [];
+      for (const r of await raw.list('listPath', { tableType: TableType.GLOBAL, family: { afi: 1, safi: 1 } })) {
+        for (const p of r.destination?.paths ?? []) {
+          const own = fromApiPath(p)?.local ? ownPathKey(p) : undefined;
+          if (own) out.push(own.key);
+        }
+      }
+      return out.sort();
+    };
+    try {
+      await a.setAnnouncements(want);
+      const expected = want.map(announcementKey).sort();
+      await waitFor('gobgpd lists the paths with their communities', async () => (await keys()).join('|') === expected.join('|'), 10000, 100).catch(async (e: unknown) => {
+        throw new Error(`${(e as Error).message}: listed ${JSON.stringify(await keys())}, want ${JSON.stringify(expected)}`);
+      });
+      // b receives both kinds of community.
+      const ribB = async (): Promise<string> =>
+        (await run('ip', ['netns', 'exec', nsB, 'gobgp', '--target', `unix://${join(sockDir, 'b.sock')}`, 'global', 'rib', '-a', 'ipv4', A_PATHS[0] as string])).stdout;
+      await waitFor('b has the path with both communities', async () => /4200000000:7:8/.test(await ribB()) && /65101:300/.test(await ribB()), 10000, 100).catch(
+        async (e: unknown) => {
+          throw new Error(`${(e as Error).message}: b has ${await ribB()}`);
+        },
+      );
+    } finally {
+      raw.close();
+      speakers.delete(a);
+      await a.stop();
+    }
+  }, 60000);
+
   it('a selection that differs from gobgpd’s best paths is caught, reported once and corrected to gobgpd’s', async () => {
     const a = await attachA(undefined, { checkMs: 500, idleMs: 300, fullGapMs: 0, confirmMs: 200 });
     const learned = new Map<string, string>();

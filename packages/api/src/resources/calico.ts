@@ -34,7 +34,6 @@ const CALICO_ONLY: Partial<Record<Kind, Record<string, Record<string, string>>>>
   },
   BGPConfiguration: {
     spec: {
-      serviceLoadBalancerIPs: 'use serviceExternalIPs',
       bindMode: '',
       nodeMeshPassword: '',
       nodeMeshMaxRestartTime: '',

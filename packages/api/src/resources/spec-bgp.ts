@@ -18,7 +18,8 @@ export const BGPPEER_FIELDS = [
 
 export const BGPCONFIG_FIELDS = [
   'nodeToNodeMeshEnabled', 'asNumber', 'listenPort', 'keepaliveTime', 'logSeverityScreen',
-  'communities', 'prefixAdvertisements', 'serviceClusterIPs', 'serviceExternalIPs', 'nodeToNodeMeshBFD',
+  'communities', 'prefixAdvertisements', 'serviceClusterIPs', 'serviceExternalIPs', 'serviceLoadBalancerIPs',
+  'nodeToNodeMeshBFD',
 ] as const;
 
 const BFD_FIELDS = ['interval', 'multiplier'] as const;
@@ -116,6 +117,9 @@ export function readBGPPeerSpec(f: Fields): BGPPeerSpec {
   return out;
 }
 
+/** The BGPConfiguration fields whose cidrs every node announces (Calico's). */
+export const SERVICE_RANGE_FIELDS = ['serviceClusterIPs', 'serviceExternalIPs', 'serviceLoadBalancerIPs'] as const;
+
 const COMMUNITY_NAME = /^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
 
 export function readBGPConfigurationSpec(f: Fields, isDefault: boolean): BGPConfigurationSpec {
@@ -167,8 +171,9 @@ export function readBGPConfigurationSpec(f: Fields, isDefault: boolean): BGPConf
     out.prefixAdvertisements = ads;
   }
 
-  for (const key of ['serviceClusterIPs', 'serviceExternalIPs'] as const) {
+  for (const key of SERVICE_RANGE_FIELDS) {
     const items = f.objectList(key, ['cidr']);
+    if (items && !isDefault) f.fail(key, 'is only meaningful on bgpconfiguration/default (every node announces it); set it there');
     if (items) out[key] = items.map((i) => ({ cidr: readCidr(i, 'cidr') }));
   }
   const meshBfd = readBFD(f, 'nodeToNodeMeshBFD');

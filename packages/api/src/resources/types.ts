@@ -102,6 +102,7 @@ export interface BGPConfigurationSpec {
   prefixAdvertisements?: PrefixAdvertisement[];
   serviceClusterIPs?: { cidr: string }[];
   serviceExternalIPs?: { cidr: string }[];
+  serviceLoadBalancerIPs?: { cidr: string }[];
   /** Terrace extension: BFD on node-to-node mesh sessions between nodes that can run it. */
   nodeToNodeMeshBFD?: BFDSpec;
 }

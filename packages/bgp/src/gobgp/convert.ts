@@ -9,6 +9,7 @@ import { formatCidr, formatIP, ipAddr, parseCidr, parseIP, TerraceError } from '
 import {
   CommunitiesAttributeSchema,
   IPAddressPrefixSchema,
+  LargeCommunitiesAttributeSchema,
   MpReachNLRIAttributeSchema,
   NextHopAttributeSchema,
   OriginAttributeSchema,
@@ -116,6 +117,7 @@ export function peerKey(p: PeerConfig): string {
 }
 
 const COMMUNITY = /^(\d{1,5}):(\d{1,5})$/;
+const LARGE_COMMUNITY = /^(\d{1,10}):(\d{1,10}):(\d{1,10})$/;
 
 export function parseCommunity(s: string): number {
   const m = COMMUNITY.exec(s);
@@ -125,6 +127,34 @@ export function parseCommunity(s: string): number {
     throw new TerraceError('Invalid', `bgp community "${s}": expected aa:nn with both parts 0-65535`, { field: 'communities' });
   }
   return hi * 0x10000 + lo;
+}
+
+export interface LargeCommunity {
+  globalAdmin: number;
+  localData1: number;
+  localData2: number;
+}
+
+/** A large community `aa:nn:mm` (RFC 8092), each part 0-4294967295. */
+export function parseLargeCommunity(s: string): LargeCommunity {
+  const m = LARGE_COMMUNITY.exec(s);
+  const parts = m ? m.slice(1).map(Number) : [];
+  if (parts.length !== 3 || parts.some((x) => x > 0xffffffff)) {
+    throw new TerraceError('Invalid', `bgp large community "${s}": expected aa:nn:mm with each part 0-4294967295`, { field: 'communities' });
+  }
+  const [globalAdmin, localData1, localData2] = parts as [number, number, number];
+  return { globalAdmin, localData1, localData2 };
+}
+
+/** Splits community values into the standard (RFC 1997) and large (RFC 8092) attributes' contents. */
+function splitCommunities(values: readonly string[]): { standard: number[]; large: LargeCommunity[] } {
+  const standard: number[] = [];
+  const large: LargeCommunity[] = [];
+  for (const v of new Set(values)) {
+    if (LARGE_COMMUNITY.test(v)) large.push(parseLargeCommunity(v));
+    else standard.push(parseCommunity(v));
+  }
+  return { standard, large };
 }
 
 export function toApiPath(a: Announcement, withdraw = false): Init<typeof PathSchema> {
@@ -150,8 +180,12 @@ export function toApiPath(a: Announcement, withdraw = false): Init<typeof PathSc
       ),
     );
   }
-  if (a.communities && a.communities.length > 0) {
-    pattrs.push(anyPack(CommunitiesAttributeSchema, create(CommunitiesAttributeSchema, { communities: a.communities.map(parseCommunity) })));
+  const { standard, large } = splitCommunities(a.communities ?? []);
+  if (standard.length > 0) {
+    pattrs.push(anyPack(CommunitiesAttributeSchema, create(CommunitiesAttributeSchema, { communities: standard })));
+  }
+  if (large.length > 0) {
+    pattrs.push(anyPack(LargeCommunitiesAttributeSchema, create(LargeCommunitiesAttributeSchema, { communities: large })));
   }
   return { family: familyOf(fam), nlri, pattrs, isWithdraw: withdraw };
 }
@@ -161,11 +195,14 @@ export function toApiPath(a: Announcement, withdraw = false): Init<typeof PathSc
  * ownPathKey() spells a path gobgpd lists the same way.
  */
 export function announcementKey(a: Announcement): string {
-  return pathKey(formatCidr(a.prefix), formatIP(a.nextHop), (a.communities ?? []).map(parseCommunity));
+  const { standard, large } = splitCommunities(a.communities ?? []);
+  return pathKey(formatCidr(a.prefix), formatIP(a.nextHop), standard, large);
 }
 
-function pathKey(prefix: string, nextHop: string, communities: readonly number[]): string {
-  return `${prefix} ${nextHop} ${[...communities].sort((x, y) => x - y).join(',')}`;
+/** Communities in one canonical spelling (numbers, sorted), whatever order or form they were given in. */
+function pathKey(prefix: string, nextHop: string, standard: readonly number[], large: readonly LargeCommunity[]): string {
+  const l = large.map((c) => `${c.globalAdmin}:${c.localData1}:${c.localData2}`).sort();
+  return `${prefix} ${nextHop} ${[...standard].sort((x, y) => x - y).join(',')} ${l.join(',')}`;
 }
 
 /**
@@ -176,11 +213,13 @@ export function ownPathKey(p: Path): { prefix: string; key: string } | undefined
   const raw = fromApiPath(p);
   if (!raw) return undefined;
   let communities: number[] = [];
+  let large: LargeCommunity[] = [];
   for (const a of p.pattrs) {
     if (a.typeUrl === T_COMMUNITIES) communities = fromBinary(CommunitiesAttributeSchema, a.value).communities;
+    if (a.typeUrl === T_LARGE_COMMUNITIES) large = fromBinary(LargeCommunitiesAttributeSchema, a.value).communities;
   }
   const prefix = formatCidr(parseCidr(raw.prefix));
-  return { prefix, key: pathKey(prefix, formatIP(parseIP(raw.nextHop)), communities) };
+  return { prefix, key: pathKey(prefix, formatIP(parseIP(raw.nextHop)), communities, large) };
 }
 
 /** What we need from one path of a best-path event. */
@@ -197,6 +236,7 @@ const T_PREFIX = `type.googleapis.com/${IPAddressPrefixSchema.typeName}`;
 const T_NEXTHOP = `type.googleapis.com/${NextHopAttributeSchema.typeName}`;
 const T_MPREACH = `type.googleapis.com/${MpReachNLRIAttributeSchema.typeName}`;
 const T_COMMUNITIES = `type.googleapis.com/${CommunitiesAttributeSchema.typeName}`;
+const T_LARGE_COMMUNITIES = `type.googleapis.com/${LargeCommunitiesAttributeSchema.typeName}`;
 
 /**
  * Reads prefix and next hop from a path. Only the attributes we need are
