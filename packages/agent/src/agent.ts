@@ -56,6 +56,11 @@ export function toSpeakerPeers(d: DesiredBgp): PeerConfig[] {
     if (p.restartTime !== undefined) c.gracefulRestart = { restartTime: p.restartTime };
     if (p.localAddress !== undefined) c.localAddress = parseIP(p.localAddress);
     if (p.bfd !== undefined) c.bfd = { ...p.bfd };
+    if (p.routeReflectorClusterId !== undefined) {
+      c.routeReflectorClient = true;
+      c.routeReflectorClusterId = p.routeReflectorClusterId;
+    }
+    if (p.nextHopMode !== undefined) c.nextHopMode = p.nextHopMode === 'Self' ? 'self' : 'keep';
     return c;
   });
 }
