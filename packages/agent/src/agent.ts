@@ -166,7 +166,7 @@ export class Reconciler {
     // every session down (seconds of lost traffic) only to rebuild it.
     const peersJson = JSON.stringify(desired.peers);
     if (this.peersApplied !== peersJson) {
-      log.info('BGP peers', { peers: desired.peers.map((p) => `${p.address} (${p.type}, AS ${p.asNumber})`) });
+      log.info('BGP peers', { peers: desired.peers.map((p) => `${p.address} (${p.type}, AS ${p.asNumber}${p.routeReflectorClusterId ? `, route reflector client in ${p.routeReflectorClusterId}` : ''})`) });
       this.peersApplied = peersJson;
       await speaker.setPeers(toSpeakerPeers(desired)).catch((e: unknown) => log.warn('BGP peers not applied yet', { error: (e as Error).message }));
     }

@@ -277,3 +277,41 @@ describe('computeDesiredPeers: route reflectors', () => {
     expect(modes('Keep')).toEqual(['Keep', 'Keep']);
   });
 });
+
+describe('properties: node-to-node sessions', () => {
+  it('are configured at both ends, and a client session only on the reflector side', () => {
+    const roles = fc.record({ rr: fc.option(fc.constantFrom('244.0.0.1', '244.0.0.2'), { nil: undefined }), rack: fc.constantFrom('r1', 'r2') });
+    const selector = fc.constantFrom('all()', 'has(route-reflector)', "rack == 'r1'", "rack == 'r2'", '!has(route-reflector)');
+    fc.assert(
+      fc.property(
+        fc.array(roles, { minLength: 2, maxLength: 6 }),
+        fc.boolean(),
+        fc.array(fc.record({ nodeSelector: fc.option(selector, { nil: undefined }), peerSelector: selector }), { maxLength: 3 }),
+        (rs, mesh, sels) => {
+          const nodes = rs.map((r, i) => {
+            const n = node(`n${i}`, `198.18.0.${11 + i}/24`, { labels: { rack: r.rack, ...(r.rr ? { 'route-reflector': 'true' } : {}) } });
+            if (r.rr) n.spec.bgp = { ...n.spec.bgp, routeReflectorClusterID: r.rr };
+            return n;
+          });
+          const peers = sels.map((s, i) => peer(`p${i}`, { peerSelector: s.peerSelector, ...(s.nodeSelector ? { nodeSelector: s.nodeSelector } : {}) }));
+          const configs = [bgpConfig('default', { nodeToNodeMeshEnabled: mesh })];
+          const sessions = new Map(nodes.map((n) => [nodeAddresses(n)[4] as string, computeDesiredPeers({ self: n, nodes, configs, peers, matches }).peers]));
+          for (const [addr, ps] of sessions) {
+            const me = nodes.find((n) => nodeAddresses(n)[4] === addr)!;
+            for (const p of ps) {
+              const back = sessions.get(p.address)!.find((q) => q.address === addr);
+              expect(back).toBeDefined();
+              const other = nodes.find((n) => nodeAddresses(n)[4] === p.address)!;
+              const mine = me.spec.bgp?.routeReflectorClusterID;
+              const theirs = other.spec.bgp?.routeReflectorClusterID;
+              expect(p.routeReflectorClusterId).toBe(mine !== undefined && mine !== theirs ? mine : undefined);
+              // Never a client at both ends unless both reflect, in different clusters.
+              if (p.routeReflectorClusterId && back!.routeReflectorClusterId) expect(mine !== undefined && theirs !== undefined && mine !== theirs).toBe(true);
+            }
+          }
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+});
