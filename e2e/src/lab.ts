@@ -160,7 +160,11 @@ export class TerraceLab {
 
     await Promise.all(Array.from({ length: n }, (_, i) => this.addNode(i + 1)));
     await this.waitSessions();
-    this.log(`every node has an established BGP session with the ToR and with each other node`);
+    this.log(
+      this.reflectors.size > 0
+        ? `every node has an established BGP session with the ToR and with the route reflectors`
+        : `every node has an established BGP session with the ToR and with each other node`,
+    );
   }
 
   private async startEtcd(): Promise<void> {
