@@ -49,11 +49,16 @@
 //   dropped session idle for about 5 s and redials on the 5 s connect retry).
 //   ping slows down while the destination is unreachable, so the longest
 //   time without a reply (speaker_restart_gap_ms) is printed beside it.
+// - route_everywhere_rr_ms: route_everywhere_ms again, on a lab of its own
+//   (started after the first is gone): six nodes, the mesh off, node-1 (BIRD)
+//   and node-2 (GoBGP) route reflectors, every node peering with both. New
+//   blocks are claimed on the four clients in turn, so each route travels
+//   client → reflector → the other clients.
 //
 // Last line: {"bench":"convergence","cni_add_ms":{"p50":N,"p99":N},
 //   "route_everywhere_ms":{"p50":N,"p99":N},"tamper_repair_ms":{"p50":N,"p99":N,"capped":N},
 //   "node_loss_withdraw_ms":N,"node_loss_withdraw_bfd_ms":N,"node_loss_withdraw_bfd_tor_ms":N,"restart_lost_pings":N,"speaker_restart_lost_pings":N,
-//   "speaker_restart_gap_ms":N}
+//   "speaker_restart_gap_ms":N,"route_everywhere_rr_ms":{"p50":N,"p99":N}}
 import { execFileSync, spawn } from 'node:child_process';
 import { listNamespaces } from '../packages/testkit/dist/src/index.js';
 import { RouteWatcher, TerraceLab, percentile, round1, sleep } from '../e2e/dist/src/index.js';
@@ -101,6 +106,43 @@ async function pingsAround(lab, from, to, disrupt) {
 const stats = (xs) => ({ n: xs.length, p50: round1(percentile(xs, 50)), p99: round1(percentile(xs, 99)), min: round1(Math.min(...xs)), max: round1(Math.max(...xs)) });
 
 const pools = Array.from({ length: TRIALS }, (_, i) => trialPool(i));
+
+/** route_everywhere_ms with route reflectors instead of the mesh (its own six-node lab). */
+async function routeEverywhereWithReflectors() {
+  const t = performance.now();
+  const rrLab = await TerraceLab.start({ nodes: 6, birdNodes: [1, 4], reflectors: [1, 2], extraPools: pools });
+  const rrWatcher = new RouteWatcher();
+  try {
+    out({ step: 'route reflector lab up', ms: Math.round(performance.now() - t) });
+    const nodes = [...rrLab.nodes.values()];
+    for (const n of nodes) await rrWatcher.watch(n.ns);
+    await rrWatcher.watch(rrLab.torNs);
+    for (const n of nodes) await rrLab.addPod(n.name, `warm-${n.index}`);
+    await sleep(1000);
+    const clients = nodes.filter((n) => n.index > 2);
+    const everywhere = [];
+    for (let i = 0; i < TRIALS; i++) {
+      const node = clients[i % clients.length];
+      const pool = pools[i];
+      const others = [...nodes.filter((n) => n !== node).map((n) => n.ns), rrLab.torNs];
+      await rrLab.addPod(node.name, `t${i}`, { pools: [pool.name] });
+      const done = performance.now();
+      const seen = await rrWatcher.waitAll(pool.cidr, others, 'present', 20000);
+      everywhere.push(Math.max(0, Math.max(...seen.values()) - done));
+    }
+    out({ step: 'route everywhere, route reflectors', trials: TRIALS, from_add_result_ms: stats(everywhere) });
+    return { p50: round1(percentile(everywhere, 50)), p99: round1(percentile(everywhere, 99)) };
+  } catch (e) {
+    console.error(rrLab.diagnostics());
+    throw e;
+  } finally {
+    rrWatcher.close();
+    const prefix = rrLab.kit.prefix;
+    await rrLab.destroy();
+    const left = await listNamespaces(prefix);
+    if (left.length) console.error(`left behind: ${left.join(', ')}`);
+  }
+}
 const t0 = performance.now();
 // node-5 runs BIRD; it joins only for the last step, so every other figure is the GoBGP nodes' alone.
 const lab = await TerraceLab.start({ nodes: 4, torNeighbors: 5, birdNodes: [5], extraPools: pools });
@@ -256,6 +298,7 @@ try {
   const left = await listNamespaces(prefix);
   if (left.length) console.error(`left behind: ${left.join(', ')}`);
 }
+summary = { ...summary, route_everywhere_rr_ms: await routeEverywhereWithReflectors() };
 out({ step: 'total', s: round1((performance.now() - t0) / 1000) });
 console.log(JSON.stringify(summary));
 process.exit(0);

@@ -23,7 +23,7 @@ import { join } from 'node:path';
 import { createLab, onProcessExit, startFrr, type Daemon, type FrrRouter, type Lab } from '@terrace/testkit';
 import { callCni, cniStateDir, resultIPv4, type CniOutcome } from './cni.js';
 import { addInternet } from './internet.js';
-import { labManifests, type PoolDef } from './manifests.js';
+import { labManifests, reflectorManifests, type PoolDef } from './manifests.js';
 import { CLUSTER, ETCD_IP, POOL_A, ETCD_URL, FABRIC_PREFIX_LEN, GOBGP_API, LAB_BFD, NODE_ASN, TOR_ASN, TOR_IP, nodeIp } from './plan.js';
 import { BIN, cleanEnv, mustRunIn, runIn, waitUntil, type RunResult } from './proc.js';
 
@@ -40,6 +40,11 @@ export interface LabOptions {
    * sessions run BFD (100 ms × 3), and so does the mesh between two of them.
    */
   birdNodes?: readonly number[];
+  /**
+   * Node indexes (1-based) that are route reflectors (one cluster): the mesh
+   * is off and every node peers with the reflectors only (reflectorManifests).
+   */
+  reflectors?: readonly number[];
   /** Pools applied besides the lab's two. */
   extraPools?: readonly PoolDef[];
   /** Adds the internet host behind the ToR (internet.ts) and a default route via the ToR on every node. */
@@ -102,6 +107,7 @@ export class TerraceLab {
   private readonly removeHook: () => void;
   private destroyed = false;
   private birdNodes = new Set<number>();
+  private reflectors = new Set<number>();
 
   private constructor(
     readonly kit: Lab,
@@ -146,12 +152,14 @@ export class TerraceLab {
   private async build(opts: LabOptions): Promise<void> {
     const n = opts.nodes ?? 3;
     this.birdNodes = new Set(opts.birdNodes ?? []);
+    this.reflectors = new Set(opts.reflectors ?? []);
     mkdirSync(this.cniPath);
     symlinkSync(BIN.cni, join(this.cniPath, 'terrace'));
 
     await this.kit.addAddress(this.fabricNs, 'br0', `${ETCD_IP}/${FABRIC_PREFIX_LEN}`);
     await this.startEtcd();
-    await this.apply(labManifests(opts.extraPools, { birdNodes: this.birdNodes.size > 0 }));
+    await this.apply(labManifests(opts.extraPools, { birdNodes: this.birdNodes.size > 0, mesh: this.reflectors.size === 0 }));
+    if (this.reflectors.size > 0) await this.apply(reflectorManifests([...this.reflectors].sort().map((index) => ({ name: this.nodeName(index), index }))));
     this.log(`etcd is up at ${ETCD_URL}; BGP settings, the ToR peer and the pools are applied`);
 
     await this.startTor(opts.torNeighbors ?? n);
@@ -160,7 +168,11 @@ export class TerraceLab {
 
     await Promise.all(Array.from({ length: n }, (_, i) => this.addNode(i + 1)));
     await this.waitSessions();
-    this.log(`every node has an established BGP session with the ToR and with each other node`);
+    this.log(
+      this.reflectors.size > 0
+        ? `every node has an established BGP session with the ToR and with the route reflectors`
+        : `every node has an established BGP session with the ToR and with each other node`,
+    );
   }
 
   private async startEtcd(): Promise<void> {
@@ -494,14 +506,26 @@ export class TerraceLab {
     return new Set(peers.filter((p) => p.state?.session_state === 6).map((p) => p.state?.neighbor_address ?? ''));
   }
 
-  /** Waits for the full picture: each live node Established with the ToR and with every other live node. */
+  /**
+   * The live nodes `name` should have a session with: every other one in a
+   * mesh; with reflectors, a reflector peers with every node and any other
+   * node with the reflectors only.
+   */
+  expectedPeers(name: string): LabNode[] {
+    const me = this.node(name);
+    const others = [...this.nodes.values()].filter((o) => o !== me);
+    if (this.reflectors.size === 0 || this.reflectors.has(me.index)) return others;
+    return others.filter((o) => this.reflectors.has(o.index));
+  }
+
+  /** Waits for the full picture: each live node Established with the ToR and with every node it should peer with. */
   async waitSessions(timeoutMs = 30000): Promise<void> {
     const nodes = [...this.nodes.values()];
     await this.waitTorSessions(nodes.map((x) => x.ip), timeoutMs);
-    await waitUntil('the node-to-node BGP mesh', async () => {
+    await waitUntil(this.reflectors.size > 0 ? 'the BGP sessions with the route reflectors' : 'the node-to-node BGP mesh', async () => {
       for (const n of nodes) {
         const up = await this.establishedPeers(n.name);
-        if (!nodes.every((o) => o === n || up.has(o.ip)) || !up.has(TOR_IP)) return false;
+        if (!this.expectedPeers(n.name).every((o) => up.has(o.ip)) || !up.has(TOR_IP)) return false;
       }
       return true;
     }, timeoutMs, 200);

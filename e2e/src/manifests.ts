@@ -5,7 +5,7 @@
  * two peers instead, chosen by the label each agent puts on its Node: one
  * with BFD for BIRD nodes, one without for GoBGP nodes (gobgpd has no BFD).
  */
-import { BACKEND_LABEL, KEEPALIVE, LAB_BFD, NODE_ASN, POOL_A, POOL_B, TOR_ASN, TOR_IP } from './plan.js';
+import { BACKEND_LABEL, KEEPALIVE, LAB_BFD, NODE_ASN, POOL_A, POOL_B, RR_LABEL, TOR_ASN, TOR_IP, rrClusterId } from './plan.js';
 
 export interface PoolDef {
   name: string;
@@ -47,7 +47,30 @@ function torPeer(name: string, extra: readonly string[]): string {
 
 const bfdSpec = (indent: string): string[] => [`${indent}interval: ${LAB_BFD.intervalMs}ms`, `${indent}multiplier: ${LAB_BFD.multiplier}`];
 
-export function labManifests(extraPools: readonly PoolDef[] = [], opts: { birdNodes?: boolean } = {}): string {
+/**
+ * Route reflection as a Calico operator sets it up: the reflectors' Nodes
+ * carry a cluster id and a label (applied before their agents register,
+ * which keep both), and one BGPPeer peers every node with every reflector.
+ */
+export function reflectorManifests(nodes: readonly { name: string; index: number }[]): string {
+  const docs = nodes.map(({ name, index }) =>
+    ['apiVersion: terrace.dev/v1', 'kind: Node', 'metadata:', `  name: ${name}`, '  labels:', `    ${RR_LABEL}: "true"`, 'spec:', '  bgp:', `    routeReflectorClusterID: ${rrClusterId(index)}`, ''].join('\n'),
+  );
+  const peer = [
+    'apiVersion: terrace.dev/v1',
+    'kind: BGPPeer',
+    'metadata:',
+    '  name: peer-with-route-reflectors',
+    'spec:',
+    '  nodeSelector: all()',
+    `  peerSelector: has(${RR_LABEL})`,
+    `  keepaliveTime: ${KEEPALIVE}`,
+    '',
+  ].join('\n');
+  return [...docs, peer].join('---\n');
+}
+
+export function labManifests(extraPools: readonly PoolDef[] = [], opts: { birdNodes?: boolean; mesh?: boolean } = {}): string {
   const tor = opts.birdNodes
     ? [
         torPeer('tor', [`  nodeSelector: "${BACKEND_LABEL} != 'bird'"`]),
@@ -62,7 +85,7 @@ export function labManifests(extraPools: readonly PoolDef[] = [], opts: { birdNo
       '  name: default',
       'spec:',
       `  asNumber: ${NODE_ASN}`,
-      '  nodeToNodeMeshEnabled: true',
+      `  nodeToNodeMeshEnabled: ${opts.mesh ?? true}`,
       `  keepaliveTime: ${KEEPALIVE}`,
       // Acted on only between two nodes that both run BIRD.
       '  nodeToNodeMeshBFD:',

@@ -48,5 +48,17 @@ export const KEEPALIVE = '1s';
  * BIRD nodes): 100 ms × 3, so a dead peer is noticed in about 300 ms.
  */
 export const LAB_BFD = { intervalMs: 100, multiplier: 3 } as const;
+/**
+ * Route reflector lab (LabOptions.reflectors): reflector node n's cluster id
+ * (an identifier, written like an address of the lab's range), and the label
+ * the BGPPeer that connects every node to the reflectors selects. Each
+ * reflector has a cluster of its own: a GoBGP reflector keeps paths that
+ * carry its own cluster id and, when one is its best, reflects that prefix
+ * to no client (docs/bgp.md, Route reflectors).
+ */
+export function rrClusterId(n: number): string {
+  return `198.18.254.${n}`;
+}
+export const RR_LABEL = 'route-reflector';
 /** The label the agent puts on its Node: which speaker it runs. */
 export const BACKEND_LABEL = 'terrace.dev/bgp-backend';

@@ -57,6 +57,11 @@ export function toSpeakerPeers(d: DesiredBgp): PeerConfig[] {
     if (p.restartTime !== undefined) c.gracefulRestart = { restartTime: p.restartTime };
     if (p.localAddress !== undefined) c.localAddress = parseIP(p.localAddress);
     if (p.bfd !== undefined) c.bfd = { ...p.bfd };
+    if (p.routeReflectorClusterId !== undefined) {
+      c.routeReflectorClient = true;
+      c.routeReflectorClusterId = p.routeReflectorClusterId;
+    }
+    if (p.nextHopMode !== undefined) c.nextHopMode = p.nextHopMode === 'Self' ? 'self' : 'keep';
     return c;
   });
 }
@@ -163,7 +168,7 @@ export class Reconciler {
     // every session down (seconds of lost traffic) only to rebuild it.
     const peersJson = JSON.stringify(desired.peers);
     if (this.peersApplied !== peersJson) {
-      log.info('BGP peers', { peers: desired.peers.map((p) => `${p.address} (${p.type}, AS ${p.asNumber})`) });
+      log.info('BGP peers', { peers: desired.peers.map((p) => `${p.address} (${p.type}, AS ${p.asNumber}${p.routeReflectorClusterId ? `, route reflector client in ${p.routeReflectorClusterId}` : ''})`) });
       this.peersApplied = peersJson;
       await speaker.setPeers(toSpeakerPeers(desired)).catch((e: unknown) => log.warn('BGP peers not applied yet', { error: (e as Error).message }));
     }

@@ -8,9 +8,15 @@
  *   BGPConfiguration's nodeToNodeMeshEnabled is not false;
  * - every BGPPeer that applies to this node (`node` is me, or `nodeSelector`
  *   matches my labels, or neither is set: a global peer);
- * - a BGPPeer with `peerSelector` peers with the selected nodes' addresses;
+ * - a BGPPeer with `peerSelector` peers with the selected nodes' addresses,
+ *   and a selected node peers back with the nodes the BGPPeer applies to;
  * - one session per address: an explicit BGPPeer wins over the mesh, a node
- *   specific one over a global one, then the lower name.
+ *   specific one over a global one, then the lower name;
+ * - a node with spec.bgp.routeReflectorClusterID is a route reflector: its
+ *   sessions with other nodes in its AS (mesh or peerSelector) whose cluster
+ *   id differs from its own (most often: none) are route reflector client
+ *   sessions in that cluster; between reflectors of one cluster they are
+ *   plain iBGP. Sessions with addresses (peerIP) are never client sessions.
  */
 import {
   type BFDSpec,
@@ -18,6 +24,7 @@ import {
   type BGPPeer,
   type BGPPeerSpec,
   type IPFamily,
+  type NextHopMode,
   type PeerType,
   type TerraceNode,
   formatIP,
@@ -80,6 +87,10 @@ export interface DesiredPeer {
   localAddress?: string;
   /** BFD on this session (from the BGPPeer, or the mesh's nodeToNodeMeshBFD between nodes that run BIRD). */
   bfd?: { intervalMs: number; multiplier: number };
+  /** This node reflects routes to the peer (its client) in this cluster. */
+  routeReflectorClusterId?: string;
+  /** The BGPPeer's nextHopMode when not Auto. */
+  nextHopMode?: Exclude<NextHopMode, 'Auto'>;
 }
 
 export interface DesiredBgp {
@@ -148,6 +159,17 @@ function appliesTo(peer: BGPPeer, self: TerraceNode, matches: SelectorMatcher): 
   return true;
 }
 
+/**
+ * The cluster id when `self` reflects routes to node `peer` reached over iBGP
+ * (`peerAsn` is the session's remote AS): self is a reflector and the peer is
+ * not one of its cluster.
+ */
+export function reflectorClusterFor(self: TerraceNode, peer: TerraceNode, myAsn: number, peerAsn: number): string | undefined {
+  const mine = self.spec.bgp?.routeReflectorClusterID;
+  if (!mine || myAsn !== peerAsn) return undefined;
+  return peer.spec.bgp?.routeReflectorClusterID === mine ? undefined : mine;
+}
+
 function peerTypeOf(peer: BGPPeer): PeerType {
   return peer.spec.node || peer.spec.nodeSelector ? 'node specific' : 'global';
 }
@@ -187,15 +209,18 @@ export function computeDesiredPeers(inp: PeerInputs): DesiredBgp {
       for (const fam of [4, 6] as const) {
         const address = addrs[fam];
         if (!address || !myAddrs[fam]) continue;
+        const asNumber = nodeAsNumber(n, configs);
+        const cluster = reflectorClusterFor(inp.self, n, global.asNumber, asNumber);
         offer({
           address,
           family: fam,
           port: nodeListenPort(n.metadata.name, configs),
-          asNumber: nodeAsNumber(n, configs),
+          asNumber,
           type: 'node-to-node mesh',
           source: `node/${n.metadata.name}`,
           ...keepalive,
           ...(meshBfd && runsBfd(inp.self) && runsBfd(n) ? { bfd: meshBfd } : {}),
+          ...(cluster ? { routeReflectorClusterId: cluster } : {}),
         });
       }
     }
@@ -203,10 +228,15 @@ export function computeDesiredPeers(inp: PeerInputs): DesiredBgp {
 
   // Explicit BGPPeers.
   for (const peer of [...inp.peers].sort((a, b) => a.metadata.name.localeCompare(b.metadata.name))) {
-    if (!appliesTo(peer, inp.self, inp.matches)) continue;
+    const spec = peer.spec;
+    const forward = appliesTo(peer, inp.self, inp.matches);
+    // Each peerSelector session has two ends: the nodes it selects peer back
+    // with the nodes the BGPPeer applies to (Calico's rule), so one BGPPeer
+    // (nodeSelector all(), peerSelector the reflectors) configures both.
+    const reverse = !!spec.peerSelector && inp.matches(spec.peerSelector, inp.self.metadata.labels ?? {});
+    if (!forward && !reverse) continue;
     const name = peer.metadata.name;
     const ref = `bgppeer/${name}`;
-    const spec = peer.spec;
     const common: Omit<DesiredPeer, 'address' | 'family' | 'port' | 'asNumber' | 'source'> = {
       type: peerTypeOf(peer),
       ...timer(spec.keepaliveTime, `${ref}: spec.keepaliveTime`, problems),
@@ -220,6 +250,7 @@ export function computeDesiredPeers(inp: PeerInputs): DesiredBgp {
       common.password = pw;
     }
     if (spec.ttlSecurity !== undefined) common.ttlSecurity = spec.ttlSecurity;
+    if (spec.nextHopMode === 'Self' || spec.nextHopMode === 'Keep') common.nextHopMode = spec.nextHopMode;
     const bfd = bfdOf(spec.bfd, `${ref}: spec.bfd`, problems);
     if (bfd) common.bfd = bfd;
     if (spec.maxRestartTime) {
@@ -234,19 +265,24 @@ export function computeDesiredPeers(inp: PeerInputs): DesiredBgp {
 
     if (spec.peerSelector) {
       for (const n of others) {
-        if (!inp.matches(spec.peerSelector, n.metadata.labels ?? {})) continue;
+        const selected = forward && inp.matches(spec.peerSelector, n.metadata.labels ?? {});
+        if (!selected && !(reverse && appliesTo(peer, n, inp.matches))) continue;
         const addrs = nodeAddresses(n);
         for (const fam of [4, 6] as const) {
           const address = addrs[fam];
           if (!address || !myAddrs[fam]) continue;
+          // spec.asNumber is the selected nodes' AS: ours, on the reverse end.
+          const asNumber = selected ? (spec.asNumber ?? nodeAsNumber(n, configs)) : nodeAsNumber(n, configs);
+          const cluster = reflectorClusterFor(inp.self, n, global.asNumber, asNumber);
           offer({
             ...common,
             ...withLocal(fam),
             address,
             family: fam,
             port: nodeListenPort(n.metadata.name, configs),
-            asNumber: spec.asNumber ?? nodeAsNumber(n, configs),
+            asNumber,
             source: ref,
+            ...(cluster ? { routeReflectorClusterId: cluster } : {}),
           });
         }
       }

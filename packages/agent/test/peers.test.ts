@@ -105,8 +105,11 @@ describe('computeDesiredPeers: BGPPeer resources', () => {
   it('resolves a peerSelector to the selected nodes, never to itself', () => {
     const cfgs = [bgpConfig('default', { nodeToNodeMeshEnabled: false, asNumber: 65000 })];
     const peers = [peer('rack1', { peerSelector: "rack == 'r1'", nodeSelector: 'all()' })];
+    // b is selected; c is not, but a is, and the BGPPeer applies to c: the other end of c's session.
     const r = run({ configs: cfgs, peers });
-    expect(summary(r)).toEqual(['198.18.0.12 65000 node specific bgppeer/rack1']);
+    expect(summary(r)).toEqual(['198.18.0.12 65000 node specific bgppeer/rack1', '198.18.0.13 65000 node specific bgppeer/rack1']);
+    const fromC = computeDesiredPeers({ self: c, nodes: [a, b, c], configs: cfgs, peers, matches });
+    expect(summary(fromC)).toEqual(['198.18.0.11 65000 node specific bgppeer/rack1', '198.18.0.12 65000 node specific bgppeer/rack1']);
     const explicitAs = run({ configs: cfgs, peers: [peer('rack1', { peerSelector: 'all()', asNumber: 65200 })] });
     expect(summary(explicitAs)).toEqual(['198.18.0.12 65200 global bgppeer/rack1', '198.18.0.13 65200 global bgppeer/rack1']);
   });
@@ -223,5 +226,92 @@ describe('computeDesiredPeers: BFD', () => {
     ]);
     // A GoBGP node asks for none, even towards BIRD nodes.
     expect(computeDesiredPeers({ self: c, nodes: [ba, bb, c], configs, peers: [], matches }).peers.every((p) => p.bfd === undefined)).toBe(true);
+  });
+});
+
+describe('computeDesiredPeers: route reflectors', () => {
+  const rr = (name: string, ip: string, cluster: string | undefined): ReturnType<typeof node> => {
+    const n = node(name, ip, { labels: cluster ? { 'route-reflector': 'true' } : {} });
+    if (cluster) n.spec.bgp = { ...n.spec.bgp, routeReflectorClusterID: cluster };
+    return n;
+  };
+  const r1 = rr('r1', '198.18.0.1/24', '244.0.0.1');
+  const r2 = rr('r2', '198.18.0.2/24', '244.0.0.1');
+  const c1 = rr('c1', '198.18.0.21/24', undefined);
+  const c2 = rr('c2', '198.18.0.22/24', undefined);
+  const nodes = [r1, r2, c1, c2];
+  const meshOff = [bgpConfig('default', { nodeToNodeMeshEnabled: false })];
+  const toReflectors = [peer('peer-with-route-reflectors', { nodeSelector: 'all()', peerSelector: 'has(route-reflector)' })];
+  const sessions = (self: ReturnType<typeof node>, over: Partial<PeerInputs> = {}): string[] =>
+    computeDesiredPeers({ self, nodes, configs: meshOff, peers: toReflectors, matches, ...over }).peers.map(
+      (p) => `${p.address}${p.routeReflectorClusterId ? ` client ${p.routeReflectorClusterId}` : ''}`,
+    );
+
+  it('gives a reflector a client session with every other node and a plain one with the other reflector', () => {
+    expect(sessions(r1)).toEqual(['198.18.0.2', '198.18.0.21 client 244.0.0.1', '198.18.0.22 client 244.0.0.1']);
+  });
+
+  it('gives a client plain sessions with the reflectors only', () => {
+    expect(sessions(c1)).toEqual(['198.18.0.1', '198.18.0.2']);
+  });
+
+  it('makes every mesh session of a reflector a client session when the mesh is on', () => {
+    expect(sessions(r2, { configs: [], peers: [] })).toEqual(['198.18.0.1', '198.18.0.21 client 244.0.0.1', '198.18.0.22 client 244.0.0.1']);
+    expect(sessions(c2, { configs: [], peers: [] })).toEqual(['198.18.0.1', '198.18.0.2', '198.18.0.21']);
+  });
+
+  it('treats a reflector of another cluster as a client, never an eBGP peer or a peerIP', () => {
+    const other = rr('r3', '198.18.0.3/24', '244.0.0.3');
+    const ebgp = node('e', '198.18.0.31/24', { as: 65001 });
+    const peers = [...toReflectors, peer('ebgp', { nodeSelector: 'all()', peerSelector: "kubernetes.io/hostname == 'e'" }), peer('tor', { peerIP: '198.18.0.41', asNumber: 64512 })];
+    ebgp.metadata.labels = { 'kubernetes.io/hostname': 'e' };
+    const r = sessions(r1, { nodes: [...nodes, other, ebgp], peers });
+    expect(r).toEqual(['198.18.0.2', '198.18.0.3 client 244.0.0.1', '198.18.0.21 client 244.0.0.1', '198.18.0.22 client 244.0.0.1', '198.18.0.31', '198.18.0.41']);
+  });
+
+  it('carries nextHopMode Self and Keep, not Auto', () => {
+    const modes = (mode: 'Auto' | 'Self' | 'Keep'): (string | undefined)[] =>
+      computeDesiredPeers({ self: c1, nodes, configs: meshOff, peers: [peer('p', { ...toReflectors[0]!.spec, nextHopMode: mode })], matches }).peers.map((p) => p.nextHopMode);
+    expect(modes('Auto')).toEqual([undefined, undefined]);
+    expect(modes('Self')).toEqual(['Self', 'Self']);
+    expect(modes('Keep')).toEqual(['Keep', 'Keep']);
+  });
+});
+
+describe('properties: node-to-node sessions', () => {
+  it('are configured at both ends, and a client session only on the reflector side', () => {
+    const roles = fc.record({ rr: fc.option(fc.constantFrom('244.0.0.1', '244.0.0.2'), { nil: undefined }), rack: fc.constantFrom('r1', 'r2') });
+    const selector = fc.constantFrom('all()', 'has(route-reflector)', "rack == 'r1'", "rack == 'r2'", '!has(route-reflector)');
+    fc.assert(
+      fc.property(
+        fc.array(roles, { minLength: 2, maxLength: 6 }),
+        fc.boolean(),
+        fc.array(fc.record({ nodeSelector: fc.option(selector, { nil: undefined }), peerSelector: selector }), { maxLength: 3 }),
+        (rs, mesh, sels) => {
+          const nodes = rs.map((r, i) => {
+            const n = node(`n${i}`, `198.18.0.${11 + i}/24`, { labels: { rack: r.rack, ...(r.rr ? { 'route-reflector': 'true' } : {}) } });
+            if (r.rr) n.spec.bgp = { ...n.spec.bgp, routeReflectorClusterID: r.rr };
+            return n;
+          });
+          const peers = sels.map((s, i) => peer(`p${i}`, { peerSelector: s.peerSelector, ...(s.nodeSelector ? { nodeSelector: s.nodeSelector } : {}) }));
+          const configs = [bgpConfig('default', { nodeToNodeMeshEnabled: mesh })];
+          const sessions = new Map(nodes.map((n) => [nodeAddresses(n)[4] as string, computeDesiredPeers({ self: n, nodes, configs, peers, matches }).peers]));
+          for (const [addr, ps] of sessions) {
+            const me = nodes.find((n) => nodeAddresses(n)[4] === addr)!;
+            for (const p of ps) {
+              const back = sessions.get(p.address)!.find((q) => q.address === addr);
+              expect(back).toBeDefined();
+              const other = nodes.find((n) => nodeAddresses(n)[4] === p.address)!;
+              const mine = me.spec.bgp?.routeReflectorClusterID;
+              const theirs = other.spec.bgp?.routeReflectorClusterID;
+              expect(p.routeReflectorClusterId).toBe(mine !== undefined && mine !== theirs ? mine : undefined);
+              // Never a client at both ends unless both reflect, in different clusters.
+              if (p.routeReflectorClusterId && back!.routeReflectorClusterId) expect(mine !== undefined && theirs !== undefined && mine !== theirs).toBe(true);
+            }
+          }
+        },
+      ),
+      { numRuns: 300 },
+    );
   });
 });

@@ -60,11 +60,22 @@ export interface PeerConfig {
    */
   bfd?: { intervalMs?: number; multiplier?: number };
   /**
-   * We act as a route reflector towards this iBGP peer (it is our client);
-   * the cluster id is our router id. Off when absent.
+   * We act as a route reflector towards this iBGP peer (it is our client):
+   * routes from other iBGP peers are passed on to it with their next hop
+   * unchanged, and its routes to every iBGP peer. Off when absent.
    */
   routeReflectorClient?: boolean;
+  /** The cluster id (dotted quad) of a route reflector client session; default our router id. */
+  routeReflectorClusterId?: string;
+  /**
+   * The next hop of the routes sent to this peer: `self` always our session
+   * address, `keep` never rewritten (also towards eBGP peers), `auto` (or
+   * absent) the protocol's rule: kept on iBGP, our address on eBGP.
+   */
+  nextHopMode?: NextHopMode;
 }
+
+export type NextHopMode = 'auto' | 'self' | 'keep';
 
 export interface Announcement {
   prefix: Cidr;

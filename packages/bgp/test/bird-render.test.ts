@@ -70,6 +70,9 @@ describe('bird.conf rendering (golden)', () => {
     refuse({ ttlSecurity: 1, ebgpMultihop: 2 }, 'ttlSecurity');
     refuse({ bfd: { intervalMs: 0 } }, 'bfd.intervalMs');
     refuse({ routeReflectorClient: true }, 'routeReflectorClient');
+    refuse({ asn: 64512, routeReflectorClient: true, routeReflectorClusterId: '244.0.0.256' }, 'routeReflectorClusterId');
+    refuse({ asn: 64512, routeReflectorClusterId: '244.0.0.1' }, 'routeReflectorClusterId');
+    refuse({ nextHopMode: 'Self' }, 'nextHopMode');
     expect(() =>
       renderBirdConfig({ ...base, announcements: [{ prefix: parseCidr('10.244.1.0/26'), nextHop: parseIP('198.18.0.11'), communities: ['1:2"'] }] }),
     ).toThrow(expect.objectContaining({ field: 'communities' }) as unknown as Error);

@@ -75,6 +75,19 @@ export const scenarios: Record<string, BirdDesired> = {
     ],
     announcements: [own('10.244.1.0/26')],
   },
+  // A reflector with an explicit cluster id (shared with a second reflector,
+  // a plain iBGP peer); next hop self towards one peer, keep towards the ToR.
+  'next-hop-mode': {
+    global: NODE,
+    peers: [
+      { address: parseIP('198.18.0.21'), asn: 64512, routeReflectorClient: true, routeReflectorClusterId: '244.0.0.1', ...FAST },
+      { address: parseIP('198.18.0.12'), asn: 64512, ...FAST },
+      { address: parseIP('198.18.0.31'), asn: 64512, nextHopMode: 'self', ...FAST },
+      { address: parseIP('198.18.0.1'), asn: 65000, nextHopMode: 'keep', ...FAST },
+      { address: parseIP('198.18.0.2'), asn: 65000, nextHopMode: 'auto', ...FAST },
+    ],
+    announcements: [own('10.244.1.0/26')],
+  },
   // BFD towards the ToR (explicit intervals) and a mesh peer (defaults).
   bfd: {
     global: NODE,

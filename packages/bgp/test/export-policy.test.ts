@@ -1,6 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { create } from '@bufbuild/protobuf';
-import { Conditions_RouteType, LocalPrefActionSchema, PolicyAssignmentSchema, PolicyDirection, PolicySchema, RouteAction } from '../src/gen/gobgp_pb.js';
+import { Conditions_RouteType, LocalPrefActionSchema, MatchSet_Type, PolicyAssignmentSchema, PolicyDirection, PolicySchema, RouteAction } from '../src/gen/gobgp_pb.js';
+import { NEXT_HOP_KEEP_SET, NEXT_HOP_SELF_SET, REFLECT_TO_SET } from '../src/gobgp/peer-sets.js';
 import { exportAssignment, exportAssignmentMatches, exportPolicy, exportPolicyMatches, EXPORT_POLICY_NAME } from '../src/gobgp/export-policy.js';
 
 /** Our policy as gobgpd lists it back: it spells "no RPKI condition" as -1 or 0. */
@@ -11,11 +12,15 @@ function listed(rpkiResult = -1) {
 }
 
 describe('export policy', () => {
-  it('rejects paths learned over iBGP and eBGP, nothing else', () => {
+  it('sets next hops for the peers that ask, rejects learned paths (iBGP ones except to the reflect-to set)', () => {
     const p = create(PolicySchema, exportPolicy());
-    expect(p.statements.map((s) => [s.conditions?.routeType, s.actions?.routeAction])).toEqual([
-      [Conditions_RouteType.INTERNAL, RouteAction.REJECT],
-      [Conditions_RouteType.EXTERNAL, RouteAction.REJECT],
+    expect(
+      p.statements.map((s) => [s.conditions?.routeType, s.conditions?.neighborSet?.name, s.conditions?.neighborSet?.type, s.actions?.nexthop?.self, s.actions?.nexthop?.unchanged, s.actions?.routeAction]),
+    ).toEqual([
+      [Conditions_RouteType.NONE, NEXT_HOP_SELF_SET, MatchSet_Type.ANY, true, false, RouteAction.NONE],
+      [Conditions_RouteType.NONE, NEXT_HOP_KEEP_SET, MatchSet_Type.ANY, false, true, RouteAction.NONE],
+      [Conditions_RouteType.INTERNAL, REFLECT_TO_SET, MatchSet_Type.INVERT, undefined, undefined, RouteAction.REJECT],
+      [Conditions_RouteType.EXTERNAL, undefined, undefined, undefined, undefined, RouteAction.REJECT],
     ]);
     const a = create(PolicyAssignmentSchema, exportAssignment());
     expect(a).toMatchObject({ name: 'global', direction: PolicyDirection.EXPORT, defaultAction: RouteAction.ACCEPT });
@@ -30,7 +35,20 @@ describe('export policy', () => {
 
   it('sees any other content under its name as different', () => {
     const accepting = listed();
-    accepting.statements[1]!.actions!.routeAction = RouteAction.ACCEPT;
+    accepting.statements[3]!.actions!.routeAction = RouteAction.ACCEPT;
+    const reflectingAll = listed();
+    reflectingAll.statements[2]!.conditions!.neighborSet = undefined;
+    expect(exportPolicyMatches(reflectingAll)).toBe(false);
+    const notInverted = listed();
+    notInverted.statements[2]!.conditions!.neighborSet!.type = MatchSet_Type.ANY;
+    expect(exportPolicyMatches(notInverted)).toBe(false);
+    const selfEverywhere = listed();
+    selfEverywhere.statements[0]!.conditions!.neighborSet = undefined;
+    expect(exportPolicyMatches(selfEverywhere)).toBe(false);
+    const swapped = listed();
+    swapped.statements[1]!.actions!.nexthop!.unchanged = false;
+    swapped.statements[1]!.actions!.nexthop!.self = true;
+    expect(exportPolicyMatches(swapped)).toBe(false);
     expect(exportPolicyMatches(accepting)).toBe(false);
     const oneMissing = listed();
     oneMissing.statements.pop();

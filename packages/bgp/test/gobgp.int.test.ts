@@ -22,6 +22,7 @@ import { GobgpClient } from '../src/gobgp/client.js';
 import { fromApiPath, toApiPath } from '../src/gobgp/convert.js';
 import { GobgpDaemon } from '../src/gobgp/daemon.js';
 import { ensureExportPolicy, EXPORT_POLICY_NAME } from '../src/gobgp/export-policy.js';
+import { peerSets } from '../src/gobgp/peer-sets.js';
 import { GobgpSpeaker } from '../src/gobgp/speaker.js';
 import type { Announcement, PeerConfig } from '../src/speaker.js';
 
@@ -397,7 +398,7 @@ describe('GoBGP backend', () => {
 
       // Adopting it again with the policy in place changes nothing at all.
       const third = await attach([...own, ...held]);
-      expect(await ensureExportPolicy(raw)).toBe(false);
+      expect(await ensureExportPolicy(raw, peerSets([], 64512))).toEqual({ changed: false, peersChanged: new Set() });
       await third.reconcile();
       expect(softResets()).toBe(1);
       expect(await uptimes()).toEqual(before);

@@ -26,6 +26,8 @@ export interface FrrNeighbor {
    * noticed in about 300 ms instead of after the hold time).
    */
   bfd?: FrrBfd;
+  /** This router reflects routes to the neighbor (an iBGP route reflector client). */
+  routeReflectorClient?: boolean;
 }
 
 export interface FrrBfd {
@@ -93,9 +95,11 @@ export function renderBgpdConfig(c: FrrBgpConfig): string {
     lines.push(` address-family ipv${fam} unicast`);
     lines.push(`  maximum-paths ${c.maximumPaths ?? 8}`);
     for (const p of nets) lines.push(`  network ${p}`);
+    const ofFamily = c.neighbors.filter((x) => x.address.includes(':') === (fam === 6));
     if (fam === 6) {
-      for (const n of c.neighbors.filter((x) => x.address.includes(':'))) lines.push(`  neighbor ${n.address} activate`);
+      for (const n of ofFamily) lines.push(`  neighbor ${n.address} activate`);
     }
+    for (const n of ofFamily.filter((x) => x.routeReflectorClient)) lines.push(`  neighbor ${n.address} route-reflector-client`);
     lines.push(' exit-address-family');
   }
   lines.push('!');

@@ -113,13 +113,34 @@ function renderPeer(p: PeerConfig, g: GlobalConfig, name: string, reflector: boo
   if (p.routeReflectorClient) {
     if (!ibgp) throw invalid(where, 'routeReflectorClient', `needs an iBGP peer (peer AS ${p.asn}, ours ${g.asn})`);
     out.push('rr client;');
-    out.push(`rr cluster id ${routerIdValue(g.routerId)};`);
+    out.push(`rr cluster id ${p.routeReflectorClusterId === undefined ? routerIdValue(g.routerId) : routerIdValue(p.routeReflectorClusterId, where, 'routeReflectorClusterId')};`);
+  } else if (p.routeReflectorClusterId !== undefined) {
+    throw invalid(where, 'routeReflectorClusterId', 'is set but routeReflectorClient is not');
   }
+  const nextHop = nextHopStatement(p, where);
   for (const f of FAMILIES) {
     const filter = reflector && ibgp ? `terrace_reflect${f}` : `terrace_export${f}`;
-    out.push(`ipv${f} { import all; export filter ${filter}; };`);
+    out.push(`ipv${f} { import all; export filter ${filter};${nextHop} };`);
   }
   return [`protocol bgp ${name} {`, ...indent(out), '}'];
+}
+
+/**
+ * nextHopMode as a channel option. BIRD's own rule (auto) keeps the next hop
+ * towards iBGP peers, reflected routes included, and uses the session address
+ * towards eBGP peers unless our export filter set one (our own routes).
+ */
+function nextHopStatement(p: PeerConfig, where: string): string {
+  switch (p.nextHopMode ?? 'auto') {
+    case 'auto':
+      return '';
+    case 'self':
+      return ' next hop self;';
+    case 'keep':
+      return ' next hop keep;';
+    default:
+      throw invalid(where, 'nextHopMode', `${JSON.stringify(p.nextHopMode)} is not one of auto, self, keep`);
+  }
 }
 
 /** The statements that set next hop and communities on our own routes of one family. */

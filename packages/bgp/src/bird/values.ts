@@ -40,9 +40,9 @@ export function addrValue(a: IPAddr, where: string, field: string, family?: 4 | 
 }
 
 /** The BGP identifier: a dotted quad. */
-export function routerIdValue(v: unknown): string {
+export function routerIdValue(v: unknown, where = 'bgp global', field = 'routerId'): string {
   if (typeof v !== 'string' || !/^\d{1,3}(\.\d{1,3}){3}$/.test(v) || v.split('.').some((o) => Number(o) > 255)) {
-    throw invalid('bgp global', 'routerId', `${JSON.stringify(v) ?? String(v)} is not a dotted-quad router id`);
+    throw invalid(where, field, `${JSON.stringify(v) ?? String(v)} is not a dotted-quad ${field === 'routerId' ? 'router' : 'cluster'} id`);
   }
   return v.split('.').map(Number).join('.');
 }

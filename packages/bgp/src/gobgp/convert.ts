@@ -74,12 +74,29 @@ export function toApiPeer(p: PeerConfig): Init<typeof PeerSchema> {
     ttlSecurity: p.ttlSecurity !== undefined ? { enabled: true, ttlMin: 256 - p.ttlSecurity } : undefined,
     ebgpMultihop: p.ebgpMultihop !== undefined ? { enabled: true, multihopTtl: p.ebgpMultihop } : undefined,
     gracefulRestart: gr ? { enabled: true, restartTime: gr.restartTime } : undefined,
+    routeReflector: routeReflectorOf(p),
     // Both unicast families on every session (MP-BGP); the peer's OPEN decides what is used.
     afiSafis: ([4, 6] as const).map((v) => ({
       config: { family: familyOf(v), enabled: true },
       mpGracefulRestart: gr ? { config: { enabled: true } } : undefined,
     })),
   };
+}
+
+const DOTTED_QUAD = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/;
+
+/** A client session's route reflector settings; gobgpd uses its router id when the cluster id is empty. */
+function routeReflectorOf(p: PeerConfig): Init<typeof PeerSchema>['routeReflector'] {
+  const where = `bgp peer ${formatIP(p.address)}`;
+  const id = p.routeReflectorClusterId;
+  if (!p.routeReflectorClient) {
+    if (id !== undefined) throw new TerraceError('Invalid', `${where}: routeReflectorClusterId is set but routeReflectorClient is not`, { field: 'routeReflectorClusterId' });
+    return undefined;
+  }
+  if (id !== undefined && !DOTTED_QUAD.test(id)) {
+    throw new TerraceError('Invalid', `${where}: routeReflectorClusterId ${JSON.stringify(id)} is not a dotted-quad cluster id`, { field: 'routeReflectorClusterId' });
+  }
+  return { routeReflectorClient: true, routeReflectorClusterId: id ?? '' };
 }
 
 /**
@@ -107,8 +124,19 @@ export function peerConfigMatches(p: PeerConfig, listed: Peer | undefined): bool
     (!want.transport?.localAddress || tr?.localAddress === want.transport.localAddress) &&
     sameTtl &&
     sameHop &&
-    sameGr
+    sameGr &&
+    !routeReflectorChanged(p, listed)
   );
+}
+
+/** Whether gobgpd lists a peer with other route reflector settings than `p` asks for. */
+export function routeReflectorChanged(p: PeerConfig, listed: Peer | undefined): boolean {
+  if (!listed) return false;
+  const want = routeReflectorOf(p);
+  const has = listed.routeReflector;
+  if ((want?.routeReflectorClient ?? false) !== (has?.routeReflectorClient ?? false)) return true;
+  // gobgpd lists the cluster id it uses (its router id when we left it empty).
+  return !!want?.routeReflectorClusterId && has?.routeReflectorClusterId !== want.routeReflectorClusterId;
 }
 
 /** A stable key for a peer's configuration: equal keys need no UpdatePeer. */

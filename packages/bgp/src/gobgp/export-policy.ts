@@ -5,8 +5,10 @@
  * over the iBGP mesh on to its eBGP peers with itself as next hop: the
  * top-of-rack router then spreads each block over every node instead of
  * sending it to the owner, and in eBGP triangles paths outlive their
- * withdrawal. Two statements reject paths learned over iBGP and over eBGP;
- * whatever is left (locally originated) is accepted by default.
+ * withdrawal. Two statements reject paths learned over iBGP and over eBGP
+ * (iBGP ones pass only where a route reflector sends them to iBGP peers);
+ * whatever is left (locally originated) is accepted by default. Two more
+ * set the next hop towards the peers whose nextHopMode asks for it.
  *
  * gobgpd keeps policies in memory only and StartBgp clears them, so the
  * speaker checks them on every pass after BGP runs and before any peer is
@@ -15,6 +17,7 @@
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import {
   Conditions_RouteType,
+  MatchSet_Type,
   PolicyDirection,
   RouteAction,
   type Policy,
@@ -24,24 +27,39 @@ import {
   type Statement,
 } from '../gen/gobgp_pb.js';
 import type { GobgpClient } from './client.js';
+import { ensurePeerSets, NEXT_HOP_KEEP_SET, NEXT_HOP_SELF_SET, REFLECT_TO_SET, type PeerSets } from './peer-sets.js';
 
 /** Our policy's name in gobgpd; its statements are named after it. */
 export const EXPORT_POLICY_NAME = 'terrace-export-own-paths';
 /** gobgpd's name for the global RIB's policy assignment. */
 const GLOBAL_ASSIGNMENT = 'global';
 
-const REJECTED: readonly { suffix: string; routeType: Conditions_RouteType }[] = [
-  { suffix: 'ibgp', routeType: Conditions_RouteType.INTERNAL },
-  { suffix: 'ebgp', routeType: Conditions_RouteType.EXTERNAL },
+/**
+ * The statements, in order. The next-hop ones only modify and fall through
+ * (peer-sets.ts says whom they match). iBGP-learned paths are rejected
+ * except towards the peers of the reflect-to set, which is empty (but for a
+ * placeholder) unless this node is a route reflector.
+ */
+const STATEMENTS: readonly {
+  suffix: string;
+  routeType?: Conditions_RouteType;
+  neighborSet?: { name: string; type: MatchSet_Type };
+  nexthop?: { self?: boolean; unchanged?: boolean };
+  reject?: boolean;
+}[] = [
+  { suffix: 'next-hop-self', neighborSet: { name: NEXT_HOP_SELF_SET, type: MatchSet_Type.ANY }, nexthop: { self: true } },
+  { suffix: 'next-hop-keep', neighborSet: { name: NEXT_HOP_KEEP_SET, type: MatchSet_Type.ANY }, nexthop: { unchanged: true } },
+  { suffix: 'reject-ibgp', routeType: Conditions_RouteType.INTERNAL, neighborSet: { name: REFLECT_TO_SET, type: MatchSet_Type.INVERT }, reject: true },
+  { suffix: 'reject-ebgp', routeType: Conditions_RouteType.EXTERNAL, reject: true },
 ];
 
 export function exportPolicy(): MessageInitShape<typeof PolicySchema> {
   return {
     name: EXPORT_POLICY_NAME,
-    statements: REJECTED.map((r) => ({
-      name: `${EXPORT_POLICY_NAME}-reject-${r.suffix}`,
-      conditions: { routeType: r.routeType },
-      actions: { routeAction: RouteAction.REJECT },
+    statements: STATEMENTS.map((r) => ({
+      name: `${EXPORT_POLICY_NAME}-${r.suffix}`,
+      conditions: { ...(r.routeType === undefined ? {} : { routeType: r.routeType }), ...(r.neighborSet ? { neighborSet: r.neighborSet } : {}) },
+      actions: { routeAction: r.reject ? RouteAction.REJECT : RouteAction.NONE, ...(r.nexthop ? { nexthop: r.nexthop } : {}) },
     })),
   };
 }
@@ -62,7 +80,6 @@ function hasExtras(s: Statement): boolean {
   const extraCondition =
     c !== undefined &&
     (c.prefixSet !== undefined ||
-      c.neighborSet !== undefined ||
       c.asPathLength !== undefined ||
       c.asPathSet !== undefined ||
       c.communitySet !== undefined ||
@@ -78,7 +95,6 @@ function hasExtras(s: Statement): boolean {
       a.med !== undefined ||
       a.asPrepend !== undefined ||
       a.extCommunity !== undefined ||
-      a.nexthop !== undefined ||
       a.localPref !== undefined ||
       a.largeCommunity !== undefined);
   return extraCondition || extraAction;
@@ -91,10 +107,19 @@ export function exportPolicyMatches(listed: Policy | undefined): boolean {
   if (!listed || listed.name !== want.name || listed.statements.length !== ws.length) return false;
   return ws.every((w, i) => {
     const l = listed.statements[i] as Statement;
+    const wn = w.conditions?.neighborSet;
+    const ln = l.conditions?.neighborSet;
+    const wh = w.actions?.nexthop;
+    const lh = l.actions?.nexthop;
     return (
       l.name === w.name &&
-      l.conditions?.routeType === w.conditions?.routeType &&
-      l.actions?.routeAction === w.actions?.routeAction &&
+      (l.conditions?.routeType ?? Conditions_RouteType.NONE) === (w.conditions?.routeType ?? Conditions_RouteType.NONE) &&
+      (ln?.name ?? '') === (wn?.name ?? '') &&
+      (ln?.type ?? MatchSet_Type.ANY) === (wn?.type ?? MatchSet_Type.ANY) &&
+      (lh?.self ?? false) === (wh?.self ?? false) &&
+      (lh?.unchanged ?? false) === (wh?.unchanged ?? false) &&
+      (lh?.address ?? '') === '' &&
+      (l.actions?.routeAction ?? RouteAction.NONE) === (w.actions?.routeAction ?? RouteAction.NONE) &&
       !hasExtras(l)
     );
   });
@@ -123,8 +148,10 @@ export function exportAssignmentMatches(listed: PolicyAssignment | undefined): b
  * default is reject, so nothing learned slips out during the swap. Updates
  * held back then are sent by the soft reset that follows a change.
  */
-export async function ensureExportPolicy(client: GobgpClient): Promise<boolean> {
+export async function ensureExportPolicy(client: GobgpClient, sets: PeerSets): Promise<{ changed: boolean; peersChanged: Set<string> }> {
   let changed = false;
+  // Before the policy: it names the sets, and gobgpd refuses a policy whose sets do not exist.
+  const peersChanged = await ensurePeerSets(client, sets);
   const policies = await client.list('listPolicy', { name: EXPORT_POLICY_NAME });
   const current = policies.map((r) => r.policy).find((p) => p?.name === EXPORT_POLICY_NAME);
   if (!exportPolicyMatches(current)) {
@@ -143,5 +170,5 @@ export async function ensureExportPolicy(client: GobgpClient): Promise<boolean> 
     await client.unary('setPolicyAssignment', { assignment: exportAssignment() });
     changed = true;
   }
-  return changed;
+  return { changed, peersChanged };
 }

@@ -35,9 +35,10 @@ import type {
 } from '../speaker.js';
 import { RibChecker, type RibCheckOptions } from './rib-check.js';
 import { GobgpClient } from './client.js';
-import { announcementKey, familyOf, fromApiPath, ownPathKey, peerConfigMatches, peerKey, toApiGlobal, toApiPath, toApiPeer } from './convert.js';
+import { announcementKey, familyOf, fromApiPath, ownPathKey, peerConfigMatches, peerKey, routeReflectorChanged, toApiGlobal, toApiPath, toApiPeer } from './convert.js';
 import { GobgpDaemon, type GobgpDaemonOptions } from './daemon.js';
 import { ensureExportPolicy } from './export-policy.js';
+import { peerSets } from './peer-sets.js';
 import {
   AddBmpRequest_MonitoringPolicy,
   PeerState_SessionState,
@@ -382,7 +383,7 @@ export class GobgpSpeaker implements BgpSpeaker {
       this.everStarted = true;
       startedNow = true;
     }
-    await this.applyExportPolicy(startedNow);
+    await this.applyExportPolicy(startedNow, global.asn);
     // Before the peers: the feed then carries every UPDATE from the first one.
     await this.applyStation();
     await this.applyPeers();
@@ -426,6 +427,10 @@ export class GobgpSpeaker implements BgpSpeaker {
       const key = peerKey(p);
       if (!actual.has(addr)) {
         await this.client.unary('addPeer', { peer: toApiPeer(p) });
+      } else if (routeReflectorChanged(p, listed.get(addr))) {
+        // gobgpd's UpdatePeer keeps a peer's route reflector settings: only a new session takes them.
+        await this.client.unary('deletePeer', { address: addr });
+        await this.client.unary('addPeer', { peer: toApiPeer(p) });
       } else if (!this.appliedPeers.has(addr) && peerConfigMatches(p, listed.get(addr))) {
         // A session of a daemon we adopted (it outlived the previous agent)
         // that is already configured as we want it: UpdatePeer would reset
@@ -449,8 +454,17 @@ export class GobgpSpeaker implements BgpSpeaker {
    * when their prefix is withdrawn at its source or the session restarts.
    * Resetting sessions to clear them sooner would cut the node's own routes.)
    */
-  private async applyExportPolicy(startedNow: boolean): Promise<void> {
-    const changed = await ensureExportPolicy(this.client);
+  private async applyExportPolicy(startedNow: boolean, asn: number): Promise<void> {
+    const { changed, peersChanged } = await ensureExportPolicy(this.client, peerSets(this.peers.values(), asn));
+    // A peer whose next-hop or reflection rule changed while its session
+    // stayed up holds paths sent under the old rule: send them again.
+    if (!changed && !this.softResetOutPending) {
+      for (const addr of peersChanged) {
+        if (this.appliedPeers.has(addr)) {
+          await this.client.unary('resetPeer', { address: addr, soft: true, direction: ResetPeerRequest_SoftResetDirection.OUT });
+        }
+      }
+    }
     // Remembered until it succeeds: the next pass finds the policy in place.
     if (startedNow) this.softResetOutPending = false;
     else if (changed) this.softResetOutPending = true;
