@@ -13,7 +13,7 @@ import { communityValueProblem, readAsn, readCidr, readDuration } from './values
 
 export const BGPPEER_FIELDS = [
   'peerIP', 'asNumber', 'node', 'nodeSelector', 'peerSelector', 'password',
-  'maxRestartTime', 'keepaliveTime', 'nextHopMode', 'ttlSecurity', 'sourceAddress', 'bfd',
+  'maxRestartTime', 'keepaliveTime', 'nextHopMode', 'ttlSecurity', 'sourceAddress', 'bfd', 'filters',
 ] as const;
 
 export const BGPCONFIG_FIELDS = [
@@ -113,7 +113,24 @@ export function readBGPPeerSpec(f: Fields): BGPPeerSpec {
   if (sourceAddress !== undefined) out.sourceAddress = sourceAddress;
   const bfd = readBFD(f, 'bfd');
   if (bfd !== undefined) out.bfd = bfd;
+  const filters = readFilterNames(f);
+  if (filters !== undefined) out.filters = filters;
   return out;
+}
+
+/** `filters: [name, ...]`: BGPFilter names, each a DNS subdomain, none twice. */
+function readFilterNames(f: Fields): string[] | undefined {
+  const items = f.list('filters');
+  if (items === undefined) return undefined;
+  const seen = new Set<string>();
+  return items.map((v, i): string => {
+    if (typeof v !== 'string') return f.fail('filters', `[${i}] must be a BGPFilter name, got ${typeof v}`);
+    const p = dnsSubdomainProblem(v);
+    if (p) f.fail('filters', `[${i}] ${quote(v)} ${p}`);
+    if (seen.has(v)) f.fail('filters', `[${i}] ${quote(v)} is listed twice`);
+    seen.add(v);
+    return v;
+  });
 }
 
 const COMMUNITY_NAME = /^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
