@@ -6,6 +6,7 @@
  * Learned best paths come back as a stream of per-prefix next-hop sets.
  */
 import type { Cidr, IPAddr, PackedAddr, PackedPrefix } from '@terrace/api';
+import type { PeerPolicy } from './policy.js';
 
 export type Asn = number;
 
@@ -64,6 +65,12 @@ export interface PeerConfig {
    * the cluster id is our router id. Off when absent.
    */
   routeReflectorClient?: boolean;
+  /**
+   * What this session may import and export (policy.ts): import rules then
+   * reject; export rules over what we originate, then as without a policy.
+   * Absent: import everything (the agent always sets it).
+   */
+  policy?: PeerPolicy;
 }
 
 export interface Announcement {
