@@ -80,6 +80,8 @@ export interface DesiredPeer {
   localAddress?: string;
   /** BFD on this session (from the BGPPeer, or the mesh's nodeToNodeMeshBFD between nodes that run BIRD). */
   bfd?: { intervalMs: number; multiplier: number };
+  /** The BGPPeer's BGPFilter names, in order (policies.ts); none for mesh sessions. */
+  filters?: string[];
 }
 
 export interface DesiredBgp {
@@ -222,6 +224,7 @@ export function computeDesiredPeers(inp: PeerInputs): DesiredBgp {
     if (spec.ttlSecurity !== undefined) common.ttlSecurity = spec.ttlSecurity;
     const bfd = bfdOf(spec.bfd, `${ref}: spec.bfd`, problems);
     if (bfd) common.bfd = bfd;
+    if (spec.filters && spec.filters.length > 0) common.filters = [...spec.filters];
     if (spec.maxRestartTime) {
       try {
         common.restartTime = durationSeconds(spec.maxRestartTime, `${ref}: spec.maxRestartTime`);
