@@ -251,3 +251,8 @@ export function compilePolicy(inp: PolicyInputs): CompiledPolicy {
 export function formatRange(r: PrefixRange): string {
   return `${formatCidr(r.prefix)}{${r.min},${r.max}}`;
 }
+
+/** Rules as one line of text: logs, and telling whether a session's rules changed. */
+export function rulesText(rules: readonly PolicyRule[]): string {
+  return rules.map((r) => `${r.action} ${r.ranges.map(formatRange).join(' ')}`).join('; ');
+}

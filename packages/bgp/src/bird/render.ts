@@ -138,7 +138,10 @@ function renderPeer(p: PeerConfig, g: GlobalConfig, name: string, reflector: boo
       continue;
     }
     const imports = importFilterLines(p.policy.import, f, where);
-    out.push(`ipv${f} {`, '  import filter {', ...indent(imports, '    '), '  };', `  export filter ${filter};`, '};');
+    // The import table keeps what the peer sent before the filter: a changed
+    // filter is then applied to it at once, without the peer's help (a route
+    // refresh cannot be asked of a session whose other family is down).
+    out.push(`ipv${f} {`, '  import table on;', '  import filter {', ...indent(imports, '    '), '  };', `  export filter ${filter};`, '};');
   }
   return [`protocol bgp ${name} {`, ...indent(out), '}'];
 }

@@ -39,7 +39,7 @@ import { announcementKey, familyOf, fromApiPath, ownPathKey, peerConfigMatches, 
 import { GobgpDaemon, type GobgpDaemonOptions } from './daemon.js';
 import { ensureExportPolicy } from './export-policy.js';
 import { defineExportFilters, ensureImportPolicy, pruneExportFilters } from './session-policy.js';
-import { formatRange, type PolicyRule } from '../policy.js';
+import { rulesText, type PolicyRule } from '../policy.js';
 import {
   AddBmpRequest_MonitoringPolicy,
   PeerState_SessionState,
@@ -266,7 +266,7 @@ export class GobgpSpeaker implements BgpSpeaker {
     for (const [addr, p] of peers) {
       if (!p.policy) continue;
       rules.set(addr, p.policy.import);
-      text.push(`${addr}: ${p.policy.import.map((r) => `${r.action} ${r.ranges.map(formatRange).join(' ')}`).join('; ')}`);
+      text.push(`${addr}: ${rulesText(p.policy.import)}`);
     }
     const key = text.join('\n');
     if (key === this.importKey) return;
@@ -511,9 +511,8 @@ export class GobgpSpeaker implements BgpSpeaker {
       await this.client.unary('resetPeer', { address: 'all', soft: true, direction: ResetPeerRequest_SoftResetDirection.IN });
       this.softResetInPending = false;
     }
-    const exportText = (p: PeerConfig): string => (p.policy?.export ?? []).map((r) => `${r.action} ${r.ranges.map(formatRange).join(' ')}`).join('; ');
     for (const [addr, p] of this.peers) {
-      const text = exportText(p);
+      const text = rulesText(p.policy?.export ?? []);
       const before = this.appliedExport.get(addr);
       this.appliedExport.set(addr, text);
       if (startedNow || before === undefined || before === text || !this.appliedPeers.has(addr)) continue;
