@@ -39,6 +39,8 @@ export interface LabOptions {
   birdNodes?: readonly number[];
   /** Pools applied besides the lab's two. */
   extraPools?: readonly PoolDef[];
+  /** Prefixes the ToR originates towards the nodes (FRR `network`), e.g. a default route. */
+  torNetworks?: readonly string[];
   /** Progress lines (the demo narrates with them). */
   log?: (line: string) => void;
 }
@@ -147,7 +149,7 @@ export class TerraceLab {
     await this.apply(labManifests(opts.extraPools, { birdNodes: this.birdNodes.size > 0 }));
     this.log(`etcd is up at ${ETCD_URL}; BGP settings, the ToR peer and the pools are applied`);
 
-    await this.startTor(opts.torNeighbors ?? n);
+    await this.startTor(opts.torNeighbors ?? n, opts.torNetworks);
     if (opts.controllerGrace) this.startController(opts.controllerGrace);
 
     await Promise.all(Array.from({ length: n }, (_, i) => this.addNode(i + 1)));
@@ -182,13 +184,14 @@ export class TerraceLab {
     }, 20000, 100);
   }
 
-  private async startTor(neighbors: number): Promise<void> {
+  private async startTor(neighbors: number, networks: readonly string[] = []): Promise<void> {
     await this.kit.addNamespace('tor');
     await this.kit.connect(this.torNs, this.fabricNs, `${TOR_IP}/${FABRIC_PREFIX_LEN}`);
     this.tor = await startFrr(this.kit, this.torNs, {
       hostname: 'tor',
       asn: TOR_ASN,
       routerId: TOR_IP,
+      ...(networks.length > 0 ? { networks } : {}),
       neighbors: Array.from({ length: neighbors }, (_, i) => ({
         address: nodeIp(i + 1),
         asn: NODE_ASN,
