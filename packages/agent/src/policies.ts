@@ -6,7 +6,7 @@
  * it in. Pure, like peers.ts.
  */
 import type { BGPFilter, IPPool } from '@terrace/api';
-import { compilePolicy, formatRange, type PeerPolicy, type PolicyRule } from '@terrace/bgp';
+import { compilePolicy, type PeerPolicy, rulesText } from '@terrace/bgp';
 import type { DesiredBgp } from './peers.js';
 
 export interface SessionPolicies {
@@ -18,10 +18,6 @@ export interface SessionPolicies {
   problems: string[];
 }
 
-function ruleText(r: PolicyRule): string {
-  return `${r.action} ${r.ranges.map(formatRange).join(' ')}`;
-}
-
 export function sessionPolicies(desired: DesiredBgp, pools: readonly IPPool[], filters: readonly BGPFilter[]): SessionPolicies {
   const byName = new Map(filters.map((f) => [f.metadata.name, f]));
   const byAddress = new Map<string, PeerPolicy>();
@@ -31,7 +27,7 @@ export function sessionPolicies(desired: DesiredBgp, pools: readonly IPPool[], f
     const c = compilePolicy({ pools, filters: byName, names: p.filters ?? [], where: p.source });
     for (const x of c.problems) problems.add(x);
     byAddress.set(p.address, c.policy);
-    texts.push(`${p.address} import ${c.policy.import.map(ruleText).join('; ')} export ${c.policy.export.map(ruleText).join('; ')}`);
+    texts.push(`${p.address} import ${rulesText(c.policy.import)} export ${rulesText(c.policy.export)}`);
   }
   return { byAddress, key: texts.join('\n'), problems: [...problems] };
 }

@@ -2,7 +2,7 @@
  * BGPPeer and BGPConfiguration: who each node peers with, and the cluster's
  * (or one node's) BGP settings.
  */
-import { quote } from '../errors.js';
+import { invalidField, quote } from '../errors.js';
 import { formatIP, parseHostPort } from '../net/ip.js';
 import type { Fields } from './fields.js';
 import { dnsSubdomainProblem } from './meta.js';
@@ -124,10 +124,13 @@ function readFilterNames(f: Fields): string[] | undefined {
   if (items === undefined) return undefined;
   const seen = new Set<string>();
   return items.map((v, i): string => {
-    if (typeof v !== 'string') return f.fail('filters', `[${i}] must be a BGPFilter name, got ${typeof v}`);
+    const fail = (reason: string): never => {
+      throw invalidField(f.ref, `${f.at('filters')}[${i}]`, reason);
+    };
+    if (typeof v !== 'string') return fail(`must be a BGPFilter name, got ${typeof v}`);
     const p = dnsSubdomainProblem(v);
-    if (p) f.fail('filters', `[${i}] ${quote(v)} ${p}`);
-    if (seen.has(v)) f.fail('filters', `[${i}] ${quote(v)} is listed twice`);
+    if (p) fail(`${quote(v)} ${p}`);
+    if (seen.has(v)) fail(`${quote(v)} is listed twice`);
     seen.add(v);
     return v;
   });
