@@ -49,6 +49,8 @@ export interface LabOptions {
   extraPools?: readonly PoolDef[];
   /** Adds the internet host behind the ToR (internet.ts) and a default route via the ToR on every node. */
   internet?: boolean;
+  /** Prefixes the ToR originates towards the nodes (FRR `network`), e.g. a default route. */
+  torNetworks?: readonly string[];
   /** Progress lines (the demo narrates with them). */
   log?: (line: string) => void;
 }
@@ -162,7 +164,7 @@ export class TerraceLab {
     if (this.reflectors.size > 0) await this.apply(reflectorManifests([...this.reflectors].sort().map((index) => ({ name: this.nodeName(index), index }))));
     this.log(`etcd is up at ${ETCD_URL}; BGP settings, the ToR peer and the pools are applied`);
 
-    await this.startTor(opts.torNeighbors ?? n);
+    await this.startTor(opts.torNeighbors ?? n, opts.torNetworks);
     if (opts.internet) this.internetNs = await addInternet(this.kit, this.torNs);
     if (opts.controllerGrace) this.startController(opts.controllerGrace);
 
@@ -202,13 +204,14 @@ export class TerraceLab {
     }, 20000, 100);
   }
 
-  private async startTor(neighbors: number): Promise<void> {
+  private async startTor(neighbors: number, networks: readonly string[] = []): Promise<void> {
     await this.kit.addNamespace('tor');
     await this.kit.connect(this.torNs, this.fabricNs, `${TOR_IP}/${FABRIC_PREFIX_LEN}`);
     this.tor = await startFrr(this.kit, this.torNs, {
       hostname: 'tor',
       asn: TOR_ASN,
       routerId: TOR_IP,
+      ...(networks.length > 0 ? { networks } : {}),
       neighbors: Array.from({ length: neighbors }, (_, i) => ({
         address: nodeIp(i + 1),
         asn: NODE_ASN,

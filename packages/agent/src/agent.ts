@@ -13,13 +13,14 @@
  * incrementally as they arrive; a change of what we originate re-derives
  * only the prefixes it touches.
  */
-import { type IPFamily, type TerraceNode, packCidr, packIP, parseCidr, parseIP } from '@terrace/api';
+import { formatIP, type IPFamily, type TerraceNode, packCidr, packIP, parseCidr, parseIP } from '@terrace/api';
 import type { Announcement as SpeakerAnnouncement, BgpSpeaker, GlobalConfig, PeerConfig } from '@terrace/bgp';
 import { computeAnnouncements, type AnnounceResult } from './announce.js';
 import { announceConfig } from './advertise.js';
 import type { Logger } from '@terrace/log';
 import { computeDesiredPeers, nodeAddresses, type DesiredBgp, type PasswordResolver, type SelectorMatcher } from './peers.js';
 import { LearnedRoutes, type KernelRouteSink } from './learned.js';
+import { sessionPolicies } from './policies.js';
 import type { KernelRoute } from './routes.js';
 import type { ClusterState } from './sources.js';
 
@@ -146,9 +147,10 @@ export class Reconciler {
     const addrs = nodeAddresses(self);
     const config = announceConfig(state.bgpConfigurations(), this.opts.nodeName);
     const announced = computeAnnouncements({ nodeName: this.opts.nodeName, addresses: addrs, blocks: state.blocks(), pools: state.pools(), config });
-    const problems = [...desired.problems, ...announced.problems].join('\n');
+    const policies = sessionPolicies(desired, state.pools(), state.bgpFilters?.() ?? []);
+    const problems = [...desired.problems, ...announced.problems, ...policies.problems].join('\n');
     if (problems !== this.lastProblems) {
-      for (const p of [...desired.problems, ...announced.problems]) log.warn(p);
+      for (const p of [...desired.problems, ...announced.problems, ...policies.problems]) log.warn(p);
       this.lastProblems = problems;
     }
 
@@ -166,11 +168,15 @@ export class Reconciler {
     // daemon that, after an agent restart, still holds the previous run's
     // sessions and paths, and an empty desired set at that moment would tear
     // every session down (seconds of lost traffic) only to rebuild it.
-    const peersJson = JSON.stringify(desired.peers);
+    const peersJson = `${JSON.stringify(desired.peers)}\n${policies.key}`;
     if (this.peersApplied !== peersJson) {
       log.info('BGP peers', { peers: desired.peers.map((p) => `${p.address} (${p.type}, AS ${p.asNumber}${p.routeReflectorClusterId ? `, route reflector client in ${p.routeReflectorClusterId}` : ''})`) });
       this.peersApplied = peersJson;
-      await speaker.setPeers(toSpeakerPeers(desired)).catch((e: unknown) => log.warn('BGP peers not applied yet', { error: (e as Error).message }));
+      const withPolicy = toSpeakerPeers(desired).map((c) => {
+        const policy = policies.byAddress.get(formatIP(c.address));
+        return policy ? { ...c, policy } : c;
+      });
+      await speaker.setPeers(withPolicy).catch((e: unknown) => log.warn('BGP peers not applied yet', { error: (e as Error).message }));
     }
     const pathsJson = JSON.stringify(announced.announcements);
     if (this.pathsApplied !== pathsJson) {

@@ -91,6 +91,8 @@ export interface DesiredPeer {
   routeReflectorClusterId?: string;
   /** The BGPPeer's nextHopMode when not Auto. */
   nextHopMode?: Exclude<NextHopMode, 'Auto'>;
+  /** The BGPPeer's BGPFilter names, in order (policies.ts); none for mesh sessions. */
+  filters?: string[];
 }
 
 export interface DesiredBgp {
@@ -253,6 +255,7 @@ export function computeDesiredPeers(inp: PeerInputs): DesiredBgp {
     if (spec.nextHopMode === 'Self' || spec.nextHopMode === 'Keep') common.nextHopMode = spec.nextHopMode;
     const bfd = bfdOf(spec.bfd, `${ref}: spec.bfd`, problems);
     if (bfd) common.bfd = bfd;
+    if (spec.filters && spec.filters.length > 0) common.filters = [...spec.filters];
     if (spec.maxRestartTime) {
       try {
         common.restartTime = durationSeconds(spec.maxRestartTime, `${ref}: spec.maxRestartTime`);

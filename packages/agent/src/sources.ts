@@ -2,7 +2,7 @@
  * What the reconciler reads: the cluster's resources and IPAM blocks, kept
  * current by etcd watch caches (list, then watch; re-list after compaction).
  */
-import type { BGPConfiguration, BGPPeer, IPPool, TerraceNode } from '@terrace/api';
+import type { BGPConfiguration, BGPFilter, BGPPeer, IPPool, TerraceNode } from '@terrace/api';
 import type { BlockView } from './announce.js';
 
 export interface ClusterState {
@@ -10,6 +10,8 @@ export interface ClusterState {
   bgpPeers(): BGPPeer[];
   bgpConfigurations(): BGPConfiguration[];
   pools(): IPPool[];
+  /** BGPFilters (absent: none exist, as for a state that does not watch them). */
+  bgpFilters?(): BGPFilter[];
   blocks(): BlockView[];
   /** Calls `fn` after any change; returns the unsubscribe function. */
   onChange(fn: () => void): () => void;

@@ -43,6 +43,7 @@ export async function openClusterState(etcd: Etcd3, keys: Keys, log: Logger): Pr
   const peers = resources('BGPPeer');
   const configs = resources('BGPConfiguration');
   const pools = resources('IPPool');
+  const filters = resources('BGPFilter');
   const blocks = watch(
     'ipam blocks',
     new Cache<BlockView>(etcd, { prefix: keys.blockPrefix(), decode: (kv) => blockViewOf(kv.key.toString(), kv.value.toString()) }),
@@ -59,6 +60,7 @@ export async function openClusterState(etcd: Etcd3, keys: Keys, log: Logger): Pr
     bgpPeers: () => peers.values(),
     bgpConfigurations: () => configs.values(),
     pools: () => pools.values(),
+    bgpFilters: () => filters.values(),
     blocks: () => blocks.values(),
     onChange(fn) {
       listeners.add(fn);

@@ -1,4 +1,5 @@
 export * from './speaker.js';
+export * from './policy.js';
 export * from './broadcast.js';
 export { SupervisedDaemon, type DaemonEvents, type SupervisorTuning } from './supervisor.js';
 export * from './gobgp/index.js';

@@ -6,6 +6,7 @@
  * Learned best paths come back as a stream of per-prefix next-hop sets.
  */
 import type { Cidr, IPAddr, PackedAddr, PackedPrefix } from '@terrace/api';
+import type { PeerPolicy } from './policy.js';
 
 export type Asn = number;
 
@@ -73,6 +74,12 @@ export interface PeerConfig {
    * absent) the protocol's rule: kept on iBGP, our address on eBGP.
    */
   nextHopMode?: NextHopMode;
+  /**
+   * What this session may import and export (policy.ts): import rules then
+   * reject; export rules over what we originate, then as without a policy.
+   * Absent: import everything (the agent always sets it).
+   */
+  policy?: PeerPolicy;
 }
 
 export type NextHopMode = 'auto' | 'self' | 'keep';

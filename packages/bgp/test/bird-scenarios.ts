@@ -1,5 +1,6 @@
 /** Desired states for the BIRD renderer's golden files, one per scenario. */
-import { parseCidr, parseIP } from '@terrace/api';
+import { type BGPFilter, type IPPool, parseCidr, parseIP } from '@terrace/api';
+import { compilePolicy, type PeerPolicy } from '../src/policy.js';
 import type { BirdDesired } from '../src/bird/render.js';
 
 const NODE = { asn: 64512, routerId: '198.18.0.11' };
@@ -97,4 +98,39 @@ export const scenarios: Record<string, BirdDesired> = {
     ],
     announcements: [own('10.244.1.0/26')],
   },
+  // Per-session policies: the default import policy on the mesh peer; the ToR
+  // also gives the default routes and must not hear one pool's block.
+  filters: {
+    global: NODE,
+    peers: [
+      { address: parseIP('198.18.0.1'), asn: 65000, ...FAST, policy: filterPolicy(['default-route', 'hide-b']) },
+      { address: parseIP('2001:db8::1'), asn: 65000, ...FAST, policy: filterPolicy(['default-route']) },
+      { address: parseIP('198.18.0.12'), asn: 64512, ...FAST, policy: filterPolicy([]) },
+    ],
+    announcements: [own('10.244.1.0/26'), own('10.245.0.0/26'), own('fd00:10:244:1::/64', '2001:db8::11')],
+  },
 };
+
+function filterPolicy(names: string[]): PeerPolicy {
+  const pool = (name: string, cidr: string): IPPool => ({
+    apiVersion: 'terrace.dev/v1',
+    kind: 'IPPool',
+    metadata: { name },
+    spec: {
+      cidr, blockSize: 26, nodeSelector: 'all()', disabled: false, disableBGPExport: false, natOutgoing: false,
+      allowedUses: ['Workload'], assignmentMode: 'Automatic', ipipMode: 'Never', vxlanMode: 'Never',
+    },
+  });
+  const filter = (name: string, spec: BGPFilter['spec']): [string, BGPFilter] => [name, { apiVersion: 'terrace.dev/v1', kind: 'BGPFilter', metadata: { name }, spec }];
+  const filters = new Map([
+    filter('default-route', {
+      importV4: [{ action: 'Accept', matchOperator: 'Equal', cidr: '0.0.0.0/0' }],
+      importV6: [{ action: 'Accept', matchOperator: 'Equal', cidr: '::/0' }],
+    }),
+    filter('hide-b', {
+      importV4: [{ action: 'Reject', matchOperator: 'In', cidr: '10.244.9.0/24' }],
+      exportV4: [{ action: 'Accept', matchOperator: 'Equal', cidr: '10.245.1.0/26' }, { action: 'Reject', matchOperator: 'In', cidr: '10.245.0.0/16' }],
+    }),
+  ]);
+  return compilePolicy({ pools: [pool('a', '10.244.0.0/16'), pool('b', '10.245.0.0/16'), pool('v6', 'fd00:10:244::/48')], filters, names, where: 'test' }).policy;
+}

@@ -144,6 +144,9 @@ const CORPUS: BadCase[] = [
   apply(bgpconfig('global', 'asNumber: 64512'), 'must be "default" (cluster-wide) or "node.<nodename>"', 'wrong BGPConfiguration name'),
   apply(doc('IPAMConfig', 'main', 'strictAffinity: true'), 'metadata.name "main" must be "default"', 'wrong IPAMConfig name'),
   // BGP rules
+  { name: 'a BGPFilter import rule with source, to validate', args: ['validate', '-f', '-'], stdin: doc('BGPFilter', 'f', 'importV4:\n  - {action: Accept, source: RemotePeers}'), code: 1, message: '(bgpfilter/f): spec.importV4[0].source is only valid on export rules' },
+  apply(doc('BGPFilter', 'f', 'importV6:\n  - {action: Accept, matchOperator: Equal, cidr: 0.0.0.0/0}'), 'spec.importV6[0].cidr 0.0.0.0/0 is IPv4 but this is an IPv6 rule list', 'a BGPFilter rule of the wrong family'),
+  apply(peer('p', 'peerIP: 198.18.0.5\nasNumber: 65000\nfilters: [f, f]'), 'spec.filters[1] "f" is listed twice', 'a filter named twice'),
   apply(peer('p', 'peerIP: 198.18.0.5\nasNumber: 0'), 'spec.asNumber', 'ASN 0'),
   apply(peer('p', 'peerIP: 198.18.0.5\nasNumber: 4294967296'), 'spec.asNumber', 'ASN 4294967296'),
   apply(peer('p', 'peerIP: 198.18.0.5\nasNumber: "1.x"'), 'spec.asNumber', 'asdot garbage'),

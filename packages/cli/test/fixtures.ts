@@ -1,5 +1,5 @@
 /** Stored-form resources used by the table golden tests. */
-import type { BGPConfiguration, BGPPeer, IPAMConfig, IPPool, TerraceNode } from '@terrace/api';
+import type { BGPConfiguration, BGPFilter, BGPPeer, IPAMConfig, IPPool, TerraceNode } from '@terrace/api';
 
 export const NOW = new Date('2025-01-10T12:00:00Z');
 
@@ -105,5 +105,23 @@ export const ipamConfigs: IPAMConfig[] = [
     kind: 'IPAMConfig',
     metadata: meta('default', '2025-01-10T09:00:00Z'),
     spec: { strictAffinity: false, maxBlocksPerHost: 0, autoAllocateBlocks: true },
+  },
+];
+
+export const bgpFilters: BGPFilter[] = [
+  {
+    apiVersion: 'terrace.dev/v1',
+    kind: 'BGPFilter',
+    metadata: meta('tor-default-route', '2025-01-10T11:00:00Z'),
+    spec: {
+      importV4: [{ action: 'Accept', matchOperator: 'Equal', cidr: '0.0.0.0/0' }],
+      importV6: [{ action: 'Accept', matchOperator: 'Equal', cidr: '::/0' }],
+    },
+  },
+  {
+    apiVersion: 'terrace.dev/v1',
+    kind: 'BGPFilter',
+    metadata: meta('hide-lab-pool', '2025-01-10T11:59:00Z'),
+    spec: { exportV4: [{ action: 'Reject', matchOperator: 'In', cidr: '198.19.0.0/16' }, { action: 'Accept' }] },
   },
 ];

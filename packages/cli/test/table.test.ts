@@ -8,7 +8,7 @@ import type { Kind, Resource } from '@terrace/api';
 import { tableFor, type TableView } from '../src/output/columns.js';
 import { formatTable } from '../src/output/table.js';
 import { formatAge } from '../src/output/age.js';
-import { NOW, bgpConfigs, ipamConfigs, nodes, peers, pools } from './fixtures.js';
+import { NOW, bgpConfigs, bgpFilters, ipamConfigs, nodes, peers, pools } from './fixtures.js';
 
 const goldenDir = new URL('../../test/golden/', import.meta.url);
 
@@ -25,6 +25,7 @@ const cases: [string, Kind, Resource[]][] = [
   ['ippools', 'IPPool', pools],
   ['bgppeers', 'BGPPeer', peers],
   ['bgpconfigurations', 'BGPConfiguration', bgpConfigs],
+  ['bgpfilters', 'BGPFilter', bgpFilters],
   ['nodes', 'Node', nodes],
   ['ipamconfigs', 'IPAMConfig', ipamConfigs],
 ];

@@ -29,7 +29,6 @@ const CALICO_ONLY: Partial<Record<Kind, Record<string, Record<string, string>>>>
       localASNumber: 'set the node AS number on the Node or BGPConfiguration',
       localWorkloadSelector: '',
       reachableBy: '',
-      filters: 'Terrace has no BGPFilter resources',
     },
   },
   BGPConfiguration: {

@@ -9,6 +9,7 @@ const ALIASES: Record<Kind, readonly string[]> = {
   IPPool: ['ippool', 'ippools', 'pool', 'pools'],
   BGPPeer: ['bgppeer', 'bgppeers', 'peer', 'peers'],
   BGPConfiguration: ['bgpconfiguration', 'bgpconfigurations', 'bgpconfig', 'bgpconfigs'],
+  BGPFilter: ['bgpfilter', 'bgpfilters', 'filter', 'filters'],
   Node: ['node', 'nodes', 'no'],
   IPAMConfig: ['ipamconfig', 'ipamconfigs', 'ipamconfiguration', 'ipamconfigurations'],
 };

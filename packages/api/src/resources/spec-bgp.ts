@@ -2,7 +2,7 @@
  * BGPPeer and BGPConfiguration: who each node peers with, and the cluster's
  * (or one node's) BGP settings.
  */
-import { quote } from '../errors.js';
+import { invalidField, quote } from '../errors.js';
 import { formatIP, parseHostPort } from '../net/ip.js';
 import type { Fields } from './fields.js';
 import { dnsSubdomainProblem } from './meta.js';
@@ -13,7 +13,7 @@ import { communityValueProblem, readAsn, readCidr, readDuration } from './values
 
 export const BGPPEER_FIELDS = [
   'peerIP', 'asNumber', 'node', 'nodeSelector', 'peerSelector', 'password',
-  'maxRestartTime', 'keepaliveTime', 'nextHopMode', 'ttlSecurity', 'sourceAddress', 'bfd',
+  'maxRestartTime', 'keepaliveTime', 'nextHopMode', 'ttlSecurity', 'sourceAddress', 'bfd', 'filters',
 ] as const;
 
 export const BGPCONFIG_FIELDS = [
@@ -114,11 +114,30 @@ export function readBGPPeerSpec(f: Fields): BGPPeerSpec {
   if (sourceAddress !== undefined) out.sourceAddress = sourceAddress;
   const bfd = readBFD(f, 'bfd');
   if (bfd !== undefined) out.bfd = bfd;
+  const filters = readFilterNames(f);
+  if (filters !== undefined) out.filters = filters;
   return out;
 }
 
 /** The BGPConfiguration fields whose cidrs every node announces (Calico's). */
 export const SERVICE_RANGE_FIELDS = ['serviceClusterIPs', 'serviceExternalIPs', 'serviceLoadBalancerIPs'] as const;
+/** `filters: [name, ...]`: BGPFilter names, each a DNS subdomain, none twice. */
+function readFilterNames(f: Fields): string[] | undefined {
+  const items = f.list('filters');
+  if (items === undefined) return undefined;
+  const seen = new Set<string>();
+  return items.map((v, i): string => {
+    const fail = (reason: string): never => {
+      throw invalidField(f.ref, `${f.at('filters')}[${i}]`, reason);
+    };
+    if (typeof v !== 'string') return fail(`must be a BGPFilter name, got ${typeof v}`);
+    const p = dnsSubdomainProblem(v);
+    if (p) fail(`${quote(v)} ${p}`);
+    if (seen.has(v)) fail(`${quote(v)} is listed twice`);
+    seen.add(v);
+    return v;
+  });
+}
 
 const COMMUNITY_NAME = /^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
 

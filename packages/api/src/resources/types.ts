@@ -8,7 +8,7 @@ export const API_GROUP = 'terrace.dev';
 export const API_VERSION = 'terrace.dev/v1';
 export const CALICO_API_VERSION = 'projectcalico.org/v3';
 
-export const KINDS = ['IPPool', 'BGPPeer', 'BGPConfiguration', 'Node', 'IPAMConfig'] as const;
+export const KINDS = ['IPPool', 'BGPPeer', 'BGPConfiguration', 'BGPFilter', 'Node', 'IPAMConfig'] as const;
 export type Kind = (typeof KINDS)[number];
 
 export interface ObjectMeta {
@@ -69,6 +69,8 @@ export interface BGPPeerSpec {
   sourceAddress?: 'UseNodeIP' | 'None';
   /** Terrace extension: BFD on this session (BIRD nodes run it; GoBGP nodes report that they cannot). */
   bfd?: BFDSpec;
+  /** BGPFilter names, applied in order (first matching rule wins), before the default policy. */
+  filters?: string[];
 }
 
 /** Terrace extension: Bidirectional Forwarding Detection for a BGP session. */
@@ -105,6 +107,33 @@ export interface BGPConfigurationSpec {
   serviceLoadBalancerIPs?: { cidr: string }[];
   /** Terrace extension: BFD on node-to-node mesh sessions between nodes that can run it. */
   nodeToNodeMeshBFD?: BFDSpec;
+}
+
+export type BGPFilterAction = 'Accept' | 'Reject';
+export type BGPFilterMatchOperator = 'Equal' | 'NotEqual' | 'In' | 'NotIn';
+export const BGP_FILTER_ACTIONS: readonly BGPFilterAction[] = ['Accept', 'Reject'];
+export const BGP_FILTER_OPERATORS: readonly BGPFilterMatchOperator[] = ['Equal', 'NotEqual', 'In', 'NotIn'];
+
+/** One rule of a BGPFilter (Calico's BGPFilterRuleV4/V6): every condition set must hold. */
+export interface BGPFilterRule {
+  action: BGPFilterAction;
+  /** With `cidr`: how the route's prefix is compared to it. */
+  matchOperator?: BGPFilterMatchOperator;
+  /** Of the rule list's family, canonical. */
+  cidr?: string;
+  /** The route's prefix length must lie within these bounds (each optional). */
+  prefixLength?: { min?: number; max?: number };
+  /** Export rules only: `RemotePeers` (routes learned from peers). */
+  source?: 'RemotePeers';
+  /** Export rules only: a route's interface (Calico matches the name as a pattern). */
+  interface?: string;
+}
+
+export interface BGPFilterSpec {
+  exportV4?: BGPFilterRule[];
+  importV4?: BGPFilterRule[];
+  exportV6?: BGPFilterRule[];
+  importV6?: BGPFilterRule[];
 }
 
 export interface NodeBGPSpec {
@@ -146,10 +175,11 @@ interface ResourceBase<K extends Kind, S> {
 export type IPPool = ResourceBase<'IPPool', IPPoolSpec>;
 export type BGPPeer = ResourceBase<'BGPPeer', BGPPeerSpec>;
 export type BGPConfiguration = ResourceBase<'BGPConfiguration', BGPConfigurationSpec>;
+export type BGPFilter = ResourceBase<'BGPFilter', BGPFilterSpec>;
 export type TerraceNode = ResourceBase<'Node', NodeSpec>;
 export type IPAMConfig = ResourceBase<'IPAMConfig', IPAMConfigSpec>;
 
-export type Resource = IPPool | BGPPeer | BGPConfiguration | TerraceNode | IPAMConfig;
+export type Resource = IPPool | BGPPeer | BGPConfiguration | BGPFilter | TerraceNode | IPAMConfig;
 export type ResourceOf<K extends Kind> = Extract<Resource, { kind: K }>;
 
 /** The plural used in etcd keys and by `terracectl get`. */
@@ -157,6 +187,7 @@ export const KIND_PLURAL: Record<Kind, string> = {
   IPPool: 'ippools',
   BGPPeer: 'bgppeers',
   BGPConfiguration: 'bgpconfigurations',
+  BGPFilter: 'bgpfilters',
   Node: 'nodes',
   IPAMConfig: 'ipamconfigs',
 };

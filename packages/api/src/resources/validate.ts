@@ -11,6 +11,7 @@ import { describeValue, Fields, isObj, type Obj } from './fields.js';
 import { isKind } from './kinds.js';
 import { readMetadata } from './meta.js';
 import { BGPCONFIG_FIELDS, BGPPEER_FIELDS, readBGPConfigurationSpec, readBGPPeerSpec } from './spec-bgp.js';
+import { BGPFILTER_FIELDS, readBGPFilterSpec } from './spec-filter.js';
 import { IPAMCONFIG_FIELDS, NODE_FIELDS, readIPAMConfigSpec, readNodeSpec } from './spec-node.js';
 import { IPPOOL_FIELDS, readIPPoolSpec } from './spec-pool.js';
 import { API_VERSION, CALICO_API_VERSION, type Kind, KINDS, type ObjectMeta, type Resource, resourceRef } from './types.js';
@@ -69,6 +70,10 @@ function readSpec(kind: Kind, ref: string, meta: ObjectMeta, raw: unknown): Reso
     case 'BGPConfiguration': {
       const f = open(BGPCONFIG_FIELDS);
       return f ? readBGPConfigurationSpec(f, meta.name === 'default') : {};
+    }
+    case 'BGPFilter': {
+      const f = open(BGPFILTER_FIELDS);
+      return f ? readBGPFilterSpec(f) : {};
     }
     case 'Node': {
       const f = open(NODE_FIELDS);

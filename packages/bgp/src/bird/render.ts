@@ -22,6 +22,7 @@
 import { compareCidr, formatCidr, formatIP, type Cidr } from '@terrace/api';
 import type { Announcement, GlobalConfig, PeerConfig } from '../speaker.js';
 import { BIRD_KERNEL_METRIC, BIRD_KERNEL_TABLE, BFD_DEFAULT_INTERVAL_MS, BFD_DEFAULT_MULTIPLIER } from './constants.js';
+import { exportRejectLines, importFilterLines } from './policy.js';
 import { addrValue, asnValue, communityValue, descriptionValue, intValue, invalid, passwordValue, routerIdValue } from './values.js';
 
 export interface BirdDesired {
@@ -63,6 +64,21 @@ function multihopOf(p: PeerConfig, where: string): number | undefined {
   }
   if (p.ebgpMultihop !== undefined) return Number(intValue(p.ebgpMultihop, 1, 255, where, 'ebgpMultihop'));
   return undefined;
+}
+
+/** The export filter a peer's channel names: the shared one, or its own when its policy rejects something. */
+function exportFilterName(p: PeerConfig, g: GlobalConfig, name: string, reflector: boolean, f: 4 | 6): string {
+  if (p.policy && exportRejectLines(p.policy.export, f, `bgp peer ${formatIP(p.address)}`).length > 0) return `${name}_export${f}`;
+  return reflector && p.asn === g.asn ? `terrace_reflect${f}` : `terrace_export${f}`;
+}
+
+/** A peer's own export filter: the shared statements after its policy's rejections. */
+function peerExportFilter(p: PeerConfig, g: GlobalConfig, name: string, reflector: boolean, f: 4 | 6, body: readonly string[]): string[] {
+  const rejects = p.policy ? exportRejectLines(p.policy.export, f, `bgp peer ${formatIP(p.address)}`) : [];
+  if (rejects.length === 0) return [];
+  // Reflected routes are not ours: the export rules apply to what we originate.
+  const reflect = reflector && p.asn === g.asn ? [`if source = RTS_BGP && proto ~ "ibgp_*" then accept;`] : [];
+  return [`filter ${name}_export${f} {`, ...indent([...reflect, `if source = RTS_STATIC && proto = "${OWN(f)}" then {`, ...indent(rejects), '}', ...body]), '}', ''];
 }
 
 function renderPeer(p: PeerConfig, g: GlobalConfig, name: string, reflector: boolean): string[] {
@@ -119,8 +135,16 @@ function renderPeer(p: PeerConfig, g: GlobalConfig, name: string, reflector: boo
   }
   const nextHop = nextHopStatement(p, where);
   for (const f of FAMILIES) {
-    const filter = reflector && ibgp ? `terrace_reflect${f}` : `terrace_export${f}`;
-    out.push(`ipv${f} { import all; export filter ${filter};${nextHop} };`);
+    const filter = exportFilterName(p, g, name, reflector, f);
+    if (!p.policy) {
+      out.push(`ipv${f} { import all; export filter ${filter};${nextHop} };`);
+      continue;
+    }
+    const imports = importFilterLines(p.policy.import, f, where);
+    // The import table keeps what the peer sent before the filter: a changed
+    // filter is then applied to it at once, without the peer's help (a route
+    // refresh cannot be asked of a session whose other family is down).
+    out.push(`ipv${f} {`, '  import table on;', '  import filter {', ...indent(imports, '    '), '  };', `  export filter ${filter};`, ...(nextHop ? [`  ${nextHop.trim()}`] : []), '};');
   }
   return [`protocol bgp ${name} {`, ...indent(out), '}'];
 }
@@ -230,6 +254,10 @@ export function renderBirdConfig(d: BirdDesired): RenderedBird {
     if (reflector) {
       out.push('# As a route reflector, also what iBGP peers sent us (BIRD applies the client rules).');
       out.push(`filter terrace_reflect${f} {`, `  if source = RTS_BGP && proto ~ "ibgp_*" then accept;`, ...indent(body), '}', '');
+    }
+    for (const [name, p] of protocols) {
+      const own = peerExportFilter(p, g, name, reflector, f, body);
+      if (own.length > 0) out.push(`# ${name}: its BGPFilters' export rules first.`, ...own);
     }
   }
   for (const f of FAMILIES) {

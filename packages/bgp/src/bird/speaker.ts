@@ -22,6 +22,7 @@ import { basename, dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { formatCidr, formatIP, packCidr, packIP, TerraceError, type PackedAddr, type PackedPrefix } from '@terrace/api';
 import { Broadcast } from '../broadcast.js';
+import { rulesText } from '../policy.js';
 import type { Announcement, BgpSpeaker, GlobalConfig, LearnedEvent, LearnedHops, PeerConfig, PeerStatus } from '../speaker.js';
 import { DEFAULT_BIRD_BINARY } from './constants.js';
 import { BirdControl } from './control.js';
@@ -287,6 +288,31 @@ export class BirdSpeaker implements BgpSpeaker {
     await this.control.command('configure');
     this.reloads += 1;
     this.running = r.text;
+    await this.refreshChangedImports(r.protocols);
+  }
+
+  /** Each protocol's import rules as last configured (policy text), to see which changed. */
+  private importsRunning = new Map<string, string>();
+
+  /**
+   * BIRD 2.0.12 applies a changed import filter only to routes that arrive
+   * afterwards: a route the old filter refused (a default route before the
+   * filter that accepts it) would stay out until the peer happens to send it
+   * again. So each session whose import rules changed asks its peer for the
+   * whole table again (route refresh). A session that is down needs nothing:
+   * it gets the table through the new filter when it comes up.
+   */
+  private async refreshChangedImports(protocols: ReadonlyMap<string, PeerConfig>): Promise<void> {
+    const next = new Map<string, string>();
+    for (const [name, p] of protocols) {
+      next.set(name, rulesText(p.policy?.import ?? []));
+    }
+    const before = this.importsRunning;
+    this.importsRunning = next;
+    for (const [name, key] of next) {
+      if (before.get(name) === key) continue;
+      await this.control.command(`reload in ${name}`).catch(() => undefined);
+    }
   }
 
   /**

@@ -16,7 +16,8 @@
  * Staleness is a generation number: markAllStale() starts a new generation and
  * a path is stale while its record belongs to an older one.
  */
-import { prefixFamily, type PackedAddr, type PackedPrefix } from '@terrace/api';
+import { prefixFamily, unpackPrefix, type PackedAddr, type PackedPrefix } from '@terrace/api';
+import { importAllows, type PolicyRule } from '../policy.js';
 import type { LearnedEvent } from '../speaker.js';
 import type { BgpUpdate, BmpPeer, PathAttrs } from './types.js';
 
@@ -166,6 +167,8 @@ export class AdjRibIn {
   private deferred: Map<PackedPrefix, Entry> | undefined;
   /** Bumped by every call that can change paths or selections (see changeCount). */
   private changes = 0;
+  /** Import rules by peer key (policy.ts), as gobgpd's import policy has them; a peer not here imports everything. */
+  private importRules: ReadonlyMap<string, readonly PolicyRule[]> = new Map();
 
   constructor(opts: RibOptions) {
     this.localAsn = opts.localAsn;
@@ -189,13 +192,29 @@ export class AdjRibIn {
       const again = u.announced.length > 0 ? new Set(u.announced) : undefined;
       for (const n of u.withdrawn) if (again === undefined || !again.has(n)) this.withdraw(st, n, events);
     }
-    if (rec !== undefined) {
+    const rules = this.importRules.get(st.key);
+    if (rec !== undefined && rules !== undefined) {
+      // A path the session's import policy rejects is as good as withdrawn.
+      for (const n of u.announced) {
+        if (importAllows(rules, unpackPrefix(n))) this.announce(st, rec, n, events);
+        else this.withdraw(st, n, events);
+      }
+    } else if (rec !== undefined) {
       for (const n of u.announced) this.announce(st, rec, n, events);
     } else {
       for (const n of u.announced) this.withdraw(st, n, events);
     }
     if (u.endOfRib !== undefined) this.dropStale(st, u.endOfRib === 4 ? st.v4 : st.v6, events);
     return events;
+  }
+
+  /**
+   * The sessions' import rules, applied to what arrives from now on; paths
+   * already held are judged again when their peer sends them again (the
+   * speaker has gobgpd resend its table after a change).
+   */
+  setImportPolicy(byPeer: ReadonlyMap<string, readonly PolicyRule[]>): void {
+    this.importRules = byPeer;
   }
 
   /** The peer's session went down: all its paths go. */

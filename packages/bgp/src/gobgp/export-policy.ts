@@ -64,11 +64,12 @@ export function exportPolicy(): MessageInitShape<typeof PolicySchema> {
   };
 }
 
-export function exportAssignment(): MessageInitShape<typeof PolicyAssignmentSchema> {
+/** `lead`: the sessions' export filters (session-policy.ts), evaluated first. */
+export function exportAssignment(lead?: string): MessageInitShape<typeof PolicyAssignmentSchema> {
   return {
     name: GLOBAL_ASSIGNMENT,
     direction: PolicyDirection.EXPORT,
-    policies: [{ name: EXPORT_POLICY_NAME }],
+    policies: [...(lead ? [{ name: lead }] : []), { name: EXPORT_POLICY_NAME }],
     defaultAction: RouteAction.ACCEPT,
   };
 }
@@ -125,14 +126,15 @@ export function exportPolicyMatches(listed: Policy | undefined): boolean {
   });
 }
 
-/** Whether the global export assignment holds our policy alone, with default accept. */
-export function exportAssignmentMatches(listed: PolicyAssignment | undefined): boolean {
+/** Whether the global export assignment holds our policy alone (after `lead`, if given), with default accept. */
+export function exportAssignmentMatches(listed: PolicyAssignment | undefined, lead?: string): boolean {
+  const want = [...(lead ? [lead] : []), EXPORT_POLICY_NAME];
   return (
     listed !== undefined &&
     listed.direction === PolicyDirection.EXPORT &&
     listed.defaultAction === RouteAction.ACCEPT &&
-    listed.policies.length === 1 &&
-    listed.policies[0]?.name === EXPORT_POLICY_NAME
+    listed.policies.length === want.length &&
+    want.every((n, i) => listed.policies[i]?.name === n)
   );
 }
 
@@ -148,7 +150,7 @@ export function exportAssignmentMatches(listed: PolicyAssignment | undefined): b
  * default is reject, so nothing learned slips out during the swap. Updates
  * held back then are sent by the soft reset that follows a change.
  */
-export async function ensureExportPolicy(client: GobgpClient, sets: PeerSets): Promise<{ changed: boolean; peersChanged: Set<string> }> {
+export async function ensureExportPolicy(client: GobgpClient, sets: PeerSets, lead?: string): Promise<{ changed: boolean; peersChanged: Set<string> }> {
   let changed = false;
   // Before the policy: it names the sets, and gobgpd refuses a policy whose sets do not exist.
   const peersChanged = await ensurePeerSets(client, sets);
@@ -165,9 +167,9 @@ export async function ensureExportPolicy(client: GobgpClient, sets: PeerSets): P
     changed = true;
   }
   const assigned = await client.list('listPolicyAssignment', { name: GLOBAL_ASSIGNMENT, direction: PolicyDirection.EXPORT });
-  if (!exportAssignmentMatches(assigned[0]?.assignment)) {
+  if (!exportAssignmentMatches(assigned[0]?.assignment, lead)) {
     // Replaces whatever was assigned: the global export policy is ours alone.
-    await client.unary('setPolicyAssignment', { assignment: exportAssignment() });
+    await client.unary('setPolicyAssignment', { assignment: exportAssignment(lead) });
     changed = true;
   }
   return { changed, peersChanged };

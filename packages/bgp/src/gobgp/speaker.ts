@@ -39,6 +39,8 @@ import { announcementKey, familyOf, fromApiPath, ownPathKey, peerConfigMatches, 
 import { GobgpDaemon, type GobgpDaemonOptions } from './daemon.js';
 import { ensureExportPolicy } from './export-policy.js';
 import { peerSets } from './peer-sets.js';
+import { defineExportFilters, ensureImportPolicy, pruneExportFilters } from './session-policy.js';
+import { rulesText, type PolicyRule } from '../policy.js';
 import {
   AddBmpRequest_MonitoringPolicy,
   PeerState_SessionState,
@@ -140,6 +142,13 @@ export class GobgpSpeaker implements BgpSpeaker {
   private everStarted = false;
   /** The export policy changed under established sessions; they have not been refreshed yet. */
   private softResetOutPending = false;
+  /** The import policy changed under established sessions; gobgpd has not re-run its Adj-RIB-In yet. */
+  private softResetInPending = false;
+  /** Import rules by peer address, as the RIB applies them, and their text (to see a change). */
+  private importRules: ReadonlyMap<string, readonly PolicyRule[]> = new Map();
+  private importKey = '';
+  /** Export rules by peer address as last applied to gobgpd (text), to reset sessions whose rules changed. */
+  private appliedExport = new Map<string, string>();
 
   /** Every peer's paths and the selection from them; replaced when our ASN or router id changes. */
   private rib: AdjRibIn | undefined;
@@ -232,6 +241,7 @@ export class GobgpSpeaker implements BgpSpeaker {
     const m = uniqueBy(peers, (p) => formatIP(p.address), 'bgp peer');
     for (const p of m.values()) toApiPeer(p); // validates before anything changes
     this.peers = m;
+    this.setImportRules(m);
     if (this.global) await this.reconcile();
   }
 
@@ -243,6 +253,28 @@ export class GobgpSpeaker implements BgpSpeaker {
     const evs = this.rib?.setLocal(this.localPrefixes()) ?? [];
     if (evs.length > 0) this.events.publish(evs);
     if (this.global) await this.reconcile();
+  }
+
+  /**
+   * Our RIB filters learned paths by each session's import rules, as gobgpd's
+   * import policy does (session-policy.ts). After a change, the feed is
+   * reset: gobgpd resends every peer's table, which the RIB judges again
+   * (paths now rejected go, paths now accepted come in).
+   */
+  private setImportRules(peers: ReadonlyMap<string, PeerConfig>): void {
+    const rules = new Map<string, readonly PolicyRule[]>();
+    const text: string[] = [];
+    for (const [addr, p] of peers) {
+      if (!p.policy) continue;
+      rules.set(addr, p.policy.import);
+      text.push(`${addr}: ${rulesText(p.policy.import)}`);
+    }
+    const key = text.join('\n');
+    if (key === this.importKey) return;
+    this.importKey = key;
+    this.importRules = rules;
+    this.rib?.setImportPolicy(rules);
+    if (this.station?.connected) this.station.resetFeed();
   }
 
   learned(): AsyncIterable<readonly LearnedEvent[]> {
@@ -383,7 +415,7 @@ export class GobgpSpeaker implements BgpSpeaker {
       this.everStarted = true;
       startedNow = true;
     }
-    await this.applyExportPolicy(startedNow, global.asn);
+    await this.applySessionPolicies(startedNow, global.asn);
     // Before the peers: the feed then carries every UPDATE from the first one.
     await this.applyStation();
     await this.applyPeers();
@@ -454,8 +486,8 @@ export class GobgpSpeaker implements BgpSpeaker {
    * when their prefix is withdrawn at its source or the session restarts.
    * Resetting sessions to clear them sooner would cut the node's own routes.)
    */
-  private async applyExportPolicy(startedNow: boolean, asn: number): Promise<void> {
-    const { changed, peersChanged } = await ensureExportPolicy(this.client, peerSets(this.peers.values(), asn));
+  private async applyExportPolicy(startedNow: boolean, asn: number, lead?: string): Promise<void> {
+    const { changed, peersChanged } = await ensureExportPolicy(this.client, peerSets(this.peers.values(), asn), lead);
     // A peer whose next-hop or reflection rule changed while its session
     // stayed up holds paths sent under the old rule: send them again.
     if (!changed && !this.softResetOutPending) {
@@ -471,6 +503,36 @@ export class GobgpSpeaker implements BgpSpeaker {
     if (!this.softResetOutPending) return;
     await this.client.unary('resetPeer', { address: 'all', soft: true, direction: ResetPeerRequest_SoftResetDirection.OUT });
     this.softResetOutPending = false;
+  }
+
+  /**
+   * The sessions' import and export rules (session-policy.ts), in place
+   * before any peer is configured. A changed import policy is applied to
+   * what peers already sent by a soft reset in (gobgpd keeps every peer's
+   * Adj-RIB-In before policy). A changed export rule needs more: gobgpd 3.10
+   * withdraws a path its export policy now rejects only when it judges the
+   * old path by the new policy too, which rejects it as well, so nothing is
+   * withdrawn. The sessions whose export rules changed are reset; the
+   * others keep running.
+   */
+  private async applySessionPolicies(startedNow: boolean, asn: number): Promise<void> {
+    const peers = [...this.peers.values()];
+    if (await ensureImportPolicy(this.client, peers)) this.softResetInPending = !startedNow;
+    const lead = await defineExportFilters(this.client, peers);
+    await this.applyExportPolicy(startedNow, asn, lead);
+    await pruneExportFilters(this.client, lead);
+    if (this.softResetInPending) {
+      await this.client.unary('resetPeer', { address: 'all', soft: true, direction: ResetPeerRequest_SoftResetDirection.IN });
+      this.softResetInPending = false;
+    }
+    for (const [addr, p] of this.peers) {
+      const text = rulesText(p.policy?.export ?? []);
+      const before = this.appliedExport.get(addr);
+      this.appliedExport.set(addr, text);
+      if (startedNow || before === undefined || before === text || !this.appliedPeers.has(addr)) continue;
+      await this.client.unary('resetPeer', { address: addr, soft: false });
+    }
+    for (const addr of [...this.appliedExport.keys()]) if (!this.peers.has(addr)) this.appliedExport.delete(addr);
   }
 
   /**
@@ -559,6 +621,7 @@ export class GobgpSpeaker implements BgpSpeaker {
     const cur = this.rib;
     if (cur && this.ribKey === key) return;
     const rib = new AdjRibIn({ localAsn: global.asn, routerId, multipath });
+    rib.setImportPolicy(this.importRules);
     this.ribKey = key;
     rib.setLocal(this.localPrefixes());
     if (cur) {

@@ -59,6 +59,15 @@ const COLUMNS: { [K in Kind]: Column<K>[] } = {
     { header: 'SERVICECLUSTERIPS', wideOnly: true, cell: (r) => dash(r.spec.serviceClusterIPs?.map((c) => c.cidr).join(',')) },
     age(),
   ],
+  BGPFilter: [
+    { header: 'NAME', cell: (r) => r.metadata.name },
+    // Rule counts per list: the rules themselves are read with -o yaml.
+    { header: 'IMPORTV4', cell: (r) => String(r.spec.importV4?.length ?? 0) },
+    { header: 'EXPORTV4', cell: (r) => String(r.spec.exportV4?.length ?? 0) },
+    { header: 'IMPORTV6', cell: (r) => String(r.spec.importV6?.length ?? 0) },
+    { header: 'EXPORTV6', cell: (r) => String(r.spec.exportV6?.length ?? 0) },
+    age(),
+  ],
   Node: [
     { header: 'NAME', cell: (r) => r.metadata.name },
     { header: 'IPV4', cell: (r) => dash(r.spec.bgp?.ipv4Address) },
