@@ -36,8 +36,6 @@ const CALICO_ONLY: Partial<Record<Kind, Record<string, Record<string, string>>>>
     spec: {
       serviceLoadBalancerIPs: 'use serviceExternalIPs',
       bindMode: '',
-      nodeMeshPassword: '',
-      nodeMeshMaxRestartTime: '',
       ignoredInterfaces: '',
       localWorkloadPeeringIPV4: '',
       localWorkloadPeeringIPV6: '',
