@@ -39,6 +39,13 @@ export interface LabOptions {
   birdNodes?: readonly number[];
   /** Pools applied besides the lab's two. */
   extraPools?: readonly PoolDef[];
+  /**
+   * Graceful restart on every session (Terrace's default, 120 s) and on the
+   * ToR (`bgp graceful-restart`). Off by default in the lab, whose node-loss
+   * scenarios measure how soon a dead node's routes go: a graceful-restart
+   * helper keeps them for the restart time instead.
+   */
+  gracefulRestart?: boolean;
   /** Progress lines (the demo narrates with them). */
   log?: (line: string) => void;
 }
@@ -144,10 +151,10 @@ export class TerraceLab {
 
     await this.kit.addAddress(this.fabricNs, 'br0', `${ETCD_IP}/${FABRIC_PREFIX_LEN}`);
     await this.startEtcd();
-    await this.apply(labManifests(opts.extraPools, { birdNodes: this.birdNodes.size > 0 }));
+    await this.apply(labManifests(opts.extraPools, { birdNodes: this.birdNodes.size > 0, gracefulRestart: opts.gracefulRestart ?? false }));
     this.log(`etcd is up at ${ETCD_URL}; BGP settings, the ToR peer and the pools are applied`);
 
-    await this.startTor(opts.torNeighbors ?? n);
+    await this.startTor(opts.torNeighbors ?? n, opts.gracefulRestart ?? false);
     if (opts.controllerGrace) this.startController(opts.controllerGrace);
 
     await Promise.all(Array.from({ length: n }, (_, i) => this.addNode(i + 1)));
@@ -182,13 +189,14 @@ export class TerraceLab {
     }, 20000, 100);
   }
 
-  private async startTor(neighbors: number): Promise<void> {
+  private async startTor(neighbors: number, gracefulRestart: boolean): Promise<void> {
     await this.kit.addNamespace('tor');
     await this.kit.connect(this.torNs, this.fabricNs, `${TOR_IP}/${FABRIC_PREFIX_LEN}`);
     this.tor = await startFrr(this.kit, this.torNs, {
       hostname: 'tor',
       asn: TOR_ASN,
       routerId: TOR_IP,
+      gracefulRestart,
       neighbors: Array.from({ length: neighbors }, (_, i) => ({
         address: nodeIp(i + 1),
         asn: NODE_ASN,

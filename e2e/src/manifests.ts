@@ -44,13 +44,15 @@ function torPeer(name: string, extra: readonly string[]): string {
 
 const bfdSpec = (indent: string): string[] => [`${indent}interval: ${LAB_BFD.intervalMs}ms`, `${indent}multiplier: ${LAB_BFD.multiplier}`];
 
-export function labManifests(extraPools: readonly PoolDef[] = [], opts: { birdNodes?: boolean } = {}): string {
+export function labManifests(extraPools: readonly PoolDef[] = [], opts: { birdNodes?: boolean; gracefulRestart?: boolean } = {}): string {
+  // Graceful restart is on unless turned off ("0s"); the lab turns it off unless asked for.
+  const grOff = opts.gracefulRestart ? [] : ['  maxRestartTime: 0s'];
   const tor = opts.birdNodes
     ? [
-        torPeer('tor', [`  nodeSelector: "${BACKEND_LABEL} != 'bird'"`]),
-        torPeer('tor-bfd', [`  nodeSelector: "${BACKEND_LABEL} == 'bird'"`, '  bfd:', ...bfdSpec('    ')]),
+        torPeer('tor', [`  nodeSelector: "${BACKEND_LABEL} != 'bird'"`, ...grOff]),
+        torPeer('tor-bfd', [`  nodeSelector: "${BACKEND_LABEL} == 'bird'"`, '  bfd:', ...bfdSpec('    '), ...grOff]),
       ]
-    : [torPeer('tor', [])];
+    : [torPeer('tor', grOff)];
   const docs = [
     [
       'apiVersion: terrace.dev/v1',
@@ -64,6 +66,7 @@ export function labManifests(extraPools: readonly PoolDef[] = [], opts: { birdNo
       // Acted on only between two nodes that both run BIRD.
       '  nodeToNodeMeshBFD:',
       ...bfdSpec('    '),
+      ...(opts.gracefulRestart ? [] : ['  nodeMeshMaxRestartTime: 0s']),
       '',
     ].join('\n'),
     ...tor,

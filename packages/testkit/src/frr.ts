@@ -63,6 +63,12 @@ export interface FrrBgpConfig {
   maximumPaths?: number;
   /** TCP port bgpd listens on (default 179). */
   listenPort?: number;
+  /**
+   * `bgp graceful-restart`: FRR advertises graceful restart and, as the
+   * helper, keeps a restarting neighbor's routes (stale) until its End-of-RIB
+   * or the restart time it advertised.
+   */
+  gracefulRestart?: boolean;
 }
 
 /** Renders bgpd.conf for a plain eBGP router that accepts and sends everything. */
@@ -78,6 +84,7 @@ export function renderBgpdConfig(c: FrrBgpConfig): string {
   lines.push(' no bgp ebgp-requires-policy');
   lines.push(' no bgp network import-check');
   lines.push(' bgp bestpath as-path multipath-relax');
+  if (c.gracefulRestart) lines.push(' bgp graceful-restart');
   for (const n of c.neighbors) {
     lines.push(` neighbor ${n.address} remote-as ${n.asn}`);
     lines.push(` neighbor ${n.address} timers ${n.keepalive ?? 1} ${n.hold ?? 3}`);
