@@ -22,6 +22,7 @@ import type { SelectorMatcher } from './peers.js';
 import { effectiveBackend, registerNode } from './registration.js';
 import { fileSecretResolver } from './secrets.js';
 import { buildNodeStatus } from './status.js';
+import { Md5Watch } from './md5.js';
 import { type ClosableClusterState, openClusterState } from './watch.js';
 
 /** How long the speaker must be quiet after reporting paths before stale routes go. */
@@ -62,6 +63,8 @@ export class NodeAgent {
   private state: ClosableClusterState | undefined;
   private reconciler: Reconciler | undefined;
   private statusTimer: NodeJS.Timeout | undefined;
+  /** This namespace's TCP MD5 drop counters, sampled with each status publication. */
+  private readonly md5 = new Md5Watch();
   private publishing: Promise<void> | undefined;
   private node: TerraceNode | undefined;
   private cni: CniServer | undefined;
@@ -264,6 +267,7 @@ export class NodeAgent {
         advertised: reconciler.announcements().announcements.map((a) => a.prefix),
         installed: reconciler.installedCount(),
         ...(this.speaker.ribCheck ? { ribCheck: this.speaker.ribCheck() } : {}),
+        md5Rise: this.md5.rise(),
         now: new Date(),
       });
       await liveness.put(this.opts.keys.status(this.opts.config.nodeName), JSON.stringify(status));
