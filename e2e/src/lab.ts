@@ -390,6 +390,7 @@ export class TerraceLab {
       '--cluster', CLUSTER,
       '--cni-socket', node.socket,
       '--cni-state-dir', cniStateDir(node.socket),
+      '--secrets-dir', this.secretsDir(name),
       '--lease-ttl', '3s',
       '--status-interval', '2s',
       '--log-format', 'json',
@@ -409,6 +410,20 @@ export class TerraceLab {
       return agent.output().includes('"agent running"') && existsSync(node.socket);
     }, 30000, 50);
     return agent;
+  }
+
+  /** The node's `--secrets-dir` (BGP passwords as `<dir>/<secret>/<key>`, the Kubernetes volume layout). */
+  secretsDir(name: string): string {
+    return join(this.tmp, name, 'secrets');
+  }
+
+  /** Writes a secret key for every node (mode 0600), as a mounted Kubernetes secret would appear. */
+  writeSecret(secret: string, key: string, value: string): void {
+    for (const n of this.nodes.values()) {
+      const dir = join(this.secretsDir(n.name), secret);
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+      writeFileSync(join(dir, key), value, { mode: 0o600 });
+    }
   }
 
   /** Stops the node's agent with SIGTERM (gobgpd and the kernel routes stay, as in a rolling upgrade). */

@@ -118,6 +118,8 @@ export interface FrrRouter {
   bfdd: Daemon | undefined;
   /** Runs `vtysh -c CMD` against this router's daemons. */
   vtysh(cmd: string): Promise<string>;
+  /** Changes the running BGP configuration: `lines` under `configure terminal` / `router bgp ASN`. */
+  configureBgp(lines: readonly string[]): Promise<void>;
   /** `show bgp ipv4|ipv6 unicast json`, parsed: prefix → paths. */
   bgpRoutes(family?: 4 | 6): Promise<Record<string, FrrBgpPath[]>>;
   /** `show bgp summary json` peers, parsed: address → state and prefix counts. */
@@ -229,6 +231,7 @@ export async function startFrr(lab: Lab, ns: string, config: FrrBgpConfig | stri
     const { stdout } = await lab.exec(ns, 'vtysh', ['--vty_socket', dir, '-c', cmd], { timeoutMs: 20000 });
     return stdout;
   };
+  const asn = typeof config === 'string' ? /router bgp (\d+)/.exec(config)?.[1] : String(config.asn);
   const router: FrrRouter = {
     ns,
     dir,
@@ -236,6 +239,12 @@ export async function startFrr(lab: Lab, ns: string, config: FrrBgpConfig | stri
     bgpd,
     bfdd,
     vtysh,
+    async configureBgp(lines) {
+      const args = ['--vty_socket', dir, '-c', 'configure terminal', '-c', `router bgp ${asn}`, ...lines.flatMap((l) => ['-c', l])];
+      const { stdout } = await lab.exec(ns, 'vtysh', args, { timeoutMs: 20000 });
+      // vtysh exits 0 even when a line is refused; it prints why.
+      if (/% |Unknown command|error/i.test(stdout)) throw new Error(`FRR refused ${JSON.stringify(lines)}: ${stdout.trim()}`);
+    },
     async bgpRoutes(family = 4) {
       const out = JSON.parse(await vtysh(`show bgp ipv${family} unicast json`)) as { routes?: Record<string, FrrBgpPath[]> };
       return out.routes ?? {};
