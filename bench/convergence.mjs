@@ -43,7 +43,7 @@
 //   sidecar is killed (SIGKILL) and a new one started 2 s later (the agent
 //   keeps running and configures it); echoes without an answer, counted until
 //   10 s after the new gobgpd was started. The peers drop the node's routes
-//   as soon as its sessions close (no graceful restart yet), so the figure is
+//   as soon as its sessions close (graceful restart is off here), so the figure is
 //   the 2 s outage plus how long the agent takes to notice the new gobgpd and
 //   the sessions to come back (in the lab the mesh peers' gobgpd holds the
 //   dropped session idle for about 5 s and redials on the 5 s connect retry).
