@@ -417,9 +417,9 @@ export class TerraceLab {
     return join(this.tmp, name, 'secrets');
   }
 
-  /** Writes a secret key for every node (mode 0600), as a mounted Kubernetes secret would appear. */
-  writeSecret(secret: string, key: string, value: string): void {
-    for (const n of this.nodes.values()) {
+  /** Writes a secret key for every node, or those named (mode 0600), as a mounted Kubernetes secret would appear. */
+  writeSecret(secret: string, key: string, value: string, nodes: readonly string[] = [...this.nodes.keys()]): void {
+    for (const n of nodes.map((name) => this.node(name))) {
       const dir = join(this.secretsDir(n.name), secret);
       mkdirSync(dir, { recursive: true, mode: 0o700 });
       writeFileSync(join(dir, key), value, { mode: 0o600 });

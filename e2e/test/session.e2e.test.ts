@@ -3,9 +3,11 @@
  * drives gobgpd, node-2 BIRD. TCP MD5 on the mesh (nodeMeshPassword) and to
  * the ToR (BGPPeer password): the right password establishes, a wrong one on
  * the ToR does not and `terracectl node status` says why, and the password
- * shows nowhere an operator looks. Then keepaliveTime, maxRestartTime and
+ * shows nowhere an operator looks; two nodes with different mesh passwords do
+ * not peer either, and say why. Then keepaliveTime, maxRestartTime and
  * ttlSecurity as FRR sees them, and a BGPConfiguration listenPort other than
- * 179 (nothing then listens on 179, so the mesh comes up only by dialling it). The scenarios run in order on one lab.
+ * 179 (nothing then listens on 179, so the mesh comes up only by dialling
+ * it). The scenarios run in order on one lab.
  */
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { readFileSync, statSync } from 'node:fs';
@@ -19,6 +21,13 @@ const PEERS = ['tor', 'tor-bfd'];
 // Per-run values, so that a hit in a search can only come from this run.
 const TOR_PASSWORD = `tor-${process.pid}-Wq7z`;
 const MESH_PASSWORD = `mesh-${process.pid}-Kp3x`;
+
+const MD5_WRONG = /^\S+\s+\S.*\s(Active|Connect|OpenSent)\s.*TCP MD5 signatures fail here \(TCPMD5Failure \+\d+\): the password differs from the peer's/;
+
+/** The session line for `address` in `terracectl node status` text ('' when absent). */
+function statusLine(text: string, address: string): string {
+  return text.split('\n').find((l) => l.startsWith(`${address} `)) ?? '';
+}
 
 function nodeIps(): string[] {
   return [...lab.nodes.values()].map((n) => n.ip);
@@ -86,13 +95,29 @@ describe('TCP MD5', () => {
       let text = '';
       await waitUntil(`${n.name}: node status names the MD5 failure`, async () => {
         text = await lab.mustCtl(['node', 'status', n.name]);
-        const line = text.split('\n').find((l) => l.includes(TOR)) ?? '';
-        return /TCP MD5 signatures fail here \(TCPMD5Failure \+\d+\): the password differs from the peer's/.test(line);
-      }, 30000, 500).catch(() => expect(text).toMatch(/TCP MD5 signatures fail here/));
+        return MD5_WRONG.test(statusLine(text, TOR));
+      }, 30000, 500).catch(() => expect(statusLine(text, TOR)).toMatch(MD5_WRONG));
       console.log(`${n.name} (${n.backend}) status with a wrong ToR password:\n${text}`);
     }
     await staysDown(nodeIps(), 3000);
     await lab.tor!.configureBgp(nodeIps().map((ip) => `neighbor ${ip} password ${TOR_PASSWORD}`));
+    await lab.waitSessions(60000);
+  }, 120000);
+
+  test('different mesh passwords on two nodes: the mesh session stays down and node status says why', async () => {
+    const [n1, n2] = [lab.node('node-1'), lab.node('node-2')];
+    lab.writeSecret('bgp', 'mesh2', MESH_PASSWORD, [n1.name]);
+    lab.writeSecret('bgp', 'mesh2', `other-${MESH_PASSWORD}`, [n2.name]);
+    const meshKey = (key: string) => ['patch', 'bgpconfiguration', 'default', '-p', JSON.stringify({ spec: { nodeMeshPassword: { secretKeyRef: { name: 'bgp', key } } } })];
+    await lab.mustCtl(meshKey('mesh2'));
+    for (const [me, other] of [[n1, n2], [n2, n1]] as const) {
+      let text = '';
+      await waitUntil(`${me.name}: node status names the MD5 failure on the mesh`, async () => {
+        text = await lab.mustCtl(['node', 'status', me.name]);
+        return MD5_WRONG.test(statusLine(text, other.ip));
+      }, 30000, 500).catch(() => expect(statusLine(text, other.ip)).toMatch(MD5_WRONG));
+    }
+    await lab.mustCtl(meshKey('mesh'));
     await lab.waitSessions(60000);
   }, 120000);
 

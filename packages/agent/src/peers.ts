@@ -313,7 +313,7 @@ function bfdOf(spec: BFDSpec | undefined, where: string, problems: string[]): De
 /**
  * Graceful restart time in seconds from a Go duration: absent means the
  * default (120 s), zero turns graceful restart off (undefined). A bad value
- * is a problem and falls back to the default, as Calico's BIRD would.
+ * is reported as a problem and the default is used.
  */
 export function restartTimeOf(text: string | undefined, where: string, problems: string[]): number | undefined {
   if (text === undefined || text === '') return DEFAULT_RESTART_TIME_S;
