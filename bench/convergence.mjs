@@ -43,7 +43,7 @@
 //   sidecar is killed (SIGKILL) and a new one started 2 s later (the agent
 //   keeps running and configures it); echoes without an answer, counted until
 //   10 s after the new gobgpd was started. The peers drop the node's routes
-//   as soon as its sessions close (no graceful restart yet), so the figure is
+//   as soon as its sessions close (graceful restart is off here), so the figure is
 //   the 2 s outage plus how long the agent takes to notice the new gobgpd and
 //   the sessions to come back (in the lab the mesh peers' gobgpd holds the
 //   dropped session idle for about 5 s and redials on the 5 s connect retry).
@@ -54,11 +54,22 @@
 //   and node-2 (GoBGP) route reflectors, every node peering with both. New
 //   blocks are claimed on the four clients in turn, so each route travels
 //   client → reflector → the other clients.
+//   The main lab runs without graceful restart (its node-loss figures
+//   measure how soon a dead node's routes go, which a graceful-restart helper
+//   delays by design).
+// - bird_restart_lost_pings, gr_speaker_restart_lost_pings: in a second,
+//   smaller lab with graceful restart on every session and on the ToR
+//   (Terrace's default; node-1 GoBGP, node-2 BIRD): pings every 10 ms from
+//   node-1's pod to node-2's while node-2's BIRD is SIGKILLed and restarted
+//   with -R, and from node-2's pod to node-1's while node-1's gobgpd is
+//   SIGKILLed and started 2 s later; the longest gaps beside them
+//   (bird_restart_gap_ms, gr_speaker_restart_gap_ms).
 //
 // Last line: {"bench":"convergence","cni_add_ms":{"p50":N,"p99":N},
 //   "route_everywhere_ms":{"p50":N,"p99":N},"tamper_repair_ms":{"p50":N,"p99":N,"capped":N},
 //   "node_loss_withdraw_ms":N,"node_loss_withdraw_bfd_ms":N,"node_loss_withdraw_bfd_tor_ms":N,"restart_lost_pings":N,"speaker_restart_lost_pings":N,
-//   "speaker_restart_gap_ms":N,"route_everywhere_rr_ms":{"p50":N,"p99":N}}
+//   "speaker_restart_gap_ms":N,"route_everywhere_rr_ms":{"p50":N,"p99":N},"bird_restart_lost_pings":N,
+//   "bird_restart_gap_ms":N,"gr_speaker_restart_lost_pings":N,"gr_speaker_restart_gap_ms":N}
 import { execFileSync, spawn } from 'node:child_process';
 import { listNamespaces } from '../packages/testkit/dist/src/index.js';
 import { RouteWatcher, TerraceLab, percentile, round1, sleep } from '../e2e/dist/src/index.js';
@@ -299,6 +310,43 @@ try {
   if (left.length) console.error(`left behind: ${left.join(', ')}`);
 }
 summary = { ...summary, route_everywhere_rr_ms: await routeEverywhereWithReflectors() };
+Object.assign(summary, await gracefulRestartFigures());
 out({ step: 'total', s: round1((performance.now() - t0) / 1000) });
 console.log(JSON.stringify(summary));
 process.exit(0);
+
+/** Daemon restarts under graceful restart, in a lab of their own (see the header). */
+async function gracefulRestartFigures() {
+  const gr = await TerraceLab.start({ nodes: 2, birdNodes: [2], gracefulRestart: true });
+  try {
+    const a = await gr.addPod('node-1', 'gr-a');
+    const b = await gr.addPod('node-2', 'gr-b');
+    const bird = await pingsAround(gr, a, b, async () => {
+      const pids = await gr.killBird('node-2');
+      return { old_pid: pids.oldPid, new_pid: pids.newPid };
+    });
+    out({ step: 'BIRD killed and restarted with -R (graceful restart)', ...bird });
+    await gr.waitSessions(60000);
+    const speaker = await pingsAround(gr, b, a, async () => {
+      await gr.stopGobgpd('node-1');
+      await sleep(2000);
+      gr.startGobgpd('node-1');
+      return { down_ms: 2000 };
+    });
+    out({ step: 'gobgpd sidecar restart (graceful restart)', ...speaker });
+    return {
+      bird_restart_lost_pings: bird.lost,
+      bird_restart_gap_ms: bird.longest_gap_ms,
+      gr_speaker_restart_lost_pings: speaker.lost,
+      gr_speaker_restart_gap_ms: speaker.longest_gap_ms,
+    };
+  } catch (e) {
+    console.error(gr.diagnostics());
+    throw e;
+  } finally {
+    const prefix = gr.kit.prefix;
+    await gr.destroy();
+    const left = await listNamespaces(prefix);
+    if (left.length) console.error(`left behind: ${left.join(', ')}`);
+  }
+}

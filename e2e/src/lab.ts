@@ -51,6 +51,13 @@ export interface LabOptions {
   internet?: boolean;
   /** Prefixes the ToR originates towards the nodes (FRR `network`), e.g. a default route. */
   torNetworks?: readonly string[];
+  /**
+   * Graceful restart on every session (Terrace's default, 120 s) and on the
+   * ToR (`bgp graceful-restart`). Off by default in the lab, whose node-loss
+   * scenarios measure how soon a dead node's routes go: a graceful-restart
+   * helper keeps them for the restart time instead.
+   */
+  gracefulRestart?: boolean;
   /** Progress lines (the demo narrates with them). */
   log?: (line: string) => void;
 }
@@ -160,11 +167,12 @@ export class TerraceLab {
 
     await this.kit.addAddress(this.fabricNs, 'br0', `${ETCD_IP}/${FABRIC_PREFIX_LEN}`);
     await this.startEtcd();
-    await this.apply(labManifests(opts.extraPools, { birdNodes: this.birdNodes.size > 0, mesh: this.reflectors.size === 0 }));
-    if (this.reflectors.size > 0) await this.apply(reflectorManifests([...this.reflectors].sort().map((index) => ({ name: this.nodeName(index), index }))));
+    const gracefulRestart = opts.gracefulRestart ?? false;
+    await this.apply(labManifests(opts.extraPools, { birdNodes: this.birdNodes.size > 0, mesh: this.reflectors.size === 0, gracefulRestart }));
+    if (this.reflectors.size > 0) await this.apply(reflectorManifests([...this.reflectors].sort().map((index) => ({ name: this.nodeName(index), index })), { gracefulRestart }));
     this.log(`etcd is up at ${ETCD_URL}; BGP settings, the ToR peer and the pools are applied`);
 
-    await this.startTor(opts.torNeighbors ?? n, opts.torNetworks);
+    await this.startTor(opts.torNeighbors ?? n, gracefulRestart, opts.torNetworks);
     if (opts.internet) this.internetNs = await addInternet(this.kit, this.torNs);
     if (opts.controllerGrace) this.startController(opts.controllerGrace);
 
@@ -204,7 +212,7 @@ export class TerraceLab {
     }, 20000, 100);
   }
 
-  private async startTor(neighbors: number, networks: readonly string[] = []): Promise<void> {
+  private async startTor(neighbors: number, gracefulRestart: boolean, networks: readonly string[] = []): Promise<void> {
     await this.kit.addNamespace('tor');
     await this.kit.connect(this.torNs, this.fabricNs, `${TOR_IP}/${FABRIC_PREFIX_LEN}`);
     this.tor = await startFrr(this.kit, this.torNs, {
@@ -212,6 +220,7 @@ export class TerraceLab {
       asn: TOR_ASN,
       routerId: TOR_IP,
       ...(networks.length > 0 ? { networks } : {}),
+      gracefulRestart,
       neighbors: Array.from({ length: neighbors }, (_, i) => ({
         address: nodeIp(i + 1),
         asn: NODE_ASN,
@@ -406,6 +415,7 @@ export class TerraceLab {
       '--cluster', CLUSTER,
       '--cni-socket', node.socket,
       '--cni-state-dir', cniStateDir(node.socket),
+      '--secrets-dir', this.secretsDir(name),
       '--lease-ttl', '3s',
       '--status-interval', '2s',
       '--log-format', 'json',
@@ -425,6 +435,20 @@ export class TerraceLab {
       return agent.output().includes('"agent running"') && existsSync(node.socket);
     }, 30000, 50);
     return agent;
+  }
+
+  /** The node's `--secrets-dir` (BGP passwords as `<dir>/<secret>/<key>`, the Kubernetes volume layout). */
+  secretsDir(name: string): string {
+    return join(this.tmp, name, 'secrets');
+  }
+
+  /** Writes a secret key for every node, or those named (mode 0600), as a mounted Kubernetes secret would appear. */
+  writeSecret(secret: string, key: string, value: string, nodes: readonly string[] = [...this.nodes.keys()]): void {
+    for (const n of nodes.map((name) => this.node(name))) {
+      const dir = join(this.secretsDir(n.name), secret);
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+      writeFileSync(join(dir, key), value, { mode: 0o600 });
+    }
   }
 
   /** Stops the node's agent with SIGTERM (gobgpd and the kernel routes stay, as in a rolling upgrade). */

@@ -51,8 +51,9 @@ const bfdSpec = (indent: string): string[] => [`${indent}interval: ${LAB_BFD.int
  * Route reflection as a Calico operator sets it up: the reflectors' Nodes
  * carry a cluster id and a label (applied before their agents register,
  * which keep both), and one BGPPeer peers every node with every reflector.
+ * Graceful restart as in labManifests: off unless asked for.
  */
-export function reflectorManifests(nodes: readonly { name: string; index: number }[]): string {
+export function reflectorManifests(nodes: readonly { name: string; index: number }[], opts: { gracefulRestart?: boolean } = {}): string {
   const docs = nodes.map(({ name, index }) =>
     ['apiVersion: terrace.dev/v1', 'kind: Node', 'metadata:', `  name: ${name}`, '  labels:', `    ${RR_LABEL}: "true"`, 'spec:', '  bgp:', `    routeReflectorClusterID: ${rrClusterId(index)}`, ''].join('\n'),
   );
@@ -65,18 +66,21 @@ export function reflectorManifests(nodes: readonly { name: string; index: number
     '  nodeSelector: all()',
     `  peerSelector: has(${RR_LABEL})`,
     `  keepaliveTime: ${KEEPALIVE}`,
+    ...(opts.gracefulRestart ? [] : ['  maxRestartTime: 0s']),
     '',
   ].join('\n');
   return [...docs, peer].join('---\n');
 }
 
-export function labManifests(extraPools: readonly PoolDef[] = [], opts: { birdNodes?: boolean; mesh?: boolean } = {}): string {
+export function labManifests(extraPools: readonly PoolDef[] = [], opts: { birdNodes?: boolean; mesh?: boolean; gracefulRestart?: boolean } = {}): string {
+  // Graceful restart is on unless turned off ("0s"); the lab turns it off unless asked for.
+  const grOff = opts.gracefulRestart ? [] : ['  maxRestartTime: 0s'];
   const tor = opts.birdNodes
     ? [
-        torPeer('tor', [`  nodeSelector: "${BACKEND_LABEL} != 'bird'"`]),
-        torPeer('tor-bfd', [`  nodeSelector: "${BACKEND_LABEL} == 'bird'"`, '  bfd:', ...bfdSpec('    ')]),
+        torPeer('tor', [`  nodeSelector: "${BACKEND_LABEL} != 'bird'"`, ...grOff]),
+        torPeer('tor-bfd', [`  nodeSelector: "${BACKEND_LABEL} == 'bird'"`, '  bfd:', ...bfdSpec('    '), ...grOff]),
       ]
-    : [torPeer('tor', [])];
+    : [torPeer('tor', grOff)];
   const docs = [
     [
       'apiVersion: terrace.dev/v1',
@@ -90,6 +94,7 @@ export function labManifests(extraPools: readonly PoolDef[] = [], opts: { birdNo
       // Acted on only between two nodes that both run BIRD.
       '  nodeToNodeMeshBFD:',
       ...bfdSpec('    '),
+      ...(opts.gracefulRestart ? [] : ['  nodeMeshMaxRestartTime: 0s']),
       '',
     ].join('\n'),
     ...tor,

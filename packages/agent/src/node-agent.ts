@@ -23,6 +23,7 @@ import type { SelectorMatcher } from './peers.js';
 import { effectiveBackend, registerNode } from './registration.js';
 import { fileSecretResolver } from './secrets.js';
 import { buildNodeStatus } from './status.js';
+import { Md5Watch } from './md5.js';
 import { type ClosableClusterState, openClusterState } from './watch.js';
 
 /** How long the speaker must be quiet after reporting paths before stale routes go. */
@@ -64,6 +65,8 @@ export class NodeAgent {
   private reconciler: Reconciler | undefined;
   private nat: NatReconciler | undefined;
   private statusTimer: NodeJS.Timeout | undefined;
+  /** This namespace's TCP MD5 drop counters, sampled with each status publication. */
+  private readonly md5 = new Md5Watch();
   private publishing: Promise<void> | undefined;
   private node: TerraceNode | undefined;
   private cni: CniServer | undefined;
@@ -270,6 +273,7 @@ export class NodeAgent {
         installed: reconciler.installedCount(),
         ...(this.speaker.ribCheck ? { ribCheck: this.speaker.ribCheck() } : {}),
         ...(this.nat ? { nat: this.nat.status() } : {}),
+        md5Rise: this.md5.rise(),
         now: new Date(),
       });
       await liveness.put(this.opts.keys.status(this.opts.config.nodeName), JSON.stringify(status));

@@ -37,6 +37,12 @@ import { BGP_BACKEND_LABEL, BGP_PORT, durationSeconds, parseDuration } from '@te
 export const DEFAULT_AS = 64512;
 export const DEFAULT_BGP_PORT = BGP_PORT;
 export const DEFAULT_CONFIG_NAME = 'default';
+/**
+ * Graceful restart is on for every session unless turned off: Calico's
+ * default, and BIRD's restart time (120 s). A peer then keeps this node's
+ * routes while its BGP daemon restarts, and the node keeps the peer's.
+ */
+export const DEFAULT_RESTART_TIME_S = 120;
 
 /** The node-specific BGPConfiguration's name (Calico's convention). */
 export function nodeConfigName(node: string): string {
@@ -81,7 +87,7 @@ export interface DesiredPeer {
   holdTime?: number;
   password?: string;
   ttlSecurity?: number;
-  /** Graceful restart time in seconds (from maxRestartTime). */
+  /** Graceful restart time in seconds (maxRestartTime, default 120); absent: graceful restart off. */
   restartTime?: number;
   /** Local address to bind the session to (sourceAddress UseNodeIP). */
   localAddress?: string;
@@ -204,9 +210,15 @@ export function computeDesiredPeers(inp: PeerInputs): DesiredBgp {
   if (defaultConfig?.spec.nodeToNodeMeshEnabled !== false) {
     const keepalive = timer(myConfig?.spec.keepaliveTime ?? defaultConfig?.spec.keepaliveTime, `bgpconfiguration keepaliveTime`, problems);
     const meshBfd = bfdOf(defaultConfig?.spec.nodeToNodeMeshBFD, 'bgpconfiguration/default: spec.nodeToNodeMeshBFD', problems);
+    const meshRestart = restartTimeOf(defaultConfig?.spec.nodeMeshMaxRestartTime, 'bgpconfiguration/default: spec.nodeMeshMaxRestartTime', problems);
+    const meshPasswordRef = defaultConfig?.spec.nodeMeshPassword;
+    const meshPassword = meshPasswordRef ? inp.password?.(DEFAULT_CONFIG_NAME, meshPasswordRef) : undefined;
+    // Without its password a mesh session cannot come up; say so once instead of dialling in vain.
+    const meshUsable = !meshPasswordRef || meshPassword !== undefined;
+    if (!meshUsable) problems.push('bgpconfiguration/default: spec.nodeMeshPassword cannot be resolved; the node-to-node mesh is skipped');
     // BFD needs both ends: only between nodes whose agents run BIRD.
     const runsBfd = (n: TerraceNode): boolean => n.metadata.labels?.[BGP_BACKEND_LABEL] === 'bird';
-    for (const n of others) {
+    for (const n of meshUsable ? others : []) {
       const addrs = nodeAddresses(n);
       for (const fam of [4, 6] as const) {
         const address = addrs[fam];
@@ -221,6 +233,8 @@ export function computeDesiredPeers(inp: PeerInputs): DesiredBgp {
           type: 'node-to-node mesh',
           source: `node/${n.metadata.name}`,
           ...keepalive,
+          ...(meshRestart !== undefined ? { restartTime: meshRestart } : {}),
+          ...(meshPassword !== undefined ? { password: meshPassword } : {}),
           ...(meshBfd && runsBfd(inp.self) && runsBfd(n) ? { bfd: meshBfd } : {}),
           ...(cluster ? { routeReflectorClusterId: cluster } : {}),
         });
@@ -256,13 +270,8 @@ export function computeDesiredPeers(inp: PeerInputs): DesiredBgp {
     const bfd = bfdOf(spec.bfd, `${ref}: spec.bfd`, problems);
     if (bfd) common.bfd = bfd;
     if (spec.filters && spec.filters.length > 0) common.filters = [...spec.filters];
-    if (spec.maxRestartTime) {
-      try {
-        common.restartTime = durationSeconds(spec.maxRestartTime, `${ref}: spec.maxRestartTime`);
-      } catch (e) {
-        problems.push((e as Error).message);
-      }
-    }
+    const restart = restartTimeOf(spec.maxRestartTime, `${ref}: spec.maxRestartTime`, problems);
+    if (restart !== undefined) common.restartTime = restart;
     const withLocal = (fam: IPFamily): Pick<DesiredPeer, 'localAddress'> =>
       spec.sourceAddress === 'None' ? {} : myAddrs[fam] ? { localAddress: myAddrs[fam] } : {};
 
@@ -337,6 +346,28 @@ function bfdOf(spec: BFDSpec | undefined, where: string, problems: string[]): De
   } catch (e) {
     problems.push((e as Error).message);
     return undefined;
+  }
+}
+
+/**
+ * Graceful restart time in seconds from a Go duration: absent means the
+ * default (120 s), zero turns graceful restart off (undefined). A bad value
+ * is reported as a problem and the default is used.
+ */
+export function restartTimeOf(text: string | undefined, where: string, problems: string[]): number | undefined {
+  if (text === undefined || text === '') return DEFAULT_RESTART_TIME_S;
+  try {
+    if (parseDuration(text, where) === 0) return undefined;
+    const s = durationSeconds(text, where);
+    // The capability carries 12 bits of seconds (RFC 4724).
+    if (s > 4095) {
+      problems.push(`${where}: ${text} is longer than the 4095 s graceful restart allows; using 4095 s`);
+      return 4095;
+    }
+    return s;
+  } catch (e) {
+    problems.push((e as Error).message);
+    return DEFAULT_RESTART_TIME_S;
   }
 }
 

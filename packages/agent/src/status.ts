@@ -5,6 +5,7 @@
  */
 import { BGP_PORT, type NodeStatus, type PeerState, type PeerStatusRecord } from '@terrace/api';
 import type { PeerStatus, RibCheckStatus, SessionState } from '@terrace/bgp';
+import { md5Hint, type Md5Counters } from './md5.js';
 import type { DesiredBgp } from './peers.js';
 
 const STATE: Record<SessionState, PeerState> = {
@@ -32,6 +33,8 @@ export interface StatusInputs {
   ribCheck?: RibCheckStatus;
   /** The natOutgoing table's state, when the agent manages one. */
   nat?: { installed: boolean; error?: string; repaired: number };
+  /** How much the namespace's TCP MD5 drop counters rose lately (md5.ts), to say why a session stays down. */
+  md5Rise?: Md5Counters;
   now: Date;
 }
 
@@ -39,13 +42,15 @@ export function buildNodeStatus(inp: StatusInputs): NodeStatus {
   const byAddress = new Map((inp.sessions ?? []).map((s) => [s.address, s]));
   const peers: PeerStatusRecord[] = inp.desired.peers.map((p) => {
     const s = byAddress.get(p.address);
+    // Whether a password is set, never the password: status is readable by every operator.
+    const hint = inp.md5Rise ? md5Hint({ passwordSet: p.password !== undefined, established: s?.state === 'established' }, inp.md5Rise) : undefined;
     const rec: PeerStatusRecord = {
       address: p.address,
       type: p.type,
       source: p.source,
       asNumber: p.asNumber,
       state: s ? STATE[s.state] : 'Unknown',
-      info: s ? s.info : inp.sessions === undefined ? `speaker unavailable${inp.sessionsError ? `: ${inp.sessionsError}` : ''}` : 'not configured yet',
+      info: withHint(s ? s.info : inp.sessions === undefined ? `speaker unavailable${inp.sessionsError ? `: ${inp.sessionsError}` : ''}` : 'not configured yet', hint),
       received: s?.prefixesReceived ?? 0,
       advertised: s?.prefixesAdvertised ?? 0,
     };
@@ -73,4 +78,8 @@ export function buildNodeStatus(inp: StatusInputs): NodeStatus {
   }
   if (inp.nat) out.nat = { ...inp.nat };
   return out;
+}
+
+function withHint(info: string, hint: string | undefined): string {
+  return hint === undefined ? info : `${info}; ${hint}`;
 }

@@ -315,3 +315,44 @@ describe('properties: node-to-node sessions', () => {
     );
   });
 });
+
+describe('computeDesiredPeers: graceful restart and the mesh password', () => {
+  const ref = { secretKeyRef: { name: 'bgp', key: 'mesh' } };
+
+  it('turns graceful restart on by default (120 s) on mesh sessions and BGPPeers', () => {
+    const r = run({ peers: [peer('tor', { peerIP: '198.18.0.1', asNumber: 65000 })] });
+    expect(r.peers.map((p) => `${p.source} ${p.restartTime}`)).toEqual(['bgppeer/tor 120', 'node/b 120', 'node/c 120']);
+  });
+
+  it('takes maxRestartTime and nodeMeshMaxRestartTime; 0s turns graceful restart off', () => {
+    const r = run({
+      configs: [bgpConfig('default', { nodeMeshMaxRestartTime: '0s' })],
+      peers: [peer('tor', { peerIP: '198.18.0.1', asNumber: 65000, maxRestartTime: '90s' }), peer('tor2', { peerIP: '198.18.0.2', asNumber: 65000, maxRestartTime: '0s' })],
+    });
+    expect(r.peers.map((p) => `${p.source} ${p.restartTime}`)).toEqual(['bgppeer/tor 90', 'bgppeer/tor2 undefined', 'node/b undefined', 'node/c undefined']);
+    const m = run({ configs: [bgpConfig('default', { nodeMeshMaxRestartTime: '5m' })] });
+    expect(m.peers.map((p) => p.restartTime)).toEqual([300, 300]);
+  });
+
+  it('caps a restart time at the 4095 s the capability can carry, and says so', () => {
+    const r = run({ configs: [bgpConfig('default', { nodeMeshMaxRestartTime: '2h' })] });
+    expect(r.peers.map((p) => p.restartTime)).toEqual([4095, 4095]);
+    expect(r.problems.join('\n')).toMatch(/nodeMeshMaxRestartTime: 2h is longer than the 4095 s/);
+  });
+
+  it('gives every mesh session the nodeMeshPassword, and only them', () => {
+    const r = run({
+      configs: [bgpConfig('default', { nodeMeshPassword: ref })],
+      peers: [peer('tor', { peerIP: '198.18.0.1', asNumber: 65000 })],
+      password: (name, p) => `${name}:${p.secretKeyRef?.key}`,
+    });
+    expect(r.peers.map((p) => `${p.source} ${p.password}`)).toEqual(['bgppeer/tor undefined', 'node/b default:mesh', 'node/c default:mesh']);
+    expect(r.problems).toEqual([]);
+  });
+
+  it('skips the mesh, with one problem line, when the mesh password cannot be read', () => {
+    const r = run({ configs: [bgpConfig('default', { nodeMeshPassword: ref })], peers: [peer('tor', { peerIP: '198.18.0.1', asNumber: 65000 })], password: () => undefined });
+    expect(r.peers.map((p) => p.source)).toEqual(['bgppeer/tor']);
+    expect(r.problems).toEqual(['bgpconfiguration/default: spec.nodeMeshPassword cannot be resolved; the node-to-node mesh is skipped']);
+  });
+});

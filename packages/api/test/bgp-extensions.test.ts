@@ -33,3 +33,23 @@ describe('Terrace extensions for BIRD and BFD', () => {
     expect(() => validateResource(node({ backend: 'frr' }))).toThrow(/spec\.bgp\.backend/);
   });
 });
+
+describe("Calico's mesh password and mesh restart time", () => {
+  const ref = { secretKeyRef: { name: 'bgp-secrets', key: 'mesh' } };
+
+  it('takes nodeMeshPassword and nodeMeshMaxRestartTime on the default BGPConfiguration', () => {
+    expect(validateResource(config('default', { nodeMeshPassword: ref, nodeMeshMaxRestartTime: '90s' }))).toMatchObject({
+      spec: { nodeMeshPassword: ref, nodeMeshMaxRestartTime: '90s' },
+    });
+    const calico = { apiVersion: 'projectcalico.org/v3', kind: 'BGPConfiguration', metadata: { name: 'default' }, spec: { nodeMeshPassword: ref, nodeMeshMaxRestartTime: '0s' } };
+    expect(validateResource(calico)).toMatchObject({ apiVersion: 'terrace.dev/v1', spec: { nodeMeshPassword: ref, nodeMeshMaxRestartTime: '0s' } });
+  });
+
+  it('refuses them elsewhere, a password given as text, and a restart time that is not a duration', () => {
+    expect(() => validateResource(config('node.n1', { nodeMeshPassword: ref }))).toThrow(/nodeMeshPassword is only meaningful on bgpconfiguration\/default/);
+    expect(() => validateResource(config('node.n1', { nodeMeshMaxRestartTime: '1m' }))).toThrow(/nodeMeshMaxRestartTime is only meaningful/);
+    expect(() => validateResource(config('default', { nodeMeshPassword: 'hunter2' }))).toThrow(/nodeMeshPassword/);
+    expect(() => validateResource(config('default', { nodeMeshPassword: { secretKeyRef: { name: 'Bad Name', key: 'k' } } }))).toThrow(/nodeMeshPassword\.secretKeyRef\.name/);
+    expect(() => validateResource(config('default', { nodeMeshMaxRestartTime: 'soon' }))).toThrow(/nodeMeshMaxRestartTime "soon" is not a duration/);
+  });
+});

@@ -111,3 +111,20 @@ describe('peerConfigMatches (adopting a daemon that outlived the agent)', () => 
     expect(peerConfigMatches(want, undefined)).toBe(false);
   });
 });
+
+describe('toApiPeer: graceful restart', () => {
+  const p = { address: parseIP('198.18.0.1'), asn: 65000, gracefulRestart: { restartTime: 120 } };
+
+  it('advertises the restart time on both families', () => {
+    const peer = create(PeerSchema, toApiPeer(p));
+    expect(peer.gracefulRestart).toMatchObject({ enabled: true, restartTime: 120, localRestarting: false });
+    expect(peer.afiSafis.map((a) => a.mpGracefulRestart?.config?.enabled)).toEqual([true, true]);
+  });
+
+  it('says it restarted (R and F bits) only when told so, and the peer key does not change with it', () => {
+    const peer = create(PeerSchema, toApiPeer(p, { restarting: true }));
+    expect(peer.gracefulRestart).toMatchObject({ enabled: true, localRestarting: true, deferralTime: 120 });
+    expect(create(PeerSchema, toApiPeer({ ...p, gracefulRestart: undefined }, { restarting: true })).gracefulRestart).toBeUndefined();
+    expect(peerConfigMatches(p, create(PeerSchema, toApiPeer(p, { restarting: true })))).toBe(true);
+  });
+});

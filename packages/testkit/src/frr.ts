@@ -65,6 +65,12 @@ export interface FrrBgpConfig {
   maximumPaths?: number;
   /** TCP port bgpd listens on (default 179). */
   listenPort?: number;
+  /**
+   * `bgp graceful-restart`: FRR advertises graceful restart and, as the
+   * helper, keeps a restarting neighbor's routes (stale) until its End-of-RIB
+   * or the restart time it advertised.
+   */
+  gracefulRestart?: boolean;
 }
 
 /** Renders bgpd.conf for a plain eBGP router that accepts and sends everything. */
@@ -80,6 +86,7 @@ export function renderBgpdConfig(c: FrrBgpConfig): string {
   lines.push(' no bgp ebgp-requires-policy');
   lines.push(' no bgp network import-check');
   lines.push(' bgp bestpath as-path multipath-relax');
+  if (c.gracefulRestart) lines.push(' bgp graceful-restart');
   for (const n of c.neighbors) {
     lines.push(` neighbor ${n.address} remote-as ${n.asn}`);
     lines.push(` neighbor ${n.address} timers ${n.keepalive ?? 1} ${n.hold ?? 3}`);
@@ -115,6 +122,8 @@ export interface FrrRouter {
   bfdd: Daemon | undefined;
   /** Runs `vtysh -c CMD` against this router's daemons. */
   vtysh(cmd: string): Promise<string>;
+  /** Changes the running BGP configuration: `lines` under `configure terminal` / `router bgp ASN`. */
+  configureBgp(lines: readonly string[]): Promise<void>;
   /** `show bgp ipv4|ipv6 unicast json`, parsed: prefix → paths. */
   bgpRoutes(family?: 4 | 6): Promise<Record<string, FrrBgpPath[]>>;
   /** `show bgp summary json` peers, parsed: address → state and prefix counts. */
@@ -226,6 +235,7 @@ export async function startFrr(lab: Lab, ns: string, config: FrrBgpConfig | stri
     const { stdout } = await lab.exec(ns, 'vtysh', ['--vty_socket', dir, '-c', cmd], { timeoutMs: 20000 });
     return stdout;
   };
+  const asn = typeof config === 'string' ? /router bgp (\d+)/.exec(config)?.[1] : String(config.asn);
   const router: FrrRouter = {
     ns,
     dir,
@@ -233,6 +243,12 @@ export async function startFrr(lab: Lab, ns: string, config: FrrBgpConfig | stri
     bgpd,
     bfdd,
     vtysh,
+    async configureBgp(lines) {
+      const args = ['--vty_socket', dir, '-c', 'configure terminal', '-c', `router bgp ${asn}`, ...lines.flatMap((l) => ['-c', l])];
+      const { stdout } = await lab.exec(ns, 'vtysh', args, { timeoutMs: 20000 });
+      // vtysh exits 0 even when a line is refused; it prints why.
+      if (/% |Unknown command|error/i.test(stdout)) throw new Error(`FRR refused ${JSON.stringify(lines)}: ${stdout.trim()}`);
+    },
     async bgpRoutes(family = 4) {
       const out = JSON.parse(await vtysh(`show bgp ipv${family} unicast json`)) as { routes?: Record<string, FrrBgpPath[]> };
       return out.routes ?? {};

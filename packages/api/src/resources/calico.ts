@@ -23,7 +23,7 @@ const CALICO_ONLY: Partial<Record<Kind, Record<string, Record<string, string>>>>
   BGPPeer: {
     spec: {
       keepOriginalNextHop: 'use nextHopMode: Keep',
-      restartMode: 'graceful restart is always on; tune it with maxRestartTime',
+      restartMode: 'graceful restart is on by default; set maxRestartTime to tune it, or to 0s to turn it off',
       birdGatewayMode: '',
       numAllowedLocalASNumbers: '',
       localASNumber: 'set the node AS number on the Node or BGPConfiguration',
@@ -34,8 +34,6 @@ const CALICO_ONLY: Partial<Record<Kind, Record<string, Record<string, string>>>>
   BGPConfiguration: {
     spec: {
       bindMode: '',
-      nodeMeshPassword: '',
-      nodeMeshMaxRestartTime: '',
       ignoredInterfaces: '',
       localWorkloadPeeringIPV4: '',
       localWorkloadPeeringIPV6: '',

@@ -8,7 +8,7 @@ import type { Fields } from './fields.js';
 import { dnsSubdomainProblem } from './meta.js';
 import { validateSelectorField } from './selector.js';
 import { parseDuration } from '../duration.js';
-import type { BFDSpec, BGPConfigurationSpec, BGPPeerSpec, Community, NextHopMode, PrefixAdvertisement } from './types.js';
+import type { BFDSpec, BGPConfigurationSpec, BGPPassword, BGPPeerSpec, Community, NextHopMode, PrefixAdvertisement } from './types.js';
 import { communityValueProblem, readAsn, readCidr, readDuration } from './values.js';
 
 export const BGPPEER_FIELDS = [
@@ -19,7 +19,7 @@ export const BGPPEER_FIELDS = [
 export const BGPCONFIG_FIELDS = [
   'nodeToNodeMeshEnabled', 'asNumber', 'listenPort', 'keepaliveTime', 'logSeverityScreen',
   'communities', 'prefixAdvertisements', 'serviceClusterIPs', 'serviceExternalIPs', 'serviceLoadBalancerIPs',
-  'nodeToNodeMeshBFD',
+  'nodeToNodeMeshBFD', 'nodeMeshPassword', 'nodeMeshMaxRestartTime',
 ] as const;
 
 const BFD_FIELDS = ['interval', 'multiplier'] as const;
@@ -90,17 +90,8 @@ export function readBGPPeerSpec(f: Fields): BGPPeerSpec {
   if (nodeSelector !== undefined) out.nodeSelector = nodeSelector;
   if (peerSelector !== undefined) out.peerSelector = peerSelector;
 
-  const pw: Fields | undefined = f.object('password', ['secretKeyRef']);
-  if (pw) {
-    const ref: Fields | undefined = pw.object('secretKeyRef', ['name', 'key']);
-    if (!ref) return pw.fail('secretKeyRef', 'is required');
-    const name = ref.requiredString('name');
-    const np = dnsSubdomainProblem(name);
-    if (np) ref.fail('name', `${quote(name)} ${np}`);
-    const key = ref.requiredString('key');
-    if (key.length > 253 || !SECRET_KEY.test(key)) ref.fail('key', `${quote(key)} must be letters, digits, "-", "_" and "."`);
-    out.password = { secretKeyRef: { name, key } };
-  }
+  const password = readPassword(f, 'password');
+  if (password) out.password = password;
 
   const maxRestartTime = readDuration(f, 'maxRestartTime');
   if (maxRestartTime !== undefined) out.maxRestartTime = maxRestartTime;
@@ -121,6 +112,7 @@ export function readBGPPeerSpec(f: Fields): BGPPeerSpec {
 
 /** The BGPConfiguration fields whose cidrs every node announces (Calico's). */
 export const SERVICE_RANGE_FIELDS = ['serviceClusterIPs', 'serviceExternalIPs', 'serviceLoadBalancerIPs'] as const;
+
 /** `filters: [name, ...]`: BGPFilter names, each a DNS subdomain, none twice. */
 function readFilterNames(f: Fields): string[] | undefined {
   const items = f.list('filters');
@@ -137,6 +129,20 @@ function readFilterNames(f: Fields): string[] | undefined {
     seen.add(v);
     return v;
   });
+}
+
+/** `{secretKeyRef: {name, key}}`: where a TCP MD5 password is read from (never the password itself). */
+function readPassword(f: Fields, field: string): BGPPassword | undefined {
+  const pw: Fields | undefined = f.object(field, ['secretKeyRef']);
+  if (!pw) return undefined;
+  const ref: Fields | undefined = pw.object('secretKeyRef', ['name', 'key']);
+  if (!ref) return pw.fail('secretKeyRef', 'is required');
+  const name = ref.requiredString('name');
+  const np = dnsSubdomainProblem(name);
+  if (np) ref.fail('name', `${quote(name)} ${np}`);
+  const key = ref.requiredString('key');
+  if (key.length > 253 || !SECRET_KEY.test(key)) ref.fail('key', `${quote(key)} must be letters, digits, "-", "_" and "."`);
+  return { secretKeyRef: { name, key } };
 }
 
 const COMMUNITY_NAME = /^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
@@ -199,6 +205,16 @@ export function readBGPConfigurationSpec(f: Fields, isDefault: boolean): BGPConf
   if (meshBfd !== undefined) {
     if (!isDefault) f.fail('nodeToNodeMeshBFD', 'is only meaningful on bgpconfiguration/default; set it there');
     out.nodeToNodeMeshBFD = meshBfd;
+  }
+  const meshPassword = readPassword(f, 'nodeMeshPassword');
+  if (meshPassword !== undefined) {
+    if (!isDefault) f.fail('nodeMeshPassword', 'is only meaningful on bgpconfiguration/default; set it there');
+    out.nodeMeshPassword = meshPassword;
+  }
+  const meshRestart = readDuration(f, 'nodeMeshMaxRestartTime');
+  if (meshRestart !== undefined) {
+    if (!isDefault) f.fail('nodeMeshMaxRestartTime', 'is only meaningful on bgpconfiguration/default; set it there');
+    out.nodeMeshMaxRestartTime = meshRestart;
   }
   return out;
 }

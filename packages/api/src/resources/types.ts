@@ -59,7 +59,7 @@ export interface BGPPeerSpec {
   /** Peer with the nodes this selects instead of with peerIP. */
   peerSelector?: string;
   password?: BGPPassword;
-  /** Go duration, e.g. "120s". */
+  /** Graceful restart time, Go duration (default 120s; "0s" turns graceful restart off). */
   maxRestartTime?: string;
   /** Go duration, e.g. "30s". */
   keepaliveTime?: string;
@@ -107,6 +107,10 @@ export interface BGPConfigurationSpec {
   serviceLoadBalancerIPs?: { cidr: string }[];
   /** Terrace extension: BFD on node-to-node mesh sessions between nodes that can run it. */
   nodeToNodeMeshBFD?: BFDSpec;
+  /** TCP MD5 password of every node-to-node mesh session (default configuration only). */
+  nodeMeshPassword?: BGPPassword;
+  /** Graceful restart time of mesh sessions (Go duration; default 120s, "0s" turns graceful restart off). */
+  nodeMeshMaxRestartTime?: string;
 }
 
 export type BGPFilterAction = 'Accept' | 'Reject';

@@ -42,7 +42,14 @@ export function toApiGlobal(g: GlobalConfig): Init<typeof GlobalSchema> {
   };
 }
 
-export function toApiPeer(p: PeerConfig): Init<typeof PeerSchema> {
+/**
+ * `restarting`: gobgpd was restarted under us and this peer is added to the
+ * new daemon. With graceful restart on, the OPEN then says so (restart state
+ * and forwarding-state bits, RFC 4724): the node kept forwarding (the kernel
+ * routes stayed), so the peer keeps our routes until our End-of-RIB, and
+ * gobgpd defers its own updates until the peers have sent their tables.
+ */
+export function toApiPeer(p: PeerConfig, opts: { restarting?: boolean } = {}): Init<typeof PeerSchema> {
   if (p.ttlSecurity !== undefined && p.ebgpMultihop !== undefined) {
     throw new TerraceError('Invalid', `bgp peer ${formatIP(p.address)}: ttlSecurity and ebgpMultihop are mutually exclusive`, {
       field: 'ttlSecurity',
@@ -73,7 +80,13 @@ export function toApiPeer(p: PeerConfig): Init<typeof PeerSchema> {
     // GTSM: our packets leave with TTL 255; accept only TTL >= 256 - hops.
     ttlSecurity: p.ttlSecurity !== undefined ? { enabled: true, ttlMin: 256 - p.ttlSecurity } : undefined,
     ebgpMultihop: p.ebgpMultihop !== undefined ? { enabled: true, multihopTtl: p.ebgpMultihop } : undefined,
-    gracefulRestart: gr ? { enabled: true, restartTime: gr.restartTime } : undefined,
+    gracefulRestart: gr
+      ? {
+          enabled: true,
+          restartTime: gr.restartTime,
+          ...(opts.restarting ? { localRestarting: true, deferralTime: gr.restartTime } : {}),
+        }
+      : undefined,
     routeReflector: routeReflectorOf(p),
     // Both unicast families on every session (MP-BGP); the peer's OPEN decides what is used.
     afiSafis: ([4, 6] as const).map((v) => ({

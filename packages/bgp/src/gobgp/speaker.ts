@@ -140,6 +140,8 @@ export class GobgpSpeaker implements BgpSpeaker {
   private announced = new Set<string>();
   /** BGP was started at least once: a later "not started" means gobgpd restarted. */
   private everStarted = false;
+  /** gobgpd restarted and the peers are being added to the new one (graceful restart's restarting side). */
+  private restartedDaemon = false;
   /** The export policy changed under established sessions; they have not been refreshed yet. */
   private softResetOutPending = false;
   /** The import policy changed under established sessions; gobgpd has not re-run its Adj-RIB-In yet. */
@@ -395,9 +397,11 @@ export class GobgpSpeaker implements BgpSpeaker {
     const want = JSON.stringify(toApiGlobal(global));
     const cur = (await this.client.unary('getBgp', {})).global;
     if (!cur || cur.asn === 0) {
-      // A fresh gobgpd: nothing we applied before exists any more.
+      // A fresh gobgpd: nothing we applied before exists any more. If we had
+      // started BGP before, it restarted: its peers hear so (graceful restart).
       this.appliedPeers.clear();
       this.appliedGlobal = undefined;
+      if (this.everStarted) this.restartedDaemon = true;
     } else if (this.appliedGlobal !== undefined && this.appliedGlobal !== want) {
       // ASN, router id or port changed: BGP must be restarted to take them.
       await this.client.unary('stopBgp', {});
@@ -419,6 +423,8 @@ export class GobgpSpeaker implements BgpSpeaker {
     // Before the peers: the feed then carries every UPDATE from the first one.
     await this.applyStation();
     await this.applyPeers();
+    // Peers added later (configuration changes) are new sessions, not a restart.
+    this.restartedDaemon = false;
     await this.applyPaths();
   }
 
@@ -458,11 +464,11 @@ export class GobgpSpeaker implements BgpSpeaker {
     for (const [addr, p] of this.peers) {
       const key = peerKey(p);
       if (!actual.has(addr)) {
-        await this.client.unary('addPeer', { peer: toApiPeer(p) });
+        await this.client.unary('addPeer', { peer: toApiPeer(p, { restarting: this.restartedDaemon }) });
       } else if (routeReflectorChanged(p, listed.get(addr))) {
         // gobgpd's UpdatePeer keeps a peer's route reflector settings: only a new session takes them.
         await this.client.unary('deletePeer', { address: addr });
-        await this.client.unary('addPeer', { peer: toApiPeer(p) });
+        await this.client.unary('addPeer', { peer: toApiPeer(p, { restarting: this.restartedDaemon }) });
       } else if (!this.appliedPeers.has(addr) && peerConfigMatches(p, listed.get(addr))) {
         // A session of a daemon we adopted (it outlived the previous agent)
         // that is already configured as we want it: UpdatePeer would reset
