@@ -38,7 +38,7 @@ describe('BFD session state machine (RFC 5880 §6.8.6)', () => {
     const s = session();
     expect(s.state).toBe(BfdState.Down);
     const r1 = s.received(from(BfdState.Down), 0);
-    expect(r1.change).toEqual({ from: BfdState.Down, to: BfdState.Init, diag: 0 });
+    expect(r1.change).toEqual({ from: BfdState.Down, to: BfdState.Init, diag: 0, peerAdminDown: false });
     expect(r1.sendNow).toBe(true);
     expect(s.packet().yourDiscr).toBe(22);
     const r2 = s.received(from(BfdState.Init), 10);
@@ -61,12 +61,12 @@ describe('BFD session state machine (RFC 5880 §6.8.6)', () => {
     expect(s.state).toBe(BfdState.Down);
   });
 
-  it('goes Down with diagnostic 3 when the peer says Down or AdminDown', () => {
+  it('goes Down with diagnostic 3 when the peer says Down or AdminDown, and tells which (RFC 5882 §3.2)', () => {
     for (const peer of [BfdState.Down, BfdState.AdminDown]) {
       const s = session();
       bringUp(s);
       const r = s.received(from(peer), 5);
-      expect(r.change).toEqual({ from: BfdState.Up, to: BfdState.Down, diag: BfdDiag.NeighborSignaledDown });
+      expect(r.change).toEqual({ from: BfdState.Up, to: BfdState.Down, diag: BfdDiag.NeighborSignaledDown, peerAdminDown: peer === BfdState.AdminDown });
       expect(s.packet().diag).toBe(BfdDiag.NeighborSignaledDown);
     }
   });
@@ -80,7 +80,7 @@ describe('BFD session state machine (RFC 5880 §6.8.6)', () => {
     expect(s.expire(1299)).toBeUndefined();
     expect(s.state).toBe(BfdState.Up);
     const c = s.expire(1300);
-    expect(c).toEqual({ from: BfdState.Up, to: BfdState.Down, diag: BfdDiag.DetectionTimeExpired });
+    expect(c).toEqual({ from: BfdState.Up, to: BfdState.Down, diag: BfdDiag.DetectionTimeExpired, peerAdminDown: false });
     // §6.8.1: the peer's discriminator is forgotten.
     expect(s.packet().yourDiscr).toBe(0);
     expect(s.detectionDeadline()).toBeUndefined();
@@ -149,7 +149,7 @@ describe('BFD session state machine (RFC 5880 §6.8.6)', () => {
   it('an administratively down session ignores what it receives and says AdminDown with diagnostic 7', () => {
     const s = session();
     bringUp(s);
-    expect(s.adminDown()).toEqual({ from: BfdState.Up, to: BfdState.AdminDown, diag: BfdDiag.AdministrativelyDown });
+    expect(s.adminDown()).toEqual({ from: BfdState.Up, to: BfdState.AdminDown, diag: BfdDiag.AdministrativelyDown, peerAdminDown: false });
     expect(s.received(from(BfdState.Init), 1).ignored).toBe(true);
     expect(s.state).toBe(BfdState.AdminDown);
     expect(s.packet().state).toBe(BfdState.AdminDown);

@@ -38,6 +38,8 @@ export interface BfdChange {
   to: BfdStateName;
   /** RFC 5880 diagnostic of the change, e.g. 1 (detection time expired), 3 (neighbor signaled down). */
   diag: number;
+  /** The peer sent AdminDown: it stopped the session on purpose, which is not a path failure (RFC 5882 §3.2). */
+  peerAdminDown: boolean;
 }
 
 export interface BfdManagerOptions {
@@ -85,6 +87,16 @@ function normalise(p: BfdPeer): BfdPeer & { family: 4 | 6 } {
   return out;
 }
 
+/** Throws the first invalid peer of a desired set, as setPeers would, before anything changes. */
+export function checkBfdPeers(peers: readonly BfdPeer[]): void {
+  const seen = new Set<string>();
+  for (const p of peers) {
+    const n = normalise(p);
+    if (seen.has(n.address)) throw new TerraceError('Invalid', `bfd peer ${n.address}: listed twice in the desired set`);
+    seen.add(n.address);
+  }
+}
+
 export class BfdManager {
   private readonly opts: BfdManagerOptions;
   private readonly entries = new Map<string, Entry>();
@@ -93,6 +105,8 @@ export class BfdManager {
   /** Send sockets by family and local address ('' for the kernel's choice). */
   private readonly tx = new Map<string, dgram.Socket>();
   private closed = false;
+  /** Sends not yet handed to the kernel: close() waits for them. */
+  private readonly sending = new Set<Promise<void>>();
   /** Packets discarded, by reason: for status and tests. */
   readonly discarded = new Map<string, number>();
 
@@ -103,12 +117,8 @@ export class BfdManager {
   /** The whole desired set; resolves once every session runs (sockets open). */
   async setPeers(peers: readonly BfdPeer[]): Promise<void> {
     if (this.closed) throw new TerraceError('Invalid', 'bfd: setPeers after close');
-    const want = new Map<string, BfdPeer & { family: 4 | 6 }>();
-    for (const p of peers) {
-      const n = normalise(p);
-      if (want.has(n.address)) throw new TerraceError('Invalid', `bfd peer ${n.address}: listed twice in the desired set`);
-      want.set(n.address, n);
-    }
+    checkBfdPeers(peers);
+    const want = new Map(peers.map((p) => normalise(p)).map((n) => [n.address, n]));
     for (const n of want.values()) {
       await this.ensureRx(n.family);
       await this.ensureTx(n.family, n.localAddress);
@@ -131,10 +141,16 @@ export class BfdManager {
     return new Map([...this.entries].map(([a, e]) => [a, stateName(e.session.state)]));
   }
 
+  /**
+   * Stops every session, telling each peer with an AdminDown packet (a peer
+   * that follows RFC 5882 then keeps its BGP session: we stopped, the path did
+   * not fail), and closes the sockets once those packets are sent.
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     for (const e of [...this.entries.values()]) this.remove(e);
+    await Promise.all(this.sending);
     const sockets = [...this.rx.values(), ...this.tx.values()];
     this.rx.clear();
     this.tx.clear();
@@ -174,7 +190,7 @@ export class BfdManager {
     const e: Entry = { peer: n, key: peerKeyOf(n), session, family: n.family, txTimer: undefined, detectTimer: undefined, fresh: true };
     this.entries.set(n.address, e);
     this.byDiscr.set(session.config.localDiscr, e);
-    this.report(e, { from: BfdState.Down, to: BfdState.Down, diag: 0 });
+    this.report(e, { from: BfdState.Down, to: BfdState.Down, diag: 0, peerAdminDown: false });
     this.send(e);
   }
 
@@ -225,8 +241,19 @@ export class BfdManager {
   private transmit(e: Entry, final: boolean): void {
     const s = this.tx.get(`${e.family} ${e.peer.localAddress ?? ''}`);
     if (!s) return;
-    // A send that fails (no route while the link is down) is retried by the next period.
-    s.send(encodeControl(e.session.packet(final)), BFD_CONTROL_PORT, e.peer.address, () => undefined);
+    const sent: Promise<void> = new Promise<void>((resolve) => {
+      const done = (): void => {
+        this.sending.delete(sent);
+        resolve();
+      };
+      try {
+        // A send that fails (no route while the link is down) is retried by the next period.
+        s.send(encodeControl(e.session.packet(final)), BFD_CONTROL_PORT, e.peer.address, done);
+      } catch {
+        setImmediate(done);
+      }
+    });
+    this.sending.add(sent);
   }
 
   private armTx(e: Entry): void {
@@ -258,6 +285,6 @@ export class BfdManager {
   private report(e: Entry, c: StateChange): void {
     const from = e.fresh ? undefined : stateName(c.from);
     e.fresh = false;
-    this.opts.onChange?.({ address: e.peer.address, from, to: stateName(c.to), diag: c.diag });
+    this.opts.onChange?.({ address: e.peer.address, from, to: stateName(c.to), diag: c.diag, peerAdminDown: c.peerAdminDown });
   }
 }

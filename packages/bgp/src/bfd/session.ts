@@ -38,6 +38,12 @@ export interface StateChange {
   to: BfdState;
   /** The diagnostic we now send: why the session went down. */
   diag: number;
+  /**
+   * The peer took the session down on purpose (it sent AdminDown). RFC 5882
+   * §3.2: that says nothing about the forwarding path, so a client should
+   * not treat it as a failure.
+   */
+  peerAdminDown: boolean;
 }
 
 export interface ReceiveResult {
@@ -91,7 +97,7 @@ export class BfdSession {
     } else if (p.state === BfdState.Down) {
       this.goDown(BfdDiag.NeighborSignaledDown);
     }
-    const change = this.settle(before);
+    const change = this.settle(before, p.state === BfdState.AdminDown);
     return { ignored: false, change, sendNow: p.poll || change !== undefined };
   }
 
@@ -163,7 +169,7 @@ export class BfdSession {
   }
 
   /** After a transition: the advertised TX interval follows the state, and a change of it starts a poll. */
-  private settle(before: BfdState): StateChange | undefined {
+  private settle(before: BfdState, peerAdminDown = false): StateChange | undefined {
     if (this.state === before) return undefined;
     if (this.state === BfdState.Up) this.localDiag = BfdDiag.None;
     const tx = this.state === BfdState.Up ? this.config.desiredMinTxUs : Math.max(this.config.desiredMinTxUs, SLOW_TX_US);
@@ -171,6 +177,6 @@ export class BfdSession {
       this.advertisedTxUs = tx;
       if (this.state !== BfdState.AdminDown) this.polling = true;
     }
-    return { from: before, to: this.state, diag: this.localDiag };
+    return { from: before, to: this.state, diag: this.localDiag, peerAdminDown };
   }
 }
