@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { formatPrefix, parseCidr, parseIP } from '@terrace/api';
 import { createLab, listNamespaces, onProcessExit, startFrr, waitFor, type FrrRouter, type Lab } from '@terrace/testkit';
-import type { BfdChange } from '../src/bfd/manager.js';
+import { BfdManager, type BfdChange } from '../src/bfd/manager.js';
 import { BirdSpeaker } from '../src/bird/speaker.js';
 import { PeerState_AdminState } from '../src/gen/gobgp_pb.js';
 import { GobgpSpeaker } from '../src/gobgp/speaker.js';
@@ -32,6 +32,8 @@ const BFD = { intervalMs: 100, multiplier: 3 };
 const G = { v4: '198.18.0.11', v6: '2001:db8:198:18::11', asn: 65001 };
 const B = { v4: '198.18.0.12', v6: '2001:db8:198:18::12', asn: 65002 };
 const TOR = { v4: '198.18.0.1', asn: 65000 };
+/** A bare BFD peer (a BfdManager of its own, no BGP). */
+const H = { v4: '198.18.0.13' };
 const TOR_NET = '198.19.1.0/24';
 const B_NET4 = '198.19.2.0/24';
 const B_NET6 = '2001:db8:99::/48';
@@ -204,6 +206,27 @@ describe('BFD run by the agent for gobgpd', () => {
       const st = await Promise.all([B.v4, B.v6].map(status));
       return st.every((s) => s?.bfd === 'up' && s.state === 'established' && !/held down/.test(s.info));
     }, 30000, 100);
+  });
+
+  it('a peer that stops its BFD on purpose (AdminDown, as our agent does when it stops) does not take the BGP peer down', async () => {
+    const ns = await lab.addNamespace('h');
+    await wire(ns, H);
+    const h = new BfdManager({ netns: ns });
+    try {
+      await h.setPeers([{ address: G.v4, ...BFD }]);
+      await g.setPeers([...gPeers(), { address: parseIP(H.v4), asn: 65009, ...SLOW, bfd: BFD }]);
+      await waitFor('BFD with h up', async () => (await status(H.v4))?.bfd === 'up', 15000, 50);
+      const t0 = performance.now();
+      await h.close();
+      await waitFor('BFD with h down', async () => (await status(H.v4))?.bfd === 'down', 5000, 20);
+      const c = changes.find((x) => x.address === H.v4 && x.at >= t0 && x.to === 'down');
+      expect(c).toMatchObject({ from: 'up', peerAdminDown: true, diag: 3 });
+      expect(await adminDown(H.v4)).toBe(false);
+      expect((await status(H.v4))?.info).not.toMatch(/held down/);
+    } finally {
+      await h.close();
+      await g.setPeers(gPeers());
+    }
   });
 
   it('FRR\'s link is cut: its session goes Down by detection time and its routes leave', async () => {
