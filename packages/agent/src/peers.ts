@@ -25,7 +25,7 @@ import {
   tryParseCidr,
   tryParseIP,
 } from '@terrace/api';
-import { BGP_BACKEND_LABEL, BGP_PORT, durationSeconds, parseDuration } from '@terrace/api';
+import { BGP_PORT, durationSeconds, parseDuration } from '@terrace/api';
 
 export const DEFAULT_AS = 64512;
 export const DEFAULT_BGP_PORT = BGP_PORT;
@@ -78,7 +78,7 @@ export interface DesiredPeer {
   restartTime?: number;
   /** Local address to bind the session to (sourceAddress UseNodeIP). */
   localAddress?: string;
-  /** BFD on this session (from the BGPPeer, or the mesh's nodeToNodeMeshBFD between nodes that run BIRD). */
+  /** BFD on this session (from the BGPPeer, or the mesh's nodeToNodeMeshBFD). */
   bfd?: { intervalMs: number; multiplier: number };
 }
 
@@ -180,8 +180,7 @@ export function computeDesiredPeers(inp: PeerInputs): DesiredBgp {
   if (defaultConfig?.spec.nodeToNodeMeshEnabled !== false) {
     const keepalive = timer(myConfig?.spec.keepaliveTime ?? defaultConfig?.spec.keepaliveTime, `bgpconfiguration keepaliveTime`, problems);
     const meshBfd = bfdOf(defaultConfig?.spec.nodeToNodeMeshBFD, 'bgpconfiguration/default: spec.nodeToNodeMeshBFD', problems);
-    // BFD needs both ends: only between nodes whose agents run BIRD.
-    const runsBfd = (n: TerraceNode): boolean => n.metadata.labels?.[BGP_BACKEND_LABEL] === 'bird';
+    // Every node runs BFD (BIRD's protocol bfd, or the agent's own beside gobgpd), so the mesh asks for it between any two.
     for (const n of others) {
       const addrs = nodeAddresses(n);
       for (const fam of [4, 6] as const) {
@@ -195,7 +194,7 @@ export function computeDesiredPeers(inp: PeerInputs): DesiredBgp {
           type: 'node-to-node mesh',
           source: `node/${n.metadata.name}`,
           ...keepalive,
-          ...(meshBfd && runsBfd(inp.self) && runsBfd(n) ? { bfd: meshBfd } : {}),
+          ...(meshBfd ? { bfd: meshBfd } : {}),
         });
       }
     }
