@@ -208,6 +208,21 @@ describe('BFD run by the agent for gobgpd', () => {
     }, 30000, 100);
   });
 
+  it('BIRD dies and its supervisor starts it again: BFD goes down, comes back Up with the new BIRD, and so do the BGP sessions', async () => {
+    const t0 = performance.now();
+    process.kill(b.daemon!.pid!, 'SIGKILL');
+    // Down may be brief (the new BIRD's session starts at once): watch the change, not the status.
+    await waitFor('BFD with BIRD down', async () => changes.some((c) => c.address === B.v4 && c.at >= t0 && c.from === 'up' && c.to === 'down'), 10000, 20);
+    await waitFor('both BGP sessions with BIRD back, BFD up', async () => {
+      const st = await Promise.all([B.v4, B.v6].map(status));
+      return st.every((s) => s?.bfd === 'up' && s.state === 'established' && !/held down/.test(s.info));
+    }, 30000, 100).catch(async (e) => {
+      console.log('state when the wait failed:', JSON.stringify(changes.filter((c) => c.at >= t0).map((c) => ({ ...c, at: Math.round(c.at - t0) }))), JSON.stringify(await g.peerStatus()), JSON.stringify(await birdBfd()));
+      throw e;
+    });
+    console.log(`BFD: BIRD killed and restarted; sessions back after ${(performance.now() - t0).toFixed(0)} ms`);
+  });
+
   it('a peer that stops its BFD on purpose (AdminDown, as our agent does when it stops) does not take the BGP peer down', async () => {
     const ns = await lab.addNamespace('h');
     await wire(ns, H);

@@ -13,9 +13,9 @@
  * speaker calls enforce() with what gobgpd lists, so a gobgpd that restarted
  * (its peers come back enabled) or a failed call gets it applied again.
  */
-import { TerraceError, formatIP } from '@terrace/api';
+import { formatIP } from '@terrace/api';
 import { BfdManager, type BfdChange, type BfdPeer, type BfdStateName } from '../bfd/manager.js';
-import { PeerState_AdminState, type Peer } from '../gen/gobgp_pb.js';
+import { PeerState_AdminState } from '../gen/gobgp_pb.js';
 import { BFD_DEFAULT_INTERVAL_MS, BFD_DEFAULT_MULTIPLIER } from '../bird/constants.js';
 import type { PeerConfig } from '../speaker.js';
 import type { GobgpClient } from './client.js';
@@ -44,17 +44,25 @@ export function bfdPeersOf(peers: Iterable<PeerConfig>): BfdPeer[] {
   return out;
 }
 
+/** How long one admin change may take to show in ListPeer before it is asked for again. */
+const ADMIN_SETTLE_MS = 1000;
+const ADMIN_POLL_MS = 20;
+const ADMIN_TRIES = 5;
+
 export class GobgpBfd {
   private readonly opts: GobgpBfdOptions;
   private readonly manager: BfdManager;
-  /** BGP peers BFD holds down: disabled by us, to enable again when BFD is Up. */
+  /** BGP peers BFD holds down (desired: disabled in gobgpd). */
   private readonly held = new Set<string>();
-  /** Peers we disabled and no longer hold: to enable, until gobgpd lists them enabled. */
-  private readonly released = new Set<string>();
+  /** Peers we disabled and have not seen enabled again since: only these are ours to enable. */
+  private readonly ours = new Set<string>();
+  /** One admin change at a time per peer, each for the latest desired state. */
+  private readonly queues = new Map<string, Promise<void>>();
   /** The peers that ask for BFD. */
   private wanted = new Set<string>();
   /** gobgpd's peers were looked at once (adopting a hold-down a previous agent left). */
   private adopted = false;
+  private closed = false;
 
   constructor(opts: GobgpBfdOptions) {
     this.opts = opts;
@@ -68,10 +76,13 @@ export class GobgpBfd {
   /** The whole desired set of BFD sessions (from the peers that ask for BFD). */
   async setPeers(peers: readonly BfdPeer[]): Promise<void> {
     await this.manager.setPeers(peers);
-    const want = new Set(peers.map((p) => p.address));
-    this.wanted = want;
+    this.wanted = new Set(peers.map((p) => p.address));
     // A peer that no longer asks for BFD (or is gone) is no longer held down.
-    for (const a of [...this.held]) if (!want.has(a)) this.release(a);
+    for (const a of [...this.held]) {
+      if (this.wanted.has(a)) continue;
+      this.held.delete(a);
+      void this.schedule(a);
+    }
   }
 
   /** `up`, `down`, `init` or `admin down`; undefined when the peer has no BFD session. */
@@ -86,33 +97,32 @@ export class GobgpBfd {
 
   /**
    * Applies the hold-down to what gobgpd lists now (run after a pass added
-   * and updated peers): disable what we hold and gobgpd has enabled, enable
-   * what we released and gobgpd still has disabled. Peers disabled by
-   * someone else are not ours to enable.
+   * and updated peers): disable what we hold and gobgpd has enabled (a
+   * gobgpd that restarted), enable what we disabled and no longer hold.
+   * Peers disabled by someone else are not ours to enable.
    */
   async enforce(): Promise<void> {
-    if (this.adopted && this.held.size === 0 && this.released.size === 0) return;
-    const listed = new Map<string, Peer>();
-    for (const r of await this.opts.client.list('listPeer', {})) {
-      const a = r.peer?.conf?.neighborAddress;
-      if (a && r.peer) listed.set(a, r.peer);
-    }
-    const down = (a: string): boolean => listed.get(a)?.state?.adminState === PeerState_AdminState.DOWN;
+    if (this.adopted && this.held.size === 0 && this.ours.size === 0) return;
+    const listed = await this.adminStates();
     if (!this.adopted) {
       // A previous agent (we restarted, gobgpd did not) held these down: hold
       // them until their BFD session is Up, as it would have.
-      for (const a of this.wanted) if (down(a) && this.state(a) !== 'up') this.held.add(a);
+      for (const a of this.wanted) {
+        if (listed.get(a) !== true || this.state(a) === 'up') continue;
+        this.held.add(a);
+        this.ours.add(a);
+      }
       this.adopted = true;
     }
-    for (const a of [...this.held]) if (listed.has(a) && !down(a)) await this.admin(a, 'disable');
-    for (const a of [...this.released]) {
-      if (listed.has(a) && down(a)) await this.admin(a, 'enable');
-      this.released.delete(a);
-    }
+    const off = [...this.held].filter((a) => listed.get(a) === false);
+    const on = [...this.ours].filter((a) => !this.held.has(a) && listed.get(a) === true);
+    await Promise.all([...off, ...on].map((a) => this.schedule(a)));
   }
 
-  close(): Promise<void> {
-    return this.manager.close();
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.manager.close();
+    await Promise.all(this.queues.values());
   }
 
   private changed(c: BfdChange): void {
@@ -120,39 +130,61 @@ export class GobgpBfd {
     // has not lost the path: its BGP session stays as it is (RFC 5882 §3.2).
     if (c.from === 'up' && c.to === 'down' && !c.peerAdminDown) {
       this.held.add(c.address);
-      this.released.delete(c.address);
-      void this.setAdmin(c.address, 'disable');
-    } else if (c.to === 'up' && this.held.has(c.address)) {
-      this.release(c.address);
+      void this.schedule(c.address);
+    } else if (c.to === 'up' && this.held.delete(c.address)) {
+      void this.schedule(c.address);
     }
     this.opts.onChange?.(c);
   }
 
-  private release(address: string): void {
-    this.held.delete(address);
-    this.released.add(address);
-    void this.setAdmin(address, 'enable').then((ok) => ok && this.released.delete(address));
+  /** Queues a change of the peer's admin state towards whatever is desired when it runs. */
+  private schedule(address: string): Promise<void> {
+    const prev = this.queues.get(address) ?? Promise.resolve();
+    const next = prev.then(() => this.converge(address)).catch((e: unknown) => this.opts.report(e instanceof Error ? e : new Error(String(e))));
+    this.queues.set(address, next);
+    void next.then(() => {
+      if (this.queues.get(address) === next) this.queues.delete(address);
+    });
+    return next;
   }
 
-  /** The change at once, outside any reconcile pass; a failure is reported and the next pass repeats it. */
-  private async setAdmin(address: string, what: 'enable' | 'disable'): Promise<boolean> {
-    try {
-      await this.admin(address, what);
-      return true;
-    } catch (e) {
-      this.opts.report(e instanceof Error ? e : new Error(String(e)));
-      return false;
+  /**
+   * Disables (held) or enables (ours, no longer held) the peer and waits to
+   * see it in ListPeer. gobgpd hands the change to the peer's FSM through a
+   * one-slot queue and silently drops a request while the previous one is
+   * pending (a disable at once followed by an enable, as when a peer
+   * restarts), so a change that does not show is asked for again.
+   */
+  private async converge(address: string): Promise<void> {
+    for (let i = 0; i < ADMIN_TRIES && !this.closed; i++) {
+      const disable = this.held.has(address);
+      if (!disable && !this.ours.has(address)) return;
+      const current = (await this.adminStates(address)).get(address);
+      if (current === undefined) return; // not (yet) a peer of gobgpd's: enforce() comes back to it
+      if (current === disable) {
+        if (!disable) this.ours.delete(address);
+        return;
+      }
+      if (disable) {
+        this.ours.add(address);
+        await this.opts.client.unary('disablePeer', { address, communication: 'BFD session down' });
+      } else {
+        await this.opts.client.unary('enablePeer', { address });
+      }
+      const deadline = Date.now() + ADMIN_SETTLE_MS;
+      while (Date.now() < deadline && (await this.adminStates(address)).get(address) !== disable) {
+        await new Promise((r) => setTimeout(r, ADMIN_POLL_MS));
+      }
     }
   }
 
-  private async admin(address: string, what: 'enable' | 'disable'): Promise<void> {
-    try {
-      if (what === 'disable') await this.opts.client.unary('disablePeer', { address, communication: 'BFD session down' });
-      else await this.opts.client.unary('enablePeer', { address });
-    } catch (e) {
-      // Asking twice is not a failure: gobgpd refuses a peer that is already in that state.
-      if (e instanceof TerraceError && /already/i.test(e.message)) return;
-      throw e;
+  /** Peer address → whether gobgpd has it administratively down (one peer, or all). */
+  private async adminStates(address?: string): Promise<Map<string, boolean>> {
+    const out = new Map<string, boolean>();
+    for (const r of await this.opts.client.list('listPeer', address ? { address } : {})) {
+      const a = r.peer?.conf?.neighborAddress;
+      if (a) out.set(a, r.peer?.state?.adminState === PeerState_AdminState.DOWN);
     }
+    return out;
   }
 }
