@@ -1,11 +1,11 @@
 /**
  * The resources a lab starts with, as the YAML an operator would apply:
  * the cluster's BGP settings (node mesh, 1 s keepalives), the top-of-rack
- * router as a global peer, and the pod pools. With BIRD nodes, the ToR is
- * two peers instead, chosen by the label each agent puts on its Node: one
- * with BFD for BIRD nodes, one without for GoBGP nodes (gobgpd has no BFD).
+ * router as a global peer (with BFD when the lab's ToR runs it, towards
+ * every node: BIRD nodes run BIRD's, GoBGP nodes the agent's), and the pod
+ * pools.
  */
-import { BACKEND_LABEL, KEEPALIVE, LAB_BFD, NODE_ASN, POOL_A, POOL_B, TOR_ASN, TOR_IP } from './plan.js';
+import { KEEPALIVE, LAB_BFD, NODE_ASN, POOL_A, POOL_B, TOR_ASN, TOR_IP } from './plan.js';
 
 export interface PoolDef {
   name: string;
@@ -44,13 +44,8 @@ function torPeer(name: string, extra: readonly string[]): string {
 
 const bfdSpec = (indent: string): string[] => [`${indent}interval: ${LAB_BFD.intervalMs}ms`, `${indent}multiplier: ${LAB_BFD.multiplier}`];
 
-export function labManifests(extraPools: readonly PoolDef[] = [], opts: { birdNodes?: boolean } = {}): string {
-  const tor = opts.birdNodes
-    ? [
-        torPeer('tor', [`  nodeSelector: "${BACKEND_LABEL} != 'bird'"`]),
-        torPeer('tor-bfd', [`  nodeSelector: "${BACKEND_LABEL} == 'bird'"`, '  bfd:', ...bfdSpec('    ')]),
-      ]
-    : [torPeer('tor', [])];
+export function labManifests(extraPools: readonly PoolDef[] = [], opts: { torBfd?: boolean } = {}): string {
+  const tor = [torPeer('tor', opts.torBfd ? ['  bfd:', ...bfdSpec('    ')] : [])];
   const docs = [
     [
       'apiVersion: terrace.dev/v1',
@@ -61,7 +56,7 @@ export function labManifests(extraPools: readonly PoolDef[] = [], opts: { birdNo
       `  asNumber: ${NODE_ASN}`,
       '  nodeToNodeMeshEnabled: true',
       `  keepaliveTime: ${KEEPALIVE}`,
-      // Acted on only between two nodes that both run BIRD.
+      // Between every two nodes, whichever backend each runs.
       '  nodeToNodeMeshBFD:',
       ...bfdSpec('    '),
       '',

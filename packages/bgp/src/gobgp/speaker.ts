@@ -42,6 +42,7 @@ import { GobgpDaemon, type GobgpDaemonOptions } from './daemon.js';
 import { ensureExportPolicy } from './export-policy.js';
 import {
   AddBmpRequest_MonitoringPolicy,
+  PeerState_AdminState,
   PeerState_SessionState,
   ResetPeerRequest_SoftResetDirection,
   TableLookupPrefix_Type,
@@ -588,7 +589,9 @@ export class GobgpSpeaker implements BgpSpeaker {
     }
     const type: PeerType | undefined = desired?.type;
     const label = state === 'established' ? 'Established' : state.charAt(0).toUpperCase() + state.slice(1);
-    const held = this.bfd.holds(address) ? ' (held down: BFD session down)' : st?.adminState === 1 ? ' (admin down)' : '';
+    // "held down" only once gobgpd has the peer disabled: the status says what gobgpd does.
+    const adminDown = st?.adminState === PeerState_AdminState.DOWN;
+    const held = adminDown ? (this.bfd.holds(address) ? ' (held down: BFD session down)' : ' (admin down)') : '';
     const info = `${label}${held}`;
     const skipped = this.skippedNote(address);
     return {
