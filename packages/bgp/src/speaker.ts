@@ -56,7 +56,8 @@ export interface PeerConfig {
    * Bidirectional Forwarding Detection for this session: the session goes
    * down (and its routes with it) after `multiplier` missed packets sent
    * every `intervalMs` (defaults 300 ms × 3, FRR's), instead of after the
-   * hold time. Off when absent. Only the BIRD backend implements it.
+   * hold time. Off when absent. BIRD runs it itself; with GoBGP the agent
+   * runs it and disables the BGP peer while it is down (gobgp/bfd.ts).
    */
   bfd?: { intervalMs?: number; multiplier?: number };
   /**
@@ -137,7 +138,7 @@ export interface BgpSpeaker {
    * itself (BIRD's kernel protocol, `proto bird`), and learned() only reports.
    */
   readonly writesKernelRoutes: boolean;
-  /** Whether PeerConfig.bfd is acted on; a backend without BFD ignores it and says so in peerStatus. */
+  /** Whether PeerConfig.bfd is acted on (both backends now); a backend without BFD would say so in peerStatus. */
   readonly supportsBfd: boolean;
   /** The supervised daemon's current PID; undefined for a sidecar or while it is down. */
   readonly daemonPid: number | undefined;

@@ -82,7 +82,7 @@ export interface GobgpSpeakerOptions {
   /** Timing of the check of our selection against gobgpd's best paths (./rib-check.ts); false: none. */
   ribCheck?: RibCheckOptions | false;
   onError?: (err: Error) => void;
-  /** Every BFD state change of a peer's session, after the BGP peer was acted on. */
+  /** Every BFD state change of a peer's session, as it happens (the BGP peer's disable or enable is queued then). */
   onBfd?: (c: BfdChange) => void;
 }
 
