@@ -108,7 +108,7 @@ export interface PeerStatus {
   prefixesAdvertised: number;
   /** Short text for an operator, e.g. `Established` or `Active: connection refused`. */
   info: string;
-  /** BFD on this session: `on`, or why it is not running though asked for; absent when not asked for. */
+  /** BFD on this session: `on` (BIRD), `up`/`down`/`init`/`admin down` (GoBGP: the agent's session), or why it is not running; absent when not asked for. */
   bfd?: string;
 }
 
