@@ -194,6 +194,20 @@ describe('BFD run by the agent for gobgpd', () => {
     }
   });
 
+  it('gobgpd restarts while BFD holds the peers down: the new gobgpd gets them disabled too', async () => {
+    const pid = g.daemon!.pid!;
+    const errorsBefore = errors.length;
+    process.kill(pid, 'SIGKILL');
+    await waitFor('gobgpd restarted', () => g.daemon!.pid !== undefined && g.daemon!.pid !== pid, 15000, 50);
+    await waitFor('the restarted gobgpd has both peers disabled', async () => {
+      const st = await Promise.all([B.v4, B.v6].map((a) => adminDown(a).catch(() => false)));
+      return st.every(Boolean);
+    }, 20000, 100);
+    // Calls that met the dead gobgpd failed, as they should; nothing else may.
+    const later = errors.splice(errorsBefore);
+    errors.push(...later.filter((e) => !/g\.sock: \w+: (read ECONNRESET|No connection established)/.test(e)));
+  });
+
   it('the link comes back: BFD Up again, the BGP peers are enabled and BIRD\'s routes return', async () => {
     const t0 = performance.now();
     await lab.exec(nsB, 'ip', ['link', 'set', ifB, 'up']);
