@@ -396,8 +396,10 @@ export class GobgpSpeaker implements BgpSpeaker {
     // Before the peers: the feed then carries every UPDATE from the first one.
     await this.applyStation();
     await this.applyPeers();
-    // BFD sessions for the peers that ask for it, and the BGP peers they hold down.
-    await this.bfd.setPeers(bfdPeersOf(this.peers.values()));
+    // BFD sessions for the peers that ask for it, and the BGP peers they hold
+    // down. BFD that cannot start (UDP 3784 taken, say by a bfdd an older
+    // setup ran on the node) is reported and tried again next pass; BGP goes on.
+    await this.bfd.setPeers(bfdPeersOf(this.peers.values())).catch((e: unknown) => this.report(e instanceof Error ? e : new Error(String(e))));
     await this.bfd.enforce();
     await this.applyPaths();
   }
