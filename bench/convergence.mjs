@@ -22,20 +22,20 @@
 //   sooner, so each trial is capped at TAMPER_CAP_MS (default 35 s, above one
 //   resync period): a capped trial counts as the cap, and `capped` says how
 //   many were.
-// - node_loss_withdraw_ms: a node loses power: its fabric link is cut, its
-//   agent and gobgpd killed (SIGKILL) and its namespace deleted → its blocks
-//   gone from every surviving node and the ToR. Nothing tells the peers, so
-//   this is the BGP hold time (3 s in the lab) plus the route sync. A crash
-//   of the processes on a live host (the kernel closes their sessions) is
-//   printed beside it.
+// - node_loss_withdraw_bfd_gobgp_ms: a GoBGP node (node-3) loses power: its
+//   fabric link is cut, its agent and gobgpd killed (SIGKILL) and its
+//   namespace deleted → its blocks gone from every surviving node and the
+//   ToR. Nothing tells the peers; every session runs BFD at 100 ms × 3 (the
+//   ToR's bfdd, the other agents' BFD beside gobgpd, BIRD's), so this is
+//   BFD's detection plus the route sync, not the hold time (3 s).
+//   node_loss_withdraw_bfd_gobgp_tor_ms is the ToR alone. A crash of the
+//   processes on a live host (the kernel closes their sessions) is printed
+//   beside it. node_loss_withdraw_ms is the same figure (it was the hold
+//   time before GoBGP nodes ran BFD).
 // - node_loss_withdraw_bfd_ms: the same power-off for a BIRD node (node-5,
-//   added last: its agent runs BIRD, which runs BFD with the ToR at
-//   100 ms × 3) → its blocks gone from every surviving node and the ToR, as
-//   node_loss_withdraw_ms counts. node_loss_withdraw_bfd_tor_ms is the ToR
-//   alone (target under 1 s). The surviving GoBGP nodes have no BFD and hold
-//   the BIRD node's mesh path until their hold time runs out (the ToR's path
-//   carries their own AS, so they never take it, and its withdrawal does not
-//   touch the mesh path), so the first figure stays about the hold time.
+//   added last: its agent runs BIRD, which runs BFD) → its blocks gone from
+//   every surviving node and the ToR. node_loss_withdraw_bfd_tor_ms is the
+//   ToR alone (target under 1 s).
 // - restart_lost_pings: a pod pings a pod on another node every 10 ms while
 //   that node's agent is stopped (SIGTERM) and started again; echoes without
 //   an answer, counted until 10 s after the new agent serves CNI.
@@ -67,7 +67,8 @@
 //
 // Last line: {"bench":"convergence","cni_add_ms":{"p50":N,"p99":N},
 //   "route_everywhere_ms":{"p50":N,"p99":N},"tamper_repair_ms":{"p50":N,"p99":N,"capped":N},
-//   "node_loss_withdraw_ms":N,"node_loss_withdraw_bfd_ms":N,"node_loss_withdraw_bfd_tor_ms":N,"restart_lost_pings":N,"speaker_restart_lost_pings":N,
+//   "node_loss_withdraw_ms":N,"node_loss_withdraw_bfd_ms":N,"node_loss_withdraw_bfd_tor_ms":N,
+//   "node_loss_withdraw_bfd_gobgp_ms":N,"node_loss_withdraw_bfd_gobgp_tor_ms":N,"restart_lost_pings":N,"speaker_restart_lost_pings":N,
 //   "speaker_restart_gap_ms":N,"route_everywhere_rr_ms":{"p50":N,"p99":N},"bird_restart_lost_pings":N,
 //   "bird_restart_gap_ms":N,"gr_speaker_restart_lost_pings":N,"gr_speaker_restart_gap_ms":N}
 import { execFileSync, spawn } from 'node:child_process';
@@ -246,7 +247,7 @@ try {
 
   // Node loss, two ways. node-4 crashes (processes killed on a live link:
   // their TCP sessions close at once); node-3 loses power (link cut first:
-  // the peers wait for the hold time). The summary reports the power loss.
+  // nothing tells the peers, BFD notices). The summary reports the power loss.
   const lose = async (name, how) => {
     const dead = lab.node(name);
     const survivors = [...lab.nodes.values()].filter((n) => n !== dead).map((n) => n.ns);
@@ -263,38 +264,52 @@ try {
     return ms;
   };
   await lose('node-4', 'crash');
-  const withdrawMs = await lose('node-3', 'power-off');
 
-  // A BIRD node (BFD with the ToR) loses power: its blocks leave the ToR within the BFD detection time.
+  /**
+   * A node with BFD towards the ToR and the mesh loses power (link cut first):
+   * how long until its blocks leave the ToR and every surviving node. Waits
+   * for the ToR's BFD session with it to be Up first, so the figure is BFD's
+   * detection, not a session still coming up.
+   */
+  const bfdPowerOff = async (node, label) => {
+    const survivors = [...lab.nodes.values()].filter((n) => n !== node).map((n) => n.ns);
+    const blocks = JSON.parse(await lab.mustCtl(['ipam', 'show', '--show-blocks', '-o', 'json']))
+      .filter((b) => b.node === node.name)
+      .map((b) => b.cidr);
+    for (const c of blocks) await watcher.waitAll(c, [...survivors, lab.torNs], 'present', 20000);
+    const bfdUp = async () => (await lab.tor.bfdPeers())[node.ip] === 'up';
+    for (let i = 0; i < 100 && !(await bfdUp()); i++) await sleep(100);
+    watcher.unwatch(node.ns);
+    const k0 = performance.now();
+    await lab.killNode(node.name, 'power-off');
+    const gone = await Promise.all(blocks.map((c) => watcher.waitAll(c, [...survivors, lab.torNs], 'absent', 30000)));
+    const at = (ns) => Math.round(Math.max(...gone.map((g) => g.get(ns))) - k0);
+    const r = { tor_ms: at(lab.torNs), survivors_ms: Math.max(...survivors.map(at)) };
+    out({ step: `node loss (power-off, ${label}, BFD 100 ms x 3)`, node: node.name, blocks: blocks.length, withdraw_tor_ms: r.tor_ms, withdraw_survivors_ms: r.survivors_ms, hold_time_s: 3 });
+    return r;
+  };
+
+  // A GoBGP node loses power: the agents' BFD (mesh) and the ToR's bfdd notice it.
+  const gobgpLoss = await bfdPowerOff(lab.node('node-3'), 'GoBGP node');
+
+  // A BIRD node (BFD with the ToR and the mesh) loses power.
   const bird = await lab.addNode(5);
   await lab.waitSessions();
   await lab.addPod(bird.name, 'warm-5');
   await sleep(1000);
-  const birdLoss = await (async () => {
-    const survivors = [...lab.nodes.values()].filter((n) => n !== bird).map((n) => n.ns);
-    const blocks = JSON.parse(await lab.mustCtl(['ipam', 'show', '--show-blocks', '-o', 'json']))
-      .filter((b) => b.node === bird.name)
-      .map((b) => b.cidr);
-    for (const c of blocks) await watcher.waitAll(c, [...survivors, lab.torNs], 'present', 20000);
-    const bfdUp = async () => (await lab.tor.bfdPeers())[bird.ip] === 'up';
-    for (let i = 0; i < 100 && !(await bfdUp()); i++) await sleep(100);
-    const k0 = performance.now();
-    await lab.killNode(bird.name, 'power-off');
-    const gone = await Promise.all(blocks.map((c) => watcher.waitAll(c, [...survivors, lab.torNs], 'absent', 30000)));
-    const at = (ns) => Math.round(Math.max(...gone.map((g) => g.get(ns))) - k0);
-    const r = { tor_ms: at(lab.torNs), survivors_ms: Math.max(...survivors.map(at)) };
-    out({ step: 'node loss (power-off, BIRD node, BFD 100 ms x 3)', node: bird.name, blocks: blocks.length, withdraw_tor_ms: r.tor_ms, withdraw_survivors_ms: r.survivors_ms, hold_time_s: 3 });
-    return r;
-  })();
+  const birdLoss = await bfdPowerOff(bird, 'BIRD node');
 
   summary = {
     bench: 'convergence',
     cni_add_ms: { p50: round1(percentile(allAdds, 50)), p99: round1(percentile(allAdds, 99)) },
     route_everywhere_ms: { p50: round1(percentile(everywhere, 50)), p99: round1(percentile(everywhere, 99)) },
     tamper_repair_ms: tamper,
-    node_loss_withdraw_ms: Math.round(withdrawMs),
+    // Every node runs BFD now: the GoBGP node's power-off is BFD's figure too.
+    node_loss_withdraw_ms: Math.max(gobgpLoss.tor_ms, gobgpLoss.survivors_ms),
     node_loss_withdraw_bfd_ms: Math.max(birdLoss.tor_ms, birdLoss.survivors_ms),
     node_loss_withdraw_bfd_tor_ms: birdLoss.tor_ms,
+    node_loss_withdraw_bfd_gobgp_ms: Math.max(gobgpLoss.tor_ms, gobgpLoss.survivors_ms),
+    node_loss_withdraw_bfd_gobgp_tor_ms: gobgpLoss.tor_ms,
     restart_lost_pings: lost,
     speaker_restart_lost_pings: speakerRestart.lost,
     speaker_restart_gap_ms: speakerRestart.longest_gap_ms,

@@ -90,7 +90,7 @@ async function main(): Promise<number> {
     process.stdout.write(`${indent(await lab.routeTable(lab.torNs, 'bgp'))}\n`);
     say('every block is reachable from the ToR, routed via the node that owns it: nodes announce only the blocks they own, never what they learned from each other');
 
-    process.stdout.write('\n  tor# show bfd peers brief   (BFD, 100 ms × 3, towards the BIRD node only)\n');
+    process.stdout.write('\n  tor# show bfd peers brief   (BFD, 100 ms × 3, towards every node)\n');
     if (tor) process.stdout.write(`${indent(await tor.vtysh('show bfd peers brief'))}\n`);
 
     step('The GoBGP node and the BIRD node write learned routes differently');

@@ -4,8 +4,8 @@
  *   <p>fabric   bridge br0, 198.18.0.2/24: etcd, terrace-controller, terracectl
  *   <p>tor      198.18.0.1/24: FRR (zebra + bgpd), AS 65000, a neighbor per node
  *   <p>nN       198.18.0.(10+N)/24: gobgpd + terrace-agent (AS 64512, node mesh);
- *               a BIRD node (LabOptions.birdNodes): terrace-agent supervising bird,
- *               BFD (100 ms × 3) with the ToR and with other BIRD nodes
+ *               a BIRD node (LabOptions.birdNodes): terrace-agent supervising bird;
+ *               BFD (100 ms × 3) between nodes, and with the ToR (LabOptions.torBfd)
  *   <p>pod-X    a pod: wired by the real terrace-cni, run inside its node's namespace
  *   <p>inet     LabOptions.internet: a host behind the ToR (internet.ts); every node
  *               then has a default route via the ToR
@@ -36,8 +36,7 @@ export interface LabOptions {
   controllerGrace?: string;
   /**
    * Node indexes (1-based) whose agent runs BIRD (`--bgp-backend bird`, BIRD
-   * supervised by the agent) instead of driving a gobgpd sidecar. Their ToR
-   * sessions run BFD (100 ms × 3), and so does the mesh between two of them.
+   * supervised by the agent) instead of driving a gobgpd sidecar.
    */
   birdNodes?: readonly number[];
   /**
@@ -45,6 +44,14 @@ export interface LabOptions {
    * is off and every node peers with the reflectors only (reflectorManifests).
    */
   reflectors?: readonly number[];
+  /**
+   * The ToR runs BFD (100 ms × 3) with every node, and the ToR BGPPeer asks
+   * for it (default: in a lab with BIRD nodes). Off otherwise because a GoBGP
+   * node's BFD runs in its agent: an agent restart takes the node's BFD
+   * sessions down, and FRR 8.4 then drops the BGP session (even on the
+   * AdminDown the stopping agent sends), which a no-loss restart cannot have.
+   */
+  torBfd?: boolean;
   /** Pools applied besides the lab's two. */
   extraPools?: readonly PoolDef[];
   /** Adds the internet host behind the ToR (internet.ts) and a default route via the ToR on every node. */
@@ -117,6 +124,7 @@ export class TerraceLab {
   private destroyed = false;
   private birdNodes = new Set<number>();
   private reflectors = new Set<number>();
+  private torBfd = false;
 
   private constructor(
     readonly kit: Lab,
@@ -162,13 +170,14 @@ export class TerraceLab {
     const n = opts.nodes ?? 3;
     this.birdNodes = new Set(opts.birdNodes ?? []);
     this.reflectors = new Set(opts.reflectors ?? []);
+    this.torBfd = opts.torBfd ?? this.birdNodes.size > 0;
     mkdirSync(this.cniPath);
     symlinkSync(BIN.cni, join(this.cniPath, 'terrace'));
 
     await this.kit.addAddress(this.fabricNs, 'br0', `${ETCD_IP}/${FABRIC_PREFIX_LEN}`);
     await this.startEtcd();
     const gracefulRestart = opts.gracefulRestart ?? false;
-    await this.apply(labManifests(opts.extraPools, { birdNodes: this.birdNodes.size > 0, mesh: this.reflectors.size === 0, gracefulRestart }));
+    await this.apply(labManifests(opts.extraPools, { torBfd: this.torBfd, mesh: this.reflectors.size === 0, gracefulRestart }));
     if (this.reflectors.size > 0) await this.apply(reflectorManifests([...this.reflectors].sort().map((index) => ({ name: this.nodeName(index), index })), { gracefulRestart }));
     this.log(`etcd is up at ${ETCD_URL}; BGP settings, the ToR peer and the pools are applied`);
 
@@ -227,11 +236,10 @@ export class TerraceLab {
         keepalive: 1,
         hold: 3,
         description: `node-${i + 1}`,
-        ...(this.birdNodes.has(i + 1) ? { bfd: LAB_BFD } : {}),
+        ...(this.torBfd ? { bfd: LAB_BFD } : {}),
       })),
     });
-    const bfd = [...this.birdNodes].sort().map((i) => `node-${i}`);
-    this.log(`FRR runs the top-of-rack router at ${TOR_IP} (AS ${TOR_ASN})${bfd.length ? `, with BFD (bfdd, ${LAB_BFD.intervalMs} ms × ${LAB_BFD.multiplier}) towards ${bfd.join(', ')}` : ''}`);
+    this.log(`FRR runs the top-of-rack router at ${TOR_IP} (AS ${TOR_ASN})${this.torBfd ? `, with BFD (bfdd, ${LAB_BFD.intervalMs} ms × ${LAB_BFD.multiplier}) towards every node` : ''}`);
   }
 
   private startController(grace: string): void {

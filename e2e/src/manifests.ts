@@ -1,11 +1,11 @@
 /**
  * The resources a lab starts with, as the YAML an operator would apply:
  * the cluster's BGP settings (node mesh, 1 s keepalives), the top-of-rack
- * router as a global peer, and the pod pools. With BIRD nodes, the ToR is
- * two peers instead, chosen by the label each agent puts on its Node: one
- * with BFD for BIRD nodes, one without for GoBGP nodes (gobgpd has no BFD).
+ * router as a global peer (with BFD when the lab's ToR runs it, towards
+ * every node: BIRD nodes run BIRD's, GoBGP nodes the agent's), and the pod
+ * pools.
  */
-import { BACKEND_LABEL, KEEPALIVE, LAB_BFD, NODE_ASN, POOL_A, POOL_B, RR_LABEL, TOR_ASN, TOR_IP, rrClusterId } from './plan.js';
+import { KEEPALIVE, LAB_BFD, NODE_ASN, POOL_A, POOL_B, RR_LABEL, TOR_ASN, TOR_IP, rrClusterId } from './plan.js';
 
 export interface PoolDef {
   name: string;
@@ -72,15 +72,10 @@ export function reflectorManifests(nodes: readonly { name: string; index: number
   return [...docs, peer].join('---\n');
 }
 
-export function labManifests(extraPools: readonly PoolDef[] = [], opts: { birdNodes?: boolean; mesh?: boolean; gracefulRestart?: boolean } = {}): string {
+export function labManifests(extraPools: readonly PoolDef[] = [], opts: { torBfd?: boolean; mesh?: boolean; gracefulRestart?: boolean } = {}): string {
   // Graceful restart is on unless turned off ("0s"); the lab turns it off unless asked for.
   const grOff = opts.gracefulRestart ? [] : ['  maxRestartTime: 0s'];
-  const tor = opts.birdNodes
-    ? [
-        torPeer('tor', [`  nodeSelector: "${BACKEND_LABEL} != 'bird'"`, ...grOff]),
-        torPeer('tor-bfd', [`  nodeSelector: "${BACKEND_LABEL} == 'bird'"`, '  bfd:', ...bfdSpec('    '), ...grOff]),
-      ]
-    : [torPeer('tor', grOff)];
+  const tor = [torPeer('tor', [...(opts.torBfd ? ['  bfd:', ...bfdSpec('    ')] : []), ...grOff])];
   const docs = [
     [
       'apiVersion: terrace.dev/v1',
@@ -91,7 +86,7 @@ export function labManifests(extraPools: readonly PoolDef[] = [], opts: { birdNo
       `  asNumber: ${NODE_ASN}`,
       `  nodeToNodeMeshEnabled: ${opts.mesh ?? true}`,
       `  keepaliveTime: ${KEEPALIVE}`,
-      // Acted on only between two nodes that both run BIRD.
+      // Between every two nodes, whichever backend each runs.
       '  nodeToNodeMeshBFD:',
       ...bfdSpec('    '),
       ...(opts.gracefulRestart ? [] : ['  nodeMeshMaxRestartTime: 0s']),

@@ -44,8 +44,8 @@ export function nodeIp(n: number): string {
 export const KEEPALIVE = '1s';
 
 /**
- * BFD where a BIRD node asks for it (its ToR session, and the mesh between
- * BIRD nodes): 100 ms × 3, so a dead peer is noticed in about 300 ms.
+ * BFD on the mesh and, with LabOptions.torBfd, the ToR sessions: 100 ms × 3,
+ * so a dead peer is noticed in about 300 ms.
  */
 export const LAB_BFD = { intervalMs: 100, multiplier: 3 } as const;
 /**

@@ -1,9 +1,10 @@
 /**
  * A mixed cluster: node-1 and node-2 drive gobgpd sidecars, node-3's agent
- * runs BIRD itself (`--bgp-backend bird`). The ToR runs BFD (100 ms × 3)
- * towards node-3 only; the GoBGP nodes peer with it without BFD (a BGPPeer
- * per backend, chosen by the terrace.dev/bgp-backend label). The scenarios
- * run in order on one lab; the last one kills node-3.
+ * runs BIRD itself (`--bgp-backend bird`). BFD (100 ms × 3) runs on every
+ * session: the ToR's bfdd with every node, and the mesh between every two
+ * nodes (BIRD's protocol bfd on node-3, the agent's own BFD beside gobgpd on
+ * the others). The scenarios run in order on one lab; the last two power
+ * off node-3, then node-2.
  */
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { listNamespaces } from '@terrace/testkit';
@@ -75,12 +76,18 @@ describe('a mixed cluster: GoBGP and BIRD nodes', () => {
     const others = (await blocks()).filter((b) => b.node && b.node !== BIRD_NODE).map((b) => b.cidr);
     expect(others.length).toBeGreaterThan(0);
     for (const cidr of others) expect(learned.map((r) => r.dst)).toContain(cidr);
-    // BFD runs on the ToR towards the BIRD node, and only there.
-    const bfd = await lab.tor!.bfdPeers();
-    expect(bfd).toEqual({ [lab.node(BIRD_NODE).ip]: 'up' });
+    // The ToR runs BFD with every node, whichever backend it runs.
+    const ips = [...lab.nodes.values()].map((n) => n.ip);
+    let seen: Record<string, string> = {};
+    await waitUntil('BFD up between the ToR and every node', async () => {
+      seen = await lab.tor!.bfdPeers();
+      return ips.every((ip) => seen[ip] === 'up');
+    }, 20000, 100).catch((e: unknown) => {
+      throw new Error(`${e instanceof Error ? e.message : String(e)}; the ToR's bfdd says ${JSON.stringify(seen)}`);
+    });
   }, 30000);
 
-  test('terracectl node status says which backend each node runs; BFD is on for the BIRD node\'s ToR session', async () => {
+  test('terracectl node status says which backend each node runs, and BFD on every session', async () => {
     const text = await lab.mustCtl(['node', 'status']);
     expect(text).toMatch(/Node node-1:.*BGP by gobgp/);
     expect(text).toMatch(/Node node-2:.*BGP by gobgp/);
@@ -92,8 +99,11 @@ describe('a mixed cluster: GoBGP and BIRD nodes', () => {
     expect(label).toEqual({ 'node-1': 'gobgp', 'node-2': 'gobgp', 'node-3': 'bird' });
     const bird = await lab.mustCtl(['node', 'status', BIRD_NODE]);
     expect(bird).toMatch(/BFD on/);
-    // The GoBGP nodes' ToR peer does not ask for BFD, so they report none.
-    expect(await lab.mustCtl(['node', 'status', 'node-1'])).not.toMatch(/BFD/);
+    // A GoBGP node reports its own BFD sessions' state: with the ToR and both other nodes.
+    await waitUntil('node-1 reports BFD up with the ToR and both nodes', async () => {
+      const text = await lab.mustCtl(['node', 'status', 'node-1']);
+      return (text.match(/BFD up/g) ?? []).length === 3;
+    }, 20000, 500);
   }, 30000);
 
   let restartLost: number | undefined;
@@ -134,7 +144,7 @@ describe('a mixed cluster: GoBGP and BIRD nodes', () => {
     await lab.waitPing(c.ns, lab.pod('b').ip, 5000);
   }, 60000);
 
-  test('the BIRD node loses power: BFD withdraws its blocks from the ToR in under 2 s', async () => {
+  test('the BIRD node loses power: BFD withdraws its blocks from the ToR and from the GoBGP nodes', async () => {
     const dead = lab.node(BIRD_NODE);
     const mine = (await blocks()).filter((b) => b.node === BIRD_NODE).map((b) => b.cidr);
     expect(mine.length).toBeGreaterThan(0);
@@ -150,17 +160,48 @@ describe('a mixed cluster: GoBGP and BIRD nodes', () => {
       const at = (ns: string): number => Math.round(Math.max(...gone.map((g) => g.get(ns) as number)) - t0);
       const tor = at(lab.torNs);
       const nodes = survivors.map(at);
-      console.log(`BIRD node power-off: blocks gone from the ToR after ${tor} ms, from node-1/node-2 after ${nodes.join('/')} ms (hold time 3 s)`);
+      console.log(`BIRD node power-off: blocks gone from the ToR after ${tor} ms, from node-1/node-2 after ${nodes.join('/')} ms (BFD 100 ms x 3, hold time 3 s)`);
       expect(tor).toBeLessThan(2000);
-      // The GoBGP nodes have no BFD: they hold node-3's mesh path until their
-      // hold timer (3 s) runs out. The ToR's path cannot replace it (AS 64512
-      // is in its AS path, so they reject it), nor does the ToR's withdrawal
-      // remove it.
       for (const ms of nodes) expect(ms).toBeLessThan(6000);
     } finally {
       watcher.close();
     }
+    // It was BFD, not the hold timer: each GoBGP node's agent holds its gobgpd peer down.
+    await heldDownOn(['node-1', 'node-2'], dead.ip);
     // The survivors never lost each other.
     await lab.waitPing(lab.pod('a').ns, lab.pod('b').ip, 5000);
   }, 60000);
+
+  test('a GoBGP node loses power: BFD (the agent\'s, and the ToR\'s bfdd) withdraws its blocks from the ToR and node-1', async () => {
+    const dead = lab.node('node-2');
+    const mine = (await blocks()).filter((b) => b.node === dead.name).map((b) => b.cidr);
+    expect(mine.length).toBeGreaterThan(0);
+    const survivor = lab.node('node-1').ns;
+    await waitUntil('BFD up with node-2', async () => (await lab.tor!.bfdPeers())[dead.ip] === 'up', 10000, 100);
+    const watcher = new RouteWatcher();
+    try {
+      for (const ns of [survivor, lab.torNs]) await watcher.watch(ns);
+      for (const c of mine) await watcher.waitAll(c, [survivor, lab.torNs], 'present', 10000);
+      const t0 = performance.now();
+      await lab.killNode(dead.name, 'power-off');
+      const gone = await Promise.all(mine.map((c) => watcher.waitAll(c, [survivor, lab.torNs], 'absent', 15000)));
+      const at = (ns: string): number => Math.round(Math.max(...gone.map((g) => g.get(ns) as number)) - t0);
+      console.log(`GoBGP node power-off: blocks gone from the ToR after ${at(lab.torNs)} ms, from node-1 after ${at(survivor)} ms (BFD 100 ms x 3, hold time 3 s)`);
+    } finally {
+      watcher.close();
+    }
+    // The ToR's bfdd saw it go, and node-1's agent holds its gobgpd peer down.
+    expect((await lab.tor!.bfdPeers())[dead.ip]).toBe('down');
+    await heldDownOn(['node-1'], dead.ip);
+  }, 60000);
 });
+
+/** Each node's published status shows its peer `addr` held down by BFD (not merely gone idle by its hold timer). */
+async function heldDownOn(nodes: readonly string[], addr: string): Promise<void> {
+  for (const n of nodes) {
+    await waitUntil(`${n} holds ${addr} down by BFD`, async () => {
+      const row = (await lab.mustCtl(['node', 'status', n])).split('\n').find((l) => l.includes(addr));
+      return row !== undefined && /held down: BFD session down/.test(row);
+    }, 15000, 500);
+  }
+}

@@ -1,7 +1,8 @@
 /**
  * A node dies: its agent and gobgpd are killed and its namespace deleted.
- * The other nodes and the ToR drop its routes once the BGP hold time (3 s in
- * the lab) runs out; after the controller's grace period its addresses and
+ * The other nodes drop its routes when BFD on the mesh notices (100 ms × 3),
+ * the ToR (no BFD in this lab) once the BGP hold time (3 s in the lab) runs
+ * out; after the controller's grace period its addresses and
  * blocks are freed. The survivors keep talking throughout.
  */
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
@@ -45,7 +46,7 @@ describe('node loss', () => {
 
     await lab.killNode('node-3');
 
-    // Routes go from every survivor and the ToR (hold time 3 s, then the route sync).
+    // Routes go from every survivor (BFD) and the ToR (hold time 3 s), then the route sync.
     await waitUntil(`${block} withdrawn everywhere`, async () => {
       for (const ns of survivors) if ((await routesIn(ns)).some((r) => r.dst === block)) return false;
       return !(await routesIn(lab.torNs, 'bgp')).some((r) => r.dst === block);

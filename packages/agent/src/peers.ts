@@ -32,7 +32,7 @@ import {
   tryParseCidr,
   tryParseIP,
 } from '@terrace/api';
-import { BGP_BACKEND_LABEL, BGP_PORT, durationSeconds, parseDuration } from '@terrace/api';
+import { BGP_PORT, durationSeconds, parseDuration } from '@terrace/api';
 
 export const DEFAULT_AS = 64512;
 export const DEFAULT_BGP_PORT = BGP_PORT;
@@ -91,7 +91,7 @@ export interface DesiredPeer {
   restartTime?: number;
   /** Local address to bind the session to (sourceAddress UseNodeIP). */
   localAddress?: string;
-  /** BFD on this session (from the BGPPeer, or the mesh's nodeToNodeMeshBFD between nodes that run BIRD). */
+  /** BFD on this session (from the BGPPeer, or the mesh's nodeToNodeMeshBFD). */
   bfd?: { intervalMs: number; multiplier: number };
   /** This node reflects routes to the peer (its client) in this cluster. */
   routeReflectorClusterId?: string;
@@ -216,8 +216,7 @@ export function computeDesiredPeers(inp: PeerInputs): DesiredBgp {
     // Without its password a mesh session cannot come up; say so once instead of dialling in vain.
     const meshUsable = !meshPasswordRef || meshPassword !== undefined;
     if (!meshUsable) problems.push('bgpconfiguration/default: spec.nodeMeshPassword cannot be resolved; the node-to-node mesh is skipped');
-    // BFD needs both ends: only between nodes whose agents run BIRD.
-    const runsBfd = (n: TerraceNode): boolean => n.metadata.labels?.[BGP_BACKEND_LABEL] === 'bird';
+    // Every node runs BFD (BIRD's protocol bfd, or the agent's own beside gobgpd), so the mesh asks for it between any two.
     for (const n of meshUsable ? others : []) {
       const addrs = nodeAddresses(n);
       for (const fam of [4, 6] as const) {
@@ -235,7 +234,7 @@ export function computeDesiredPeers(inp: PeerInputs): DesiredBgp {
           ...keepalive,
           ...(meshRestart !== undefined ? { restartTime: meshRestart } : {}),
           ...(meshPassword !== undefined ? { password: meshPassword } : {}),
-          ...(meshBfd && runsBfd(inp.self) && runsBfd(n) ? { bfd: meshBfd } : {}),
+          ...(meshBfd ? { bfd: meshBfd } : {}),
           ...(cluster ? { routeReflectorClusterId: cluster } : {}),
         });
       }

@@ -217,15 +217,24 @@ describe('computeDesiredPeers: BFD', () => {
     expect(byAddr.get('198.18.0.12')).toBeUndefined();
   });
 
-  it('runs BFD on mesh sessions only between nodes that both run BIRD', () => {
+  it('runs BFD on every mesh session, whichever backend each end runs (both backends run BFD)', () => {
     const configs = [bgpConfig('default', { nodeToNodeMeshBFD: { interval: '200ms' } })];
+    const bfd = { intervalMs: 200, multiplier: 3 };
     const r = computeDesiredPeers({ self: ba, nodes: [ba, bb, c], configs, peers: [], matches });
     expect(r.peers.map((p) => [p.address, p.bfd])).toEqual([
-      ['198.18.0.12', { intervalMs: 200, multiplier: 3 }],
-      ['198.18.0.13', undefined],
+      ['198.18.0.12', bfd],
+      ['198.18.0.13', bfd],
     ]);
-    // A GoBGP node asks for none, even towards BIRD nodes.
-    expect(computeDesiredPeers({ self: c, nodes: [ba, bb, c], configs, peers: [], matches }).peers.every((p) => p.bfd === undefined)).toBe(true);
+    // A GoBGP node asks for it too, towards BIRD and GoBGP nodes alike.
+    expect(computeDesiredPeers({ self: c, nodes: [ba, bb, c], configs, peers: [], matches }).peers.map((p) => [p.address, p.bfd])).toEqual([
+      ['198.18.0.11', bfd],
+      ['198.18.0.12', bfd],
+    ]);
+  });
+
+  it('asks for no BFD on the mesh without nodeToNodeMeshBFD', () => {
+    const r = computeDesiredPeers({ self: ba, nodes: [ba, bb, c], configs: [bgpConfig('default', {})], peers: [], matches });
+    expect(r.peers.every((p) => p.bfd === undefined)).toBe(true);
   });
 });
 

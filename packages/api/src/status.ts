@@ -33,7 +33,7 @@ export interface PeerStatusRecord {
   /** Prefixes received from / advertised to this peer. */
   received: number;
   advertised: number;
-  /** BFD on this session: `on`, or why it is not running though asked for; absent when not asked for. */
+  /** BFD on this session: `on` (BIRD), `up`/`down`/`init`/`admin down` (GoBGP: the agent's session), or why it is not running; absent when not asked for. */
   bfd?: string;
 }
 

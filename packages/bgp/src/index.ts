@@ -12,3 +12,4 @@ export { BmpReader, parseBgpUpdate } from './bmp/parse.js';
 export { listenTcp, type ListenOptions } from './bmp/listen.js';
 export { AdjRibIn, type RibOptions } from './bmp/rib.js';
 export { BmpStation, DEFAULT_STALE_GRACE_MS, type BmpStationOptions } from './bmp/station.js';
+export * from './bfd/index.js';

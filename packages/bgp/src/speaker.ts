@@ -57,7 +57,8 @@ export interface PeerConfig {
    * Bidirectional Forwarding Detection for this session: the session goes
    * down (and its routes with it) after `multiplier` missed packets sent
    * every `intervalMs` (defaults 300 ms × 3, FRR's), instead of after the
-   * hold time. Off when absent. Only the BIRD backend implements it.
+   * hold time. Off when absent. BIRD runs it itself; with GoBGP the agent
+   * runs it and disables the BGP peer while it is down (gobgp/bfd.ts).
    */
   bfd?: { intervalMs?: number; multiplier?: number };
   /**
@@ -125,7 +126,7 @@ export interface PeerStatus {
   prefixesAdvertised: number;
   /** Short text for an operator, e.g. `Established` or `Active: connection refused`. */
   info: string;
-  /** BFD on this session: `on`, or why it is not running though asked for; absent when not asked for. */
+  /** BFD on this session: `on` (BIRD), `up`/`down`/`init`/`admin down` (GoBGP: the agent's session), or why it is not running; absent when not asked for. */
   bfd?: string;
 }
 
@@ -155,7 +156,7 @@ export interface BgpSpeaker {
    * itself (BIRD's kernel protocol, `proto bird`), and learned() only reports.
    */
   readonly writesKernelRoutes: boolean;
-  /** Whether PeerConfig.bfd is acted on; a backend without BFD ignores it and says so in peerStatus. */
+  /** Whether PeerConfig.bfd is acted on (both backends now); a backend without BFD would say so in peerStatus. */
   readonly supportsBfd: boolean;
   /** The supervised daemon's current PID; undefined for a sidecar or while it is down. */
   readonly daemonPid: number | undefined;

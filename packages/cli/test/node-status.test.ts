@@ -35,11 +35,11 @@ describe('terracectl node status table', () => {
     const bird: NodeStatus = {
       ...status,
       backend: 'gobgp',
-      peers: [{ ...status.peers[0]!, bfd: 'not running: gobgpd has no BFD (use the BIRD backend on this node)' }],
+      peers: [{ ...status.peers[0]!, info: 'Idle (held down: BFD session down)', bfd: 'down' }],
     };
     const out = renderNodeStatus('node1', bird, now, 30_000);
     expect(out).toContain('Node node1: AS 64512, router id 198.18.0.11, BGP by gobgp, updated 3s ago');
-    expect(out).toContain('Established; BFD not running: gobgpd has no BFD (use the BIRD backend on this node)');
+    expect(out).toContain('Idle (held down: BFD session down); BFD down');
   });
 
   it('flags a record older than the stale limit', () => {

@@ -34,6 +34,8 @@ import type {
   SessionState,
 } from '../speaker.js';
 import { RibChecker, type RibCheckOptions } from './rib-check.js';
+import { GobgpBfd, bfdPeersOf } from './bfd.js';
+import { checkBfdPeers, type BfdChange } from '../bfd/manager.js';
 import { GobgpClient } from './client.js';
 import { announcementKey, familyOf, fromApiPath, ownPathKey, peerConfigMatches, peerKey, routeReflectorChanged, toApiGlobal, toApiPath, toApiPeer } from './convert.js';
 import { GobgpDaemon, type GobgpDaemonOptions } from './daemon.js';
@@ -43,6 +45,7 @@ import { defineExportFilters, ensureImportPolicy, pruneExportFilters } from './s
 import { rulesText, type PolicyRule } from '../policy.js';
 import {
   AddBmpRequest_MonitoringPolicy,
+  PeerState_AdminState,
   PeerState_SessionState,
   ResetPeerRequest_SoftResetDirection,
   TableLookupPrefix_Type,
@@ -82,6 +85,8 @@ export interface GobgpSpeakerOptions {
   /** Timing of the check of our selection against gobgpd's best paths (./rib-check.ts); false: none. */
   ribCheck?: RibCheckOptions | false;
   onError?: (err: Error) => void;
+  /** Every BFD state change of a peer's session, as it happens (the BGP peer's disable or enable is queued then). */
+  onBfd?: (c: BfdChange) => void;
 }
 
 const SESSION_STATES: Record<number, SessionState> = {
@@ -120,8 +125,8 @@ export class GobgpSpeaker implements BgpSpeaker {
   readonly backend = 'gobgp';
   /** gobgpd has no zebra here: the agent writes learned routes (route sync). */
   readonly writesKernelRoutes = false;
-  /** gobgpd has no BFD: a peer that asks for it is reported, not silently ignored. */
-  readonly supportsBfd = false;
+  /** gobgpd has no BFD: we run the sessions and disable the BGP peer while its session is down (./bfd.ts). */
+  readonly supportsBfd = true;
   readonly client: GobgpClient;
   readonly daemon: GobgpDaemon | undefined;
   private readonly opts: GobgpSpeakerOptions;
@@ -166,6 +171,7 @@ export class GobgpSpeaker implements BgpSpeaker {
   private resyncTimer: NodeJS.Timeout | undefined;
   private unwatchChannel: (() => void) | undefined;
   private checker: RibChecker | undefined;
+  private readonly bfd: GobgpBfd;
   private stopped = false;
 
   constructor(opts: GobgpSpeakerOptions) {
@@ -180,6 +186,8 @@ export class GobgpSpeaker implements BgpSpeaker {
       this.daemon.on('error', (e) => this.report(e));
     }
     this.client = new GobgpClient(this.daemon?.address ?? (opts.address as string));
+    const netns = opts.netns ?? opts.daemon?.netns;
+    this.bfd = new GobgpBfd({ client: this.client, ...(netns ? { netns } : {}), report: (e) => this.report(e), ...(opts.onBfd ? { onChange: opts.onBfd } : {}) });
   }
 
   async start(global: GlobalConfig): Promise<void> {
@@ -242,6 +250,7 @@ export class GobgpSpeaker implements BgpSpeaker {
   async setPeers(peers: readonly PeerConfig[]): Promise<void> {
     const m = uniqueBy(peers, (p) => formatIP(p.address), 'bgp peer');
     for (const p of m.values()) toApiPeer(p); // validates before anything changes
+    checkBfdPeers(bfdPeersOf(m.values()));
     this.peers = m;
     this.setImportRules(m);
     if (this.global) await this.reconcile();
@@ -318,6 +327,7 @@ export class GobgpSpeaker implements BgpSpeaker {
     this.unwatchChannel?.();
     this.checker?.stop();
     await this.passRunning?.catch(() => undefined);
+    await this.bfd.close();
     await this.station?.close();
     this.events.close();
     this.client.close();
@@ -423,6 +433,11 @@ export class GobgpSpeaker implements BgpSpeaker {
     // Before the peers: the feed then carries every UPDATE from the first one.
     await this.applyStation();
     await this.applyPeers();
+    // BFD sessions for the peers that ask for it, and the BGP peers they hold
+    // down. BFD that cannot start (UDP 3784 taken, say by a bfdd an older
+    // setup ran on the node) is reported and tried again next pass; BGP goes on.
+    await this.bfd.setPeers(bfdPeersOf(this.peers.values())).catch((e: unknown) => this.report(e instanceof Error ? e : new Error(String(e))));
+    await this.bfd.enforce();
     // Peers added later (configuration changes) are new sessions, not a restart.
     this.restartedDaemon = false;
     await this.applyPaths();
@@ -659,7 +674,10 @@ export class GobgpSpeaker implements BgpSpeaker {
     }
     const type: PeerType | undefined = desired?.type;
     const label = state === 'established' ? 'Established' : state.charAt(0).toUpperCase() + state.slice(1);
-    const info = st?.adminState === 1 ? `${label} (admin down)` : label;
+    // "held down" only once gobgpd has the peer disabled: the status says what gobgpd does.
+    const adminDown = st?.adminState === PeerState_AdminState.DOWN;
+    const held = adminDown ? (this.bfd.holds(address) ? ' (held down: BFD session down)' : ' (admin down)') : '';
+    const info = `${label}${held}`;
     const skipped = this.skippedNote(address);
     return {
       address,
@@ -672,7 +690,7 @@ export class GobgpSpeaker implements BgpSpeaker {
       prefixesAccepted: accepted,
       prefixesAdvertised: advertised,
       info: skipped === undefined ? info : `${info}; ${skipped}`,
-      ...(desired?.bfd ? { bfd: 'not running: gobgpd has no BFD (use the BIRD backend on this node)' } : {}),
+      ...(desired?.bfd ? { bfd: this.bfd.state(address) ?? 'down' } : {}),
     };
   }
 
