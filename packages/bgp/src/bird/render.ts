@@ -8,9 +8,13 @@
  * What the file holds:
  * - our announcements as static blackhole routes, one protocol per family;
  * - export filters that let out only those static routes, setting the
- *   announced next hop (set in an export filter, BIRD keeps it even towards
- *   eBGP peers) and communities; learned routes are never re-advertised,
- *   except iBGP-learned ones on a node that is a route reflector;
+ *   announced next hop and communities; learned routes are never
+ *   re-advertised, except iBGP-learned ones on a node that is a route
+ *   reflector. A next hop set in an export filter is kept even towards eBGP
+ *   peers, so single-hop eBGP sessions get a filter of their own that leaves
+ *   it to BIRD: the session's local address, which the router can reach on
+ *   the shared link (a dual-homed node's address is on its loopback, where a
+ *   top-of-rack router could not resolve it);
  * - one BGP protocol per peer, carrying both unicast families (MP-BGP) as
  *   the GoBGP backend does;
  * - a kernel protocol per family that writes BGP-learned best routes (ECMP
@@ -65,6 +69,11 @@ function multihopOf(p: PeerConfig, where: string): number | undefined {
   return undefined;
 }
 
+/** An eBGP session to a directly connected router: the next hop is the session's own address. */
+function singleHopEbgp(p: PeerConfig, g: GlobalConfig): boolean {
+  return p.asn !== g.asn && multihopOf(p, `bgp peer ${formatIP(p.address)}`) === undefined;
+}
+
 function renderPeer(p: PeerConfig, g: GlobalConfig, name: string, reflector: boolean): string[] {
   const addr = formatIP(p.address);
   const where = `bgp peer ${addr}`;
@@ -116,23 +125,25 @@ function renderPeer(p: PeerConfig, g: GlobalConfig, name: string, reflector: boo
     out.push(`rr cluster id ${routerIdValue(g.routerId)};`);
   }
   for (const f of FAMILIES) {
-    const filter = reflector && ibgp ? `terrace_reflect${f}` : `terrace_export${f}`;
+    const filter = reflector && ibgp ? `terrace_reflect${f}` : singleHopEbgp(p, g) ? `terrace_export_ebgp${f}` : `terrace_export${f}`;
     out.push(`ipv${f} { import all; export filter ${filter}; };`);
   }
   return [`protocol bgp ${name} {`, ...indent(out), '}'];
 }
 
-/** The statements that set next hop and communities on our own routes of one family. */
-function ownRouteStatements(anns: readonly Announcement[], f: 4 | 6): string[] {
+/**
+ * The statements that set communities (and, unless `ownNextHop` is false,
+ * the next hop) on our own routes of one family.
+ */
+function ownRouteStatements(anns: readonly Announcement[], f: 4 | 6, ownNextHop = true): string[] {
   const out: string[] = [`if !(source = RTS_STATIC && proto = "${OWN(f)}") then reject;`];
   const byHop = new Map<string, string[]>();
   for (const a of anns) {
     const nh = addrValue(a.nextHop, `announcement ${formatCidr(a.prefix)}`, 'nextHop', f);
     byHop.set(nh, [...(byHop.get(nh) ?? []), formatCidr(a.prefix)]);
   }
-  for (const [nh, nets] of [...byHop].sort(([x], [y]) => (x < y ? -1 : 1))) {
-    out.push(`if net ~ [ ${nets.join(', ')} ] then bgp_next_hop = ${nh};`);
-  }
+  const hops = ownNextHop ? [...byHop].sort(([x], [y]) => (x < y ? -1 : 1)) : [];
+  for (const [nh, nets] of hops) out.push(`if net ~ [ ${nets.join(', ')} ] then bgp_next_hop = ${nh};`);
   for (const a of anns) {
     if (!a.communities || a.communities.length === 0) continue;
     const where = `announcement ${formatCidr(a.prefix)}`;
@@ -178,6 +189,7 @@ export function renderBirdConfig(d: BirdDesired): RenderedBird {
   }
   const reflector = peers.some((p) => p.routeReflectorClient);
   const multihop = peers.some((p) => multihopOf(p, `bgp peer ${formatIP(p.address)}`) !== undefined);
+  const ebgpDirect = peers.some((p) => singleHopEbgp(p, g));
   const merge = g.multipath ?? true;
 
   const out: string[] = [
@@ -206,6 +218,10 @@ export function renderBirdConfig(d: BirdDesired): RenderedBird {
     const body = ownRouteStatements(familyAnnouncements(d.announcements, f), f);
     out.push(`# Only what we originate goes out, never a learned route.`);
     out.push(`filter terrace_export${f} {`, ...indent(body), '}', '');
+    if (ebgpDirect) {
+      out.push('# Towards directly connected eBGP routers BIRD sets the next hop: the session\'s local address.');
+      out.push(`filter terrace_export_ebgp${f} {`, ...indent(ownRouteStatements(familyAnnouncements(d.announcements, f), f, false)), '}', '');
+    }
     if (reflector) {
       out.push('# As a route reflector, also what iBGP peers sent us (BIRD applies the client rules).');
       out.push(`filter terrace_reflect${f} {`, `  if source = RTS_BGP && proto ~ "ibgp_*" then accept;`, ...indent(body), '}', '');
