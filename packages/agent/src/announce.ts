@@ -17,9 +17,11 @@ import {
   type Cidr,
   type IPFamily,
   type IPPool,
+  type TerraceNode,
   cidrContainsCidr,
   compareCidr,
   formatCidr,
+  formatIP,
   hostCidr,
   tryParseCidr,
   tryParseIP,
@@ -34,9 +36,36 @@ export interface BlockView {
   allocations: readonly { address: string; node: string | undefined }[];
 }
 
+/** The unspecified address of each family: "each session's own local address" as a next hop. */
+export const SESSION_NEXT_HOP: Record<IPFamily, string> = { 4: '0.0.0.0', 6: '::' };
+
+/**
+ * The next hop this node announces with, per family. A node whose BGP
+ * address is on a shared subnet (`198.18.0.11/24`) announces that address,
+ * which every peer on the subnet reaches. A host address (`/32`, `/128`: the
+ * stable address on the loopback of a dual-homed node) is on no link a
+ * router shares with the node, so such a node announces the unspecified
+ * address: both backends then put each session's own local address in its
+ * place, i.e. the uplink's address towards each top-of-rack router.
+ */
+export function announcedNextHops(node: TerraceNode): Partial<Record<IPFamily, string>> {
+  const out: Partial<Record<IPFamily, string>> = {};
+  for (const raw of [node.spec.bgp?.ipv4Address, node.spec.bgp?.ipv6Address]) {
+    if (!raw) continue;
+    const slash = raw.indexOf('/');
+    const ip = tryParseIP(slash < 0 ? raw : raw.slice(0, slash));
+    const c = slash < 0 ? undefined : tryParseCidr(raw, false);
+    if (!ip || (slash >= 0 && !c) || out[ip.family]) continue;
+    // A bare address says nothing about a subnet: announced as it is, as before.
+    const host = c !== undefined && c.prefix === (ip.family === 4 ? 32 : 128);
+    out[ip.family] = host ? SESSION_NEXT_HOP[ip.family] : formatIP(ip);
+  }
+  return out;
+}
+
 export interface AnnounceInputs {
   nodeName: string;
-  /** This node's BGP addresses by family: the next hop of what it announces. */
+  /** This node's next hop by family (announcedNextHops); a family without one is not announced. */
   addresses: Partial<Record<IPFamily, string>>;
   blocks: Iterable<BlockView>;
   pools: readonly IPPool[];

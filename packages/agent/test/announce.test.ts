@@ -1,5 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
-import { computeAnnouncements, type BlockView } from '../src/announce.js';
+import type { TerraceNode } from '@terrace/api';
+import { announcedNextHops, computeAnnouncements, type BlockView } from '../src/announce.js';
 import { pool } from './fixtures.js';
 
 const addrs = { 4: '198.18.0.11', 6: 'fd00::11' } as const;
@@ -70,5 +71,28 @@ describe('computeAnnouncements', () => {
     expect(r.announcements).toEqual([]);
     expect(r.blackholes).toEqual(['fd10::/122', 'fd10::40/122']);
     expect(r.problems).toEqual(['node a has no IPv6 BGP address; its IPv6 prefixes are not announced', 'ipam block "not-a-cidr" is not a CIDR; ignored']);
+  });
+});
+
+describe('announcedNextHops', () => {
+  const node = (ipv4Address?: string, ipv6Address?: string): TerraceNode => ({
+    apiVersion: 'terrace.dev/v1',
+    kind: 'Node',
+    metadata: { name: 'n1' },
+    spec: { bgp: { ...(ipv4Address ? { ipv4Address } : {}), ...(ipv6Address ? { ipv6Address } : {}) } },
+  });
+
+  it('announces an address on a shared subnet as itself', () => {
+    expect(announcedNextHops(node('198.18.0.11/24', '2001:db8::11/64'))).toEqual({ 4: '198.18.0.11', 6: '2001:db8::11' });
+    expect(announcedNextHops(node('198.18.0.11'))).toEqual({ 4: '198.18.0.11' });
+  });
+
+  it('asks for each session\'s local address when the node address is a host address (a loopback)', () => {
+    expect(announcedNextHops(node('198.18.1.1/32', '2001:db8:1::1/128'))).toEqual({ 4: '0.0.0.0', 6: '::' });
+    expect(announcedNextHops(node('198.18.1.1/32', '2001:db8::11/64'))).toEqual({ 4: '0.0.0.0', 6: '2001:db8::11' });
+  });
+
+  it('skips what is not an address', () => {
+    expect(announcedNextHops(node('nonsense/32', '2001:db8::11/999'))).toEqual({});
   });
 });

@@ -57,6 +57,9 @@ describe('bird.conf rendering (golden)', () => {
     expect(body('terrace_export_ebgp4')).not.toContain('bgp_next_hop');
     expect(body('terrace_export_ebgp6')).not.toContain('bgp_next_hop');
     expect(body('terrace_export4')).toContain('bgp_next_hop = 198.18.1.1');
+    // The unspecified next hop (a loopback-addressed node's) is BIRD's to choose on every session.
+    expect(body('terrace_export4')).not.toContain('198.19.0.0/26');
+    expect(body('terrace_export6')).not.toContain('bgp_next_hop');
     // iBGP keeps the node address whatever the hops.
     expect(renderBirdConfig(scenarios.mesh!).text).not.toContain('terrace_export_ebgp');
   });

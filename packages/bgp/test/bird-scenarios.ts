@@ -66,7 +66,9 @@ export const scenarios: Record<string, BirdDesired> = {
       { address: parseIP('2001:db8:12::1'), asn: 65101, ...FAST, description: 'bgppeer/rack-r1-tor-b-v6' },
       { address: parseIP('198.18.7.1'), asn: 65100, ebgpMultihop: 3, localAddress: parseIP('198.18.1.1') },
     ],
-    announcements: [own('198.19.0.0/26', '198.18.1.1'), own('2001:db8:100::/122', '2001:db8:1::1')],
+    // The agent announces a loopback-addressed node's prefixes with the
+    // unspecified next hop: each session's local address.
+    announcements: [own('198.19.0.0/26', '0.0.0.0'), own('198.19.0.64/26', '198.18.1.1'), own('2001:db8:100::/122', '::')],
   },
   // Communities (standard and large) on some announcements only.
   communities: {

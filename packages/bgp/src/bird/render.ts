@@ -8,7 +8,8 @@
  * What the file holds:
  * - our announcements as static blackhole routes, one protocol per family;
  * - export filters that let out only those static routes, setting the
- *   announced next hop and communities; learned routes are never
+ *   announced next hop (unless it is the unspecified address, which asks for
+ *   each session's local address) and communities; learned routes are never
  *   re-advertised, except iBGP-learned ones on a node that is a route
  *   reflector. A next hop set in an export filter is kept even towards eBGP
  *   peers, so single-hop eBGP sessions get a filter of their own that leaves
@@ -140,6 +141,8 @@ function ownRouteStatements(anns: readonly Announcement[], f: 4 | 6, ownNextHop 
   const byHop = new Map<string, string[]>();
   for (const a of anns) {
     const nh = addrValue(a.nextHop, `announcement ${formatCidr(a.prefix)}`, 'nextHop', f);
+    // The unspecified address asks for each session's local address: BIRD's own choice.
+    if (a.nextHop.value === 0n) continue;
     byHop.set(nh, [...(byHop.get(nh) ?? []), formatCidr(a.prefix)]);
   }
   const hops = ownNextHop ? [...byHop].sort(([x], [y]) => (x < y ? -1 : 1)) : [];
