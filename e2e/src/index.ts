@@ -6,3 +6,7 @@ export * from './routes.js';
 export * from './lab.js';
 export * from './stats.js';
 export * from './podman.js';
+export * from './hosts.js';
+export * from './fabric.js';
+export * from './fabric-frr.js';
+export * from './fabric-manifests.js';

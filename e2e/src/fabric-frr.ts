@@ -1,0 +1,42 @@
+/**
+ * bgpd.conf for the fabric's FRR routers (ToRs and spine). Each session
+ * carries one family: IPv4 sessions only IPv4 unicast, IPv6 sessions only
+ * IPv6 unicast (`no bgp default ipv4-unicast`, then an explicit activate),
+ * so every announced next hop is of the route's family and on the link the
+ * session runs over. Pure: the fabric test and the demo print what it gives.
+ */
+export interface FabricNeighbor {
+  address: string;
+  asn: number;
+  description: string;
+}
+
+export interface FabricRouter {
+  hostname: string;
+  asn: number;
+  routerId: string;
+  neighbors: readonly FabricNeighbor[];
+}
+
+/** ECMP width on every fabric router: a ToR pair, and the spine towards both ToRs of a rack. */
+export const FABRIC_MAX_PATHS = 8;
+
+export function renderFabricBgpd(r: FabricRouter): string {
+  const lines = ['frr defaults traditional', `hostname ${r.hostname}`, 'log stdout', '!', `router bgp ${r.asn}`];
+  lines.push(` bgp router-id ${r.routerId}`);
+  // Lab routers accept and send everything; production ToRs filter (docs/bgp.md).
+  lines.push(' no bgp ebgp-requires-policy', ' no bgp network import-check', ' no bgp default ipv4-unicast');
+  for (const n of r.neighbors) {
+    lines.push(` neighbor ${n.address} remote-as ${n.asn}`);
+    lines.push(` neighbor ${n.address} description ${n.description}`);
+    // 1 s keepalives: a dead peer is noticed within 3 s (the nodes' BGPPeers say the same).
+    lines.push(` neighbor ${n.address} timers 1 3`, ` neighbor ${n.address} timers connect 1`);
+  }
+  for (const fam of [4, 6] as const) {
+    lines.push(` address-family ipv${fam} unicast`, `  maximum-paths ${FABRIC_MAX_PATHS}`);
+    for (const n of r.neighbors.filter((x) => x.address.includes(':') === (fam === 6))) lines.push(`  neighbor ${n.address} activate`);
+    lines.push(' exit-address-family');
+  }
+  lines.push('!');
+  return `${lines.join('\n')}\n`;
+}
