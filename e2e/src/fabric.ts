@@ -163,7 +163,10 @@ export class FabricLab {
     this.log(`FRR runs the spine (AS ${SPINE_ASN}) and ${this.tors.size} ToRs (two per rack, rack r in AS ${SPINE_ASN}+r)`);
 
     const total = this.racks * this.nodesPerRack;
-    await Promise.all(Array.from({ length: total }, (_, i) => this.addNode(i + 1)));
+    const started = await Promise.all(Array.from({ length: total }, (_, i) => this.addNode(i + 1)));
+    // Nodes start concurrently; list them in number order whatever finished first.
+    this.nodes.clear();
+    for (const n of started) this.nodes.set(n.name, n);
     await this.waitSessions();
     this.log('every node has IPv4 and IPv6 sessions with both ToRs of its rack; every ToR with the spine');
   }
