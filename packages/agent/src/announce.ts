@@ -21,11 +21,11 @@ import {
   cidrContainsCidr,
   compareCidr,
   formatCidr,
-  formatIP,
   hostCidr,
   tryParseCidr,
   tryParseIP,
 } from '@terrace/api';
+import { hostAddressFamilies, nodeAddresses } from './peers.js';
 
 /** The parts of an IPAM block this computation needs (the agent adapts the IPAM record). */
 export interface BlockView {
@@ -49,16 +49,11 @@ export const SESSION_NEXT_HOP: Record<IPFamily, string> = { 4: '0.0.0.0', 6: '::
  * place, i.e. the uplink's address towards each top-of-rack router.
  */
 export function announcedNextHops(node: TerraceNode): Partial<Record<IPFamily, string>> {
+  const host = hostAddressFamilies(node);
   const out: Partial<Record<IPFamily, string>> = {};
-  for (const raw of [node.spec.bgp?.ipv4Address, node.spec.bgp?.ipv6Address]) {
-    if (!raw) continue;
-    const slash = raw.indexOf('/');
-    const ip = tryParseIP(slash < 0 ? raw : raw.slice(0, slash));
-    const c = slash < 0 ? undefined : tryParseCidr(raw, false);
-    if (!ip || (slash >= 0 && !c) || out[ip.family]) continue;
-    // A bare address says nothing about a subnet: announced as it is, as before.
-    const host = c !== undefined && c.prefix === (ip.family === 4 ? 32 : 128);
-    out[ip.family] = host ? SESSION_NEXT_HOP[ip.family] : formatIP(ip);
+  for (const [fam, addr] of Object.entries(nodeAddresses(node)) as [string, string][]) {
+    const f = Number(fam) as IPFamily;
+    out[f] = host.has(f) ? SESSION_NEXT_HOP[f] : addr;
   }
   return out;
 }
