@@ -91,7 +91,6 @@ export class TerraceLab {
   readonly pods = new Map<string, LabPod>();
   tor: FrrRouter | undefined;
   controller: Daemon | undefined;
-  private etcd: Daemon | undefined;
   private readonly removeHook: () => void;
   private destroyed = false;
   private birdNodes = new Set<number>();
@@ -156,7 +155,8 @@ export class TerraceLab {
   }
 
   private async startEtcd(): Promise<void> {
-    this.etcd = await startLabEtcd(this.kit, this.fabricNs, ETCD_IP, join(this.tmp, 'etcd'));
+    // Tracked by PID by the kit, which stops it with the lab.
+    await startLabEtcd(this.kit, this.fabricNs, ETCD_IP, join(this.tmp, 'etcd'));
   }
 
   private async startTor(neighbors: number): Promise<void> {
