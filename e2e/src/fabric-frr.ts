@@ -16,7 +16,15 @@ export interface FabricRouter {
   asn: number;
   routerId: string;
   neighbors: readonly FabricNeighbor[];
+  /**
+   * A ToR's node subnets: every node there may peer, whatever its AS
+   * (`bgp listen range` into a peer group per family, `remote-as
+   * external`), as docs/bgp.md shows for production ToRs.
+   */
+  nodeRanges?: { v4: string; v6: string };
 }
+
+const GROUPS = { 4: 'NODES', 6: 'NODES6' } as const;
 
 /** ECMP width on every fabric router: a ToR pair, and the spine towards both ToRs of a rack. */
 export const FABRIC_MAX_PATHS = 8;
@@ -26,6 +34,13 @@ export function renderFabricBgpd(r: FabricRouter): string {
   lines.push(` bgp router-id ${r.routerId}`);
   // Lab routers accept and send everything; production ToRs filter (docs/bgp.md).
   lines.push(' no bgp ebgp-requires-policy', ' no bgp network import-check', ' no bgp default ipv4-unicast');
+  if (r.nodeRanges) {
+    for (const fam of [4, 6] as const) {
+      const g = GROUPS[fam];
+      lines.push(` neighbor ${g} peer-group`, ` neighbor ${g} remote-as external`, ` neighbor ${g} timers 1 3`);
+      lines.push(` bgp listen range ${fam === 4 ? r.nodeRanges.v4 : r.nodeRanges.v6} peer-group ${g}`);
+    }
+  }
   for (const n of r.neighbors) {
     lines.push(` neighbor ${n.address} remote-as ${n.asn}`);
     lines.push(` neighbor ${n.address} description ${n.description}`);
@@ -34,6 +49,7 @@ export function renderFabricBgpd(r: FabricRouter): string {
   }
   for (const fam of [4, 6] as const) {
     lines.push(` address-family ipv${fam} unicast`, `  maximum-paths ${FABRIC_MAX_PATHS}`);
+    if (r.nodeRanges) lines.push(`  neighbor ${GROUPS[fam]} activate`);
     for (const n of r.neighbors.filter((x) => x.address.includes(':') === (fam === 6))) lines.push(`  neighbor ${n.address} activate`);
     lines.push(' exit-address-family');
   }

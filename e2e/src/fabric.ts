@@ -195,11 +195,8 @@ export class FabricLab {
       { address: link.spine.v4, asn: SPINE_ASN, description: 'spine' },
       { address: link.spine.v6, asn: SPINE_ASN, description: 'spine-v6' },
     ];
-    for (let n = (rack - 1) * this.nodesPerRack + 1; n <= rack * this.nodesPerRack; n++) {
-      const h = net.host(n);
-      neighbors.push({ address: h.v4, asn: fabricNodeAsn(n), description: `node-${n}` }, { address: h.v6, asn: fabricNodeAsn(n), description: `node-${n}-v6` });
-    }
-    this.tors.set(name, await this.startRouter(ns, { hostname: name, asn: rackAsn(rack), routerId: net.tor.v4, neighbors }));
+    // The rack's nodes come in through the plane's listen ranges.
+    this.tors.set(name, await this.startRouter(ns, { hostname: name, asn: rackAsn(rack), routerId: net.tor.v4, neighbors, nodeRanges: { v4: net.v4, v6: net.v6 } }));
   }
 
   private async startRouter(ns: string, cfg: Parameters<typeof renderFabricBgpd>[0]): Promise<FrrRouter> {
