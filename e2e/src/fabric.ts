@@ -5,8 +5,8 @@
  *   <p>mgmt      bridge: etcd; every node's `mgmt` interface (etcd traffic only)
  *   <p>r1a, r1b  rack 1's planes A and B: bridges, each with its ToR and
  *                every node of the rack (`eth-a`, `eth-b`)
- *   <p>tor-r1a   FRR, AS 65101, sessions to the rack's nodes (v4 and v6) and
- *                to the spine over a point-to-point link
+ *   <p>tor-r1a   FRR, AS 65101: the plane's nodes through listen ranges (v4
+ *                and v6 sessions), the spine over a point-to-point link
  *   <p>spine     FRR, AS 65100: ECMP towards both ToRs of each rack
  *   <p>nN        node: its BGP address on the loopback, AS 64600+N,
  *                terrace-agent with a gobgpd or a BIRD sidecar; no node mesh
