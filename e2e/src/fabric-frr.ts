@@ -5,6 +5,8 @@
  * so every announced next hop is of the route's family and on the link the
  * session runs over. Pure: the fabric test and the demo print what it gives.
  */
+import { bfdProfileName, type FrrBfd } from '@terrace/testkit';
+
 export interface FabricNeighbor {
   address: string;
   asn: number;
@@ -22,6 +24,12 @@ export interface FabricRouter {
    * external`), as docs/bgp.md shows for production ToRs.
    */
   nodeRanges?: { v4: string; v6: string };
+  /**
+   * BFD towards the nodes with these timers (bfdd must run: renderFabricBfdd).
+   * Nodes that do not answer (gobgpd has no BFD) keep their sessions: FRR
+   * takes a session down only when its BFD session goes from up to down.
+   */
+  nodeBfd?: FrrBfd;
 }
 
 const GROUPS = { 4: 'NODES', 6: 'NODES6' } as const;
@@ -39,6 +47,7 @@ export function renderFabricBgpd(r: FabricRouter): string {
       const g = GROUPS[fam];
       lines.push(` neighbor ${g} peer-group`, ` neighbor ${g} remote-as external`, ` neighbor ${g} timers 1 3`);
       lines.push(` bgp listen range ${fam === 4 ? r.nodeRanges.v4 : r.nodeRanges.v6} peer-group ${g}`);
+      if (r.nodeBfd) lines.push(` neighbor ${g} bfd profile ${bfdProfileName(r.nodeBfd)}`);
     }
   }
   for (const n of r.neighbors) {
@@ -55,4 +64,9 @@ export function renderFabricBgpd(r: FabricRouter): string {
   }
   lines.push('!');
   return `${lines.join('\n')}\n`;
+}
+
+/** bfdd.conf with the one profile a ToR's node sessions use. */
+export function renderFabricBfdd(b: FrrBfd): string {
+  return ['bfd', ` profile ${bfdProfileName(b)}`, `  receive-interval ${b.intervalMs}`, `  transmit-interval ${b.intervalMs}`, `  detect-multiplier ${b.multiplier}`, ' !', '!', ''].join('\n');
 }

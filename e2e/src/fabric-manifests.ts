@@ -6,7 +6,7 @@
  * own address for each session), and an IPv4 and an IPv6 pool.
  */
 import { poolManifest } from './manifests.js';
-import { FABRIC_POOL_V6, KEEPALIVE, PLANES, POOL_A, planeNet, rackAsn } from './plan.js';
+import { FABRIC_POOL_V6, KEEPALIVE, LAB_BFD, PLANES, POOL_A, planeNet, rackAsn } from './plan.js';
 
 export function fabricManifests(racks: number): string {
   const docs = [
@@ -37,6 +37,10 @@ export function fabricManifests(racks: number): string {
             `  nodeSelector: "rack == 'r${rack}'"`,
             '  sourceAddress: None',
             `  keepaliveTime: ${KEEPALIVE}`,
+            // Acted on by BIRD nodes; a GoBGP node peers without it and says so in its status.
+            '  bfd:',
+            `    interval: ${LAB_BFD.intervalMs}ms`,
+            `    multiplier: ${LAB_BFD.multiplier}`,
             '',
           ].join('\n'),
         );

@@ -21,7 +21,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLab, onProcessExit, startFrr, type Daemon, type FrrRouter, type Lab } from '@terrace/testkit';
 import { callCni, cniStateDir, resultIPv4, resultIPv6, type CniOutcome } from './cni.js';
-import { renderFabricBgpd, type FabricNeighbor } from './fabric-frr.js';
+import { renderFabricBfdd, renderFabricBgpd, type FabricNeighbor, type FabricRouter } from './fabric-frr.js';
 import { fabricManifests } from './fabric-manifests.js';
 import { killBirdsOn, spawnGobgpd, startBirdSidecar, startLabEtcd, writeInitialBirdConf } from './hosts.js';
 import { CniFailure, type LabNode } from './lab.js';
@@ -33,6 +33,7 @@ import {
   FABRIC_PREFIX_LEN,
   FABRIC_RACKS,
   GOBGP_API,
+  LAB_BFD,
   PLANES,
   POOL_A,
   SPINE_ASN,
@@ -196,11 +197,12 @@ export class FabricLab {
       { address: link.spine.v6, asn: SPINE_ASN, description: 'spine-v6' },
     ];
     // The rack's nodes come in through the plane's listen ranges.
-    this.tors.set(name, await this.startRouter(ns, { hostname: name, asn: rackAsn(rack), routerId: net.tor.v4, neighbors, nodeRanges: { v4: net.v4, v6: net.v6 } }));
+    const cfg = { hostname: name, asn: rackAsn(rack), routerId: net.tor.v4, neighbors, nodeRanges: { v4: net.v4, v6: net.v6 }, nodeBfd: LAB_BFD };
+    this.tors.set(name, await this.startRouter(ns, cfg, renderFabricBfdd(LAB_BFD)));
   }
 
-  private async startRouter(ns: string, cfg: Parameters<typeof renderFabricBgpd>[0]): Promise<FrrRouter> {
-    const r = await startFrr(this.kit, ns, renderFabricBgpd(cfg));
+  private async startRouter(ns: string, cfg: FabricRouter, bfddConfig?: string): Promise<FrrRouter> {
+    const r = await startFrr(this.kit, ns, renderFabricBgpd(cfg), bfddConfig === undefined ? {} : { bfddConfig });
     this.routers.push(r);
     return r;
   }

@@ -1,13 +1,14 @@
 /**
  * The production layout: two racks of dual-homed nodes, each rack behind two
  * FRR ToRs (planes A and B), the ToRs joined by an FRR spine, no node mesh,
- * dual stack end to end. node-2 (rack 1) and node-4 (rack 2) run BIRD, the
- * others gobgpd, so every path below crosses both backends. The scenarios
+ * dual stack end to end. node-2 (rack 1) and node-4 (rack 2) run BIRD (with
+ * BFD towards their ToRs), the others gobgpd, so every path below crosses
+ * both backends. The scenarios
  * run in order on one fabric; the last one powers off ToR A of rack 1.
  */
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { listNamespaces } from '@terrace/testkit';
-import { FabricLab, pingsDuring, waitForPing, waitUntil, type FabricPod, type RouteEntry } from '../src/index.js';
+import { FabricLab, pingsDuring, planeNet, torName, waitForPing, waitUntil, type FabricPod, type RouteEntry } from '../src/index.js';
 
 let lab: FabricLab;
 const pods: FabricPod[] = [];
@@ -93,6 +94,13 @@ describe('the fabric: dual-homed, dual-stack nodes behind two ToRs per rack', ()
       }
       return true;
     }, 30000, 250);
+    // BFD runs between each ToR and the BIRD nodes of its rack (gobgpd has none).
+    for (const n of [...lab.nodes.values()].filter((x) => x.backend === 'bird')) {
+      for (const plane of ['a', 'b'] as const) {
+        const addr = planeNet(n.rack, plane).host(n.index).v4;
+        await waitUntil(`BFD ${torName(n.rack, plane)} ↔ ${n.name}`, async () => (await lab.tor(n.rack, plane).bfdPeers())[addr] === 'up', 20000, 200);
+      }
+    }
     // The spine balances over both ToRs of the owner's rack.
     const spine4 = await lab.spine!.kernelRoutes(4);
     for (const b of bs.filter((x) => !x.cidr.includes(':'))) {
