@@ -5,7 +5,7 @@ SHELL := /bin/bash
 
 NODE_MODULES_STAMP := node_modules/.package-lock.json
 
-.PHONY: deps npm build test demo bench clean
+.PHONY: deps npm build test demo demo-one-rack bench clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -22,8 +22,13 @@ build: npm
 test: deps build
 	npm test --silent
 
+# The fabric: two racks of dual-homed, dual-stack nodes (docs/lab.md).
 demo: deps build
 	@bash scripts/lab-demo.sh
+
+# The smaller lab: three nodes behind one ToR.
+demo-one-rack: deps build
+	@bash scripts/lab-demo.sh --one-rack
 
 # make bench BENCH=cni (one of bench/*.mjs); without BENCH it lists them.
 bench: deps build

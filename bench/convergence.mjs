@@ -65,15 +65,26 @@
 //   SIGKILLed and started 2 s later; the longest gaps beside them
 //   (bird_restart_gap_ms, gr_speaker_restart_gap_ms).
 //
+// - tor_loss_fallback_ms, tor_loss_lost_pings: in the fabric lab (two racks
+//   of dual-homed nodes, two ToRs per rack, a spine; see docs/lab.md), a pod
+//   in rack 2 pings a pod on node-1 (rack 1) every 10 ms while the ToR that
+//   node-1 sends the replies through loses power (links cut, FRR SIGKILLed).
+//   fallback: power-off → no route on that node forwards over the dead ToR's
+//   plane any more (the kernel ECMP routes keep only the other uplink); the
+//   nodes notice at their hold time (3 s in the lab; GoBGP nodes have no
+//   BFD). lost pings: echoes without an answer until 5 s after the fallback;
+//   tor_loss_gap_ms, the longest time without a reply, is printed beside them.
+//
 // Last line: {"bench":"convergence","cni_add_ms":{"p50":N,"p99":N},
 //   "route_everywhere_ms":{"p50":N,"p99":N},"tamper_repair_ms":{"p50":N,"p99":N,"capped":N},
 //   "node_loss_withdraw_ms":N,"node_loss_withdraw_bfd_ms":N,"node_loss_withdraw_bfd_tor_ms":N,
 //   "node_loss_withdraw_bfd_gobgp_ms":N,"node_loss_withdraw_bfd_gobgp_tor_ms":N,"restart_lost_pings":N,"speaker_restart_lost_pings":N,
 //   "speaker_restart_gap_ms":N,"route_everywhere_rr_ms":{"p50":N,"p99":N},"bird_restart_lost_pings":N,
-//   "bird_restart_gap_ms":N,"gr_speaker_restart_lost_pings":N,"gr_speaker_restart_gap_ms":N}
+//   "bird_restart_gap_ms":N,"gr_speaker_restart_lost_pings":N,"gr_speaker_restart_gap_ms":N,
+//   "tor_loss_fallback_ms":N,"tor_loss_lost_pings":N,"tor_loss_gap_ms":N}
 import { execFileSync, spawn } from 'node:child_process';
 import { listNamespaces } from '../packages/testkit/dist/src/index.js';
-import { RouteWatcher, TerraceLab, percentile, round1, sleep } from '../e2e/dist/src/index.js';
+import { FabricLab, RouteWatcher, TerraceLab, mustRunIn, percentile, pingsDuring, round1, sleep, waitUntil } from '../e2e/dist/src/index.js';
 
 const TRIALS = Number(process.env.TRIALS ?? 24);
 const EXISTING_BLOCK_PODS = Number(process.env.EXISTING_BLOCK_PODS ?? 24);
@@ -155,6 +166,37 @@ async function routeEverywhereWithReflectors() {
     if (left.length) console.error(`left behind: ${left.join(', ')}`);
   }
 }
+/**
+ * ToR loss in the fabric lab (a lab of its own, started after the first is
+ * gone): the ToR that carries the measured flow's replies loses power.
+ */
+async function torLoss() {
+  const fabric = await FabricLab.start({ racks: 2, nodesPerRack: 2, birdNodes: [4] });
+  try {
+    const to = await fabric.addPod('node-1', 'tor-loss-dst');
+    const from = await fabric.addPod('node-3', 'tor-loss-src');
+    const dst = fabric.node(to.node);
+    await waitUntil('the fabric routes', async () => (await fabric.routes(dst.ns, 4)).some((r) => r.nexthops?.length === 2), 30000, 200);
+    // The uplink node-1 sends its replies over (ECMP hashes the flow onto one).
+    const hostIf = to.result.interfaces[0].name;
+    const via = await mustRunIn(dst.ns, 'ip', ['-4', 'route', 'get', from.ip, 'from', to.ip, 'iif', hostIf]);
+    const plane = / dev eth-b /.test(via) ? 'b' : 'a';
+    const onPlane = async () =>
+      (await fabric.routes(dst.ns, 4)).some((r) => r.protocol !== 'kernel' && (r.dev === `eth-${plane}` || (r.nexthops ?? []).some((h) => h.dev === `eth-${plane}`)));
+    let fallbackMs = 0;
+    const r = await pingsDuring(from.ns, to.ip, async () => {
+      const k0 = performance.now();
+      await fabric.killTor(1, plane);
+      await waitUntil(`rack 1 off plane ${plane}`, async () => !(await onPlane()), 30000, 20);
+      fallbackMs = Math.round(performance.now() - k0);
+    }, 5000);
+    out({ step: 'ToR loss (power-off, fabric lab)', tor: `tor-r1${plane}`, fallback_ms: fallbackMs, transmitted: r.transmitted, received: r.received, lost: r.lost, longest_gap_ms: r.longestGapMs, hold_time_s: 3 });
+    return { tor_loss_fallback_ms: fallbackMs, tor_loss_lost_pings: r.lost, tor_loss_gap_ms: r.longestGapMs };
+  } finally {
+    await fabric.destroy();
+  }
+}
+
 const t0 = performance.now();
 // node-5 runs BIRD; it joins only for the last step, so every other figure is the GoBGP nodes' alone.
 const lab = await TerraceLab.start({ nodes: 4, torNeighbors: 5, birdNodes: [5], extraPools: pools });
@@ -326,6 +368,7 @@ try {
 }
 summary = { ...summary, route_everywhere_rr_ms: await routeEverywhereWithReflectors() };
 Object.assign(summary, await gracefulRestartFigures());
+Object.assign(summary, await torLoss());
 out({ step: 'total', s: round1((performance.now() - t0) / 1000) });
 console.log(JSON.stringify(summary));
 process.exit(0);

@@ -23,6 +23,8 @@ export interface CniCall {
   podNamespace?: string;
   /** IPv4 pools to allocate from, in order (default: every pool the node may use). */
   ipv4Pools?: readonly string[];
+  /** IPv6 pools to allocate from; when given, the pod also gets an IPv6 address. */
+  ipv6Pools?: readonly string[];
   prevResult?: unknown;
 }
 
@@ -41,7 +43,7 @@ export function cniStateDir(agentSocket: string): string {
 }
 
 /** The plugin's configuration as a runtime hands it over on stdin. */
-export function netConf(agentSocket: string, ipv4Pools: readonly string[] = [], prevResult?: unknown): Record<string, unknown> {
+export function netConf(agentSocket: string, ipv4Pools: readonly string[] = [], prevResult?: unknown, ipv6Pools?: readonly string[]): Record<string, unknown> {
   const conf: Record<string, unknown> = {
     cniVersion: '1.1.0',
     name: NETWORK_NAME,
@@ -49,7 +51,12 @@ export function netConf(agentSocket: string, ipv4Pools: readonly string[] = [], 
     agentSocket,
     stateDir: cniStateDir(agentSocket),
     timeoutSeconds: 20,
-    ipam: { assignIpv4: true, assignIpv6: false, ...(ipv4Pools.length ? { ipv4Pools: [...ipv4Pools] } : {}) },
+    ipam: {
+      assignIpv4: true,
+      assignIpv6: ipv6Pools !== undefined,
+      ...(ipv4Pools.length ? { ipv4Pools: [...ipv4Pools] } : {}),
+      ...(ipv6Pools?.length ? { ipv6Pools: [...ipv6Pools] } : {}),
+    },
   };
   if (prevResult !== undefined) conf.prevResult = prevResult;
   return conf;
@@ -65,7 +72,7 @@ export async function callCni(c: CniCall): Promise<CniOutcome> {
   }
   const r = await runIn(c.nodeNs, `${c.cniPath}/terrace`, [], {
     env: cleanEnv(env),
-    input: JSON.stringify(netConf(c.agentSocket, c.ipv4Pools, c.prevResult)),
+    input: JSON.stringify(netConf(c.agentSocket, c.ipv4Pools, c.prevResult, c.ipv6Pools)),
     timeoutMs: 30000,
   });
   let json: Record<string, unknown> | undefined;
@@ -86,4 +93,12 @@ export function resultIPv4(result: Record<string, unknown>): string {
   const v4 = ips?.map((i) => i.address ?? '').find((a) => /^\d+\.\d+\.\d+\.\d+\/\d+$/.test(a));
   if (!v4) throw new Error(`CNI result has no IPv4 address: ${JSON.stringify(result)}`);
   return v4.split('/')[0] as string;
+}
+
+/** The pod's IPv6 address (without length) from an ADD result. */
+export function resultIPv6(result: Record<string, unknown>): string {
+  const ips = result.ips as { address?: string }[] | undefined;
+  const v6 = ips?.map((i) => i.address ?? '').find((a) => a.includes(':'));
+  if (!v6) throw new Error(`CNI result has no IPv6 address: ${JSON.stringify(result)}`);
+  return v6.split('/')[0] as string;
 }

@@ -1,5 +1,5 @@
 /**
- * `make demo`: a Terrace cluster in network namespaces, narrated. Three
+ * `make demo-one-rack`: the one-rack lab, narrated. Three
  * nodes (two on GoBGP, node-3 on BIRD) and a top-of-rack router come up,
  * pods get addresses and routes,
  * they ping each other, terracectl shows what the cluster knows, the ToR
@@ -8,27 +8,8 @@
 import { listNamespaces } from '@terrace/testkit';
 import { TerraceLab } from './lab.js';
 import { ETCD_URL, POOL_A, POOL_B, TOR_IP, nodeIp } from './plan.js';
+import { elapsedS, indent, say, step } from './narrate.js';
 import { runIn } from './proc.js';
-
-const bold = (s: string): string => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);
-const started = Date.now();
-const clock = (): string => `${((Date.now() - started) / 1000).toFixed(1).padStart(5)}s`;
-
-function step(title: string): void {
-  process.stdout.write(`\n${bold(`== ${title}`)}\n`);
-}
-
-function say(line: string): void {
-  process.stdout.write(`${clock()}  ${line}\n`);
-}
-
-function indent(text: string): string {
-  return text
-    .trimEnd()
-    .split('\n')
-    .map((l) => `    ${l}`)
-    .join('\n');
-}
 
 async function ctl(lab: TerraceLab, args: string[]): Promise<void> {
   process.stdout.write(`\n  $ terracectl ${args.join(' ')}\n`);
@@ -108,7 +89,7 @@ async function main(): Promise<number> {
     const left = await listNamespaces(prefix);
     say(left.length === 0 ? `nothing left behind (no namespace starts with ${prefix})` : `LEFT BEHIND: ${left.join(', ')}`);
   }
-  say(`done in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  say(`done in ${elapsedS()} s`);
   return 0;
 }
 

@@ -7,3 +7,7 @@ export * from './lab.js';
 export * from './stats.js';
 export * from './podman.js';
 export * from './internet.js';
+export * from './hosts.js';
+export * from './fabric.js';
+export * from './fabric-frr.js';
+export * from './fabric-manifests.js';

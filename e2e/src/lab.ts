@@ -15,9 +15,8 @@
  * run on process exit, SIGINT and SIGTERM) stops every daemon, deletes every
  * namespace and removes the run's temporary directory.
  */
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLab, onProcessExit, startFrr, type Daemon, type FrrRouter, type Lab } from '@terrace/testkit';
@@ -25,6 +24,7 @@ import { callCni, cniStateDir, resultIPv4, type CniOutcome } from './cni.js';
 import { addInternet } from './internet.js';
 import { labManifests, reflectorManifests, type PoolDef } from './manifests.js';
 import { CLUSTER, ETCD_IP, POOL_A, ETCD_URL, FABRIC_PREFIX_LEN, GOBGP_API, LAB_BFD, NODE_ASN, TOR_ASN, TOR_IP, nodeIp } from './plan.js';
+import { killBirdsOn, pingOnce, pingsDuring, spawnGobgpd, startBirdSidecar, startLabEtcd, waitForPing, writeInitialBirdConf, type PingRun } from './hosts.js';
 import { BIN, cleanEnv, mustRunIn, runIn, waitUntil, type RunResult } from './proc.js';
 
 export interface LabOptions {
@@ -119,7 +119,6 @@ export class TerraceLab {
   controller: Daemon | undefined;
   /** The internet host's namespace (LabOptions.internet). */
   internetNs: string | undefined;
-  private etcd: Daemon | undefined;
   private readonly removeHook: () => void;
   private destroyed = false;
   private birdNodes = new Set<number>();
@@ -195,30 +194,8 @@ export class TerraceLab {
   }
 
   private async startEtcd(): Promise<void> {
-    const dataDir = join(this.tmp, 'etcd');
-    const peer = `http://${ETCD_IP}:2380`;
-    this.etcd = this.kit.startDaemon(this.fabricNs, {
-      name: 'etcd',
-      command: 'etcd',
-      args: [
-        '--name=lab',
-        `--data-dir=${dataDir}`,
-        `--listen-client-urls=${ETCD_URL}`,
-        `--advertise-client-urls=${ETCD_URL}`,
-        `--listen-peer-urls=${peer}`,
-        `--initial-advertise-peer-urls=${peer}`,
-        `--initial-cluster=lab=${peer}`,
-        '--initial-cluster-state=new',
-        '--log-level=error',
-        '--logger=zap',
-      ],
-    });
-    const etcd = this.etcd;
-    await waitUntil('etcd in the fabric namespace', async () => {
-      if (!etcd.running()) throw new Error(`etcd exited: ${etcd.output()}`);
-      const r = await runIn(this.fabricNs, 'curl', ['-fsS', '--max-time', '1', `${ETCD_URL}/health`]);
-      return r.code === 0;
-    }, 20000, 100);
+    // Tracked by PID by the kit, which stops it with the lab.
+    await startLabEtcd(this.kit, this.fabricNs, ETCD_IP, join(this.tmp, 'etcd'));
   }
 
   private async startTor(neighbors: number, gracefulRestart: boolean, networks: readonly string[] = []): Promise<void> {
@@ -294,9 +271,7 @@ export class TerraceLab {
     this.nodes.set(name, node);
     if (node.birdDir) {
       mkdirSync(node.birdDir, { recursive: true });
-      // What a fresh BIRD sidecar reads before its agent renders the real
-      // file (the device protocol has the name the agent's file gives it).
-      writeFileSync(join(node.birdDir, 'bird.conf'), `router id ${ip};\nprotocol device terrace_device { }\n`);
+      writeInitialBirdConf(node.birdDir, ip);
       await this.startBird(name);
     }
     await this.startAgent(name);
@@ -309,11 +284,7 @@ export class TerraceLab {
   }
 
   private spawnGobgpd(name: string, ns: string): Daemon {
-    return this.kit.startDaemon(ns, {
-      name: `gobgpd@${name}`,
-      command: 'gobgpd',
-      args: [`--api-hosts=${GOBGP_API}`, '--pprof-disable', '--log-level=warn'],
-    });
+    return spawnGobgpd(this.kit, name, ns);
   }
 
   /** Kills the node's gobgpd sidecar (SIGKILL, by PID); its agent keeps running. */
@@ -341,17 +312,8 @@ export class TerraceLab {
   async startBird(name: string, opts: { recovery?: boolean } = {}): Promise<Daemon> {
     const node = this.node(name);
     if (!node.birdDir) throw new Error(`lab: ${name} runs ${node.backend}, not BIRD`);
-    const sock = join(node.birdDir, 'bird.ctl');
-    const bird = this.kit.startDaemon(node.ns, {
-      name: `bird@${name}`,
-      command: 'bird',
-      args: ['-f', ...(opts.recovery ? ['-R'] : []), '-c', join(node.birdDir, 'bird.conf'), '-s', sock],
-    });
+    const bird = await startBirdSidecar(this.kit, node.ns, name, node.birdDir, opts.recovery);
     node.bird = bird;
-    await waitUntil(`bird on ${name}`, () => {
-      if (!bird.running()) throw new Error(`bird on ${name} exited: ${bird.output().slice(-2000)}`);
-      return existsSync(sock);
-    }, 10000, 20);
     return bird;
   }
 
@@ -368,17 +330,7 @@ export class TerraceLab {
    * running. Synchronous, so the process-exit hook can call it.
    */
   private killRunBirds(): void {
-    const socks = [...this.nodes.values()].filter((n) => n.birdDir).map((n) => join(n.birdDir as string, 'bird.ctl'));
-    if (socks.length === 0) return;
-    for (const entry of readdirSync('/proc')) {
-      if (!/^\d+$/.test(entry)) continue;
-      try {
-        const argv = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
-        if (argv.includes('-s') && socks.some((s) => argv.includes(s))) process.kill(Number(entry), 'SIGKILL');
-      } catch {
-        // gone meanwhile
-      }
-    }
+    killBirdsOn([...this.nodes.values()].filter((n) => n.birdDir).map((n) => join(n.birdDir as string, 'bird.ctl')));
   }
 
   /**
@@ -626,43 +578,17 @@ export class TerraceLab {
 
   /** One ICMP echo from namespace `fromNs` to `ip`, 1 s to answer. */
   async ping(fromNs: string, ip: string): Promise<boolean> {
-    const r = await runIn(fromNs, 'ping', ['-c', '1', '-W', '1', '-n', '-q', ip], { timeoutMs: 5000 });
-    return r.code === 0;
+    return pingOnce(fromNs, ip);
   }
 
-  /**
-   * Pings `ip` from `fromNs` every 10 ms around `disrupt()` and for `afterMs`
-   * after it returns; resolves with the echo counts and the longest time
-   * without a reply (ping paces itself down while unanswered, so lost echoes
-   * undercount an outage; the gap does not).
-   */
-  async pingsDuring(fromNs: string, ip: string, disrupt: () => Promise<void>, afterMs = 5000): Promise<{ transmitted: number; received: number; lost: number; longestGapMs: number }> {
-    await this.waitPing(fromNs, ip, 10000);
-    const ping = spawn('ip', ['netns', 'exec', fromNs, 'ping', '-n', '-D', '-i', '0.01', '-W', '1', ip], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    ping.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    const done = new Promise((r) => ping.once('close', r));
-    try {
-      await new Promise((r) => setTimeout(r, 300));
-      await disrupt();
-      await new Promise((r) => setTimeout(r, afterMs));
-    } finally {
-      ping.kill('SIGINT');
-      await done;
-    }
-    const end = Date.now();
-    const m = /(\d+) packets transmitted, (\d+) received/.exec(out);
-    if (!m) throw new Error(`ping printed no summary: ${out.slice(-2000)}`);
-    const replies = [...out.matchAll(/^\[(\d+\.\d+)\] \d+ bytes from/gm)].map((r) => Number(r[1]) * 1000);
-    replies.push(end);
-    let gap = 0;
-    for (let i = 1; i < replies.length; i++) gap = Math.max(gap, (replies[i] as number) - (replies[i - 1] as number));
-    return { transmitted: Number(m[1]), received: Number(m[2]), lost: Number(m[1]) - Number(m[2]), longestGapMs: Math.round(gap) };
+  /** Pings `ip` every 10 ms around `disrupt()` and `afterMs` after it (see hosts.ts pingsDuring). */
+  async pingsDuring(fromNs: string, ip: string, disrupt: () => Promise<void>, afterMs = 5000): Promise<PingRun> {
+    return pingsDuring(fromNs, ip, disrupt, afterMs);
   }
 
   /** Pings until one answer comes (routes may still be propagating) or the time is up. */
   async waitPing(fromNs: string, ip: string, timeoutMs = 15000): Promise<void> {
-    await waitUntil(`ping ${fromNs} → ${ip}`, () => this.ping(fromNs, ip), timeoutMs, 100);
+    await waitForPing(fromNs, ip, timeoutMs);
   }
 
   /** IPv4 routes in `ns` (optionally of one protocol), e.g. the ToR's `bgp` routes. */

@@ -62,3 +62,71 @@ export function rrClusterId(n: number): string {
 export const RR_LABEL = 'route-reflector';
 /** The label the agent puts on its Node: which speaker it runs. */
 export const BACKEND_LABEL = 'terrace.dev/bgp-backend';
+
+/**
+ * The fabric lab (e2e/src/fabric.ts): racks of dual-homed nodes, two ToRs
+ * per rack and a spine, dual stack.
+ *
+ *   management  198.18.0.0/24 (the bridge above): etcd, and each node's
+ *               `mgmt` interface at 198.18.0.(10+n); etcd traffic only
+ *   node n      its BGP address and router id on its loopback:
+ *               198.18.1.n/32 and 2001:db8:1::n/128; AS 64600+n
+ *   rack r      plane A 198.18.(10r+1).0/24 and 2001:db8:(10r+1)::/64,
+ *               plane B 198.18.(10r+2).0/24 and 2001:db8:(10r+2)::/64:
+ *               the plane's ToR at .1 / ::1, node n at .(10+n) / ::(10+n, in hex);
+ *               both ToRs of rack r in AS 65100+r
+ *   spine       AS 65100; a point-to-point link to each ToR, link k in
+ *               198.18.2.(2k)/31 (spine .2k, ToR .2k+1) and
+ *               2001:db8:2:k::/64 (spine ::1, ToR ::2)
+ *   pods        POOL_A for IPv4 and FABRIC_POOL_V6 for IPv6
+ */
+export const FABRIC_RACKS = 2;
+export const SPINE_ASN = 65100;
+export type Plane = 'a' | 'b';
+export const PLANES: readonly Plane[] = ['a', 'b'];
+/** The IPv6 pod pool: /122 blocks, as in production. */
+export const FABRIC_POOL_V6 = { name: 'lab-v6', cidr: '2001:db8:100::/48', blockSize: 122 } as const;
+
+export function rackAsn(rack: number): number {
+  return SPINE_ASN + rack;
+}
+
+export function fabricNodeAsn(n: number): number {
+  return 64600 + n;
+}
+
+/** A fabric node's stable addresses (on its loopback): its BGP address and router id. */
+export function fabricNodeAddress(n: number): { v4: string; v6: string } {
+  nodeIp(n); // range check
+  return { v4: `198.18.1.${n}`, v6: `2001:db8:1::${n.toString(16)}` };
+}
+
+/** Management address of fabric node n (etcd traffic only). */
+export function mgmtIp(n: number): string {
+  return nodeIp(n);
+}
+
+/** A plane's subnets and where its ToR and nodes sit in them. */
+export function planeNet(rack: number, plane: Plane): { v4: string; v6: string; tor: { v4: string; v6: string }; host(n: number): { v4: string; v6: string } } {
+  if (!Number.isInteger(rack) || rack < 1 || rack > 9) throw new Error(`fabric rack ${rack}: must be 1-9`);
+  const id = rack * 10 + (plane === 'a' ? 1 : 2);
+  return {
+    v4: `198.18.${id}.0/24`,
+    v6: `2001:db8:${id}::/64`,
+    tor: { v4: `198.18.${id}.1`, v6: `2001:db8:${id}::1` },
+    host: (n) => {
+      nodeIp(n);
+      return { v4: `198.18.${id}.${FIRST_NODE_HOST - 1 + n}`, v6: `2001:db8:${id}::${(FIRST_NODE_HOST - 1 + n).toString(16)}` };
+    },
+  };
+}
+
+/** The spine's link to the ToR of `rack`/`plane`. */
+export function spineLink(rack: number, plane: Plane): { k: number; spine: { v4: string; v6: string }; tor: { v4: string; v6: string } } {
+  const k = (rack - 1) * 2 + (plane === 'a' ? 0 : 1) + 1;
+  return {
+    k,
+    spine: { v4: `198.18.2.${2 * k}`, v6: `2001:db8:2:${k}::1` },
+    tor: { v4: `198.18.2.${2 * k + 1}`, v6: `2001:db8:2:${k}::2` },
+  };
+}

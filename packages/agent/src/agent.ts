@@ -15,10 +15,10 @@
  */
 import { formatIP, type IPFamily, type TerraceNode, packCidr, packIP, parseCidr, parseIP } from '@terrace/api';
 import type { Announcement as SpeakerAnnouncement, BgpSpeaker, GlobalConfig, PeerConfig } from '@terrace/bgp';
-import { computeAnnouncements, type AnnounceResult } from './announce.js';
+import { announcedNextHops, computeAnnouncements, type AnnounceResult } from './announce.js';
 import { announceConfig } from './advertise.js';
 import type { Logger } from '@terrace/log';
-import { computeDesiredPeers, nodeAddresses, type DesiredBgp, type PasswordResolver, type SelectorMatcher } from './peers.js';
+import { computeDesiredPeers, type DesiredBgp, type PasswordResolver, type SelectorMatcher } from './peers.js';
 import { LearnedRoutes, type KernelRouteSink } from './learned.js';
 import { sessionPolicies } from './policies.js';
 import type { KernelRoute } from './routes.js';
@@ -144,7 +144,7 @@ export class Reconciler {
     const self = this.self();
     const peerInputs = { self, nodes: state.nodes(), configs: state.bgpConfigurations(), peers: state.bgpPeers(), matches: this.opts.matches };
     const desired = computeDesiredPeers(this.opts.password ? { ...peerInputs, password: this.opts.password } : peerInputs);
-    const addrs = nodeAddresses(self);
+    const addrs = announcedNextHops(self);
     const config = announceConfig(state.bgpConfigurations(), this.opts.nodeName);
     const announced = computeAnnouncements({ nodeName: this.opts.nodeName, addresses: addrs, blocks: state.blocks(), pools: state.pools(), config });
     const policies = sessionPolicies(desired, state.pools(), state.bgpFilters?.() ?? []);

@@ -25,6 +25,7 @@ import {
   type Cidr,
   type IPFamily,
   type IPPool,
+  type TerraceNode,
   cidrContainsCidr,
   compareCidr,
   formatCidr,
@@ -32,6 +33,7 @@ import {
   tryParseCidr,
   tryParseIP,
 } from '@terrace/api';
+import { hostAddressFamilies, nodeAddresses } from './peers.js';
 
 /** The parts of an IPAM block this computation needs (the agent adapts the IPAM record). */
 export interface BlockView {
@@ -42,9 +44,31 @@ export interface BlockView {
   allocations: readonly { address: string; node: string | undefined }[];
 }
 
+/** The unspecified address of each family: "each session's own local address" as a next hop. */
+export const SESSION_NEXT_HOP: Record<IPFamily, string> = { 4: '0.0.0.0', 6: '::' };
+
+/**
+ * The next hop this node announces with, per family. A node whose BGP
+ * address is on a shared subnet (`198.18.0.11/24`) announces that address,
+ * which every peer on the subnet reaches. A host address (`/32`, `/128`: the
+ * stable address on the loopback of a dual-homed node) is on no link a
+ * router shares with the node, so such a node announces the unspecified
+ * address: both backends then put each session's own local address in its
+ * place, i.e. the uplink's address towards each top-of-rack router.
+ */
+export function announcedNextHops(node: TerraceNode): Partial<Record<IPFamily, string>> {
+  const host = hostAddressFamilies(node);
+  const out: Partial<Record<IPFamily, string>> = {};
+  for (const [fam, addr] of Object.entries(nodeAddresses(node)) as [string, string][]) {
+    const f = Number(fam) as IPFamily;
+    out[f] = host.has(f) ? SESSION_NEXT_HOP[f] : addr;
+  }
+  return out;
+}
+
 export interface AnnounceInputs {
   nodeName: string;
-  /** This node's BGP addresses by family: the next hop of what it announces. */
+  /** This node's next hop by family (announcedNextHops); a family without one is not announced. */
   addresses: Partial<Record<IPFamily, string>>;
   blocks: Iterable<BlockView>;
   pools: readonly IPPool[];

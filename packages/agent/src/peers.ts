@@ -121,6 +121,19 @@ export function nodeAddresses(node: TerraceNode): Partial<Record<IPFamily, strin
   return out;
 }
 
+/**
+ * The families whose node BGP address is a host address (`/32`, `/128`): an
+ * address on the loopback (a dual-homed node), on no subnet a peer shares.
+ */
+export function hostAddressFamilies(node: TerraceNode): Set<IPFamily> {
+  const out = new Set<IPFamily>();
+  for (const raw of [node.spec.bgp?.ipv4Address, node.spec.bgp?.ipv6Address]) {
+    const c = raw?.includes('/') ? tryParseCidr(raw, false) : undefined;
+    if (c && c.prefix === (c.family === 4 ? 32 : 128)) out.add(c.family);
+  }
+  return out;
+}
+
 function configByName(configs: readonly BGPConfiguration[], name: string): BGPConfiguration | undefined {
   return configs.find((c) => c.metadata.name === name);
 }
@@ -311,6 +324,13 @@ export function computeDesiredPeers(inp: PeerInputs): DesiredBgp {
     if (!myAddrs[hp.ip.family]) {
       problems.push(`${ref}: peer ${formatIP(hp.ip)} is IPv${hp.ip.family} but node ${me} has no IPv${hp.ip.family} BGP address; the peer is skipped`);
       continue;
+    }
+    // Offered anyway (a router may be set up for it), but a directly
+    // connected eBGP router normally refuses a session from the loopback.
+    if (spec.sourceAddress !== 'None' && spec.asNumber !== global.asNumber && hostAddressFamilies(inp.self).has(hp.ip.family)) {
+      problems.push(
+        `${ref}: node ${me}'s IPv${hp.ip.family} BGP address ${myAddrs[hp.ip.family]} is a host address (its loopback), and the session to ${formatIP(hp.ip)} is bound to it; for a directly connected router set spec.sourceAddress: None`,
+      );
     }
     offer({
       ...common,

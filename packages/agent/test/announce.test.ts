@@ -1,8 +1,8 @@
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
-import { API_VERSION, type BGPConfiguration } from '@terrace/api';
+import { API_VERSION, type BGPConfiguration, type TerraceNode } from '@terrace/api';
 import { announceConfig } from '../src/advertise.js';
-import { computeAnnouncements, type BlockView } from '../src/announce.js';
+import { announcedNextHops, computeAnnouncements, type BlockView } from '../src/announce.js';
 import { pool } from './fixtures.js';
 
 const addrs = { 4: '198.18.0.11', 6: 'fd00::11' } as const;
@@ -191,5 +191,28 @@ describe('announceConfig', () => {
     const own = cfg('node.a', { prefixAdvertisements: [{ cidr: '10.1.0.0/16', communities: ['2:2'] }] });
     expect(announceConfig([def, own], 'a')).toEqual({ prefixAdvertisements: own.spec.prefixAdvertisements, serviceClusterIPs: def.spec.serviceClusterIPs });
     expect(announceConfig([], 'a')).toBeUndefined();
+  });
+});
+
+describe('announcedNextHops', () => {
+  const node = (ipv4Address?: string, ipv6Address?: string): TerraceNode => ({
+    apiVersion: 'terrace.dev/v1',
+    kind: 'Node',
+    metadata: { name: 'n1' },
+    spec: { bgp: { ...(ipv4Address ? { ipv4Address } : {}), ...(ipv6Address ? { ipv6Address } : {}) } },
+  });
+
+  it('announces an address on a shared subnet as itself', () => {
+    expect(announcedNextHops(node('198.18.0.11/24', '2001:db8::11/64'))).toEqual({ 4: '198.18.0.11', 6: '2001:db8::11' });
+    expect(announcedNextHops(node('198.18.0.11'))).toEqual({ 4: '198.18.0.11' });
+  });
+
+  it('asks for each session\'s local address when the node address is a host address (a loopback)', () => {
+    expect(announcedNextHops(node('198.18.1.1/32', '2001:db8:1::1/128'))).toEqual({ 4: '0.0.0.0', 6: '::' });
+    expect(announcedNextHops(node('198.18.1.1/32', '2001:db8::11/64'))).toEqual({ 4: '0.0.0.0', 6: '2001:db8::11' });
+  });
+
+  it('skips what is not an address', () => {
+    expect(announcedNextHops(node('nonsense/32', '2001:db8::11/999'))).toEqual({});
   });
 });

@@ -365,3 +365,22 @@ describe('computeDesiredPeers: graceful restart and the mesh password', () => {
     expect(r.problems).toEqual(['bgpconfiguration/default: spec.nodeMeshPassword cannot be resolved; the node-to-node mesh is skipped']);
   });
 });
+
+describe('computeDesiredPeers: a dual-homed node (its address on the loopback)', () => {
+  const dh = node('dh', '198.18.1.1/32', { v6: '2001:db8:1::1/128', as: 64601, labels: { rack: 'r1' } });
+  const tor = (name: string, peerIP: string, extra: object = {}) => peer(name, { peerIP, asNumber: 65101, nodeSelector: "rack == 'r1'", ...extra });
+
+  it('peers from the uplink (no local address) with sourceAddress None, with no complaint', () => {
+    const r = computeDesiredPeers({ self: dh, nodes: [dh], configs: [], peers: [tor('t-a', '198.18.11.1', { sourceAddress: 'None' }), tor('t-a6', '2001:db8:11::1', { sourceAddress: 'None' })], matches });
+    expect(r.peers.map((p) => [p.address, p.localAddress])).toEqual([['198.18.11.1', undefined], ['2001:db8:11::1', undefined]]);
+    expect(r.problems).toEqual([]);
+  });
+
+  it('says so when an eBGP peer would bind the session to the loopback address', () => {
+    const r = computeDesiredPeers({ self: dh, nodes: [dh], configs: [], peers: [tor('t-a', '198.18.11.1'), tor('t-a6', '2001:db8:11::1', { sourceAddress: 'None' })], matches });
+    expect(r.peers.find((p) => p.address === '198.18.11.1')?.localAddress).toBe('198.18.1.1');
+    expect(r.problems).toEqual([expect.stringMatching(/^bgppeer\/t-a: node dh's IPv4 BGP address 198\.18\.1\.1 is a host address .* set spec\.sourceAddress: None$/)]);
+    // A node on a shared subnet binds to its address as always, silently.
+    expect(run({ peers: [tor('t-a', '198.18.0.1')] }).problems).toEqual([]);
+  });
+});

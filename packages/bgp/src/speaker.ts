@@ -87,7 +87,12 @@ export type NextHopMode = 'auto' | 'self' | 'keep';
 
 export interface Announcement {
   prefix: Cidr;
-  /** The node's own address (a peer that cannot reach the next hop never selects the route). */
+  /**
+   * The node's own address (a peer that cannot reach the next hop never
+   * selects the route), or the unspecified address (0.0.0.0, ::): each
+   * session's local address, as the agent asks for on a node whose address
+   * is on its loopback.
+   */
   nextHop: IPAddr;
   /** Standard communities `aa:nn` and large communities `aa:nn:mm`, in any order. */
   communities?: readonly string[];

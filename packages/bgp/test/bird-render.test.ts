@@ -47,6 +47,23 @@ describe('bird.conf rendering (golden)', () => {
     expect([...renderBirdConfig(scenarios.ipv6!).protocols.keys()]).toEqual(['ebgp_198_18_0_1', 'ebgp_2001_db8__1', 'ibgp_2001_db8__12']);
   });
 
+  it('leaves the next hop to BIRD on single-hop eBGP sessions only', () => {
+    const text = renderBirdConfig(scenarios['dual-homed']!).text;
+    const filterOf = (proto: string): string | undefined => new RegExp(`protocol bgp ${proto} \\{[^}]*ipv4 \\{ import all; export filter (\\w+);`).exec(text)?.[1];
+    expect(filterOf('ebgp_198_18_11_1')).toBe('terrace_export_ebgp4');
+    expect(filterOf('ebgp_2001_db8_12__1')).toBe('terrace_export_ebgp4');
+    expect(filterOf('ebgp_198_18_7_1')).toBe('terrace_export4');
+    const body = (filter: string): string => new RegExp(`filter ${filter} \\{([^}]*)\\}`).exec(text)?.[1] ?? '';
+    expect(body('terrace_export_ebgp4')).not.toContain('bgp_next_hop');
+    expect(body('terrace_export_ebgp6')).not.toContain('bgp_next_hop');
+    expect(body('terrace_export4')).toContain('bgp_next_hop = 198.18.1.1');
+    // The unspecified next hop (a loopback-addressed node's) is BIRD's to choose on every session.
+    expect(body('terrace_export4')).not.toContain('198.19.0.0/26');
+    expect(body('terrace_export6')).not.toContain('bgp_next_hop');
+    // iBGP keeps the node address whatever the hops.
+    expect(renderBirdConfig(scenarios.mesh!).text).not.toContain('terrace_export_ebgp');
+  });
+
   const base = scenarios['tor-password']!;
   const refuse = (patch: object, field: string): void => {
     const peer = { ...base.peers[0]!, ...patch };

@@ -55,6 +55,22 @@ export const scenarios: Record<string, BirdDesired> = {
     ],
     announcements: [own('fd00:10:244:1::/64', '2001:db8::11'), own('10.244.1.0/26'), own('fd00:10:244:2::/64', '2001:db8::11')],
   },
+  // A dual-homed node (address on its loopback, the router id) with an eBGP
+  // session per family to each of its rack's two ToRs, no fixed source
+  // address; a multihop eBGP peer still gets the node address as next hop.
+  'dual-homed': {
+    global: { asn: 64601, routerId: '198.18.1.1' },
+    peers: [
+      { address: parseIP('198.18.11.1'), asn: 65101, ...FAST, description: 'bgppeer/rack-r1-tor-a' },
+      { address: parseIP('198.18.12.1'), asn: 65101, ...FAST, description: 'bgppeer/rack-r1-tor-b' },
+      { address: parseIP('2001:db8:11::1'), asn: 65101, ...FAST, description: 'bgppeer/rack-r1-tor-a-v6' },
+      { address: parseIP('2001:db8:12::1'), asn: 65101, ...FAST, description: 'bgppeer/rack-r1-tor-b-v6' },
+      { address: parseIP('198.18.7.1'), asn: 65100, ebgpMultihop: 3, localAddress: parseIP('198.18.1.1') },
+    ],
+    // The agent announces a loopback-addressed node's prefixes with the
+    // unspecified next hop: each session's local address.
+    announcements: [own('198.19.0.0/26', '0.0.0.0'), own('198.19.0.64/26', '198.18.1.1'), own('2001:db8:100::/122', '::')],
+  },
   // Communities (standard and large) on some announcements only.
   communities: {
     global: NODE,

@@ -8,9 +8,14 @@
  * What the file holds:
  * - our announcements as static blackhole routes, one protocol per family;
  * - export filters that let out only those static routes, setting the
- *   announced next hop (set in an export filter, BIRD keeps it even towards
- *   eBGP peers) and communities; learned routes are never re-advertised,
- *   except iBGP-learned ones on a node that is a route reflector;
+ *   announced next hop (unless it is the unspecified address, which asks for
+ *   each session's local address) and communities; learned routes are never
+ *   re-advertised, except iBGP-learned ones on a node that is a route
+ *   reflector. A next hop set in an export filter is kept even towards eBGP
+ *   peers, so single-hop eBGP sessions get a filter of their own that leaves
+ *   it to BIRD: the session's local address, which the router can reach on
+ *   the shared link (a dual-homed node's address is on its loopback, where a
+ *   top-of-rack router could not resolve it);
  * - one BGP protocol per peer, carrying both unicast families (MP-BGP) as
  *   the GoBGP backend does;
  * - a kernel protocol per family that writes BGP-learned best routes (ECMP
@@ -69,7 +74,8 @@ function multihopOf(p: PeerConfig, where: string): number | undefined {
 /** The export filter a peer's channel names: the shared one, or its own when its policy rejects something. */
 function exportFilterName(p: PeerConfig, g: GlobalConfig, name: string, reflector: boolean, f: 4 | 6): string {
   if (p.policy && exportRejectLines(p.policy.export, f, `bgp peer ${formatIP(p.address)}`).length > 0) return `${name}_export${f}`;
-  return reflector && p.asn === g.asn ? `terrace_reflect${f}` : `terrace_export${f}`;
+  if (reflector && p.asn === g.asn) return `terrace_reflect${f}`;
+  return singleHopEbgp(p, g) ? `terrace_export_ebgp${f}` : `terrace_export${f}`;
 }
 
 /** A peer's own export filter: the shared statements after its policy's rejections. */
@@ -79,6 +85,11 @@ function peerExportFilter(p: PeerConfig, g: GlobalConfig, name: string, reflecto
   // Reflected routes are not ours: the export rules apply to what we originate.
   const reflect = reflector && p.asn === g.asn ? [`if source = RTS_BGP && proto ~ "ibgp_*" then accept;`] : [];
   return [`filter ${name}_export${f} {`, ...indent([...reflect, `if source = RTS_STATIC && proto = "${OWN(f)}" then {`, ...indent(rejects), '}', ...body]), '}', ''];
+}
+
+/** An eBGP session to a directly connected router: the next hop is the session's own address. */
+function singleHopEbgp(p: PeerConfig, g: GlobalConfig): boolean {
+  return p.asn !== g.asn && multihopOf(p, `bgp peer ${formatIP(p.address)}`) === undefined;
 }
 
 function renderPeer(p: PeerConfig, g: GlobalConfig, name: string, reflector: boolean): string[] {
@@ -167,17 +178,21 @@ function nextHopStatement(p: PeerConfig, where: string): string {
   }
 }
 
-/** The statements that set next hop and communities on our own routes of one family. */
-function ownRouteStatements(anns: readonly Announcement[], f: 4 | 6): string[] {
+/**
+ * The statements that set communities (and, unless `ownNextHop` is false,
+ * the next hop) on our own routes of one family.
+ */
+function ownRouteStatements(anns: readonly Announcement[], f: 4 | 6, ownNextHop = true): string[] {
   const out: string[] = [`if !(source = RTS_STATIC && proto = "${OWN(f)}") then reject;`];
   const byHop = new Map<string, string[]>();
   for (const a of anns) {
     const nh = addrValue(a.nextHop, `announcement ${formatCidr(a.prefix)}`, 'nextHop', f);
+    // The unspecified address asks for each session's local address: BIRD's own choice.
+    if (a.nextHop.value === 0n) continue;
     byHop.set(nh, [...(byHop.get(nh) ?? []), formatCidr(a.prefix)]);
   }
-  for (const [nh, nets] of [...byHop].sort(([x], [y]) => (x < y ? -1 : 1))) {
-    out.push(`if net ~ [ ${nets.join(', ')} ] then bgp_next_hop = ${nh};`);
-  }
+  const hops = ownNextHop ? [...byHop].sort(([x], [y]) => (x < y ? -1 : 1)) : [];
+  for (const [nh, nets] of hops) out.push(`if net ~ [ ${nets.join(', ')} ] then bgp_next_hop = ${nh};`);
   for (const a of anns) {
     if (!a.communities || a.communities.length === 0) continue;
     const where = `announcement ${formatCidr(a.prefix)}`;
@@ -223,6 +238,7 @@ export function renderBirdConfig(d: BirdDesired): RenderedBird {
   }
   const reflector = peers.some((p) => p.routeReflectorClient);
   const multihop = peers.some((p) => multihopOf(p, `bgp peer ${formatIP(p.address)}`) !== undefined);
+  const ebgpDirect = peers.some((p) => singleHopEbgp(p, g));
   const merge = g.multipath ?? true;
 
   const out: string[] = [
@@ -251,12 +267,17 @@ export function renderBirdConfig(d: BirdDesired): RenderedBird {
     const body = ownRouteStatements(familyAnnouncements(d.announcements, f), f);
     out.push(`# Only what we originate goes out, never a learned route.`);
     out.push(`filter terrace_export${f} {`, ...indent(body), '}', '');
+    const ebgpBody = ownRouteStatements(familyAnnouncements(d.announcements, f), f, false);
+    if (ebgpDirect) {
+      out.push('# Towards directly connected eBGP routers BIRD sets the next hop: the session\'s local address.');
+      out.push(`filter terrace_export_ebgp${f} {`, ...indent(ebgpBody), '}', '');
+    }
     if (reflector) {
       out.push('# As a route reflector, also what iBGP peers sent us (BIRD applies the client rules).');
       out.push(`filter terrace_reflect${f} {`, `  if source = RTS_BGP && proto ~ "ibgp_*" then accept;`, ...indent(body), '}', '');
     }
     for (const [name, p] of protocols) {
-      const own = peerExportFilter(p, g, name, reflector, f, body);
+      const own = peerExportFilter(p, g, name, reflector, f, singleHopEbgp(p, g) ? ebgpBody : body);
       if (own.length > 0) out.push(`# ${name}: its BGPFilters' export rules first.`, ...own);
     }
   }
