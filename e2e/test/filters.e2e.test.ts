@@ -16,15 +16,14 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { DEFAULT_GOBGP_API_PORT } from '@terrace/bgp';
 import { cidrContainsCidr, parseCidr } from '@terrace/api';
-import { listNamespaces } from '@terrace/testkit';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { POOL_A, POOL_B, TOR_IP } from '../src/plan.js';
-import { runIn, routesIn, TerraceLab, waitUntil, type RouteEntry } from '../src/index.js';
+import { destroyLab, runIn, routesIn, TerraceLab, waitUntil, type RouteEntry } from '../src/index.js';
 
 const OUTSIDE = '198.18.77.0/24';
-/** The lab's ToR peers: one for GoBGP nodes, one (with BFD) for BIRD nodes. */
-const TOR_PEERS = ['tor', 'tor-bfd'];
+/** The lab's ToR peer (one BGPPeer for every node). */
+const TOR_PEERS = ['tor'];
 const WAIT = 60000;
 
 let lab: TerraceLab;
@@ -39,9 +38,7 @@ beforeAll(async () => {
 }, 180000);
 
 afterAll(async () => {
-  const prefix = lab?.kit.prefix;
-  await lab?.destroy();
-  if (prefix) expect(await listNamespaces(prefix)).toEqual([]);
+  expect(await destroyLab(lab)).toEqual([]);
 }, 60000);
 
 async function route(ns: string, dst: string): Promise<RouteEntry | undefined> {

@@ -12,12 +12,12 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { listNamespaces } from '@terrace/testkit';
-import { TerraceLab, mustRunIn, waitUntil } from '../src/index.js';
+import { destroyLab, TerraceLab, mustRunIn, waitUntil } from '../src/index.js';
 
 let lab: TerraceLab;
 const TOR = '198.18.0.1';
-const PEERS = ['tor', 'tor-bfd'];
+/** The lab's ToR peer (one BGPPeer for every node). */
+const PEERS = ['tor'];
 // Per-run values, so that a hit in a search can only come from this run.
 const TOR_PASSWORD = `tor-${process.pid}-Wq7z`;
 const MESH_PASSWORD = `mesh-${process.pid}-Kp3x`;
@@ -66,9 +66,7 @@ beforeAll(async () => {
 }, 120000);
 
 afterAll(async () => {
-  const prefix = lab?.kit.prefix;
-  await lab?.destroy();
-  if (prefix) expect(await listNamespaces(prefix)).toEqual([]);
+  expect(await destroyLab(lab)).toEqual([]);
 }, 60000);
 
 describe('TCP MD5', () => {
