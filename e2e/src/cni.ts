@@ -5,7 +5,9 @@
  * result or error JSON on stdout. The plugin runs inside the node's
  * namespace, where its agent lives.
  */
+import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
+import type { Lab } from '@terrace/testkit';
 import { NETWORK_NAME } from './plan.js';
 import { cleanEnv, runIn } from './proc.js';
 
@@ -101,4 +103,35 @@ export function resultIPv6(result: Record<string, unknown>): string {
   const v6 = ips?.map((i) => i.address ?? '').find((a) => a.includes(':'));
   if (!v6) throw new Error(`CNI result has no IPv6 address: ${JSON.stringify(result)}`);
   return v6.split('/')[0] as string;
+}
+
+export class CniFailure extends Error {
+  constructor(
+    readonly command: string,
+    readonly outcome: CniOutcome,
+  ) {
+    super(`terrace CNI ${command} exited ${outcome.code}: ${JSON.stringify(outcome.json)} ${outcome.stderr.trim()}`);
+  }
+}
+
+/**
+ * A pod as a runtime makes one: a namespace `pod-<name>` and a CNI ADD for it
+ * through the real plugin (a fresh container ID). A failed ADD throws
+ * CniFailure and the namespace goes again.
+ */
+export async function addPodThroughCni(
+  kit: Lab,
+  name: string,
+  call: Omit<CniCall, 'command' | 'containerId' | 'podNs' | 'podName'>,
+): Promise<{ ns: string; containerId: string; out: CniOutcome; result: Record<string, unknown> }> {
+  const ns = await kit.addNamespace(`pod-${name}`);
+  const containerId = randomBytes(16).toString('hex');
+  try {
+    const out = await callCni({ ...call, command: 'ADD', containerId, podNs: ns, podName: name });
+    if (out.code !== 0 || !out.json) throw new CniFailure('ADD', out);
+    return { ns, containerId, out, result: out.json };
+  } catch (e) {
+    await kit.removeNamespace(ns);
+    throw e;
+  }
 }

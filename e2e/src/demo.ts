@@ -5,10 +5,9 @@
  * they ping each other, terracectl shows what the cluster knows, the ToR
  * shows what it learned over BGP, and everything is torn down again.
  */
-import { listNamespaces } from '@terrace/testkit';
 import { TerraceLab } from './lab.js';
 import { ETCD_URL, POOL_A, POOL_B, TOR_IP, nodeIp } from './plan.js';
-import { elapsedS, indent, say, step } from './narrate.js';
+import { elapsedS, indent, runDemo, say, step, tearDown } from './narrate.js';
 import { runIn } from './proc.js';
 
 async function ctl(lab: TerraceLab, args: string[]): Promise<void> {
@@ -82,21 +81,10 @@ async function main(): Promise<number> {
     say('node-3\'s agent keeps only its blackhole and pod routes; everything it learned over BGP is BIRD\'s own');
     ok = true;
   } finally {
-    step('Tearing down: daemons stopped by PID, namespaces deleted');
-    const prefix = lab.kit.prefix;
-    if (!ok) process.stdout.write(`${lab.diagnostics()}\n`);
-    await lab.destroy();
-    const left = await listNamespaces(prefix);
-    say(left.length === 0 ? `nothing left behind (no namespace starts with ${prefix})` : `LEFT BEHIND: ${left.join(', ')}`);
+    await tearDown(lab, ok);
   }
   say(`done in ${elapsedS()} s`);
   return 0;
 }
 
-main().then(
-  (code) => process.exit(code),
-  (e: unknown) => {
-    process.stderr.write(`demo failed: ${(e as Error).stack ?? String(e)}\n`);
-    process.exit(1);
-  },
-);
+runDemo(main);

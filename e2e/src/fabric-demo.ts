@@ -6,10 +6,9 @@
  * of rack 1 loses power while a pod pings across it, and everything is torn
  * down again.
  */
-import { listNamespaces } from '@terrace/testkit';
 import { FabricLab, torName, type FabricPod } from './fabric.js';
 import { pingsDuring } from './hosts.js';
-import { elapsedS, indent, say, step } from './narrate.js';
+import { elapsedS, indent, runDemo, say, step, tearDown } from './narrate.js';
 import { FABRIC_POOL_V6, POOL_A } from './plan.js';
 import { mustRunIn, runIn, waitUntil } from './proc.js';
 
@@ -78,21 +77,10 @@ async function main(): Promise<number> {
     await pingShow(p3, p1, 6);
     ok = true;
   } finally {
-    step('Tearing down: daemons stopped by PID, namespaces deleted');
-    const prefix = lab.kit.prefix;
-    if (!ok) process.stdout.write(`${lab.diagnostics()}\n`);
-    await lab.destroy();
-    const left = await listNamespaces(prefix);
-    say(left.length === 0 ? `nothing left behind (no namespace starts with ${prefix})` : `LEFT BEHIND: ${left.join(', ')}`);
+    await tearDown(lab, ok);
   }
   say(`done in ${elapsedS()} s`);
   return 0;
 }
 
-main().then(
-  (code) => process.exit(code),
-  (e: unknown) => {
-    process.stderr.write(`demo failed: ${(e as Error).stack ?? String(e)}\n`);
-    process.exit(1);
-  },
-);
+runDemo(main);

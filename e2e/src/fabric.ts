@@ -15,16 +15,15 @@
  * As in TerraceLab, every process runs in a lab namespace and is tracked by
  * PID, and `destroy()` (also on process exit) removes everything.
  */
-import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLab, onProcessExit, startFrr, type Daemon, type FrrRouter, type Lab } from '@terrace/testkit';
-import { callCni, cniStateDir, resultIPv4, resultIPv6, type CniOutcome } from './cni.js';
+import { addPodThroughCni, cniStateDir, resultIPv4, resultIPv6 } from './cni.js';
 import { renderFabricBfdd, renderFabricBgpd, type FabricNeighbor, type FabricRouter } from './fabric-frr.js';
 import { fabricManifests } from './fabric-manifests.js';
 import { killBirdsOn, spawnGobgpd, startBirdSidecar, startLabEtcd, writeInitialBirdConf } from './hosts.js';
-import { CniFailure, type LabNode } from './lab.js';
+import type { LabNode } from './lab.js';
 import {
   CLUSTER,
   ETCD_IP,
@@ -325,27 +324,14 @@ export class FabricLab {
   /** A pod with an IPv4 and an IPv6 address on `nodeName`, through the real plugin. */
   async addPod(nodeName: string, name: string): Promise<FabricPod> {
     const node = this.node(nodeName);
-    const ns = await this.kit.addNamespace(`pod-${name}`);
-    const containerId = randomBytes(16).toString('hex');
-    let out: CniOutcome;
-    try {
-      out = await callCni({
-        command: 'ADD',
-        nodeNs: node.ns,
-        cniPath: this.cniPath,
-        agentSocket: node.socket,
-        containerId,
-        podNs: ns,
-        podName: name,
-        ipv4Pools: [POOL_A.name],
-        ipv6Pools: [FABRIC_POOL_V6.name],
-      });
-      if (out.code !== 0 || !out.json) throw new CniFailure('ADD', out);
-    } catch (e) {
-      await this.kit.removeNamespace(ns);
-      throw e;
-    }
-    const pod: FabricPod = { name, node: nodeName, ns, containerId, ip: resultIPv4(out.json), ip6: resultIPv6(out.json), result: out.json };
+    const { ns, containerId, result } = await addPodThroughCni(this.kit, name, {
+      nodeNs: node.ns,
+      cniPath: this.cniPath,
+      agentSocket: node.socket,
+      ipv4Pools: [POOL_A.name],
+      ipv6Pools: [FABRIC_POOL_V6.name],
+    });
+    const pod: FabricPod = { name, node: nodeName, ns, containerId, ip: resultIPv4(result), ip6: resultIPv6(result), result };
     this.pods.set(name, pod);
     return pod;
   }

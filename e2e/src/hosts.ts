@@ -7,7 +7,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Daemon, Lab } from '@terrace/testkit';
+import { listNamespaces, type Daemon, type Lab } from '@terrace/testkit';
 import { GOBGP_API } from './plan.js';
 import { runIn, waitUntil } from './proc.js';
 
@@ -139,4 +139,15 @@ export async function pingsDuring(fromNs: string, ip: string, disrupt: () => Pro
   let gap = 0;
   for (let i = 1; i < replies.length; i++) gap = Math.max(gap, (replies[i] as number) - (replies[i - 1] as number));
   return { transmitted: Number(m[1]), received: Number(m[2]), lost: Number(m[1]) - Number(m[2]), longestGapMs: Math.round(gap) };
+}
+
+/**
+ * Tears a lab down and lists the namespaces of its run that are still there,
+ * which a test's afterAll expects to be none.
+ */
+export async function destroyLab(lab: { readonly kit: Lab; destroy(): Promise<void> } | undefined): Promise<string[]> {
+  if (!lab) return [];
+  const prefix = lab.kit.prefix;
+  await lab.destroy();
+  return listNamespaces(prefix);
 }

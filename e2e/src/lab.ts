@@ -15,12 +15,11 @@
  * run on process exit, SIGINT and SIGTERM) stops every daemon, deletes every
  * namespace and removes the run's temporary directory.
  */
-import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLab, onProcessExit, startFrr, type Daemon, type FrrRouter, type Lab } from '@terrace/testkit';
-import { callCni, cniStateDir, resultIPv4, type CniOutcome } from './cni.js';
+import { addPodThroughCni, callCni, CniFailure, cniStateDir, resultIPv4, type CniOutcome } from './cni.js';
 import { addInternet } from './internet.js';
 import { labManifests, reflectorManifests, type PoolDef } from './manifests.js';
 import { CLUSTER, ETCD_IP, POOL_A, ETCD_URL, FABRIC_PREFIX_LEN, GOBGP_API, LAB_BFD, NODE_ASN, TOR_ASN, TOR_IP, nodeIp } from './plan.js';
@@ -101,15 +100,6 @@ export interface LabPod {
   result: Record<string, unknown>;
   /** How long the CNI ADD took, in ms. */
   addMs: number;
-}
-
-export class CniFailure extends Error {
-  constructor(
-    readonly command: string,
-    readonly outcome: CniOutcome,
-  ) {
-    super(`terrace CNI ${command} exited ${outcome.code}: ${JSON.stringify(outcome.json)} ${outcome.stderr.trim()}`);
-  }
 }
 
 export class TerraceLab {
@@ -525,27 +515,14 @@ export class TerraceLab {
    */
   async addPod(nodeName: string, name: string, opts: { pools?: readonly string[]; podNamespace?: string } = {}): Promise<LabPod> {
     const node = this.node(nodeName);
-    const ns = await this.kit.addNamespace(`pod-${name}`);
-    const containerId = randomBytes(16).toString('hex');
-    let out: CniOutcome;
-    try {
-      out = await callCni({
-        command: 'ADD',
-        nodeNs: node.ns,
-        cniPath: this.cniPath,
-        agentSocket: node.socket,
-        containerId,
-        podNs: ns,
-        podName: name,
-        podNamespace: opts.podNamespace ?? 'default',
-        ipv4Pools: opts.pools ?? [POOL_A.name],
-      });
-      if (out.code !== 0 || !out.json) throw new CniFailure('ADD', out);
-    } catch (e) {
-      await this.kit.removeNamespace(ns);
-      throw e;
-    }
-    const pod: LabPod = { name, node: nodeName, ns, containerId, ip: resultIPv4(out.json), result: out.json, addMs: out.ms };
+    const { ns, containerId, out, result } = await addPodThroughCni(this.kit, name, {
+      nodeNs: node.ns,
+      cniPath: this.cniPath,
+      agentSocket: node.socket,
+      podNamespace: opts.podNamespace ?? 'default',
+      ipv4Pools: opts.pools ?? [POOL_A.name],
+    });
+    const pod: LabPod = { name, node: nodeName, ns, containerId, ip: resultIPv4(result), result, addMs: out.ms };
     this.pods.set(name, pod);
     return pod;
   }

@@ -6,8 +6,7 @@
  * both backends. The scenarios run in order on one lab.
  */
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { listNamespaces } from '@terrace/testkit';
-import { POOL_A, POOL_B, TerraceLab, labManifests, poolManifest, routesIn, waitUntil, type RouteEntry } from '../src/index.js';
+import { destroyLab, POOL_A, POOL_B, TerraceLab, labManifests, poolManifest, routesIn, waitUntil, type RouteEntry } from '../src/index.js';
 
 let lab: TerraceLab;
 const NODES = ['node-1', 'node-2', 'node-3'];
@@ -92,9 +91,7 @@ beforeAll(async () => {
 }, 120000);
 
 afterAll(async () => {
-  const prefix = lab?.kit.prefix;
-  await lab?.destroy();
-  if (prefix) expect(await listNamespaces(prefix)).toEqual([]);
+  expect(await destroyLab(lab)).toEqual([]);
 }, 60000);
 
 describe('announcements: communities, service cidrs, disableBGPExport (GoBGP and BIRD nodes)', () => {

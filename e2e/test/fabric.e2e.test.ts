@@ -7,8 +7,7 @@
  * run in order on one fabric; the last one powers off ToR A of rack 1.
  */
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { listNamespaces } from '@terrace/testkit';
-import { FabricLab, pingsDuring, planeNet, torName, waitForPing, waitUntil, type FabricPod, type RouteEntry } from '../src/index.js';
+import { destroyLab, FabricLab, pingsDuring, planeNet, torName, waitForPing, waitUntil, type FabricPod, type RouteEntry } from '../src/index.js';
 
 let lab: FabricLab;
 const pods: FabricPod[] = [];
@@ -44,9 +43,7 @@ beforeAll(async () => {
 }, 180000);
 
 afterAll(async () => {
-  const prefix = lab?.kit.prefix;
-  await lab?.destroy();
-  if (prefix) expect(await listNamespaces(prefix)).toEqual([]);
+  expect(await destroyLab(lab)).toEqual([]);
 }, 60000);
 
 describe('the fabric: dual-homed, dual-stack nodes behind two ToRs per rack', () => {

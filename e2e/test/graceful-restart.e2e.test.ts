@@ -9,8 +9,7 @@
  * lost about 310 echoes and of gobgpd about 550.
  */
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { listNamespaces } from '@terrace/testkit';
-import { TerraceLab, routesIn, waitUntil, type RouteEntry } from '../src/index.js';
+import { destroyLab, TerraceLab, routesIn, waitUntil, type RouteEntry } from '../src/index.js';
 
 interface BlockRow {
   cidr: string;
@@ -99,9 +98,7 @@ beforeAll(async () => {
 }, 180000);
 
 afterAll(async () => {
-  const prefix = lab?.kit.prefix;
-  await lab?.destroy();
-  if (prefix) expect(await listNamespaces(prefix)).toEqual([]);
+  expect(await destroyLab(lab)).toEqual([]);
 }, 60000);
 
 describe('graceful restart of a node\'s BGP daemon', () => {

@@ -7,8 +7,7 @@
  * off node-3, then node-2.
  */
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { listNamespaces } from '@terrace/testkit';
-import { RouteWatcher, TerraceLab, routesIn, waitUntil, type RouteEntry } from '../src/index.js';
+import { destroyLab, RouteWatcher, TerraceLab, routesIn, waitUntil, type RouteEntry } from '../src/index.js';
 
 interface BlockRow {
   cidr: string;
@@ -48,9 +47,7 @@ beforeAll(async () => {
 }, 120000);
 
 afterAll(async () => {
-  const prefix = lab?.kit.prefix;
-  await lab?.destroy();
-  if (prefix) expect(await listNamespaces(prefix)).toEqual([]);
+  expect(await destroyLab(lab)).toEqual([]);
 }, 60000);
 
 describe('a mixed cluster: GoBGP and BIRD nodes', () => {

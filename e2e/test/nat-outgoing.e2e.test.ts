@@ -8,8 +8,7 @@
  * takes the node's table away.
  */
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { listNamespaces } from '@terrace/testkit';
-import { INTERNET_IP, TerraceLab, poolManifest, runIn, seenAs, startAddressEcho, waitUntil, type LabPod, type PoolDef } from '../src/index.js';
+import { destroyLab, INTERNET_IP, TerraceLab, poolManifest, runIn, seenAs, startAddressEcho, waitUntil, type LabPod, type PoolDef } from '../src/index.js';
 
 const NAT_POOL: PoolDef = { name: 'nat-out', cidr: '198.19.160.0/20', blockSize: 26, natOutgoing: true };
 const NODES = ['node-1', 'node-2'];
@@ -49,9 +48,7 @@ beforeAll(async () => {
 }, 180000);
 
 afterAll(async () => {
-  const prefix = lab?.kit.prefix;
-  await lab?.destroy();
-  if (prefix) expect(await listNamespaces(prefix)).toEqual([]);
+  expect(await destroyLab(lab)).toEqual([]);
 }, 60000);
 
 describe('natOutgoing, GoBGP and BIRD nodes', () => {

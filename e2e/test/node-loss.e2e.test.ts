@@ -6,8 +6,7 @@
  * blocks are freed. The survivors keep talking throughout.
  */
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { listNamespaces } from '@terrace/testkit';
-import { TerraceLab, routesIn, waitUntil } from '../src/index.js';
+import { destroyLab, TerraceLab, routesIn, waitUntil } from '../src/index.js';
 
 interface BlockRow {
   cidr: string;
@@ -25,9 +24,7 @@ beforeAll(async () => {
 }, 120000);
 
 afterAll(async () => {
-  const prefix = lab?.kit.prefix;
-  await lab?.destroy();
-  if (prefix) expect(await listNamespaces(prefix)).toEqual([]);
+  expect(await destroyLab(lab)).toEqual([]);
 }, 60000);
 
 describe('node loss', () => {

@@ -4,8 +4,7 @@
  * The scenarios run in order on one lab; each leaves it in a known state.
  */
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { listNamespaces } from '@terrace/testkit';
-import { POOL_B, TerraceLab, callCni, routesIn, waitUntil, type RouteEntry } from '../src/index.js';
+import { destroyLab, POOL_B, TerraceLab, callCni, routesIn, waitUntil, type RouteEntry } from '../src/index.js';
 
 interface BlockRow {
   cidr: string;
@@ -47,9 +46,7 @@ beforeAll(async () => {
 }, 120000);
 
 afterAll(async () => {
-  const prefix = lab?.kit.prefix;
-  await lab?.destroy();
-  if (prefix) expect(await listNamespaces(prefix)).toEqual([]);
+  expect(await destroyLab(lab)).toEqual([]);
 }, 60000);
 
 describe('pods on the wire', () => {

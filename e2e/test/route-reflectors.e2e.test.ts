@@ -7,8 +7,7 @@
  * next hop, and after node-1 loses power node-2 alone keeps them connected.
  */
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { listNamespaces } from '@terrace/testkit';
-import { TerraceLab, routesIn, waitUntil, type LabPod, type RouteEntry } from '../src/index.js';
+import { destroyLab, TerraceLab, routesIn, waitUntil, type LabPod, type RouteEntry } from '../src/index.js';
 
 let lab: TerraceLab;
 const pods = new Map<string, LabPod>();
@@ -48,9 +47,7 @@ beforeAll(async () => {
 }, 300000);
 
 afterAll(async () => {
-  const prefix = lab?.kit.prefix;
-  await lab?.destroy();
-  if (prefix) expect(await listNamespaces(prefix)).toEqual([]);
+  expect(await destroyLab(lab)).toEqual([]);
 }, 60000);
 
 describe('route reflectors (mesh off, 2 reflectors: BIRD and GoBGP)', () => {
