@@ -207,7 +207,9 @@ export class GobgpSpeaker implements BgpSpeaker {
         graceMs: this.opts.restartGraceMs ?? DEFAULT_STALE_GRACE_MS,
         onEvents: (evs) => this.events.publish(evs),
         onError: (e) => this.report(e),
-        restartTimeOf: (peer) => this.peers.get(peer)?.gracefulRestart?.restartTime,
+        // A peer BFD holds down is gone, not restarting: its paths go at once
+        // (gobgpd drops them on the DisablePeer too), whatever restart time it had.
+        restartTimeOf: (peer) => (this.bfd.holds(peer) ? undefined : this.peers.get(peer)?.gracefulRestart?.restartTime),
         // The feed closes when gobgpd exits: check at once (a pass against a
         // daemon that is gone fails and is retried with backoff; the channel
         // becoming ready again runs the next one without waiting for it).
