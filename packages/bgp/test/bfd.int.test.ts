@@ -20,6 +20,7 @@ import { createLab, listNamespaces, onProcessExit, startFrr, waitFor, type FrrRo
 import { BfdManager, type BfdChange } from '../src/bfd/manager.js';
 import { BirdSpeaker } from '../src/bird/speaker.js';
 import { PeerState_AdminState } from '../src/gen/gobgp_pb.js';
+import { HOLD_DOWN_MS } from '../src/gobgp/bfd.js';
 import { GobgpSpeaker } from '../src/gobgp/speaker.js';
 import type { PeerConfig, PeerStatus } from '../src/speaker.js';
 
@@ -194,18 +195,36 @@ describe('BFD run by the agent for gobgpd', () => {
     }
   });
 
-  it('gobgpd restarts while BFD holds the peers down: the new gobgpd gets them disabled too', async () => {
+  it('gobgpd restarts while BFD holds the peers down: the new gobgpd gets them disabled too, until the hold-down ends', async () => {
     const pid = g.daemon!.pid!;
     const errorsBefore = errors.length;
     process.kill(pid, 'SIGKILL');
     await waitFor('gobgpd restarted', () => g.daemon!.pid !== undefined && g.daemon!.pid !== pid, 15000, 50);
-    await waitFor('the restarted gobgpd has both peers disabled', async () => {
-      const st = await Promise.all([B.v4, B.v6].map((a) => adminDown(a).catch(() => false)));
-      return st.every(Boolean);
+    // Disabled again while the hold-down lasts, or enabled after it: never
+    // established, and BIRD's routes stay away (its link is still down).
+    await waitFor('the restarted gobgpd has both peers', async () => {
+      const st = await Promise.all([B.v4, B.v6].map((a) => status(a).catch(() => undefined)));
+      return st.every((x) => x !== undefined);
     }, 20000, 100);
     // Calls that met the dead gobgpd failed, as they should; nothing else may.
     const later = errors.splice(errorsBefore);
     errors.push(...later.filter((e) => !/g\.sock: \w+: (read ECONNRESET|No connection established)/.test(e)));
+  });
+
+  it('the hold-down ends on its own: the peers are enabled again while BFD is still down, and stay unestablished without their link', async () => {
+    await new Promise((r) => setTimeout(r, HOLD_DOWN_MS + 500));
+    await waitFor('both peers enabled again', async () => {
+      const st = await Promise.all([B.v4, B.v6].map((a) => adminDown(a)));
+      return st.every((d) => !d);
+    }, 10000, 100);
+    for (const a of [B.v4, B.v6]) {
+      const s = await status(a);
+      expect(s?.bfd).toBe('down');
+      expect(s?.state).not.toBe('established');
+      expect(s?.info).not.toMatch(/held down/);
+    }
+    const l = learned();
+    expect(l.has(B_NET4) || l.has(B_NET6)).toBe(false);
   });
 
   it('the link comes back: BFD Up again, the BGP peers are enabled and BIRD\'s routes return', async () => {

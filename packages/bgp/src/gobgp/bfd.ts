@@ -4,10 +4,17 @@
  * session goes from Up to Down, the BGP peer is disabled at once
  * (DisablePeer: gobgpd drops the session and every path it learned from it,
  * and tells our BMP station the peer went down, so the learned routes and the
- * kernel routes go with it), and it stays disabled until BFD is Up again
- * (EnablePeer). A peer whose BFD session never came up is left alone: BGP
- * still works with a peer that does not run BFD, it just detects loss by its
- * hold timer.
+ * kernel routes go with it), and it stays disabled until BFD is Up again or
+ * HOLD_DOWN_MS have passed (EnablePeer), whichever comes first. A peer whose
+ * BFD session never came up is left alone: BGP still works with a peer that
+ * does not run BFD, it just detects loss by its hold timer.
+ *
+ * The hold-down ends on its own, as BIRD's and FRR's do (a BFD Down brings
+ * the session down; they dial again after their error wait, BFD or not): a
+ * router that stops running BFD for the session (its neighbor reconfigured
+ * without it, or a router that creates its BFD session only once BGP is up)
+ * would otherwise never get the BGP session back. A peer that is really gone
+ * does not answer the redial either, so nothing is learned from it.
  *
  * The hold-down is desired state of its own: every reconcile pass of the
  * speaker calls enforce() with what gobgpd lists, so a gobgpd that restarted
@@ -44,6 +51,9 @@ export function bfdPeersOf(peers: Iterable<PeerConfig>): BfdPeer[] {
   return out;
 }
 
+/** How long BFD holds a BGP peer down after its session went down, unless it comes Up sooner (BIRD's connect retry). */
+export const HOLD_DOWN_MS = 5000;
+
 /** How long one admin change may take to show in ListPeer before it is asked for again. */
 const ADMIN_SETTLE_MS = 1000;
 const ADMIN_POLL_MS = 20;
@@ -54,6 +64,8 @@ export class GobgpBfd {
   private readonly manager: BfdManager;
   /** BGP peers BFD holds down (desired: disabled in gobgpd). */
   private readonly held = new Set<string>();
+  /** The timer that ends each hold-down. */
+  private readonly releases = new Map<string, NodeJS.Timeout>();
   /** Peers we disabled and have not seen enabled again since: only these are ours to enable. */
   private readonly ours = new Set<string>();
   /** One admin change at a time per peer, each for the latest desired state. */
@@ -79,9 +91,7 @@ export class GobgpBfd {
     this.wanted = new Set(peers.map((p) => p.address));
     // A peer that no longer asks for BFD (or is gone) is no longer held down.
     for (const a of [...this.held]) {
-      if (this.wanted.has(a)) continue;
-      this.held.delete(a);
-      void this.schedule(a);
+      if (!this.wanted.has(a)) this.release(a);
     }
   }
 
@@ -109,7 +119,7 @@ export class GobgpBfd {
       // them until their BFD session is Up, as it would have.
       for (const a of this.wanted) {
         if (listed.get(a) !== true || this.state(a) === 'up') continue;
-        this.held.add(a);
+        this.hold(a);
         this.ours.add(a);
       }
       this.adopted = true;
@@ -121,6 +131,8 @@ export class GobgpBfd {
 
   async close(): Promise<void> {
     this.closed = true;
+    for (const t of this.releases.values()) clearTimeout(t);
+    this.releases.clear();
     await this.manager.close();
     await Promise.all(this.queues.values());
   }
@@ -129,12 +141,28 @@ export class GobgpBfd {
     // A peer that stopped its BFD on purpose (AdminDown: its agent restarting)
     // has not lost the path: its BGP session stays as it is (RFC 5882 §3.2).
     if (c.from === 'up' && c.to === 'down' && !c.peerAdminDown) {
-      this.held.add(c.address);
+      this.hold(c.address);
       void this.schedule(c.address);
-    } else if (c.to === 'up' && this.held.delete(c.address)) {
-      void this.schedule(c.address);
+    } else if (c.to === 'up') {
+      this.release(c.address);
     }
     this.opts.onChange?.(c);
+  }
+
+  /** Holds the peer down (the caller schedules the disable) until release(), at most HOLD_DOWN_MS. */
+  private hold(address: string): void {
+    this.held.add(address);
+    clearTimeout(this.releases.get(address));
+    const t = setTimeout(() => this.release(address), HOLD_DOWN_MS);
+    t.unref();
+    this.releases.set(address, t);
+  }
+
+  /** Ends the peer's hold-down, if any, and schedules its enable. */
+  private release(address: string): void {
+    clearTimeout(this.releases.get(address));
+    this.releases.delete(address);
+    if (this.held.delete(address) && !this.closed) void this.schedule(address);
   }
 
   /** Queues a change of the peer's admin state towards whatever is desired when it runs. */
