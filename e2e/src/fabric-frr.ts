@@ -26,8 +26,9 @@ export interface FabricRouter {
   nodeRanges?: { v4: string; v6: string };
   /**
    * BFD towards the nodes with these timers (bfdd must run: renderFabricBfdd).
-   * Nodes that do not answer (gobgpd has no BFD) keep their sessions: FRR
-   * takes a session down only when its BFD session goes from up to down.
+   * Every node answers (BIRD itself, a GoBGP node through its agent); one
+   * that did not would keep its session: FRR takes a session down only when
+   * its BFD session goes from up to down.
    */
   nodeBfd?: FrrBfd;
 }

@@ -37,7 +37,7 @@ export function fabricManifests(racks: number): string {
             `  nodeSelector: "rack == 'r${rack}'"`,
             '  sourceAddress: None',
             `  keepaliveTime: ${KEEPALIVE}`,
-            // Acted on by BIRD nodes; a GoBGP node peers without it and says so in its status.
+            // BIRD nodes run it themselves, GoBGP nodes through their agent.
             '  bfd:',
             `    interval: ${LAB_BFD.intervalMs}ms`,
             `    multiplier: ${LAB_BFD.multiplier}`,
