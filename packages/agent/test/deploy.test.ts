@@ -157,6 +157,54 @@ describe('daemon flags in systemd units and Kubernetes manifests', () => {
   });
 });
 
+describe('deploy/systemd/terrace-bird.service: the BIRD sidecar', () => {
+  const unitPath = join(DEPLOY_DIR, 'systemd', 'terrace-bird.service');
+  const unit = readFileSync(unitPath, 'utf8');
+  const line = (key: string): string => {
+    const l = unit.split('\n').find((x) => x.startsWith(`${key}=`));
+    if (!l) throw new Error(`terrace-bird.service has no ${key}=`);
+    return l.slice(key.length + 1);
+  };
+  const dir = `/run/${line('RuntimeDirectory')}`;
+  /** The agent flags a BIRD node adds, as terrace-agent.default shows them. */
+  const agentBirdArgs = (): string[] => {
+    const m = /^#\s+(--bgp-backend=bird .*)$/m.exec(readFileSync(join(DEPLOY_DIR, 'systemd', 'terrace-agent.default'), 'utf8'));
+    if (!m?.[1]) throw new Error('terrace-agent.default shows no BIRD flags');
+    return m[1].trim().split(/\s+/);
+  };
+
+  it('runs bird on the directory a BIRD node\'s agent is told, and the agent accepts those flags', () => {
+    const args = agentBirdArgs();
+    expect(args).toContain(`--bird-dir=${dir}`);
+    expect(() => checkInvocation({ where: 'terrace-agent.default', program: 'terrace-agent', args: ['--node-ip=198.18.0.11', ...args] })).not.toThrow();
+    const bird = systemdInvocations(unitPath).find((i) => i.program === 'bird');
+    expect(bird?.args).toEqual(['-f', '-R', '-c', `${dir}/bird.conf`, '-s', `${dir}/bird.ctl`]);
+    // Not the agent's own runtime directory, which systemd removes when the agent stops.
+    expect(readFileSync(join(DEPLOY_DIR, 'systemd', 'terrace-agent.service'), 'utf8')).not.toMatch(new RegExp(`RuntimeDirectory=${line('RuntimeDirectory')}\\b`));
+  });
+
+  it('writes, on a first start, a bird.conf that bird accepts (bird -p), and keeps one already there', () => {
+    const tmp = mkdtempSync(join(tmpdir(), 'terrace-bird-unit-'));
+    try {
+      // systemd turns %% into %; the command then runs with the example's environment.
+      const pre = line('ExecStartPre').replace(/%%/g, '%').split(dir).join(tmp);
+      const shell = /^\/bin\/sh -c '(.*)'$/.exec(pre)?.[1];
+      expect(shell).toBeDefined();
+      const env = { ...process.env, TERRACE_BIRD_ROUTER_ID: '198.18.0.13' };
+      execFileSync('/bin/sh', ['-c', shell as string], { env });
+      const conf = join(tmp, 'bird.conf');
+      expect(readFileSync(conf, 'utf8')).toBe('router id 198.18.0.13;\nprotocol device terrace_device { }\n');
+      const check = spawnSync('bird', ['-p', '-c', conf], { encoding: 'utf8' });
+      expect([check.status, check.stderr]).toEqual([0, '']);
+      writeFileSync(conf, '# rendered by the agent\n');
+      execFileSync('/bin/sh', ['-c', shell as string], { env });
+      expect(readFileSync(conf, 'utf8')).toBe('# rendered by the agent\n');
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('deploy/kubernetes: manifests', () => {
   const docs = k8sDocs();
   const workloads = docs.filter(({ doc }) => doc['kind'] === 'DaemonSet' || doc['kind'] === 'Deployment');
