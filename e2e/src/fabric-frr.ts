@@ -31,6 +31,12 @@ export interface FabricRouter {
    * its BFD session goes from up to down.
    */
   nodeBfd?: FrrBfd;
+  /**
+   * Offer the nodes a default route of each family (`default-originate`), as
+   * ToRs that are the rack's way out do. Nodes take it only through a
+   * BGPFilter: their default import policy accepts pool prefixes alone.
+   */
+  defaultToNodes?: boolean;
 }
 
 const GROUPS = { 4: 'NODES', 6: 'NODES6' } as const;
@@ -60,6 +66,7 @@ export function renderFabricBgpd(r: FabricRouter): string {
   for (const fam of [4, 6] as const) {
     lines.push(` address-family ipv${fam} unicast`, `  maximum-paths ${FABRIC_MAX_PATHS}`);
     if (r.nodeRanges) lines.push(`  neighbor ${GROUPS[fam]} activate`);
+    if (r.nodeRanges && r.defaultToNodes) lines.push(`  neighbor ${GROUPS[fam]} default-originate`);
     for (const n of r.neighbors.filter((x) => x.address.includes(':') === (fam === 6))) lines.push(`  neighbor ${n.address} activate`);
     lines.push(' exit-address-family');
   }

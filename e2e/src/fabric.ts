@@ -196,7 +196,7 @@ export class FabricLab {
       { address: link.spine.v6, asn: SPINE_ASN, description: 'spine-v6' },
     ];
     // The rack's nodes come in through the plane's listen ranges.
-    const cfg = { hostname: name, asn: rackAsn(rack), routerId: net.tor.v4, neighbors, nodeRanges: { v4: net.v4, v6: net.v6 }, nodeBfd: LAB_BFD };
+    const cfg = { hostname: name, asn: rackAsn(rack), routerId: net.tor.v4, neighbors, nodeRanges: { v4: net.v4, v6: net.v6 }, nodeBfd: LAB_BFD, defaultToNodes: true };
     this.tors.set(name, await this.startRouter(ns, cfg, renderFabricBfdd(LAB_BFD)));
   }
 

@@ -105,6 +105,53 @@ describe('the fabric: dual-homed, dual-stack nodes behind two ToRs per rack', ()
     }
   }, 60000);
 
+  test('the ToRs offer a default route: refused by default; a BGPFilter on the ToR peers takes it as ECMP over both uplinks, v4 and v6', async () => {
+    const defaults = async (): Promise<Map<string, { gateway: string; dev: string }[]>> => {
+      const out = new Map<string, { gateway: string; dev: string }[]>();
+      for (const n of lab.nodes.values()) {
+        for (const fam of [4, 6] as const) {
+          const r = (await lab.routes(n.ns, fam)).find((x) => x.dst === 'default');
+          if (r) out.set(`${n.name} v${fam}`, hops(r));
+        }
+      }
+      return out;
+    };
+    // The ToRs send it (default-originate); the default import policy refuses it.
+    expect([...(await defaults()).keys()]).toEqual([]);
+    const torPeers = [1, 2].flatMap((rack) => ['a', 'b'].flatMap((plane) => [`rack-r${rack}-tor-${plane}`, `rack-r${rack}-tor-${plane}-v6`]));
+    const setFilters = async (names: string[] | null): Promise<void> => {
+      for (const p of torPeers) await lab.mustCtl(['patch', 'bgppeer', p, '-p', JSON.stringify({ spec: { filters: names } })]);
+    };
+    await lab.apply(
+      [
+        'apiVersion: projectcalico.org/v3',
+        'kind: BGPFilter',
+        'metadata:',
+        '  name: take-default',
+        'spec:',
+        '  importV4:',
+        '    - { action: Accept, matchOperator: Equal, cidr: 0.0.0.0/0 }',
+        '  importV6:',
+        '    - { action: Accept, matchOperator: Equal, cidr: "::/0" }',
+        '',
+      ].join('\n'),
+    );
+    await setFilters(['take-default']);
+    const want = lab.nodes.size * 2;
+    let seen = new Map<string, { gateway: string; dev: string }[]>();
+    try {
+      await waitUntil('a default route over both uplinks on every node, v4 and v6', async () => {
+        seen = await defaults();
+        return seen.size === want && [...seen.values()].every((h) => h.map((x) => x.dev).sort().join(',') === 'eth-a,eth-b');
+      }, 30000, 200);
+    } catch (e) {
+      throw new Error(`${(e as Error).message}: ${JSON.stringify([...seen])}`);
+    }
+    // The ToR-loss scenario below runs without it, as the fabric started.
+    await setFilters(null);
+    await waitUntil('the default routes gone again', async () => (await defaults()).size === 0, 30000, 200);
+  }, 90000);
+
   test('ToR A of rack 1 loses power: pings across racks recover and rack 1 routes only over plane B', async () => {
     const [p1, p2, p3, p4] = pods as [FabricPod, FabricPod, FabricPod, FabricPod];
     const rack1 = [...lab.nodes.values()].filter((n) => n.rack === 1);
