@@ -80,4 +80,17 @@ describe('export policy', () => {
     extra.policies = [listed(), create(PolicySchema, { name: 'someone-else' })];
     expect(exportAssignmentMatches(extra)).toBe(false);
   });
+
+  it('puts the sessions\' export filters after our policy, so that a filter\'s Accept cannot skip the next-hop rules', () => {
+    // gobgpd stops at the first policy that accepts or rejects; ours only
+    // rejects learned paths and modifies next hops, then falls through.
+    const a = create(PolicyAssignmentSchema, exportAssignment('terrace-export-filters-abc'));
+    expect(a.policies.map((p) => p.name)).toEqual([EXPORT_POLICY_NAME, 'terrace-export-filters-abc']);
+    const listedBoth = create(PolicyAssignmentSchema, exportAssignment('terrace-export-filters-abc'));
+    listedBoth.policies = [listed(), create(PolicySchema, { name: 'terrace-export-filters-abc' })];
+    expect(exportAssignmentMatches(listedBoth, 'terrace-export-filters-abc')).toBe(true);
+    const reversed = create(PolicyAssignmentSchema, exportAssignment('terrace-export-filters-abc'));
+    reversed.policies = [create(PolicySchema, { name: 'terrace-export-filters-abc' }), listed()];
+    expect(exportAssignmentMatches(reversed, 'terrace-export-filters-abc')).toBe(false);
+  });
 });

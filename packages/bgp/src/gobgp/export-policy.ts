@@ -64,12 +64,18 @@ export function exportPolicy(): MessageInitShape<typeof PolicySchema> {
   };
 }
 
-/** `lead`: the sessions' export filters (session-policy.ts), evaluated first. */
-export function exportAssignment(lead?: string): MessageInitShape<typeof PolicyAssignmentSchema> {
+/**
+ * `then`: the sessions' export filters (session-policy.ts), evaluated after
+ * ours. gobgpd stops at the first policy that accepts or rejects; ours never
+ * decides a path we originate (its rejects match learned paths only, its
+ * next-hop statements modify and fall through), so a filter's Accept cannot
+ * skip the next-hop rules, and a learned path never reaches the filters.
+ */
+export function exportAssignment(then?: string): MessageInitShape<typeof PolicyAssignmentSchema> {
   return {
     name: GLOBAL_ASSIGNMENT,
     direction: PolicyDirection.EXPORT,
-    policies: [...(lead ? [{ name: lead }] : []), { name: EXPORT_POLICY_NAME }],
+    policies: [{ name: EXPORT_POLICY_NAME }, ...(then ? [{ name: then }] : [])],
     defaultAction: RouteAction.ACCEPT,
   };
 }
@@ -126,9 +132,9 @@ export function exportPolicyMatches(listed: Policy | undefined): boolean {
   });
 }
 
-/** Whether the global export assignment holds our policy alone (after `lead`, if given), with default accept. */
-export function exportAssignmentMatches(listed: PolicyAssignment | undefined, lead?: string): boolean {
-  const want = [...(lead ? [lead] : []), EXPORT_POLICY_NAME];
+/** Whether the global export assignment holds our policy alone (then `then`, if given), with default accept. */
+export function exportAssignmentMatches(listed: PolicyAssignment | undefined, then?: string): boolean {
+  const want = [EXPORT_POLICY_NAME, ...(then ? [then] : [])];
   return (
     listed !== undefined &&
     listed.direction === PolicyDirection.EXPORT &&
@@ -150,7 +156,7 @@ export function exportAssignmentMatches(listed: PolicyAssignment | undefined, le
  * default is reject, so nothing learned slips out during the swap. Updates
  * held back then are sent by the soft reset that follows a change.
  */
-export async function ensureExportPolicy(client: GobgpClient, sets: PeerSets, lead?: string): Promise<{ changed: boolean; peersChanged: Set<string> }> {
+export async function ensureExportPolicy(client: GobgpClient, sets: PeerSets, then?: string): Promise<{ changed: boolean; peersChanged: Set<string> }> {
   let changed = false;
   // Before the policy: it names the sets, and gobgpd refuses a policy whose sets do not exist.
   const peersChanged = await ensurePeerSets(client, sets);
@@ -167,9 +173,9 @@ export async function ensureExportPolicy(client: GobgpClient, sets: PeerSets, le
     changed = true;
   }
   const assigned = await client.list('listPolicyAssignment', { name: GLOBAL_ASSIGNMENT, direction: PolicyDirection.EXPORT });
-  if (!exportAssignmentMatches(assigned[0]?.assignment, lead)) {
+  if (!exportAssignmentMatches(assigned[0]?.assignment, then)) {
     // Replaces whatever was assigned: the global export policy is ours alone.
-    await client.unary('setPolicyAssignment', { assignment: exportAssignment(lead) });
+    await client.unary('setPolicyAssignment', { assignment: exportAssignment(then) });
     changed = true;
   }
   return { changed, peersChanged };

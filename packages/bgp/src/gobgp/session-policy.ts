@@ -11,8 +11,9 @@
  *   statement that rejects whatever else the peer sends; a peer without a
  *   policy matches none of them and is accepted by the assignment's default;
  * - export (`terrace-export-filters-<hash>`): each peer's rules, limited to
- *   paths we originate (route type local), placed before the policy that
- *   lets out only our own paths (export-policy.ts).
+ *   paths we originate (route type local), placed after the policy that
+ *   lets out only our own paths and sets next hops (export-policy.ts), so
+ *   that an Accept here cannot skip those.
  *
  * Names carry a hash of the content: a change is a new policy beside the old
  * one, switched over by one SetPolicyAssignment, then the old one and its sets
@@ -148,7 +149,7 @@ export async function ensureImportPolicy(client: GobgpClient, peers: readonly Pe
 
 /**
  * Defines the export-filter policy for the sessions' export rules and
- * returns its name (to be assigned before the own-paths policy), or
+ * returns its name (to be assigned after the own-paths policy), or
  * undefined when no session has export rules.
  */
 export async function defineExportFilters(client: GobgpClient, peers: readonly PeerConfig[]): Promise<string | undefined> {
