@@ -18,7 +18,7 @@ import type { Announcement as SpeakerAnnouncement, BgpSpeaker, GlobalConfig, Pee
 import { announcedNextHops, computeAnnouncements, type AnnounceResult } from './announce.js';
 import { announceConfig } from './advertise.js';
 import type { Logger } from '@terrace/log';
-import { computeDesiredPeers, type DesiredBgp, type PasswordResolver, type SelectorMatcher } from './peers.js';
+import { computeDesiredPeers, nodeAddresses, type DesiredBgp, type PasswordResolver, type SelectorMatcher } from './peers.js';
 import { LearnedRoutes, type KernelRouteSink } from './learned.js';
 import { sessionPolicies } from './policies.js';
 import type { KernelRoute } from './routes.js';
@@ -192,7 +192,8 @@ export class Reconciler {
       await speaker.start(toSpeakerGlobal(desired));
       this.started = true;
     }
-    this.updateOriginated(announced, addrs);
+    // Our own addresses, not the announced next hops (which are 0.0.0.0 and :: on a node with a loopback address).
+    this.updateOriginated(announced, nodeAddresses(self));
     this.announced = announced;
   }
 
