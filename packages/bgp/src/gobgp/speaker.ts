@@ -187,7 +187,14 @@ export class GobgpSpeaker implements BgpSpeaker {
     }
     this.client = new GobgpClient(this.daemon?.address ?? (opts.address as string));
     const netns = opts.netns ?? opts.daemon?.netns;
-    this.bfd = new GobgpBfd({ client: this.client, ...(netns ? { netns } : {}), report: (e) => this.report(e), ...(opts.onBfd ? { onChange: opts.onBfd } : {}) });
+    this.bfd = new GobgpBfd({
+      client: this.client,
+      ...(netns ? { netns } : {}),
+      report: (e) => this.report(e),
+      // A BGP session that dropped before BFD noticed may be in graceful restart at the station.
+      onHold: (address) => this.station?.peerGone(address),
+      ...(opts.onBfd ? { onChange: opts.onBfd } : {}),
+    });
   }
 
   async start(global: GlobalConfig): Promise<void> {
@@ -509,8 +516,8 @@ export class GobgpSpeaker implements BgpSpeaker {
    * when their prefix is withdrawn at its source or the session restarts.
    * Resetting sessions to clear them sooner would cut the node's own routes.)
    */
-  private async applyExportPolicy(startedNow: boolean, asn: number, lead?: string): Promise<void> {
-    const { changed, peersChanged } = await ensureExportPolicy(this.client, peerSets(this.peers.values(), asn), lead);
+  private async applyExportPolicy(startedNow: boolean, asn: number, filters?: string): Promise<void> {
+    const { changed, peersChanged } = await ensureExportPolicy(this.client, peerSets(this.peers.values(), asn), filters);
     // A peer whose next-hop or reflection rule changed while its session
     // stayed up holds paths sent under the old rule: send them again.
     if (!changed && !this.softResetOutPending) {
@@ -541,9 +548,9 @@ export class GobgpSpeaker implements BgpSpeaker {
   private async applySessionPolicies(startedNow: boolean, asn: number): Promise<void> {
     const peers = [...this.peers.values()];
     if (await ensureImportPolicy(this.client, peers)) this.softResetInPending = !startedNow;
-    const lead = await defineExportFilters(this.client, peers);
-    await this.applyExportPolicy(startedNow, asn, lead);
-    await pruneExportFilters(this.client, lead);
+    const filters = await defineExportFilters(this.client, peers);
+    await this.applyExportPolicy(startedNow, asn, filters);
+    await pruneExportFilters(this.client, filters);
     if (this.softResetInPending) {
       await this.client.unary('resetPeer', { address: 'all', soft: true, direction: ResetPeerRequest_SoftResetDirection.IN });
       this.softResetInPending = false;
@@ -551,9 +558,11 @@ export class GobgpSpeaker implements BgpSpeaker {
     for (const [addr, p] of this.peers) {
       const text = rulesText(p.policy?.export ?? []);
       const before = this.appliedExport.get(addr);
+      // Remembered only once the reset went through: a failed one is tried again next pass.
+      if (!startedNow && before !== undefined && before !== text && this.appliedPeers.has(addr)) {
+        await this.client.unary('resetPeer', { address: addr, soft: false });
+      }
       this.appliedExport.set(addr, text);
-      if (startedNow || before === undefined || before === text || !this.appliedPeers.has(addr)) continue;
-      await this.client.unary('resetPeer', { address: addr, soft: false });
     }
     for (const addr of [...this.appliedExport.keys()]) if (!this.peers.has(addr)) this.appliedExport.delete(addr);
   }
