@@ -229,7 +229,7 @@ export function computeDesiredPeers(inp: PeerInputs): DesiredBgp {
     // Without its password a mesh session cannot come up; say so once instead of dialling in vain.
     const meshUsable = !meshPasswordRef || meshPassword !== undefined;
     if (!meshUsable) problems.push('bgpconfiguration/default: spec.nodeMeshPassword cannot be resolved; the node-to-node mesh is skipped');
-    // Every node runs BFD (BIRD's protocol bfd, or the agent's own beside gobgpd), so the mesh asks for it between any two.
+    // Every node runs BFD (BIRD's protocol bfd, or the agent's own beside gobgpd), so nodeToNodeMeshBFD applies between any two.
     for (const n of meshUsable ? others : []) {
       const addrs = nodeAddresses(n);
       for (const fam of [4, 6] as const) {

@@ -176,8 +176,9 @@ function ruleOf(action: PolicyAction, match: PrefixMatch): PolicyRule | undefine
 /**
  * A BGPFilter rule as a policy rule of `family`, or undefined when Terrace
  * can never match it: `interface` (our announcements are blocks and
- * addresses, not routes of an interface) and `source: RemotePeers` (a node
- * never passes on routes it learned) select nothing we export.
+ * addresses, not routes of an interface) and `source: RemotePeers` (export
+ * rules apply to what the node originates; the only learned routes it passes
+ * on are a route reflector's, which pass unfiltered) select nothing.
  */
 export function compileFilterRule(r: BGPFilterRule, family: IPFamily): PolicyRule | undefined {
   if (r.interface !== undefined || r.source !== undefined) return undefined;

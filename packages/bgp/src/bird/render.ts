@@ -75,7 +75,7 @@ function multihopOf(p: PeerConfig, where: string): number | undefined {
 function exportFilterName(p: PeerConfig, g: GlobalConfig, name: string, reflector: boolean, f: 4 | 6): string {
   if (p.policy && exportRejectLines(p.policy.export, f, `bgp peer ${formatIP(p.address)}`).length > 0) return `${name}_export${f}`;
   if (reflector && p.asn === g.asn) return `terrace_reflect${f}`;
-  return singleHopEbgp(p, g) ? `terrace_export_ebgp${f}` : `terrace_export${f}`;
+  return birdSetsNextHop(p, g) ? `terrace_export_ebgp${f}` : `terrace_export${f}`;
 }
 
 /** A peer's own export filter: the shared statements after its policy's rejections. */
@@ -90,6 +90,11 @@ function peerExportFilter(p: PeerConfig, g: GlobalConfig, name: string, reflecto
 /** An eBGP session to a directly connected router: the next hop is the session's own address. */
 function singleHopEbgp(p: PeerConfig, g: GlobalConfig): boolean {
   return p.asn !== g.asn && multihopOf(p, `bgp peer ${formatIP(p.address)}`) === undefined;
+}
+
+/** Whether BIRD picks our routes' next hop on this session (single-hop eBGP), unless nextHopMode keeps the node's. */
+function birdSetsNextHop(p: PeerConfig, g: GlobalConfig): boolean {
+  return singleHopEbgp(p, g) && p.nextHopMode !== 'keep';
 }
 
 function renderPeer(p: PeerConfig, g: GlobalConfig, name: string, reflector: boolean): string[] {
@@ -238,7 +243,7 @@ export function renderBirdConfig(d: BirdDesired): RenderedBird {
   }
   const reflector = peers.some((p) => p.routeReflectorClient);
   const multihop = peers.some((p) => multihopOf(p, `bgp peer ${formatIP(p.address)}`) !== undefined);
-  const ebgpDirect = peers.some((p) => singleHopEbgp(p, g));
+  const ebgpDirect = peers.some((p) => birdSetsNextHop(p, g));
   const merge = g.multipath ?? true;
 
   const out: string[] = [
@@ -277,7 +282,7 @@ export function renderBirdConfig(d: BirdDesired): RenderedBird {
       out.push(`filter terrace_reflect${f} {`, `  if source = RTS_BGP && proto ~ "ibgp_*" then accept;`, ...indent(body), '}', '');
     }
     for (const [name, p] of protocols) {
-      const own = peerExportFilter(p, g, name, reflector, f, singleHopEbgp(p, g) ? ebgpBody : body);
+      const own = peerExportFilter(p, g, name, reflector, f, birdSetsNextHop(p, g) ? ebgpBody : body);
       if (own.length > 0) out.push(`# ${name}: its BGPFilters' export rules first.`, ...own);
     }
   }
