@@ -68,7 +68,7 @@ async function main(): Promise<number> {
     const r = await pingsDuring(p3.ns, p1.ip, async () => {
       const t0 = Date.now();
       await lab.killTor(1, 'a');
-      say(`${torName(1, 'a')}: links cut, FRR killed; node-2 (BIRD) notices through BFD (100 ms × 3), node-1 (GoBGP) when its hold timer (3 s) runs out`);
+      say(`${torName(1, 'a')}: links cut, FRR killed; node-2 (BIRD) notices through BIRD's BFD, node-1 (GoBGP) through its agent's (100 ms × 3)`);
       await waitUntil('rack 1 off plane A', async () => !(await runIn(n1.ns, 'ip', ['-4', 'route'])).stdout.includes('dev eth-a weight'), 30000, 50);
       fallbackMs = Date.now() - t0;
     }, 2000);
