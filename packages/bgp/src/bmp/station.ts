@@ -332,20 +332,6 @@ export class BmpStation {
     this.restarting.set(key, t);
   }
 
-  /**
-   * The peer is gone, not restarting (its BFD session went down): paths kept
-   * as stale for its restart time go now. Nothing happens to a peer that is
-   * not in graceful restart (its peer-down, still to come or already seen,
-   * drops its paths).
-   */
-  peerGone(key: string): void {
-    const t = this.restarting.get(key);
-    if (!t) return;
-    clearTimeout(t);
-    this.restarting.delete(key);
-    this.publish(this.rib.peerDown(key));
-  }
-
   private publish(events: LearnedEvent[]): void {
     if (events.length > 0) this.opts.onEvents(events);
   }

@@ -34,8 +34,6 @@ export interface GobgpBfdOptions {
   report: (e: Error) => void;
   /** Every state change, after the BGP peer was acted on (for logs and tests). */
   onChange?: (c: BfdChange) => void;
-  /** A peer is held down: it is gone, so paths kept for its graceful restart must go too. */
-  onHold?: (address: string) => void;
 }
 
 /** The BFD sessions our peers ask for, sourced from the BGP session's local address when it has one. */
@@ -156,7 +154,6 @@ export class GobgpBfd {
   /** Holds the peer down (the caller schedules the disable) until release(), at most HOLD_DOWN_MS. */
   private hold(address: string): void {
     this.held.add(address);
-    this.opts.onHold?.(address);
     clearTimeout(this.releases.get(address));
     const t = setTimeout(() => this.release(address), HOLD_DOWN_MS);
     t.unref();

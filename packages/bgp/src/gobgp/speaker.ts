@@ -191,8 +191,6 @@ export class GobgpSpeaker implements BgpSpeaker {
       client: this.client,
       ...(netns ? { netns } : {}),
       report: (e) => this.report(e),
-      // A BGP session that dropped before BFD noticed may be in graceful restart at the station.
-      onHold: (address) => this.station?.peerGone(address),
       ...(opts.onBfd ? { onChange: opts.onBfd } : {}),
     });
   }
@@ -215,7 +213,11 @@ export class GobgpSpeaker implements BgpSpeaker {
         onEvents: (evs) => this.events.publish(evs),
         onError: (e) => this.report(e),
         // A peer BFD holds down is gone, not restarting: its paths go at once
-        // (gobgpd drops them on the DisablePeer too), whatever restart time it had.
+        // (gobgpd drops them on the DisablePeer too), whatever restart time it
+        // had. Only when BFD went down first, though: a BGP session that broke
+        // before its BFD did (a daemon that crashed, taking its BFD with it)
+        // is a control-plane restart, and graceful restart holds (RFC 5882
+        // §4.3.2, a BFD that shares fate with the control plane).
         restartTimeOf: (peer) => (this.bfd.holds(peer) ? undefined : this.peers.get(peer)?.gracefulRestart?.restartTime),
         // The feed closes when gobgpd exits: check at once (a pass against a
         // daemon that is gone fails and is retried with backoff; the channel
