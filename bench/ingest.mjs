@@ -6,7 +6,9 @@
 // the gRPC API (AddPathStream) and counted with GetTable before any timing.
 // Receivers are measured one after another in the same run, each in a fresh
 // namespace on the same fabric, each from the moment the sender sees its
-// session Established until all N prefixes are in place:
+// session Established until all N prefixes are in place. Our receivers get
+// the session policy the agent gives every peer (pool prefixes only, with a
+// pool holding the table), so the policy's cost is in their figures:
 //   terrace      our GoBGP backend: gobgpd → BMP (every UPDATE as received) →
 //                our Adj-RIB-In and best-path selection → the agent's
 //                LearnedRoutes → @terrace/dataplane RouteSync (kernel writes
@@ -59,8 +61,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { endianness, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { packIP, parseIP } from '../packages/api/dist/src/index.js';
-import { BirdSpeaker, GobgpClient, GobgpDaemon, GobgpSpeaker, listenTcp, toApiPath } from '../packages/bgp/dist/src/index.js';
+import { decodeManifests, packIP, parseIP } from '../packages/api/dist/src/index.js';
+import { BirdSpeaker, GobgpClient, GobgpDaemon, GobgpSpeaker, compilePolicy, listenTcp, toApiPath } from '../packages/bgp/dist/src/index.js';
 import { createLab, onProcessExit, startFrr, waitFor } from '../packages/testkit/dist/src/index.js';
 
 const run = promisify(execFile);
@@ -77,6 +79,12 @@ const ASN = { terrace: 65101, frr: 65102, bird: 65103, gobgp_rib: 65104, terrace
 const KERNEL_PROTO = { terrace: '201', frr: 'bgp', bird: 'bird', floor: '201', terrace_bird: 'bird' };
 const FIRST = (198 << 24) + (18 << 16) + (16 << 8); // 198.18.16.0
 const TIMERS = { keepaliveTime: 10, holdTime: 30, connectRetry: 1 };
+// The session policy the agent gives every peer (the default import policy:
+// prefixes inside a pool), with a pool holding the table: what runs on a node.
+const BENCH_POOL = /** @type {import('../packages/api/dist/src/index.js').IPPool} */ (
+  decodeManifests('apiVersion: terrace.dev/v1\nkind: IPPool\nmetadata: {name: bench}\nspec: {cidr: 198.18.0.0/15}\n', 'bench')[0]
+);
+const POLICY = compilePolicy({ pools: [BENCH_POOL], filters: new Map(), names: [], where: 'bench' }).policy;
 const quiet = { debug() {}, info() {}, warn: (m, x) => console.error(m, x ?? ''), error: (m, x) => console.error(m, x ?? '') };
 
 let dataplane = null;
@@ -404,7 +412,7 @@ const receivers = {
     const follow = (async () => {
       for await (const batch of speaker.learned()) learned.apply(batch);
     })();
-    await speaker.setPeers([{ address: parseIP(SENDER.addr), asn: SENDER.asn, ...TIMERS }]);
+    await speaker.setPeers([{ address: parseIP(SENDER.addr), asn: SENDER.asn, ...TIMERS, policy: POLICY }]);
     return {
       ...withRibPoll(speaker.client, (n) => kernelHolds(ns, n)),
       pid: () => speaker.daemon?.pid,
@@ -438,7 +446,7 @@ const receivers = {
         if (learned.installedCount >= want) allSelected(performance.now());
       }
     })();
-    await speaker.setPeers([{ address: parseIP(SENDER.addr), asn: SENDER.asn, ...TIMERS }]);
+    await speaker.setPeers([{ address: parseIP(SENDER.addr), asn: SENDER.asn, ...TIMERS, policy: POLICY }]);
     return {
       ...withRibPoll(speaker.client, (n) => {
         want = n;
@@ -527,7 +535,7 @@ receivers.terrace_bird = async (ns, addr) => {
   // routes only (BIRD owns the learned ones), but it runs.
   const sync = new dataplane.RouteSync({ netns: ns, resyncIntervalMs: 0, logger: quiet });
   await sync.resync();
-  await speaker.setPeers([{ address: parseIP(SENDER.addr), asn: SENDER.asn, ...TIMERS }]);
+  await speaker.setPeers([{ address: parseIP(SENDER.addr), asn: SENDER.asn, ...TIMERS, policy: POLICY }]);
   await speaker.start({ asn: ASN.terrace_bird, routerId: addr });
   // The agent follows learned() for its status even though BIRD writes the kernel.
   let reported = 0;
