@@ -22,6 +22,7 @@ import { basename, dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { formatCidr, formatIP, packCidr, packIP, TerraceError, type PackedAddr, type PackedPrefix } from '@terrace/api';
 import { Broadcast } from '../broadcast.js';
+import { PassLoop } from '../passes.js';
 import { rulesText } from '../policy.js';
 import type { Announcement, BgpSpeaker, GlobalConfig, LearnedEvent, LearnedHops, PeerConfig, PeerStatus } from '../speaker.js';
 import { DEFAULT_BIRD_BINARY } from './constants.js';
@@ -86,22 +87,23 @@ export class BirdSpeaker implements BgpSpeaker {
   private learnedMap = new Map<PackedPrefix, LearnedHops>();
   private readonly events = new Broadcast<readonly LearnedEvent[]>();
 
-  private passRunning: Promise<void> | undefined;
-  private passQueued: Promise<void> | undefined;
-  private synced = false;
-  private retryMs: number;
-  private retryTimer: NodeJS.Timeout | undefined;
   private resyncTimer: NodeJS.Timeout | undefined;
   private pollTimer: NodeJS.Timeout | undefined;
   private polling = false;
   private stopped = false;
+  private readonly passes: PassLoop;
 
   constructor(opts: BirdSpeakerOptions) {
     if (!opts.daemon === !opts.sidecar) {
       throw new TerraceError('Invalid', 'bird speaker: give exactly one of daemon (supervised) or sidecar (running BIRD)');
     }
     this.opts = opts;
-    this.retryMs = opts.minRetryMs ?? 200;
+    this.passes = new PassLoop({
+      apply: () => this.applyOnce(),
+      report: (e) => this.report(e),
+      ...(opts.minRetryMs !== undefined ? { minRetryMs: opts.minRetryMs } : {}),
+      ...(opts.maxRetryMs !== undefined ? { maxRetryMs: opts.maxRetryMs } : {}),
+    });
     this.configPath = opts.daemon?.configPath ?? (opts.sidecar as { configPath: string }).configPath;
     this.control = new BirdControl(opts.daemon?.socketPath ?? (opts.sidecar as { socketPath: string }).socketPath);
     if (opts.daemon) {
@@ -156,7 +158,7 @@ export class BirdSpeaker implements BgpSpeaker {
   }
 
   inSync(): boolean {
-    return this.synced && !this.passQueued;
+    return this.passes.inSync();
   }
 
   get daemonPid(): number | undefined {
@@ -190,10 +192,9 @@ export class BirdSpeaker implements BgpSpeaker {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    if (this.retryTimer) clearTimeout(this.retryTimer);
     if (this.resyncTimer) clearInterval(this.resyncTimer);
     if (this.pollTimer) clearTimeout(this.pollTimer);
-    await this.passRunning?.catch(() => undefined);
+    await this.passes.stop();
     this.events.close();
     this.control.close();
     await this.daemon?.stop();
@@ -201,46 +202,7 @@ export class BirdSpeaker implements BgpSpeaker {
 
   /** Runs a reconcile pass; concurrent callers share the next pass. Rejects if that pass failed (then retried). */
   reconcile(): Promise<void> {
-    if (this.stopped) return Promise.resolve();
-    if (this.passQueued) return this.passQueued;
-    if (!this.passRunning) {
-      this.passRunning = this.runPass().finally(() => {
-        this.passRunning = undefined;
-      });
-      return this.passRunning;
-    }
-    const queued = this.passRunning
-      .catch(() => undefined)
-      .then(() => {
-        this.passQueued = undefined;
-        return this.reconcile();
-      });
-    this.passQueued = queued;
-    return queued;
-  }
-
-  private async runPass(): Promise<void> {
-    this.synced = false;
-    try {
-      await this.applyOnce();
-      this.synced = true;
-      this.retryMs = this.opts.minRetryMs ?? 200;
-    } catch (e) {
-      const err = e instanceof Error ? e : new Error(String(e));
-      this.report(err);
-      this.scheduleRetry();
-      throw err;
-    }
-  }
-
-  private scheduleRetry(): void {
-    if (this.retryTimer || this.stopped) return;
-    const delay = this.retryMs;
-    this.retryMs = Math.min(this.retryMs * 2, this.opts.maxRetryMs ?? 5000);
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = undefined;
-      void this.reconcile().catch(() => undefined);
-    }, delay);
+    return this.passes.run();
   }
 
   private report(e: Error): void {

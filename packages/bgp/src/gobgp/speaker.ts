@@ -40,6 +40,7 @@ import { GobgpClient } from './client.js';
 import { announcementKey, familyOf, fromApiPath, ownPathKey, peerConfigMatches, peerKey, routeReflectorChanged, toApiGlobal, toApiPath, toApiPeer } from './convert.js';
 import { GobgpDaemon, type GobgpDaemonOptions } from './daemon.js';
 import { ensureExportPolicy } from './export-policy.js';
+import { PassLoop } from '../passes.js';
 import { peerSets } from './peer-sets.js';
 import { defineExportFilters, ensureImportPolicy, pruneExportFilters } from './session-policy.js';
 import { rulesText, type PolicyRule } from '../policy.js';
@@ -163,23 +164,24 @@ export class GobgpSpeaker implements BgpSpeaker {
   private station: BmpStation | undefined;
   private readonly events = new Broadcast<readonly LearnedEvent[]>();
 
-  private passRunning: Promise<void> | undefined;
-  private passQueued: Promise<void> | undefined;
-  private synced = false;
-  private retryMs: number;
-  private retryTimer: NodeJS.Timeout | undefined;
   private resyncTimer: NodeJS.Timeout | undefined;
   private unwatchChannel: (() => void) | undefined;
   private checker: RibChecker | undefined;
   private readonly bfd: GobgpBfd;
   private stopped = false;
+  private readonly passes: PassLoop;
 
   constructor(opts: GobgpSpeakerOptions) {
     if (!opts.address === !opts.daemon) {
       throw new TerraceError('Invalid', 'gobgp speaker: give exactly one of address (sidecar) or daemon (supervised)');
     }
     this.opts = opts;
-    this.retryMs = opts.minRetryMs ?? 200;
+    this.passes = new PassLoop({
+      apply: () => this.applyOnce(),
+      report: (e) => this.report(e),
+      ...(opts.minRetryMs !== undefined ? { minRetryMs: opts.minRetryMs } : {}),
+      ...(opts.maxRetryMs !== undefined ? { maxRetryMs: opts.maxRetryMs } : {}),
+    });
     if (opts.daemon) {
       this.daemon = new GobgpDaemon(opts.daemon);
       this.daemon.on('up', () => void this.reconcile().catch(() => undefined));
@@ -323,7 +325,7 @@ export class GobgpSpeaker implements BgpSpeaker {
   }
 
   inSync(): boolean {
-    return this.synced && !this.passQueued;
+    return this.passes.inSync();
   }
 
   async peerStatus(): Promise<PeerStatus[]> {
@@ -333,11 +335,10 @@ export class GobgpSpeaker implements BgpSpeaker {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    if (this.retryTimer) clearTimeout(this.retryTimer);
     if (this.resyncTimer) clearInterval(this.resyncTimer);
     this.unwatchChannel?.();
     this.checker?.stop();
-    await this.passRunning?.catch(() => undefined);
+    await this.passes.stop();
     await this.bfd.close();
     await this.station?.close();
     this.events.close();
@@ -351,22 +352,7 @@ export class GobgpSpeaker implements BgpSpeaker {
    * (it is then retried in the background).
    */
   reconcile(): Promise<void> {
-    if (this.stopped) return Promise.resolve();
-    if (this.passQueued) return this.passQueued;
-    if (!this.passRunning) {
-      this.passRunning = this.runPass().finally(() => {
-        this.passRunning = undefined;
-      });
-      return this.passRunning;
-    }
-    const queued = this.passRunning
-      .catch(() => undefined)
-      .then(() => {
-        this.passQueued = undefined;
-        return this.reconcile();
-      });
-    this.passQueued = queued;
-    return queued;
+    return this.passes.run();
   }
 
   /**
@@ -376,36 +362,7 @@ export class GobgpSpeaker implements BgpSpeaker {
    */
   private reconcileNow(): void {
     if (this.stopped || !this.global) return;
-    if (this.retryTimer) {
-      clearTimeout(this.retryTimer);
-      this.retryTimer = undefined;
-    }
-    this.retryMs = this.opts.minRetryMs ?? 200;
-    void this.reconcile().catch(() => undefined);
-  }
-
-  private async runPass(): Promise<void> {
-    this.synced = false;
-    try {
-      await this.applyOnce();
-      this.synced = true;
-      this.retryMs = this.opts.minRetryMs ?? 200;
-    } catch (e) {
-      const err = e instanceof Error ? e : new Error(String(e));
-      this.report(err);
-      this.scheduleRetry();
-      throw err;
-    }
-  }
-
-  private scheduleRetry(): void {
-    if (this.retryTimer || this.stopped) return;
-    const delay = this.retryMs;
-    this.retryMs = Math.min(this.retryMs * 2, this.opts.maxRetryMs ?? 5000);
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = undefined;
-      void this.reconcile().catch(() => undefined);
-    }, delay);
+    this.passes.now();
   }
 
   private report(e: Error): void {
