@@ -5,6 +5,7 @@ export * from './net/reserved.js';
 export * from './resources/types.js';
 export * from './resources/rules.js';
 export * from './status.js';
+export * from './multicluster.js';
 export * from './resources/selector.js';
 export * from './resources/asn.js';
 export * from './resources/kinds.js';

@@ -23,7 +23,7 @@ const BAD: Array<[string, string, string]> = [
   ['bad JSON', '{"apiVersion": "terrace.dev/v1",\n "kind": "IPPool"', 'bad.yaml: invalid YAML at line 2, column 18: Flow map must end with a }'],
   ['document not an object', '- a\n- b\n', 'bad.yaml document 1: a resource must be an object, got a list'],
   ['scalar document', 'hello\n', 'bad.yaml document 1: a resource must be an object, got string "hello"'],
-  ['unknown kind', `${T}\nkind: IPPoolz\nmetadata: {name: a}\n`, 'bad.yaml document 1: kind "IPPoolz" is not a Terrace kind (IPPool, BGPPeer, BGPConfiguration, BGPFilter, Node, IPAMConfig)'],
+  ['unknown kind', `${T}\nkind: IPPoolz\nmetadata: {name: a}\n`, 'bad.yaml document 1: kind "IPPoolz" is not a Terrace kind (IPPool, BGPPeer, BGPConfiguration, BGPFilter, Node, IPAMConfig, RemoteCluster)'],
   ['Calico kind we lack', `${C}\nkind: GlobalNetworkPolicy\nmetadata: {name: a}\n`, 'kind "GlobalNetworkPolicy" is not a Terrace kind'],
   ['missing kind', `${T}\nmetadata: {name: a}\n`, 'bad.yaml document 1: kind is required'],
   ['wrong apiVersion', `apiVersion: v1\nkind: IPPool\nmetadata: {name: a}\nspec: {cidr: 10.0.0.0/8}\n`, 'bad.yaml document 1 (ippool/a): apiVersion "v1" is not supported; use terrace.dev/v1'],

@@ -12,6 +12,8 @@
  *   /terrace/v1/<cluster>/controller/leader                leader election
  *   /terrace/v1/<cluster>/controller/leader/election/...   the candidates' lease-bound keys
  *   /terrace/v1/<cluster>/controller/status                the acting controller's last report
+ *   /terrace/v1/<cluster>/multicluster/remotes/<name>      the controller's cached view of a RemoteCluster
+ *   /terrace/v1/<cluster>/multicluster/fence               pools held and ranges fenced from allocation
  */
 import { type Cidr, type Kind, KIND_PLURAL, KINDS, dnsSubdomainProblem, formatCidr, parseCidr } from '@terrace/api';
 
@@ -119,5 +121,16 @@ export class Keys {
   /** The status record the acting controller writes after every pass. */
   controllerStatus(): string {
     return `${this.prefix}controller/status`;
+  }
+
+  // Multi-cluster (written by the acting controller only)
+  remoteStatePrefix(): string {
+    return `${this.prefix}multicluster/remotes/`;
+  }
+  remoteState(name: string): string {
+    return this.remoteStatePrefix() + name;
+  }
+  fence(): string {
+    return `${this.prefix}multicluster/fence`;
   }
 }

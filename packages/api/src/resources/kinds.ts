@@ -12,6 +12,7 @@ const ALIASES: Record<Kind, readonly string[]> = {
   BGPFilter: ['bgpfilter', 'bgpfilters', 'filter', 'filters'],
   Node: ['node', 'nodes', 'no'],
   IPAMConfig: ['ipamconfig', 'ipamconfigs', 'ipamconfiguration', 'ipamconfigurations'],
+  RemoteCluster: ['remotecluster', 'remoteclusters', 'remote', 'remotes'],
 };
 
 const BY_ALIAS: ReadonlyMap<string, Kind> = new Map(

@@ -9,7 +9,7 @@ import { dnsSubdomainProblem } from './meta.js';
 import { validateSelectorField } from './selector.js';
 import { parseDuration } from '../duration.js';
 import type { BFDSpec, BGPConfigurationSpec, BGPPassword, BGPPeerSpec, Community, NextHopMode, PrefixAdvertisement } from './types.js';
-import { communityValueProblem, readAsn, readCidr, readDuration } from './values.js';
+import { communityValueProblem, readAsn, readCidr, readDuration, readSecretKeyRef } from './values.js';
 
 export const BGPPEER_FIELDS = [
   'peerIP', 'asNumber', 'node', 'nodeSelector', 'peerSelector', 'password',
@@ -40,7 +40,6 @@ function readBFD(f: Fields, key: string): BFDSpec | undefined {
   return out;
 }
 
-const SECRET_KEY = /^[-._a-zA-Z0-9]+$/;
 
 function readSelector(f: Fields, key: string): string | undefined {
   const s = f.string(key);
@@ -135,14 +134,9 @@ function readFilterNames(f: Fields): string[] | undefined {
 function readPassword(f: Fields, field: string): BGPPassword | undefined {
   const pw: Fields | undefined = f.object(field, ['secretKeyRef']);
   if (!pw) return undefined;
-  const ref: Fields | undefined = pw.object('secretKeyRef', ['name', 'key']);
+  const ref = readSecretKeyRef(pw, 'secretKeyRef');
   if (!ref) return pw.fail('secretKeyRef', 'is required');
-  const name = ref.requiredString('name');
-  const np = dnsSubdomainProblem(name);
-  if (np) ref.fail('name', `${quote(name)} ${np}`);
-  const key = ref.requiredString('key');
-  if (key.length > 253 || !SECRET_KEY.test(key)) ref.fail('key', `${quote(key)} must be letters, digits, "-", "_" and "."`);
-  return { secretKeyRef: { name, key } };
+  return { secretKeyRef: ref };
 }
 
 const COMMUNITY_NAME = /^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;

@@ -8,7 +8,7 @@ export const API_GROUP = 'terrace.dev';
 export const API_VERSION = 'terrace.dev/v1';
 export const CALICO_API_VERSION = 'projectcalico.org/v3';
 
-export const KINDS = ['IPPool', 'BGPPeer', 'BGPConfiguration', 'BGPFilter', 'Node', 'IPAMConfig'] as const;
+export const KINDS = ['IPPool', 'BGPPeer', 'BGPConfiguration', 'BGPFilter', 'Node', 'IPAMConfig', 'RemoteCluster'] as const;
 export type Kind = (typeof KINDS)[number];
 
 export interface ObjectMeta {
@@ -169,6 +169,41 @@ export interface IPAMConfigSpec {
   autoAllocateBlocks: boolean;
 }
 
+/** Where a secret is read from: `<secrets dir>/<name>/<key>` (a Kubernetes secret mounted as a volume). */
+export interface SecretKeyRef {
+  name: string;
+  key: string;
+}
+
+/** How the controller reaches a remote cluster's etcd. Credentials are named, never stored. */
+export interface RemoteEtcdSpec {
+  /** http(s) URLs; etcd's client port 2379 is added when none is given. */
+  endpoints: string[];
+  /** TLS files on the controller's host (paths, not contents). */
+  caFile?: string;
+  certFile?: string;
+  keyFile?: string;
+  /** The etcd user and its password, read by the controller from its secrets directory. */
+  usernameSecretRef?: SecretKeyRef;
+  passwordSecretRef?: SecretKeyRef;
+}
+
+/**
+ * Another Terrace cluster whose pools, blocks and nodes this cluster reads
+ * (read-only) to refuse overlapping pools and to route to its pods.
+ */
+export interface RemoteClusterSpec {
+  /** The remote's cluster name: its keys live under /terrace/v1/<clusterName>/ (default metadata.name). */
+  clusterName: string;
+  etcd: RemoteEtcdSpec;
+  /** Local nodes that peer with the remote's gateways over eBGP; absent: none (sync and guards only). */
+  gatewayNodeSelector?: string;
+  /** Which of the remote's Nodes are its gateways (default all()). */
+  remoteGatewaySelector: string;
+  /** How long without contact before the cached view is reported stale (Go duration, default 30s). */
+  staleAfter: string;
+}
+
 interface ResourceBase<K extends Kind, S> {
   apiVersion: typeof API_VERSION;
   kind: K;
@@ -182,8 +217,9 @@ export type BGPConfiguration = ResourceBase<'BGPConfiguration', BGPConfiguration
 export type BGPFilter = ResourceBase<'BGPFilter', BGPFilterSpec>;
 export type TerraceNode = ResourceBase<'Node', NodeSpec>;
 export type IPAMConfig = ResourceBase<'IPAMConfig', IPAMConfigSpec>;
+export type RemoteCluster = ResourceBase<'RemoteCluster', RemoteClusterSpec>;
 
-export type Resource = IPPool | BGPPeer | BGPConfiguration | BGPFilter | TerraceNode | IPAMConfig;
+export type Resource = IPPool | BGPPeer | BGPConfiguration | BGPFilter | TerraceNode | IPAMConfig | RemoteCluster;
 export type ResourceOf<K extends Kind> = Extract<Resource, { kind: K }>;
 
 /** The plural used in etcd keys and by `terracectl get`. */
@@ -194,6 +230,7 @@ export const KIND_PLURAL: Record<Kind, string> = {
   BGPFilter: 'bgpfilters',
   Node: 'nodes',
   IPAMConfig: 'ipamconfigs',
+  RemoteCluster: 'remoteclusters',
 };
 
 /** `ippool/pool-a`: how messages name a resource. */

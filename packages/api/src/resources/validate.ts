@@ -14,6 +14,7 @@ import { BGPCONFIG_FIELDS, BGPPEER_FIELDS, readBGPConfigurationSpec, readBGPPeer
 import { BGPFILTER_FIELDS, readBGPFilterSpec } from './spec-filter.js';
 import { IPAMCONFIG_FIELDS, NODE_FIELDS, readIPAMConfigSpec, readNodeSpec } from './spec-node.js';
 import { IPPOOL_FIELDS, readIPPoolSpec } from './spec-pool.js';
+import { REMOTECLUSTER_FIELDS, readRemoteClusterSpec } from './spec-remote.js';
 import { API_VERSION, CALICO_API_VERSION, type Kind, KINDS, type ObjectMeta, type Resource, resourceRef } from './types.js';
 
 const TOP_FIELDS = ['apiVersion', 'kind', 'metadata', 'spec'] as const;
@@ -81,6 +82,8 @@ function readSpec(kind: Kind, ref: string, meta: ObjectMeta, raw: unknown): Reso
     }
     case 'IPAMConfig':
       return readIPAMConfigSpec(open(IPAMCONFIG_FIELDS));
+    case 'RemoteCluster':
+      return readRemoteClusterSpec(need(REMOTECLUSTER_FIELDS), meta.name);
   }
 }
 

@@ -6,6 +6,8 @@ import { quote, TerraceError } from '../errors.js';
 import { formatCidr, parseCidr } from '../net/ip.js';
 import { parseAsn } from './asn.js';
 import type { Fields } from './fields.js';
+import { dnsSubdomainProblem } from './meta.js';
+import type { SecretKeyRef } from './types.js';
 
 /** A non-negative Go duration as Kubernetes writes it: `90s`, `1m30s`, `500ms`, `1.5h`, `0`. */
 const GO_DURATION = /^(0|([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+)$/;
@@ -51,4 +53,18 @@ export function communityValueProblem(v: string): string | undefined {
     return `${quote(v)} is not a large community: each part of aa:nn:mm must be 0–4294967295`;
   }
   return `${quote(v)} is not a community value (write aa:nn or aa:nn:mm)`;
+}
+
+const SECRET_KEY = /^[-._a-zA-Z0-9]+$/;
+
+/** `{name, key}`: a secret named by reference (read from `<secrets dir>/<name>/<key>`), never the secret itself. */
+export function readSecretKeyRef(f: Fields, field: string): SecretKeyRef | undefined {
+  const ref: Fields | undefined = f.object(field, ['name', 'key']);
+  if (!ref) return undefined;
+  const name = ref.requiredString('name');
+  const np = dnsSubdomainProblem(name);
+  if (np) ref.fail('name', `${quote(name)} ${np}`);
+  const key = ref.requiredString('key');
+  if (key.length > 253 || !SECRET_KEY.test(key)) ref.fail('key', `${quote(key)} must be letters, digits, "-", "_" and "."`);
+  return { name, key };
 }

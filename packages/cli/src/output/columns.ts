@@ -83,6 +83,16 @@ const COLUMNS: { [K in Kind]: Column<K>[] } = {
     { header: 'AUTOALLOCATE', wideOnly: true, cell: (r) => dash(r.spec.autoAllocateBlocks) },
     age(),
   ],
+  RemoteCluster: [
+    { header: 'NAME', cell: (r) => r.metadata.name },
+    { header: 'CLUSTER', cell: (r) => r.spec.clusterName },
+    { header: 'ENDPOINTS', cell: (r) => r.spec.etcd.endpoints.join(',') },
+    { header: 'GATEWAYS', cell: (r) => dash(r.spec.gatewayNodeSelector) },
+    { header: 'REMOTEGATEWAYS', wideOnly: true, cell: (r) => r.spec.remoteGatewaySelector },
+    { header: 'STALEAFTER', wideOnly: true, cell: (r) => r.spec.staleAfter },
+    { header: 'CREDENTIALS', wideOnly: true, cell: (r) => (r.spec.etcd.usernameSecretRef ? 'set' : '-') },
+    age(),
+  ],
 };
 
 /** Header and rows for `items` (all of `kind`) in the given view. */
