@@ -92,6 +92,30 @@ export function killBirdsOn(socks: readonly string[]): void {
   }
 }
 
+/**
+ * Addresses of the BGP sessions a node's speaker has Established, from its
+ * own control channel inside its namespace: birdc for a BIRD node, the gobgp
+ * CLI for a GoBGP node. Empty when the speaker does not answer.
+ */
+export async function speakerEstablished(node: { ns: string; birdDir?: string }): Promise<Set<string>> {
+  if (node.birdDir) {
+    const r = await runIn(node.ns, 'birdc', ['-s', join(node.birdDir, 'bird.ctl'), 'show', 'protocols', 'all'], { timeoutMs: 5000 });
+    if (r.code !== 0) return new Set();
+    // One block per protocol: "BGP state: Established" then "Neighbor address: A".
+    const up = new Set<string>();
+    for (const block of r.stdout.split(/\n(?=\S)/)) {
+      const addr = /Neighbor address:\s+(\S+)/.exec(block)?.[1];
+      if (addr && /BGP state:\s+Established/.test(block)) up.add(addr);
+    }
+    return up;
+  }
+  const r = await runIn(node.ns, 'gobgp', ['-j', 'neighbor'], { timeoutMs: 5000 });
+  if (r.code !== 0) return new Set();
+  const peers = JSON.parse(r.stdout || '[]') as { state?: { neighbor_address?: string; session_state?: number } }[];
+  // session_state 6 is ESTABLISHED in GoBGP's API.
+  return new Set(peers.filter((p) => p.state?.session_state === 6).map((p) => p.state?.neighbor_address ?? ''));
+}
+
 /** One ICMP echo (v4 or v6, by the address) from namespace `fromNs` to `ip`, 1 s to answer. */
 export async function pingOnce(fromNs: string, ip: string): Promise<boolean> {
   const r = await runIn(fromNs, 'ping', ['-c', '1', '-W', '1', '-n', '-q', ip], { timeoutMs: 5000 });

@@ -11,3 +11,7 @@ export * from './hosts.js';
 export * from './fabric.js';
 export * from './fabric-frr.js';
 export * from './fabric-manifests.js';
+export * from './etcd-auth.js';
+export * from './multicluster-plan.js';
+export * from './multicluster-cluster.js';
+export * from './multicluster.js';

@@ -23,7 +23,7 @@ import { addPodThroughCni, callCni, CniFailure, cniStateDir, resultIPv4, type Cn
 import { addInternet } from './internet.js';
 import { labManifests, reflectorManifests, type PoolDef } from './manifests.js';
 import { CLUSTER, ETCD_IP, POOL_A, ETCD_URL, FABRIC_PREFIX_LEN, GOBGP_API, LAB_BFD, NODE_ASN, TOR_ASN, TOR_IP, nodeIp } from './plan.js';
-import { killBirdsOn, pingOnce, pingsDuring, spawnGobgpd, startBirdSidecar, startLabEtcd, waitForPing, writeInitialBirdConf, type PingRun } from './hosts.js';
+import { killBirdsOn, pingOnce, speakerEstablished, pingsDuring, spawnGobgpd, startBirdSidecar, startLabEtcd, waitForPing, writeInitialBirdConf, type PingRun } from './hosts.js';
 import { BIN, cleanEnv, mustRunIn, runIn, waitUntil, type RunResult } from './proc.js';
 
 export interface LabOptions {
@@ -464,23 +464,7 @@ export class TerraceLab {
 
   /** Addresses of the BGP sessions `node`'s gobgpd has Established (from its own API, inside its namespace). */
   async establishedPeers(name: string): Promise<Set<string>> {
-    const node = this.node(name);
-    if (node.birdDir) {
-      const r = await runIn(node.ns, 'birdc', ['-s', join(node.birdDir, 'bird.ctl'), 'show', 'protocols', 'all'], { timeoutMs: 5000 });
-      if (r.code !== 0) return new Set();
-      // One block per protocol: "BGP state: Established" then "Neighbor address: A".
-      const up = new Set<string>();
-      for (const block of r.stdout.split(/\n(?=\S)/)) {
-        const addr = /Neighbor address:\s+(\S+)/.exec(block)?.[1];
-        if (addr && /BGP state:\s+Established/.test(block)) up.add(addr);
-      }
-      return up;
-    }
-    const r = await runIn(node.ns, 'gobgp', ['-j', 'neighbor'], { timeoutMs: 5000 });
-    if (r.code !== 0) return new Set();
-    const peers = JSON.parse(r.stdout || '[]') as { state?: { neighbor_address?: string; session_state?: number } }[];
-    // session_state 6 is ESTABLISHED in GoBGP's API.
-    return new Set(peers.filter((p) => p.state?.session_state === 6).map((p) => p.state?.neighbor_address ?? ''));
+    return speakerEstablished(this.node(name));
   }
 
   /**
