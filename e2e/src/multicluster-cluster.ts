@@ -155,12 +155,18 @@ export class LabCluster {
     return n;
   }
 
-  /** Node `spec.n`: namespace on the fabric (and the interconnect, for a gateway), its speaker and its agent. */
-  async addNode(spec: ClusterNodeSpec, interconnectNs: string): Promise<MultiClusterNode> {
+  /**
+   * Node `spec.n`: namespace on the fabric (and the interconnect, for a
+   * gateway), its speaker and its agent. `etcdVia`: the router's address on
+   * this fabric when the cluster's etcd sits on the other fabric (the
+   * shared-etcd variant), so the node routes there before its agent starts.
+   */
+  async addNode(spec: ClusterNodeSpec, interconnectNs: string, etcdVia?: { net: string; via: string }): Promise<MultiClusterNode> {
     const name = this.plan.nodeName(spec.n);
     const ns = await this.kit.addNamespace(`${this.plan.key}-n${spec.n}`);
     const ip = this.plan.nodeIp(spec.n);
     await this.kit.connect(ns, this.fabricNs, `${ip}/${this.plan.fabricPrefixLen}`, { ifname: 'eth0' });
+    if (etcdVia) await mustRunIn(ns, 'ip', ['route', 'add', etcdVia.net, 'via', etcdVia.via]);
     const dir = join(this.tmp, name);
     mkdirSync(dir, { recursive: true });
     const gateway = spec.gateway === true;

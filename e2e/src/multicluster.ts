@@ -189,11 +189,9 @@ export class MultiClusterLab {
     }
     await Promise.all(CLUSTER_KEYS.map(async (key) => {
       const c = this.clusters[key];
-      for (const s of specs[key]) {
-        const node = await c.addNode(s, this.routerNs);
-        // A node of the shared variant's cluster B reaches the one etcd through the router.
-        if (this.sharedEtcd && key === 'b') await mustRunIn(node.ns, 'ip', ['route', 'add', clusterPlan('a').fabricNet, 'via', c.plan.routerIp]);
-      }
+      // A node of the shared variant's cluster B reaches the one etcd through the router.
+      const etcdVia = this.sharedEtcd && key === 'b' ? { net: clusterPlan('a').fabricNet, via: c.plan.routerIp } : undefined;
+      for (const s of specs[key]) await c.addNode(s, this.routerNs, etcdVia);
     }));
     await Promise.all(CLUSTER_KEYS.map((key) => this.clusters[key].waitSessions()));
     this.log('each cluster: every node has a session with its ToR and with every other node');

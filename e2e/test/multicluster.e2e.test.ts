@@ -1,0 +1,124 @@
+/**
+ * Two clusters, each with its own etcd, controller, ToR and nodes (A:
+ * node-a1 GoBGP gateway, node-a2 BIRD; B: node-b1 BIRD gateway, node-b2
+ * GoBGP), fabrics joined by a router, the gateways peering single-hop eBGP
+ * over an interconnect (e2e/src/multicluster.ts). In order:
+ *
+ * - the guards (multicluster-guards.ts): least privilege, overlapping pools
+ *   refused both ways, the simultaneous-overlap race detected on both sides
+ *   with nothing handed out of the overlap;
+ * - sync: each controller's state doc for the other is Connected and lists
+ *   its pools, blocks, nodes and gateways; `terracectl cluster status` says so;
+ * - pods in A ping pods in B and back over plain routes, also from and to the
+ *   non-gateway nodes (which learn the remote blocks from their gateway);
+ * - B's etcd stops for 30 s: A keeps allocating, the pings across do not
+ *   stop, A's view of B goes stale; B comes back, A's view is Connected
+ *   again and a pool B creates then shows up in it;
+ * - deleting A's RemoteCluster withdraws the routes to B on A's nodes and
+ *   the routes to A on B's nodes (the gateway session goes).
+ */
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { destroyLab, MultiClusterLab, pingOnce, pingsDuring, poolManifest, sleep, waitForPing, waitUntil, type LabPod } from '../src/index.js';
+import { declareGuardScenarios, inCidr, waitSynced } from './multicluster-guards.js';
+
+let lab: MultiClusterLab;
+const pods: Record<string, LabPod> = {};
+
+/** The remote pool's routes a node has (kernel routes into the remote cluster's pool). */
+async function routesInto(ns: string, poolCidr: string): Promise<string[]> {
+  const table = await lab.a.routeTable(ns);
+  return table
+    .split('\n')
+    .map((l) => l.split(' ')[0] ?? '')
+    .filter((dst) => /^\d+\.\d+\.\d+\.\d+/.test(dst) && inCidr(dst.split('/')[0] as string, poolCidr));
+}
+
+beforeAll(async () => {
+  lab = await MultiClusterLab.start();
+  pods.a1 = await lab.a.addPod('node-a1', 'pa1');
+  pods.a2 = await lab.a.addPod('node-a2', 'pa2');
+  pods.b1 = await lab.b.addPod('node-b1', 'pb1');
+  pods.b2 = await lab.b.addPod('node-b2', 'pb2');
+}, 300000);
+
+afterAll(async () => {
+  expect(await destroyLab(lab)).toEqual([]);
+}, 60000);
+
+describe('multi-cluster: two clusters, two etcds, GoBGP and BIRD gateways', () => {
+  declareGuardScenarios(() => lab);
+
+  test('each controller keeps the other cluster\'s pools, blocks, nodes and gateways, and terracectl shows them', async () => {
+    await waitSynced(lab);
+    const s = await lab.waitRemoteState('a', 'B\'s blocks and gateway', (st) => st.blocks >= 2 && st.nodes === 2 && st.gateways.length === 1, 90000);
+    expect(s.clusterName).toBe('cluster-b');
+    expect(s.stale).toBe(false);
+    expect(s.asNumber).toBe(64513);
+    expect(s.gateways[0]).toEqual({ name: 'node-b1', addresses: ['198.18.60.21'], asNumber: 64513 });
+    const t = await lab.waitRemoteState('b', 'A\'s blocks and gateway', (st) => st.blocks >= 2 && st.gateways.length === 1, 90000);
+    expect(t.gateways[0]).toEqual({ name: 'node-a1', addresses: ['198.18.60.11'], asNumber: 64512 });
+    const list = await lab.a.mustCtl(['cluster', 'list']);
+    expect(list).toContain('cluster-b');
+    expect(list).toContain('Connected');
+    const status = JSON.parse(await lab.a.mustCtl(['cluster', 'status', 'cluster-b', '-o', 'json'])) as unknown;
+    expect(JSON.stringify(status)).toContain('198.19.64.0/18');
+  }, 200000);
+
+  test('pods in A reach pods in B and back over plain routes, through the gateways', async () => {
+    // Non-gateway nodes learn the remote blocks from their gateway over the mesh.
+    await waitUntil('B\'s blocks on node-a2', async () => (await routesInto(lab.a.node('node-a2').ns, lab.b.plan.pool.cidr)).length >= 2, 90000, 500);
+    await waitUntil('A\'s blocks on node-b2', async () => (await routesInto(lab.b.node('node-b2').ns, lab.a.plan.pool.cidr)).length >= 2, 90000, 500);
+    const pairs: [LabPod, LabPod][] = [
+      [pods.a2 as LabPod, pods.b2 as LabPod],
+      [pods.b2 as LabPod, pods.a2 as LabPod],
+      [pods.a1 as LabPod, pods.b1 as LabPod],
+      [pods.b1 as LabPod, pods.a1 as LabPod],
+      [pods.a2 as LabPod, pods.b1 as LabPod],
+      [pods.b2 as LabPod, pods.a1 as LabPod],
+    ];
+    for (const [from, to] of pairs) await waitPing(from, to);
+  }, 200000);
+
+  test('B\'s etcd down for 30 s: A keeps allocating, pings across go on, A\'s view goes stale; then the sync resumes', async () => {
+    const from = pods.a2 as LabPod;
+    const to = pods.b2 as LabPod;
+    let stale = false;
+    let allocated: LabPod | undefined;
+    const run = await pingsDuring(from.ns, to.ip, async () => {
+      const stopped = Date.now();
+      await lab.b.stopEtcd();
+      allocated = await lab.a.addPod('node-a2', 'during-outage');
+      await lab.waitRemoteState('a', 'B stale', (st) => st.stale && st.connection !== 'Connected', 60000);
+      stale = true;
+      const left = 30000 - (Date.now() - stopped);
+      if (left > 0) await sleep(left);
+      await lab.b.startEtcd();
+    }, 3000);
+    expect(allocated && inCidr(allocated.ip, lab.a.plan.pool.cidr)).toBe(true);
+    expect(stale).toBe(true);
+    expect(run.received).toBeGreaterThan(0);
+    expect(run.lost).toBe(0);
+    await lab.waitRemoteState('a', 'B connected again', (st) => st.connection === 'Connected' && !st.stale, 90000);
+    // The sync resumed: a pool B creates now reaches A's view.
+    await lab.b.apply(poolManifest({ name: 'b-after', cidr: '198.19.112.0/20', blockSize: 26 }));
+    await lab.waitRemoteState('a', 'B\'s new pool', (st) => st.pools.some((p) => p.name === 'b-after'), 90000);
+  }, 300000);
+
+  test('deleting the RemoteCluster withdraws the routes on both sides', async () => {
+    await lab.a.mustCtl(['delete', 'remotecluster', 'cluster-b']);
+    await waitUntil('A\'s state doc for B gone', async () => (await lab.remoteState('a')) === undefined, 60000, 250);
+    for (const n of lab.a.nodes.values()) {
+      await waitUntil(`B's routes gone from ${n.name}`, async () => (await routesInto(n.ns, lab.b.plan.pool.cidr)).length === 0, 60000, 250);
+    }
+    for (const n of lab.b.nodes.values()) {
+      await waitUntil(`A's routes gone from ${n.name}`, async () => (await routesInto(n.ns, lab.a.plan.pool.cidr)).length === 0, 60000, 250);
+    }
+    expect(await pingOnce((pods.a2 as LabPod).ns, (pods.b2 as LabPod).ip)).toBe(false);
+  }, 200000);
+});
+
+async function waitPing(from: LabPod, to: LabPod): Promise<void> {
+  await waitForPing(from.ns, to.ip, 60000).catch((e: Error) => {
+    throw new Error(`${from.name} (${from.ip}) → ${to.name} (${to.ip}): ${e.message}\n${lab.diagnostics()}`);
+  });
+}
