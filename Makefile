@@ -5,7 +5,7 @@ SHELL := /bin/bash
 
 NODE_MODULES_STAMP := node_modules/.package-lock.json
 
-.PHONY: deps npm build test demo demo-one-rack bench clean
+.PHONY: deps npm build test demo demo-one-rack demo-multicluster bench clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -29,6 +29,10 @@ demo: deps build
 # The smaller lab: three nodes behind one ToR.
 demo-one-rack: deps build
 	@bash scripts/lab-demo.sh --one-rack
+
+# Two clusters routing to each other's pods through gateway nodes (docs/multicluster.md).
+demo-multicluster: deps build
+	@bash scripts/lab-demo.sh --multicluster
 
 # make bench BENCH=cni (one of bench/*.mjs); without BENCH it lists them.
 bench: deps build

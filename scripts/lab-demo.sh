@@ -2,8 +2,9 @@
 # `make demo`: the fabric in network namespaces (two racks of dual-homed nodes, two FRR
 # ToRs per rack and a spine, dual stack, GoBGP and BIRD nodes, etcd), pods wired by the
 # real CNI plugin, narrated; then everything is torn down. `--one-rack` (`make
-# demo-one-rack`): the smaller lab, three nodes behind one ToR. Needs root (network
-# namespaces) and a build.
+# demo-one-rack`): the smaller lab, three nodes behind one ToR. `--multicluster` (`make
+# demo-multicluster`): two clusters, each its own etcd, controller, ToR and nodes, routing
+# to each other's pods through gateway nodes. Needs root (network namespaces) and a build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,13 +16,14 @@ demo=e2e/dist/src/fabric-demo.js
 case "${1:-}" in
   "") ;;
   --one-rack) demo=e2e/dist/src/demo.js ;;
-  *) echo "lab-demo.sh: unknown option $1 (only --one-rack)" >&2; exit 2 ;;
+  --multicluster) demo=e2e/dist/src/multicluster-demo.js ;;
+  *) echo "lab-demo.sh: unknown option $1 (--one-rack or --multicluster)" >&2; exit 2 ;;
 esac
 if [ ! -f "$demo" ] || [ ! -f packages/agent/dist/src/main.js ]; then
   echo "the lab is not built; run 'make build' first" >&2
   exit 1
 fi
-for tool in etcd gobgpd gobgp bird birdc /usr/lib/frr/bgpd vtysh ping curl ip; do
+for tool in etcd etcdctl gobgpd gobgp bird birdc /usr/lib/frr/bgpd vtysh ping curl ip; do
   command -v "$tool" >/dev/null || { echo "$tool is missing; run scripts/install-deps.sh" >&2; exit 1; }
 done
 
