@@ -15,3 +15,4 @@ export * from './etcd-auth.js';
 export * from './multicluster-plan.js';
 export * from './multicluster-cluster.js';
 export * from './multicluster.js';
+export * from './race-apply.js';

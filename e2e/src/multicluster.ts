@@ -45,6 +45,7 @@ import {
   type ClusterKey,
 } from './multicluster-plan.js';
 import { BIN, mustRunIn, waitUntil } from './proc.js';
+import { applyAtOnce, type RaceOutcome } from './race-apply.js';
 
 export interface MultiClusterOptions {
   /** Nodes of each cluster (default: A node-a1 GoBGP gateway, node-a2 BIRD; B node-b1 BIRD gateway, node-b2 GoBGP). */
@@ -238,6 +239,17 @@ export class MultiClusterLab {
     const remote = otherCluster(local);
     await this.clusters[local].apply(remoteClusterManifest(remote, this.clusters[remote].etcdUrl, this.staleAfter));
     this.log(`${this.clusters[local].name}: RemoteCluster ${this.clusters[remote].name} applied`);
+  }
+
+  /**
+   * Applies `yaml[a]` to cluster A and `yaml[b]` to cluster B at the same
+   * moment (race-apply.ts), from the router, which reaches both etcds.
+   */
+  applyAtOnce(yaml: Record<ClusterKey, string>): Promise<RaceOutcome[]> {
+    return applyAtOnce(
+      this.routerNs,
+      CLUSTER_KEYS.map((key) => ({ url: this.clusters[key].etcdUrl, cluster: this.clusters[key].name, cred: this.clusters[key].root, yaml: yaml[key] })),
+    );
   }
 
   /** A JSON record under a cluster's prefix, read with etcdctl as that cluster's root; undefined when absent. */

@@ -57,6 +57,7 @@ describe('multi-cluster: two clusters, two etcds, GoBGP and BIRD gateways', () =
     expect(s.gateways[0]).toEqual({ name: 'node-b1', addresses: ['198.18.60.21'], asNumber: 64513 });
     const t = await lab.waitRemoteState('b', 'A\'s blocks and gateway', (st) => st.blocks >= 2 && st.gateways.length === 1, 90000);
     expect(t.gateways[0]).toEqual({ name: 'node-a1', addresses: ['198.18.60.11'], asNumber: 64512 });
+    // Nothing needs attention once the race's pools are gone: exit 0.
     const list = await lab.a.mustCtl(['cluster', 'list']);
     expect(list).toContain('cluster-b');
     expect(list).toContain('Connected');
@@ -77,6 +78,13 @@ describe('multi-cluster: two clusters, two etcds, GoBGP and BIRD gateways', () =
       [pods.b2 as LabPod, pods.a1 as LabPod],
     ];
     for (const [from, to] of pairs) await waitPing(from, to);
+    // Both sides report their gateway session up (from the local gateway's node status).
+    for (const [c, remote] of [[lab.a, 'cluster-b'], [lab.b, 'cluster-a']] as const) {
+      let last = '';
+      await waitUntil(`${c.name}'s gateway session in cluster status`, async () => (last = (await c.ctl(['cluster', 'status', remote])).stdout).includes('1/1 up'), 30000, 500).catch((e: Error) => {
+        throw new Error(`${e.message}; last:\n${last}`);
+      });
+    }
   }, 200000);
 
   test('B\'s etcd down for 30 s: A keeps allocating, pings across go on, A\'s view goes stale; then the sync resumes', async () => {
@@ -100,7 +108,7 @@ describe('multi-cluster: two clusters, two etcds, GoBGP and BIRD gateways', () =
     expect(run.lost).toBe(0);
     await lab.waitRemoteState('a', 'B connected again', (st) => st.connection === 'Connected' && !st.stale, 90000);
     // The sync resumed: a pool B creates now reaches A's view.
-    await lab.b.apply(poolManifest({ name: 'b-after', cidr: '198.19.112.0/20', blockSize: 26 }));
+    await lab.b.apply(poolManifest({ name: 'b-after', cidr: '198.19.240.0/20', blockSize: 26 }));
     await lab.waitRemoteState('a', 'B\'s new pool', (st) => st.pools.some((p) => p.name === 'b-after'), 90000);
   }, 300000);
 
