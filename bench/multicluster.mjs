@@ -121,7 +121,7 @@ async function twoClusters() {
       await b.apply(poolManifest(p));
       lags.push((await seen) - (await written));
     }
-    out({ step: 'sync lag, pools', ...stats(lags) });
+    out({ step: 'sync lag, pools', ...stats(lags), trials_ms: lags.map(Math.round) });
 
     // Cross-cluster routes; each trial's pod also claims a block in B (a block write → A's block count).
     const pools = Array.from({ length: ROUTE_TRIALS }, (_, i) => routePool(i));
@@ -130,6 +130,14 @@ async function twoClusters() {
     const aNodes = [...a.nodes.values()];
     for (const n of aNodes) await watcher.watch(n.ns);
     const bNodes = [...b.nodes.values()];
+    // Warm-up: a pod on each of B's nodes, and its block's route on every node of A, so the trials
+    // measure a route crossing working sessions, not the gateway session coming up.
+    for (const n of bNodes) {
+      const pod = await b.addPod(n.name, `warm-${n.name}`);
+      const block = `${pod.ip.split('.').slice(0, 3).join('.')}.${Number(pod.ip.split('.')[3]) & ~63}/26`;
+      await watcher.waitAll(block, aNodes.map((x) => x.ns), 'present', 120000);
+    }
+    out({ step: 'cross-cluster routes flowing (warm-up)' });
     const routes = [];
     const blockLags = [];
     for (let i = 0; i < ROUTE_TRIALS; i++) {
@@ -144,7 +152,7 @@ async function twoClusters() {
       routes.push(Math.max(0, Math.max(...at.values()) - done));
       blockLags.push((await seen) - (await written));
     }
-    out({ step: 'cross-cluster route: pod in B → route on every node of A', ...stats(routes) });
+    out({ step: 'cross-cluster route: pod in B → route on every node of A', ...stats(routes), trials_ms: routes.map(Math.round) });
     out({ step: 'sync lag, blocks', ...stats(blockLags) });
     return { lags: [...lags, ...blockLags], routes };
   } catch (e) {
