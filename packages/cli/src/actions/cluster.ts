@@ -4,10 +4,10 @@
  * builds the report (output/cluster.ts) and prints it; exits with
  * FOUND_PROBLEMS_EXIT when a remote needs attention.
  */
-import { type NodeStatus, type RemoteCluster, type RemoteClusterState, TerraceError, decodeClusterFence, decodeRemoteClusterState } from '@terrace/api';
+import { type NodeStatus, type RemoteClusterState, TerraceError, decodeClusterFence, decodeRemoteClusterState } from '@terrace/api';
 import { getOp, prefixOp, readAll } from '@terrace/datastore';
 import type { CliContext } from '../context.js';
-import { type ClusterInput, buildClusterReport, renderClusterList, renderClusterStatus, reportHasProblems } from '../output/cluster.js';
+import { type ClusterInput, buildClusterReport, localGateways, renderClusterList, renderClusterStatus, reportHasProblems } from '../output/cluster.js';
 
 async function readInput(ctx: CliContext, name: string | undefined): Promise<ClusterInput> {
   const ds = await ctx.datastore();
@@ -26,7 +26,7 @@ async function readInput(ctx: CliContext, name: string | undefined): Promise<Clu
   const fence = fenceKv ? decodeClusterFence(ds.keys.fence(), fenceKv.value.toString()) : undefined;
 
   // Only the gateway nodes' status is needed; which nodes those are is known only now.
-  const gatewayNames = gatewayNodeNames(remotes, nodes);
+  const gatewayNames = [...new Set(remotes.flatMap((rc) => (localGateways(rc, nodes) ?? []).map((n) => n.metadata.name)))].sort();
   const statuses = new Map<string, NodeStatus>();
   if (gatewayNames.length > 0) {
     const res = await readAll(ds.etcd, gatewayNames.map((n) => getOp(ds.keys.status(n))));
@@ -41,12 +41,6 @@ async function readInput(ctx: CliContext, name: string | undefined): Promise<Clu
     });
   }
   return { remotes, states, fence, nodes, statuses };
-}
-
-function gatewayNodeNames(remotes: RemoteCluster[], nodes: ClusterInput['nodes']): string[] {
-  // The report selects them again; this only bounds what is read.
-  const report = buildClusterReport({ remotes, states: new Map(), fence: undefined, nodes, statuses: new Map() });
-  return [...new Set(report.remotes.flatMap((r) => r.gatewayNodes ?? []))].sort();
 }
 
 export async function runCluster(ctx: CliContext, view: 'list' | 'status', name: string | undefined, format: 'table' | 'yaml' | 'json'): Promise<void> {

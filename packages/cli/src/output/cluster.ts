@@ -114,6 +114,14 @@ function problemsOf(state: RemoteClusterState | null): string[] {
   return out;
 }
 
+/** The local Nodes that peer with this remote's gateways (sorted), or null when it has no gatewayNodeSelector. */
+export function localGateways(rc: RemoteCluster, nodes: readonly TerraceNode[]): TerraceNode[] | null {
+  const selector = rc.spec.gatewayNodeSelector;
+  if (selector === undefined) return null;
+  const sel = parseSelector(selector);
+  return nodes.filter((n) => sel.matches(n.metadata.labels ?? {})).sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
+}
+
 export function buildClusterReport(input: ClusterInput): ClusterReport {
   const remotes = [...input.remotes].sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
   return {
@@ -122,17 +130,14 @@ export function buildClusterReport(input: ClusterInput): ClusterReport {
       const doc = input.states.get(name);
       // A doc left by an earlier RemoteCluster of the same name says nothing about this one.
       const state = doc && (doc.uid === rc.metadata.uid || rc.metadata.uid === undefined) ? doc : null;
-      const selector = rc.spec.gatewayNodeSelector;
-      const sel = selector === undefined ? undefined : parseSelector(selector);
-      const gateways = sel ? input.nodes.filter((n) => sel.matches(n.metadata.labels ?? {})) : [];
-      gateways.sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
+      const gateways = localGateways(rc, input.nodes);
       return {
         name,
         clusterName: rc.spec.clusterName,
         endpoints: rc.spec.etcd.endpoints,
-        gatewayNodes: selector === undefined ? null : gateways.map((n) => n.metadata.name),
+        gatewayNodes: gateways && gateways.map((n) => n.metadata.name),
         state,
-        sessions: sessionsOf(gateways, state, input.statuses),
+        sessions: sessionsOf(gateways ?? [], state, input.statuses),
         fenced: (input.fence?.fenced ?? []).filter((f) => f.remote === name),
         problems: problemsOf(state),
       };
