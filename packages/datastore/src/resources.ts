@@ -282,6 +282,7 @@ export class EtcdResourceStore implements ResourceStore {
     const rev = r.header.revision;
     return decided.map((d) => (d.action === 'unchanged' ? d : { ...d, res: withVersion(d.res, rev) }));
   }
+
   /**
    * New pools must not overlap a pool of a remote cluster (the multi-cluster
    * guard). Only pools this batch creates are judged: cidr is immutable, so
