@@ -331,6 +331,7 @@ export class Controller extends EventEmitter<ControllerEvents> {
       nodes,
       totals: this.totals,
       errors: this.errors,
+      remotes: this.remotes.summary(),
     });
     try {
       if (!(await writeStatus(this.opts.etcd, this.opts.keys, fence, status))) await this.election.check();

@@ -7,6 +7,7 @@ import { EtcdResourceStore, Keys } from '@terrace/datastore';
 import { uniqueCluster } from '@terrace/testkit';
 import { Etcd3 } from 'etcd3';
 import { type Harness, harness, pool, sleep, waitFor } from './fixtures.js';
+import { readStatus } from '../src/status.js';
 import { FAST_REMOTE, type OwnEtcd, ownEtcd, remoteCluster } from './remote-fixtures.js';
 
 let h: Harness | undefined;
@@ -131,7 +132,7 @@ describe('remote sync', () => {
     const x = h;
     await x.store.create(pool('a-pool', '198.18.0.0/16'));
     await x.store.create(remoteCluster('cb', rb.keys.cluster, b.endpoint));
-    const ctl = await x.startController('ctl-a', { remote: FAST_REMOTE });
+    const ctl = await x.startController('ctl-a', { remote: FAST_REMOTE, intervalMs: 300 });
     await waitFor('fence activated, a-pool cleared', async () => (await fenceOf(x))?.cleared['a-pool'] !== undefined);
 
     const created = Date.now();
@@ -145,6 +146,10 @@ describe('remote sync', () => {
     expect((await stateOf(x, 'cb'))?.overlaps[0]).toMatchObject({ pool: 'a-pool', cidr: '198.18.0.0/16', remotePool: 'b-pool', fenced: '198.18.4.0/24' });
     expect(ctl.lines.some((l) => l.level === 'warn' && /overlaps a remote/.test(l.message) && l.remotePool === 'b-pool')).toBe(true);
     expect(detectMs).toBeLessThan(10_000); // "within seconds", generous for a loaded machine
+    await waitFor('the summary in the controller status', async () => {
+      const st = await readStatus(x.etcd, x.keys);
+      return st?.remotes?.overlaps === 1 && st.remotes.remotes === 1 && st.remotes.connected === 1 && st.remotes.held === 0;
+    });
 
     await rb.store.delete('IPPool', 'b-pool');
     await waitFor('the fence lifted', async () => (await fenceOf(x))?.fenced.length === 0, 10_000);
