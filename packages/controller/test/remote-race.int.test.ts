@@ -2,9 +2,9 @@
 // running) create overlapping pools at the same moment: both fences fence the overlap and at most one of
 // the two pools is ever cleared. This is the shared-etcd variant of the admission race.
 import { afterEach, describe, expect, test } from '@jest/globals';
-import type { ClusterFence } from '@terrace/api';
+import type { ClusterFence, RemoteClusterState } from '@terrace/api';
 import { sharedEtcdEndpoint } from '@terrace/testkit';
-import { type Harness, harness, pool, waitFor } from './fixtures.js';
+import { type Harness, type LogLine, harness, pool, waitFor } from './fixtures.js';
 import { FAST_REMOTE, remoteCluster } from './remote-fixtures.js';
 
 const hs: Harness[] = [];
@@ -59,5 +59,36 @@ describe('admission race (shared etcd, two prefixes)', () => {
       expect(fa.cleared['a-base']).toBeDefined();
       expect(fb.cleared['b-base']).toBeDefined();
     }
+  });
+});
+
+describe('leadership', () => {
+  test('only the leader syncs; a standby starts syncing when it takes over, and the old leader stops', async () => {
+    const a = harness('lead-a');
+    const b = harness('lead-b');
+    hs.push(a, b);
+    await b.store.create(pool('b-pool', '198.19.0.0/24'));
+    await a.store.create(remoteCluster('b', b.keys.cluster, sharedEtcdEndpoint()));
+    const one = await a.startController('ctl-1', { remote: FAST_REMOTE });
+    await waitFor('ctl-1 to lead', () => one.c.isLeader());
+    const two = await a.startController('ctl-2', { remote: FAST_REMOTE });
+    const state = async (): Promise<RemoteClusterState | undefined> => {
+      const t = await a.etcd.get(a.keys.remoteState('b')).string();
+      return t === null ? undefined : (JSON.parse(t) as RemoteClusterState);
+    };
+    await waitFor('the state doc', async () => (await state())?.pools.length === 1);
+    const started = (lines: LogLine[]): number => lines.filter((l) => l.message === 'remote cluster sync started').length;
+    expect(started(one.lines)).toBe(1);
+    expect(started(two.lines)).toBe(0);
+    expect(one.c.remotes.active()).toEqual(['b']);
+    expect(two.c.remotes.active()).toEqual([]);
+
+    await one.c.stop();
+    await waitFor('ctl-2 to lead', () => two.c.isLeader(), 8000);
+    await waitFor('ctl-2 to sync', () => started(two.lines) === 1 && two.c.remotes.summary().connected === 1);
+    // ctl-2 keeps the doc current: lastSynced moves on.
+    const before = (await state())?.lastSynced ?? '';
+    await waitFor('lastSynced to move', async () => ((await state())?.lastSynced ?? '') > before, 10_000);
+    expect(one.c.remotes.active()).toEqual([]);
   });
 });

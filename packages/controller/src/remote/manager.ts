@@ -67,6 +67,11 @@ export class RemoteClusters {
 
   constructor(private readonly opts: RemoteClustersOptions) {}
 
+  /** The RemoteClusters being synced now (none unless leading). */
+  active(): string[] {
+    return [...this.syncs.keys()].sort();
+  }
+
   summary(): RemoteSummary {
     return { ...this.summaryNow };
   }
