@@ -121,4 +121,6 @@ export interface ControllerStatus {
   totals: { nodesReleased: number; blocksReleased: number; addressesFreed: number; poolsCreated: number };
   /** The most recent errors (newest last), at most a handful. */
   errors: { time: string; message: string }[];
+  /** Remote clusters as of the last remote round (absent when there is none); details in their state docs. */
+  remotes?: { remotes: number; connected: number; overlaps: number; held: number };
 }
