@@ -2,10 +2,12 @@
 // test etcd: fenced ranges are never handed out, held pools are not used,
 // a fence written between the allocator's read and its commit fails the
 // commit and the retry obeys it, allocations made before the fence stay
-// and are released as usual, and without a fence doc nothing changes.
+// and are released as usual, and without a fence doc nothing changes. A
+// property run ends it: random fences, concurrent allocations from two nodes.
 import { afterEach, expect, test } from '@jest/globals';
-import { type TerraceError, cidrContainsIP, isTerraceError, parseCidr, parseIP } from '@terrace/api';
+import { type TerraceError, addressAt, cidrContainsIP, formatCidr, isTerraceError, parseCidr, parseIP, subnetAt, subnetCount } from '@terrace/api';
 import { resourceWatchCache } from '@terrace/datastore';
+import fc from 'fast-check';
 import { Allocator, type AllocateResult, type WatchedResources, fenceWatchCache } from '../src/index.js';
 import { type TestCluster, fenced, putFence, putNode, putPool, testCluster } from './fixtures/cluster.js';
 
@@ -156,4 +158,34 @@ test('a fence that is not a fence stops allocation with a clear error instead of
   const e = await failure(add(a, 'h1'));
   expect(e.code).toBe('Internal');
   expect(e.message).toBe(`${c.keys.fence()}: stored multi-cluster fence is malformed (cleared, held or fenced missing); no address is handed out until the controller rewrites it`);
+});
+
+test('property: under random fences, concurrent allocations from two nodes never land in one and use all the space outside', async () => {
+  const pool = parseCidr('198.18.40.0/25');
+  const fenceArb = fc.array(
+    fc.integer({ min: 26, max: 32 }).chain((len) => fc.bigInt({ min: 0n, max: subnetCount(pool, len) - 1n }).map((i) => formatCidr(subnetAt(pool, len, i)))),
+    { minLength: 1, maxLength: 3 },
+  );
+  await fc.assert(
+    fc.asyncProperty(fenceArb, fc.integer({ min: 1, max: 140 }), async (fences, want) => {
+      const t = testCluster('fence-prop');
+      try {
+        await putPool(t, 'a', formatCidr(pool), { blockSize: 28 }, 'u-a');
+        await putNode(t, 'n1');
+        await putNode(t, 'n2');
+        await putFence(t, { cleared: { a: 'u-a' }, fenced: fences.map((f) => fenced(f, 'a')) });
+        const a = new Allocator({ etcd: t.etcd, keys: t.keys, cacheTtlMs: 0 });
+        const outcomes = await Promise.allSettled(Array.from({ length: want }, (_, i) => a.allocate({ handle: `h${i}`, node: `n${(i % 2) + 1}` })));
+        const ips = outcomes.flatMap((o) => (o.status === 'fulfilled' ? [o.value.ips[0]?.ip as string] : []));
+        for (const o of outcomes) if (o.status === 'rejected') expect(isTerraceError(o.reason, 'Exhausted')).toBe(true);
+        const open = Array.from({ length: 128 }, (_, o) => addressAt(pool, o)).filter((ip) => !fences.some((f) => cidrContainsIP(parseCidr(f), ip))).length;
+        expect(ips.filter((ip) => fences.some((f) => inside(f, ip)))).toEqual([]);
+        expect(new Set(ips).size).toBe(ips.length);
+        expect(ips.length).toBe(Math.min(want, open));
+      } finally {
+        await t.close();
+      }
+    }),
+    { numRuns: 8 },
+  );
 });
