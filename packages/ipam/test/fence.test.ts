@@ -7,30 +7,12 @@ import { type Cidr, addressAt, cidrContainsCidr, cidrContainsIP, formatCidr, par
 import fc from 'fast-check';
 import { type FenceView, type PoolView, assign, findFree, freeBlocks, newBlock, parseFence, roomIn, toPoolView } from '../src/index.js';
 import { fencedOrdinals } from '../src/fence.js';
+import { poolResource } from './fixtures/cluster.js';
 
 const attrs = { node: 'n1' };
 
 function poolView(cidr: string, blockSize: number): PoolView {
-  return toPoolView(
-    {
-      apiVersion: 'terrace.dev/v1',
-      kind: 'IPPool',
-      metadata: { name: 'p', uid: 'u' },
-      spec: {
-        cidr,
-        blockSize,
-        nodeSelector: 'all()',
-        disabled: false,
-        disableBGPExport: false,
-        natOutgoing: false,
-        allowedUses: ['Workload'],
-        assignmentMode: 'Automatic',
-        ipipMode: 'Never',
-        vxlanMode: 'Never',
-      },
-    },
-    '1',
-  );
+  return toPoolView(poolResource('p', cidr, { blockSize }, 'u'), '1');
 }
 
 /** A fence over the given CIDRs, parsed as the allocator parses the stored doc. */
