@@ -9,6 +9,7 @@ import {
   type IPFamily,
   TerraceError,
   cidrContainsIP,
+  isTerraceError,
   formatCidr,
   formatIP,
   ordinalOf,
@@ -16,7 +17,7 @@ import {
   resourceRef,
   subnetContaining,
 } from '@terrace/api';
-import type { Keys } from '@terrace/datastore';
+import { type Keys, getOp, readAll } from '@terrace/datastore';
 import type { Etcd3 } from 'etcd3';
 import { Affinity, type BlockTarget } from './affinity.js';
 import { type AllocationAttrs, allocationAt, decodeBlock, findFree, hostAffinity, roomIn } from './block.js';
@@ -251,7 +252,7 @@ export class Allocator {
       }
       // The whole decision (pools, block, ordinals) is made on one fence, and its revision is compared.
       const fence = await this.view.fence();
-      const target = await this.pickBlock(q.node, q.family, q.pools, fence, attempt > 0);
+      const target = await this.pickBlock(q.node, q.family, q.pools, fence, attempt > 0).catch((e: unknown) => this.exhausted(pending, e));
       const ordinals = findFree(target.rec, pending.length, fencedOrdinals(fence, target.cidr));
       const take = pending.slice(0, ordinals.length);
       if (take.length === 0) {
@@ -280,6 +281,24 @@ export class Allocator {
       // instances per node on a loaded 2-core machine).
       await sleep(Math.random() * Math.min(400, 4 * 2 ** Math.min(attempt, 7)));
     }
+  }
+
+  /**
+   * Nothing left to hand out: before failing, settle the waiters whose
+   * handle already holds an address (a retried ADD of a running pod, while
+   * a pool is full, held or fenced). The handle is otherwise never read up
+   * front (its transaction's else branch returns it), so read them here.
+   */
+  private async exhausted(pending: Waiter[], e: unknown): Promise<never> {
+    if (isTerraceError(e, 'Exhausted')) {
+      const { results } = await readAll(this.etcd, pending.map((w) => getOp(this.keys.handle(w.handle))));
+      pending.forEach((w, i) => {
+        const kv = results[i]?.[0];
+        if (kv) w.handleRec = decodeHandle(kv.key.toString(), kv.value.toString());
+        this.settleExisting(w);
+      });
+    }
+    throw e;
   }
 
   /** Settles a waiter whose handle already holds an address of its family (an idempotent retry). */

@@ -129,6 +129,10 @@ test('allocations made before the fence stay, a retried ADD gets them back, and 
   const before = await Promise.all(Array.from({ length: 4 }, (_, i) => add(a, `old${i}`)));
   const ips = before.map((r) => r.ips[0]?.ip);
   expect(ips).toEqual(['198.18.10.0', '198.18.10.1', '198.18.10.2', '198.18.10.3']);
+  // With no new address anywhere (the whole pool fenced), a retried ADD still gets its own back.
+  await putFence(c, { cleared: { a: 'u-a' }, fenced: [fenced('198.18.10.0/26', 'a')] });
+  expect((await add(a, 'old2')).ips[0]?.ip).toBe('198.18.10.2');
+  expect((await failure(add(a, 'brand-new'))).code).toBe('Exhausted');
   await putFence(c, { cleared: { a: 'u-a' }, fenced: [fenced('198.18.10.0/28', 'a')] });
   for (const ip of ips) expect((await a.lookup(ip as string))?.handle).toMatch(/^old/);
   expect((await add(a, 'old0')).ips[0]?.ip).toBe('198.18.10.0');
