@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
-import { type ClusterFence, type IPPool, type TerraceNode } from '@terrace/api';
+import type { ClusterFence, TerraceNode } from '@terrace/api';
 import { Keys } from '@terrace/datastore';
 import { CniCode } from '@terrace/cni';
 import { Allocator } from '@terrace/ipam';
@@ -18,6 +18,7 @@ import { createLab, runCniPlugin, sharedEtcdEndpoint, uniqueCluster, type Lab, t
 import { Etcd3 } from 'etcd3';
 import { allocatorIpam, etcdReadiness, startCniServer, type CniServer } from '../src/cni/index.js';
 import { type ClosableClusterState, openClusterState } from '../src/watch.js';
+import { pool } from './fixtures.js';
 
 const PLUGIN = fileURLToPath(new URL('../../../../bin/terrace-cni', import.meta.url));
 const NODE = 'n1';
@@ -37,24 +38,9 @@ const nsPath = (ns: string): string => `/var/run/netns/${ns}`;
 beforeAll(async () => {
   etcd = new Etcd3({ hosts: sharedEtcdEndpoint() });
   keys = new Keys(uniqueCluster('cnifence'));
-  const pool: IPPool = {
-    apiVersion: 'terrace.dev/v1',
-    kind: 'IPPool',
-    metadata: { name: 'v4', uid: 'u-v4' },
-    spec: {
-      cidr: POOL,
-      blockSize: 26,
-      nodeSelector: 'all()',
-      disabled: false,
-      disableBGPExport: false,
-      natOutgoing: false,
-      allowedUses: ['Workload', 'Tunnel'],
-      assignmentMode: 'Automatic',
-      ipipMode: 'Never',
-      vxlanMode: 'Never',
-    },
-  };
-  await etcd.put(keys.resource('IPPool', 'v4')).value(JSON.stringify(pool)).exec();
+  const v4 = pool('v4', POOL, { blockSize: 26 });
+  v4.metadata.uid = 'u-v4';
+  await etcd.put(keys.resource('IPPool', 'v4')).value(JSON.stringify(v4)).exec();
   const node: TerraceNode = { apiVersion: 'terrace.dev/v1', kind: 'Node', metadata: { name: NODE, labels: {} }, spec: {} };
   await etcd.put(keys.resource('Node', NODE)).value(JSON.stringify(node)).exec();
 
