@@ -196,3 +196,18 @@ test('property: under random fences, allocations from two nodes never land in on
     { numRuns: 8 },
   );
 });
+
+test('pool usage (ipam show) names held pools and fenced ranges only while a fence exists', async () => {
+  const c = await setup('fence-usage');
+  await putPool(c, 'b', '198.18.11.0/26', { blockSize: 26 }, 'u-b');
+  const a = new Allocator({ etcd: c.etcd, keys: c.keys, cacheTtlMs: 0 });
+  expect((await a.poolUsage()).map((u) => [u.held, u.fenced])).toEqual([
+    [undefined, undefined],
+    [undefined, undefined],
+  ]);
+  await putFence(c, { cleared: { a: 'u-a' }, held: [{ pool: 'b', reason: 'waiting for remote cluster cluster-b: unreachable' }], fenced: [fenced('198.18.10.16/28', 'a')] });
+  const usage = await a.poolUsage();
+  expect(usage.find((u) => u.name === 'a')).toMatchObject({ fenced: ['198.18.10.16/28 is fenced: it overlaps pool b-pool (198.18.10.16/28) of remote cluster cluster-b'] });
+  expect(usage.find((u) => u.name === 'a')?.held).toBeUndefined();
+  expect(usage.find((u) => u.name === 'b')).toMatchObject({ held: 'ippool/b: held: waiting for remote cluster cluster-b: unreachable' });
+});
