@@ -42,8 +42,8 @@ export interface AllocatorOptions {
   /** How long pool, IPAMConfig and node-label reads are reused, in ms; default 1000. */
   cacheTtlMs?: number;
   /**
-   * Pools and nodes from the caller's etcd watch (the agent's cluster
-   * state): then an ADD into an affine block with room is one etcd request,
+   * Pools, nodes and the multi-cluster fence from the caller's etcd watch
+   * (the agent's cluster state): then an ADD into an affine block with room is one etcd request,
    * its transaction, however long since the last. Default: none; pools and
    * node labels are read, and the reads reused for cacheTtlMs.
    */
