@@ -18,6 +18,7 @@ import {
   cidrContainsIP,
   cidrLast,
   cidrsOverlap,
+  decodeClusterFence,
   resourceRef,
   tryParseCidr,
 } from '@terrace/api';
@@ -59,23 +60,15 @@ export const NO_FENCE: FenceView = { doc: undefined, fenced: [], modRevision: '0
  */
 export function parseFence(key: string, raw: RawFence | undefined, seenAt: string): FenceView {
   if (!raw) return { ...NO_FENCE, seenAt };
-  const bad = (why: string): TerraceError => new TerraceError('Internal', `${key}: stored multi-cluster fence is malformed (${why}); no address is handed out until the controller rewrites it`);
-  let v: unknown;
-  try {
-    v = JSON.parse(raw.text);
-  } catch {
-    throw bad('not JSON');
-  }
-  const f = v as Partial<ClusterFence>;
-  if (typeof f !== 'object' || f === null || typeof f.cleared !== 'object' || f.cleared === null || !Array.isArray(f.held) || !Array.isArray(f.fenced)) {
-    throw bad('cleared, held or fenced missing');
-  }
-  const fenced = f.fenced.map((range: FencedRange) => {
+  const doc = decodeClusterFence(key, raw.text);
+  const fenced = doc.fenced.map((range: FencedRange) => {
     const cidr = typeof range?.cidr === 'string' ? tryParseCidr(range.cidr, false) : undefined;
-    if (!cidr) throw bad(`fenced range ${JSON.stringify(range?.cidr)} is not a CIDR`);
+    if (!cidr) {
+      throw new TerraceError('Internal', `${key}: the stored cluster fence is not readable (fenced range ${JSON.stringify(range?.cidr)} is not a CIDR); no address is handed out until the controller rewrites it`);
+    }
     return { cidr, range };
   });
-  return { doc: f as ClusterFence, fenced, modRevision: raw.modRevision, seenAt };
+  return { doc, fenced, modRevision: raw.modRevision, seenAt };
 }
 
 /** True when the pool may be allocated from: no fence doc, or the doc clears this pool's uid. */
