@@ -44,7 +44,7 @@ import { PassLoop } from '../passes.js';
 import { peerSets } from './peer-sets.js';
 import { defineExportFilters, ensureImportPolicy, pruneExportFilters } from './session-policy.js';
 import { definePassPolicy, prunePassPolicies } from './pass-policy.js';
-import { passText, rulesText, type PolicyRule } from '../policy.js';
+import { rulesText, type PolicyRule } from '../policy.js';
 import {
   AddBmpRequest_MonitoringPolicy,
   PeerState_AdminState,
@@ -518,8 +518,9 @@ export class GobgpSpeaker implements BgpSpeaker {
       this.softResetInPending = false;
     }
     for (const [addr, p] of this.peers) {
-      // A changed pass list is reset the same way: gobgpd would not withdraw what it no longer passes.
-      const text = rulesText(p.policy?.export ?? []) + passText(p.policy);
+      // A changed pass list needs no reset: it only ever shrinks with the routes it held (a remote's
+      // session or pool gone, a local pool deleted), and gobgpd withdraws a route that is gone.
+      const text = rulesText(p.policy?.export ?? []);
       const before = this.appliedExport.get(addr);
       // Remembered only once the reset went through: a failed one is tried again next pass.
       if (!startedNow && before !== undefined && before !== text && this.appliedPeers.has(addr)) {
