@@ -4,13 +4,14 @@
  * are turned into BlockViews as they arrive, so a recompute never re-parses
  * every block.
  */
-import type { Kind, ResourceOf } from '@terrace/api';
+import type { Kind, RemoteClusterState, ResourceOf } from '@terrace/api';
 import { type Keys, type WatchCache, WatchCache as Cache, resourceWatchCache } from '@terrace/datastore';
 import { affinityNode, allocationsOf, decodeBlock, fenceWatchCache, ipOf } from '@terrace/ipam';
 import type { Etcd3 } from 'etcd3';
 import type { BlockView } from './announce.js';
 import type { Logger } from '@terrace/log';
 import type { ClusterState } from './sources.js';
+import { decodeRemoteState } from './remote-state.js';
 
 export function blockViewOf(key: string, text: string): BlockView {
   const b = decodeBlock(key, text);
@@ -44,6 +45,11 @@ export async function openClusterState(etcd: Etcd3, keys: Keys, log: Logger): Pr
   const configs = resources('BGPConfiguration');
   const pools = resources('IPPool');
   const filters = resources('BGPFilter');
+  const remotes = resources('RemoteCluster');
+  const remoteStates = watch(
+    'remote cluster states',
+    new Cache<RemoteClusterState>(etcd, { prefix: keys.remoteStatePrefix(), decode: (kv) => decodeRemoteState(kv.value.toString()) }),
+  );
   const blocks = watch(
     'ipam blocks',
     new Cache<BlockView>(etcd, { prefix: keys.blockPrefix(), decode: (kv) => blockViewOf(kv.key.toString(), kv.value.toString()) }),
@@ -67,6 +73,8 @@ export async function openClusterState(etcd: Etcd3, keys: Keys, log: Logger): Pr
     bgpFilters: () => filters.values(),
     blocks: () => blocks.values(),
     fence: () => fence.fence(),
+    remoteClusters: () => remotes.values(),
+    remoteStates: () => remoteStates.values(),
     onChange(fn) {
       listeners.add(fn);
       return () => listeners.delete(fn);
