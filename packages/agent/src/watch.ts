@@ -4,14 +4,13 @@
  * are turned into BlockViews as they arrive, so a recompute never re-parses
  * every block.
  */
-import type { Kind, RemoteClusterState, ResourceOf } from '@terrace/api';
+import { type Kind, type RemoteClusterState, type ResourceOf, decodeRemoteClusterState } from '@terrace/api';
 import { type Keys, type WatchCache, WatchCache as Cache, resourceWatchCache } from '@terrace/datastore';
 import { affinityNode, allocationsOf, decodeBlock, fenceWatchCache, ipOf } from '@terrace/ipam';
 import type { Etcd3 } from 'etcd3';
 import type { BlockView } from './announce.js';
 import type { Logger } from '@terrace/log';
 import type { ClusterState } from './sources.js';
-import { decodeRemoteState } from './remote-state.js';
 
 export function blockViewOf(key: string, text: string): BlockView {
   const b = decodeBlock(key, text);
@@ -48,7 +47,7 @@ export async function openClusterState(etcd: Etcd3, keys: Keys, log: Logger): Pr
   const remotes = resources('RemoteCluster');
   const remoteStates = watch(
     'remote cluster states',
-    new Cache<RemoteClusterState>(etcd, { prefix: keys.remoteStatePrefix(), decode: (kv) => decodeRemoteState(kv.value.toString()) }),
+    new Cache<RemoteClusterState>(etcd, { prefix: keys.remoteStatePrefix(), decode: (kv) => decodeRemoteClusterState(kv.key.toString(), kv.value.toString()) }),
   );
   const blocks = watch(
     'ipam blocks',

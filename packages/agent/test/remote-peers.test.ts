@@ -1,12 +1,11 @@
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
-import { cidr, cidrContainsCidr, cidrsOverlap, formatCidr, GATEWAY_IPV4_ANNOTATION, parseCidr, type TerraceNode } from '@terrace/api';
+import { cidr, cidrContainsCidr, cidrsOverlap, decodeRemoteClusterState, formatCidr, GATEWAY_IPV4_ANNOTATION, parseCidr, type TerraceNode } from '@terrace/api';
 import { decide, importAllows } from '@terrace/bgp';
 import { natPools } from '../src/nat.js';
 import { computeDesiredPeers } from '../src/peers.js';
 import { sessionPolicies } from '../src/policies.js';
 import { computeRemotePlan, remotePoolRules, withRemotePeers, type RemoteInputs } from '../src/remote-peers.js';
-import { decodeRemoteState } from '../src/remote-state.js';
 import { matches, node, pool, remoteCluster, remoteState } from './fixtures.js';
 
 const gwLabels = { labels: { gateway: 'true' } };
@@ -161,12 +160,12 @@ describe('natPools with remote clusters', () => {
   });
 });
 
-describe('decodeRemoteState', () => {
+describe('decodeRemoteClusterState, as the agent watch reads it', () => {
   it('reads the documented shape and refuses a doc without what routing needs', () => {
-    expect(decodeRemoteState(JSON.stringify(bState))).toEqual(bState);
-    expect(() => decodeRemoteState('[]')).toThrow('remote cluster state: name and uid must be strings');
-    expect(() => decodeRemoteState(JSON.stringify({ ...bState, gateways: [{ name: 'x', addresses: '198.18.5.21', asNumber: 1 }] }))).toThrow(
-      'remote cluster state: b: gateways must be a list of {name, addresses, asNumber}',
+    expect(decodeRemoteClusterState('k', JSON.stringify(bState))).toEqual(bState);
+    expect(() => decodeRemoteClusterState('k', '[]')).toThrow('k: the stored remote cluster state is not readable (not a JSON object)');
+    expect(() => decodeRemoteClusterState('k', JSON.stringify({ ...bState, gateways: [{ name: 'x', addresses: '198.18.5.21', asNumber: 1 }] }))).toThrow(
+      'gateways[0] needs a name, addresses and an asNumber',
     );
   });
 });

@@ -38,7 +38,8 @@ function isObject(v: unknown): v is Record<string, unknown> {
 
 /**
  * A RemoteClusterState as stored at `key`. Checks what readers act on: the
- * name, and every pool's name and CIDR (the guard parses them).
+ * name and uid, every pool's name and CIDR (the guard parses them) and every
+ * gateway's name, addresses and AS (gateway routing uses them).
  */
 export function decodeRemoteClusterState(key: string, text: string): RemoteClusterState {
   const what = 'remote cluster state';
@@ -48,7 +49,12 @@ export function decodeRemoteClusterState(key: string, text: string): RemoteClust
     if (!isObject(p) || typeof p.name !== 'string' || typeof p.cidr !== 'string') throw unreadable(key, what, `pools[${i}] needs a name and a cidr`);
     if (!tryParseCidr(p.cidr, false)) throw unreadable(key, what, `pools[${i}].cidr ${JSON.stringify(p.cidr)} is not a CIDR`);
   });
-  for (const f of ['gateways', 'overlaps']) arrayField(key, what, doc, f);
+  if (typeof doc.uid !== 'string') throw unreadable(key, what, 'uid is missing');
+  arrayField(key, what, doc, 'gateways').forEach((g, i) => {
+    const ok = isObject(g) && typeof g.name === 'string' && Array.isArray(g.addresses) && g.addresses.every((a) => typeof a === 'string') && Number.isInteger(g.asNumber);
+    if (!ok) throw unreadable(key, what, `gateways[${i}] needs a name, addresses and an asNumber`);
+  });
+  arrayField(key, what, doc, 'overlaps');
   return doc as unknown as RemoteClusterState;
 }
 
