@@ -21,6 +21,7 @@ import type { Logger } from '@terrace/log';
 import { computeDesiredPeers, nodeAddresses, type DesiredBgp, type PasswordResolver, type SelectorMatcher } from './peers.js';
 import { LearnedRoutes, type KernelRouteSink } from './learned.js';
 import { sessionPolicies } from './policies.js';
+import { computeRemotePlan, withRemotePeers } from './remote-peers.js';
 import type { KernelRoute } from './routes.js';
 import type { ClusterState } from './sources.js';
 
@@ -143,11 +144,20 @@ export class Reconciler {
     const { state, speaker, log } = this.opts;
     const self = this.self();
     const peerInputs = { self, nodes: state.nodes(), configs: state.bgpConfigurations(), peers: state.bgpPeers(), matches: this.opts.matches };
-    const desired = computeDesiredPeers(this.opts.password ? { ...peerInputs, password: this.opts.password } : peerInputs);
+    const cluster = computeDesiredPeers(this.opts.password ? { ...peerInputs, password: this.opts.password } : peerInputs);
+    const remote = computeRemotePlan({
+      self,
+      asNumber: cluster.global.asNumber,
+      remotes: state.remoteClusters?.() ?? [],
+      states: state.remoteStates?.() ?? [],
+      pools: state.pools(),
+      matches: this.opts.matches,
+    });
+    const desired = withRemotePeers(cluster, remote);
     const addrs = announcedNextHops(self);
     const config = announceConfig(state.bgpConfigurations(), this.opts.nodeName);
     const announced = computeAnnouncements({ nodeName: this.opts.nodeName, addresses: addrs, blocks: state.blocks(), pools: state.pools(), config });
-    const policies = sessionPolicies(desired, state.pools(), state.bgpFilters?.() ?? []);
+    const policies = sessionPolicies(desired, state.pools(), state.bgpFilters?.() ?? [], remote.remotes);
     const problems = [...desired.problems, ...announced.problems, ...policies.problems].join('\n');
     if (problems !== this.lastProblems) {
       for (const p of [...desired.problems, ...announced.problems, ...policies.problems]) log.warn(p);

@@ -9,14 +9,26 @@
  * node changes arrive far more often and do not touch it); NatTable's own
  * resync repairs drift in between.
  */
-import { type IPPool, parseCidr } from '@terrace/api';
+import { cidrsOverlap, type IPPool, parseCidr, type RemoteClusterState } from '@terrace/api';
 import type { NatPool, NatTable, NatTableStatus } from '@terrace/dataplane';
 import type { Logger } from '@terrace/log';
 import type { ClusterState } from './sources.js';
 
-/** The planner's input for these pools. */
-export function natPools(pools: readonly IPPool[]): NatPool[] {
-  return pools.map((p) => ({ cidr: parseCidr(p.spec.cidr), natOutgoing: p.spec.natOutgoing }));
+/**
+ * The planner's input for these pools. Remote clusters' pools count as
+ * pools that do not NAT: traffic to a remote pod keeps the pod's address
+ * (the remote routes back to it), and remote pods are no source here.
+ */
+export function natPools(pools: readonly IPPool[], remotes: readonly RemoteClusterState[] = []): NatPool[] {
+  const out: NatPool[] = pools.map((p) => ({ cidr: parseCidr(p.spec.cidr), natOutgoing: p.spec.natOutgoing }));
+  for (const p of remotes.flatMap((r) => r.pools)) {
+    const c = parseCidr(p.cidr);
+    // nftables refuses overlapping intervals in one set. An overlap with a
+    // local pool is the fenced error state the controller reports; the
+    // local pool's entry then stands for the shared range.
+    if (!out.some((x) => cidrsOverlap(x.cidr, c))) out.push({ cidr: c, natOutgoing: false });
+  }
+  return out;
 }
 
 export class NatReconciler {
@@ -39,10 +51,10 @@ export class NatReconciler {
   private update(): Promise<void> {
     let pools: NatPool[];
     try {
-      pools = natPools(this.state.pools());
+      pools = natPools(this.state.pools(), this.state.remoteStates?.() ?? []);
     } catch (e) {
       // Stored pools were validated on the way in; a bad one must not stop the watch that called us.
-      this.log.error('nat: cannot read the pools', { error: (e as Error).message });
+      this.log.error('nat: cannot read the pools (local or remote)', { error: (e as Error).message });
       return Promise.resolve();
     }
     const key = JSON.stringify(pools.map((p) => [p.cidr.family, String(p.cidr.base), p.cidr.prefix, p.natOutgoing]));

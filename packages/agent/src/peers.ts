@@ -171,7 +171,8 @@ export function routerIdFor(name: string, v4: string | undefined): string {
   return [24, 16, 8, 0].map((s) => (h >>> s) & 0xff).join('.');
 }
 
-const PRIORITY: Record<PeerType, number> = { 'node-to-node mesh': 0, global: 1, 'node specific': 2 };
+// Remote cluster sessions are merged afterwards (remote-peers.ts); they never compete here.
+const PRIORITY: Record<PeerType, number> = { 'node-to-node mesh': 0, global: 1, 'node specific': 2, 'remote cluster': 3 };
 
 function appliesTo(peer: BGPPeer, self: TerraceNode, matches: SelectorMatcher): boolean {
   const { node, nodeSelector } = peer.spec;
@@ -347,7 +348,8 @@ export function computeDesiredPeers(inp: PeerInputs): DesiredBgp {
   return { global, peers, problems };
 }
 
-function compareAddr(a: string, b: string): number {
+/** Orders addresses by value (then by family at the caller). */
+export function compareAddr(a: string, b: string): number {
   const x = tryParseIP(a)?.value ?? 0n;
   const y = tryParseIP(b)?.value ?? 0n;
   return x < y ? -1 : x > y ? 1 : 0;

@@ -2,7 +2,8 @@
  * What the reconciler reads: the cluster's resources and IPAM blocks, kept
  * current by etcd watch caches (list, then watch; re-list after compaction).
  */
-import type { BGPConfiguration, BGPFilter, BGPPeer, IPPool, TerraceNode } from '@terrace/api';
+import type { BGPConfiguration, BGPFilter, BGPPeer, IPPool, RemoteCluster, RemoteClusterState, TerraceNode } from '@terrace/api';
+import type { WatchedFence } from '@terrace/ipam';
 import type { BlockView } from './announce.js';
 
 export interface ClusterState {
@@ -13,6 +14,11 @@ export interface ClusterState {
   /** BGPFilters (absent: none exist, as for a state that does not watch them). */
   bgpFilters?(): BGPFilter[];
   blocks(): BlockView[];
+  /** The multi-cluster fence key, for the allocator (absent: the allocator reads it). */
+  fence?(): WatchedFence;
+  /** RemoteClusters and the controller's state docs for them (absent: none, as for a state that does not watch them). */
+  remoteClusters?(): RemoteCluster[];
+  remoteStates?(): RemoteClusterState[];
   /** Calls `fn` after any change; returns the unsubscribe function. */
   onChange(fn: () => void): () => void;
 }

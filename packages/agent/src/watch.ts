@@ -4,9 +4,9 @@
  * are turned into BlockViews as they arrive, so a recompute never re-parses
  * every block.
  */
-import type { Kind, ResourceOf } from '@terrace/api';
+import { type Kind, type RemoteClusterState, type ResourceOf, decodeRemoteClusterState } from '@terrace/api';
 import { type Keys, type WatchCache, WatchCache as Cache, resourceWatchCache } from '@terrace/datastore';
-import { affinityNode, allocationsOf, decodeBlock, ipOf } from '@terrace/ipam';
+import { affinityNode, allocationsOf, decodeBlock, fenceWatchCache, ipOf } from '@terrace/ipam';
 import type { Etcd3 } from 'etcd3';
 import type { BlockView } from './announce.js';
 import type { Logger } from '@terrace/log';
@@ -44,10 +44,19 @@ export async function openClusterState(etcd: Etcd3, keys: Keys, log: Logger): Pr
   const configs = resources('BGPConfiguration');
   const pools = resources('IPPool');
   const filters = resources('BGPFilter');
+  const remotes = resources('RemoteCluster');
+  const remoteStates = watch(
+    'remote cluster states',
+    new Cache<RemoteClusterState>(etcd, { prefix: keys.remoteStatePrefix(), decode: (kv) => decodeRemoteClusterState(kv.key.toString(), kv.value.toString()) }),
+  );
   const blocks = watch(
     'ipam blocks',
     new Cache<BlockView>(etcd, { prefix: keys.blockPrefix(), decode: (kv) => blockViewOf(kv.key.toString(), kv.value.toString()) }),
   );
+  // The multi-cluster fence, for the allocator (no read of it per ADD); it changes rarely, so
+  // the recompute its change notifies costs nothing worth a separate path.
+  const fence = fenceWatchCache(etcd, keys);
+  watch('multi-cluster fence', fence.cache);
   for (const c of caches) c.start();
   try {
     await Promise.all(caches.map((c) => c.waitSynced()));
@@ -62,6 +71,9 @@ export async function openClusterState(etcd: Etcd3, keys: Keys, log: Logger): Pr
     pools: () => pools.values(),
     bgpFilters: () => filters.values(),
     blocks: () => blocks.values(),
+    fence: () => fence.fence(),
+    remoteClusters: () => remotes.values(),
+    remoteStates: () => remoteStates.values(),
     onChange(fn) {
       listeners.add(fn);
       return () => listeners.delete(fn);

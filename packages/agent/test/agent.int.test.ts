@@ -19,7 +19,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { API_VERSION, type NodeStatus } from '@terrace/api';
+import { API_VERSION, type NodeStatus, type RemoteClusterState } from '@terrace/api';
 import { DEFAULT_GOBGP_API_PORT } from '@terrace/bgp';
 import { EtcdResourceStore, Keys, connect, resolveConnectionConfig } from '@terrace/datastore';
 import { Allocator } from '@terrace/ipam';
@@ -283,6 +283,32 @@ describe('terrace agent', () => {
     const st = await status(A);
     expect(st?.peers.find((p) => p.address === '198.18.0.12')?.state).toBe('Established');
   }, 30000);
+
+  it('a RemoteCluster and its state doc make the selected nodes gateways; deleting the doc ends it', async () => {
+    // The ToR, no longer a BGPPeer, stands in for the remote cluster's gateway (it still expects the nodes).
+    await store.create({
+      apiVersion: API_VERSION,
+      kind: 'RemoteCluster',
+      metadata: { name: 'r' },
+      spec: { clusterName: 'r', etcd: { endpoints: ['http://198.18.0.99:2379'] }, gatewayNodeSelector: 'role == "worker"', remoteGatewaySelector: 'all()', staleAfter: '30s' },
+    });
+    const rc = await store.get('RemoteCluster', 'r');
+    const doc: RemoteClusterState = {
+      name: 'r', uid: rc.metadata.uid ?? '', clusterName: 'r', connection: 'Connected', stale: false, revision: '3', pools: [{ name: 'r-pods', cidr: '198.19.64.0/20', disabled: false }],
+      blocks: 0, nodes: 1, asNumber: TOR.asn, gateways: [{ name: 'r-gw', addresses: [TOR.addr], asNumber: TOR.asn }], overlaps: [],
+    };
+    await etcd.put(keys.remoteState('r')).value(JSON.stringify(doc));
+    const st = await waitFor('a has an established remote cluster session with the ToR', async () => {
+      const x = await status(A);
+      return x?.peers.find((p) => p.address === TOR.addr && p.type === 'remote cluster' && p.state === 'Established');
+    }, 30000);
+    expect(st.source).toBe('remotecluster/r');
+    await waitFor('the remote gateway learns a’s block from a', async () => (await tor.bgpRoutes(4))[blockOf.get(A) as string] !== undefined, 20000);
+    await waitFor('b (also selected) has one too', async () => (await status(B))?.peers.some((p) => p.address === TOR.addr && p.type === 'remote cluster'), 30000);
+    await etcd.delete().key(keys.remoteState('r'));
+    for (const n of [A, B]) await waitFor(`${n} drops the remote session`, async () => !(await status(n))?.peers.some((p) => p.address === TOR.addr), 20000);
+    await store.delete('RemoteCluster', 'r');
+  }, 60000);
 
   it('recovers when gobgpd is killed', async () => {
     // b claims a new block so there is something for a to relearn.

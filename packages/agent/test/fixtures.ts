@@ -6,6 +6,8 @@ import {
   type BGPPeer,
   type BGPPeerSpec,
   type IPPool,
+  type RemoteCluster,
+  type RemoteClusterState,
   type TerraceNode,
   parseSelector,
 } from '@terrace/api';
@@ -53,3 +55,38 @@ export function pool(name: string, cidr: string, opts: Partial<IPPool['spec']> =
 
 /** The real selector parser, as the agent uses it. */
 export const matches: SelectorMatcher = (sel, labels) => parseSelector(sel).matches(labels);
+
+/** A RemoteCluster whose gateways here are the nodes `gateways` selects. */
+export function remoteCluster(name: string, gateways?: string, uid = `uid-${name}`): RemoteCluster {
+  return {
+    apiVersion: API_VERSION,
+    kind: 'RemoteCluster',
+    metadata: { name, uid },
+    spec: {
+      clusterName: name,
+      etcd: { endpoints: ['https://198.18.9.1:2379'] },
+      ...(gateways !== undefined ? { gatewayNodeSelector: gateways } : {}),
+      remoteGatewaySelector: 'all()',
+      staleAfter: '30s',
+    },
+  };
+}
+
+/** The controller's state doc for a connected remote, in the documented shape. */
+export function remoteState(name: string, pools: Record<string, string>, gateways: RemoteClusterState['gateways'], uid = `uid-${name}`): RemoteClusterState {
+  return {
+    name,
+    uid,
+    clusterName: name,
+    connection: 'Connected',
+    stale: false,
+    revision: '7',
+    lastSynced: '2026-12-07T12:00:00Z',
+    pools: Object.entries(pools).map(([n, cidr]) => ({ name: n, cidr, disabled: false })),
+    blocks: 1,
+    nodes: gateways.length,
+    asNumber: gateways[0]?.asNumber ?? 64513,
+    gateways,
+    overlaps: [],
+  };
+}

@@ -6,9 +6,9 @@
  */
 
 /** Why a session exists, as `terracectl node status` shows it (Calico's wording). */
-export type PeerType = 'node-to-node mesh' | 'global' | 'node specific';
+export type PeerType = 'node-to-node mesh' | 'global' | 'node specific' | 'remote cluster';
 
-export const PEER_TYPES: readonly PeerType[] = ['node-to-node mesh', 'global', 'node specific'];
+export const PEER_TYPES: readonly PeerType[] = ['node-to-node mesh', 'global', 'node specific', 'remote cluster'];
 
 /** BGP finite-state-machine states (RFC 4271), plus Unknown before the speaker reports. */
 export type PeerState = 'Idle' | 'Connect' | 'Active' | 'OpenSent' | 'OpenConfirm' | 'Established' | 'Unknown';
@@ -121,4 +121,6 @@ export interface ControllerStatus {
   totals: { nodesReleased: number; blocksReleased: number; addressesFreed: number; poolsCreated: number };
   /** The most recent errors (newest last), at most a handful. */
   errors: { time: string; message: string }[];
+  /** Remote clusters as of the last remote round (absent when there is none); details in their state docs. */
+  remotes?: { remotes: number; connected: number; overlaps: number; held: number };
 }

@@ -66,6 +66,14 @@ export interface PolicyRule {
 export interface PeerPolicy {
   import: readonly PolicyRule[];
   export: readonly PolicyRule[];
+  /**
+   * Learned routes this session is sent besides what we originate, with our
+   * session address as next hop: the best paths (learned over iBGP or eBGP)
+   * the first matching rule accepts. Absent or empty: none (a node is no
+   * transit). A multi-cluster gateway passes remote pods' blocks to its own
+   * cluster and its own cluster's blocks to the remote gateways.
+   */
+  pass?: readonly PolicyRule[];
 }
 
 const FAMILIES = [4, 6] as const;
@@ -251,6 +259,30 @@ export function compilePolicy(inp: PolicyInputs): CompiledPolicy {
 /** `10.0.0.0/8{8,32}`: how a range reads in logs and in BIRD's prefix patterns. */
 export function formatRange(r: PrefixRange): string {
   return `${formatCidr(r.prefix)}{${r.min},${r.max}}`;
+}
+
+/** A rule for every prefix inside `c` (any length up to /32 or /128). */
+export function insideRule(action: PolicyAction, c: Cidr): PolicyRule {
+  const match: PrefixMatch = { family: c.family, cidr: c, operator: 'In', min: c.prefix, max: familyBits(c.family) };
+  return { action, match, ranges: rangesOf(match) };
+}
+
+/** A rule for exactly the prefix `c`. */
+export function exactRule(action: PolicyAction, c: Cidr): PolicyRule {
+  const match: PrefixMatch = { family: c.family, cidr: c, operator: 'Equal', min: c.prefix, max: c.prefix };
+  return { action, match, ranges: rangesOf(match) };
+}
+
+/** A rule for every prefix of the family. */
+export function anyRule(action: PolicyAction, family: IPFamily): PolicyRule {
+  const match: PrefixMatch = { family, min: 0, max: familyBits(family) };
+  return { action, match, ranges: rangesOf(match) };
+}
+
+/** What a session is sent besides its own routes, as text (empty when nothing). */
+export function passText(policy: PeerPolicy | undefined): string {
+  const pass = policy?.pass ?? [];
+  return pass.length === 0 ? '' : ` pass ${rulesText(pass)}`;
 }
 
 /** Rules as one line of text: logs, and telling whether a session's rules changed. */

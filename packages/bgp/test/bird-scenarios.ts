@@ -1,6 +1,6 @@
 /** Desired states for the BIRD renderer's golden files, one per scenario. */
 import { type BGPFilter, type IPPool, parseCidr, parseIP } from '@terrace/api';
-import { compilePolicy, type PeerPolicy } from '../src/policy.js';
+import { anyRule, compilePolicy, insideRule, type PeerPolicy, type PolicyRule } from '../src/policy.js';
 import type { BirdDesired } from '../src/bird/render.js';
 
 const NODE = { asn: 64512, routerId: '198.18.0.11' };
@@ -125,7 +125,35 @@ export const scenarios: Record<string, BirdDesired> = {
     ],
     announcements: [own('10.244.1.0/26'), own('10.245.0.0/26'), own('fd00:10:244:1::/64', '2001:db8::11')],
   },
+  // A multi-cluster gateway: a mesh peer it passes the remote's blocks to
+  // (next hop self for eBGP-learned routes), and a remote gateway that gets
+  // only local pods, its own and those learned from the mesh.
+  'remote-gateway': {
+    global: NODE,
+    peers: [
+      { address: parseIP('198.18.0.12'), asn: 64512, ...FAST, type: 'node-to-node mesh', policy: { ...filterPolicy([]), import: [...filterPolicy([]).import, inside('accept', '198.19.16.0/20')], pass: [inside('accept', '198.19.16.0/20')] } },
+      {
+        address: parseIP('198.18.5.21'),
+        asn: 64513,
+        ...FAST,
+        type: 'remote cluster',
+        description: 'remotecluster/b',
+        localAddress: parseIP('198.18.5.11'),
+        nextHopMode: 'self',
+        policy: {
+          import: [inside('reject', '198.19.16.128/25'), inside('accept', '198.19.16.0/20')],
+          export: [inside('accept', '10.244.0.0/16'), anyRule('reject', 4), anyRule('reject', 6)],
+          pass: [inside('accept', '10.244.0.0/16')],
+        },
+      },
+    ],
+    announcements: [own('10.244.1.0/26')],
+  },
 };
+
+function inside(action: 'accept' | 'reject', cidr: string): PolicyRule {
+  return insideRule(action, parseCidr(cidr));
+}
 
 function filterPolicy(names: string[]): PeerPolicy {
   const pool = (name: string, cidr: string): IPPool => ({

@@ -6,6 +6,7 @@
 import { Command } from 'commander';
 import { withConnectionOptions } from '@terrace/datastore/config';
 import type { CliContext } from './context.js';
+import { clusterCommand } from './commands/cluster.js';
 import { controllerCommand } from './commands/controller.js';
 import { deleteCommand } from './commands/delete.js';
 import { getCommand } from './commands/get.js';
@@ -34,6 +35,7 @@ export function buildProgram(ctx: CliContext): Command {
   program.addCommand(ipamCommand(ctx));
   program.addCommand(nodeCommand(ctx));
   program.addCommand(controllerCommand(ctx));
+  program.addCommand(clusterCommand(ctx));
   forEachCommand(program, (c) => c.exitOverride());
   return program;
 }

@@ -140,4 +140,19 @@ describe('terracectl ipam', () => {
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/--max-blocks-per-host must be a whole number/);
   });
+
+  test('show names held pools and fenced ranges while a multi-cluster fence exists', async () => {
+    const keys = new Keys(cluster);
+    const range = { cidr: '10.60.0.128/28', pool: 'pool-a', remote: 'cluster-b', remotePool: 'b-pool', remoteCidr: '10.60.0.128/25', since: '' };
+    await etcd.put(keys.fence()).value(JSON.stringify({ cleared: {}, held: [{ pool: 'pool-v6', reason: 'waiting for remote cluster cluster-b' }], fenced: [range], updated: '' })).exec();
+    try {
+      const out = (await ctl(['ipam', 'show'])).stdout;
+      expect(out).toContain('ippool/pool-a: held: not yet cleared by the multi-cluster overlap check');
+      expect(out).toContain('10.60.0.128/28 is fenced: it overlaps pool b-pool (10.60.0.128/25) of remote cluster cluster-b');
+      expect(out).toContain('ippool/pool-v6: held: waiting for remote cluster cluster-b');
+    } finally {
+      await etcd.delete().key(keys.fence()).exec();
+    }
+    expect((await ctl(['ipam', 'show'])).stdout).not.toContain('held');
+  });
 });

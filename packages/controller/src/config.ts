@@ -20,6 +20,8 @@ export interface ControllerConfig {
   /** Pools created when no pool exists (at most one per family). */
   defaultPools: IPPool[];
   identity: string;
+  /** Remote-cluster credentials: `<dir>/<secret name>/<key>` (RemoteCluster spec.etcd.*SecretRef). */
+  secretsDir?: string;
   logFormat: LogFormat;
   logLevel: string;
 }
@@ -54,6 +56,7 @@ export function controllerCommand(): Command {
     .option('--interval <duration>', 'period of the reconcile pass', DEFAULT_INTERVAL)
     .option('--lease-ttl <duration>', 'election lease TTL (whole seconds): how long a crashed leader delays its successor', DEFAULT_LEASE_TTL)
     .option('--default-pool <cidr>', 'create this pool (default-ipv4-ippool / default-ipv6-ippool) when no pool exists; repeatable', repeat)
+    .option('--secrets-dir <dir>', 'remote cluster etcd credentials: <dir>/<secret name>/<key>')
     .option('--identity <name>', 'this controller\'s name in the election and the status (default: <hostname>-<pid>)')
     .addOption(new Option('--log-format <format>', 'json or text (default: text on a terminal, json otherwise)').choices(['json', 'text']))
     .addOption(new Option('--log-level <level>', 'how much to log').choices(LOG_LEVELS).default('info'))
@@ -66,6 +69,7 @@ interface RawOpts extends ConnectionFlags {
   leaseTtl: string;
   defaultPool?: string[];
   identity?: string;
+  secretsDir?: string;
   logFormat?: LogFormat;
   logLevel: string;
 }
@@ -109,6 +113,7 @@ export function parseControllerArgs(
     leaseTtlSeconds: Math.max(1, Math.round(leaseMs / 1000)),
     defaultPools,
     identity,
+    ...(o.secretsDir !== undefined ? { secretsDir: o.secretsDir } : {}),
     logFormat: o.logFormat ?? (opts.isTTY ? 'text' : 'json'),
     logLevel: o.logLevel,
   };

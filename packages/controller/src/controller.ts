@@ -19,6 +19,7 @@ import type { Logger } from '@terrace/log';
 import { ensureDefaultPools } from './pools.js';
 import { STATUS_ERRORS, buildStatus, writeStatus } from './status.js';
 import { readWorld } from './world.js';
+import { RemoteClusters, type RemoteClustersOptions } from './remote/manager.js';
 
 export interface ControllerOptions {
   etcd: Etcd3;
@@ -33,6 +34,8 @@ export interface ControllerOptions {
   defaultPools?: readonly IPPool[];
   /** First delay before campaigning again after an election error, ms. */
   electionRetryMs?: number;
+  /** Remote-cluster sync (secrets directory, timings); see remote/manager.ts. */
+  remote?: Partial<Omit<RemoteClustersOptions, 'etcd' | 'keys' | 'log' | 'leaderFence'>>;
 }
 
 export interface PassResult {
@@ -63,6 +66,8 @@ const DEADLINE_SLACK_MS = 20;
 export class Controller extends EventEmitter<ControllerEvents> {
   private readonly election: LeaderElection;
   private readonly alive: WatchCache<string>;
+  /** Remote syncs, state docs and the fence: they run beside the passes, never inside them. */
+  readonly remotes: RemoteClusters;
   private state: GcState = emptyGcState();
   private leaderSince = 0;
   private passes = 0;
@@ -85,6 +90,14 @@ export class Controller extends EventEmitter<ControllerEvents> {
       ttlSeconds: opts.leaseTtlSeconds,
       log: opts.log,
       ...(opts.electionRetryMs !== undefined ? { retryMs: opts.electionRetryMs } : {}),
+    });
+    this.remotes = new RemoteClusters({
+      secretsDir: undefined,
+      ...opts.remote,
+      etcd: opts.etcd,
+      keys: opts.keys,
+      log: opts.log,
+      leaderFence: () => (this.stopped ? undefined : this.election.fence()),
     });
     const prefix = opts.keys.alivePrefix();
     this.alive = new WatchCache<string>(opts.etcd, {
@@ -117,6 +130,7 @@ export class Controller extends EventEmitter<ControllerEvents> {
     if (this.stopped) return;
     this.stopped = true;
     this.clearTimers();
+    await this.remotes.stop();
     await this.election.stop(opts);
     await this.alive.close();
     await this.queue;
@@ -169,11 +183,13 @@ export class Controller extends EventEmitter<ControllerEvents> {
     this.clearTimers();
     this.intervalTimer = setInterval(() => this.periodic(), this.opts.intervalMs);
     this.periodic();
+    this.remotes.start();
   }
 
   private onLost(reason: string): void {
     this.clearTimers();
     this.state = emptyGcState();
+    void this.remotes.stop();
     this.emit('lost', reason);
   }
 
@@ -315,6 +331,7 @@ export class Controller extends EventEmitter<ControllerEvents> {
       nodes,
       totals: this.totals,
       errors: this.errors,
+      remotes: this.remotes.summary(),
     });
     try {
       if (!(await writeStatus(this.opts.etcd, this.opts.keys, fence, status))) await this.election.check();

@@ -6,3 +6,7 @@ export * from './apply.js';
 export * from './pools.js';
 export * from './status.js';
 export * from './controller.js';
+export * from './remote/fence.js';
+export * from './remote/sync.js';
+export * from './remote/manager.js';
+export * from './remote/connection.js';

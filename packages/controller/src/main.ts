@@ -46,6 +46,7 @@ async function main(): Promise<number> {
     intervalMs: config.intervalMs,
     leaseTtlSeconds: config.leaseTtlSeconds,
     defaultPools: config.defaultPools,
+    remote: { secretsDir: config.secretsDir },
   });
   return serveUntilSignal(controller, {
     log,

@@ -24,6 +24,7 @@ export interface StatusInput {
   nodes: readonly NodeView[];
   totals: ControllerStatus['totals'];
   errors: readonly { time: number; message: string }[];
+  remotes?: NonNullable<ControllerStatus['remotes']>;
 }
 
 const iso = (ms: number): string => new Date(ms).toISOString();
@@ -45,6 +46,7 @@ export function buildStatus(s: StatusInput): ControllerStatus {
     }),
     totals: { ...s.totals },
     errors: s.errors.slice(-STATUS_ERRORS).map((e) => ({ time: iso(e.time), message: e.message })),
+    ...(s.remotes && s.remotes.remotes > 0 ? { remotes: { ...s.remotes } } : {}),
   };
 }
 

@@ -20,6 +20,11 @@ describe('parseControllerArgs', () => {
     expect(c).toMatchObject({ nodeGraceMs: 90_000, intervalMs: 500, leaseTtlSeconds: 3, identity: 'a', logFormat: 'text' });
   });
 
+  test('--secrets-dir is kept for remote cluster credentials', () => {
+    expect(parseControllerArgs(['--secrets-dir', '/etc/terrace/secrets']).secretsDir).toBe('/etc/terrace/secrets');
+    expect(parseControllerArgs([]).secretsDir).toBeUndefined();
+  });
+
   test('bad durations name the flag', () => {
     expect(() => parseControllerArgs(['--node-grace', '5 minutes'])).toThrow(/flag --node-grace "5 minutes" is not a duration/);
     expect(() => parseControllerArgs(['--interval', '0'])).toThrow(/flag --interval must be greater than zero/);

@@ -4,11 +4,13 @@
  *
  *   1. read, in one snapshot, every key the batch touches, plus (when an
  *      IPPool or a Node is involved) every stored pool, every stored node
- *      and the `ippools` guard key;
+ *      and the `ippools` guard key, and (when an IPPool is) every remote
+ *      cluster's cached state;
  *   2. decide each resource's fate (created, configured, unchanged) and run
  *      the cross-resource rules (no reserved range in a pool, no overlapping
- *      pools, no node address inside a pool, immutable cidr and blockSize)
- *      against what was read;
+ *      pools, no new pool overlapping a remote cluster's pool, no node
+ *      address inside a pool, immutable cidr and blockSize) against what
+ *      was read;
  *   3. commit one transaction that compares every touched key's mod revision
  *      as read, and, when the pool set changes, the guard key's revision and
  *      that no node changed since the read, and puts the guard key too; when
@@ -36,7 +38,9 @@ import {
   type TerraceNode,
   TerraceError,
   checkPoolUpdate,
+  decodeRemoteClusterState,
   firstPoolHoldingNode,
+  firstRemotePoolOverlap,
   firstJudgedPoolOverlap,
   invalidField,
   nodeAddressesChanged,
@@ -44,6 +48,7 @@ import {
   overlapError,
   parseCidr,
   poolHoldsNodeError,
+  remoteOverlapError,
   reservedProblem,
   resourceRef,
 } from '@terrace/api';
@@ -215,6 +220,9 @@ export class EtcdResourceStore implements ResourceStore {
     const nodePrefix = this.keys.resourcePrefix('Node');
     const reads: IRequestOp[] = keys.map(getOp);
     if (involvesPools) reads.push(prefixOp(this.keys.resourcePrefix('IPPool')), getOp(guard), prefixOp(nodePrefix));
+    // Remote clusters' pools, as the controller last saw them, in the same snapshot (only pool writes need them).
+    const remotesAt = reads.length;
+    if (resources.some((r) => r.kind === 'IPPool')) reads.push(prefixOp(this.keys.remoteStatePrefix()));
     const { revision, results } = await readAll(this.etcd, reads);
 
     const now = new Date().toISOString();
@@ -260,6 +268,7 @@ export class EtcdResourceStore implements ResourceStore {
     if (poolsChanged || movedNodes.length > 0) {
       const guardKv = results[keys.length + 1]?.[0];
       this.checkPoolsAndNodes(decided, results[keys.length] ?? [], results[keys.length + 2] ?? [], movedNodes);
+      this.checkRemotePools(decided, results[remotesAt] ?? []);
       compare.push(modEquals(guard, guardKv?.mod_revision ?? '0'));
       if (poolsChanged) {
         compare.push(prefixUnchangedSince(nodePrefix, revision));
@@ -273,6 +282,24 @@ export class EtcdResourceStore implements ResourceStore {
     const rev = r.header.revision;
     return decided.map((d) => (d.action === 'unchanged' ? d : { ...d, res: withVersion(d.res, rev) }));
   }
+
+  /**
+   * New pools must not overlap a pool of a remote cluster (the multi-cluster
+   * guard). Only pools this batch creates are judged: cidr is immutable, so
+   * an update never moves a pool, and an existing pool that overlaps (the
+   * remote changed later) must stay editable, e.g. to disable it. The state
+   * docs are not compared in the commit: a remote pool that reaches the cache
+   * just after this read is caught by the controller, which clears a new pool
+   * for allocation only after a fresh read of every remote.
+   */
+  private checkRemotePools(decided: Decided[], stateKvs: IKeyValue[]): void {
+    const created = decided.filter((d) => d.res.kind === 'IPPool' && d.action === 'created').map((d) => d.res as IPPool);
+    if (created.length === 0) return;
+    const remotes = stateKvs.map((kv) => decodeRemoteClusterState(kv.key.toString(), kv.value.toString()));
+    const hit = firstRemotePoolOverlap(created, remotes);
+    if (hit) throw remoteOverlapError(hit);
+  }
+
   /**
    * The rules between pools and nodes, over the state after this batch:
    * stored pools and nodes with the batch's versions in place of theirs.

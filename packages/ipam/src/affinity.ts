@@ -11,11 +11,12 @@
  * with a pending affinity. loadAffine() repairs both for its node, and
  * check() reports them for every node.
  */
-import { type Cidr, cidrsOverlap, formatCidr, subnetAt, subnetCount } from '@terrace/api';
+import { type Cidr, cidrLast, cidrsOverlap, familyBits, formatCidr, subnetAt, subnetCount } from '@terrace/api';
 import type { Keys } from '@terrace/datastore';
 import type { Etcd3 } from 'etcd3';
 import { type BlockRecord, decodeBlock, encodeBlock, hostAffinity, newBlock } from './block.js';
 import type { PoolView } from './cluster.js';
+import { type FenceView, NO_FENCE, fenceCovering } from './fence.js';
 import { rangeKV, readKey, readKeys } from './kv.js';
 import { overlappingBlock, storedBlocks } from './overlap.js';
 
@@ -81,15 +82,16 @@ export class Affinity {
   }
 
   /**
-   * Claims a free block for `node` from the first of `pools` that has one.
-   * Returns undefined when every pool is fully claimed.
+   * Claims a free block for `node` from the first of `pools` that has one
+   * (never one wholly inside a range the fence holds). Returns undefined
+   * when every pool is fully claimed.
    */
-  async claim(node: string, pools: PoolView[]): Promise<BlockTarget | undefined> {
+  async claim(node: string, pools: PoolView[], fence: FenceView = NO_FENCE): Promise<BlockTarget | undefined> {
     for (let attempt = 0; attempt < 8; attempt++) {
       const { taken, blocks } = await this.takenBlocks();
       let candidate: { pool: PoolView; cidr: Cidr } | undefined;
       for (const pool of pools) {
-        const free = freeBlocks(pool, taken, CLAIM_WINDOW, blocks);
+        const free = freeBlocks(pool, taken, CLAIM_WINDOW, blocks, fence);
         if (free.length > 0) {
           // A random one of the first free blocks, so that nodes claiming at
           // the same moment rarely race for the same block.
@@ -169,9 +171,11 @@ export class Affinity {
 /**
  * Up to `limit` block CIDRs of `pool` that nobody holds, lowest first.
  * `stored` are the existing blocks: a candidate overlapping one of another
- * size (left by an earlier pool over the same range) is held too.
+ * size (left by an earlier pool over the same range) is held too. A
+ * candidate wholly inside a fenced range is skipped (the scan jumps past
+ * the range, which may hold many blocks: an IPv6 /64 fenced in a /48 pool).
  */
-export function freeBlocks(pool: PoolView, taken: Set<string>, limit: number, stored: Cidr[] = []): Cidr[] {
+export function freeBlocks(pool: PoolView, taken: Set<string>, limit: number, stored: Cidr[] = [], fence: FenceView = NO_FENCE): Cidr[] {
   const out: Cidr[] = [];
   const total = subnetCount(pool.cidr, pool.blockSize);
   const foreign = stored.filter((b) => b.prefix !== pool.blockSize && cidrsOverlap(b, pool.cidr));
@@ -179,8 +183,17 @@ export function freeBlocks(pool: PoolView, taken: Set<string>, limit: number, st
   // so a free one turns up within that many steps.
   let bound = BigInt(taken.size + limit);
   for (const b of foreign) if (b.prefix < pool.blockSize) bound += 1n << BigInt(pool.blockSize - b.prefix);
-  for (let i = 0n; i < total && i < bound && out.length < limit; i++) {
+  const shift = BigInt(familyBits(pool.cidr.family) - pool.blockSize);
+  let looked = 0n;
+  for (let i = 0n; i < total && looked < bound && out.length < limit; i++) {
     const c = subnetAt(pool.cidr, pool.blockSize, i);
+    const fenced = fence.fenced.length > 0 ? fenceCovering(fence, c) : undefined;
+    if (fenced) {
+      // Continue after the fenced range's last block.
+      i = (cidrLast(fenced.cidr) - pool.cidr.base) >> shift;
+      continue;
+    }
+    looked++;
     if (!taken.has(formatCidr(c)) && !overlappingBlock(c, foreign)) out.push(c);
   }
   return out;

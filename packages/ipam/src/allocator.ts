@@ -9,6 +9,7 @@ import {
   type IPFamily,
   TerraceError,
   cidrContainsIP,
+  isTerraceError,
   formatCidr,
   formatIP,
   ordinalOf,
@@ -16,12 +17,13 @@ import {
   resourceRef,
   subnetContaining,
 } from '@terrace/api';
-import type { Keys } from '@terrace/datastore';
+import { type Keys, getOp, readAll } from '@terrace/datastore';
 import type { Etcd3 } from 'etcd3';
 import { Affinity, type BlockTarget } from './affinity.js';
-import { type AllocationAttrs, allocationAt, decodeBlock, findFree, freeCount, hostAffinity } from './block.js';
+import { type AllocationAttrs, allocationAt, decodeBlock, findFree, hostAffinity, roomIn } from './block.js';
 import { ClusterView, type PoolView, type WatchedResources, eligiblePools, poolOfBlock } from './cluster.js';
 import { type Waiter, commitAssign, settle, toAllocated } from './commit.js';
+import { type FenceView, fenceCovering, fenceHolding, fencedMessage, fencedOrdinals, fencesIn, heldMessage, isCleared } from './fence.js';
 import { decodeHandle, ipsOfFamily, validateHandle } from './handle.js';
 import { readKey, readPrefix } from './kv.js';
 import { Mutex, sleep } from './mutex.js';
@@ -40,8 +42,8 @@ export interface AllocatorOptions {
   /** How long pool, IPAMConfig and node-label reads are reused, in ms; default 1000. */
   cacheTtlMs?: number;
   /**
-   * Pools and nodes from the caller's etcd watch (the agent's cluster
-   * state): then an ADD into an affine block with room is one etcd request,
+   * Pools, nodes and the multi-cluster fence from the caller's etcd watch
+   * (the agent's cluster state): then an ADD into an affine block with room is one etcd request,
    * its transaction, however long since the last. Default: none; pools and
    * node labels are read, and the reads reused for cacheTtlMs.
    */
@@ -248,21 +250,30 @@ export class Allocator {
       if (attempt >= this.maxRetries) {
         throw new TerraceError('Conflict', `node ${q.node}: gave up allocating ${familyName(q.family)} after ${attempt} conflicting attempts`);
       }
-      const target = await this.pickBlock(q.node, q.family, q.pools, attempt > 0);
-      const ordinals = findFree(target.rec, pending.length);
+      // The whole decision (pools, block, ordinals) is made on one fence, and its revision is compared.
+      const fence = await this.view.fence();
+      const target = await this.pickBlock(q.node, q.family, q.pools, fence, attempt > 0).catch((e: unknown) => this.exhausted(pending, e));
+      const ordinals = findFree(target.rec, pending.length, fencedOrdinals(fence, target.cidr));
       const take = pending.slice(0, ordinals.length);
+      if (take.length === 0) {
+        // Cannot happen while pickBlock and findFree see one fence; never commit an empty batch (it would look like progress).
+        this.nodeState(q.node).blocks = undefined;
+        continue;
+      }
       const res = await commitAssign(
         this.etcd,
         this.keys,
         target,
         take.map((w, i) => ({ w, ordinal: ordinals[i] as number })),
         Date.now(),
+        fence.modRevision,
       );
       if (res.ok) {
         pending = pending.slice(take.length);
         attempt = -1; // progress resets the conflict budget
         continue;
       }
+      this.view.noteFence(res.fence);
       if (res.blockGone) this.dropAffine(q.node, target);
       // Full-jitter exponential backoff: several allocator processes serving
       // the same node contend for the same block; a linear few milliseconds
@@ -270,6 +281,24 @@ export class Allocator {
       // instances per node on a loaded 2-core machine).
       await sleep(Math.random() * Math.min(400, 4 * 2 ** Math.min(attempt, 7)));
     }
+  }
+
+  /**
+   * Nothing left to hand out: before failing, settle the waiters whose
+   * handle already holds an address (a retried ADD of a running pod, while
+   * a pool is full, held or fenced). The handle is otherwise never read up
+   * front (its transaction's else branch returns it), so read them here.
+   */
+  private async exhausted(pending: Waiter[], e: unknown): Promise<never> {
+    if (isTerraceError(e, 'Exhausted')) {
+      const { results } = await readAll(this.etcd, pending.map((w) => getOp(this.keys.handle(w.handle))));
+      pending.forEach((w, i) => {
+        const kv = results[i]?.[0];
+        if (kv) w.handleRec = decodeHandle(kv.key.toString(), kv.value.toString());
+        this.settleExisting(w);
+      });
+    }
+    throw e;
   }
 
   /** Settles a waiter whose handle already holds an address of its family (an idempotent retry). */
@@ -315,12 +344,12 @@ export class Allocator {
    * one, so that writers contending for one block (several allocator
    * processes for one node) stop colliding on every retry.
    */
-  private firstWithRoom(node: string, family: IPFamily, eligible: PoolView[], spread = false): BlockTarget | undefined {
+  private firstWithRoom(node: string, family: IPFamily, eligible: PoolView[], fence: FenceView, spread = false): BlockTarget | undefined {
     const blocks = this.nodes.get(node)?.blocks;
     if (!blocks) return undefined;
     const room: BlockTarget[] = [];
     for (const t of blocks.values()) {
-      if (t.cidr.family === family && poolOfBlock(eligible, t.cidr) && freeCount(t.rec) > 0) {
+      if (t.cidr.family === family && poolOfBlock(eligible, t.cidr) && roomIn(t.rec, fencedOrdinals(fence, t.cidr)) > 0) {
         if (!spread) return t;
         room.push(t);
       }
@@ -328,9 +357,14 @@ export class Allocator {
     return room[Math.floor(Math.random() * room.length)];
   }
 
-  private async eligible(node: string, family: IPFamily, pools: string[] | undefined, fresh = false): Promise<PoolView[]> {
+  private async eligible(node: string, family: IPFamily, pools: string[] | undefined, fence: FenceView, fresh = false): Promise<PoolView[]> {
     const [all, labels] = await Promise.all([this.view.pools({ fresh, ...(pools ? { named: pools } : {}) }), this.view.nodeLabels(node)]);
-    const list = eligiblePools(all, family, labels ?? {}, pools);
+    const usable = eligiblePools(all, family, labels ?? {}, pools);
+    // Pools the multi-cluster fence has not cleared (yet) are left out; if nothing else is left, say why.
+    const list = fence.doc ? usable.filter((p) => isCleared(fence, p)) : usable;
+    if (list.length === 0 && usable.length > 0) {
+      throw new TerraceError('Exhausted', usable.map((p) => heldMessage(fence, p.name)).join('; '));
+    }
     if (list.length === 0) {
       const tried = pools?.length ? pools : all.filter((p) => p.cidr.family === family && !p.manual).map((p) => p.name);
       throw new TerraceError(
@@ -341,39 +375,40 @@ export class Allocator {
     return list;
   }
 
-  private async pickBlock(node: string, family: IPFamily, pools: string[] | undefined, spread = false): Promise<BlockTarget> {
+  private async pickBlock(node: string, family: IPFamily, pools: string[] | undefined, fence: FenceView, spread = false): Promise<BlockTarget> {
     const st = this.nodeState(node);
-    let eligible = await this.eligible(node, family, pools);
+    let eligible = await this.eligible(node, family, pools, fence);
     if (st.blocks) {
-      const t = this.firstWithRoom(node, family, eligible, spread);
+      const t = this.firstWithRoom(node, family, eligible, fence, spread);
       if (t) return t;
     }
     return st.lock.run(async () => {
       // Another instance (or an earlier crash) may have changed the node's blocks.
       const blocks = await this.reload(node);
-      const t = this.firstWithRoom(node, family, eligible);
+      const t = this.firstWithRoom(node, family, eligible, fence);
       if (t) return t;
       // Claims are rare: re-read pools so the claim compares their current revision.
       this.view.invalidate();
-      eligible = await this.eligible(node, family, pools, true);
+      eligible = await this.eligible(node, family, pools, fence, true);
       const config = await this.view.config();
       const held = blocks.filter((b) => b.cidr.family === family).length;
       const atLimit = config.maxBlocksPerHost > 0 && held >= config.maxBlocksPerHost;
       if (config.autoAllocateBlocks && !atLimit) {
-        const c = await this.affinity.claim(node, eligible);
+        const c = await this.affinity.claim(node, eligible, fence);
         if (c) {
           st.blocks?.set(c.rec.cidr, c);
           return c;
         }
       }
       if (!config.strictAffinity) {
-        const b = await this.borrowable(node, family, eligible);
+        const b = await this.borrowable(node, family, eligible, fence);
         if (b) return b;
       }
       const why = [
         atLimit ? `node holds maxBlocksPerHost=${config.maxBlocksPerHost} ${familyName(family)} blocks` : '',
         config.autoAllocateBlocks ? '' : 'autoAllocateBlocks is false',
         config.strictAffinity ? 'strictAffinity forbids borrowing' : '',
+        ...eligible.flatMap((p) => fencesIn(fence, p.cidr).map(fencedMessage)),
       ].filter(Boolean);
       throw new TerraceError(
         'Exhausted',
@@ -383,15 +418,15 @@ export class Allocator {
   }
 
   /** A block of another node (or an unaffine one) in an eligible pool with a free address. */
-  private async borrowable(node: string, family: IPFamily, eligible: PoolView[]): Promise<BlockTarget | undefined> {
+  private async borrowable(node: string, family: IPFamily, eligible: PoolView[], fence: FenceView): Promise<BlockTarget | undefined> {
     const { kvs } = await readPrefix(this.etcd, this.keys.blockPrefix());
     const mine = hostAffinity(node);
     const candidates: BlockTarget[] = [];
     for (const kv of kvs) {
       const cidr = this.keys.parseBlock(kv.key);
-      if (!cidr || cidr.family !== family || !poolOfBlock(eligible, cidr)) continue;
+      if (!cidr || cidr.family !== family || !poolOfBlock(eligible, cidr) || fenceCovering(fence, cidr)) continue;
       const rec = decodeBlock(kv.key, kv.text);
-      if (rec.affinity === mine || freeCount(rec) === 0) continue;
+      if (rec.affinity === mine || roomIn(rec, fencedOrdinals(fence, cidr)) === 0) continue;
       candidates.push({ key: kv.key, cidr, rec, rev: kv.mod, affine: false });
     }
     return candidates[Math.floor(Math.random() * candidates.length)];
@@ -412,6 +447,11 @@ export class Allocator {
       const hrec = hkv ? decodeHandle(hkv.key, hkv.text) : undefined;
       const already = hrec?.ips.find((e) => e.ip === formatIP(ip));
       if (already) return { ip: toAllocated(already, ip.family), fresh: false };
+      // A new address: the multi-cluster fence decides (an address the handle already holds is kept, above).
+      const fence = await this.view.fence();
+      if (!isCleared(fence, pool)) throw new TerraceError('Exhausted', `cannot allocate ${ipText}: ${heldMessage(fence, pool.name)}`, { resource: resourceRef('IPPool', pool.name) });
+      const fenced = fenceHolding(fence, ip);
+      if (fenced) throw new TerraceError('Conflict', `cannot allocate ${ipText}: ${fencedMessage(fenced)}`, { resource: resourceRef('IPPool', pool.name) });
 
       let bkey = this.keys.block(cidr);
       let bkv = await readKey(this.etcd, bkey);
@@ -458,8 +498,9 @@ export class Allocator {
         resolve: (r) => (result = r),
         reject: () => undefined,
       };
-      const res = await commitAssign(this.etcd, this.keys, target, [{ w, ordinal }], Date.now());
+      const res = await commitAssign(this.etcd, this.keys, target, [{ w, ordinal }], Date.now(), fence.modRevision);
       if (res.ok && result) return result;
+      if (!res.ok) this.view.noteFence(res.fence);
     }
     throw new TerraceError('Conflict', `allocate ${ipText} for ${handle}: gave up after ${this.maxRetries} conflicting attempts`);
   }

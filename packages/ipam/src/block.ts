@@ -70,19 +70,41 @@ export function isEmpty(b: BlockRecord): boolean {
   return usedCount(b) === 0;
 }
 
+/** Inclusive ordinal intervals a scan must not hand out (the multi-cluster fence's ranges). */
+export interface SkipRange {
+  from: number;
+  to: number;
+}
+
+function skipped(o: number, skip: readonly SkipRange[]): boolean {
+  for (const r of skip) if (o >= r.from && o <= r.to) return true;
+  return false;
+}
+
 /**
- * Up to `count` free ordinals, scanning from the block's cursor and
- * wrapping once. Starting at the cursor rather than at zero keeps a
- * just-released address from being handed straight back out.
+ * Up to `count` free ordinals outside `skip`, scanning from the block's
+ * cursor and wrapping once. Starting at the cursor rather than at zero
+ * keeps a just-released address from being handed straight back out.
  */
-export function findFree(b: BlockRecord, count: number): number[] {
+export function findFree(b: BlockRecord, count: number, skip: readonly SkipRange[] = []): number[] {
   const size = blockSize(b);
   const out: number[] = [];
   for (let i = 0; i < size && out.length < count; i++) {
     const o = (b.next + i) % size;
-    if (!(String(o) in b.allocations)) out.push(o);
+    if (!(String(o) in b.allocations) && !skipped(o, skip)) out.push(o);
   }
   return out;
+}
+
+/** Free ordinals outside `skip` (freeCount when nothing is skipped). */
+export function roomIn(b: BlockRecord, skip: readonly SkipRange[] = []): number {
+  if (skip.length === 0) return freeCount(b);
+  // Ranges may overlap (one local range fenced against two remotes): count each ordinal once.
+  const fencedFree = new Set<number>();
+  for (const r of skip) {
+    for (let o = r.from; o <= r.to; o++) if (!(String(o) in b.allocations)) fencedFree.add(o);
+  }
+  return freeCount(b) - fencedFree.size;
 }
 
 export function allocationAt(b: BlockRecord, ordinal: number): Allocation | undefined {

@@ -6,6 +6,9 @@
  * little: a block claim reads pools afresh and pins the pool's revision in
  * its transaction, so a stale pool can never be claimed from, and a pool a
  * request names but the view lacks is read from etcd before NotFound.
+ * The multi-cluster fence (fence.ts) travels with the pools: from the
+ * watch, or read in the same request as the pools. A fence that lags is
+ * safe too: every address-handing transaction compares its revision.
  */
 import {
   type Cidr,
@@ -21,8 +24,10 @@ import {
   resourceRef,
 } from '@terrace/api';
 import type { Keys } from '@terrace/datastore';
+import { getOp, prefixOp, readAll } from '@terrace/datastore';
 import type { Etcd3 } from 'etcd3';
-import { readKey, readPrefix } from './kv.js';
+import { type FenceView, type RawFence, type WatchedFence, parseFence } from './fence.js';
+import { readKey, toKV } from './kv.js';
 
 export interface PoolView {
   name: string;
@@ -34,6 +39,8 @@ export interface PoolView {
   selector: Selector;
   /** The pool resource's mod revision, compared when claiming a block from it. */
   modRevision: string;
+  /** The pool resource's uid ("" if it has none): the multi-cluster fence clears a pool by name and uid. */
+  uid: string;
 }
 
 export const DEFAULT_IPAM_CONFIG: IPAMConfigSpec = { strictAffinity: false, maxBlocksPerHost: 20, autoAllocateBlocks: true };
@@ -55,6 +62,7 @@ export function toPoolView(pool: IPPool, modRevision: string): PoolView {
     nodeSelector: pool.spec.nodeSelector ?? '',
     selector,
     modRevision,
+    uid: pool.metadata.uid ?? '',
   };
 }
 
@@ -95,10 +103,23 @@ interface Cached<T> {
 export interface WatchedResources {
   pools(): IPPool[];
   nodes(): TerraceNode[];
+  /** The multi-cluster fence key (see fenceWatchCache); absent: it is read, and the read reused for the TTL. */
+  fence?(): WatchedFence;
+}
+
+/** Pools and the fence, read in one request at one revision. */
+interface PoolsRead {
+  pools: PoolView[];
+  fence: WatchedFence;
 }
 
 export class ClusterView {
-  private poolsCache: Cached<PoolView[]> | undefined;
+  private poolsCache: Cached<PoolsRead> | undefined;
+  /** The fence read alone (only with a watch that lacks it). */
+  private fenceCache: Cached<WatchedFence> | undefined;
+  /** The fence a failed transaction read back, newer than the watch or cached read until they catch up. */
+  private fenceReadBack: WatchedFence | undefined;
+  private parsedFence: FenceView | undefined;
   private configCache: Cached<IPAMConfigSpec> | undefined;
   private readonly labelsCache = new Map<string, Cached<Record<string, string> | undefined>>();
   /** PoolViews of watched pools by name, rebuilt only when a pool's revision moves. */
@@ -120,6 +141,7 @@ export class ClusterView {
   /** Forget everything read (after a conflict that suggests it is stale). */
   invalidate(): void {
     this.poolsCache = undefined;
+    this.fenceCache = undefined;
     this.configCache = undefined;
     this.labelsCache.clear();
   }
@@ -132,7 +154,7 @@ export class ClusterView {
    */
   async pools(opts: { fresh?: boolean; named?: string[] } = {}): Promise<PoolView[]> {
     if (opts.fresh) this.poolsCache = undefined;
-    const list = opts.fresh || !this.watched ? await this.readPools() : this.watchedPools(this.watched);
+    const list = opts.fresh || !this.watched ? (await this.readPools()).pools : this.watchedPools(this.watched);
     const missing = (opts.named ?? []).filter((n) => !list.some((p) => p.name === n));
     if (missing.length === 0) return list;
     const found = await Promise.all(missing.map((n) => readKey(this.etcd, this.keys.resource('IPPool', n))));
@@ -141,15 +163,55 @@ export class ClusterView {
     return [...list, ...more];
   }
 
-  private readPools(): Promise<PoolView[]> {
+  private readPools(): Promise<PoolsRead> {
     if (!this.fresh(this.poolsCache)) {
-      const value = readPrefix(this.etcd, this.keys.resourcePrefix('IPPool')).then(({ kvs }) =>
-        kvs.map((kv) => toPoolView(JSON.parse(kv.text) as IPPool, kv.mod)),
-      );
+      // One request for both: without a fence doc an ADD costs what it did before the fence existed.
+      const value = readAll(this.etcd, [prefixOp(this.keys.resourcePrefix('IPPool')), getOp(this.keys.fence())]).then(({ revision, results }) => {
+        const f = results[1]?.[0];
+        return {
+          pools: (results[0] ?? []).map(toKV).map((kv) => toPoolView(JSON.parse(kv.text) as IPPool, kv.mod)),
+          fence: { value: f ? rawOf(toKV(f)) : undefined, revision },
+        };
+      });
       value.catch(() => (this.poolsCache = undefined));
       this.poolsCache = { at: Date.now(), value };
     }
     return this.poolsCache.value;
+  }
+
+  /**
+   * The multi-cluster fence the next decision is made on: from the watch,
+   * or the cached read, unless a failed transaction read back a newer one.
+   */
+  async fence(): Promise<FenceView> {
+    let base: WatchedFence;
+    if (this.watched?.fence) base = this.watched.fence();
+    else if (this.watched) base = await this.readFenceAlone();
+    else base = (await this.readPools()).fence;
+    const back = this.fenceReadBack;
+    if (back && BigInt(back.revision) > BigInt(base.revision)) base = back;
+    else this.fenceReadBack = undefined;
+    const p = this.parsedFence;
+    if (p && p.modRevision === (base.value?.modRevision ?? '0')) return p;
+    this.parsedFence = parseFence(this.keys.fence(), base.value, base.revision);
+    return this.parsedFence;
+  }
+
+  /** A fence read back by a transaction that failed (at etcd revision `revision`): used until the watch or read catches up. */
+  noteFence(fence: WatchedFence): void {
+    if (!this.fenceReadBack || BigInt(fence.revision) > BigInt(this.fenceReadBack.revision)) this.fenceReadBack = fence;
+  }
+
+  private readFenceAlone(): Promise<WatchedFence> {
+    if (!this.fresh(this.fenceCache)) {
+      const value = readAll(this.etcd, [getOp(this.keys.fence())]).then(({ revision, results }) => {
+        const f = results[0]?.[0];
+        return { value: f ? rawOf(toKV(f)) : undefined, revision };
+      });
+      value.catch(() => (this.fenceCache = undefined));
+      this.fenceCache = { at: Date.now(), value };
+    }
+    return this.fenceCache.value;
   }
 
   private watchedPools(w: WatchedResources): PoolView[] {
@@ -193,4 +255,8 @@ export class ClusterView {
     this.labelsCache.set(node, { at: Date.now(), value });
     return value;
   }
+}
+
+function rawOf(kv: { text: string; mod: string }): RawFence {
+  return { text: kv.text, modRevision: kv.mod };
 }

@@ -9,3 +9,5 @@ export { type CheckIssue, type CheckReport, type IssueKind, ISSUE_KINDS, ISSUE_T
 export { type RepairAction, repair } from './repair.js';
 export { type NodeReleaseResult, releaseEmptyBlocks, releaseNode } from './lifecycle.js';
 export { type PoolUsage } from './usage.js';
+export { type FenceView, type FenceEntry, type RawFence, type WatchedFence, NO_FENCE, parseFence, isCleared, heldMessage, fencedMessage } from './fence.js';
+export { type FenceWatch, fenceWatchCache } from './fence-watch.js';

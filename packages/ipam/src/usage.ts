@@ -3,7 +3,8 @@ import { cidrSize, formatCidr, ordinalOf, parseCidr, parseIP } from '@terrace/ap
 import type { Keys } from '@terrace/datastore';
 import type { Etcd3 } from 'etcd3';
 import { type BlockRecord, affinityNode, allocationAt, blockSize, decodeBlock, usedCount } from './block.js';
-import { type ClusterView, poolOfBlock } from './cluster.js';
+import { type ClusterView, type PoolView, poolOfBlock } from './cluster.js';
+import { type FenceView, fencedMessage, fencesIn, heldMessage, isCleared } from './fence.js';
 import { readKey, readPrefix } from './kv.js';
 import { blockFor } from './release.js';
 import type { BlockInfo, IPInfo } from './types.js';
@@ -17,6 +18,10 @@ export interface PoolUsage {
   free: string;
   blocks: number;
   disabled: boolean;
+  /** Only while a multi-cluster fence exists: why the pool is not cleared for allocation (see fence.ts). */
+  held?: string;
+  /** Only while a multi-cluster fence exists: the pool's ranges no new address comes from, one line each. */
+  fenced?: string[];
 }
 
 export function blockInfo(rec: BlockRecord, pool: string | undefined): BlockInfo {
@@ -40,7 +45,7 @@ export async function readBlocks(etcd: Etcd3, keys: Keys, view: ClusterView): Pr
 }
 
 export async function poolUsage(etcd: Etcd3, keys: Keys, view: ClusterView): Promise<PoolUsage[]> {
-  const [pools, blocks] = await Promise.all([view.pools(), readBlocks(etcd, keys, view)]);
+  const [pools, blocks, fence] = await Promise.all([view.pools(), readBlocks(etcd, keys, view), view.fence()]);
   return pools.map((p) => {
     const mine = blocks.filter((b) => b.pool === p.name);
     const allocated = mine.reduce((n, b) => n + b.used, 0);
@@ -53,8 +58,14 @@ export async function poolUsage(etcd: Etcd3, keys: Keys, view: ClusterView): Pro
       free: (size - BigInt(allocated)).toString(),
       blocks: mine.length,
       disabled: p.disabled,
+      ...(fence.doc ? fenceFields(fence, p) : {}),
     };
   });
+}
+
+function fenceFields(fence: FenceView, p: PoolView): Pick<PoolUsage, 'held' | 'fenced'> {
+  const fenced = fencesIn(fence, p.cidr).map(fencedMessage);
+  return { ...(isCleared(fence, p) ? {} : { held: heldMessage(fence, p.name) }), ...(fenced.length > 0 ? { fenced } : {}) };
 }
 
 /** Who holds `ipText`, or undefined when it is free (or in no block). */

@@ -5,7 +5,7 @@ import { afterEach, expect, test } from '@jest/globals';
 import { isTerraceError } from '@terrace/api';
 import { resourceWatchCache } from '@terrace/datastore';
 import { sharedEtcdEndpoint } from '@terrace/testkit';
-import { Allocator, type WatchedResources, podHandle } from '../src/index.js';
+import { Allocator, type WatchedResources, fenceWatchCache, podHandle } from '../src/index.js';
 import { type TestCluster, putNode, putPool, testCluster } from './fixtures/cluster.js';
 import { type CountingClient, countingClient } from './fixtures/counting.js';
 
@@ -27,13 +27,14 @@ async function setup(): Promise<{ c: TestCluster; cc: CountingClient }> {
   return { c, cc };
 }
 
-/** Pools and nodes from real watch caches, as the agent has them (on their own client: not counted). */
+/** Pools, nodes and the multi-cluster fence from real watch caches, as the agent has them (on their own client: not counted). */
 async function watchedOf(c: TestCluster): Promise<WatchedResources> {
   const pools = resourceWatchCache(c.etcd, c.keys, 'IPPool');
   const nodes = resourceWatchCache(c.etcd, c.keys, 'Node');
-  closers.push(() => pools.close(), () => nodes.close());
-  await Promise.all([pools.waitSynced(), nodes.waitSynced()]);
-  return { pools: () => pools.values(), nodes: () => nodes.values() };
+  const fence = fenceWatchCache(c.etcd, c.keys);
+  closers.push(() => pools.close(), () => nodes.close(), () => fence.cache.close());
+  await Promise.all([pools.waitSynced(), nodes.waitSynced(), fence.cache.waitSynced()]);
+  return { pools: () => pools.values(), nodes: () => nodes.values(), fence: fence.fence };
 }
 
 const add = (a: Allocator, id: string, extra: { pools?: string[] } = {}) =>
@@ -63,6 +64,7 @@ test('ADD into an affine block with room, pools and nodes watched: one request, 
 });
 
 test('without a watch (the agent before), an ADD after the read cache expired costs two more requests', async () => {
+  // The pools and the multi-cluster fence are read in one request (a read-only txn).
   const { c, cc } = await setup();
   const a = new Allocator({ etcd: cc.etcd, keys: c.keys });
   await add(a, 'warm');
@@ -70,9 +72,9 @@ test('without a watch (the agent before), an ADD after the read cache expired co
   cc.reset();
   await add(a, 'c1');
   expect(cc.calls().sort()).toEqual([
-    `range ${c.keys.resourcePrefix('IPPool')}`,
     `range ${c.keys.resource('Node', 'n1')}`,
     expect.stringMatching(new RegExp(`^txn ${c.keys.blockPrefix()}`)),
+    `txn ${c.keys.resourcePrefix('IPPool')}`,
   ]);
 });
 
@@ -93,7 +95,7 @@ test('a named pool a lagging watch does not know yet is read from etcd', async (
   const w = await watchedOf(c);
   // The watch as it stood before "loop" was created.
   const before = w.pools();
-  const a = new Allocator({ etcd: cc.etcd, keys: c.keys, watched: { pools: () => before, nodes: w.nodes } });
+  const a = new Allocator({ etcd: cc.etcd, keys: c.keys, watched: { ...w, pools: () => before } });
   await putPool(c, 'loop', '10.68.0.0/24', { blockSize: 28, assignmentMode: 'Manual' });
   const r = await add(a, 'in-loop', { pools: ['loop'] });
   expect(r.ips[0]?.ip).toMatch(/^10\.68\.0\./);

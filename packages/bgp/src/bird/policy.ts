@@ -24,7 +24,7 @@ function setOf(ranges: readonly PrefixRange[], f: 4 | 6, where: string): string 
 }
 
 /** `if` statements that take `action` for the routes whose first matching rule says so. */
-function firstMatchLines(rules: readonly PolicyRule[], f: 4 | 6, action: PolicyAction, where: string): string[] {
+function firstMatchLines(rules: readonly PolicyRule[], f: 4 | 6, action: PolicyAction, where: string, also = ''): string[] {
   const out: string[] = [];
   const earlierOther: PrefixRange[] = [];
   for (const r of rules) {
@@ -34,7 +34,7 @@ function firstMatchLines(rules: readonly PolicyRule[], f: 4 | 6, action: PolicyA
       continue;
     }
     const shield = earlierOther.length > 0 ? ` && !(net ~ ${setOf(earlierOther, f, where)})` : '';
-    out.push(`if net ~ ${setOf(r.ranges, f, where)}${shield} then ${action};`);
+    out.push(`if ${also}net ~ ${setOf(r.ranges, f, where)}${shield} then ${action};`);
   }
   return out;
 }
@@ -47,4 +47,9 @@ export function importFilterLines(rules: readonly PolicyRule[], f: 4 | 6, where:
 /** The statements that reject what the export rules reject (empty when they reject nothing). */
 export function exportRejectLines(rules: readonly PolicyRule[], f: 4 | 6, where: string): string[] {
   return firstMatchLines(rules, f, 'reject', where);
+}
+
+/** The statements that accept the learned routes a session is passed (PeerPolicy.pass); the rest go on to the usual filter, which rejects them. */
+export function passLines(rules: readonly PolicyRule[], f: 4 | 6, where: string): string[] {
+  return firstMatchLines(rules, f, 'accept', where, 'source = RTS_BGP && ');
 }

@@ -27,7 +27,7 @@
 import { compareCidr, formatCidr, formatIP, type Cidr } from '@terrace/api';
 import type { Announcement, GlobalConfig, PeerConfig } from '../speaker.js';
 import { BIRD_KERNEL_METRIC, BIRD_KERNEL_TABLE, BFD_DEFAULT_INTERVAL_MS, BFD_DEFAULT_MULTIPLIER } from './constants.js';
-import { exportRejectLines, importFilterLines } from './policy.js';
+import { exportRejectLines, importFilterLines, passLines } from './policy.js';
 import { addrValue, asnValue, communityValue, descriptionValue, intValue, invalid, passwordValue, routerIdValue } from './values.js';
 
 export interface BirdDesired {
@@ -71,20 +71,28 @@ function multihopOf(p: PeerConfig, where: string): number | undefined {
   return undefined;
 }
 
-/** The export filter a peer's channel names: the shared one, or its own when its policy rejects something. */
+/** A peer's own export lines: its policy's rejections of our routes, and the learned routes it is passed. */
+function ownExportLines(p: PeerConfig, f: 4 | 6): { rejects: string[]; pass: string[] } {
+  const where = `bgp peer ${formatIP(p.address)}`;
+  return { rejects: p.policy ? exportRejectLines(p.policy.export, f, where) : [], pass: passLines(p.policy?.pass ?? [], f, where) };
+}
+
+/** The export filter a peer's channel names: the shared one, or its own when its policy rejects or passes something. */
 function exportFilterName(p: PeerConfig, g: GlobalConfig, name: string, reflector: boolean, f: 4 | 6): string {
-  if (p.policy && exportRejectLines(p.policy.export, f, `bgp peer ${formatIP(p.address)}`).length > 0) return `${name}_export${f}`;
+  const own = ownExportLines(p, f);
+  if (own.rejects.length > 0 || own.pass.length > 0) return `${name}_export${f}`;
   if (reflector && p.asn === g.asn) return `terrace_reflect${f}`;
   return birdSetsNextHop(p, g) ? `terrace_export_ebgp${f}` : `terrace_export${f}`;
 }
 
-/** A peer's own export filter: the shared statements after its policy's rejections. */
+/** A peer's own export filter: the learned routes it is passed, then the shared statements after its policy's rejections. */
 function peerExportFilter(p: PeerConfig, g: GlobalConfig, name: string, reflector: boolean, f: 4 | 6, body: readonly string[]): string[] {
-  const rejects = p.policy ? exportRejectLines(p.policy.export, f, `bgp peer ${formatIP(p.address)}`) : [];
-  if (rejects.length === 0) return [];
+  const { rejects, pass } = ownExportLines(p, f);
+  if (rejects.length === 0 && pass.length === 0) return [];
   // Reflected routes are not ours: the export rules apply to what we originate.
   const reflect = reflector && p.asn === g.asn ? [`if source = RTS_BGP && proto ~ "ibgp_*" then accept;`] : [];
-  return [`filter ${name}_export${f} {`, ...indent([...reflect, `if source = RTS_STATIC && proto = "${OWN(f)}" then {`, ...indent(rejects), '}', ...body]), '}', ''];
+  const own = rejects.length > 0 ? [`if source = RTS_STATIC && proto = "${OWN(f)}" then {`, ...indent(rejects), '}'] : [];
+  return [`filter ${name}_export${f} {`, ...indent([...pass, ...reflect, ...own, ...body]), '}', ''];
 }
 
 /** An eBGP session to a directly connected router: the next hop is the session's own address. */
@@ -149,7 +157,7 @@ function renderPeer(p: PeerConfig, g: GlobalConfig, name: string, reflector: boo
   } else if (p.routeReflectorClusterId !== undefined) {
     throw invalid(where, 'routeReflectorClusterId', 'is set but routeReflectorClient is not');
   }
-  const nextHop = nextHopStatement(p, where);
+  const nextHop = nextHopStatement(p, where, ibgp);
   for (const f of FAMILIES) {
     const filter = exportFilterName(p, g, name, reflector, f);
     if (!p.policy) {
@@ -170,10 +178,13 @@ function renderPeer(p: PeerConfig, g: GlobalConfig, name: string, reflector: boo
  * towards iBGP peers, reflected routes included, and uses the session address
  * towards eBGP peers unless our export filter set one (our own routes).
  */
-function nextHopStatement(p: PeerConfig, where: string): string {
+function nextHopStatement(p: PeerConfig, where: string, ibgp: boolean): string {
   switch (p.nextHopMode ?? 'auto') {
     case 'auto':
-      return '';
+      // Routes passed on from an eBGP peer (a remote cluster's blocks) go to
+      // iBGP peers with our address: they cannot reach the remote gateway.
+      // Only passed routes come from eBGP peers, so nothing else changes.
+      return ibgp && (p.policy?.pass ?? []).length > 0 ? ' next hop self ebgp;' : '';
     case 'self':
       return ' next hop self;';
     case 'keep':

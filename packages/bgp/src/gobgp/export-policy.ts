@@ -70,14 +70,21 @@ export function exportPolicy(): MessageInitShape<typeof PolicySchema> {
  * decides a path we originate (its rejects match learned paths only, its
  * next-hop statements modify and fall through), so a filter's Accept cannot
  * skip the next-hop rules, and a learned path never reaches the filters.
+ * `first`: the learned paths some sessions are sent (pass-policy.ts),
+ * evaluated before ours, whose rejects would otherwise stop them; it accepts
+ * only learned paths of its ranges and decides nothing else.
  */
-export function exportAssignment(then?: string): MessageInitShape<typeof PolicyAssignmentSchema> {
+export function exportAssignment(then?: string, first?: string): MessageInitShape<typeof PolicyAssignmentSchema> {
   return {
     name: GLOBAL_ASSIGNMENT,
     direction: PolicyDirection.EXPORT,
-    policies: [{ name: EXPORT_POLICY_NAME }, ...(then ? [{ name: then }] : [])],
+    policies: assignedNames(then, first).map((name) => ({ name })),
     defaultAction: RouteAction.ACCEPT,
   };
+}
+
+function assignedNames(then?: string, first?: string): string[] {
+  return [...(first ? [first] : []), EXPORT_POLICY_NAME, ...(then ? [then] : [])];
 }
 
 /** True when a statement matches on something besides the route type, or acts besides accept/reject. */
@@ -132,9 +139,9 @@ export function exportPolicyMatches(listed: Policy | undefined): boolean {
   });
 }
 
-/** Whether the global export assignment holds our policy alone (then `then`, if given), with default accept. */
-export function exportAssignmentMatches(listed: PolicyAssignment | undefined, then?: string): boolean {
-  const want = [EXPORT_POLICY_NAME, ...(then ? [then] : [])];
+/** Whether the global export assignment holds `first` (if given), our policy, then `then` (if given), with default accept. */
+export function exportAssignmentMatches(listed: PolicyAssignment | undefined, then?: string, first?: string): boolean {
+  const want = assignedNames(then, first);
   return (
     listed !== undefined &&
     listed.direction === PolicyDirection.EXPORT &&
@@ -156,7 +163,7 @@ export function exportAssignmentMatches(listed: PolicyAssignment | undefined, th
  * default is reject, so nothing learned slips out during the swap. Updates
  * held back then are sent by the soft reset that follows a change.
  */
-export async function ensureExportPolicy(client: GobgpClient, sets: PeerSets, then?: string): Promise<{ changed: boolean; peersChanged: Set<string> }> {
+export async function ensureExportPolicy(client: GobgpClient, sets: PeerSets, then?: string, first?: string): Promise<{ changed: boolean; peersChanged: Set<string> }> {
   let changed = false;
   // Before the policy: it names the sets, and gobgpd refuses a policy whose sets do not exist.
   const peersChanged = await ensurePeerSets(client, sets);
@@ -173,9 +180,9 @@ export async function ensureExportPolicy(client: GobgpClient, sets: PeerSets, th
     changed = true;
   }
   const assigned = await client.list('listPolicyAssignment', { name: GLOBAL_ASSIGNMENT, direction: PolicyDirection.EXPORT });
-  if (!exportAssignmentMatches(assigned[0]?.assignment, then)) {
+  if (!exportAssignmentMatches(assigned[0]?.assignment, then, first)) {
     // Replaces whatever was assigned: the global export policy is ours alone.
-    await client.unary('setPolicyAssignment', { assignment: exportAssignment(then) });
+    await client.unary('setPolicyAssignment', { assignment: exportAssignment(then, first) });
     changed = true;
   }
   return { changed, peersChanged };

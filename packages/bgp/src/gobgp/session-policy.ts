@@ -49,7 +49,7 @@ export interface BuiltPolicy {
   policy: MessageInitShape<typeof PolicySchema>;
 }
 
-function hostPrefix(p: PeerConfig): string {
+export function hostPrefix(p: PeerConfig): string {
   return `${formatIP(p.address)}/${p.address.family === 4 ? 32 : 128}`;
 }
 
@@ -99,7 +99,7 @@ export function buildSessionPolicy(peers: readonly PeerConfig[], direction: 'imp
 }
 
 /** Makes sure the policy exists in gobgpd (its content is fixed by its name). */
-async function ensureDefined(client: GobgpClient, b: BuiltPolicy): Promise<void> {
+export async function ensureDefined(client: GobgpClient, b: BuiltPolicy): Promise<void> {
   const listed = await client.list('listPolicy', { name: b.name }).catch(() => []);
   if (listed.some((r) => r.policy?.name === b.name)) return;
   for (const s of b.sets) await client.unary('addDefinedSet', { definedSet: s });
@@ -107,7 +107,7 @@ async function ensureDefined(client: GobgpClient, b: BuiltPolicy): Promise<void>
 }
 
 /** Deletes our policies of this prefix other than `keep`, with their defined sets. */
-async function deleteOthers(client: GobgpClient, prefix: string, keep: string | undefined): Promise<void> {
+export async function deleteOthers(client: GobgpClient, prefix: string, keep: string | undefined): Promise<void> {
   for (const r of await client.list('listPolicy', { name: '' })) {
     const name = r.policy?.name;
     if (!name?.startsWith(prefix) || name === keep) continue;

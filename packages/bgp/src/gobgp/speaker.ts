@@ -43,6 +43,7 @@ import { ensureExportPolicy } from './export-policy.js';
 import { PassLoop } from '../passes.js';
 import { peerSets } from './peer-sets.js';
 import { defineExportFilters, ensureImportPolicy, pruneExportFilters } from './session-policy.js';
+import { definePassPolicy, prunePassPolicies } from './pass-policy.js';
 import { rulesText, type PolicyRule } from '../policy.js';
 import {
   AddBmpRequest_MonitoringPolicy,
@@ -475,8 +476,8 @@ export class GobgpSpeaker implements BgpSpeaker {
    * when their prefix is withdrawn at its source or the session restarts.
    * Resetting sessions to clear them sooner would cut the node's own routes.)
    */
-  private async applyExportPolicy(startedNow: boolean, asn: number, filters?: string): Promise<void> {
-    const { changed, peersChanged } = await ensureExportPolicy(this.client, peerSets(this.peers.values(), asn), filters);
+  private async applyExportPolicy(startedNow: boolean, asn: number, filters?: string, pass?: string): Promise<void> {
+    const { changed, peersChanged } = await ensureExportPolicy(this.client, peerSets(this.peers.values(), asn), filters, pass);
     // A peer whose next-hop or reflection rule changed while its session
     // stayed up holds paths sent under the old rule: send them again.
     if (!changed && !this.softResetOutPending) {
@@ -508,13 +509,17 @@ export class GobgpSpeaker implements BgpSpeaker {
     const peers = [...this.peers.values()];
     if (await ensureImportPolicy(this.client, peers)) this.softResetInPending = !startedNow;
     const filters = await defineExportFilters(this.client, peers);
-    await this.applyExportPolicy(startedNow, asn, filters);
+    const pass = await definePassPolicy(this.client, peers);
+    await this.applyExportPolicy(startedNow, asn, filters, pass);
     await pruneExportFilters(this.client, filters);
+    await prunePassPolicies(this.client, pass);
     if (this.softResetInPending) {
       await this.client.unary('resetPeer', { address: 'all', soft: true, direction: ResetPeerRequest_SoftResetDirection.IN });
       this.softResetInPending = false;
     }
     for (const [addr, p] of this.peers) {
+      // A changed pass list needs no reset: it only ever shrinks with the routes it held (a remote's
+      // session or pool gone, a local pool deleted), and gobgpd withdraws a route that is gone.
       const text = rulesText(p.policy?.export ?? []);
       const before = this.appliedExport.get(addr);
       // Remembered only once the reset went through: a failed one is tried again next pass.

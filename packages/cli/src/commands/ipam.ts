@@ -57,6 +57,8 @@ function showCommand(ctx: CliContext): Command {
         ['POOL', 'CIDR', 'SIZE', 'ALLOCATED', 'FREE', 'BLOCKS', 'DISABLED'],
         usage.map((u) => [u.name, u.cidr, u.size, String(u.allocated), u.free, String(u.blocks), String(u.disabled)]),
       );
+      // The multi-cluster fence (only while a RemoteCluster exists): what no new address comes from.
+      for (const u of usage) for (const line of [u.held, ...(u.fenced ?? [])]) if (line) ctx.print(line);
     });
 }
 
