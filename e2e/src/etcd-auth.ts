@@ -1,11 +1,16 @@
 /**
  * etcd users and roles for the lab, with the real etcdctl inside the etcd's
  * namespace: a root user for the cluster's own daemons, and read-only users
- * whose one role may read a single key prefix (what a remote cluster's
- * controller gets). Passwords are per run and never leave the run's files.
+ * whose one role may read a single cluster's prefix (what a remote cluster's
+ * controller gets), made by deploy/etcd/remote-reader.sh. Passwords are per
+ * run and never leave the run's files.
  */
 import { randomBytes } from 'node:crypto';
-import { cleanEnv, runIn, type RunResult } from './proc.js';
+import { join } from 'node:path';
+import { cleanEnv, REPO_ROOT, runIn, type RunResult } from './proc.js';
+
+/** The script the operator docs give for a remote cluster's read-only user. */
+export const REMOTE_READER_SCRIPT = join(REPO_ROOT, 'deploy', 'etcd', 'remote-reader.sh');
 
 export interface EtcdCredential {
   username: string;
@@ -38,14 +43,15 @@ export async function enableEtcdAuth(ns: string, url: string): Promise<EtcdCrede
 }
 
 /**
- * A user that may only read keys under `prefix`: role `role` with READ on the
- * prefix, granted to `username`. Needs root (auth is on).
+ * A user that may only read cluster `cluster`'s keys, made the way an
+ * operator makes it: deploy/etcd/remote-reader.sh (a role with READ on
+ * /terrace/v1/<cluster>/ only, and the user holding just that role), run as
+ * root against the etcd at `url` from namespace `ns`.
  */
-export async function addPrefixReader(ns: string, url: string, root: EtcdCredential, username: string, role: string, prefix: string): Promise<EtcdCredential> {
+export async function addRemoteReader(ns: string, url: string, root: EtcdCredential, cluster: string, username: string): Promise<EtcdCredential> {
   const reader = { username, password: newPassword() };
-  await must(ns, url, ['role', 'add', role], root);
-  await must(ns, url, ['role', 'grant-permission', role, 'read', prefix, '--prefix=true'], root);
-  await must(ns, url, ['user', 'add', username, `--new-user-password=${reader.password}`], root);
-  await must(ns, url, ['user', 'grant-role', username, role], root);
+  const env = cleanEnv({ ETCDCTL_API: '3', ETCDCTL_ENDPOINTS: url, ETCDCTL_USER: `${root.username}:${root.password}`, READER_PASSWORD: reader.password });
+  const r = await runIn(ns, 'sh', [REMOTE_READER_SCRIPT, cluster, username], { env, timeoutMs: 30000 });
+  if (r.code !== 0) throw new Error(`remote-reader.sh ${cluster} ${username} exited ${r.code}: ${(r.stderr || r.stdout).trim()}`);
   return reader;
 }

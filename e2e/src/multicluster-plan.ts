@@ -106,8 +106,9 @@ export const INTERCONNECT_ROUTER_IP = `198.18.60.${ROUTER_HOST}`;
 export function readerUser(readBy: ClusterKey): string {
   return `remote-${clusterPlan(readBy).name}`;
 }
+/** The role deploy/etcd/remote-reader.sh gives the reader of cluster `of`. */
 export function readerRole(of: ClusterKey): string {
-  return `read-${clusterPlan(of).name}`;
+  return `terrace-reader-${clusterPlan(of).name}`;
 }
 /** The secret (in the reading controller's --secrets-dir) holding the reader's username and password. */
 export function remoteSecretName(remote: ClusterKey): string {

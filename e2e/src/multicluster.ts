@@ -27,7 +27,7 @@ import { join } from 'node:path';
 import type { ClusterFence, RemoteClusterState } from '@terrace/api';
 import { Keys } from '@terrace/datastore';
 import { createLab, onProcessExit, type Lab } from '@terrace/testkit';
-import { addPrefixReader, enableEtcdAuth, etcdctl, type EtcdCredential } from './etcd-auth.js';
+import { addRemoteReader, enableEtcdAuth, etcdctl, type EtcdCredential } from './etcd-auth.js';
 import { killBirdsOn } from './hosts.js';
 import { clusterManifests, LabCluster, type ClusterNodeSpec } from './multicluster-cluster.js';
 import {
@@ -221,7 +221,7 @@ export class MultiClusterLab {
       const c = this.clusters[key];
       const reader = otherCluster(key);
       const root = c.root as EtcdCredential;
-      const cred = await addPrefixReader(c.etcdNs, c.etcdUrl, root, readerUser(reader), readerRole(key), new Keys(c.name).prefix);
+      const cred = await addRemoteReader(c.etcdNs, c.etcdUrl, root, c.name, readerUser(reader));
       this.readers.set(reader, cred);
       const secret = remoteSecretName(key);
       this.clusters[reader].writeSecret(secret, 'username', cred.username);
