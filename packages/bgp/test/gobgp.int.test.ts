@@ -265,6 +265,17 @@ describe('GoBGP backend', () => {
     expect(st.every((s) => s.state === 'established')).toBe(true);
   }, 30000);
 
+  it('a peer deleted from gobgpd takes its paths with it at once (gobgpd sends no BMP Peer Down for it)', async () => {
+    await waitFor('n1 learns 198.19.2.0/26 from n2', () => hops(n1(), '198.19.2.0/26')?.includes('198.18.0.12'), 20000);
+    const viaN2 = (): boolean => (n1().speaker.learnedSnapshot().get(packedPrefix('198.19.2.0/26'))?.nextHops ?? []).map(formatAddr).includes('198.18.0.12');
+    expect(viaN2()).toBe(true);
+    await n1().speaker.setPeers([peerOf(n3())]);
+    // No wait: the pass that deleted the peer already dropped what it had sent.
+    expect(viaN2()).toBe(false);
+    await n1().speaker.setPeers([peerOf(n2()), peerOf(n3())]);
+    await waitFor('n1 learns 198.19.2.0/26 from n2 again', () => hops(n1(), '198.19.2.0/26')?.includes('198.18.0.12'), 20000);
+  }, 40000);
+
   it('a killed gobgpd is restarted by the supervisor and the desired state re-applied', async () => {
     const d = n2().speaker.daemon;
     const pid = d?.pid;

@@ -136,6 +136,19 @@ export class BmpStation {
     this.conn?.destroy();
   }
 
+  /**
+   * A peer we deleted from gobgpd: its paths go now. gobgpd sends no BMP
+   * Peer Down for a deleted peer, so without this they stayed until the RIB
+   * check noticed (up to its 30 s interval).
+   */
+  peerRemoved(key: string): void {
+    this.up.delete(key);
+    const t = this.restarting.get(key);
+    if (t) clearTimeout(t);
+    this.restarting.delete(key);
+    this.publish(this.rib.peerDown(key));
+  }
+
   async listen(): Promise<void> {
     if (this.server) return;
     const srv = await listenTcp({ host: this.host, port: this.opts.port ?? 0, netns: this.opts.netns });

@@ -444,6 +444,7 @@ export class GobgpSpeaker implements BgpSpeaker {
       if (this.peers.has(addr)) continue;
       await this.client.unary('deletePeer', { address: addr });
       this.appliedPeers.delete(addr);
+      this.station?.peerRemoved(formatIP(parseIP(addr)));
     }
     for (const [addr, p] of this.peers) {
       const key = peerKey(p);
@@ -452,6 +453,7 @@ export class GobgpSpeaker implements BgpSpeaker {
       } else if (routeReflectorChanged(p, listed.get(addr))) {
         // gobgpd's UpdatePeer keeps a peer's route reflector settings: only a new session takes them.
         await this.client.unary('deletePeer', { address: addr });
+        this.station?.peerRemoved(formatIP(parseIP(addr)));
         await this.client.unary('addPeer', { peer: toApiPeer(p, { restarting: this.restartedDaemon }) });
       } else if (!this.appliedPeers.has(addr) && peerConfigMatches(p, listed.get(addr))) {
         // A session of a daemon we adopted (it outlived the previous agent)
