@@ -11,14 +11,14 @@
  *   its pools, blocks, nodes and gateways; `terracectl cluster status` says so;
  * - pods in A ping pods in B and back over plain routes, also from and to the
  *   non-gateway nodes (which learn the remote blocks from their gateway);
- * - B's etcd stops for 30 s: A keeps allocating, the pings across do not
- *   stop, A's view of B goes stale; B comes back, A's view is Connected
+ * - B's etcd stops for 30 s: A keeps allocating, the pings across (both
+ *   ways) do not stop, A's view of B goes stale; B comes back, A's view is Connected
  *   again and a pool B creates then shows up in it;
  * - deleting A's RemoteCluster withdraws the routes to B on A's nodes and
  *   the routes to A on B's nodes (the gateway session goes).
  */
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { destroyLab, MultiClusterLab, pingOnce, pingsDuring, poolManifest, sleep, waitForPing, waitUntil, type LabPod } from '../src/index.js';
+import { destroyLab, MultiClusterLab, pingOnce, pingsDuring, poolManifest, sleep, waitForPing, waitUntil, type LabPod, type PingRun } from '../src/index.js';
 import { declareGuardScenarios, inCidr, waitSynced } from './multicluster-guards.js';
 
 let lab: MultiClusterLab;
@@ -88,25 +88,31 @@ describe('multi-cluster: two clusters, two etcds, GoBGP and BIRD gateways', () =
   }, 200000);
 
   test('B\'s etcd down for 30 s: A keeps allocating, pings across go on, A\'s view goes stale; then the sync resumes', async () => {
-    const from = pods.a2 as LabPod;
-    const to = pods.b2 as LabPod;
-    await waitPing(from, to); // routes across first (the scenario also runs alone)
+    // Pings both ways: A's non-gateway BIRD node to B's GoBGP node, and B's BIRD gateway to A's GoBGP gateway.
+    const aToB: [LabPod, LabPod] = [pods.a2 as LabPod, pods.b2 as LabPod];
+    const bToA: [LabPod, LabPod] = [pods.b1 as LabPod, pods.a1 as LabPod];
+    for (const [from, to] of [aToB, bToA]) await waitPing(from, to); // routes across first (the scenario also runs alone)
     let stale = false;
     let allocated: LabPod | undefined;
-    const run = await pingsDuring(from.ns, to.ip, async () => {
-      const stopped = Date.now();
-      await lab.b.stopEtcd();
-      allocated = await lab.a.addPod('node-a2', 'during-outage');
-      await lab.waitRemoteState('a', 'B stale', (st) => st.stale && st.connection !== 'Connected', 60000);
-      stale = true;
-      const left = 30000 - (Date.now() - stopped);
-      if (left > 0) await sleep(left);
-      await lab.b.startEtcd();
-    }, 3000);
+    let inner: PingRun | undefined;
+    const outer = await pingsDuring(bToA[0].ns, bToA[1].ip, async () => {
+      inner = await pingsDuring(aToB[0].ns, aToB[1].ip, async () => {
+        const stopped = Date.now();
+        await lab.b.stopEtcd();
+        allocated = await lab.a.addPod('node-a2', 'during-outage');
+        await lab.waitRemoteState('a', 'B stale', (st) => st.stale && st.connection !== 'Connected', 60000);
+        stale = true;
+        const left = 30000 - (Date.now() - stopped);
+        if (left > 0) await sleep(left);
+        await lab.b.startEtcd();
+      }, 3000);
+    }, 0);
     expect(allocated && inCidr(allocated.ip, lab.a.plan.pool.cidr)).toBe(true);
     expect(stale).toBe(true);
-    expect(run.received).toBeGreaterThan(0);
-    expect(run.lost).toBe(0);
+    for (const run of [inner as PingRun, outer]) {
+      expect(run.received).toBeGreaterThan(0);
+      expect(run.lost).toBe(0);
+    }
     await lab.waitRemoteState('a', 'B connected again', (st) => st.connection === 'Connected' && !st.stale, 90000);
     // The sync resumed: a pool B creates now reaches A's view.
     await lab.b.apply(poolManifest({ name: 'b-after', cidr: '198.19.240.0/20', blockSize: 26 }));
