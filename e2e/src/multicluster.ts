@@ -88,7 +88,7 @@ export function gatewayNodeManifest(name: string, interconnectIp: string): strin
   ].join('\n');
 }
 
-/** The RemoteCluster `local` keeps for `remote`: its etcd, the reader's credential by reference, the gateways on both sides. */
+/** The RemoteCluster a cluster keeps for `remote`: its etcd, the reader's credential by reference, the gateways on both sides. */
 export function remoteClusterManifest(remote: ClusterKey, etcdUrl: string, staleAfter: string): string {
   const plan = clusterPlan(remote);
   const secret = remoteSecretName(remote);
