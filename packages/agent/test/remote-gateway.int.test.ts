@@ -17,7 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { formatAddr, formatIP, packCidr, parseCidr, parseIP, type RemoteClusterState, type TerraceNode } from '@terrace/api';
+import { formatAddr, formatIP, type IPPool, packCidr, parseCidr, parseIP, type RemoteClusterState, type TerraceNode } from '@terrace/api';
 import { BirdSpeaker, type BgpSpeaker, GobgpSpeaker, type PeerConfig } from '@terrace/bgp';
 import { createLab, listNamespaces, onProcessExit, waitFor, type Lab } from '@terrace/testkit';
 import { toSpeakerPeers } from '../src/agent.js';
@@ -46,11 +46,11 @@ const states: RemoteClusterState[] = [
 ];
 
 /** What the agent's reconciler hands the speaker for `self` (agent.ts, reconcileOnce). */
-function agentPeers(self: TerraceNode, docs: readonly RemoteClusterState[]): PeerConfig[] {
+function agentPeers(self: TerraceNode, docs: readonly RemoteClusterState[], pools: readonly IPPool[] = A_POOLS): PeerConfig[] {
   const cluster = computeDesiredPeers({ self, nodes: [aGw, aWorker], configs: [], peers: [], matches });
-  const plan = computeRemotePlan({ self, asNumber: cluster.global.asNumber, remotes, states: docs, pools: A_POOLS, matches });
+  const plan = computeRemotePlan({ self, asNumber: cluster.global.asNumber, remotes, states: docs, pools, matches });
   const desired = withRemotePeers(cluster, plan);
-  const policies = sessionPolicies(desired, A_POOLS, [], plan.remotes);
+  const policies = sessionPolicies(desired, pools, [], plan.remotes);
   return toSpeakerPeers(desired).map((c) => ({ ...c, ...FAST, policy: policies.byAddress.get(formatIP(c.address)) }));
 }
 
@@ -137,6 +137,25 @@ for (const gwBackend of ['gobgp', 'bird'] as const) {
       expect(via(sp.worker, B_STRAY)).toBeUndefined();
       expect(via(sp.c, BLOCK.b)).toBeUndefined();
       expect(via(sp.b, BLOCK.c)).toBeUndefined();
+    }, 70000);
+
+    it('creating and deleting a local pool leaves the gateway\'s remote sessions up', async () => {
+      const remoteSessions = async (): Promise<string[]> =>
+        (await sp.gw.peerStatus())
+          .filter((p) => p.address === ADDR.b || p.address === ADDR.c)
+          .map((p) => `${p.address} ${p.state} since ${p.since?.toISOString() ?? '?'}`)
+          .sort();
+      await waitFor('both remote sessions established', async () => (await remoteSessions()).filter((l) => l.includes(' established ')).length === 2, 60000, 200);
+      const before = await remoteSessions();
+      // The export rules of the remote sessions change with the local pools (create, then delete).
+      await sp.gw.setPeers(agentPeers(aGw, states, [...A_POOLS, pool('a-more', '198.19.64.0/20')]));
+      await new Promise((r) => setTimeout(r, 4000));
+      await sp.gw.setPeers(agentPeers(aGw, states));
+      // Long enough for a reset session to be seen down or back with a new uptime (hold time 3 s, retry 1 s).
+      await new Promise((r) => setTimeout(r, 4000));
+      expect(await remoteSessions()).toEqual(before);
+      expect(via(sp.b, BLOCK.gw)).toBe(ADDR.gw);
+      expect(via(sp.b, BLOCK.worker)).toBe(ADDR.gw);
     }, 70000);
 
     it('deleting b\'s state doc withdraws its session and routes everywhere', async () => {

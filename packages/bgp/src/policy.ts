@@ -119,6 +119,11 @@ export function decide(rules: readonly PolicyRule[], p: Cidr): PolicyAction | un
   return undefined;
 }
 
+/** Whether an export policy lets a prefix we originate out: no rule rejects it first (by its ranges, as the daemons decide). */
+export function exportLetsOut(rules: readonly PolicyRule[], p: Cidr): boolean {
+  return decideByRanges(rules, p) !== 'reject';
+}
+
 /** Whether an import policy lets the prefix in: a rule accepts it, or none decides and it is rejected. */
 export function importAllows(rules: readonly PolicyRule[], p: Cidr): boolean {
   return decide(rules, p) === 'accept';
