@@ -14,13 +14,11 @@
  * GoBGP); the remote gateways take the other backend each time.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { formatAddr, formatIP, packCidr, parseCidr, parseIP, type RemoteClusterState, type TerraceNode } from '@terrace/api';
-import { BirdSpeaker, type BgpSpeaker, GobgpSpeaker, type PeerConfig } from '@terrace/bgp';
-import { createLab, listNamespaces, onProcessExit, waitFor, type Lab } from '@terrace/testkit';
+import { formatAddr, formatIP, type IPPool, packCidr, parseCidr, parseIP, type RemoteClusterState, type TerraceNode } from '@terrace/api';
+import type { BgpSpeaker, PeerConfig } from '@terrace/bgp';
+import { waitFor } from '@terrace/testkit';
 import { toSpeakerPeers } from '../src/agent.js';
+import { closeGatewayLab, type GatewayLab, gatewayLab } from './gateway-lab.js';
 import { computeDesiredPeers } from '../src/peers.js';
 import { sessionPolicies } from '../src/policies.js';
 import { computeRemotePlan, withRemotePeers } from '../src/remote-peers.js';
@@ -46,11 +44,11 @@ const states: RemoteClusterState[] = [
 ];
 
 /** What the agent's reconciler hands the speaker for `self` (agent.ts, reconcileOnce). */
-function agentPeers(self: TerraceNode, docs: readonly RemoteClusterState[]): PeerConfig[] {
+function agentPeers(self: TerraceNode, docs: readonly RemoteClusterState[], pools: readonly IPPool[] = A_POOLS): PeerConfig[] {
   const cluster = computeDesiredPeers({ self, nodes: [aGw, aWorker], configs: [], peers: [], matches });
-  const plan = computeRemotePlan({ self, asNumber: cluster.global.asNumber, remotes, states: docs, pools: A_POOLS, matches });
+  const plan = computeRemotePlan({ self, asNumber: cluster.global.asNumber, remotes, states: docs, pools, matches });
   const desired = withRemotePeers(cluster, plan);
-  const policies = sessionPolicies(desired, A_POOLS, [], plan.remotes);
+  const policies = sessionPolicies(desired, pools, [], plan.remotes);
   return toSpeakerPeers(desired).map((c) => ({ ...c, ...FAST, policy: policies.byAddress.get(formatIP(c.address)) }));
 }
 
@@ -58,41 +56,14 @@ const via = (s: BgpSpeaker, prefix: string): string | undefined => s.learnedSnap
 
 for (const gwBackend of ['gobgp', 'bird'] as const) {
   describe(`remote cluster gateway on ${gwBackend}`, () => {
-    let lab: Lab;
-    let dir: string;
-    const sp: Record<keyof typeof ADDR, BgpSpeaker> = {} as Record<keyof typeof ADDR, BgpSpeaker>;
-    const errors: string[] = [];
+    let g: GatewayLab<keyof typeof ADDR> | undefined;
+    let sp: Record<keyof typeof ADDR, BgpSpeaker>;
     const other = gwBackend === 'gobgp' ? 'bird' : 'gobgp';
     const backendOf: Record<keyof typeof ADDR, 'gobgp' | 'bird'> = { gw: gwBackend, worker: other, b: other, c: gwBackend };
 
     beforeAll(async () => {
-      lab = await createLab({ tag: gwBackend === 'gobgp' ? 'rg' : 'rb' });
-      dir = mkdtempSync(join(tmpdir(), 'terrace-rgw-'));
-      onProcessExit(() => {
-        for (const s of Object.values(sp)) {
-          const pid = s.daemonPid;
-          if (pid) {
-            try {
-              process.kill(pid, 'SIGKILL');
-            } catch {
-              // gone
-            }
-          }
-        }
-        rmSync(dir, { recursive: true, force: true });
-      });
-      const fabric = await lab.addBridge('fabric');
-      for (const name of Object.keys(ADDR) as (keyof typeof ADDR)[]) {
-        const ns = await lab.addNamespace(name);
-        await lab.connect(ns, fabric, `${ADDR[name]}/24`);
-        const onError = (e: Error): void => {
-          errors.push(`${name}: ${e.message}`);
-        };
-        sp[name] =
-          backendOf[name] === 'gobgp'
-            ? new GobgpSpeaker({ daemon: { netns: ns, apiAddress: `unix://${join(dir, `${name}.sock`)}`, initialBackoffMs: 100 }, resyncMs: 2000, onError })
-            : new BirdSpeaker({ daemon: { configPath: join(dir, `${name}.conf`), socketPath: join(dir, `${name}.ctl`), netns: ns }, pollMs: 200, onError });
-      }
+      g = await gatewayLab(gwBackend === 'gobgp' ? 'rg' : 'rb', ADDR, (name) => backendOf[name]);
+      sp = g.sp;
       const ann = (prefix: string, nh: string) => ({ prefix: parseCidr(prefix), nextHop: parseIP(nh) });
       await sp.gw.setPeers(agentPeers(aGw, states));
       await sp.gw.setAnnouncements([ann(BLOCK.gw, ADDR.gw)]);
@@ -109,13 +80,7 @@ for (const gwBackend of ['gobgp', 'bird'] as const) {
       await sp.c.start({ asn: 64514, routerId: ADDR.c });
     }, 90000);
 
-    afterAll(async () => {
-      for (const s of Object.values(sp)) await s.stop().catch(() => undefined);
-      const prefix = lab?.prefix;
-      await lab?.destroy();
-      rmSync(dir, { recursive: true, force: true });
-      if (prefix) expect(await listNamespaces(prefix)).toEqual([]);
-    }, 30000);
+    afterAll(() => closeGatewayLab(g), 30000);
 
     it('the worker learns the remotes\' blocks with the gateway as next hop', async () => {
       await waitFor('a-worker learns b’s block via a-gw', () => via(sp.worker, BLOCK.b) === ADDR.gw, 60000, 200);
@@ -139,6 +104,25 @@ for (const gwBackend of ['gobgp', 'bird'] as const) {
       expect(via(sp.b, BLOCK.c)).toBeUndefined();
     }, 70000);
 
+    it('creating and deleting a local pool leaves the gateway\'s remote sessions up', async () => {
+      const remoteSessions = async (): Promise<string[]> =>
+        (await sp.gw.peerStatus())
+          .filter((p) => p.address === ADDR.b || p.address === ADDR.c)
+          .map((p) => `${p.address} ${p.state} since ${p.since?.toISOString() ?? '?'}`)
+          .sort();
+      await waitFor('both remote sessions established', async () => (await remoteSessions()).filter((l) => l.includes(' established ')).length === 2, 60000, 200);
+      const before = await remoteSessions();
+      // The export rules of the remote sessions change with the local pools (create, then delete).
+      await sp.gw.setPeers(agentPeers(aGw, states, [...A_POOLS, pool('a-more', '198.19.64.0/20')]));
+      await new Promise((r) => setTimeout(r, 4000));
+      await sp.gw.setPeers(agentPeers(aGw, states));
+      // Long enough for a reset session to be seen down or back with a new uptime (hold time 3 s, retry 1 s).
+      await new Promise((r) => setTimeout(r, 4000));
+      expect(await remoteSessions()).toEqual(before);
+      expect(via(sp.b, BLOCK.gw)).toBe(ADDR.gw);
+      expect(via(sp.b, BLOCK.worker)).toBe(ADDR.gw);
+    }, 70000);
+
     it('deleting b\'s state doc withdraws its session and routes everywhere', async () => {
       const withoutB = states.filter((s) => s.name !== 'b');
       await sp.gw.setPeers(agentPeers(aGw, withoutB));
@@ -148,7 +132,7 @@ for (const gwBackend of ['gobgp', 'bird'] as const) {
       await waitFor('b-gw drops A’s blocks', () => via(sp.b, BLOCK.gw) === undefined && via(sp.b, BLOCK.worker) === undefined, 60000, 200);
       // c stays (with GoBGP after the gateway's sessions whose pass list changed were reset).
       await waitFor('a-worker still reaches c via a-gw', () => via(sp.worker, BLOCK.c) === ADDR.gw, 60000, 200);
-      expect(errors).toEqual([]);
+      expect(g?.errors).toEqual([]);
     }, 70000);
   });
 }

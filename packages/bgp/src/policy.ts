@@ -119,6 +119,11 @@ export function decide(rules: readonly PolicyRule[], p: Cidr): PolicyAction | un
   return undefined;
 }
 
+/** Whether an export policy lets a prefix we originate out: no rule rejects it first (by its ranges, as the daemons decide). */
+export function exportLetsOut(rules: readonly PolicyRule[], p: Cidr): boolean {
+  return decideByRanges(rules, p) !== 'reject';
+}
+
 /** Whether an import policy lets the prefix in: a rule accepts it, or none decides and it is rejected. */
 export function importAllows(rules: readonly PolicyRule[], p: Cidr): boolean {
   return decide(rules, p) === 'accept';
@@ -254,6 +259,55 @@ export function compilePolicy(inp: PolicyInputs): CompiledPolicy {
     }
   }
   return { policy: { import: [...imports, ...poolRules(inp.pools)], export: exports }, problems };
+}
+
+/** The prefixes of `r` that `q` does not hold, as ranges (same family). */
+function subtractRange(r: PrefixRange, q: PrefixRange): PrefixRange[] {
+  const p = r.prefix;
+  const c = q.prefix;
+  if (p.family !== c.family || !(cidrContainsCidr(p, c) || cidrContainsCidr(c, p))) return [r];
+  const out: PrefixRange[] = [];
+  if (c.prefix <= p.prefix) {
+    // Everything in r lies inside q's prefix: only the lengths q does not hold are left.
+    clip(p, r.min, Math.min(r.max, q.min - 1), out);
+    clip(p, Math.max(r.min, q.max + 1), r.max, out);
+    return out;
+  }
+  // q's prefix lies strictly inside r's: what is beside it (the siblings on the way down) and its
+  // ancestors are left whole; inside it, the lengths q does not hold.
+  for (let len = p.prefix + 1; len <= c.prefix; len++) clip(sibling(c, len), Math.max(r.min, len), r.max, out);
+  for (let len = Math.max(r.min, p.prefix); len <= Math.min(r.max, c.prefix - 1); len++) out.push({ prefix: ancestor(c, len), min: len, max: len });
+  clip(c, r.min, Math.min(r.max, q.min - 1), out);
+  clip(c, Math.max(r.min, q.max + 1), r.max, out);
+  return out;
+}
+
+/** The prefixes `from` holds and `minus` does not, as ranges. */
+export function subtractRanges(from: readonly PrefixRange[], minus: readonly PrefixRange[]): PrefixRange[] {
+  let out = [...from];
+  for (const q of minus) out = out.flatMap((r) => subtractRange(r, q));
+  return out;
+}
+
+/**
+ * What each accept rule of a first-match list accepts, as ranges: its own
+ * minus those of the reject rules before it (an earlier accept takes
+ * nothing away: it accepts too). Their union is exactly what the list
+ * accepts, so a daemon can be given accept statements only, in any order,
+ * and whatever matches none falls through to what follows (gobgpd's
+ * statements have one prefix-set condition, no "and not in").
+ */
+export function acceptedRanges(rules: readonly PolicyRule[]): PrefixRange[][] {
+  const out: PrefixRange[][] = [];
+  const rejected: PrefixRange[] = [];
+  for (const r of rules) {
+    if (r.action === 'reject') {
+      rejected.push(...r.ranges);
+      continue;
+    }
+    out.push(subtractRanges(r.ranges, rejected));
+  }
+  return out;
 }
 
 /** `10.0.0.0/8{8,32}`: how a range reads in logs and in BIRD's prefix patterns. */

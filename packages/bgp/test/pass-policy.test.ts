@@ -5,7 +5,7 @@ import { parseCidr, parseIP } from '@terrace/api';
 import { Conditions_RouteType, DefinedType, PolicyAssignmentSchema, RouteAction } from '../src/gen/gobgp_pb.js';
 import { exportAssignment, exportAssignmentMatches, EXPORT_POLICY_NAME } from '../src/gobgp/export-policy.js';
 import { buildPassPolicy, PASS_POLICY_PREFIX } from '../src/gobgp/pass-policy.js';
-import { insideRule, type PeerPolicy } from '../src/policy.js';
+import { insideRule, type PeerPolicy, rangeHolds } from '../src/policy.js';
 import type { PeerConfig } from '../src/speaker.js';
 
 const peer = (address: string, policy?: PeerPolicy): PeerConfig => ({ address: parseIP(address), asn: 64512, ...(policy ? { policy } : {}) });
@@ -17,20 +17,31 @@ describe('buildPassPolicy', () => {
   });
 
   it('accepts learned paths (iBGP and eBGP, never our own) in the ranges towards that peer, with next hop self', () => {
-    const b = buildPassPolicy([peer('198.18.0.12', { import: [], export: [], pass: [insideRule('reject', parseCidr('198.19.16.0/24')), remote] })]);
+    const b = buildPassPolicy([peer('198.18.0.12', { import: [], export: [], pass: [remote] })]);
     const name = b?.name ?? '';
     expect(name.startsWith(PASS_POLICY_PREFIX)).toBe(true);
     expect(b?.sets.map((s) => [s.definedType, s.name?.slice(name.length), s.list ?? s.prefixes])).toEqual([
       [DefinedType.NEIGHBOR, '-n0', ['198.18.0.12/32']],
-      [DefinedType.PREFIX, '-p0-0', [{ ipPrefix: '198.19.16.0/24', maskLengthMin: 24, maskLengthMax: 32 }]],
-      [DefinedType.PREFIX, '-p0-1', [{ ipPrefix: '198.19.16.0/20', maskLengthMin: 20, maskLengthMax: 32 }]],
+      [DefinedType.PREFIX, '-p0-0', [{ ipPrefix: '198.19.16.0/20', maskLengthMin: 20, maskLengthMax: 32 }]],
     ]);
     expect((b?.policy.statements ?? []).map((s) => [s.name?.slice(name.length), s.conditions?.routeType, s.actions?.routeAction, s.actions?.nexthop?.self ?? false])).toEqual([
-      ['-s0-0-i', Conditions_RouteType.INTERNAL, RouteAction.REJECT, false],
-      ['-s0-0-e', Conditions_RouteType.EXTERNAL, RouteAction.REJECT, false],
-      ['-s0-1-i', Conditions_RouteType.INTERNAL, RouteAction.ACCEPT, true],
-      ['-s0-1-e', Conditions_RouteType.EXTERNAL, RouteAction.ACCEPT, true],
+      ['-s0-0-i', Conditions_RouteType.INTERNAL, RouteAction.ACCEPT, true],
+      ['-s0-0-e', Conditions_RouteType.EXTERNAL, RouteAction.ACCEPT, true],
     ]);
+  });
+
+  it('decides nothing for what a reject rule carves out: accept statements only, their sets without it', () => {
+    // A local pool inside the remote's: its blocks must fall through to the own-paths policy (a reflector reflects them).
+    const b = buildPassPolicy([peer('198.18.0.12', { import: [], export: [], pass: [insideRule('reject', parseCidr('198.19.20.0/24')), remote] })]);
+    const name = b?.name ?? '';
+    expect((b?.policy.statements ?? []).map((s) => [s.name?.slice(name.length), s.actions?.routeAction])).toEqual([
+      ['-s0-0-i', RouteAction.ACCEPT],
+      ['-s0-0-e', RouteAction.ACCEPT],
+    ]);
+    const set = b?.sets.find((s) => s.name === `${name}-p0-0`);
+    const held = (p: string): boolean =>
+      (set?.prefixes ?? []).some((x) => rangeHolds({ prefix: parseCidr(x.ipPrefix ?? ''), min: x.maskLengthMin ?? 0, max: x.maskLengthMax ?? 0 }, parseCidr(p)));
+    expect(['198.19.16.0/26', '198.19.31.192/26', '198.19.20.0/26', '198.19.20.0/24', '198.19.16.0/20', '198.19.16.0/21'].map(held)).toEqual([true, true, false, false, true, true]);
   });
 
   it('is named by its content', () => {

@@ -6,7 +6,20 @@
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import { type BGPFilter, type BGPFilterRule, type Cidr, cidr, familyBits, formatCidr, type IPFamily, type IPPool, parseCidr } from '@terrace/api';
-import { compileFilterRule, compilePolicy, decide, decideByRanges, importAllows, type PrefixMatch, rangeHolds, rangesOf, ruleMatches } from '../src/policy.js';
+import {
+  acceptedRanges,
+  compileFilterRule,
+  compilePolicy,
+  decide,
+  decideByRanges,
+  exportLetsOut,
+  importAllows,
+  type PolicyRule,
+  type PrefixMatch,
+  rangeHolds,
+  rangesOf,
+  ruleMatches,
+} from '../src/policy.js';
 
 const OPS = ['Equal', 'NotEqual', 'In', 'NotIn'] as const;
 
@@ -72,6 +85,34 @@ describe('rule ranges', () => {
     expect(compileFilterRule({ action: 'Accept', matchOperator: 'Equal', cidr: '10.0.0.0/8', prefixLength: { min: 9 } }, 4)).toBeUndefined();
     expect(compileFilterRule({ action: 'Accept', interface: 'eth0' }, 4)).toBeUndefined();
     expect(compileFilterRule({ action: 'Reject', source: 'RemotePeers' }, 4)).toBeUndefined();
+  });
+});
+
+describe('accept-only form of a first-match list', () => {
+  const arbRules = (family: IPFamily): fc.Arbitrary<PolicyRule[]> =>
+    fc
+      .array(fc.tuple(fc.constantFrom('accept' as const, 'reject' as const), arbMatch(family)), { minLength: 1, maxLength: 6 })
+      .map((xs) => xs.map(([action, match]) => ({ action, match, ranges: rangesOf(match) })).filter((r) => r.ranges.length > 0));
+  for (const family of [4, 6] as const) {
+    it(`the accept rules' ranges minus earlier rejects hold exactly what the list accepts (IPv${family}, property)`, () => {
+      fc.assert(
+        fc.property(arbRules(family), fc.array(arbPrefix(family), { minLength: 1, maxLength: 30 }), (rules, prefixes) => {
+          const groups = acceptedRanges(rules);
+          for (const g of groups) for (const r of g) expect(r.prefix.prefix <= r.min && r.min <= r.max && r.max <= familyBits(family)).toBe(true);
+          const probes = [...prefixes, ...rules.flatMap((r) => (r.match.cidr ? [r.match.cidr] : []))];
+          for (const p of probes) expect(groups.some((g) => g.some((r) => rangeHolds(r, p)))).toBe(decideByRanges(rules, p) === 'accept');
+        }),
+        { numRuns: 400 },
+      );
+    });
+  }
+
+  it('an export list lets out what no rule rejects first', () => {
+    const rules = [
+      { action: 'accept' as const, match: { family: 4 as const, cidr: parseCidr('198.19.0.0/20'), operator: 'In' as const, min: 20, max: 32 } },
+      { action: 'reject' as const, match: { family: 4 as const, min: 0, max: 32 } },
+    ].map((r) => ({ ...r, ranges: rangesOf(r.match) }));
+    expect(['198.19.0.0/26', '198.19.64.0/26', '2001:db8::/64'].map((p) => exportLetsOut(rules, parseCidr(p)))).toEqual([true, false, true]);
   });
 });
 

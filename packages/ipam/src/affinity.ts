@@ -3,8 +3,8 @@
  * the blocks it holds. The claim is three transactions, each guarded by the
  * revisions of what it read (see docs/ipam.md):
  *
- *   A  affinity absent, block absent, pool unchanged   → affinity "pending"
- *   B  affinity at A's revision, block absent          → block created, affine to the node
+ *   A  affinity absent, block absent, pool and fence unchanged → affinity "pending"
+ *   B  affinity at A's revision, block absent, fence unchanged  → block created, affine to the node
  *   C  affinity at A's revision, block at B's revision → affinity "confirmed"
  *
  * A crash after A leaves a pending affinity with no block; after B, a block
@@ -13,10 +13,10 @@
  */
 import { type Cidr, cidrLast, cidrsOverlap, familyBits, formatCidr, subnetAt, subnetCount } from '@terrace/api';
 import type { Keys } from '@terrace/datastore';
-import type { Etcd3 } from 'etcd3';
+import type { Etcd3, IResponseOp } from 'etcd3';
 import { type BlockRecord, decodeBlock, encodeBlock, hostAffinity, newBlock } from './block.js';
 import type { PoolView } from './cluster.js';
-import { type FenceView, NO_FENCE, fenceCovering } from './fence.js';
+import { type FenceView, NO_FENCE, type WatchedFence, fenceCovering } from './fence.js';
 import { rangeKV, readKey, readKeys } from './kv.js';
 import { overlappingBlock, storedBlocks } from './overlap.js';
 
@@ -24,6 +24,17 @@ export const PENDING = 'pending';
 export const CONFIRMED = 'confirmed';
 /** How many of a pool's lowest free blocks a claim picks from at random. */
 const CLAIM_WINDOW = 32;
+
+/**
+ * A claim that lost to a multi-cluster fence written after the caller read
+ * it: the fence as the transaction read it back (for ClusterView.noteFence),
+ * so the caller decides again on it. Without the compare, a block wholly
+ * inside the new fenced range would be created, stay empty and affine to
+ * the node, and count towards maxBlocksPerHost.
+ */
+export interface FenceMoved {
+  fenceMoved: WatchedFence;
+}
 
 /** A block as last read, with the revisions a write must compare. */
 export interface BlockTarget {
@@ -84,9 +95,10 @@ export class Affinity {
   /**
    * Claims a free block for `node` from the first of `pools` that has one
    * (never one wholly inside a range the fence holds). Returns undefined
-   * when every pool is fully claimed.
+   * when every pool is fully claimed, FenceMoved when the fence changed
+   * since `fence` was read.
    */
-  async claim(node: string, pools: PoolView[], fence: FenceView = NO_FENCE): Promise<BlockTarget | undefined> {
+  async claim(node: string, pools: PoolView[], fence: FenceView = NO_FENCE): Promise<BlockTarget | FenceMoved | undefined> {
     for (let attempt = 0; attempt < 8; attempt++) {
       const { taken, blocks } = await this.takenBlocks();
       let candidate: { pool: PoolView; cidr: Cidr } | undefined;
@@ -100,7 +112,7 @@ export class Affinity {
         }
       }
       if (!candidate) return undefined;
-      const t = await this.claimOne(node, candidate.pool, candidate.cidr);
+      const t = await this.claimOne(node, candidate.pool, candidate.cidr, fence.modRevision);
       if (t) return t;
     }
     return undefined;
@@ -117,25 +129,34 @@ export class Affinity {
     return { taken, blocks };
   }
 
-  /** Runs the three-step claim for one block; undefined if another writer got there first. */
-  async claimOne(node: string, pool: PoolView, cidr: Cidr): Promise<BlockTarget | undefined> {
+  /**
+   * Runs the three-step claim for one block, chosen outside the fence whose
+   * key was at `fenceRev` ("0": absent); undefined if another writer got
+   * there first, FenceMoved if the fence changed.
+   */
+  async claimOne(node: string, pool: PoolView, cidr: Cidr, fenceRev: string): Promise<BlockTarget | FenceMoved | undefined> {
     const akey = this.keys.affinity(node, cidr);
     const bkey = this.keys.block(cidr);
+    const fkey = this.keys.fence();
     const a = await this.etcd
       .if(akey, 'Create', '==', 0)
       .and(bkey, 'Create', '==', 0)
       .and(this.keys.resource('IPPool', pool.name), 'Mod', '==', pool.modRevision)
+      .and(fkey, 'Mod', '==', fenceRev)
       .then(this.etcd.put(akey).value(PENDING))
+      .else(this.etcd.get(fkey))
       .commit();
-    if (!a.succeeded) return undefined;
+    if (!a.succeeded) return fenceMoved(a.responses[0], fenceRev, a.header.revision);
     const arev = String(a.header.revision);
 
     let rec = newBlock(cidr, node);
+    // The fence again: one written between A and B must not see the block created.
     const b = await this.etcd
       .if(akey, 'Mod', '==', arev)
       .and(bkey, 'Create', '==', 0)
+      .and(fkey, 'Mod', '==', fenceRev)
       .then(this.etcd.put(bkey).value(encodeBlock(rec)))
-      .else(this.etcd.get(bkey))
+      .else(this.etcd.get(bkey), this.etcd.get(fkey))
       .commit();
     let brev = String(b.header.revision);
     let bmod = brev;
@@ -147,9 +168,9 @@ export class Affinity {
       const cur = rangeKV(b.responses[0]);
       const mine = cur ? decodeBlock(bkey, cur.text) : undefined;
       if (!cur || !mine || mine.affinity !== hostAffinity(node)) {
-        // Another node created the block between A and B: drop our claim.
+        // Another node created the block between A and B, or the fence moved: drop our claim.
         await this.etcd.if(akey, 'Mod', '==', arev).then(this.etcd.delete().key(akey)).commit();
-        return undefined;
+        return fenceMoved(b.responses[1], fenceRev, b.header.revision);
       }
       rec = mine;
       brev = cur.create;
@@ -166,6 +187,13 @@ export class Affinity {
     if (!c.succeeded) return undefined;
     return { key: bkey, cidr, rec, rev: bmod, affine: true };
   }
+}
+
+/** FenceMoved when the fence key a failed transaction read back is not at `fenceRev`, else undefined. */
+function fenceMoved(res: IResponseOp | undefined, fenceRev: string, revision: string | number): FenceMoved | undefined {
+  const f = rangeKV(res);
+  if ((f?.mod ?? '0') === fenceRev) return undefined;
+  return { fenceMoved: { value: f ? { text: f.text, modRevision: f.mod } : undefined, revision: String(revision) } };
 }
 
 /**

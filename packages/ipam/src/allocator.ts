@@ -19,7 +19,7 @@ import {
 } from '@terrace/api';
 import { type Keys, getOp, readAll } from '@terrace/datastore';
 import type { Etcd3 } from 'etcd3';
-import { Affinity, type BlockTarget } from './affinity.js';
+import { Affinity, type BlockTarget, type FenceMoved } from './affinity.js';
 import { type AllocationAttrs, allocationAt, decodeBlock, findFree, hostAffinity, roomIn } from './block.js';
 import { ClusterView, type PoolView, type WatchedResources, eligiblePools, poolOfBlock } from './cluster.js';
 import { type Waiter, commitAssign, settle, toAllocated } from './commit.js';
@@ -252,7 +252,13 @@ export class Allocator {
       }
       // The whole decision (pools, block, ordinals) is made on one fence, and its revision is compared.
       const fence = await this.view.fence();
-      const target = await this.pickBlock(q.node, q.family, q.pools, fence, attempt > 0).catch((e: unknown) => this.exhausted(pending, e));
+      const picked = await this.pickBlock(q.node, q.family, q.pools, fence, attempt > 0).catch((e: unknown) => this.exhausted(pending, e));
+      if ('fenceMoved' in picked) {
+        // A block claim found a newer fence: decide again on it.
+        this.view.noteFence(picked.fenceMoved);
+        continue;
+      }
+      const target = picked;
       const ordinals = findFree(target.rec, pending.length, fencedOrdinals(fence, target.cidr));
       const take = pending.slice(0, ordinals.length);
       if (take.length === 0) {
@@ -375,7 +381,7 @@ export class Allocator {
     return list;
   }
 
-  private async pickBlock(node: string, family: IPFamily, pools: string[] | undefined, fence: FenceView, spread = false): Promise<BlockTarget> {
+  private async pickBlock(node: string, family: IPFamily, pools: string[] | undefined, fence: FenceView, spread = false): Promise<BlockTarget | FenceMoved> {
     const st = this.nodeState(node);
     let eligible = await this.eligible(node, family, pools, fence);
     if (st.blocks) {
@@ -395,6 +401,7 @@ export class Allocator {
       const atLimit = config.maxBlocksPerHost > 0 && held >= config.maxBlocksPerHost;
       if (config.autoAllocateBlocks && !atLimit) {
         const c = await this.affinity.claim(node, eligible, fence);
+        if (c && 'fenceMoved' in c) return c;
         if (c) {
           st.blocks?.set(c.rec.cidr, c);
           return c;
@@ -474,8 +481,12 @@ export class Allocator {
         // The block does not exist yet: claim it for this node.
         this.view.invalidate();
         const fresh = (await this.view.pools({ fresh: true })).find((p) => p.name === pool.name) ?? pool;
-        const claimed = await this.nodeState(attrs.node).lock.run(() => this.affinity.claimOne(attrs.node, fresh, cidr));
+        const claimed = await this.nodeState(attrs.node).lock.run(() => this.affinity.claimOne(attrs.node, fresh, cidr, fence.modRevision));
         if (!claimed) continue;
+        if ('fenceMoved' in claimed) {
+          this.view.noteFence(claimed.fenceMoved);
+          continue;
+        }
         this.nodes.get(attrs.node)?.blocks?.set(claimed.rec.cidr, claimed);
         target = claimed;
       } else {

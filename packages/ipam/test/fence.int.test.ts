@@ -99,6 +99,25 @@ test('a fence written after the allocator read it fails the commit, and the retr
   expect(e.message).toBe('cannot allocate 198.18.10.50: 198.18.10.48/28 is fenced: it overlaps pool b-pool (198.18.10.48/28) of remote cluster cluster-b');
 });
 
+test('a block claim decided before a fence was written fails and retries: no empty block is left inside the fenced range', async () => {
+  const c = await setup('fence-claim');
+  await putPool(c, 'b', '198.18.11.0/26', { blockSize: 26 }, 'u-b');
+  // The view's read (pools and fence, no fence yet) is reused for a minute: the claim below is decided on it.
+  const a = new Allocator({ etcd: c.etcd, keys: c.keys, cacheTtlMs: 60_000 });
+  expect((await a.view.fence()).doc).toBeUndefined();
+  await putFence(c, { cleared: { a: 'u-a', b: 'u-b' }, fenced: [fenced('198.18.10.0/26', 'a')] });
+  // Decided on "no fence", pool a's only block is claimed first; its claim compares the fence and fails.
+  expect((await add(a, 'h1')).ips[0]?.ip).toBe('198.18.11.0');
+  const stored = await c.etcd.getAll().prefix(c.keys.blockPrefix()).keys();
+  expect(
+    stored.map((k) => {
+      const b = c.keys.parseBlock(k);
+      return b ? formatCidr(b) : k;
+    }),
+  ).toEqual(['198.18.11.0/26']);
+  expect((await c.etcd.getAll().prefix(c.keys.affinityPrefix('n1')).keys()).length).toBe(1);
+});
+
 test('through a fence watch that lags, the commit still fails and the read-back fence holds until the watch catches up', async () => {
   const c = await setup('fence-watch');
   const pools = resourceWatchCache(c.etcd, c.keys, 'IPPool');

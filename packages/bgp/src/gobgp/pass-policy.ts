@@ -2,18 +2,23 @@
  * The learned routes a session is sent (PeerPolicy.pass) in gobgpd. The
  * own-paths policy (export-policy.ts) rejects every learned path, so these
  * statements sit in a policy placed BEFORE it on the global export
- * assignment: per peer and rule in order, a path learned over iBGP or eBGP
- * whose prefix the rule holds is accepted with our session address as next
- * hop, or rejected (gobgpd
- * keeps an iBGP peer's next hop otherwise, which the receiver of a remote
- * cluster's block could not reach). Anything else falls through to the
- * own-paths policy as before. Named by a hash of the content, switched over
- * in one assignment like the session policies.
+ * assignment: per peer, a path learned over iBGP or eBGP that the rules
+ * accept is accepted with our session address as next hop (gobgpd keeps an
+ * iBGP peer's next hop otherwise, which the receiver of a remote cluster's
+ * block could not reach). Only accept statements: what the rules reject,
+ * like what they do not hold, falls through to the own-paths policy, which
+ * still reflects it where this node is a route reflector (a local pool
+ * carved out of a remote's pool is a reject rule; a terminal REJECT here
+ * would stop its blocks being reflected). gobgpd's statement has a single
+ * prefix-set condition, so each accept rule's set is its ranges minus those
+ * of the reject rules before it (acceptedRanges). Named by a hash of the
+ * content, switched over in one assignment like the session policies.
  */
 import { createHash } from 'node:crypto';
 import { formatCidr } from '@terrace/api';
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import { Conditions_RouteType, DefinedType, MatchSet_Type, RouteAction, type StatementSchema } from '../gen/gobgp_pb.js';
+import { acceptedRanges } from '../policy.js';
 import type { PeerConfig } from '../speaker.js';
 import type { GobgpClient } from './client.js';
 import { type BuiltPolicy, deleteOthers, ensureDefined, hostPrefix } from './session-policy.js';
@@ -31,15 +36,17 @@ function draftOf(peers: readonly PeerConfig[], name: string): Pick<BuiltPolicy, 
     if (pass.length === 0) return;
     const nset = `${name}-n${i}`;
     sets.push({ definedType: DefinedType.NEIGHBOR, name: nset, list: [hostPrefix(p)] });
-    pass.forEach((r, j) => {
+    acceptedRanges(pass).forEach((ranges, j) => {
+      // A rule left with nothing (its earlier rejects hold all of it) gets no statement.
+      if (ranges.length === 0) return;
       const pset = `${name}-p${i}-${j}`;
-      sets.push({ definedType: DefinedType.PREFIX, name: pset, prefixes: r.ranges.map((x) => ({ ipPrefix: formatCidr(x.prefix), maskLengthMin: x.min, maskLengthMax: x.max })) });
+      sets.push({ definedType: DefinedType.PREFIX, name: pset, prefixes: ranges.map((x) => ({ ipPrefix: formatCidr(x.prefix), maskLengthMin: x.min, maskLengthMax: x.max })) });
       // Learned paths only: what we originate keeps the own-paths rules and the session's export filters.
       for (const [suffix, routeType] of [['i', Conditions_RouteType.INTERNAL], ['e', Conditions_RouteType.EXTERNAL]] as const) {
         statements.push({
           name: `${name}-s${i}-${j}-${suffix}`,
           conditions: { routeType, neighborSet: { type: MatchSet_Type.ANY, name: nset }, prefixSet: { type: MatchSet_Type.ANY, name: pset } },
-          actions: r.action === 'accept' ? { routeAction: RouteAction.ACCEPT, nexthop: { self: true } } : { routeAction: RouteAction.REJECT },
+          actions: { routeAction: RouteAction.ACCEPT, nexthop: { self: true } },
         });
       }
     });

@@ -44,7 +44,7 @@ import { PassLoop } from '../passes.js';
 import { peerSets } from './peer-sets.js';
 import { defineExportFilters, ensureImportPolicy, pruneExportFilters } from './session-policy.js';
 import { definePassPolicy, prunePassPolicies } from './pass-policy.js';
-import { rulesText, type PolicyRule } from '../policy.js';
+import { exportLetsOut, rulesText, type PolicyRule } from '../policy.js';
 import {
   AddBmpRequest_MonitoringPolicy,
   PeerState_AdminState,
@@ -156,8 +156,8 @@ export class GobgpSpeaker implements BgpSpeaker {
   /** Import rules by peer address, as the RIB applies them, and their text (to see a change). */
   private importRules: ReadonlyMap<string, readonly PolicyRule[]> = new Map();
   private importKey = '';
-  /** Export rules by peer address as last applied to gobgpd (text), to reset sessions whose rules changed. */
-  private appliedExport = new Map<string, string>();
+  /** Export rules by peer address as last applied to gobgpd (and their text, to see a change). */
+  private appliedExport = new Map<string, { text: string; rules: readonly PolicyRule[] }>();
 
   /** Every peer's paths and the selection from them; replaced when our ASN or router id changes. */
   private rib: AdjRibIn | undefined;
@@ -504,8 +504,12 @@ export class GobgpSpeaker implements BgpSpeaker {
    * Adj-RIB-In before policy). A changed export rule needs more: gobgpd 3.10
    * withdraws a path its export policy now rejects only when it judges the
    * old path by the new policy too, which rejects it as well, so nothing is
-   * withdrawn. The sessions whose export rules changed are reset; the
-   * others keep running.
+   * withdrawn. A session is reset only when its rules changed so that a path
+   * of ours they let out is now rejected; one whose rules only let more out
+   * (or changed only for prefixes we do not originate: a remote cluster
+   * gateway's session when a local pool is created or deleted) keeps
+   * running, and the soft reset out that follows the new filter policy's
+   * assignment sends what they now let out.
    */
   private async applySessionPolicies(startedNow: boolean, asn: number): Promise<void> {
     const peers = [...this.peers.values()];
@@ -522,15 +526,29 @@ export class GobgpSpeaker implements BgpSpeaker {
     for (const [addr, p] of this.peers) {
       // A changed pass list needs no reset: it only ever shrinks with the routes it held (a remote's
       // session or pool gone, a local pool deleted), and gobgpd withdraws a route that is gone.
-      const text = rulesText(p.policy?.export ?? []);
+      const rules = p.policy?.export ?? [];
+      const text = rulesText(rules);
       const before = this.appliedExport.get(addr);
       // Remembered only once the reset went through: a failed one is tried again next pass.
-      if (!startedNow && before !== undefined && before !== text && this.appliedPeers.has(addr)) {
+      if (!startedNow && before !== undefined && before.text !== text && this.appliedPeers.has(addr) && this.nowWithheld(before.rules, rules)) {
         await this.client.unary('resetPeer', { address: addr, soft: false });
       }
-      this.appliedExport.set(addr, text);
+      this.appliedExport.set(addr, { text, rules });
     }
     for (const addr of [...this.appliedExport.keys()]) if (!this.peers.has(addr)) this.appliedExport.delete(addr);
+  }
+
+  /**
+   * Whether a path of ours (desired, or one gobgpd may still hold: its
+   * withdrawal is judged by the new rules too) was let out by `before` and
+   * is rejected by `after`.
+   */
+  private nowWithheld(before: readonly PolicyRule[], after: readonly PolicyRule[]): boolean {
+    const prefixes = new Set([...this.paths.keys(), ...this.announced]);
+    return [...prefixes].some((k) => {
+      const c = parseCidr(k);
+      return exportLetsOut(before, c) && !exportLetsOut(after, c);
+    });
   }
 
   /**
