@@ -11,6 +11,7 @@ import { dirname } from 'node:path';
 import { TerraceError } from '@terrace/api';
 import { CNI_HTTP_PATH, CniCode, CniError, DEFAULT_AGENT_SOCKET, ERROR_STATUS, MAX_CONFIG_BYTES, envFromQuery } from '@terrace/cni';
 import { CniHandlers, type CniAnswer, type CniHandlerOptions } from './handlers.js';
+import { checkSocketDir } from './socket-dir.js';
 
 export interface CniServerOptions extends CniHandlerOptions {
   /** Default /run/terrace/cni.sock. */
@@ -68,6 +69,9 @@ async function removeStale(path: string): Promise<void> {
 /** Starts serving CNI requests; resolves once the socket accepts calls. */
 export async function startCniServer(opts: CniServerOptions): Promise<CniServer> {
   const socketPath = opts.socketPath ?? DEFAULT_AGENT_SOCKET;
+  // Before anything starts: a directory others can write is refused, not fixed.
+  await mkdir(dirname(socketPath), { recursive: true, mode: 0o755 });
+  await checkSocketDir(dirname(socketPath));
   const handlers = new CniHandlers(opts);
   await handlers.start();
   const server = createServer((req, res) => {
@@ -85,7 +89,6 @@ export async function startCniServer(opts: CniServerOptions): Promise<CniServer>
   server.requestTimeout = 0;
   server.headersTimeout = 10_000;
 
-  await mkdir(dirname(socketPath), { recursive: true, mode: 0o755 });
   await removeStale(socketPath);
   const tmp = `${socketPath}.${process.pid}.tmp`;
   await rm(tmp, { force: true });
