@@ -23,6 +23,7 @@ import {
 } from 'etcd3';
 import type { ConnectionConfig } from './config.js';
 import { Keys } from './keys.js';
+import { tlsFailure } from './tls-reason.js';
 
 export interface ConnectOptions {
   /**
@@ -122,7 +123,8 @@ function reasonOf(err: Error): string {
   const msg = err.message.replace(/^\d+ [A-Z_]+: /, '').replace(/\s+Please report this error.*$/s, '');
   // grpc-js: "No connection established. Last error: Error: connect ECONNREFUSED 127.0.0.1:1. Resolution note: "
   const last = /Last error: (?:Error: )?(.*?)\.?\s*(?:Resolution note:.*)?$/s.exec(msg);
-  return (last?.[1] ?? msg).split('\n')[0] as string;
+  const reason = (last?.[1] ?? msg).split('\n')[0] as string;
+  return tlsFailure(reason) ?? reason;
 }
 
 /**
