@@ -5,13 +5,13 @@
  * renamed into place, so there is no moment at which anyone but root could
  * connect to it.
  */
-import { chmod, mkdir, rename, rm, stat } from 'node:fs/promises';
+import { chmod, rename, rm, stat } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { dirname } from 'node:path';
 import { TerraceError } from '@terrace/api';
 import { CNI_HTTP_PATH, CniCode, CniError, DEFAULT_AGENT_SOCKET, ERROR_STATUS, MAX_CONFIG_BYTES, envFromQuery } from '@terrace/cni';
 import { CniHandlers, type CniAnswer, type CniHandlerOptions } from './handlers.js';
-import { checkSocketDir } from './socket-dir.js';
+import { prepareSocketDir } from './socket-dir.js';
 
 export interface CniServerOptions extends CniHandlerOptions {
   /** Default /run/terrace/cni.sock. */
@@ -70,8 +70,7 @@ async function removeStale(path: string): Promise<void> {
 export async function startCniServer(opts: CniServerOptions): Promise<CniServer> {
   const socketPath = opts.socketPath ?? DEFAULT_AGENT_SOCKET;
   // Before anything starts: a directory others can write is refused, not fixed.
-  await mkdir(dirname(socketPath), { recursive: true, mode: 0o755 });
-  await checkSocketDir(dirname(socketPath));
+  await prepareSocketDir(dirname(socketPath));
   const handlers = new CniHandlers(opts);
   await handlers.start();
   const server = createServer((req, res) => {

@@ -8,7 +8,7 @@
  * by nobody else. Only the directory that holds the socket is judged; its
  * parents are the operator's (/run is root's on every distribution).
  */
-import { lstat } from 'node:fs/promises';
+import { lstat, mkdir } from 'node:fs/promises';
 import { TerraceError } from '@terrace/api';
 
 export interface DirFacts {
@@ -45,4 +45,10 @@ export async function checkSocketDir(dir: string, ownUid: number = process.getui
   }
   const problem = socketDirProblem(dir, facts, ownUid);
   if (problem) throw new TerraceError('Invalid', `cni socket directory ${problem}`, { field: 'socketPath' });
+}
+
+/** Creates the socket's directory (0755) when missing, then checks it: what the agent does first at start. */
+export async function prepareSocketDir(dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true, mode: 0o755 });
+  await checkSocketDir(dir);
 }
