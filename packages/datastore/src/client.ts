@@ -24,6 +24,7 @@ import {
 import type { ConnectionConfig } from './config.js';
 import { Keys } from './keys.js';
 import { tlsFailure } from './tls-reason.js';
+import { dropIpServernameWarning } from './ip-servername.js';
 
 export interface ConnectOptions {
   /**
@@ -92,6 +93,7 @@ export function etcdOptions(cfg: ConnectionConfig, opts: ConnectOptions = {}): I
 
 /** A client for cfg, without any call made yet. */
 export function createClient(cfg: ConnectionConfig, opts: ConnectOptions = {}): Etcd3 {
+  if (cfg.endpoints.some((e) => e.startsWith('https:'))) dropIpServernameWarning();
   const etcd = new Etcd3(etcdOptions(cfg, opts));
   clientEndpoints.set(etcd, cfg.endpoints);
   return etcd;
