@@ -301,7 +301,8 @@ describe('etcd with client certificates and one user per component', () => {
       name: 'terrace-agent@open',
       command: process.execPath,
       args: [BIN.agent, ...tlsFlags(certs.agent), '--etcd-username', `terrace-agent-${CLUSTER}`, '--etcd-password', SECRETS.agent,
-        '--node-name', 'sec-open', '--node-ip', CTL_IP, '--cni-socket', join(open, 'cni.sock'), '--log-format', 'json'],
+        // Its state directory is the run's too: were the check gone, it would start and serve.
+        '--node-name', 'sec-open', '--node-ip', CTL_IP, '--cni-socket', join(open, 'cni.sock'), '--cni-state-dir', join(tmp, 'open-state'), '--log-format', 'json'],
       env: cleanEnv(),
     });
     let timer: NodeJS.Timeout | undefined;
