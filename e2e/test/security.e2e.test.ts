@@ -30,8 +30,11 @@ const NODES = [
   { name: 'sec-n2', ip: '198.18.0.12', backend: 'bird' },
 ] as const;
 const ROLES = join(REPO_ROOT, 'deploy', 'etcd', 'roles.sh');
+const REMOTE_READER = join(REPO_ROOT, 'deploy', 'etcd', 'remote-reader.sh');
 const secret = (what: string): string => `${what}-${randomBytes(9).toString('hex')}`;
 const CLUSTER = `sec${randomBytes(3).toString('hex')}`;
+/** A second cluster prefix in the same etcd, read as a remote cluster through a read-only user. */
+const REMOTE = `${CLUSTER}-remote`;
 
 /** Every secret of the run; the last test greps every output for each of them. */
 const SECRETS = {
@@ -41,6 +44,8 @@ const SECRETS = {
   controller: secret('ctlpw'),
   admin: secret('adminpw'),
   wrong: secret('wrongpw'),
+  remote: secret('remotepw'),
+  remoteWrong: secret('remotewrongpw'),
 };
 
 let kit: Lab;
@@ -162,6 +167,21 @@ beforeAll(async () => {
   });
   outputs.push({ what: 'roles.sh', text: roles.stdout + roles.stderr });
   if (roles.code !== 0) throw new Error(`roles.sh: ${roles.stderr}`);
+  const reader = await runIn(ctlNs, REMOTE_READER, [REMOTE, `reader-${CLUSTER}`], {
+    env: cleanEnv({
+      ETCDCTL_ENDPOINTS: ETCD_URL, ETCDCTL_USER: `root:${SECRETS.root}`, ETCDCTL_CACERT: pki.ca, ETCDCTL_CERT: certs.admin.cert, ETCDCTL_KEY: certs.admin.key,
+      READER_PASSWORD: SECRETS.remote,
+    }),
+  });
+  outputs.push({ what: 'remote-reader.sh', text: reader.stdout + reader.stderr });
+  if (reader.code !== 0) throw new Error(`remote-reader.sh: ${reader.stderr}`);
+  // The controller's --secrets-dir: the remote's credentials, one right and one wrong.
+  for (const [name, password] of [['remote-etcd', SECRETS.remote], ['remote-wrong', SECRETS.remoteWrong]] as const) {
+    const dir = join(tmp, 'controller-secrets', name);
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    writeFileSync(join(dir, 'username'), `reader-${CLUSTER}\n`, { mode: 0o600 });
+    writeFileSync(join(dir, 'password'), `${password}\n`, { mode: 0o600 });
+  }
 
   for (const n of NODES) {
     const dir = join(tmp, n.name, 'secrets', 'tor-md5');
@@ -204,10 +224,30 @@ spec:
   asNumber: 65100
   password: {secretKeyRef: {name: tor-md5, key: password}}
 `;
+/** Two views of the remote prefix: one with the reader's credentials, one with a wrong password. */
+function remoteClusters(): string {
+  return ['remote-etcd', 'remote-wrong']
+    .map((secretName) => `apiVersion: terrace.dev/v1
+kind: RemoteCluster
+metadata: {name: ${secretName === 'remote-etcd' ? 'rc' : 'rc-wrong'}}
+spec:
+  clusterName: ${REMOTE}
+  staleAfter: 5s
+  etcd:
+    endpoints: [${ETCD_URL}]
+    caFile: ${pki.ca}
+    certFile: ${certs.controller.cert}
+    keyFile: ${certs.controller.key}
+    usernameSecretRef: {name: ${secretName}, key: username}
+    passwordSecretRef: {name: ${secretName}, key: password}
+`)
+    .join('---\n');
+}
+
 
 describe('etcd with client certificates and one user per component', () => {
   it('terracectl (admin user) applies resources over https', async () => {
-    expect(await mustCtl(['apply', '-f', '-'], { input: POOL })).toMatch(/ippool\/sec-pool created/i);
+    expect(await mustCtl(['apply', '-f', '-'], { input: `${POOL}---\n${remoteClusters()}` })).toMatch(/ippool\/sec-pool created/i);
   }, 30000);
 
   it('the agents (agent user: password from the environment, and from a config file) register, hold a lease and publish status', async () => {
@@ -233,13 +273,19 @@ describe('etcd with client certificates and one user per component', () => {
       name: 'terrace-controller',
       command: process.execPath,
       args: [BIN.controller, ...tlsFlags(certs.controller), '--etcd-username', `terrace-controller-${CLUSTER}`, '--etcd-password', SECRETS.controller,
-        '--node-grace', '2s', '--interval', '1s', '--lease-ttl', '3s', '--identity', 'sec-controller', '--log-format', 'json', '--log-level', 'debug'],
+        '--node-grace', '2s', '--interval', '1s', '--lease-ttl', '3s', '--identity', 'sec-controller', '--secrets-dir', join(tmp, 'controller-secrets'),
+        '--log-format', 'json', '--log-level', 'debug'],
       env: cleanEnv(),
       keepOutput: 4_000_000,
     });
     await waitUntil('controller status', async () => {
       if (!controller?.running()) throw new Error(`controller exited: ${controller?.output().slice(-2000)}`);
       return /sec-controller/.test((await ctl(['controller', 'status', '-o', 'json'])).stdout);
+    }, 60000, 500);
+    // The remote view: connected with the reader's secret, refused with the wrong one (both from secret files).
+    await waitUntil('remote cluster views', async () => {
+      const out = (await ctl(['cluster', 'status', '-o', 'json'])).stdout;
+      return /"connection": "Connected"/.test(out) && /"connection": "Unauthorized"/.test(out);
     }, 60000, 500);
   }, 90000);
 
