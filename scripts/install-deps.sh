@@ -17,6 +17,8 @@ packages=(
   containernetworking-plugins
   # natOutgoing: the agent masquerades in its own nftables table (packages/dataplane/src/nat).
   nftables
+  # The TLS tests make a CA and certificates per run (packages/testkit/src/pki.ts).
+  openssl
 )
 
 # What Debian's podman package sets up besides the program, which a test host

@@ -9,6 +9,8 @@ import { CommanderError } from 'commander';
 import { parseAgentArgs } from './config.js';
 import { createLogger, reportBadInvocation, runMain, serveUntilSignal } from '@terrace/log';
 import { NodeAgent } from './node-agent.js';
+import { prepareSocketDir } from './cni/socket-dir.js';
+import { dirname } from 'node:path';
 
 async function main(): Promise<number> {
   let config;
@@ -22,6 +24,8 @@ async function main(): Promise<number> {
     // The config file (--config, TERRACE_CONFIG, /etc/terrace/terrace.yaml) is
     // read now: a bad one is reported like a bad flag, before anything starts.
     conn = resolveConnectionConfig(config.connection, process.env);
+    // A socket directory others can write is refused before anything starts (cni/socket-dir.ts).
+    if (config.cniSocket !== undefined) await prepareSocketDir(dirname(config.cniSocket));
   } catch (e) {
     if (e instanceof CommanderError) return e.exitCode;
     reportBadInvocation('terrace-agent', (e as Error).message);

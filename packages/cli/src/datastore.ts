@@ -37,6 +37,13 @@ export interface Reader {
 export async function openReader(globals: GlobalOptions): Promise<Reader> {
   const [config, httpKv] = await Promise.all([import('@terrace/datastore/config'), import('@terrace/datastore/http-kv')]);
   const cfg = config.resolveConnectionConfig(globals, process.env);
+  // etcd's gateway refuses every request that carries a client certificate
+  // once auth is on ("CommonName of client sending a request against gateway
+  // will be ignored"): clients with a certificate read over gRPC instead.
+  if (cfg.cert !== undefined) {
+    const ds = await openDatastore(globals);
+    return { store: ds.store, close: () => void ds.close() };
+  }
   const reader = await httpKv.HttpResourceReader.open(cfg, { timeoutMs: connectBudgetMs() });
   return { store: reader, close: () => reader.close() };
 }

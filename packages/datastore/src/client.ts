@@ -23,6 +23,8 @@ import {
 } from 'etcd3';
 import type { ConnectionConfig } from './config.js';
 import { Keys } from './keys.js';
+import { tlsFailure } from './tls-reason.js';
+import { dropIpServernameWarning } from './ip-servername.js';
 
 export interface ConnectOptions {
   /**
@@ -91,6 +93,7 @@ export function etcdOptions(cfg: ConnectionConfig, opts: ConnectOptions = {}): I
 
 /** A client for cfg, without any call made yet. */
 export function createClient(cfg: ConnectionConfig, opts: ConnectOptions = {}): Etcd3 {
+  if (cfg.endpoints.some((e) => e.startsWith('https:'))) dropIpServernameWarning();
   const etcd = new Etcd3(etcdOptions(cfg, opts));
   clientEndpoints.set(etcd, cfg.endpoints);
   return etcd;
@@ -122,7 +125,8 @@ function reasonOf(err: Error): string {
   const msg = err.message.replace(/^\d+ [A-Z_]+: /, '').replace(/\s+Please report this error.*$/s, '');
   // grpc-js: "No connection established. Last error: Error: connect ECONNREFUSED 127.0.0.1:1. Resolution note: "
   const last = /Last error: (?:Error: )?(.*?)\.?\s*(?:Resolution note:.*)?$/s.exec(msg);
-  return (last?.[1] ?? msg).split('\n')[0] as string;
+  const reason = (last?.[1] ?? msg).split('\n')[0] as string;
+  return tlsFailure(reason) ?? reason;
 }
 
 /**

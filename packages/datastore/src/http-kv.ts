@@ -21,6 +21,7 @@ import { type Kind, type ResourceOf, TerraceError, resourceRef } from '@terrace/
 import type { ConnectionConfig } from './config.js';
 import { Keys } from './keys.js';
 import { decodeStoredResource } from './resource-json.js';
+import { tlsFailure } from './tls-reason.js';
 import type { ListResult, ResourceStore } from './store.js';
 
 export interface HttpKvOptions {
@@ -271,8 +272,9 @@ export class HttpKv {
 
 /** A socket or TLS failure in one line: OpenSSL's messages carry a file path and line number, its `reason` does not. */
 function socketErrorReason(e: Error & { code?: string; reason?: string }): string {
-  if (e.code?.startsWith('ERR_SSL_') && typeof e.reason === 'string') return `TLS handshake failed: ${e.reason}`;
-  return e.message.split('\n')[0] as string;
+  const ssl = e.code?.startsWith('ERR_SSL_') === true && typeof e.reason === 'string';
+  const why = ssl ? (e.reason as string) : (e.message.split('\n')[0] as string);
+  return tlsFailure(why) ?? (ssl ? `TLS handshake failed: ${why}` : why);
 }
 
 /** Turns one HTTP answer into etcd's response, or the error it stands for. */

@@ -71,9 +71,9 @@ describe('HTTP reader over TLS', () => {
   });
 
   it.each<[string, () => ConnectionFlags, string]>([
-    ['without a client certificate', () => ({ etcdCa: file('ca.pem') }), 'TLS handshake failed: sslv3 alert bad certificate'],
-    ['trusting another CA', () => ({ ...clientTls(), etcdCa: file('other-ca.pem') }), 'unable to verify the first certificate'],
-    ['trusting only the bundled roots', () => ({ etcdCert: file('client.pem'), etcdKey: file('client.key') }), 'unable to verify the first certificate'],
+    ['without a client certificate', () => ({ etcdCa: file('ca.pem') }), 'TLS handshake failed: etcd refused our client certificate (sslv3 alert bad certificate): it needs one signed by a CA in its --trusted-ca-file (set --etcd-cert and --etcd-key)'],
+    ['trusting another CA', () => ({ ...clientTls(), etcdCa: file('other-ca.pem') }), "TLS handshake failed: etcd's server certificate is signed by an unknown authority (unable to verify the first certificate); set --etcd-ca to the CA that signed it"],
+    ['trusting only the bundled roots', () => ({ etcdCert: file('client.pem'), etcdKey: file('client.key') }), "TLS handshake failed: etcd's server certificate is signed by an unknown authority (unable to verify the first certificate); set --etcd-ca to the CA that signed it"],
   ])('is Unavailable %s, naming the endpoint, without hanging', async (_name, flags, reason) => {
     const start = Date.now();
     let err: unknown;

@@ -57,10 +57,10 @@ describe('TLS with client certificates', () => {
     client.close();
   });
 
-  it.each<[string, () => ConnectionFlags]>([
-    ['without a client certificate', () => ({ etcdCa: f('ca.pem') })],
-    ['trusting another CA', () => ({ etcdCa: f('other-ca.pem'), etcdCert: f('client.pem'), etcdKey: f('client.key') })],
-  ])('is Unavailable %s, naming the endpoint, without hanging', async (_name, flags) => {
+  it.each<[string, () => ConnectionFlags, string]>([
+    ['without a client certificate', () => ({ etcdCa: f('ca.pem') }), 'TLS handshake failed: etcd refused our client certificate'],
+    ['trusting another CA', () => ({ etcdCa: f('other-ca.pem'), etcdCert: f('client.pem'), etcdKey: f('client.key') }), "TLS handshake failed: etcd's server certificate is signed by an unknown authority"],
+  ])('is Unavailable %s, naming the endpoint and the refusing side, without hanging', async (_name, flags, why) => {
     const start = Date.now();
     let err: unknown;
     try {
@@ -70,7 +70,8 @@ describe('TLS with client certificates', () => {
     }
     expect(err).toBeInstanceOf(TerraceError);
     expect((err as TerraceError).code).toBe('Unavailable');
-    expect((err as TerraceError).message).toContain(`etcd unreachable at ${etcd?.endpoint}: `);
+    expect((err as TerraceError).message).toContain(`etcd unreachable at ${etcd?.endpoint}: ${why}`);
+    expect((err as TerraceError).message).not.toContain('\n');
     expect(Date.now() - start).toBeLessThan(6000);
   });
 });

@@ -5,3 +5,4 @@ export { PendingDels, type PendingDel } from './pending.js';
 export { allocatorIpam, localPodRoutes, type CniIpam, type NodeAllocation } from './ipam.js';
 export { cniCodeFor, toCniError } from './errors.js';
 export { etcdReadiness } from './readiness.js';
+export { checkSocketDir, prepareSocketDir, socketDirProblem, type DirFacts } from './socket-dir.js';

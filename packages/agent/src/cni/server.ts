@@ -5,12 +5,13 @@
  * renamed into place, so there is no moment at which anyone but root could
  * connect to it.
  */
-import { chmod, mkdir, rename, rm, stat } from 'node:fs/promises';
+import { chmod, rename, rm, stat } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { dirname } from 'node:path';
 import { TerraceError } from '@terrace/api';
 import { CNI_HTTP_PATH, CniCode, CniError, DEFAULT_AGENT_SOCKET, ERROR_STATUS, MAX_CONFIG_BYTES, envFromQuery } from '@terrace/cni';
 import { CniHandlers, type CniAnswer, type CniHandlerOptions } from './handlers.js';
+import { prepareSocketDir } from './socket-dir.js';
 
 export interface CniServerOptions extends CniHandlerOptions {
   /** Default /run/terrace/cni.sock. */
@@ -68,6 +69,8 @@ async function removeStale(path: string): Promise<void> {
 /** Starts serving CNI requests; resolves once the socket accepts calls. */
 export async function startCniServer(opts: CniServerOptions): Promise<CniServer> {
   const socketPath = opts.socketPath ?? DEFAULT_AGENT_SOCKET;
+  // Before anything starts: a directory others can write is refused, not fixed.
+  await prepareSocketDir(dirname(socketPath));
   const handlers = new CniHandlers(opts);
   await handlers.start();
   const server = createServer((req, res) => {
@@ -85,7 +88,6 @@ export async function startCniServer(opts: CniServerOptions): Promise<CniServer>
   server.requestTimeout = 0;
   server.headersTimeout = 10_000;
 
-  await mkdir(dirname(socketPath), { recursive: true, mode: 0o755 });
   await removeStale(socketPath);
   const tmp = `${socketPath}.${process.pid}.tmp`;
   await rm(tmp, { force: true });
