@@ -91,3 +91,12 @@ export interface ClusterFence {
   /** RFC 3339, when the controller last wrote it. */
   updated: string;
 }
+
+/**
+ * The uid a pool is cleared under in the ClusterFence: its metadata.uid, or
+ * '' for a pool stored without one. The controller that writes `cleared` and
+ * every allocator that reads it must agree, so both call this.
+ */
+export function poolUid(pool: { metadata: { uid?: string } }): string {
+  return pool.metadata.uid ?? '';
+}
