@@ -48,13 +48,13 @@ export interface RemoteClusterState {
   uid: string;
   clusterName: string;
   connection: RemoteConnection;
-  /** No contact for longer than the RemoteCluster's staleAfter. */
+  /** The view has not matched the remote (every cache watching) for longer than the RemoteCluster's staleAfter. */
   stale: boolean;
   /** The last error, one line (never a credential). */
   error?: string;
   /** The remote etcd revision the cache reflects ("0" before the first sync). */
   revision: string;
-  /** RFC 3339: when the cache last matched the remote (a full list or a watch event/progress). */
+  /** RFC 3339: when the cache last matched the remote (every cache listed and watching, in contact). */
   lastSynced?: string;
   pools: RemotePool[];
   /** Blocks known in the remote's IPAM, and its Node count. */

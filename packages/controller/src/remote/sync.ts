@@ -143,7 +143,7 @@ export class RemoteSync extends EventEmitter<RemoteSyncEvents> {
   private closed = false;
   /** Caches re-listing now (listed before, watch not trusted until the list succeeds). */
   private listing = new Set<string>();
-  /** When fresh reads started failing while the view still looked current (a stable time for held reasons). */
+  /** Set when fresh reads start failing: since when the remote has been unusable for admission (frozen, for held reasons). */
   private freshFailingSince: number | undefined;
 
   constructor(private readonly opts: RemoteSyncOptions) {
@@ -276,7 +276,7 @@ export class RemoteSync extends EventEmitter<RemoteSyncEvents> {
   async freshPools(): Promise<RemotePool[]> {
     this.assertOpen();
     const failing = (): void => {
-      this.freshFailingSince ??= Date.now();
+      this.freshFailingSince ??= this.connection !== 'Connected' || this.isStale() ? (this.lastContact ?? this.startedAt) : Date.now();
     };
     if (!this.client) {
       failing();
@@ -305,11 +305,10 @@ export class RemoteSync extends EventEmitter<RemoteSyncEvents> {
    * reason does not change (and rewrite the fence) every round.
    */
   unreachableSince(now = Date.now()): string | undefined {
-    const since: number[] = [];
-    if (this.connection !== 'Connected' || this.isStale(now)) since.push(this.lastContact ?? this.startedAt);
-    // The probe may keep moving lastContact while fresh reads fail: the first failure holds still.
-    if (this.freshFailingSince !== undefined) since.push(this.freshFailingSince);
-    return since.length === 0 ? undefined : new Date(Math.min(...since)).toISOString();
+    // While fresh reads fail the time is frozen: the probe may keep moving lastContact meanwhile.
+    if (this.freshFailingSince !== undefined) return new Date(this.freshFailingSince).toISOString();
+    if (this.connection === 'Connected' && !this.isStale(now)) return undefined;
+    return new Date(this.lastContact ?? this.startedAt).toISOString();
   }
 
   /** The view has not matched the remote (every cache watching) for longer than staleAfter. */
