@@ -135,8 +135,7 @@ export class RemoteClusters {
     if (this.debounce) clearTimeout(this.debounce);
     if (this.refreshTimer) clearInterval(this.refreshTimer);
     this.debounce = undefined;
-    // The round in flight sees the new epoch at its next step and gives up; it must not see closed syncs.
-    await this.round;
+    // Taken now, so a start() while this stop() waits gets caches and syncs of its own.
     const caches = [this.remotesCache, this.poolsCache, this.fenceCache];
     this.remotesCache = undefined;
     this.poolsCache = undefined;
@@ -146,6 +145,8 @@ export class RemoteClusters {
     this.seen = new Map();
     this.written = new Map();
     this.lastOverlaps = new Set();
+    // The round in flight sees the new epoch at its next step and gives up; it must not see closed syncs.
+    await this.round;
     await Promise.all([...caches.map((c) => c?.close()), ...syncs.map((s) => s.close())]);
   }
 
