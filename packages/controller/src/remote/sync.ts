@@ -194,8 +194,8 @@ export class RemoteSync extends EventEmitter<RemoteSyncEvents> {
         prefix: configKey,
         decode: (kv) => (kv.key.toString() === configKey ? decodeJson<BGPConfiguration>(kv) : undefined),
       }),
-      // Only the keys matter (the count); the body is dropped at once.
-      blocks: new WatchCache<true>(client, { ...retry, prefix: k.blockPrefix(), decode: () => true }),
+      // Only the keys matter (the count): listed keys-only, event bodies dropped at once.
+      blocks: new WatchCache<true>(client, { ...retry, prefix: k.blockPrefix(), keysOnly: true, decode: () => true }),
     };
     for (const [what, cache] of Object.entries(this.caches) as [string, WatchCache<unknown>][]) {
       cache.on('change', () => this.touched());
