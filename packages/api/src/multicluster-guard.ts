@@ -12,7 +12,7 @@ import { type Cidr, cidrsOverlap, parseCidr, tryParseCidr } from './net/ip.js';
 import { type IPPool, resourceRef } from './resources/types.js';
 
 function unreadable(key: string, what: string, why: string): TerraceError {
-  return new TerraceError('Internal', `${key}: the stored ${what} is not readable (${why}); the controller rewrites it, or delete the key`);
+  return new TerraceError('Internal', `${key}: the stored ${what} is not readable (${why}); the acting controller rewrites it within seconds; if it does not, check that a controller runs and leads`);
 }
 
 function parseObject(key: string, what: string, text: string): Record<string, unknown> {

@@ -48,13 +48,13 @@ export interface RemoteClusterState {
   uid: string;
   clusterName: string;
   connection: RemoteConnection;
-  /** No contact for longer than the RemoteCluster's staleAfter. */
+  /** The view has not matched the remote (every cache watching) for longer than the RemoteCluster's staleAfter. */
   stale: boolean;
   /** The last error, one line (never a credential). */
   error?: string;
   /** The remote etcd revision the cache reflects ("0" before the first sync). */
   revision: string;
-  /** RFC 3339: when the cache last matched the remote (a full list or a watch event/progress). */
+  /** RFC 3339: when the cache last matched the remote (every cache listed and watching, in contact). */
   lastSynced?: string;
   pools: RemotePool[];
   /** Blocks known in the remote's IPAM, and its Node count. */
@@ -90,4 +90,13 @@ export interface ClusterFence {
   fenced: FencedRange[];
   /** RFC 3339, when the controller last wrote it. */
   updated: string;
+}
+
+/**
+ * The uid a pool is cleared under in the ClusterFence: its metadata.uid, or
+ * '' for a pool stored without one. The controller that writes `cleared` and
+ * every allocator that reads it must agree, so both call this.
+ */
+export function poolUid(pool: { metadata: { uid?: string } }): string {
+  return pool.metadata.uid ?? '';
 }

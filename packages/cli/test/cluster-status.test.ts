@@ -174,7 +174,7 @@ describe('reading the stored records', () => {
     expect(decodeRemoteClusterState('/k', JSON.stringify(s))).toEqual(s);
     const f: ClusterFence = { cleared: { p: 'u' }, held: [], fenced: [], updated: '2026-12-07T11:59:58Z' };
     expect(decodeClusterFence('/f', JSON.stringify(f))).toEqual(f);
-    expect(() => decodeRemoteClusterState('/k', '[]')).toThrow('/k: the stored remote cluster state is not readable (not a JSON object); the controller rewrites it, or delete the key');
+    expect(() => decodeRemoteClusterState('/k', '[]')).toThrow('/k: the stored remote cluster state is not readable (not a JSON object); the acting controller rewrites it within seconds; if it does not, check that a controller runs and leads');
     expect(() => decodeRemoteClusterState('/k', JSON.stringify({ ...s, pools: [{ name: 'x', cidr: 'nope' }] }))).toThrow('pools[0].cidr "nope" is not a CIDR');
     expect(() => decodeRemoteClusterState('/k', JSON.stringify({ ...s, gateways: null }))).toThrow('gateways is not a list');
     expect(() => decodeClusterFence('/f', '{"cleared": []}')).toThrow('/f: the stored cluster fence is not readable (cleared is not a map)');

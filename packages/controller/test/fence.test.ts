@@ -3,7 +3,7 @@
 import { describe, expect, test } from '@jest/globals';
 import fc from 'fast-check';
 import { type ClusterFence, type RemotePool, cidr, cidrContainsCidr, cidrsOverlap, formatCidr, parseCidr } from '@terrace/api';
-import { type FenceInput, type FreshRead, type LocalPoolView, planFence, poolsAwaitingAdmission, sameFence } from '../src/remote/fence.js';
+import { type FenceInput, type FreshRead, type LocalPoolView, lastKnownPools, planFence, poolsAwaitingAdmission, sameFence } from '../src/remote/fence.js';
 
 const T0 = Date.parse('2026-12-07T10:00:00Z');
 const lp = (name: string, c: string, seenAt = T0, uid = `uid-${name}`): LocalPoolView => ({ name, uid, cidr: c, seenAt });
@@ -73,6 +73,16 @@ describe('fence planner', () => {
     const gone = planFence({ now: T0 + 9000, local: [lp('a', '198.18.0.0/24')], remotes: [{ remote: 'cb', pools: [] }], previous: again.fence, fresh: [] });
     expect(gone.fence?.fenced).toEqual([]);
     expect(sameFence(again.fence, gone.fence)).toBe(false);
+  });
+
+  test('a remote not listed yet plans with its last known pools: the stored doc\'s and those its fenced ranges name', () => {
+    const first = plan({ local: [lp('a', '198.18.0.0/16')], remotes: [{ remote: 'cb', pools: [rp('x', '198.18.4.0/24'), rp('y', '198.18.8.0/24')] }, { remote: 'cc', pools: [rp('z', '198.18.9.0/24')] }] });
+    const doc = { pools: [rp('x', '198.18.4.0/24')] }; // y is missing from the doc, but the fence names it
+    const known = lastKnownPools('cb', doc, first.fence);
+    expect(known.map((p) => p.name).sort()).toEqual(['x', 'y']);
+    const again = planFence({ now: T0 + 9000, local: [lp('a', '198.18.0.0/16')], remotes: [{ remote: 'cb', pools: known }, { remote: 'cc', pools: lastKnownPools('cc', undefined, first.fence) }], previous: first.fence, fresh: [] });
+    expect(sameFence(first.fence, again.fence)).toBe(true);
+    expect(lastKnownPools('cd', undefined, first.fence)).toEqual([]);
   });
 });
 

@@ -2,14 +2,16 @@
  * Fixtures for the remote-cluster tests: an etcd of the test's own that can
  * be stopped, paused (SIGSTOP), moved to another client port and started
  * again on the same data, always by PID; a RemoteCluster manifest; a secrets
- * directory in the controller's layout.
+ * directory in the controller's layout; readers of the records A writes.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { API_VERSION, type RemoteCluster, validateResource } from '@terrace/api';
-import { freePort } from '@terrace/testkit';
+import { API_VERSION, type ClusterFence, type RemoteCluster, type RemoteClusterState, validateResource } from '@terrace/api';
+import { EtcdResourceStore, Keys } from '@terrace/datastore';
+import { freePort, uniqueCluster } from '@terrace/testkit';
+import { Etcd3 } from 'etcd3';
 
 export interface OwnEtcd {
   endpoint: string;
@@ -101,3 +103,22 @@ export function secretsDir(files: Record<string, Record<string, string>>): { dir
 
 /** Fast timings for tests: rounds, probes and backoff in tenths of seconds. */
 export const FAST_REMOTE = { debounceMs: 50, refreshMs: 500, sync: { timeoutMs: 1000, probeMs: 250, retryMs: 100, maxRetryMs: 500 } };
+
+/** The state doc A's controller wrote for one RemoteCluster, undefined when absent. */
+export async function stateDoc(etcd: Etcd3, keys: Keys, name: string): Promise<RemoteClusterState | undefined> {
+  const t = await etcd.get(keys.remoteState(name)).string();
+  return t === null ? undefined : (JSON.parse(t) as RemoteClusterState);
+}
+
+/** The fence as stored, undefined when absent. */
+export async function fenceDoc(etcd: Etcd3, keys: Keys): Promise<ClusterFence | undefined> {
+  const t = await etcd.get(keys.fence()).string();
+  return t === null ? undefined : (JSON.parse(t) as ClusterFence);
+}
+
+/** A client and a store for "cluster B" under a prefix of its own on `endpoint`; the caller closes the client. */
+export function remoteStore(endpoint: string, tag: string): { keys: Keys; etcd: Etcd3; store: EtcdResourceStore } {
+  const keys = new Keys(uniqueCluster(tag));
+  const etcd = new Etcd3({ hosts: endpoint });
+  return { keys, etcd, store: new EtcdResourceStore(etcd, keys) };
+}

@@ -24,8 +24,9 @@ export function getOp(key: string): IRequestOp {
   return { request_range: { key: Buffer.from(key) } };
 }
 
-export function prefixOp(prefix: string): IRequestOp {
-  return { request_range: { key: Buffer.from(prefix), range_end: prefixEnd(prefix) } };
+/** Every key under prefix; `keysOnly` leaves the values out (etcd sends empty ones). */
+export function prefixOp(prefix: string, opts: { keysOnly?: boolean } = {}): IRequestOp {
+  return { request_range: { key: Buffer.from(prefix), range_end: prefixEnd(prefix), ...(opts.keysOnly ? { keys_only: true } : {}) } };
 }
 
 export function putOp(key: string, value: string | Buffer): IRequestOp {

@@ -47,6 +47,11 @@ export interface WatchCacheOptions<T> {
    * that need to act in that window (e.g. compact etcd past the list).
    */
   afterList?: (revision: string) => Promise<void> | void;
+  /**
+   * Lists keys only: decode sees empty values from lists (watch events still
+   * carry them). For caches that only count keys, so a large prefix lists fast.
+   */
+  keysOnly?: boolean;
 }
 
 interface Entry<T> {
@@ -184,7 +189,7 @@ export class WatchCache<T> extends EventEmitter<WatchCacheEvents<T>> {
       if (this.closed || gen !== this.generation) return;
       let listed: { revision: string; results: IKeyValue[][] };
       try {
-        listed = await readAll(this.etcd, [prefixOp(this.opts.prefix)]);
+        listed = await readAll(this.etcd, [prefixOp(this.opts.prefix, { keysOnly: this.opts.keysOnly === true })]);
       } catch (e) {
         if (this.closed || gen !== this.generation) return;
         this.emit('unavailable', e as Error);

@@ -135,7 +135,7 @@ describe('pool writes against remote clusters', () => {
       expect(await dump()).toEqual(before);
       await ctx.etcd.put(key).value(JSON.stringify({ name: 'broken', pools: [{ name: 'p' }], gateways: [], overlaps: [] }));
       expect((await refusal(ctx.store.create(pool('later', '198.19.200.0/24')))).message).toBe(
-        `${key}: the stored remote cluster state is not readable (pools[0] needs a name and a cidr); the controller rewrites it, or delete the key`,
+        `${key}: the stored remote cluster state is not readable (pools[0] needs a name and a cidr); the acting controller rewrites it within seconds; if it does not, check that a controller runs and leads`,
       );
       // Writes that create no pool do not need the remote view.
       expect((await ctx.store.applyAll([pool('early', '198.19.8.0/24', { disabled: true }), node('n2')])).map((r) => r.action)).toEqual(['configured', 'created']);

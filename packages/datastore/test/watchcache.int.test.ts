@@ -119,6 +119,20 @@ describe('WatchCache on the shared etcd', () => {
     expect(cache.size).toBe(0);
   });
 
+  it('keysOnly lists keys without their values, and still follows puts and deletes', async () => {
+    const etcd = await open(sharedEtcdEndpoint());
+    const prefix = `/test/${uniqueCluster('wc-keys')}/`;
+    await etcd.put(`${prefix}a`).value('a-body').exec();
+    const c = new Cache<string>(etcd, { prefix, keysOnly: true, decode: (kv: IKeyValue) => kv.value.toString() });
+    caches.push(c as WatchCache<unknown>);
+    await c.waitSynced();
+    expect(c.get(`${prefix}a`)).toBe(''); // listed without its body
+    await etcd.put(`${prefix}b`).value('b-body').exec();
+    await until('b', () => c.size === 2);
+    await etcd.delete().key(`${prefix}a`).exec();
+    await until('a gone', () => c.size === 1 && c.get(`${prefix}b`) !== undefined);
+  });
+
   it('rejects waitSynced when closed before syncing', async () => {
     const etcd = await open(sharedEtcdEndpoint());
     const cache = stringCache(etcd, `${new Keys(uniqueCluster('wcc')).prefix}x/`);

@@ -21,6 +21,7 @@ import {
   cidrContainsCidr,
   parseCidr,
   parseSelector,
+  poolUid,
   resourceRef,
 } from '@terrace/api';
 import type { Keys } from '@terrace/datastore';
@@ -39,7 +40,7 @@ export interface PoolView {
   selector: Selector;
   /** The pool resource's mod revision, compared when claiming a block from it. */
   modRevision: string;
-  /** The pool resource's uid ("" if it has none): the multi-cluster fence clears a pool by name and uid. */
+  /** poolUid() of the pool: the multi-cluster fence clears a pool by name and this uid. */
   uid: string;
 }
 
@@ -62,7 +63,7 @@ export function toPoolView(pool: IPPool, modRevision: string): PoolView {
     nodeSelector: pool.spec.nodeSelector ?? '',
     selector,
     modRevision,
-    uid: pool.metadata.uid ?? '',
+    uid: poolUid(pool),
   };
 }
 

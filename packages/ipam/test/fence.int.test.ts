@@ -180,7 +180,7 @@ test('a fence that is not a fence stops allocation with a clear error instead of
   const a = new Allocator({ etcd: c.etcd, keys: c.keys, cacheTtlMs: 0 });
   const e = await failure(add(a, 'h1'));
   expect(e.code).toBe('Internal');
-  expect(e.message).toBe(`${c.keys.fence()}: the stored cluster fence is not readable (held is not a list); the controller rewrites it, or delete the key`);
+  expect(e.message).toBe(`${c.keys.fence()}: the stored cluster fence is not readable (held is not a list); the acting controller rewrites it within seconds; if it does not, check that a controller runs and leads`);
 });
 
 test('property: under random fences, allocations from two nodes never land in one and use all the space outside', async () => {

@@ -18,7 +18,7 @@
  * Existing allocations are never touched; the allocator only stops handing
  * out new addresses from fenced ranges.
  */
-import { type ClusterFence, type Cidr, type FencedRange, type RemoteOverlap, type RemotePool, cidrsOverlap, formatCidr, tryParseCidr } from '@terrace/api';
+import { type ClusterFence, type Cidr, type FencedRange, type RemoteClusterState, type RemoteOverlap, type RemotePool, cidrsOverlap, formatCidr, tryParseCidr } from '@terrace/api';
 
 export interface LocalPoolView {
   name: string;
@@ -57,6 +57,23 @@ export interface FencePlan {
 }
 
 const iso = (ms: number): string => new Date(ms).toISOString();
+
+/**
+ * The pools of a remote whose sync has not listed yet: those of its last
+ * stored state doc, plus the remote pools the previous fence names for it
+ * (in case the doc is gone). Unknown is not empty: planning with [] would
+ * lift the remote's fenced ranges while its pods still hold those addresses.
+ */
+export function lastKnownPools(remote: string, doc: Pick<RemoteClusterState, 'pools'> | undefined, previous: ClusterFence | undefined): RemotePool[] {
+  const out = new Map<string, RemotePool>();
+  for (const p of doc?.pools ?? []) out.set(`${p.name} ${p.cidr}`, p);
+  for (const f of previous?.fenced ?? []) {
+    if (f.remote !== remote) continue;
+    const id = `${f.remotePool} ${f.remoteCidr}`;
+    if (!out.has(id)) out.set(id, { name: f.remotePool, cidr: f.remoteCidr, disabled: false });
+  }
+  return [...out.values()];
+}
 
 /** Pools not cleared under the previous fence: they need a fresh read of every remote. */
 export function poolsAwaitingAdmission(local: readonly LocalPoolView[], previous: ClusterFence | undefined): LocalPoolView[] {

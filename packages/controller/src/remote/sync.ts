@@ -8,9 +8,16 @@
  *
  * Watch streams have no deadline (they live for hours), so a remote that
  * hangs would look healthy forever; a probe (one read with the client's
- * deadline) every probeMs tells Connected from Unreachable and moves
- * lastSynced. Every remote call has a deadline: a remote that is slow or
- * stopped never blocks the controller, it only makes this view stale.
+ * deadline) every probeMs records contact. The view is Connected and
+ * lastSynced moves only while every cache is watching (listed, no re-list
+ * under way): a cache stuck re-listing leaves the view stale even though
+ * the remote answers the probe. Every remote call has a deadline: a remote
+ * that is slow or stopped never blocks the controller, it only makes this
+ * view stale.
+ *
+ * Until every cache has listed once the view is UNKNOWN, not empty:
+ * synced() says which, and the manager keeps the last stored view of the
+ * remote meanwhile (an empty pool list would lift fences).
  */
 import { EventEmitter } from 'node:events';
 import {
@@ -23,8 +30,10 @@ import {
   type RemoteGateway,
   type RemotePool,
   type TerraceNode,
+  TerraceError,
   parseDuration,
   parseSelector,
+  tryParseCidr,
 } from '@terrace/api';
 import { Keys, WatchCache, createClient, endpointsOf, mapEtcdError, prefixOp, readAll } from '@terrace/datastore';
 import type { Logger } from '@terrace/log';
@@ -59,6 +68,39 @@ function decodeJson<T>(kv: IKeyValue): T {
   return JSON.parse(kv.value.toString()) as T;
 }
 
+/** A remote pool as cached: one that cannot be used (not JSON, no CIDR) is kept with its problem, so it is reported until it is fixed or deleted. */
+type CachedPool = RemotePool & { problem?: string };
+
+/** Decodes a remote IPPool; never throws (a bad remote record is the remote's problem, reported, not ours). */
+export function decodeRemotePool(kv: IKeyValue): CachedPool {
+  const key = kv.key.toString();
+  let p: { metadata?: { name?: unknown }; spec?: { cidr?: unknown; disabled?: unknown } };
+  try {
+    p = decodeJson(kv);
+  } catch {
+    return { name: key, cidr: '', disabled: false, problem: `${key} is not JSON` };
+  }
+  const name = typeof p?.metadata?.name === 'string' ? p.metadata.name : key;
+  const cidr = p?.spec?.cidr;
+  if (typeof cidr !== 'string' || !tryParseCidr(cidr, false)) {
+    return { name, cidr: '', disabled: false, problem: `pool ${name}: spec.cidr ${JSON.stringify(cidr)} is not a CIDR` };
+  }
+  return { name, cidr, disabled: p.spec?.disabled === true };
+}
+
+const byName = (a: { name: string }, b: { name: string }): number => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+
+/** The usable pools (sorted) and the problems of the others. */
+function usablePools(cached: readonly CachedPool[]): { pools: RemotePool[]; problems: string[] } {
+  const pools: RemotePool[] = [];
+  const problems: string[] = [];
+  for (const p of cached) {
+    if (p.problem !== undefined) problems.push(p.problem);
+    else pools.push({ name: p.name, cidr: p.cidr, disabled: p.disabled });
+  }
+  return { pools: pools.sort(byName), problems: problems.sort() };
+}
+
 function addressOf(withLength: string | undefined): string | undefined {
   return withLength?.split('/')[0] || undefined;
 }
@@ -86,7 +128,7 @@ export class RemoteSync extends EventEmitter<RemoteSyncEvents> {
   private readonly staleAfterMs: number;
   private client: Etcd3 | undefined;
   private caches: {
-    pools: WatchCache<RemotePool>;
+    pools: WatchCache<CachedPool>;
     nodes: WatchCache<TerraceNode>;
     config: WatchCache<BGPConfiguration>;
     blocks: WatchCache<true>;
@@ -99,6 +141,10 @@ export class RemoteSync extends EventEmitter<RemoteSyncEvents> {
   private probeTimer: NodeJS.Timeout | undefined;
   private probing = false;
   private closed = false;
+  /** Caches re-listing now (listed before, watch not trusted until the list succeeds). */
+  private listing = new Set<string>();
+  /** Set when fresh reads start failing: since when the remote has been unusable for admission (frozen, for held reasons). */
+  private freshFailingSince: number | undefined;
 
   constructor(private readonly opts: RemoteSyncOptions) {
     super();
@@ -141,40 +187,51 @@ export class RemoteSync extends EventEmitter<RemoteSyncEvents> {
     const retry = { retryMs: this.opts.retryMs ?? 200, maxRetryMs: this.opts.maxRetryMs ?? 5000 };
     const configKey = k.resource('BGPConfiguration', 'default');
     this.caches = {
-      pools: new WatchCache<RemotePool>(client, {
-        ...retry,
-        prefix: k.resourcePrefix('IPPool'),
-        decode: (kv) => {
-          const p = decodeJson<{ metadata: { name: string }; spec: { cidr: string; disabled?: boolean } }>(kv);
-          return { name: p.metadata.name, cidr: p.spec.cidr, disabled: p.spec.disabled === true };
-        },
-      }),
+      pools: new WatchCache<CachedPool>(client, { ...retry, prefix: k.resourcePrefix('IPPool'), decode: decodeRemotePool }),
       nodes: new WatchCache<TerraceNode>(client, { ...retry, prefix: k.resourcePrefix('Node'), decode: (kv) => decodeJson<TerraceNode>(kv) }),
       config: new WatchCache<BGPConfiguration>(client, {
         ...retry,
         prefix: configKey,
         decode: (kv) => (kv.key.toString() === configKey ? decodeJson<BGPConfiguration>(kv) : undefined),
       }),
-      // Only the keys matter (the count); the body is dropped at once.
-      blocks: new WatchCache<true>(client, { ...retry, prefix: k.blockPrefix(), decode: () => true }),
+      // Only the keys matter (the count): listed keys-only, event bodies dropped at once.
+      blocks: new WatchCache<true>(client, { ...retry, prefix: k.blockPrefix(), keysOnly: true, decode: () => true }),
     };
-    for (const cache of Object.values(this.caches) as WatchCache<unknown>[]) {
+    for (const [what, cache] of Object.entries(this.caches) as [string, WatchCache<unknown>][]) {
       cache.on('change', () => this.touched());
-      cache.on('synced', () => this.touched());
+      cache.on('resync', () => {
+        if (cache.synced) this.listing.add(what);
+      });
+      cache.on('synced', () => {
+        this.listing.delete(what);
+        this.touched();
+      });
       cache.on('unavailable', (e) => this.fail(e));
+      cache.on('invalid', ({ key, error }) => this.opts.log.warn('remote cluster record left out', { remote: this.name, key, error: error.message }));
       cache.start();
     }
   }
 
-  private allSynced(): boolean {
+  /** Every cache has listed once since this sync started: the view reflects the remote (until then it is unknown, not empty). */
+  synced(): boolean {
+    this.assertOpen();
     return this.caches !== undefined && Object.values(this.caches).every((c: WatchCache<unknown>) => c.synced);
   }
 
-  /** Something arrived from the remote: it is in contact. */
+  /** Every cache listed and watching (none re-listing): the view is current. */
+  private watching(): boolean {
+    return this.synced() && this.listing.size === 0;
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new TerraceError('Internal', `remote cluster ${this.name}: the sync is closed; its view is no longer current`);
+  }
+
+  /** Something arrived from the remote: it is in contact; the view is synced only while every cache watches. */
   private touched(): void {
     if (this.closed) return;
     this.lastContact = Date.now();
-    if (this.allSynced()) {
+    if (this.watching()) {
       this.lastSynced = this.lastContact;
       if (this.connection !== 'Connected') this.opts.log.info('remote cluster synced', { remote: this.name });
       this.connection = 'Connected';
@@ -206,7 +263,7 @@ export class RemoteSync extends EventEmitter<RemoteSyncEvents> {
     this.probing = true;
     try {
       await this.client.get(this.remoteKeys.resource('BGPConfiguration', 'default')).exec();
-      this.touched();
+      if (!this.closed) this.touched();
     } catch (e) {
       this.fail(e);
       this.emit('change');
@@ -217,35 +274,50 @@ export class RemoteSync extends EventEmitter<RemoteSyncEvents> {
 
   /** One linearizable read of the remote's pools (for admission), bounded by the client's deadline. */
   async freshPools(): Promise<RemotePool[]> {
-    if (!this.client) throw new Error(this.error ?? 'not connected');
+    this.assertOpen();
+    const failing = (): void => {
+      this.freshFailingSince ??= this.connection !== 'Connected' || this.isStale() ? (this.lastContact ?? this.startedAt) : Date.now();
+    };
+    if (!this.client) {
+      failing();
+      throw new Error(this.error ?? 'not connected');
+    }
     try {
       const { results } = await readAll(this.client, [prefixOp(this.remoteKeys.resourcePrefix('IPPool'))]);
-      return (results[0] ?? []).map((kv) => {
-        const p = decodeJson<{ metadata: { name: string }; spec: { cidr: string; disabled?: boolean } }>(kv);
-        return { name: p.metadata.name, cidr: p.spec.cidr, disabled: p.spec.disabled === true };
-      });
+      this.freshFailingSince = undefined;
+      return usablePools((results[0] ?? []).map(decodeRemotePool)).pools;
     } catch (e) {
+      failing();
       this.fail(e);
       throw e;
     }
   }
 
-  /** The pools in the cache. */
+  /** The usable pools in the cache (pools with a problem are reported in the view's error instead). */
   pools(): RemotePool[] {
-    return (this.caches?.pools.values() ?? []).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    this.assertOpen();
+    return usablePools(this.caches?.pools.values() ?? []).pools;
   }
 
-  /** Since when this sync has had no contact (for held reasons), or undefined when in contact. */
+  /**
+   * Since when this sync has had no contact or its fresh reads fail (for held
+   * reasons), or undefined when all is well. Stable across rounds, so a held
+   * reason does not change (and rewrite the fence) every round.
+   */
   unreachableSince(now = Date.now()): string | undefined {
+    // While fresh reads fail the time is frozen: the probe may keep moving lastContact meanwhile.
+    if (this.freshFailingSince !== undefined) return new Date(this.freshFailingSince).toISOString();
     if (this.connection === 'Connected' && !this.isStale(now)) return undefined;
     return new Date(this.lastContact ?? this.startedAt).toISOString();
   }
 
+  /** The view has not matched the remote (every cache watching) for longer than staleAfter. */
   isStale(now = Date.now()): boolean {
-    return now - (this.lastContact ?? this.startedAt) > this.staleAfterMs;
+    return now - (this.lastSynced ?? this.startedAt) > this.staleAfterMs;
   }
 
   view(now = Date.now()): RemoteView {
+    this.assertOpen();
     const c = this.caches;
     const defaultAs = c?.config.values()[0]?.spec.asNumber ?? DEFAULT_REMOTE_AS;
     const nodes = c?.nodes.values() ?? [];
@@ -263,7 +335,9 @@ export class RemoteSync extends EventEmitter<RemoteSyncEvents> {
       asNumber: defaultAs,
       gateways: remoteGateways(nodes, this.opts.resource.spec.remoteGatewaySelector, defaultAs),
     };
-    if (this.error !== undefined) out.error = this.error;
+    const problems = usablePools(c?.pools.values() ?? []).problems;
+    const errors = [...(this.error !== undefined ? [this.error] : []), ...problems.map((p) => `${p} (left out)`)];
+    if (errors.length > 0) out.error = errors.join('; ');
     if (this.lastSynced !== undefined) out.lastSynced = new Date(this.lastSynced).toISOString();
     return out;
   }
