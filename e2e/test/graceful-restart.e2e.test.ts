@@ -124,7 +124,13 @@ describe('graceful restart of a node\'s BGP daemon', () => {
     // The new gobgpd said it restarted with its forwarding state kept (R and
     // F bits): that is what lets the ToR keep the node's routes until the new
     // gobgpd's End-of-RIB instead of dropping them when the session returns.
-    const info = await torGrInfo(lab.node('node-2').ip);
+    // Read once the new gobgpd's session is up: before that FRR reports the
+    // mode as NotApplicable, with no bits (seen on a loaded machine).
+    let info: FrrGrInfo | undefined;
+    await waitUntil('node-2 back in session with the ToR', async () => {
+      info = await torGrInfo(lab.node('node-2').ip);
+      return info !== undefined && info.remoteGrMode !== 'NotApplicable';
+    }, 30000, 200);
     console.log(`ToR's view of node-2 after the restart: ${JSON.stringify(info)}`);
     expect(info?.rBit).toBe(true);
     expect(info?.ipv4Unicast?.fBit).toBe(true);
