@@ -3,3 +3,4 @@ export * from './daemons.js';
 export * from './netns.js';
 export * from './frr.js';
 export * from './cni.js';
+export * from './fuzz.js';
