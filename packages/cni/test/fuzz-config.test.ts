@@ -165,8 +165,9 @@ describe('the plugin and an oversized stdin', () => {
     expect(run.json).toEqual({ cniVersion: '1.0.0', code: 7, msg: `network config: more than ${MAX_CONFIG_BYTES} bytes on stdin, the most the terrace plugin accepts` });
     expect(run.code).toBe(1);
     expect(connections).toBe(0);
-    // Spawning a shell is most of it; the point is that 10 MB is not read or sent.
-    expect(run.ms).toBeLessThan(1000);
+    // About 0.1 s here, nearly all of it starting the shell; the bound is loose
+    // because a loaded machine starts processes slowly. The point is that 10 MB is not read or sent.
+    expect(run.ms).toBeLessThan(3000);
   });
 
   it('exactly the limit still reaches the agent', async () => {
