@@ -55,9 +55,17 @@ export function quote(value: unknown): string {
   return text.length <= QUOTE_MAX ? shown : `${shown} (${text.length} characters)`;
 }
 
-/** The same cut without quotes, for a name inside a reference like `ippool/<name>`. */
+/** Control characters, which would break a message's single line. */
+const CONTROL = /[\u0000-\u001f\u007f]/g;
+
+/**
+ * The same cut without quotes, for a name inside a reference like
+ * `ippool/<name>`. Control characters are shown as `\u000d` escapes so the
+ * message stays one line (a name holding one is invalid, and must say so).
+ */
 export function shorten(text: string): string {
-  return text.length <= QUOTE_MAX ? text : `${cut(text)} (${text.length} characters)`;
+  const shown = text.length <= QUOTE_MAX ? text : `${cut(text)} (${text.length} characters)`;
+  return shown.replace(CONTROL, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 /** A validation failure about one field of one resource. */

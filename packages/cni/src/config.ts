@@ -11,7 +11,9 @@ import {
   LATEST_VERSION,
   SUPPORTED_VERSIONS,
   compareVersions,
+  bare,
   isSupportedVersion,
+  shown,
   type CniCommand,
   type CniVersion,
 } from './spec.js';
@@ -140,11 +142,11 @@ function parseIpam(v: unknown): IpamHints {
   if (v === undefined) return { assignIpv4: true, assignIpv6: false, ipv4Pools: [], ipv6Pools: [] };
   if (!isObject(v)) throw invalid('ipam', 'must be an object');
   for (const k of Object.keys(v)) {
-    if (!IPAM_KEYS.has(k)) throw new CniError(CniCode.UnsupportedField, `network config: ipam.${k} is not supported`);
+    if (!IPAM_KEYS.has(k)) throw new CniError(CniCode.UnsupportedField, `network config: ipam.${bare(k)} is not supported`);
   }
   // `type` is what a delegating plugin would name; ours is built in.
   if (v.type !== undefined && v.type !== 'terrace') {
-    throw invalid('ipam.type', `"${String(v.type)}" is not supported: terrace allocates addresses itself (omit it or say "terrace")`);
+    throw invalid('ipam.type', `${shown(v.type)} is not supported: terrace allocates addresses itself (omit it or say "terrace")`);
   }
   const hints: IpamHints = {
     assignIpv4: bool(v, 'assignIpv4', 'ipam.assignIpv4', true),
@@ -183,17 +185,17 @@ export function parseConfig(raw: Record<string, unknown>, command: CniCommand): 
   const ver = raw.cniVersion;
   if (typeof ver !== 'string' || ver === '') throw invalid('cniVersion', 'must be a version string such as "1.1.0"');
   if (!isSupportedVersion(ver)) {
-    throw new CniError(CniCode.IncompatibleVersion, `network config: cniVersion ${ver} is not supported`, `supported: ${SUPPORTED_VERSIONS.join(', ')}`);
+    throw new CniError(CniCode.IncompatibleVersion, `network config: cniVersion ${shown(ver)} is not supported`, `supported: ${SUPPORTED_VERSIONS.join(', ')}`);
   }
   if (compareVersions(ver, COMMAND_SINCE[command]) < 0) {
     throw new CniError(CniCode.IncompatibleVersion, `${command} needs cniVersion ${COMMAND_SINCE[command]} or later, the network config says ${ver}`);
   }
   for (const k of Object.keys(raw)) {
     if (!SPEC_KEYS.has(k) && !OUR_KEYS.has(k) && !k.startsWith('cni.dev/')) {
-      throw new CniError(CniCode.UnsupportedField, `network config: ${k} is not supported by the terrace plugin`);
+      throw new CniError(CniCode.UnsupportedField, `network config: ${bare(k)} is not supported by the terrace plugin`);
     }
   }
-  if (raw.type !== 'terrace') throw invalid('type', `must be "terrace", not ${JSON.stringify(raw.type)}`);
+  if (raw.type !== 'terrace') throw invalid('type', `must be "terrace", not ${shown(raw.type)}`);
   const name = raw.name;
   if (typeof name !== 'string' || !NETWORK_NAME.test(name)) {
     throw invalid('name', 'must be letters, digits, "_", "." and "-", starting with a letter or digit');

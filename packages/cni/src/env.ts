@@ -3,7 +3,7 @@
  * CNI_IFNAME, CNI_ARGS, CNI_PATH), parsed and checked once. Anything wrong
  * here is the spec's code 4 and names the variable.
  */
-import { CNI_COMMANDS, CniCode, CniError, type CniCommand } from './spec.js';
+import { CNI_COMMANDS, CniCode, CniError, shown, type CniCommand } from './spec.js';
 
 export interface CniEnv {
   command: CniCommand;
@@ -35,7 +35,7 @@ export function parseCniArgs(s: string): Array<[string, string]> {
   for (const part of s.split(';')) {
     if (part === '') continue;
     const eq = part.indexOf('=');
-    if (eq <= 0) throw new CniError(CniCode.InvalidEnvironment, `CNI_ARGS: "${part}" is not KEY=VALUE`);
+    if (eq <= 0) throw new CniError(CniCode.InvalidEnvironment, `CNI_ARGS: ${shown(part)} is not KEY=VALUE`);
     out.push([part.slice(0, eq), part.slice(eq + 1)]);
   }
   return out;
@@ -56,7 +56,7 @@ export function parseEnv(env: Readonly<Record<string, string | undefined>>): Cni
   const cmd = env.CNI_COMMAND;
   if (cmd === undefined || cmd === '') throw bad('CNI_COMMAND', 'is not set');
   if (!(CNI_COMMANDS as readonly string[]).includes(cmd)) {
-    throw bad('CNI_COMMAND', `"${cmd}" is not one of ${CNI_COMMANDS.join(', ')}`);
+    throw bad('CNI_COMMAND', `${shown(cmd)} is not one of ${CNI_COMMANDS.join(', ')}`);
   }
   const command = cmd as CniCommand;
   const perContainer = command === 'ADD' || command === 'DEL' || command === 'CHECK';
@@ -67,16 +67,16 @@ export function parseEnv(env: Readonly<Record<string, string | undefined>>): Cni
     containerId = env.CNI_CONTAINERID ?? '';
     if (containerId === '') throw bad('CNI_CONTAINERID', 'is not set');
     if (!CONTAINER_ID.test(containerId)) {
-      throw bad('CNI_CONTAINERID', `"${containerId}" may hold only letters, digits, "_", "." and "-" and must start with a letter or digit`);
+      throw bad('CNI_CONTAINERID', `${shown(containerId)} may hold only letters, digits, "_", "." and "-" and must start with a letter or digit`);
     }
     ifname = env.CNI_IFNAME ?? '';
     if (ifname === '') throw bad('CNI_IFNAME', 'is not set');
     const p = ifnameProblem(ifname);
-    if (p) throw bad('CNI_IFNAME', `"${ifname}" ${p}`);
+    if (p) throw bad('CNI_IFNAME', `${shown(ifname)} ${p}`);
     netns = env.CNI_NETNS ?? '';
     // DEL must work after the namespace is gone, so only ADD and CHECK need one.
     if (netns === '' && command !== 'DEL') throw bad('CNI_NETNS', 'is not set');
-    if (netns !== '' && !netns.startsWith('/')) throw bad('CNI_NETNS', `"${netns}" is not an absolute path`);
+    if (netns !== '' && !netns.startsWith('/')) throw bad('CNI_NETNS', `${shown(netns)} is not an absolute path`);
   }
   const args = parseCniArgs(env.CNI_ARGS ?? '');
   return { command, containerId, netns, ifname, args, path: env.CNI_PATH ?? '' };

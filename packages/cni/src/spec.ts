@@ -81,6 +81,26 @@ export class CniError extends Error {
   }
 }
 
+/** How many characters of a runtime's value an error message shows. */
+export const SHOWN_MAX = 64;
+
+/**
+ * A value from the runtime as error messages show it: a string JSON-quoted
+ * (so that a newline in it cannot split the message) and cut to SHOWN_MAX
+ * characters; other values by their type, never walked.
+ */
+export function shown(v: unknown): string {
+  if (typeof v === 'string') return v.length <= SHOWN_MAX ? JSON.stringify(v) : `${JSON.stringify(v.slice(0, SHOWN_MAX))}… (${v.length} characters)`;
+  if (Array.isArray(v)) return 'a list';
+  if (typeof v === 'object' && v !== null) return 'an object';
+  return String(v);
+}
+
+/** A name or token from the runtime (a member's key, an IP= value): as it is when plain, else shown(). */
+export function bare(v: string): string {
+  return v.length <= SHOWN_MAX && /^[A-Za-z0-9_./:=,+@-]+$/.test(v) ? v : shown(v);
+}
+
 /** The error object the spec asks for, printed on stdout with a non-zero exit. */
 export function errorJson(cniVersion: string, e: CniError): string {
   const out: Record<string, unknown> = { cniVersion, code: e.code, msg: e.message };

@@ -383,7 +383,9 @@ function ri32(b: Buffer, at: number): number {
 function extAckMessage(b: Buffer, at: number, end: number, flags: number): string | undefined {
   if ((flags & NLM_F_ACK_TLVS) === 0) return undefined;
   // error code, then the echoed request: its header alone when capped
-  const echoed = (flags & NLM_F_CAPPED) !== 0 ? NLMSG_HDRLEN : r32(b, at + NLMSG_HDRLEN + 4);
+  const echoed = (flags & NLM_F_CAPPED) !== 0 ? NLMSG_HDRLEN : at + NLMSG_HDRLEN + 8 <= end ? r32(b, at + NLMSG_HDRLEN + 4) : 0;
+  // An echoed length past the message would send the search outside it (align4 of a huge length even wraps negative).
+  if (echoed < NLMSG_HDRLEN || echoed > end - at) return undefined;
   let p = at + NLMSG_HDRLEN + 4 + align4(echoed);
   while (p + 4 <= end) {
     const len = r16(b, p);
@@ -410,6 +412,8 @@ export function decodeAnswers(b: Buffer): Answer[] {
     const flags = r16(b, at + 6);
     const seq = r32(b, at + 8);
     if (type === NLMSG_ERROR) {
+      // Read as 0 the errno would turn a damaged error into an acknowledgement.
+      if (len < NLMSG_HDRLEN + 4) throw new Error(`netlink: an error message of ${len} bytes at ${at} has no error code`);
       const errno = -ri32(b, at + NLMSG_HDRLEN) || 0;
       out.push({ kind: 'error', seq, errno, message: extAckMessage(b, at, at + len, flags) });
     } else if (type === RTM_NEWLINK && len >= NLMSG_HDRLEN + IFINFOMSG_LEN) {

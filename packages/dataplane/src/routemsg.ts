@@ -50,7 +50,8 @@ export function encodeGetLinks(w: MessageWriter, seq: number): void {
 export function dumpInterrupted(b: Buffer): boolean {
   for (let at = 0; at + NLMSG_HDRLEN <= b.length; ) {
     const len = r32(b, at);
-    if (len < NLMSG_HDRLEN) break;
+    // Past the bytes received, align4 of a huge length wraps negative and the walk would never end.
+    if (len < NLMSG_HDRLEN || at + len > b.length) break;
     if ((r16(b, at + 6) & NLM_F_DUMP_INTR) !== 0) return true;
     at += align4(len);
   }
@@ -61,7 +62,8 @@ export function dumpInterrupted(b: Buffer): boolean {
 export function dumpError(b: Buffer): number {
   for (let at = 0; at + NLMSG_HDRLEN <= b.length; ) {
     const len = r32(b, at);
-    if (len < NLMSG_HDRLEN) break;
+    // A message overrunning what was received is reported by decodeRoutes; here it ends the search.
+    if (len < NLMSG_HDRLEN || at + len > b.length) break;
     const type = r16(b, at + 4);
     if ((type === NLMSG_ERROR || type === NLMSG_DONE) && len >= NLMSG_HDRLEN + 4) {
       const e = -ri32(b, at + NLMSG_HDRLEN);
@@ -90,7 +92,7 @@ export function applyLinks(b: Buffer, names: IfNames, from = 0, to = b.length): 
       else {
         for (let p = at + NLMSG_HDRLEN + IFINFOMSG_LEN; p + 4 <= at + len; ) {
           const alen = r16(b, p);
-          if (alen < 4) break;
+          if (alen < 4 || p + alen > at + len) break;
           if ((r16(b, p + 2) & 0x3fff) === IFLA_IFNAME) {
             let end = p + alen;
             while (end > p + 4 && b[end - 1] === 0) end--;
@@ -150,6 +152,7 @@ function decodeRoute(b: Buffer, at: number, len: number, names: IfNames, lenient
     if (l < 4 || p + l > end) break;
     const t = r16(b, p + 2) & 0x3fff;
     const v = p + 4;
+    requirePayload(b, v, t, l - 4, family, dstLen, at);
     switch (t) {
       case RTA_DST:
         dstAt = v;
@@ -191,15 +194,16 @@ function decodeRoute(b: Buffer, at: number, len: number, names: IfNames, lenient
       const list: CanonHop[] = [];
       for (let p = mpAt; p + 8 <= mpEnd; ) {
         const hl = r16(b, p);
-        if (hl < 8) break;
+        if (hl < 8 || p + hl > mpEnd) throw new Error(`netlink: a next hop of ${hl} bytes in the route at ${at} overruns its list`);
         const hflags = b[p + 2] as number;
         const weight = (b[p + 3] as number) + 1;
         const idx = ri32(b, p + 4);
         let hvia: PackedAddr | undefined;
         for (let q = p + 8; q + 4 <= p + hl; ) {
           const l = r16(b, q);
-          if (l < 4) break;
+          if (l < 4 || q + l > p + hl) throw new Error(`netlink: an attribute of ${l} bytes in a next hop of the route at ${at} overruns it`);
           const t = r16(b, q + 2) & 0x3fff;
+          requirePayload(b, q + 4, t, l - 4, family, 0, at);
           if (t === RTA_GATEWAY) hvia = readAddr(l - 4 === 4 ? 4 : 6, b, q + 4);
           else if (t === RTA_VIA) hvia = readAddr(r16(b, q + 4) === AF_INET ? 4 : 6, b, q + 6);
           q += align4(l);
@@ -214,6 +218,36 @@ function decodeRoute(b: Buffer, at: number, len: number, names: IfNames, lenient
   }
   if (family === 6 && metric === 0) metric = defaultMetric(6);
   return { key: keyOf(dst, family, table, metric), kind, family, dst, table, metric, src, hops };
+}
+
+/**
+ * Checks that a route attribute holds the bytes its type is read as: the
+ * kernel never sends less, but a damaged message must not make the decoder
+ * read past the attribute (or past the bytes received).
+ */
+function requirePayload(b: Buffer, v: number, type: number, len: number, family: IPFamily, dstLen: number, at: number): void {
+  let need = 0;
+  switch (type) {
+    case RTA_DST:
+      need = (dstLen + 7) >> 3;
+      break;
+    case RTA_OIF:
+    case RTA_PRIORITY:
+    case RTA_TABLE:
+      need = 4;
+      break;
+    case RTA_GATEWAY:
+      need = len === 4 ? 4 : 16;
+      break;
+    case RTA_VIA:
+      // the address family, then the address
+      need = len < 2 ? 2 : 2 + (r16(b, v) === AF_INET ? 4 : 16);
+      break;
+    case RTA_PREFSRC:
+      need = family === 4 ? 4 : 16;
+      break;
+  }
+  if (len < need) throw new Error(`netlink: attribute ${type} of the route at ${at} holds ${len} bytes, fewer than the ${need} it needs`);
 }
 
 function devName(index: number, names: IfNames, lenient: boolean): string | undefined {

@@ -4,3 +4,4 @@ export * from './netns.js';
 export * from './frr.js';
 export * from './cni.js';
 export * from './pki.js';
+export * from './fuzz.js';

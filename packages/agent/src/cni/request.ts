@@ -4,7 +4,7 @@
  * allocation belongs to the attachment. Pure.
  */
 import { tryParseIP, type IPAddr } from '@terrace/api';
-import { CniCode, CniError, cniArg, type CniEnv, type TerraceNetConf } from '@terrace/cni';
+import { CniCode, CniError, bare, cniArg, type CniEnv, type TerraceNetConf } from '@terrace/cni';
 import { isPodHandleOf, type PodRef } from '@terrace/ipam';
 
 /**
@@ -22,7 +22,7 @@ export function requestedAddresses(env: CniEnv, conf: TerraceNetConf): IPAddr[] 
   for (const r of raw) {
     const text = r.trim().replace(/\/\d+$/, '');
     const ip = tryParseIP(text);
-    if (!ip) throw new CniError(CniCode.InvalidEnvironment, `CNI_ARGS IP=${r.length > 64 ? `${r.slice(0, 64)}…` : r}: not an IP address`);
+    if (!ip) throw new CniError(CniCode.InvalidEnvironment, `CNI_ARGS IP=${bare(r)}: not an IP address`);
     if (!out.some((o) => o.family === ip.family && o.value === ip.value)) out.push(ip);
   }
   return out;
@@ -41,7 +41,7 @@ export function heldBy(owner: { handle: string; containerID?: string; iface?: st
 export function refuseMac(env: CniEnv, conf: TerraceNetConf): void {
   const mac = cniArg(env.args, 'MAC') ?? conf.runtimeMac;
   if (mac !== undefined && mac !== '') {
-    throw new CniError(CniCode.UnsupportedField, `CNI_ARGS MAC=${mac.slice(0, 32)}: terrace does not set pod MAC addresses (each pod gets a fixed one derived from its ids)`);
+    throw new CniError(CniCode.UnsupportedField, `CNI_ARGS MAC=${bare(mac)}: terrace does not set pod MAC addresses (each pod gets a fixed one derived from its ids)`);
   }
 }
 

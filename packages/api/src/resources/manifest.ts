@@ -8,6 +8,7 @@ import { createRequire } from 'node:module';
 import type * as Yaml from 'yaml';
 import { quote, shorten, TerraceError } from '../errors.js';
 import { isObj, type Obj } from './fields.js';
+import { checkManifestLimits } from './input-limits.js';
 import { isKind } from './kinds.js';
 import { validateResource } from './validate.js';
 import { API_VERSION, CALICO_API_VERSION, type Resource, resourceRef } from './types.js';
@@ -68,6 +69,7 @@ interface RawDoc {
 }
 
 function parseDocuments(text: string, where: string): RawDoc[] {
+  checkManifestLimits(text, where);
   const docs = yaml().parseAllDocuments(text, { uniqueKeys: true });
   const list = Array.isArray(docs) ? docs : [];
   const out: RawDoc[] = [];

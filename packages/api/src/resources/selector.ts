@@ -38,6 +38,9 @@ interface Token {
 /** Label keys: an optional DNS prefix and a name (`example.com/role`); checked loosely, as Calico does. */
 const IDENT_CHAR = /[A-Za-z0-9_.\/-]/;
 
+/** The deepest nesting of `!` and parentheses a selector may have; real ones use two or three. */
+export const MAX_SELECTOR_DEPTH = 100;
+
 class SelectorSyntaxError extends Error {
   constructor(
     readonly reason: string,
@@ -142,12 +145,25 @@ class Parser {
     return args.length === 1 ? (args[0] as Node) : { op: 'and', args };
   }
 
+  /** How many `!` and `(` enclose the expression being parsed. */
+  private depth = 0;
+
   private parseUnary(): Node {
-    if (this.peek().kind === '!') {
-      this.next();
-      return { op: 'not', arg: this.parseUnary() };
+    // Parsing, matching and printing all recurse once per level: bound it
+    // here, so that no selector can exhaust the stack.
+    if (++this.depth > MAX_SELECTOR_DEPTH) {
+      const t = this.peek();
+      throw new SelectorSyntaxError(`nests deeper than ${MAX_SELECTOR_DEPTH} levels of '!' and '(' at column ${t.col}`, t.col);
     }
-    return this.parsePrimary();
+    try {
+      if (this.peek().kind === '!') {
+        this.next();
+        return { op: 'not', arg: this.parseUnary() };
+      }
+      return this.parsePrimary();
+    } finally {
+      this.depth--;
+    }
   }
 
   private parsePrimary(): Node {

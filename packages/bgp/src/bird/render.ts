@@ -146,6 +146,11 @@ function renderPeer(p: PeerConfig, g: GlobalConfig, name: string, reflector: boo
     out.push('graceful restart off;');
   }
   if (p.bfd) {
+    // BIRD refuses the whole file otherwise ("Multihop BGP with BFD requires
+    // specified local address"); say which peer and why instead.
+    if (multihopOf(p, where) !== undefined && p.localAddress === undefined) {
+      throw invalid(where, 'bfd', 'on a multihop session needs a local address (sourceAddress: UseNodeIP): BIRD sends BFD from it');
+    }
     const ms = intValue(p.bfd.intervalMs ?? BFD_DEFAULT_INTERVAL_MS, 1, 60000, where, 'bfd.intervalMs');
     const mult = intValue(p.bfd.multiplier ?? BFD_DEFAULT_MULTIPLIER, 1, 255, where, 'bfd.multiplier');
     out.push(`bfd { min rx interval ${ms} ms; min tx interval ${ms} ms; multiplier ${mult}; };`);
