@@ -20,6 +20,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLab, onProcessExit, startFrr, type Daemon, type FrrRouter, type Lab } from '@terrace/testkit';
 import { addPodThroughCni, callCni, CniFailure, cniStateDir, resultIPv4, type CniOutcome } from './cni.js';
+import { LabEtcdCluster } from './etcd-cluster.js';
 import { addInternet } from './internet.js';
 import { labManifests, reflectorManifests, type PoolDef } from './manifests.js';
 import { CLUSTER, ETCD_IP, POOL_A, ETCD_URL, FABRIC_PREFIX_LEN, GOBGP_API, LAB_BFD, NODE_ASN, TOR_ASN, TOR_IP, nodeIp } from './plan.js';
@@ -64,6 +65,12 @@ export interface LabOptions {
    * helper keeps them for the restart time instead.
    */
   gracefulRestart?: boolean;
+  /**
+   * etcd members (default 1). With more, every member runs in the fabric
+   * namespace on an address of its own (etcd-cluster.ts) and every client is
+   * given all the endpoints.
+   */
+  etcdMembers?: number;
   /** Progress lines (the demo narrates with them). */
   log?: (line: string) => void;
 }
@@ -109,6 +116,10 @@ export class TerraceLab {
   controller: Daemon | undefined;
   /** The internet host's namespace (LabOptions.internet). */
   internetNs: string | undefined;
+  /** LabOptions.etcdMembers above 1: the members, to kill and restart. */
+  etcdCluster: LabEtcdCluster | undefined;
+  /** What every client's --etcd-endpoints gets. */
+  etcdEndpoints = ETCD_URL;
   private readonly removeHook: () => void;
   private destroyed = false;
   private birdNodes = new Set<number>();
@@ -164,11 +175,11 @@ export class TerraceLab {
     symlinkSync(BIN.cni, join(this.cniPath, 'terrace'));
 
     await this.kit.addAddress(this.fabricNs, 'br0', `${ETCD_IP}/${FABRIC_PREFIX_LEN}`);
-    await this.startEtcd();
+    await this.startEtcd(opts.etcdMembers ?? 1);
     const gracefulRestart = opts.gracefulRestart ?? false;
     await this.apply(labManifests(opts.extraPools, { torBfd: this.torBfd, mesh: this.reflectors.size === 0, gracefulRestart }));
     if (this.reflectors.size > 0) await this.apply(reflectorManifests([...this.reflectors].sort().map((index) => ({ name: this.nodeName(index), index })), { gracefulRestart }));
-    this.log(`etcd is up at ${ETCD_URL}; BGP settings, the ToR peer and the pools are applied`);
+    this.log(`etcd is up at ${this.etcdEndpoints}; BGP settings, the ToR peer and the pools are applied`);
 
     await this.startTor(opts.torNeighbors ?? n, gracefulRestart, opts.torNetworks);
     if (opts.internet) this.internetNs = await addInternet(this.kit, this.torNs);
@@ -183,7 +194,13 @@ export class TerraceLab {
     );
   }
 
-  private async startEtcd(): Promise<void> {
+  private async startEtcd(members: number): Promise<void> {
+    if (members > 1) {
+      this.etcdCluster = new LabEtcdCluster(this.kit, this.fabricNs, members, join(this.tmp, 'etcd'));
+      await this.etcdCluster.start();
+      this.etcdEndpoints = this.etcdCluster.endpoints;
+      return;
+    }
     // Tracked by PID by the kit, which stops it with the lab.
     await startLabEtcd(this.kit, this.fabricNs, ETCD_IP, join(this.tmp, 'etcd'));
   }
@@ -213,7 +230,7 @@ export class TerraceLab {
     this.controller = this.kit.startDaemon(this.fabricNs, {
       name: 'terrace-controller',
       command: process.execPath,
-      args: [BIN.controller, '--etcd-endpoints', ETCD_URL, '--cluster', CLUSTER, '--node-grace', grace, '--interval', '1s', '--identity', 'lab-controller', '--log-format', 'json'],
+      args: [BIN.controller, '--etcd-endpoints', this.etcdEndpoints, '--cluster', CLUSTER, '--node-grace', grace, '--interval', '1s', '--identity', 'lab-controller', '--log-format', 'json'],
       env: cleanEnv(),
       keepOutput: 200000,
     });
@@ -221,7 +238,7 @@ export class TerraceLab {
 
   /** terracectl against the lab's etcd, run in the fabric namespace. */
   ctl(args: readonly string[], input?: string): Promise<RunResult> {
-    return runIn(this.fabricNs, process.execPath, [BIN.ctl, '--etcd-endpoints', ETCD_URL, '--cluster', CLUSTER, ...args], input === undefined ? {} : { input });
+    return runIn(this.fabricNs, process.execPath, [BIN.ctl, '--etcd-endpoints', this.etcdEndpoints, '--cluster', CLUSTER, ...args], input === undefined ? {} : { input });
   }
 
   /** terracectl, failing on a non-zero exit; returns stdout. */
@@ -361,7 +378,7 @@ export class TerraceLab {
       '--node-ip', node.ip,
       '--labels', `rack=lab,lab-node=n${node.index}`,
       ...(node.backend === 'bird' ? ['--bgp-backend', 'bird', '--bird-dir', node.birdDir as string, '--bird-sidecar'] : ['--gobgp-address', GOBGP_API]),
-      '--etcd-endpoints', ETCD_URL,
+      '--etcd-endpoints', this.etcdEndpoints,
       '--cluster', CLUSTER,
       '--cni-socket', node.socket,
       '--cni-state-dir', cniStateDir(node.socket),
