@@ -11,7 +11,7 @@
  * with a pending affinity. loadAffine() repairs both for its node, and
  * check() reports them for every node.
  */
-import { type Cidr, cidrLast, cidrsOverlap, familyBits, formatCidr, subnetAt, subnetCount } from '@terrace/api';
+import { type Cidr, cidrContainsCidr, cidrLast, cidrsOverlap, familyBits, formatCidr, subnetAt, subnetCount } from '@terrace/api';
 import type { Keys } from '@terrace/datastore';
 import type { Etcd3, IResponseOp } from 'etcd3';
 import { type BlockRecord, decodeBlock, encodeBlock, hostAffinity, newBlock } from './block.js';
@@ -116,6 +116,23 @@ export class Affinity {
       if (t) return t;
     }
     return undefined;
+  }
+
+  /**
+   * Whether a claim in one of `pools` is between its steps A and B: a
+   * pending affinity whose block does not exist yet. Such a block is taken
+   * (claim() skips it) but not yet borrowable; in a moment it exists with
+   * every address free. A crashed claim looks the same until it is tidied.
+   */
+  async claimsInFlight(pools: PoolView[]): Promise<boolean> {
+    const affs = await this.etcd.getAll().prefix(this.keys.affinityPrefix()).exec();
+    for (const a of affs.kvs) {
+      if (a.value.toString() !== PENDING) continue;
+      const parsed = this.keys.parseAffinity(a.key.toString());
+      if (!parsed || !pools.some((p) => cidrContainsCidr(p.cidr, parsed.cidr))) continue;
+      if (!(await readKey(this.etcd, this.keys.block(parsed.cidr)))) return true;
+    }
+    return false;
   }
 
   /** Every block CIDR that exists or has an affinity (possibly pending) on it, and the stored blocks. */

@@ -36,6 +36,10 @@ import { type RepairAction, repair } from './repair.js';
 import type { AllocateRequest, AllocateResult, AllocatedIP, BlockInfo, IPInfo, ReleaseRequest, ReleasedIP } from './types.js';
 import { type PoolUsage, lookupIP, poolUsage, readBlocks } from './usage.js';
 
+/** How often, and how long apart, an allocation that found no room waits for other nodes' claims in flight. */
+const CLAIM_SETTLE_TRIES = 10;
+const CLAIM_SETTLE_MS = 100;
+
 export interface AllocatorOptions {
   etcd: Etcd3;
   keys: Keys;
@@ -399,17 +403,25 @@ export class Allocator {
       const config = await this.view.config();
       const held = blocks.filter((b) => b.cidr.family === family).length;
       const atLimit = config.maxBlocksPerHost > 0 && held >= config.maxBlocksPerHost;
-      if (config.autoAllocateBlocks && !atLimit) {
-        const c = await this.affinity.claim(node, eligible, fence);
-        if (c && 'fenceMoved' in c) return c;
-        if (c) {
-          st.blocks?.set(c.rec.cidr, c);
-          return c;
+      for (let wait = 0; ; wait++) {
+        if (config.autoAllocateBlocks && !atLimit) {
+          const c = await this.affinity.claim(node, eligible, fence);
+          if (c && 'fenceMoved' in c) return c;
+          if (c) {
+            st.blocks?.set(c.rec.cidr, c);
+            return c;
+          }
         }
-      }
-      if (!config.strictAffinity) {
-        const b = await this.borrowable(node, family, eligible, fence);
-        if (b) return b;
+        if (!config.strictAffinity) {
+          const b = await this.borrowable(node, family, eligible, fence);
+          if (b) return b;
+        }
+        // Another node's claim may hold the last blocks between its steps A
+        // and B: taken, but not yet there to borrow from. Telling the pod
+        // Exhausted now would be wrong a moment later; wait for the claim
+        // (a crashed one costs CLAIM_SETTLE_TRIES × CLAIM_SETTLE_MS once).
+        if (wait >= CLAIM_SETTLE_TRIES || !(await this.affinity.claimsInFlight(eligible))) break;
+        await sleep(CLAIM_SETTLE_MS);
       }
       const why = [
         atLimit ? `node holds maxBlocksPerHost=${config.maxBlocksPerHost} ${familyName(family)} blocks` : '',

@@ -3,8 +3,8 @@
 // out before anyone is told Exhausted, whatever the interleaving of block
 // claims and borrowing.
 import { afterEach, describe, expect, test } from '@jest/globals';
-import { isTerraceError } from '@terrace/api';
-import { Allocator } from '../src/index.js';
+import { isTerraceError, parseCidr } from '@terrace/api';
+import { Allocator, CONFIRMED, PENDING, encodeBlock, newBlock } from '../src/index.js';
 import { type TestCluster, putNode, putPool, testCluster } from './fixtures/cluster.js';
 
 const clusters: TestCluster[] = [];
@@ -57,4 +57,26 @@ describe('concurrent block claims from several nodes', () => {
     }
     expect(failures).toEqual([]);
   }, 120000);
+
+  test('a block another node is claiming right now (affinity written, block not yet) is waited for, not reported Exhausted', async () => {
+    const c = testCluster('claims');
+    clusters.push(c);
+    await putPool(c, 'one', '10.41.0.0/29', { blockSize: 29 }); // a single block of 8
+    await putNode(c, 'n1');
+    await putNode(c, 'n2');
+    // n1's claim between its steps A and B: the pending affinity exists, the block does not yet.
+    const cidr = parseCidr('10.41.0.0/29');
+    const akey = c.keys.affinity('n1', cidr);
+    await c.etcd.put(akey).value(PENDING).exec();
+    const finish = (async () => {
+      await new Promise((r) => setTimeout(r, 300));
+      await c.etcd.put(c.keys.block(cidr)).value(encodeBlock(newBlock(cidr, 'n1'))).exec();
+      await c.etcd.put(akey).value(CONFIRMED).exec();
+    })();
+    const a = new Allocator({ etcd: c.etcd, keys: c.keys, cacheTtlMs: 0 });
+    // n2 can claim nothing (the pool's only block is taken) and borrows from n1's block once it exists.
+    const got = await a.allocate({ handle: 'n2-0', node: 'n2' });
+    await finish;
+    expect(got.ips[0]?.block).toBe('10.41.0.0/29');
+  }, 30000);
 });
