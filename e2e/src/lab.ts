@@ -121,6 +121,7 @@ export class TerraceLab {
   /** What every client's --etcd-endpoints gets. */
   etcdEndpoints = ETCD_URL;
   private readonly removeHook: () => void;
+  private etcd: Daemon | undefined;
   private destroyed = false;
   private birdNodes = new Set<number>();
   private reflectors = new Set<number>();
@@ -202,7 +203,24 @@ export class TerraceLab {
       return;
     }
     // Tracked by PID by the kit, which stops it with the lab.
-    await startLabEtcd(this.kit, this.fabricNs, ETCD_IP, join(this.tmp, 'etcd'));
+    this.etcd = await startLabEtcd(this.kit, this.fabricNs, ETCD_IP, join(this.tmp, 'etcd'));
+  }
+
+  /** The lab's etcd process (an outage scenario freezes it by this PID). */
+  get etcdPid(): number {
+    if (!this.etcd?.running()) throw new Error('lab: etcd is not running');
+    return this.etcd.pid;
+  }
+
+  /** Stops the lab's etcd by PID; its data stays for restartEtcd(). */
+  async stopEtcd(): Promise<void> {
+    await this.etcd?.stop();
+  }
+
+  /** Starts the lab's etcd again on the same address and data, once it is stopped. */
+  async restartEtcd(): Promise<void> {
+    if (this.etcd?.running()) throw new Error('lab: etcd is still running');
+    await this.startEtcd();
   }
 
   private async startTor(neighbors: number, gracefulRestart: boolean, networks: readonly string[] = []): Promise<void> {

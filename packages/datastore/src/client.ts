@@ -159,6 +159,16 @@ export function mapEtcdError(err: unknown, endpoints: readonly string[]): Terrac
   if (err instanceof EtcdPermissionDeniedError) {
     return new TerraceError('Unavailable', `etcd at ${at} denied access: ${reasonOf(err)}`, { cause: err });
   }
+  // etcd's quota (--quota-backend-bytes) is full: the NOSPACE alarm stays
+  // raised and every write fails until an operator frees space, so say so
+  // and how, not the bare gRPC text.
+  if (/database space exceeded/.test(err.message)) {
+    return new TerraceError(
+      'Unavailable',
+      `etcd database space exceeded at ${at} (quota full, NOSPACE alarm raised; writes refused, reads still work): compact and defragment, then disarm the alarm`,
+      { cause: err },
+    );
+  }
   if (err instanceof GRPCUnavailableError || isRecoverableError(err)) {
     return new TerraceError('Unavailable', `etcd unreachable at ${at}: ${reasonOf(err)}`, { cause: err });
   }

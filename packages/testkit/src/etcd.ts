@@ -47,7 +47,8 @@ async function waitHealthy(endpoint: string, child: ChildProcess, timeoutMs: num
   throw new Error(`etcd at ${endpoint} not healthy after ${timeoutMs} ms`);
 }
 
-export async function startEtcd(opts: { name?: string; binary?: string } = {}): Promise<EtcdHandle> {
+/** `opts.args` go to etcd as they are (a small --quota-backend-bytes, say). */
+export async function startEtcd(opts: { name?: string; binary?: string; args?: readonly string[] } = {}): Promise<EtcdHandle> {
   const dataDir = mkdtempSync(join(tmpdir(), 'terrace-etcd-'));
   const clientPort = await freePort();
   const peerPort = await freePort();
@@ -67,6 +68,7 @@ export async function startEtcd(opts: { name?: string; binary?: string } = {}): 
       '--initial-cluster-state=new',
       '--log-level=error',
       '--logger=zap',
+      ...(opts.args ?? []),
     ],
     { stdio: ['ignore', 'ignore', 'pipe'], detached: false },
   );
