@@ -219,8 +219,9 @@ export class TerraceLab {
 
   /** Starts the lab's etcd again on the same address and data, once it is stopped. */
   async restartEtcd(): Promise<void> {
+    if (this.etcdCluster) throw new Error('lab: restartEtcd is for a one-member etcd; a multi-member lab restarts members through etcdCluster');
     if (this.etcd?.running()) throw new Error('lab: etcd is still running');
-    await this.startEtcd();
+    await this.startEtcd(1);
   }
 
   private async startTor(neighbors: number, gracefulRestart: boolean, networks: readonly string[] = []): Promise<void> {
