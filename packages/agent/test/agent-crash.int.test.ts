@@ -33,7 +33,8 @@ let keys: Keys;
 let dir: string;
 const agents: ChildProcess[] = [];
 
-const conf = (): string => JSON.stringify({ cniVersion: '1.0.0', name: NET, type: 'terrace', agentSocket: join(dir, 'cni.sock'), stateDir: join(dir, 'state'), timeoutSeconds: 30 });
+const conf = (extra: Record<string, unknown> = {}): string =>
+  JSON.stringify({ cniVersion: '1.0.0', name: NET, type: 'terrace', agentSocket: join(dir, 'cni.sock'), stateDir: join(dir, 'state'), timeoutSeconds: 30, ...extra });
 const call = (command: 'ADD' | 'DEL', id: string, i: number): Promise<PluginRun> =>
   runCniPlugin(PLUGIN, { CNI_COMMAND: command, CNI_CONTAINERID: id, CNI_IFNAME: 'eth0', ...(command === 'ADD' ? { CNI_NETNS: `/var/run/netns/${podNs[i] ?? ''}` } : {}) }, conf());
 
@@ -102,8 +103,10 @@ describe('the agent killed in the middle of 20 concurrent ADDs', () => {
     { fault: 'after-ipam:1', round: 'a' },
     { fault: 'after-ipam:12', round: 'b' },
     { fault: 'after-wire:7', round: 'c' },
+    // A runtime that gives the failed sandboxes up and later garbage-collects.
+    { fault: 'after-wire:3', round: 'd', gc: true },
   ];
-  it.each(cases)('leaves no leaked or doubled address and no orphan veth when killed at $fault', async ({ fault, round }) => {
+  it.each(cases)('leaves no leaked or doubled address and no orphan veth when killed at $fault', async ({ fault, round, gc }) => {
     const ids = Array.from({ length: PODS }, (_, i) => `${round}-${i}`);
     const { agent, stopped } = await startAgent(fault);
     const t0 = performance.now();
@@ -117,10 +120,16 @@ describe('the agent killed in the middle of 20 concurrent ADDs', () => {
 
     // The restarted agent; the runtime deals with each failed ADD: even ones
     // are retried as they were, odd ones torn down (DEL) and replaced by a
-    // new sandbox.
+    // new sandbox; or (gc) it gives them up and sends GC listing the rest.
     const { agent: again } = await startAgent();
+    if (gc) {
+      const valid = ids.filter((_, i) => !failed.includes(i)).map((containerID) => ({ containerID, ifname: 'eth0' }));
+      const r = await runCniPlugin(PLUGIN, { CNI_COMMAND: 'GC' }, conf({ cniVersion: '1.1.0', 'cni.dev/valid-attachments': valid }));
+      expect(r.code).toBe(0);
+      ids.splice(0, ids.length, ...valid.map((v) => v.containerID));
+    }
     await Promise.all(
-      failed.map(async (i) => {
+      (gc ? [] : failed).map(async (i) => {
         if (i % 2 === 1) {
           expect((await call('DEL', ids[i] ?? '', i)).code).toBe(0);
           ids[i] = `${round}-${i}-new`;
@@ -137,12 +146,12 @@ describe('the agent killed in the middle of 20 concurrent ADDs', () => {
     const held = await allocatorIpam(new Allocator({ etcd, keys, cacheTtlMs: 0 })).nodeAllocations(NODE);
     // Exactly one address per live attachment: no leak, and none twice.
     expect(held.map((a) => a.containerID).sort()).toEqual([...ids].sort());
-    expect(new Set(held.map((a) => a.ip)).size).toBe(PODS);
+    expect(new Set(held.map((a) => a.ip)).size).toBe(ids.length);
     expect(await hostVeths()).toEqual(ids.map((id) => hostVethName(id, 'eth0')).sort());
-    process.stdout.write(`agent-crash ${fault}: ${failed.length} of ${PODS} ADDs failed with 11; all ${PODS} wired ${Math.round(recoveryMs)} ms after the first ADD\n`);
+    process.stdout.write(`agent-crash ${fault}${gc ? ' (runtime GC)' : ''}: ${failed.length} of ${PODS} ADDs failed with 11; all ${ids.length} live ones wired ${Math.round(recoveryMs)} ms after the first ADD\n`);
 
     // Tear everything down: nothing may remain.
-    for (const [i, id] of ids.entries()) expect((await call('DEL', id, i)).code).toBe(0);
+    for (const id of ids) expect((await call('DEL', id, 0)).code).toBe(0);
     expect(await allocatorIpam(new Allocator({ etcd, keys, cacheTtlMs: 0 })).nodeAllocations(NODE)).toEqual([]);
     expect(await hostVeths()).toEqual([]);
     await kill(again);
