@@ -110,7 +110,10 @@ async function startAgent(name: string, addr: string): Promise<NodeAgent> {
     log,
     netns: nsOf.get(name) as string,
     gobgpApiAddress: `unix://${join(sockDir, `${name}.sock`)}`,
-    speakerTuning: { restartGraceMs: 4000, resyncMs: 2000, initialBackoffMs: 100 },
+    // The stale hold must outlast a gobgpd restart on a loaded machine (5-8 s
+    // seen): at 4 s, b's route to a's block went for a second before its
+    // session was back. Production holds 30 s (DEFAULT_STALE_GRACE_MS).
+    speakerTuning: { restartGraceMs: 20000, resyncMs: 2000, initialBackoffMs: 100 },
   });
   agents.set(name, agent);
   await agent.start();
@@ -320,17 +323,39 @@ describe('terrace agent', () => {
     const agentB = agents.get(B) as NodeAgent;
     const oldPid = agentB.speaker.daemonPid as number;
     expect(oldPid).toBeGreaterThan(0);
+    // b's kernel keeps the route to a's block while its gobgpd is away:
+    // sampled from the kill until b's session is back.
+    const aRoute = `${blockOf.get(A)} via 198.18.0.11`;
+    expect(await ourRoutes(B)).toContain(aRoute);
+    let sampling = true;
+    let samples = 0;
+    const misses: string[] = [];
+    const sampler = (async () => {
+      while (sampling) {
+        samples++;
+        if (!(await ourRoutes(B)).includes(aRoute)) misses.push(new Date().toISOString());
+        await new Promise((res) => setTimeout(res, 50));
+      }
+    })();
+    const t0 = performance.now();
     process.kill(oldPid, 'SIGKILL');
     const newPid = await waitFor('gobgpd restarted', () => {
       const p = agentB.speaker.daemonPid;
       return p !== undefined && p !== oldPid ? p : undefined;
     }, 20000);
     expect(newPid).not.toBe(oldPid);
+    // A status published after the restart (an older one still shows the old session).
+    const restartedAt = Date.now();
     // The session comes back and b announces its block again (a keeps or relearns the route).
     await waitFor('b’s session to a re-established', async () => {
       const st = await status(B);
-      return st && st.peers.find((p) => p.address === '198.18.0.11')?.state === 'Established' && Date.parse(st.updatedAt) > Date.now() - 3000 ? st : undefined;
-    }, 30000);
+      return st && st.peers.find((p) => p.address === '198.18.0.11')?.state === 'Established' && Date.parse(st.updatedAt) > restartedAt ? st : undefined;
+    }, 30000).finally(() => {
+      sampling = false;
+    });
+    await sampler;
+    process.stdout.write(`gobgpd killed under the agent: restarted and session back in ${Math.round(performance.now() - t0)} ms; ${samples} kernel route samples, ${misses.length} missing\n`);
+    expect(misses).toEqual([]);
     await waitFor('a routes to b’s block', async () => (await ourRoutes(A)).includes(`${bb} via 198.18.0.12`), 20000);
     // b relearned a's block into its kernel.
     await waitFor('b routes to a’s block', async () => (await ourRoutes(B)).includes(`${blockOf.get(A)} via 198.18.0.11`), 20000);

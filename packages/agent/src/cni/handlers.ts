@@ -36,6 +36,7 @@ import type { CniIpam } from './ipam.js';
 import { KeyedLock } from './lock.js';
 import { heldBy, optional, refuseMac, requestedAddresses } from './request.js';
 import { PendingDels, type PendingDel } from './pending.js';
+import { FAULT_ENV, FaultInjector, parseFault } from './fault.js';
 
 export const DEFAULT_POD_MTU = 1500;
 /** How often recorded DELs are tried again while any are left. */
@@ -128,9 +129,13 @@ export class CniHandlers {
   private readonly pending = new Map<string, PendingDels>();
   private pendingTimer: NodeJS.Timeout | undefined;
   private draining: Promise<void> | undefined;
+  /** Test-only (fault.ts); undefined in production. */
+  private readonly fault: FaultInjector | undefined;
 
   constructor(private readonly o: CniHandlerOptions) {
     this.mtu = o.mtu ?? DEFAULT_POD_MTU;
+    const fault = parseFault(process.env[FAULT_ENV]);
+    this.fault = fault && new FaultInjector(fault);
     this.pendingIn(o.stateDir);
     for (const r of o.knownPodRoutes ?? []) {
       const dev = r.nextHops[0]?.dev;
@@ -234,6 +239,7 @@ export class CniHandlers {
             ...optional('pod', cniArg(env.args, 'K8S_POD_NAME')),
           },
         });
+        if (this.fault) await this.fault.reached('after-ipam', handle);
         const addresses: IPAddr[] = alloc.ips.map((x) => parseIP(x.ip));
         const mtu = conf.mtu ?? this.mtu;
         const routes = podHostRoutes(env.containerId, env.ifname, addresses);
@@ -246,6 +252,7 @@ export class CniHandlers {
           await this.o.ipam.release({ handle }).catch(() => undefined);
           throw e;
         }
+        if (this.fault) await this.fault.reached('after-wire', handle);
         this.podRoutes.set(wired.hostIfname, routes);
         await this.o.onPodRoutesAdded?.(routes);
         const result = buildAddResult({
