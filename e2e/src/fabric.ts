@@ -15,6 +15,7 @@
  * As in TerraceLab, every process runs in a lab namespace and is tracked by
  * PID, and `destroy()` (also on process exit) removes everything.
  */
+import { startOrTearDown } from './lab-start.js';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -117,20 +118,12 @@ export class FabricLab {
   static async start(opts: FabricOptions = {}): Promise<FabricLab> {
     const kit = await createLab({ tag: 'tf' });
     const tmp = mkdtempSync(join(tmpdir(), `terrace-fabric-${kit.prefix}`));
-    let lab: FabricLab | undefined;
-    try {
-      const mgmtNs = await kit.addBridge('mgmt');
-      lab = new FabricLab(kit, mgmtNs, tmp, opts, opts.log ?? (() => undefined));
-      await lab.build();
-      return lab;
-    } catch (e) {
-      if (lab) await lab.destroy();
-      else {
-        await kit.destroy();
-        rmSync(tmp, { recursive: true, force: true });
-      }
-      throw e;
-    }
+    return startOrTearDown(
+      kit,
+      tmp,
+      async () => new FabricLab(kit, await kit.addBridge('mgmt'), tmp, opts, opts.log ?? (() => undefined)),
+      (lab) => lab.build(),
+    );
   }
 
   /** The rack node n sits in. */

@@ -15,6 +15,7 @@
  * run on process exit, SIGINT and SIGTERM) stops every daemon, deletes every
  * namespace and removes the run's temporary directory.
  */
+import { startOrTearDown } from './lab-start.js';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -151,20 +152,12 @@ export class TerraceLab {
     const kit = await createLab({ tag: 'tl' });
     const tmp = mkdtempSync(join(tmpdir(), `terrace-lab-${kit.prefix}`));
     const log = opts.log ?? (() => undefined);
-    let lab: TerraceLab | undefined;
-    try {
-      const fabricNs = await kit.addBridge('fabric');
-      lab = new TerraceLab(kit, fabricNs, kit.nsName('tor'), tmp, log);
-      await lab.build(opts);
-      return lab;
-    } catch (e) {
-      if (lab) await lab.destroy();
-      else {
-        await kit.destroy();
-        rmSync(tmp, { recursive: true, force: true });
-      }
-      throw e;
-    }
+    return startOrTearDown(
+      kit,
+      tmp,
+      async () => new TerraceLab(kit, await kit.addBridge('fabric'), kit.nsName('tor'), tmp, log),
+      (lab) => lab.build(opts),
+    );
   }
 
   private async build(opts: LabOptions): Promise<void> {

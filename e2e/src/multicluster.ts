@@ -21,6 +21,7 @@
  * As in TerraceLab, every process runs in a lab namespace and is tracked by
  * PID; `destroy()` (also on process exit) removes everything.
  */
+import { startOrTearDown } from './lab-start.js';
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -154,26 +155,21 @@ export class MultiClusterLab {
     const kit = await createLab({ tag: 'tm' });
     const tmp = mkdtempSync(join(tmpdir(), `terrace-mc-${kit.prefix}`));
     const log = opts.log ?? (() => undefined);
-    let lab: MultiClusterLab | undefined;
-    try {
-      // The router's namespace holds the interconnect bridge.
-      const routerNs = await kit.addBridge('rtr');
-      await mustRunIn(routerNs, 'sysctl', ['-q', '-w', 'net.ipv4.ip_forward=1']);
-      await kit.addAddress(routerNs, 'br0', `${INTERCONNECT_ROUTER_IP}/${INTERCONNECT_PREFIX_LEN}`);
-      const fabrics = { a: await kit.addBridge('a-fab'), b: await kit.addBridge('b-fab') };
-      mkdirSync(join(tmp, 'cni-bin'));
-      symlinkSync(BIN.cni, join(tmp, 'cni-bin', 'terrace'));
-      lab = new MultiClusterLab(kit, routerNs, tmp, opts.sharedEtcd ?? false, opts.staleAfter ?? '10s', fabrics, log);
-      await lab.build(opts);
-      return lab;
-    } catch (e) {
-      if (lab) await lab.destroy();
-      else {
-        await kit.destroy();
-        rmSync(tmp, { recursive: true, force: true });
-      }
-      throw e;
-    }
+    return startOrTearDown(
+      kit,
+      tmp,
+      async () => {
+        // The router's namespace holds the interconnect bridge.
+        const routerNs = await kit.addBridge('rtr');
+        await mustRunIn(routerNs, 'sysctl', ['-q', '-w', 'net.ipv4.ip_forward=1']);
+        await kit.addAddress(routerNs, 'br0', `${INTERCONNECT_ROUTER_IP}/${INTERCONNECT_PREFIX_LEN}`);
+        const fabrics = { a: await kit.addBridge('a-fab'), b: await kit.addBridge('b-fab') };
+        mkdirSync(join(tmp, 'cni-bin'));
+        symlinkSync(BIN.cni, join(tmp, 'cni-bin', 'terrace'));
+        return new MultiClusterLab(kit, routerNs, tmp, opts.sharedEtcd ?? false, opts.staleAfter ?? '10s', fabrics, log);
+      },
+      (lab) => lab.build(opts),
+    );
   }
 
   private async build(opts: MultiClusterOptions): Promise<void> {
