@@ -19,6 +19,10 @@ packages=(
   nftables
   # The TLS tests make a CA and certificates per run (packages/testkit/src/pki.ts).
   openssl
+  # The controller's status page is tested in headless Chromium, driven by playwright-core.
+  chromium
+  # The clock-jump scenario moves one daemon's wall clock (libfaketime, LD_PRELOAD).
+  faketime
 )
 
 # What Debian's podman package sets up besides the program, which a test host
