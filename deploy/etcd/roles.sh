@@ -6,13 +6,17 @@
 # writes (docs/security.md explains each grant and where the model stops):
 #
 #   terrace-agent-<cluster>       reads the cluster; writes ipam/, nodes/,
-#                                 resources/nodes/ (it allocates, holds its
-#                                 lease-bound liveness key, publishes its
-#                                 status and registers its Node)
+#                                 resources/nodes/, query-answers/ (it
+#                                 allocates, holds its lease-bound liveness
+#                                 key, publishes its status, registers its
+#                                 Node and answers route queries)
 #   terrace-controller-<cluster>  reads the cluster; writes ipam/, controller/,
-#                                 multicluster/, resources/ippools/, guards/
-#                                 (garbage collection, election, status,
-#                                 remote views and fence, the default pool)
+#                                 multicluster/, resources/ippools/, guards/,
+#                                 queries/, query-answers/ (garbage collection,
+#                                 election, status, remote views and fence,
+#                                 the default pool, route queries: revoking
+#                                 a query's lease deletes the answers on it,
+#                                 which etcd allows only to a writer of them)
 #   terrace-admin-<cluster>       reads and writes the whole cluster prefix
 #                                 (terracectl: apply, delete, ipam release)
 #
@@ -63,6 +67,6 @@ component() {
 	etcdctl role get "$name"
 }
 
-component agent "$AGENT_PASSWORD" ipam/ nodes/ resources/nodes/
-component controller "$CONTROLLER_PASSWORD" ipam/ controller/ multicluster/ resources/ippools/ guards/
+component agent "$AGENT_PASSWORD" ipam/ nodes/ resources/nodes/ query-answers/
+component controller "$CONTROLLER_PASSWORD" ipam/ controller/ multicluster/ resources/ippools/ guards/ queries/ query-answers/
 component admin "$ADMIN_PASSWORD" ""

@@ -24,6 +24,7 @@ import { effectiveBackend, registerNode } from './registration.js';
 import { fileSecretResolver } from './secrets.js';
 import { buildNodeStatus } from './status.js';
 import { Md5Watch } from './md5.js';
+import { QueryResponder } from './query-answer.js';
 import { type ClosableClusterState, openClusterState } from './watch.js';
 
 /** How long the speaker must be quiet after reporting paths before stale routes go. */
@@ -70,6 +71,7 @@ export class NodeAgent {
   private publishing: Promise<void> | undefined;
   private node: TerraceNode | undefined;
   private cni: CniServer | undefined;
+  private queries: QueryResponder | undefined;
   private stopped = false;
 
   constructor(private readonly opts: NodeAgentOptions) {
@@ -183,6 +185,7 @@ export class NodeAgent {
     await this.nat.start();
     this.releaseStaleWhenSettled();
     if (config.cniSocket !== undefined && ipam) await this.startCni(config.cniSocket, ipam, podRoutes);
+    await this.startQueryResponder();
     await this.publishStatus();
     this.statusTimer = setInterval(() => void this.publishStatus(), config.statusIntervalMs);
     this.statusTimer.unref();
@@ -234,6 +237,26 @@ export class NodeAgent {
       ...podRoutesThrough(this.routes),
     });
     log.info('serving CNI', { socket: socketPath });
+  }
+
+  /** Answers route queries (datastore route-query.ts) from the speaker, the kernel and what we announce. */
+  private async startQueryResponder(): Promise<void> {
+    const { config, etcd, keys, log } = this.opts;
+    const reconciler = this.reconciler;
+    if (!reconciler) return;
+    this.queries = new QueryResponder({
+      etcd,
+      keys,
+      node: config.nodeName,
+      backend: this.speaker.backend,
+      log,
+      look: async () => ({
+        originated: reconciler.announcements().announcements.map((a) => a.prefix),
+        learned: this.speaker.learnedSnapshot(),
+        kernel: await this.routes.readAnyRoutes(),
+      }),
+    });
+    await this.queries.start();
   }
 
   /** STATUS: the speaker is ready when it answers a peer listing within a second. */
@@ -305,6 +328,7 @@ export class NodeAgent {
     this.stopped = true;
     if (this.statusTimer) clearInterval(this.statusTimer);
     await this.publishing;
+    await this.queries?.stop();
     await this.cni?.close();
     await this.reconciler?.stop();
     await this.nat?.stop();

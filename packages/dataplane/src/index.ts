@@ -9,3 +9,4 @@ export * from './links.js';
 export { LinkRelay, OpFrame, sharedLinkRelay, type FrameOutcome, type LinkRelayOptions, type StepFailure } from './linkrelay.js';
 export { checkPodNetns } from './podns.js';
 export * from './nat/index.js';
+export type { AnyRoute } from './routemsg.js';

@@ -26,7 +26,7 @@ import { fileURLToPath } from 'node:url';
 import { TerraceError } from '@terrace/api';
 import { deleteArgs, replaceArgs, type RouteCanon } from './canon.js';
 import { DEFAULT_IP_COMMAND } from './constants.js';
-import { applyLinks, decodeRoutes, dumpError, dumpInterrupted, encodeGetLinks, encodeGetRoutes, UnknownIfIndex, type IfNames } from './routemsg.js';
+import { applyLinks, decodeAnyRoutes, decodeRoutes, dumpError, dumpInterrupted, encodeGetLinks, encodeGetRoutes, UnknownIfIndex, type AnyRoute, type IfNames } from './routemsg.js';
 import {
   decodeAnswers,
   devicesOf,
@@ -402,6 +402,30 @@ export class RouteWriter {
       }
       if (attempt >= 3) throw new TerraceError('Unavailable', "reading the kernel's routes: three dumps in a row were interrupted by changes");
     }
+  }
+
+  /**
+   * Every route of every protocol in the kernel, both families, for a report
+   * of what this node forwards (route queries): one dump of the links and one
+   * of each family's routes. Undefined when the relay died first; throws a
+   * TerraceError (Unavailable) when the kernel refused.
+   */
+  async readAnyRoutes(): Promise<AnyRoute[] | undefined> {
+    if (this.closed) throw new TerraceError('Internal', 'route writer: used after close');
+    const link = this.link ?? this.start();
+    const asked = [encodeGetLinks, (w: MessageWriter) => encodeGetRoutes(w, 4, 0, 0), (w: MessageWriter) => encodeGetRoutes(w, 6, 0, 0)].map((enc) => {
+      const w = new MessageWriter(64);
+      enc(w, 0);
+      return this.send(link, w.bytes());
+    });
+    const answers = await Promise.all(asked);
+    if (answers.some((a) => a === undefined)) return undefined;
+    const [links, v4, v6] = answers as [Buffer, Buffer, Buffer];
+    const errno = dumpError(links) || dumpError(v4) || dumpError(v6);
+    if (errno !== 0) throw new TerraceError('Unavailable', `reading the kernel's routes: ${errnoText(errno)}`);
+    const names: IfNames = new Map();
+    applyLinks(links, names);
+    return [...decodeAnyRoutes(v4, names), ...decodeAnyRoutes(v6, names)];
   }
 
   /** Frames sent to the relay and not yet answered. */

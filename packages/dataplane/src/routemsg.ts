@@ -19,12 +19,13 @@ const r32 = (b: Buffer, at: number): number => (LE ? b.readUInt32LE(at) : b.read
 const ri32 = (b: Buffer, at: number): number => (LE ? b.readInt32LE(at) : b.readInt32BE(at));
 
 /**
- * Appends a dump request for the routes of our protocol of one family, every
- * table. The kernel filters the dump by rtm_protocol when the socket has
- * NETLINK_GET_STRICT_CHK set (the relay sets it); decodeRoutes filters again,
- * so a kernel that does not still gives the right answer, only slower.
+ * Appends a dump request for the routes of our protocol (or of `protocol`;
+ * 0: every protocol) of one family, every table. The kernel filters the dump
+ * by rtm_protocol when the socket has NETLINK_GET_STRICT_CHK set (the relay
+ * sets it); decodeRoutes filters again, so a kernel that does not still gives
+ * the right answer, only slower.
  */
-export function encodeGetRoutes(w: MessageWriter, family: IPFamily, seq: number): void {
+export function encodeGetRoutes(w: MessageWriter, family: IPFamily, seq: number, protocol: number = ROUTE_PROTOCOL): void {
   w.msgStart(RTM_GETROUTE, NLM_F_REQUEST | NLM_F_DUMP, seq);
   // struct rtmsg: all zero (every table) but family and protocol
   w.u8(family === 4 ? AF_INET : AF_INET6);
@@ -32,7 +33,7 @@ export function encodeGetRoutes(w: MessageWriter, family: IPFamily, seq: number)
   w.u8(0);
   w.u8(0);
   w.u8(0); // table: all
-  w.u8(ROUTE_PROTOCOL);
+  w.u8(protocol);
   w.u8(0);
   w.u8(0);
   w.u32(0);
@@ -280,6 +281,30 @@ export function decodeRoutes(b: Buffer, names: IfNames, oursOnly: boolean, out: 
         const route = decodeRoute(b, at, len, names, type === RTM_DELROUTE);
         if (route !== undefined) out.push({ op: type === RTM_NEWROUTE ? 'new' : 'del', ours, route });
       }
+    }
+    at += align4(len);
+  }
+  return out;
+}
+
+/** A route of any protocol, with the protocol number that installed it. */
+export interface AnyRoute {
+  readonly route: RouteCanon;
+  readonly protocol: number;
+}
+
+/**
+ * Every route in a dump's answers, whatever its protocol (for reports, not
+ * for route sync). Devices that went away meanwhile are left unnamed.
+ */
+export function decodeAnyRoutes(b: Buffer, names: IfNames): AnyRoute[] {
+  const out: AnyRoute[] = [];
+  for (let at = 0; at + NLMSG_HDRLEN <= b.length; ) {
+    const len = r32(b, at);
+    if (len < NLMSG_HDRLEN || at + len > b.length) throw new Error(`netlink: a message of ${len} bytes at ${at} overruns the ${b.length} received`);
+    if (r16(b, at + 4) === RTM_NEWROUTE && len >= NLMSG_HDRLEN + RTMSG_LEN) {
+      const route = decodeRoute(b, at, len, names, true);
+      if (route !== undefined) out.push({ route, protocol: b[at + NLMSG_HDRLEN + 5] as number });
     }
     at += align4(len);
   }

@@ -29,10 +29,11 @@
  * model kernel). This file is the runner around them: the relays and the
  * listener, batching, backoff, the resync timer, flush waiters, logging.
  */
+import { TerraceError } from '@terrace/api';
 import { canonOf, identityText, type RouteCanon } from './canon.js';
 import { DEFAULT_RESYNC_INTERVAL_MS } from './constants.js';
 import { RouteListener } from './listener.js';
-import { decodeRoutes, UnknownIfIndex, type IfNames } from './routemsg.js';
+import { decodeRoutes, UnknownIfIndex, type AnyRoute, type IfNames } from './routemsg.js';
 import { assume, planSize, planSlots, settle, splitPlan, type KernelEvent, type Plan, type Slot } from './plan.js';
 import { RouteWriter, type BatchOutcome, type RouteWriterOptions } from './relay.js';
 import { routeIdKey, type PrefixInput, type Route, type RouteId } from './route.js';
@@ -253,6 +254,16 @@ export class RouteSync {
     this.changed();
     await this.flush();
     return this.lastReport ?? { kernelRoutes: 0, replaced: 0, removed: 0, failed: 0, durationMs: 0 };
+  }
+
+  /**
+   * Every route in the node's kernel, of any protocol, for reports (route
+   * queries); read through the batch relay, whose dumps never wait for a batch.
+   */
+  async readAnyRoutes(): Promise<AnyRoute[]> {
+    const routes = await this.batch.readAnyRoutes();
+    if (routes === undefined) throw new TerraceError('Unavailable', "reading the kernel's routes: the netlink relay exited");
+    return routes;
   }
 
   /** Stops the timer, finishes the batch in flight and ends the relays. Routes stay. */

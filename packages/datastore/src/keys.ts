@@ -14,6 +14,8 @@
  *   /terrace/v1/<cluster>/controller/status                the acting controller's last report
  *   /terrace/v1/<cluster>/multicluster/remotes/<name>      the controller's cached view of a RemoteCluster
  *   /terrace/v1/<cluster>/multicluster/fence               pools held and ranges fenced from allocation
+ *   /terrace/v1/<cluster>/queries/<id>                     a route query (route-query.ts), bound to the asker's lease
+ *   /terrace/v1/<cluster>/query-answers/<id>/<node>        an agent's answer, bound to the lease the query names
  */
 import { type Cidr, type Kind, KIND_PLURAL, KINDS, dnsSubdomainProblem, formatCidr, parseCidr } from '@terrace/api';
 
@@ -132,5 +134,26 @@ export class Keys {
   }
   fence(): string {
     return `${this.prefix}multicluster/fence`;
+  }
+
+  // Route queries (asked by the controller and terracectl, answered by agents)
+  queryPrefix(): string {
+    return `${this.prefix}queries/`;
+  }
+  query(id: string): string {
+    return this.queryPrefix() + id;
+  }
+  queryAnswerPrefix(id?: string): string {
+    return `${this.prefix}query-answers/${id === undefined ? '' : `${id}/`}`;
+  }
+  queryAnswer(id: string, node: string): string {
+    return this.queryAnswerPrefix(id) + node;
+  }
+  /** The query id and answering node of an answer key, or undefined if it is not one. */
+  parseQueryAnswer(key: string): { id: string; node: string } | undefined {
+    const base = this.queryAnswerPrefix();
+    if (!key.startsWith(base)) return undefined;
+    const [id, node, ...rest] = key.slice(base.length).split('/');
+    return id && node && rest.length === 0 ? { id, node } : undefined;
   }
 }
