@@ -9,6 +9,7 @@ import type { CliContext } from './context.js';
 import { clusterCommand } from './commands/cluster.js';
 import { controllerCommand } from './commands/controller.js';
 import { deleteCommand } from './commands/delete.js';
+import { explainCommand } from './commands/explain.js';
 import { getCommand } from './commands/get.js';
 import { ipamCommand } from './commands/ipam.js';
 import { labelCommand } from './commands/label.js';
@@ -36,6 +37,7 @@ export function buildProgram(ctx: CliContext): Command {
   program.addCommand(nodeCommand(ctx));
   program.addCommand(controllerCommand(ctx));
   program.addCommand(clusterCommand(ctx));
+  program.addCommand(explainCommand(ctx));
   forEachCommand(program, (c) => c.exitOverride());
   return program;
 }

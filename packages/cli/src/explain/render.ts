@@ -1,0 +1,84 @@
+/**
+ * `explain ip` as printed: the address's IPAM record, then one row per node
+ * (its kernel route, the BGP paths it learned, its sessions towards the
+ * origin and the routers), then the verdict. Pure: facts and faults in,
+ * text out; golden-tested.
+ */
+import { formatTable } from '../output/table.js';
+import type { ExplainFacts, NodeFacts } from './facts.js';
+import { expectedPrefix, type Fault } from './faults.js';
+
+export const ROUTES_HEADER = ['NODE', 'STATE', 'KERNEL ROUTE', 'BGP PATHS', 'SESSIONS'];
+
+function holderText(f: ExplainFacts): string {
+  const h = f.holder;
+  if (!h) return f.block ? 'free' : 'free (no block holds it)';
+  const parts = [`handle ${h.handle}`];
+  if (h.pod) parts.push(`pod ${h.namespace ?? ''}/${h.pod}`);
+  if (h.containerID) parts.push(`container ${h.containerID.slice(0, 12)}`);
+  if (h.iface) parts.push(`interface ${h.iface}`);
+  parts.push(`on ${h.node}`);
+  return parts.join(', ');
+}
+
+/** A peer address as a name: a node, a ToR (its BGPPeer), or the address itself. */
+function namer(f: ExplainFacts): (addr: string) => string {
+  const names = new Map<string, string>(Object.entries(f.routers));
+  for (const n of f.nodes) for (const a of n.status?.addresses ?? []) names.set(a, n.name);
+  return (addr) => names.get(addr) ?? addr;
+}
+
+function kernelText(n: NodeFacts, name: (a: string) => string): string {
+  if (!n.answer) return '-';
+  if (n.answer.kernel.length === 0) return 'none';
+  return n.answer.kernel
+    .map((r) => {
+      const via = r.via.length > 0 ? ` via ${r.via.map((v) => `${v} (${name(v)})`).join(', ')}` : '';
+      const kind = r.type === 'unicast' ? '' : `${r.type} `;
+      return `${kind}${r.dst}${via}${r.dev && r.via.length === 0 ? ` dev ${r.dev}` : ''} proto ${r.protocol}`;
+    })
+    .join('; ');
+}
+
+function bgpText(n: NodeFacts, name: (a: string) => string): string {
+  if (!n.answer) return '-';
+  if (n.answer.originated) return 'originates it';
+  if (n.answer.bgp.length === 0) return 'none';
+  // Backends that do not say which session a path came over leave `peer` empty: the next hop names the origin.
+  return n.answer.bgp.map((p) => `${p.prefix} via ${p.nextHop} (${name(p.nextHop)})${p.peer ? ` from ${name(p.peer)}` : ''}${p.best ? ' best' : ''}`).join('; ');
+}
+
+function sessionsText(n: NodeFacts): string {
+  const s = n.status?.sessions ?? [];
+  if (s.length === 0) return n.status ? 'no peers' : 'no status';
+  return s.map((x) => `${x.peer} ${x.state}`).join(', ');
+}
+
+function stateText(n: NodeFacts): string {
+  if (!n.alive) return 'dead';
+  return n.answer ? 'alive' : `alive, ${n.answerError ?? 'no answer'}`;
+}
+
+export function renderExplain(f: ExplainFacts, faults: readonly Fault[]): string {
+  const name = namer(f);
+  const want = expectedPrefix(f);
+  const lines = [
+    `Address:   ${f.ip}`,
+    `Pool:      ${f.pool ? `${f.pool.name} (${f.pool.cidr})${f.pool.disabled ? ', disabled' : ''}` : 'none'}`,
+    `Block:     ${f.block ? `${f.block.cidr}, ${f.block.node ? `affine to ${f.block.node}` : 'no affinity'}` : 'none claimed'}`,
+    `Holder:    ${holderText(f)}`,
+  ];
+  if (want) {
+    const origin = f.nodes.find((n) => n.name === want.origin);
+    const adv = origin?.answer ? origin.answer.originated : origin?.status?.advertised.includes(want.prefix);
+    const state = adv === undefined ? 'unknown (no status, no answer)' : adv ? 'advertised' : 'NOT advertised';
+    lines.push(`Origin:    ${want.origin} should announce ${want.prefix}: ${state}`);
+  }
+  if (f.nodes.length > 0) {
+    const rows = f.nodes.map((n) => [n.name, stateText(n), kernelText(n, name), bgpText(n, name), sessionsText(n)]);
+    lines.push('', formatTable(ROUTES_HEADER, rows).trimEnd());
+  }
+  lines.push('', faults.length === 0 ? 'Verdict:   healthy' : `Verdict:   ${faults[0]?.message}`);
+  if (faults.length > 1) lines.push(`           (${faults.length - 1} more: -o yaml lists every fault)`);
+  return `${lines.join('\n')}\n`;
+}
