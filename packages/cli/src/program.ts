@@ -9,6 +9,7 @@ import type { CliContext } from './context.js';
 import { clusterCommand } from './commands/cluster.js';
 import { controllerCommand } from './commands/controller.js';
 import { deleteCommand } from './commands/delete.js';
+import { diagsCommand } from './commands/diags.js';
 import { explainCommand } from './commands/explain.js';
 import { getCommand } from './commands/get.js';
 import { ipamCommand } from './commands/ipam.js';
@@ -38,6 +39,7 @@ export function buildProgram(ctx: CliContext): Command {
   program.addCommand(controllerCommand(ctx));
   program.addCommand(clusterCommand(ctx));
   program.addCommand(explainCommand(ctx));
+  program.addCommand(diagsCommand(ctx));
   forEachCommand(program, (c) => c.exitOverride());
   return program;
 }

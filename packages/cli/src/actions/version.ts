@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import type { CliContext } from '../context.js';
 
-function clientVersion(): string {
+export function clientVersion(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version?: string };
   return pkg.version ?? 'unknown';
 }

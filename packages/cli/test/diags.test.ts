@@ -1,0 +1,67 @@
+// `terracectl diags`: the archive (read back by the system's tar) and the redaction rules.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from '@jest/globals';
+import { secretValues, tailFile } from '../src/diags/collect.js';
+import { REDACTED, redactValue, scrubText } from '../src/diags/redact.js';
+import { tarGz } from '../src/diags/tar.js';
+import { defaultDiagsFile } from '../src/commands/diags.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'diags-test-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('diags archive', () => {
+  it('is a tar.gz that tar lists and extracts byte for byte', () => {
+    const big = 'x'.repeat(1500) + '\n';
+    const file = join(dir, 'a.tar.gz');
+    writeFileSync(file, tarGz([{ name: 'index.json', content: '{}\n' }, { name: 'logs/node-1.log', content: big }, { name: 'empty.txt', content: '' }]));
+    expect(execFileSync('tar', ['-tzf', file], { encoding: 'utf8' }).trim().split('\n')).toEqual(['index.json', 'logs/node-1.log', 'empty.txt']);
+    const out = join(dir, 'x');
+    mkdirSync(out);
+    execFileSync('tar', ['-xzf', file, '-C', out]);
+    expect(readFileSync(join(out, 'logs/node-1.log'), 'utf8')).toBe(big);
+    expect(readFileSync(join(out, 'empty.txt'), 'utf8')).toBe('');
+  });
+
+  it('refuses a member name tar could not hold', () => {
+    expect(() => tarGz([{ name: 'n'.repeat(101), content: '' }])).toThrow(/longer than 100 bytes/);
+  });
+
+  it('is named after the time by default', () => {
+    expect(defaultDiagsFile(new Date('2026-12-07T20:14:03.120Z'))).toBe('terrace-diags-20261207T201403Z.tar.gz');
+  });
+});
+
+describe('diags redaction', () => {
+  it('replaces secret-named values and keeps references to secrets', () => {
+    const v = { spec: { password: { secretKeyRef: { name: 'bgp', key: 'tor' } }, etcd: { password: 'hunter22', token: 'abcd1234', endpoints: ['https://e:2379'] } } };
+    expect(redactValue(v)).toEqual({ spec: { password: { secretKeyRef: { name: 'bgp', key: 'tor' } }, etcd: { password: REDACTED, token: REDACTED, endpoints: ['https://e:2379'] } } });
+  });
+
+  it('scrubs known secret values anywhere and password pairs in log lines', () => {
+    const log = [
+      '{"level":"info","msg":"peer up","md5":"s3cr3t-md5"}',
+      'starting with --etcd-password hunter22 and password=letmein',
+      '{"password":"other1"}',
+      '{"password":{"secretKeyRef":{"name":"bgp"}}}',
+    ].join('\n');
+    const out = scrubText(log, ['s3cr3t-md5', 'abc']);
+    expect(out).not.toMatch(/s3cr3t-md5|hunter22|letmein|other1/);
+    expect(out).toContain('{"password":{"secretKeyRef":{"name":"bgp"}}}');
+    // Secrets shorter than 4 characters would blank ordinary words: not replaced.
+    expect(scrubText('abc', ['abc'])).toBe('abc');
+  });
+
+  it('learns the values of a node\'s secrets directory and keeps the end of a log', () => {
+    const secrets = join(dir, 'secrets');
+    mkdirSync(join(secrets, 'bgp'), { recursive: true });
+    writeFileSync(join(secrets, 'bgp', 'tor'), 'md5-value-1\n');
+    expect(secretValues(secrets)).toEqual(['md5-value-1']);
+    const log = join(dir, 'agent.log');
+    writeFileSync(log, 'first line\nsecond line\nthird line\n');
+    expect(tailFile(log, 16)).toBe('third line\n');
+    expect(tailFile(log)).toBe('first line\nsecond line\nthird line\n');
+  });
+});
