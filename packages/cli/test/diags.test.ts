@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from '@jest/globals';
-import { secretValues, tailFile } from '../src/diags/collect.js';
+import { knownSecrets, secretValues, tailFile } from '../src/diags/collect.js';
 import { REDACTED, redactValue, scrubText } from '../src/diags/redact.js';
 import { tarGz } from '../src/diags/tar.js';
 import { defaultDiagsFile } from '../src/commands/diags.js';
@@ -63,5 +63,11 @@ describe('diags redaction', () => {
     writeFileSync(log, 'first line\nsecond line\nthird line\n');
     expect(tailFile(log, 16)).toBe('third line\n');
     expect(tailFile(log)).toBe('first line\nsecond line\nthird line\n');
+  });
+
+  it('refuses, in one line, a secrets directory it cannot read', () => {
+    const base = { logs: [], journal: [], clientVersion: '0', progress: () => undefined };
+    expect(() => knownSecrets({ ...base, secretsDirs: [join(dir, 'missing')] })).toThrow(/^--secrets-dir \/.*\/missing: cannot read it \(ENOENT/);
+    expect(knownSecrets({ ...base, secretsDirs: [], etcdPassword: 'pw-1234' })).toEqual(['pw-1234']);
   });
 });

@@ -21,8 +21,8 @@ export function diagsCommand(ctx: CliContext): Command {
     .option('-f, --file <file>', 'where to write it (default terrace-diags-<time>.tar.gz)')
     .option('--log <[node=]file>', 'an agent log file to include (its last 2 MiB); repeatable', repeatable)
     .option('--journal <unit>', 'include the last lines of this systemd unit\'s journal on this host (e.g. terrace-agent); repeatable', repeatable)
-    .option('--secrets-dir <dir>', 'the node\'s secrets directory: its values are removed wherever they appear (the files are never included)')
-    .action(async (opts: { file?: string; log?: string[]; journal?: string[]; secretsDir?: string }) => {
+    .option('--secrets-dir <dir>', 'a secrets directory (an agent\'s or the controller\'s --secrets-dir): its values are removed wherever they appear, the files are never included; repeatable', repeatable)
+    .action(async (opts: { file?: string; log?: string[]; journal?: string[]; secretsDir?: string[] }) => {
       const [{ collectDiags }, { tarGz }, { resolveConnectionConfig }, { clientVersion }] = await Promise.all([
         import('../diags/collect.js'),
         import('../diags/tar.js'),
@@ -34,7 +34,7 @@ export function diagsCommand(ctx: CliContext): Command {
       const members = await collectDiags(await ctx.datastore(), {
         logs: opts.log ?? [],
         journal: opts.journal ?? [],
-        ...(opts.secretsDir ? { secretsDir: opts.secretsDir } : {}),
+        secretsDirs: opts.secretsDir ?? [],
         ...(cfg.password ? { etcdPassword: cfg.password } : {}),
         clientVersion: clientVersion(),
         progress: ctx.progress,

@@ -15,7 +15,7 @@ import { execFile } from 'node:child_process';
 import { openSync, readSync, fstatSync, closeSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
-import { KINDS } from '@terrace/api';
+import { KINDS, TerraceError } from '@terrace/api';
 import type { Datastore } from '../context.js';
 import { redactValue, scrubText } from './redact.js';
 import type { TarMember } from './tar.js';
@@ -30,8 +30,8 @@ export interface DiagsOptions {
   logs: string[];
   /** systemd units whose journal to include (on the host diags runs on). */
   journal: string[];
-  /** A node's --secrets-dir: its files' contents are scrubbed wherever they appear, never included. */
-  secretsDir?: string;
+  /** Agents' or the controller's --secrets-dir: their files' contents are scrubbed wherever they appear, never included. */
+  secretsDirs: string[];
   /** The etcd password in use (scrubbed too). */
   etcdPassword?: string;
   clientVersion: string;
@@ -100,8 +100,22 @@ async function journalMembers(units: readonly string[]): Promise<{ members: TarM
   return { members, errors };
 }
 
+/** The values to scrub, read first: an unreadable secrets directory stops diags before anything is written. */
+export function knownSecrets(opts: DiagsOptions): string[] {
+  const out = opts.etcdPassword ? [opts.etcdPassword] : [];
+  for (const d of opts.secretsDirs) {
+    try {
+      out.push(...secretValues(d));
+    } catch (e) {
+      throw new TerraceError('Invalid', `--secrets-dir ${d}: cannot read it (${(e as Error).message}); without its values diags could not remove them`);
+    }
+  }
+  return out;
+}
+
 /** Every member of the bundle, already redacted. */
 export async function collectDiags(ds: Datastore, opts: DiagsOptions): Promise<TarMember[]> {
+  const secrets = knownSecrets(opts);
   const { Allocator } = await import('@terrace/ipam');
   const alloc = new Allocator({ etcd: ds.etcd, keys: ds.keys, cacheTtlMs: 0 });
   const members: TarMember[] = [];
@@ -163,7 +177,6 @@ export async function collectDiags(ds: Datastore, opts: DiagsOptions): Promise<T
   errors.push(...logs.errors, ...journal.errors);
   opts.progress('collecting diagnostics', total, total);
 
-  const secrets = [...(opts.secretsDir ? secretValues(opts.secretsDir) : []), ...(opts.etcdPassword ? [opts.etcdPassword] : [])];
   const index = {
     cluster: ds.keys.cluster,
     collectedAt: new Date().toISOString(),

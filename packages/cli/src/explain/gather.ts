@@ -4,7 +4,7 @@
  * it), the pools, the node status records, and a route query answered by
  * every live agent. Bad input (not an address) fails before etcd is asked.
  */
-import { TerraceError, cidrContainsIP, formatIP, parseCidr, tryParseIP, type NodeStatus, type PeerStatusRecord } from '@terrace/api';
+import { TerraceError, cidrContainsIP, formatIP, parseCidr, parseHostPort, tryParseIP, type IPAddr, type NodeStatus, type PeerStatusRecord } from '@terrace/api';
 import { askAgents, type AskResult } from '@terrace/datastore';
 import { allocationAt, affinityNode, findIssues, readSnapshot } from '@terrace/ipam';
 import type { Datastore } from '../context.js';
@@ -13,11 +13,15 @@ import type { ExplainFacts, NodeFacts, SessionFacts } from './facts.js';
 /** How long live agents get to answer (they answer within about a second). */
 export const EXPLAIN_QUERY_TIMEOUT_MS = 3000;
 
-/** `not-an-ip` → a one-line Invalid error; otherwise the canonical text of the address. */
-export function parseExplainAddress(text: string): string {
+function parseAddress(text: string): IPAddr {
   const ip = tryParseIP(text);
   if (!ip) throw new TerraceError('Invalid', `explain ip: ${JSON.stringify(text)} is not an IPv4 or IPv6 address`);
-  return formatIP(ip);
+  return ip;
+}
+
+/** `not-an-ip` → a one-line Invalid error; otherwise the canonical text of the address. */
+export function parseExplainAddress(text: string): string {
+  return formatIP(parseAddress(text));
 }
 
 /** Who a session's peer is, as an operator names it: the node, or the router and its BGPPeer. */
@@ -55,8 +59,7 @@ function answerError(node: string, agentError: string | undefined, asked: AskRes
 }
 
 export async function gatherFacts(ds: Datastore, ip: string, askedBy: string): Promise<ExplainFacts> {
-  const addr = tryParseIP(ip);
-  if (!addr) throw new TerraceError('Invalid', `explain ip: ${JSON.stringify(ip)} is not an IPv4 or IPv6 address`);
+  const addr = parseAddress(ip);
   const [pools, snap, statuses, peers] = await Promise.all([
     ds.store.list('IPPool'),
     readSnapshot(ds.etcd, ds.keys),
@@ -67,7 +70,10 @@ export async function gatherFacts(ds: Datastore, ip: string, askedBy: string): P
   const blk = snap.blocks.find((b) => cidrContainsIP(parseCidr(b.rec.cidr), addr));
   const facts: ExplainFacts = { ip, issues: [], nodes: [], routers: {} };
   if (pool) facts.pool = { name: pool.metadata.name, cidr: pool.spec.cidr, disabled: pool.spec.disabled === true };
-  for (const p of peers.items) if (p.spec.peerIP) facts.routers[p.spec.peerIP.replace(/:\d+$/, '')] = `ToR bgppeer/${p.metadata.name}`;
+  for (const p of peers.items) {
+    const at = p.spec.peerIP ? parseHostPort(p.spec.peerIP) : undefined;
+    if (at) facts.routers[formatIP(at.ip)] = `ToR bgppeer/${p.metadata.name}`;
+  }
 
   if (blk) {
     const block = parseCidr(blk.rec.cidr);
