@@ -45,7 +45,8 @@ describe('terracectl explain ip', () => {
     const a = await lab.addPod('node-1', 'a');
     const c = await lab.addPod('node-3', 'c');
     await lab.waitPing(c.ns, a.ip, 20000);
-    const r = await explainUntil(a.ip, 'explain calls the pod healthy', (x) => x.code === 0);
+    // Its status record (published every 2 s) lists a new block a little after its agent announces it.
+    const r = await explainUntil(a.ip, 'explain calls the pod healthy and its block advertised', (x) => x.code === 0 && /^Origin: .*: advertised$/m.test(x.stdout));
     expect(r.stdout).toContain(`Holder:    handle `);
     expect(r.stdout).toContain(`pod default/a, container ${a.containerId.slice(0, 12)}`);
     expect(r.stdout).toMatch(/Origin: +node-1 should announce 198\.19\.\d+\.\d+\/26: advertised/);

@@ -142,6 +142,14 @@ describe('explain ip: input and names', () => {
 });
 
 describe('explain ip: output', () => {
+  it('says when the origin\'s agent and its status record disagree', () => {
+    const f = healthy();
+    f.nodes[0]!.status!.advertised = [];
+    expect(renderExplain(f, [])).toContain(`Origin:    node-1 should announce ${BLOCK}: its agent announces it now; its status record does not list it\n`);
+    f.nodes[0]!.answer!.originated = false;
+    expect(renderExplain(f, [])).toContain(`Origin:    node-1 should announce ${BLOCK}: NOT advertised\n`);
+  });
+
   it('prints the record, a row per node and the verdict', () => {
     const f = healthy();
     f.nodes[1] = node('node-2', { kernel: 'none', session: 'Active', bgp: false });

@@ -54,6 +54,17 @@ function sessionsText(n: NodeFacts): string {
   return s.map((x) => `${x.peer} ${x.state}`).join(', ');
 }
 
+/** What the origin's agent says now and what its status record (published every few seconds) lists; both when they differ. */
+function originState(origin: NodeFacts | undefined, prefix: string): string {
+  const now = origin?.answer?.originated;
+  const listed = origin?.status?.advertised.includes(prefix);
+  if (now === undefined && listed === undefined) return 'unknown (no status, no answer)';
+  if (now !== undefined && listed !== undefined && now !== listed) {
+    return `its agent ${now ? 'announces' : 'does NOT announce'} it now; its status record ${listed ? 'lists' : 'does not list'} it`;
+  }
+  return (now ?? listed) ? 'advertised' : 'NOT advertised';
+}
+
 function stateText(n: NodeFacts): string {
   if (!n.alive) return 'dead';
   return n.answer ? 'alive' : `alive, ${n.answerError ?? 'no answer'}`;
@@ -70,9 +81,7 @@ export function renderExplain(f: ExplainFacts, faults: readonly Fault[]): string
   ];
   if (want) {
     const origin = f.nodes.find((n) => n.name === want.origin);
-    const adv = origin?.answer ? origin.answer.originated : origin?.status?.advertised.includes(want.prefix);
-    const state = adv === undefined ? 'unknown (no status, no answer)' : adv ? 'advertised' : 'NOT advertised';
-    lines.push(`Origin:    ${want.origin} should announce ${want.prefix}: ${state}`);
+    lines.push(`Origin:    ${want.origin} should announce ${want.prefix}: ${originState(origin, want.prefix)}`);
   }
   if (f.nodes.length > 0) {
     const rows = f.nodes.map((n) => [n.name, stateText(n), kernelText(n, name), bgpText(n, name), sessionsText(n)]);
