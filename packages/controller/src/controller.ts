@@ -72,6 +72,8 @@ export class Controller extends EventEmitter<ControllerEvents> {
   readonly remotes: RemoteClusters;
   /** Recent events for the status page (recorded while leading). */
   readonly events: EventLog;
+  /** Nodes whose loss this leadership recorded: only those get a "node back" event (not a node still joining). */
+  private lostRecorded = new Set<string>();
   private state: GcState = emptyGcState();
   private leaderSince = 0;
   private passes = 0;
@@ -171,6 +173,7 @@ export class Controller extends EventEmitter<ControllerEvents> {
       this.state = nodeWentAway(this.state, node, Date.now());
       if (this.state !== before) {
         this.opts.log.info('node liveness key gone; grace period starts', { node, graceMs: this.opts.nodeGraceMs });
+        this.lostRecorded.add(node);
         this.events.record('node lost', node, `${node} lost (liveness key gone); addresses freed after ${formatDuration(this.opts.nodeGraceMs)} unless it returns`);
       }
       this.scheduleDeadline(this.opts.nodeGraceMs);
@@ -179,7 +182,7 @@ export class Controller extends EventEmitter<ControllerEvents> {
       this.state = nodeCameBack(this.state, node);
       if (this.state !== before) {
         this.opts.log.info('node is back within its grace period; nothing will be released', { node });
-        this.events.record('node back', node, `${node} back within its grace period; nothing released`);
+        if (this.lostRecorded.delete(node)) this.events.record('node back', node, `${node} back within its grace period; nothing released`);
       }
     }
   }
@@ -187,6 +190,7 @@ export class Controller extends EventEmitter<ControllerEvents> {
   private onElected(): void {
     if (this.stopped) return;
     this.state = emptyGcState();
+    this.lostRecorded.clear();
     this.leaderSince = Date.now();
     this.passes = 0;
     this.totals = { nodesReleased: 0, blocksReleased: 0, addressesFreed: 0, poolsCreated: 0 };
@@ -289,7 +293,8 @@ export class Controller extends EventEmitter<ControllerEvents> {
             this.totals.addressesFreed += out.addresses;
             this.totals.blocksReleased += out.deletedBlocks.length;
             if (view) Object.assign(view, { addresses: 0, blocks: out.unaffinedBlocks.length });
-            this.events.record('addresses freed', node, `${node}: ${out.addresses} address${out.addresses === 1 ? '' : 'es'} freed after its grace period`);
+            this.lostRecorded.delete(node);
+            if (out.addresses > 0) this.events.record('addresses freed', node, `${node}: ${out.addresses} address${out.addresses === 1 ? '' : 'es'} freed after its grace period`);
             if (out.deletedBlocks.length > 0) this.events.record('blocks released', node, `${node}: ${out.deletedBlocks.join(', ')} released`);
           } else if (view && out.reason === 'alive again') {
             view.state = 'alive';
