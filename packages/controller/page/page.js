@@ -35,6 +35,10 @@ function bar(used, size) {
   return h('span', { class: 'bar', title: `${pct.toFixed(pct < 1 && pct > 0 ? 2 : 0)}%` }, fillEl);
 }
 
+function plural(n, one, many) {
+  return `${n} ${n === 1 ? one : many}`;
+}
+
 function badge(text, cls) {
   return h('span', { class: `badge ${cls || text}` }, text);
 }
@@ -57,7 +61,7 @@ function renderHeader(st) {
   el.append(
     `leader ${c.leader} since ${ago(c.leaderSince)} · last pass ${ago(c.lastPass)} `,
     c.stale ? badge('stale') : '',
-    ` · grace ${c.graceSeconds}s · freed ${t.addressesFreed} addresses, ${t.blocksReleased} blocks, ${t.nodesReleased} nodes`,
+    ` · grace ${c.graceSeconds}s · freed ${plural(t.addressesFreed, 'address', 'addresses')}, ${plural(t.blocksReleased, 'block', 'blocks')}, ${plural(t.nodesReleased, 'node', 'nodes')}`,
   );
 }
 
@@ -143,7 +147,7 @@ function renderEvents(st) {
   );
 }
 
-const BOX_W = 128;
+const BOX_W = 168;
 const BOX_H = 38;
 const ROW_GAP = 110;
 
@@ -178,7 +182,13 @@ function renderGraph(st) {
       d = `M ${a.x} ${y} Q ${(a.x + b.x) / 2} ${y + depth} ${b.x} ${y}`;
     } else {
       const [top, low] = a.y < b.y ? [a, b] : [b, a];
-      d = `M ${top.x} ${top.y + BOX_H} L ${low.x} ${low.y}`;
+      if (low.y - top.y > ROW_GAP) {
+        // Skips a row: bow sideways so it does not run under the boxes between.
+        const bow = top.x === low.x ? BOX_W : 0.25 * (low.x - top.x);
+        d = `M ${top.x} ${top.y + BOX_H} Q ${(top.x + low.x) / 2 + bow} ${(top.y + BOX_H + low.y) / 2} ${low.x} ${low.y}`;
+      } else {
+        d = `M ${top.x} ${top.y + BOX_H} L ${low.x} ${low.y}`;
+      }
     }
     const label = (id) => (st.vertices.find((v) => v.id === id) || { label: id }).label;
     const detail = e.ends
@@ -197,7 +207,7 @@ function renderGraph(st) {
         s('title', {}, `${v.label} (${v.kind})\n${v.detail}`),
         s('rect', { width: BOX_W, height: BOX_H, rx: 6 }),
         s('text', { x: BOX_W / 2, y: 16 }, v.label),
-        s('text', { x: BOX_W / 2, y: 30, class: 'detail' }, v.detail.length > 26 ? `${v.detail.slice(0, 25)}…` : v.detail),
+        s('text', { x: BOX_W / 2, y: 30, class: 'detail' }, v.detail.length > 34 ? `${v.detail.slice(0, 33)}…` : v.detail),
       );
     });
   svg.setAttribute('viewBox', `0 0 ${width} ${Math.ceil(bottom + 10)}`);
