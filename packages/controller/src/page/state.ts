@@ -244,12 +244,20 @@ function nodesOf(input: PageInput, now: number): PageNode[] {
   const resource = new Map(input.nodes.map((n) => [n.metadata.name, n]));
   const status = new Map(input.statuses.map((s) => [s.node, s]));
   const ctl = new Map((input.controller?.nodes ?? []).map((n) => [n.node, n]));
+  // Grouped once: a large cluster has thousands of blocks, and the page is rebuilt on every change.
+  const affine = new Map<string, BlockRecord[]>();
+  for (const b of input.blocks) {
+    const n = affinityNode(b.affinity);
+    if (n === undefined) continue;
+    const list = affine.get(n);
+    if (list) list.push(b);
+    else affine.set(n, [b]);
+  }
   return [...names].sort().map((name): PageNode => {
     const r = resource.get(name);
     const s = status.get(name);
     const c = ctl.get(name);
-    const blocks = input.blocks
-      .filter((b) => affinityNode(b.affinity) === name)
+    const blocks = (affine.get(name) ?? [])
       .map((b) => blockView(b, name))
       .sort((x, y) => x.cidr.localeCompare(y.cidr));
     const updated = s ? Date.parse(s.updatedAt) : NaN;
