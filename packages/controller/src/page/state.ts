@@ -29,6 +29,9 @@ import {
   tryParseCidr,
 } from '@terrace/api';
 import { type BlockRecord, affinityNode } from '@terrace/ipam';
+import type { PageBlock, PageController, PageNode, PagePool, PageRemote, PageSession, PageState, PageVertex } from './types.js';
+
+export type * from './types.js';
 
 export interface PageInput {
   cluster: string;
@@ -49,123 +52,6 @@ export interface PageInput {
   events: readonly ControllerEvent[];
   remoteStates: readonly RemoteClusterState[];
   fence: ClusterFence | undefined;
-}
-
-export interface PageBlock {
-  cidr: string;
-  used: number;
-  size: number;
-  /** Addresses of this block held by pods on other nodes. */
-  borrowed: number;
-}
-
-export interface PageNode {
-  name: string;
-  /** The liveness key exists (the agent holds its lease). */
-  alive: boolean;
-  /** What the controller last reported: alive, grace or released. */
-  controllerState?: string;
-  graceRemainingSeconds?: number;
-  backend?: string;
-  asNumber?: number;
-  addresses: string[];
-  reflector: boolean;
-  /** The agent's status record is missing or older than NODE_STATUS_STALE_MS. */
-  statusStale: boolean;
-  statusUpdatedAt?: string;
-  prefixes?: { received: number; advertised: number; installed: number };
-  blocks: PageBlock[];
-  used: number;
-  size: number;
-}
-
-export type VertexKind = 'node' | 'reflector' | 'external' | 'remote';
-
-export interface PageVertex {
-  id: string;
-  kind: VertexKind;
-  label: string;
-  /** A second line: address, AS. */
-  detail: string;
-  /** Nodes only: false when the liveness key is gone. */
-  alive?: boolean;
-}
-
-export interface PageSessionEnd {
-  /** The node that reported this end. */
-  from: string;
-  state: PeerState;
-  type: string;
-  since?: string;
-  info: string;
-  received: number;
-  advertised: number;
-  bfd?: string;
-}
-
-export interface PageSession {
-  id: string;
-  a: string;
-  b: string;
-  /** Established only when every reporting end says so; otherwise the least advanced end's state. */
-  state: PeerState;
-  ends: PageSessionEnd[];
-}
-
-export interface PagePool {
-  name: string;
-  cidr: string;
-  blockSize: number;
-  disabled: boolean;
-  natOutgoing: boolean;
-  blocks: number;
-  used: number;
-  size: number;
-  /** Why the pool is held (multi-cluster fence), when it is. */
-  held?: string;
-}
-
-export interface PageRemote {
-  name: string;
-  clusterName: string;
-  connection: string;
-  stale: boolean;
-  error?: string;
-  lastSynced?: string;
-  pools: { name: string; cidr: string; disabled: boolean }[];
-  blocks: number;
-  nodes: number;
-  asNumber: number;
-  gateways: { name: string; addresses: string[] }[];
-  overlaps: { pool: string; cidr: string; remotePool: string; remoteCidr: string; fenced: string; since: string }[];
-}
-
-export interface PageController {
-  leader: string;
-  leaderSince: string;
-  lastPass: string;
-  /** The report is older than two pass intervals. */
-  stale: boolean;
-  passes: number;
-  graceSeconds: number;
-  intervalSeconds: number;
-  totals: ControllerStatus['totals'];
-  errors: { time: string; message: string }[];
-}
-
-export interface PageState {
-  cluster: string;
-  generatedAt: string;
-  servedBy: string;
-  leading: boolean;
-  controller?: PageController;
-  nodes: PageNode[];
-  vertices: PageVertex[];
-  sessions: PageSession[];
-  pools: PagePool[];
-  remotes: PageRemote[];
-  /** Newest first. */
-  events: ControllerEvent[];
 }
 
 const STATE_ORDER: readonly PeerState[] = ['Unknown', 'Idle', 'Connect', 'Active', 'OpenSent', 'OpenConfirm', 'Established'];
