@@ -16,3 +16,4 @@ export * from './multicluster-plan.js';
 export * from './multicluster-cluster.js';
 export * from './multicluster.js';
 export * from './race-apply.js';
+export * from './browser.js';

@@ -24,6 +24,7 @@ import { addPodThroughCni, callCni, CniFailure, cniStateDir, resultIPv4, type Cn
 import { LabEtcdCluster } from './etcd-cluster.js';
 import { addInternet } from './internet.js';
 import { labManifests, reflectorManifests, type PoolDef } from './manifests.js';
+import { STATUS_PORT } from './plan.js';
 import { CLUSTER, ETCD_IP, POOL_A, ETCD_URL, FABRIC_PREFIX_LEN, GOBGP_API, LAB_BFD, NODE_ASN, TOR_ASN, TOR_IP, nodeIp } from './plan.js';
 import { killBirdsOn, pingOnce, speakerEstablished, pingsDuring, spawnGobgpd, startBirdSidecar, startLabEtcd, waitForPing, writeInitialBirdConf, type PingRun } from './hosts.js';
 import { BIN, cleanEnv, mustRunIn, runIn, waitUntil, type RunResult } from './proc.js';
@@ -242,7 +243,9 @@ export class TerraceLab {
     this.controller = this.kit.startDaemon(this.fabricNs, {
       name: 'terrace-controller',
       command: process.execPath,
-      args: [BIN.controller, '--etcd-endpoints', this.etcdEndpoints, '--cluster', CLUSTER, '--node-grace', grace, '--interval', '1s', '--identity', 'lab-controller', '--log-format', 'json'],
+      args: [BIN.controller, '--etcd-endpoints', this.etcdEndpoints, '--cluster', CLUSTER, '--node-grace', grace, '--interval', '1s', '--identity', 'lab-controller', '--log-format', 'json',
+        // The status page, reached from the fabric namespace (STATUS_URL).
+        '--status-listen', `${ETCD_IP}:${STATUS_PORT}`],
       env: cleanEnv(),
       keepOutput: 200000,
     });

@@ -13,6 +13,9 @@ export const TOR_IP = '198.18.0.1';
 /** etcd and the controller, on the fabric bridge itself. */
 export const ETCD_IP = '198.18.0.2';
 export const ETCD_URL = `http://${ETCD_IP}:2379`;
+/** The controller's status page (--status-listen), beside etcd on the fabric. */
+export const STATUS_PORT = 9095;
+export const STATUS_URL = `http://${ETCD_IP}:${STATUS_PORT}/`;
 /** Node n (1-based) is 198.18.0.(10+n). */
 export const FIRST_NODE_HOST = 11;
 export const MAX_NODES = 40;

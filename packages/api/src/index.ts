@@ -6,6 +6,7 @@ export * from './resources/types.js';
 export * from './resources/rules.js';
 export * from './status.js';
 export * from './multicluster.js';
+export * from './events.js';
 export * from './multicluster-guard.js';
 export * from './resources/selector.js';
 export * from './resources/asn.js';

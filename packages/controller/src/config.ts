@@ -8,6 +8,7 @@ import { Command, Option } from 'commander';
 import { type IPPool, API_VERSION, invalidField, parseDuration, validateResource } from '@terrace/api';
 import { type ConnectionFlags, withConnectionOptions } from '@terrace/datastore';
 import { LOG_LEVELS, type LogFormat } from '@terrace/log';
+import { parseListen } from './page/listen.js';
 
 export interface ControllerConfig {
   connection: ConnectionFlags;
@@ -22,6 +23,8 @@ export interface ControllerConfig {
   identity: string;
   /** Remote-cluster credentials: `<dir>/<secret name>/<key>` (RemoteCluster spec.etcd.*SecretRef). */
   secretsDir?: string;
+  /** The status page's address (`--status-listen`); absent: no page. */
+  statusListen?: { host: string; port: number };
   logFormat: LogFormat;
   logLevel: string;
 }
@@ -57,6 +60,7 @@ export function controllerCommand(): Command {
     .option('--lease-ttl <duration>', 'election lease TTL (whole seconds): how long a crashed leader delays its successor', DEFAULT_LEASE_TTL)
     .option('--default-pool <cidr>', 'create this pool (default-ipv4-ippool / default-ipv6-ippool) when no pool exists; repeatable', repeat)
     .option('--secrets-dir <dir>', 'remote cluster etcd credentials: <dir>/<secret name>/<key>')
+    .option('--status-listen <host:port>', 'serve the read-only status page here, e.g. 127.0.0.1:9095 (default: off)')
     .option('--identity <name>', 'this controller\'s name in the election and the status (default: <hostname>-<pid>)')
     .addOption(new Option('--log-format <format>', 'json or text (default: text on a terminal, json otherwise)').choices(['json', 'text']))
     .addOption(new Option('--log-level <level>', 'how much to log').choices(LOG_LEVELS).default('info'))
@@ -70,6 +74,7 @@ interface RawOpts extends ConnectionFlags {
   defaultPool?: string[];
   identity?: string;
   secretsDir?: string;
+  statusListen?: string;
   logFormat?: LogFormat;
   logLevel: string;
 }
@@ -114,6 +119,7 @@ export function parseControllerArgs(
     defaultPools,
     identity,
     ...(o.secretsDir !== undefined ? { secretsDir: o.secretsDir } : {}),
+    ...(o.statusListen ? { statusListen: parseListen(o.statusListen) } : {}),
     logFormat: o.logFormat ?? (opts.isTTY ? 'text' : 'json'),
     logLevel: o.logLevel,
   };

@@ -20,6 +20,8 @@ import { ensureDefaultPools } from './pools.js';
 import { STATUS_ERRORS, buildStatus, writeStatus } from './status.js';
 import { readWorld } from './world.js';
 import { RemoteClusters, type RemoteClustersOptions } from './remote/manager.js';
+import { EventLog } from './events.js';
+import { formatDuration } from '@terrace/api';
 
 export interface ControllerOptions {
   etcd: Etcd3;
@@ -68,6 +70,10 @@ export class Controller extends EventEmitter<ControllerEvents> {
   private readonly alive: WatchCache<string>;
   /** Remote syncs, state docs and the fence: they run beside the passes, never inside them. */
   readonly remotes: RemoteClusters;
+  /** Recent events for the status page (recorded while leading). */
+  readonly events: EventLog;
+  /** Nodes whose loss this leadership recorded: only those get a "node back" event (not a node still joining). */
+  private lostRecorded = new Set<string>();
   private state: GcState = emptyGcState();
   private leaderSince = 0;
   private passes = 0;
@@ -91,8 +97,10 @@ export class Controller extends EventEmitter<ControllerEvents> {
       log: opts.log,
       ...(opts.electionRetryMs !== undefined ? { retryMs: opts.electionRetryMs } : {}),
     });
+    this.events = new EventLog({ etcd: opts.etcd, keys: opts.keys, log: opts.log, fence: () => (this.isLeader() ? this.election.fence() : undefined) });
     this.remotes = new RemoteClusters({
       secretsDir: undefined,
+      onEvent: (kind, subject, message) => this.events.record(kind, subject, message),
       ...opts.remote,
       etcd: opts.etcd,
       keys: opts.keys,
@@ -131,6 +139,7 @@ export class Controller extends EventEmitter<ControllerEvents> {
     this.stopped = true;
     this.clearTimers();
     await this.remotes.stop();
+    await this.events.settled();
     await this.election.stop(opts);
     await this.alive.close();
     await this.queue;
@@ -162,18 +171,26 @@ export class Controller extends EventEmitter<ControllerEvents> {
     if (c.type === 'deleted') {
       const before = this.state;
       this.state = nodeWentAway(this.state, node, Date.now());
-      if (this.state !== before) this.opts.log.info('node liveness key gone; grace period starts', { node, graceMs: this.opts.nodeGraceMs });
+      if (this.state !== before) {
+        this.opts.log.info('node liveness key gone; grace period starts', { node, graceMs: this.opts.nodeGraceMs });
+        this.lostRecorded.add(node);
+        this.events.record('node lost', node, `${node} lost (liveness key gone); addresses freed after ${formatDuration(this.opts.nodeGraceMs)} unless it returns`);
+      }
       this.scheduleDeadline(this.opts.nodeGraceMs);
     } else if (c.type === 'added') {
       const before = this.state;
       this.state = nodeCameBack(this.state, node);
-      if (this.state !== before) this.opts.log.info('node is back within its grace period; nothing will be released', { node });
+      if (this.state !== before) {
+        this.opts.log.info('node is back within its grace period; nothing will be released', { node });
+        if (this.lostRecorded.delete(node)) this.events.record('node back', node, `${node} back within its grace period; nothing released`);
+      }
     }
   }
 
   private onElected(): void {
     if (this.stopped) return;
     this.state = emptyGcState();
+    this.lostRecorded.clear();
     this.leaderSince = Date.now();
     this.passes = 0;
     this.totals = { nodesReleased: 0, blocksReleased: 0, addressesFreed: 0, poolsCreated: 0 };
@@ -276,6 +293,9 @@ export class Controller extends EventEmitter<ControllerEvents> {
             this.totals.addressesFreed += out.addresses;
             this.totals.blocksReleased += out.deletedBlocks.length;
             if (view) Object.assign(view, { addresses: 0, blocks: out.unaffinedBlocks.length });
+            this.lostRecorded.delete(node);
+            if (out.addresses > 0) this.events.record('addresses freed', node, `${node}: ${out.addresses} address${out.addresses === 1 ? '' : 'es'} freed after its grace period`);
+            if (out.deletedBlocks.length > 0) this.events.record('blocks released', node, `${node}: ${out.deletedBlocks.join(', ')} released`);
           } else if (view && out.reason === 'alive again') {
             view.state = 'alive';
             delete view.goneSince;
@@ -290,6 +310,7 @@ export class Controller extends EventEmitter<ControllerEvents> {
           const freed = await releaseNodeEmptyBlocks(ctx, node, blocks);
           result.emptyBlocksReleased.push(...freed);
           this.totals.blocksReleased += freed.length;
+          if (freed.length > 0) this.events.record('blocks released', node, `${node}: empty ${freed.join(', ')} given back`);
           const view = views.find((v) => v.node === node);
           if (view) view.blocks -= freed.length;
         } catch (e) {

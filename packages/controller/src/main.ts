@@ -8,6 +8,7 @@ import { EtcdResourceStore, Keys, connect, resolveConnectionConfig } from '@terr
 import { CommanderError } from 'commander';
 import { type ControllerConfig, parseControllerArgs } from './config.js';
 import { Controller } from './controller.js';
+import { withStatusPage } from './page/service.js';
 import { formatDuration } from '@terrace/api';
 import { createLogger, reportBadInvocation, runMain, serveUntilSignal } from '@terrace/log';
 
@@ -48,7 +49,10 @@ async function main(): Promise<number> {
     defaultPools: config.defaultPools,
     remote: { secretsDir: config.secretsDir },
   });
-  return serveUntilSignal(controller, {
+  const service = config.statusListen
+    ? withStatusPage(controller, { etcd, keys, log, listen: config.statusListen, servedBy: config.identity, leading: () => controller.isLeader() })
+    : controller;
+  return serveUntilSignal(service, {
     log,
     running: () =>
       log.info('controller running', {

@@ -25,6 +25,15 @@ describe('parseControllerArgs', () => {
     expect(parseControllerArgs([]).secretsDir).toBeUndefined();
   });
 
+  test('--status-listen: off by default; HOST:PORT or [V6]:PORT; anything else named with an example', () => {
+    expect(parseControllerArgs([]).statusListen).toBeUndefined();
+    expect(parseControllerArgs(['--status-listen', '127.0.0.1:9095']).statusListen).toEqual({ host: '127.0.0.1', port: 9095 });
+    expect(parseControllerArgs(['--status-listen', '[::1]:0']).statusListen).toEqual({ host: '::1', port: 0 });
+    for (const bad of ['9095', '127.0.0.1', '127.0.0.1:99999', '::1:9095', 'host:port']) {
+      expect(() => parseControllerArgs(['--status-listen', bad])).toThrow(`flag --status-listen "${bad}" must be HOST:PORT, e.g. 127.0.0.1:9095`);
+    }
+  });
+
   test('bad durations name the flag', () => {
     expect(() => parseControllerArgs(['--node-grace', '5 minutes'])).toThrow(/flag --node-grace "5 minutes" is not a duration/);
     expect(() => parseControllerArgs(['--interval', '0'])).toThrow(/flag --interval must be greater than zero/);

@@ -8,6 +8,7 @@ import { uniqueCluster } from '@terrace/testkit';
 import { Etcd3 } from 'etcd3';
 import { type Harness, harness, pool, sleep, waitFor } from './fixtures.js';
 import { readStatus } from '../src/status.js';
+import { decodeEvents } from '../src/events.js';
 import { FAST_REMOTE, type OwnEtcd, ownEtcd, remoteCluster } from './remote-fixtures.js';
 
 let h: Harness | undefined;
@@ -24,6 +25,11 @@ afterEach(async () => {
 async function stateOf(x: Harness, name: string): Promise<RemoteClusterState | undefined> {
   const t = await x.etcd.get(x.keys.remoteState(name)).string();
   return t === null ? undefined : (JSON.parse(t) as RemoteClusterState);
+}
+
+/** The kinds and subjects of the recent-events record (the status page's list). */
+async function eventsOf(x: Harness): Promise<string[]> {
+  return decodeEvents(await x.etcd.get(x.keys.controllerEvents()).string()).map((e) => `${e.kind} ${e.subject}`);
 }
 
 async function fenceOf(x: Harness): Promise<ClusterFence | undefined> {
@@ -116,6 +122,7 @@ describe('remote sync', () => {
       expect(passes.length).toBeGreaterThanOrEqual(5);
       await waitFor('Unreachable', async () => (await stateOf(x, 'cb'))?.connection === 'Unreachable', 10_000);
       await waitFor('a-new held with the reason', async () => /waiting for remote cluster cb: unreachable since/.test((await fenceOf(x))?.held[0]?.reason ?? ''), 10_000);
+      await waitFor('a pool held event', async () => (await eventsOf(x)).includes('pool held a-new'));
     } finally {
       b.resume();
     }
@@ -145,6 +152,7 @@ describe('remote sync', () => {
     await waitFor('the overlap in the state doc', async () => (await stateOf(x, 'cb'))?.overlaps.length === 1);
     expect((await stateOf(x, 'cb'))?.overlaps[0]).toMatchObject({ pool: 'a-pool', cidr: '198.18.0.0/16', remotePool: 'b-pool', fenced: '198.18.4.0/24' });
     expect(ctl.lines.some((l) => l.level === 'warn' && /overlaps a remote/.test(l.message) && l.remotePool === 'b-pool')).toBe(true);
+    await waitFor('an overlap found event', async () => (await eventsOf(x)).includes('overlap found a-pool'));
     expect(detectMs).toBeLessThan(10_000); // "within seconds", generous for a loaded machine
     await waitFor('the summary in the controller status', async () => {
       const st = await readStatus(x.etcd, x.keys);

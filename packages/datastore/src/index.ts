@@ -7,3 +7,4 @@ export * from './resources.js';
 export * from './watchcache.js';
 export * from './http-kv.js';
 export * from './route-query.js';
+export { decodeStoredResource } from './resource-json.js';

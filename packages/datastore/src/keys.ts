@@ -12,6 +12,7 @@
  *   /terrace/v1/<cluster>/controller/leader                leader election
  *   /terrace/v1/<cluster>/controller/leader/election/...   the candidates' lease-bound keys
  *   /terrace/v1/<cluster>/controller/status                the acting controller's last report
+ *   /terrace/v1/<cluster>/controller/events                recent events the acting controller recorded
  *   /terrace/v1/<cluster>/multicluster/remotes/<name>      the controller's cached view of a RemoteCluster
  *   /terrace/v1/<cluster>/multicluster/fence               pools held and ranges fenced from allocation
  *   /terrace/v1/<cluster>/queries/<id>                     a route query (route-query.ts), bound to the asker's lease
@@ -123,6 +124,10 @@ export class Keys {
   /** The status record the acting controller writes after every pass. */
   controllerStatus(): string {
     return `${this.prefix}controller/status`;
+  }
+  /** Recent events (node lost, addresses freed, ...), a bounded list the acting controller appends to. */
+  controllerEvents(): string {
+    return `${this.prefix}controller/events`;
   }
 
   // Multi-cluster (written by the acting controller only)

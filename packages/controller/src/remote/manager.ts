@@ -58,6 +58,8 @@ export interface RemoteClustersOptions {
   refreshMs?: number;
   /** Options handed to every RemoteSync (timeouts, probe period, backoff). */
   sync?: Partial<Omit<RemoteSyncOptions, 'resource' | 'secretsDir' | 'log'>>;
+  /** Told of each pool newly held and each overlap newly found (the controller's recent events). */
+  onEvent?: (kind: 'pool held' | 'overlap found', subject: string, message: string) => void;
 }
 
 /** A short summary for the controller's status record. */
@@ -343,7 +345,11 @@ export class RemoteClusters {
 
   private logFence(before: ClusterFence | undefined, after: ClusterFence | undefined): void {
     const wasHeld = new Set((before?.held ?? []).map((h) => h.pool));
-    for (const h of after?.held ?? []) if (!wasHeld.has(h.pool)) this.opts.log.warn('pool held: not usable until cleared', { pool: h.pool, reason: h.reason });
+    for (const h of after?.held ?? []) {
+      if (wasHeld.has(h.pool)) continue;
+      this.opts.log.warn('pool held: not usable until cleared', { pool: h.pool, reason: h.reason });
+      this.opts.onEvent?.('pool held', h.pool, `pool ${h.pool} held: ${h.reason}`);
+    }
     for (const [pool] of Object.entries(after?.cleared ?? {})) {
       if (before && before.cleared[pool] === undefined) this.opts.log.info('pool cleared against every remote cluster', { pool });
     }
@@ -366,6 +372,7 @@ export class RemoteClusters {
       this.opts.log.warn('pool overlaps a remote cluster\'s pool; range fenced', {
         pool: o.pool, cidr: o.cidr, remote: o.remote, remotePool: o.remotePool, remoteCidr: o.remoteCidr, fenced: o.fenced,
       });
+      this.opts.onEvent?.('overlap found', o.pool, `pool ${o.pool} (${o.cidr}) overlaps ${o.remote}/${o.remotePool} (${o.remoteCidr}); ${o.fenced} fenced`);
     }
     for (const id of this.lastOverlaps) {
       if (!now.has(id)) {
