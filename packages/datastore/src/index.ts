@@ -6,3 +6,4 @@ export * from './txn.js';
 export * from './resources.js';
 export * from './watchcache.js';
 export * from './http-kv.js';
+export * from './reachability.js';
