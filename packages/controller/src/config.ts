@@ -7,7 +7,7 @@ import { hostname } from 'node:os';
 import { Command, Option } from 'commander';
 import { type IPPool, API_VERSION, invalidField, parseDuration, validateResource } from '@terrace/api';
 import { type ConnectionFlags, withConnectionOptions } from '@terrace/datastore';
-import { LOG_LEVELS, type LogFormat } from '@terrace/log';
+import { LOG_LEVELS, type ListenAddress, type LogFormat, parseMetricsListen } from '@terrace/log';
 
 export interface ControllerConfig {
   connection: ConnectionFlags;
@@ -24,11 +24,14 @@ export interface ControllerConfig {
   secretsDir?: string;
   logFormat: LogFormat;
   logLevel: string;
+  /** Where /metrics, /healthz and /readyz are served; undefined: off. */
+  metricsListen: ListenAddress | undefined;
 }
 
 export const DEFAULT_NODE_GRACE = '5m';
 export const DEFAULT_INTERVAL = '30s';
 export const DEFAULT_LEASE_TTL = '10s';
+export const DEFAULT_CONTROLLER_METRICS_LISTEN = '0.0.0.0:9094';
 
 /** `default-ipv4-ippool` / `default-ipv6-ippool` from a CIDR, fully defaulted and validated. */
 export function defaultPool(cidr: string, where = 'flag --default-pool'): IPPool {
@@ -57,6 +60,7 @@ export function controllerCommand(): Command {
     .option('--lease-ttl <duration>', 'election lease TTL (whole seconds): how long a crashed leader delays its successor', DEFAULT_LEASE_TTL)
     .option('--default-pool <cidr>', 'create this pool (default-ipv4-ippool / default-ipv6-ippool) when no pool exists; repeatable', repeat)
     .option('--secrets-dir <dir>', 'remote cluster etcd credentials: <dir>/<secret name>/<key>')
+    .option('--metrics-listen <host:port>', 'serve /metrics, /healthz and /readyz here; "off" disables', DEFAULT_CONTROLLER_METRICS_LISTEN)
     .option('--identity <name>', 'this controller\'s name in the election and the status (default: <hostname>-<pid>)')
     .addOption(new Option('--log-format <format>', 'json or text (default: text on a terminal, json otherwise)').choices(['json', 'text']))
     .addOption(new Option('--log-level <level>', 'how much to log').choices(LOG_LEVELS).default('info'))
@@ -72,6 +76,7 @@ interface RawOpts extends ConnectionFlags {
   secretsDir?: string;
   logFormat?: LogFormat;
   logLevel: string;
+  metricsListen: string;
 }
 
 function positive(text: string, flag: string): number {
@@ -116,5 +121,6 @@ export function parseControllerArgs(
     ...(o.secretsDir !== undefined ? { secretsDir: o.secretsDir } : {}),
     logFormat: o.logFormat ?? (opts.isTTY ? 'text' : 'json'),
     logLevel: o.logLevel,
+    metricsListen: parseMetricsListen(o.metricsListen),
   };
 }
