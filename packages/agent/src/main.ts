@@ -40,7 +40,7 @@ async function main(): Promise<number> {
     try {
       endpoint = await serveAgentMetrics(config.metricsListen, config);
     } catch (e) {
-      log.error((e as Error).message);
+      reportBadInvocation('terrace-agent', (e as Error).message);
       return exitCodeFor(e);
     }
   }

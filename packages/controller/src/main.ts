@@ -36,7 +36,7 @@ async function main(): Promise<number> {
     try {
       endpoint = await serveControllerMetrics(config.metricsListen);
     } catch (e) {
-      log.error((e as Error).message);
+      reportBadInvocation('terrace-controller', (e as Error).message);
       return exitCodeFor(e);
     }
   }
