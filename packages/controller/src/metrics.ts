@@ -26,7 +26,6 @@ export class ControllerMetrics {
   readonly registry = new Registry();
   /** Records one etcd call (the connect() observer). */
   readonly etcd;
-  private readonly isLeader;
   private readonly passSeconds;
   private readonly passErrors;
   private readonly inUse: PoolNodeGauge;
@@ -49,11 +48,18 @@ export class ControllerMetrics {
     this.registry.setDefaultLabels({ controller: c.identity });
     collectDefaultMetrics({ register: this.registry });
     this.etcd = etcdRequestMetrics(this.registry);
-    this.isLeader = new Gauge({ name: 'terrace_controller_is_leader', help: 'This controller leads (1) or stands by (0)', registers });
     this.passSeconds = new Histogram({ name: 'terrace_controller_pass_seconds', help: 'Duration of a reconcile pass (read, plan, release, status)', labelNames: ['kind'], buckets: LATENCY_BUCKETS.concat([10, 30]), registers });
     this.passErrors = new Counter({ name: 'terrace_controller_pass_errors_total', help: 'Steps of reconcile passes that failed', registers });
     const lastPassEnd = (): number => this.lastPassEnd;
     const leading = (): boolean => c.controller.isLeader();
+    new Gauge({
+      name: 'terrace_controller_is_leader',
+      help: 'This controller leads (1) or stands by (0)',
+      registers,
+      collect() {
+        this.set(leading() ? 1 : 0);
+      },
+    });
     new Gauge({
       name: 'terrace_controller_last_pass_age_seconds',
       help: 'Seconds since the leader\'s last reconcile pass finished (absent on a standby)',
@@ -84,13 +90,11 @@ export class ControllerMetrics {
         this.set(c.controller.remotes.states().length);
       },
     });
-    c.controller.on('elected', () => this.isLeader.set(1));
     c.controller.on('lost', () => this.lostLead());
     c.controller.on('pass', (r) => this.passed(r));
   }
 
   private lostLead(): void {
-    this.isLeader.set(0);
     for (const g of [this.inUse, this.borrowed, this.blocks, this.candidates]) g.reset();
     this.poolSize.reset();
     this.last = undefined;
