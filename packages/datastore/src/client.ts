@@ -153,6 +153,8 @@ function reasonOf(err: Error): string {
   // grpc-js: "No connection established. Last error: Error: connect ECONNREFUSED 127.0.0.1:1. Resolution note: "
   const last = /Last error: (?:Error: )?(.*?)\.?\s*(?:Resolution note:.*)?$/s.exec(msg);
   const reason = (last?.[1] ?? msg).split('\n')[0] as string;
+  // grpc-js says `14 UNAVAILABLE: null` when an open connection closes under a call (etcd stopped).
+  if (reason === 'null' || reason === '') return 'the connection closed';
   return tlsFailure(reason) ?? reason;
 }
 
