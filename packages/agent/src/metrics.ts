@@ -10,10 +10,9 @@
  * accepted / advertised, uptime, updates); the resync histogram mirrors
  * Felix's `route_table_resync_seconds`.
  */
-import type { NodeStatus } from '@terrace/api';
+import type { NodeStatus, TerraceError } from '@terrace/api';
 import type { PeerStatus } from '@terrace/bgp';
 import type { ResyncReport, RouteSyncObserver } from '@terrace/dataplane';
-import type { TerraceError } from '@terrace/api';
 import { LATENCY_BUCKETS as SHORT, etcdRequestMetrics } from '@terrace/log';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { CniEvent } from './cni/handlers.js';

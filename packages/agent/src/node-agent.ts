@@ -264,13 +264,9 @@ export class NodeAgent {
 
   /** STATUS: the speaker is ready when it answers a peer listing within a second. */
   private async speakerReadiness(): Promise<string | undefined> {
-    if (!this.reconciler?.desiredPeers()) return 'BGP is not configured yet';
-    try {
-      await withTimeout(this.speaker.peerStatus(), 1000, 'the BGP speaker');
-      return undefined;
-    } catch (e) {
-      return (e as Error).message;
-    }
+    const sessions = await this.sessionsForReadiness();
+    if (sessions === undefined) return 'BGP is not configured yet';
+    return typeof sessions === 'string' ? sessions : undefined;
   }
 
   /** Builds and writes the status record (bound to the lease). Never throws. */
