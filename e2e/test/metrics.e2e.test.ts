@@ -218,7 +218,12 @@ describe('metrics and health', () => {
       c = await scrape('controller');
       return value(c, 'ipam_allocations_gc_reclamations', { ippool: POOL_A.name, node: 'node-2' }) === 1;
     }, 60_000, 500);
-    expect(value(c, 'ipam_allocations_in_use', { ippool: POOL_A.name, node: 'node-2' })).toBeUndefined();
+    // The counter moves with the pass; the gauges with the re-read of IPAM that follows it.
+    await waitUntil('node-2 gone from the IPAM gauges', async () => {
+      c = await scrape('controller');
+      return value(c, 'ipam_allocations_in_use', { ippool: POOL_A.name, node: 'node-2' }) === undefined;
+    }, 20_000, 500);
     expect(value(c, 'ipam_allocations_gc_candidates', { ippool: POOL_A.name, node: 'node-2' })).toBeUndefined();
+    expect(value(c, 'ipam_allocations_gc_reclamations', { ippool: POOL_A.name, node: 'node-2' })).toBe(1);
   }, 120_000);
 });
