@@ -15,6 +15,9 @@
 // agent's own time per ADD (its log: parse, IPAM, wiring, routes in the
 // kernel). `duplicates` counts addresses held by two live Terrace pods at once.
 //
+// METRICS=1 runs the agent with its metrics endpoint on (as in production), to
+// compare the ADD path with and without the metric hooks.
+//
 // Last line: {"bench":"cni","add_ms":{"p50":N,"p99":N},"agent_add_ms":{...},
 //   "ref_add_ms":{...},"del_ms":{...},"ref_del_ms":{...},"concurrent20_s":N,
 //   "ref_concurrent20_s":N,"duplicates":0}
@@ -29,7 +32,7 @@ const REF_PLUGINS = '/usr/lib/cni';
 const out = (o) => console.log(JSON.stringify(o));
 const stats = (xs) => ({ p50: round1(percentile(xs, 50)), p99: round1(percentile(xs, 99)) });
 
-const lab = await TerraceLab.start({ nodes: 1 });
+const lab = await TerraceLab.start({ nodes: 1, metrics: process.env.METRICS === '1' });
 const refData = mkdtempSync(join(tmpdir(), 'terrace-bench-ref-'));
 try {
   const node = [...lab.nodes.values()][0];
@@ -109,6 +112,7 @@ try {
     concurrent20_s: Math.round(tb.s * 1000) / 1000,
     ref_concurrent20_s: Math.round(rb.s * 1000) / 1000,
     duplicates,
+    metrics: process.env.METRICS === '1',
   };
   out(summary);
 } finally {

@@ -209,7 +209,7 @@ async function simulate() {
     await new EtcdResourceStore(etcd, new Keys(local)).applyAll(decodeManifests(rcs.join('---\n')));
     const keys = new Keys(local);
     const start = performance.now();
-    controller = spawn(process.execPath, [BIN.controller, '--etcd-endpoints', etcdHandle.endpoint, '--cluster', local, '--interval', '1s', '--identity', 'sim', '--log-format', 'json'], { env: cleanEnv(), stdio: ['ignore', 'ignore', 'pipe'] });
+    controller = spawn(process.execPath, [BIN.controller, '--etcd-endpoints', etcdHandle.endpoint, '--cluster', local, '--interval', '1s', '--identity', 'sim', '--log-format', 'json', '--metrics-listen', 'off'], { env: cleanEnv(), stdio: ['ignore', 'ignore', 'pipe'] });
     let err = '';
     controller.stderr.on('data', (d) => (err = (err + d.toString()).slice(-4000)));
     let synced = 0;

@@ -261,6 +261,7 @@ export class FabricLab {
       '--lease-ttl', '3s',
       '--status-interval', '2s',
       '--log-format', 'json',
+      '--metrics-listen', 'off',
     ];
     const agent = this.kit.startDaemon(node.ns, { name: `terrace-agent@${node.name}`, command: process.execPath, args: argv, env: cleanEnv(), keepOutput: 400000 });
     node.agent = agent;

@@ -75,7 +75,16 @@ export interface LabOptions {
   etcdMembers?: number;
   /** Progress lines (the demo narrates with them). */
   log?: (line: string) => void;
+  /**
+   * Serve metrics and health: every agent on its node address, port
+   * LAB_AGENT_METRICS_PORT, the controller on the fabric, LAB_CONTROLLER_METRICS_PORT
+   * (metricsUrl()). Off by default: nothing listens that a test did not ask for.
+   */
+  metrics?: boolean;
 }
+
+export const LAB_AGENT_METRICS_PORT = 9091;
+export const LAB_CONTROLLER_METRICS_PORT = 9094;
 
 export interface LabNode {
   name: string;
@@ -128,6 +137,7 @@ export class TerraceLab {
   private birdNodes = new Set<number>();
   private reflectors = new Set<number>();
   private torBfd = false;
+  private metrics = false;
 
   private constructor(
     readonly kit: Lab,
@@ -166,6 +176,7 @@ export class TerraceLab {
     this.birdNodes = new Set(opts.birdNodes ?? []);
     this.reflectors = new Set(opts.reflectors ?? []);
     this.torBfd = opts.torBfd ?? this.birdNodes.size > 0;
+    this.metrics = opts.metrics ?? false;
     mkdirSync(this.cniPath);
     symlinkSync(BIN.cni, join(this.cniPath, 'terrace'));
 
@@ -245,10 +256,17 @@ export class TerraceLab {
       command: process.execPath,
       args: [BIN.controller, '--etcd-endpoints', this.etcdEndpoints, '--cluster', CLUSTER, '--node-grace', grace, '--interval', '1s', '--identity', 'lab-controller', '--log-format', 'json',
         // The status page, reached from the fabric namespace (STATUS_URL).
-        '--status-listen', `${ETCD_IP}:${STATUS_PORT}`],
+        '--status-listen', `${ETCD_IP}:${STATUS_PORT}`,
+        '--metrics-listen', this.metrics ? `${ETCD_IP}:${LAB_CONTROLLER_METRICS_PORT}` : 'off'],
       env: cleanEnv(),
       keepOutput: 200000,
     });
+  }
+
+  /** Where a node's agent (or, for `controller`, the controller) serves /metrics, /healthz and /readyz; reachable from the fabric namespace. */
+  metricsUrl(name: string | 'controller'): string {
+    if (!this.metrics) throw new Error('lab: started without metrics (LabOptions.metrics)');
+    return name === 'controller' ? `http://${ETCD_IP}:${LAB_CONTROLLER_METRICS_PORT}` : `http://${this.node(name).ip}:${LAB_AGENT_METRICS_PORT}`;
   }
 
   /** terracectl against the lab's etcd, run in the fabric namespace. */
@@ -401,6 +419,7 @@ export class TerraceLab {
       '--lease-ttl', '3s',
       '--status-interval', '2s',
       '--log-format', 'json',
+      '--metrics-listen', this.metrics ? `${node.ip}:${LAB_AGENT_METRICS_PORT}` : 'off',
     ];
     const mountNs = node.agentMountNsOf;
     const agent = this.kit.startDaemon(node.ns, {

@@ -105,6 +105,7 @@ export class LabCluster {
         '--identity', `${this.name}-controller`,
         '--secrets-dir', this.secretsDir,
         '--log-format', 'json',
+        '--metrics-listen', 'off',
       ],
       env: this.env(),
       keepOutput: 400000,
@@ -204,6 +205,7 @@ export class LabCluster {
       '--lease-ttl', '3s',
       '--status-interval', '2s',
       '--log-format', 'json',
+      '--metrics-listen', 'off',
     ];
     const agent = this.kit.startDaemon(node.ns, { name: `terrace-agent@${node.name}`, command: process.execPath, args: argv, env: this.env(), keepOutput: 400000 });
     node.agent = agent;

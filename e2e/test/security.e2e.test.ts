@@ -105,6 +105,7 @@ function startAgent(node: (typeof NODES)[number], extra: string[] = [], env: Nod
       '--status-interval', '1s',
       '--log-format', 'json',
       '--log-level', 'debug',
+      '--metrics-listen', 'off',
       ...extra,
     ],
     env: cleanEnv(env),
@@ -274,7 +275,7 @@ describe('etcd with client certificates and one user per component', () => {
       command: process.execPath,
       args: [BIN.controller, ...tlsFlags(certs.controller), '--etcd-username', `terrace-controller-${CLUSTER}`, '--etcd-password', SECRETS.controller,
         '--node-grace', '2s', '--interval', '1s', '--lease-ttl', '3s', '--identity', 'sec-controller', '--secrets-dir', join(tmp, 'controller-secrets'),
-        '--log-format', 'json', '--log-level', 'debug'],
+        '--log-format', 'json', '--log-level', 'debug', '--metrics-listen', 'off'],
       env: cleanEnv(),
       keepOutput: 4_000_000,
     });
@@ -348,7 +349,7 @@ describe('etcd with client certificates and one user per component', () => {
       command: process.execPath,
       args: [BIN.agent, ...tlsFlags(certs.agent), '--etcd-username', `terrace-agent-${CLUSTER}`, '--etcd-password', SECRETS.agent,
         // Its state directory is the run's too: were the check gone, it would start and serve.
-        '--node-name', 'sec-open', '--node-ip', CTL_IP, '--cni-socket', join(open, 'cni.sock'), '--cni-state-dir', join(tmp, 'open-state'), '--log-format', 'json'],
+        '--node-name', 'sec-open', '--node-ip', CTL_IP, '--cni-socket', join(open, 'cni.sock'), '--cni-state-dir', join(tmp, 'open-state'), '--log-format', 'json', '--metrics-listen', 'off'],
       env: cleanEnv(),
     });
     let timer: NodeJS.Timeout | undefined;

@@ -39,6 +39,8 @@ export interface ReconcilerOptions {
   log: Logger;
   /** Coalesces bursts of etcd changes (ms, default 50). */
   debounceMs?: number;
+  /** After each pass that followed a change: its duration, and the time since the change was seen (s). */
+  onPass?: (seconds: number, lagSeconds: number | undefined) => void;
 }
 
 function sameJson(a: unknown, b: unknown): boolean {
@@ -88,7 +90,10 @@ export class Reconciler {
   constructor(private readonly opts: ReconcilerOptions) {
     // An invalid route is a bug in the route derivation; the rest still goes out.
     this.learned = new LearnedRoutes(opts.routes, (e) => opts.log.error('route update refused', { error: e.message }));
-    this.unsubscribe = opts.state.onChange(() => this.schedule());
+    this.unsubscribe = opts.state.onChange(() => {
+      this.changedAt ??= performance.now();
+      this.schedule();
+    });
   }
 
   /** Applies the first desired state, then follows changes. */
@@ -127,12 +132,24 @@ export class Reconciler {
     this.timer = setTimeout(() => {
       this.timer = undefined;
       this.running = this.running
-        .then(() => this.reconcileOnce())
+        .then(() => this.timedPass())
         .catch((e: unknown) => {
           this.opts.log.error('reconcile failed; retrying', { error: (e as Error).message });
           setTimeout(() => this.schedule(), 1000).unref();
         });
     }, this.opts.debounceMs ?? 50);
+  }
+
+  /** The first etcd change not yet applied (performance.now()), for the reconcile lag. */
+  private changedAt: number | undefined;
+
+  private async timedPass(): Promise<void> {
+    const since = this.changedAt;
+    this.changedAt = undefined;
+    const t0 = performance.now();
+    await this.reconcileOnce();
+    const t1 = performance.now();
+    this.opts.onPass?.((t1 - t0) / 1000, since === undefined ? undefined : (t1 - since) / 1000);
   }
 
   private self(): TerraceNode {

@@ -26,7 +26,7 @@ import { type ConnectionFlags, withConnectionOptions } from '@terrace/datastore'
 import { DEFAULT_AGENT_SOCKET as DEFAULT_CNI_SOCKET, DEFAULT_STATE_DIR as DEFAULT_CNI_STATE_DIR } from '@terrace/cni';
 import { DEFAULT_GOBGP_API_PORT } from '@terrace/bgp';
 import { DEFAULT_RESYNC_INTERVAL_MS } from '@terrace/dataplane';
-import { LOG_LEVELS, type LogFormat } from '@terrace/log';
+import { LOG_LEVELS, type ListenAddress, type LogFormat, parseMetricsListen } from '@terrace/log';
 
 export type { LogFormat };
 
@@ -72,7 +72,11 @@ export interface AgentConfig {
   cniStateDir: string;
   /** Pod MTU when the CNI network config names none. */
   podMtu: number | undefined;
+  /** Where /metrics, /healthz and /readyz are served; undefined: off. */
+  metricsListen: ListenAddress | undefined;
 }
+
+export const DEFAULT_AGENT_METRICS_LISTEN = '0.0.0.0:9091';
 
 /** `k=v,k2=v2` → labels, checked by the rules the Node resource is validated with. */
 export function parseLabels(text: string, where = 'flag --labels'): Record<string, string> {
@@ -183,6 +187,7 @@ export function agentCommand(): Command {
     .option('--cni-state-dir <dir>', 'where DELs that could not finish are recorded (the CNI config\'s stateDir)', DEFAULT_CNI_STATE_DIR)
     .option('--no-cni', 'do not serve CNI requests (BGP and routing only)')
     .option('--pod-mtu <bytes>', 'pod interface MTU when the CNI config names none')
+    .option('--metrics-listen <host:port>', 'serve /metrics, /healthz and /readyz here; "off" disables', DEFAULT_AGENT_METRICS_LISTEN)
     .helpOption('-h, --help');
 }
 
@@ -217,6 +222,7 @@ interface RawOpts {
   cniStateDir: string;
   cni: boolean;
   podMtu?: string;
+  metricsListen: string;
 }
 
 /** Parses argv (without node and script) into a checked config. */
@@ -293,5 +299,6 @@ export function parseAgentArgs(
     cniSocket: o.cni ? o.cniSocket : undefined,
     cniStateDir: o.cniStateDir,
     podMtu: o.podMtu === undefined ? undefined : mtu(o.podMtu),
+    metricsListen: parseMetricsListen(o.metricsListen),
   };
 }

@@ -7,10 +7,11 @@ import { exitCodeFor } from '@terrace/api';
 import { EtcdResourceStore, Keys, connect, resolveConnectionConfig } from '@terrace/datastore';
 import { CommanderError } from 'commander';
 import { parseAgentArgs } from './config.js';
-import { createLogger, reportBadInvocation, runMain, serveUntilSignal } from '@terrace/log';
+import { createLogger, formatListen, reportBadInvocation, runMain, serveUntilSignal } from '@terrace/log';
 import { NodeAgent } from './node-agent.js';
 import { prepareSocketDir } from './cni/socket-dir.js';
 import { dirname } from 'node:path';
+import { type AgentEndpoint, STATUS_LOOP, serveAgentMetrics } from './serve-metrics.js';
 
 async function main(): Promise<number> {
   let config;
@@ -33,18 +34,42 @@ async function main(): Promise<number> {
   }
   const log = createLogger(config.logFormat, config.logLevel, { node: config.nodeName });
   const keys = new Keys(conn.cluster);
+  // Before etcd: a metrics port in use stops the start with one line.
+  let endpoint: AgentEndpoint | undefined;
+  if (config.metricsListen) {
+    try {
+      endpoint = await serveAgentMetrics(config.metricsListen, config);
+    } catch (e) {
+      reportBadInvocation('terrace-agent', (e as Error).message);
+      return exitCodeFor(e);
+    }
+  }
   let etcd;
   try {
-    etcd = await connect(conn);
+    etcd = await connect(conn, endpoint ? { observe: endpoint.observe } : {});
   } catch (e) {
     log.error((e as Error).message);
+    await endpoint?.server.close();
     return exitCodeFor(e);
   }
-  const agent = new NodeAgent({ config, etcd, keys, store: new EtcdResourceStore(etcd, keys), log });
+  endpoint?.etcd.probeWith(etcd, keys.prefix);
+  const agent = new NodeAgent({
+    config,
+    etcd,
+    keys,
+    store: new EtcdResourceStore(etcd, keys),
+    log,
+    ...(endpoint ? { metrics: endpoint.metrics, onStatusTurn: () => endpoint.beat.beat(STATUS_LOOP) } : {}),
+  });
+  endpoint?.attach(agent);
   return serveUntilSignal(agent, {
     log,
-    running: () => log.info('agent running', { cluster: conn.cluster, endpoints: conn.endpoints }),
-    cleanup: () => etcd.close(),
+    running: () =>
+      log.info('agent running', { cluster: conn.cluster, endpoints: conn.endpoints, ...(endpoint ? { metrics: formatListen(endpoint.server.address) } : {}) }),
+    cleanup: () => {
+      void endpoint?.server.close();
+      etcd.close();
+    },
     exitCodeFor,
   });
 }

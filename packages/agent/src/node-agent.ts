@@ -25,6 +25,8 @@ import { fileSecretResolver } from './secrets.js';
 import { buildNodeStatus } from './status.js';
 import { Md5Watch } from './md5.js';
 import { QueryResponder } from './query-answer.js';
+import { type AgentMetrics, peerSamples } from './metrics.js';
+import type { PeerStatus } from '@terrace/bgp';
 import { type ClosableClusterState, openClusterState } from './watch.js';
 
 /** How long the speaker must be quiet after reporting paths before stale routes go. */
@@ -42,6 +44,10 @@ export interface NodeAgentOptions {
   gobgpApiAddress?: string;
   /** Speaker timers (tests shorten them). */
   speakerTuning?: Pick<GobgpSpeakerOptions, 'restartGraceMs' | 'resyncMs'> & { initialBackoffMs?: number };
+  /** Fed by observer hooks when given (main.ts; see metrics.ts). */
+  metrics?: AgentMetrics;
+  /** Told each time the status publisher turns (liveness). */
+  onStatusTurn?: () => void;
 }
 
 /** Caches parsed selectors: the same few selectors are evaluated against every node on every change. */
@@ -85,7 +91,9 @@ export class NodeAgent {
       resyncIntervalMs: config.resyncIntervalMs,
       holdStale: true,
       ignoreProtocols: [BIRD_KERNEL_PROTOCOL],
+      ...(opts.metrics ? { observer: opts.metrics.routeSync } : {}),
     });
+    opts.metrics?.countRoutesWith(() => this.routes.size);
   }
 
   /** The node's BGP speaker; chosen at start(), from the Node resource or --bgp-backend. */
@@ -172,6 +180,7 @@ export class NodeAgent {
       matches: cachedSelectorMatcher(),
       password: fileSecretResolver(config.secretsDir),
       log,
+      ...(this.opts.metrics ? { onPass: this.opts.metrics.reconciled.bind(this.opts.metrics) } : {}),
     });
     // Existing pods' host routes join the desired set before the first sync.
     // The allocator reads pools and node labels from the same watch caches,
@@ -189,6 +198,20 @@ export class NodeAgent {
     await this.publishStatus();
     this.statusTimer = setInterval(() => void this.publishStatus(), config.statusIntervalMs);
     this.statusTimer.unref();
+    this.started = true;
+  }
+
+  /** start() has finished: registered, pod routes seeded, BGP configured, CNI served. */
+  started = false;
+
+  /** The speaker's sessions within a second, or why not; undefined until BGP is configured (readiness). */
+  async sessionsForReadiness(): Promise<PeerStatus[] | string | undefined> {
+    if (!this.reconciler?.desiredPeers()) return undefined;
+    try {
+      return await withTimeout(this.speaker.peerStatus(), 1000, 'the BGP speaker');
+    } catch (e) {
+      return (e as Error).message;
+    }
   }
 
   /**
@@ -233,7 +256,10 @@ export class NodeAgent {
       ...(netns ? { hostNetns: `/var/run/netns/${netns}` } : {}),
       datastoreReady: etcdReadiness(etcd, keys.alive(config.nodeName)),
       bgpReady: () => this.speakerReadiness(),
-      onEvent: (e) => log.log(e.ok ? 'info' : 'warn', `cni ${e.command}`, { handle: e.handle, ms: e.ms, detail: e.detail }),
+      onEvent: (e) => {
+        this.opts.metrics?.cni(e);
+        log.log(e.ok ? 'info' : 'warn', `cni ${e.command}`, { handle: e.handle, ms: e.ms, detail: e.detail });
+      },
       ...podRoutesThrough(this.routes),
     });
     log.info('serving CNI', { socket: socketPath });
@@ -261,13 +287,9 @@ export class NodeAgent {
 
   /** STATUS: the speaker is ready when it answers a peer listing within a second. */
   private async speakerReadiness(): Promise<string | undefined> {
-    if (!this.reconciler?.desiredPeers()) return 'BGP is not configured yet';
-    try {
-      await withTimeout(this.speaker.peerStatus(), 1000, 'the BGP speaker');
-      return undefined;
-    } catch (e) {
-      return (e as Error).message;
-    }
+    const sessions = await this.sessionsForReadiness();
+    if (sessions === undefined) return 'BGP is not configured yet';
+    return typeof sessions === 'string' ? sessions : undefined;
   }
 
   /** Builds and writes the status record (bound to the lease). Never throws. */
@@ -275,6 +297,7 @@ export class NodeAgent {
     if (this.stopped || !this.reconciler || !this.liveness) return Promise.resolve();
     const reconciler = this.reconciler;
     const liveness = this.liveness;
+    this.opts.onStatusTurn?.();
     this.publishing ??= (async () => {
       const desired = reconciler.desiredPeers();
       if (!desired) return;
@@ -299,6 +322,7 @@ export class NodeAgent {
         md5Rise: this.md5.rise(),
         now: new Date(),
       });
+      this.opts.metrics?.peers(peerSamples(status, sessions, new Date(status.updatedAt)));
       await liveness.put(this.opts.keys.status(this.opts.config.nodeName), JSON.stringify(status));
     })()
       .catch((e: unknown) => {

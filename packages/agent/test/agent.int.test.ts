@@ -71,6 +71,7 @@ function config(name: string, addr: string): AgentConfig {
     cniSocket: undefined,
     cniStateDir: '/nonexistent',
     podMtu: undefined,
+    metricsListen: undefined,
   };
 }
 

@@ -6,6 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createServer } from 'node:net';
 
 const root = new URL('../../../../', import.meta.url).pathname;
 const agentBin = join(root, 'bin/terrace-agent');
@@ -50,5 +51,18 @@ describe('terrace-agent refuses bad flags and config files', () => {
     const lines = r.stderr.split('\n');
     expect(lines.at(-1)).toBe('');
     expect(lines.slice(0, -1)).toEqual([expect.stringMatching(line)]);
+  });
+
+  it('a metrics address in use: one line naming it, a non-zero exit, before etcd is tried', async () => {
+    const busy = createServer();
+    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+    const port = (busy.address() as { port: number }).port;
+    try {
+      const r = agent(...ok, '--no-cni', '--metrics-listen', `127.0.0.1:${port}`);
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toBe(`terrace-agent: metrics listen address 127.0.0.1:${port}: address already in use\n`);
+    } finally {
+      busy.close();
+    }
   });
 });

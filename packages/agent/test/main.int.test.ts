@@ -72,7 +72,7 @@ beforeAll(async () => {
   agent = lab.startDaemon(nodeNs, {
     name: 'terrace-agent',
     command: process.execPath,
-    args: [agentBin, '--node-name', 'node1', '--node-ip-from-interface', 'eth0', '--labels', 'rack=r1', '--etcd-endpoints', endpoint, '--cluster', 'smoke', '--log-format', 'json', '--status-interval', '1s', '--cni-socket', join(dataDir, 'cni.sock')],
+    args: [agentBin, '--node-name', 'node1', '--node-ip-from-interface', 'eth0', '--labels', 'rack=r1', '--etcd-endpoints', endpoint, '--cluster', 'smoke', '--log-format', 'json', '--status-interval', '1s', '--cni-socket', join(dataDir, 'cni.sock'), '--metrics-listen', 'off'],
   });
 }, 60000);
 

@@ -56,6 +56,7 @@ function config(name: string, addr: string, backend: BgpBackend): AgentConfig {
     cniSocket: undefined,
     cniStateDir: '/nonexistent',
     podMtu: undefined,
+    metricsListen: undefined,
   };
 }
 

@@ -129,6 +129,13 @@ export interface PeerStatus {
   prefixesReceived: number;
   prefixesAccepted: number;
   prefixesAdvertised: number;
+  /**
+   * UPDATEs received from / sent to the peer, when the backend counts them:
+   * GoBGP counts BGP UPDATE messages; BIRD counts route updates (import
+   * updates received, export updates accepted), summed over channels.
+   */
+  updatesReceived?: number;
+  updatesSent?: number;
   /** Short text for an operator, e.g. `Established` or `Active: connection refused`. */
   info: string;
   /** BFD on this session: `on` (BIRD), `up`/`down`/`init`/`admin down` (GoBGP: the agent's session), or why it is not running; absent when not asked for. */

@@ -53,6 +53,27 @@ describe('bird answers', () => {
     expect(sessionState(down.bgpState)).toBe('active');
   });
 
+  it('sums route change stats over channels: import updates received, export updates accepted', () => {
+    const lines = [
+      '1002-ibgp_198_18_0_11 BGP        ---        up     2026-12-07 12:55:39  Established   ',
+      '1006-  BGP state:          Established',
+      '   Channel ipv4',
+      '     Routes:         2 imported, 1 exported, 1 preferred',
+      '     Route change stats:     received   rejected   filtered    ignored   accepted',
+      '       Import updates:              5          0          0          0          5',
+      '       Import withdraws:            1          0        ---          0          1',
+      '       Export updates:              7          2          0        ---          4',
+      '       Export withdraws:            0        ---        ---        ---          0',
+      '   Channel ipv6',
+      '     Route change stats:     received   rejected   filtered    ignored   accepted',
+      '       Import updates:              3          0          0          0          3',
+      '       Export updates:              2          0          0        ---          2',
+      '0000 ',
+    ];
+    const [p] = parseProtocols(parseReplyLines(lines));
+    expect(p).toMatchObject({ importUpdates: 8, exportUpdates: 6 });
+  });
+
   it('reads exported routes with every ECMP next hop', () => {
     const rs = parseRoutes(parseReplyLines(ROUTES));
     expect([...rs.keys()]).toEqual(['10.244.9.0/26', '10.244.8.0/26']);

@@ -7,8 +7,7 @@ import { hostname } from 'node:os';
 import { Command, Option } from 'commander';
 import { type IPPool, API_VERSION, invalidField, parseDuration, validateResource } from '@terrace/api';
 import { type ConnectionFlags, withConnectionOptions } from '@terrace/datastore';
-import { LOG_LEVELS, type LogFormat } from '@terrace/log';
-import { parseListen } from './page/listen.js';
+import { LOG_LEVELS, type ListenAddress, type LogFormat, parseMetricsListen } from '@terrace/log';
 
 export interface ControllerConfig {
   connection: ConnectionFlags;
@@ -27,11 +26,14 @@ export interface ControllerConfig {
   statusListen?: { host: string; port: number };
   logFormat: LogFormat;
   logLevel: string;
+  /** Where /metrics, /healthz and /readyz are served; undefined: off. */
+  metricsListen: ListenAddress | undefined;
 }
 
 export const DEFAULT_NODE_GRACE = '5m';
 export const DEFAULT_INTERVAL = '30s';
 export const DEFAULT_LEASE_TTL = '10s';
+export const DEFAULT_CONTROLLER_METRICS_LISTEN = '0.0.0.0:9094';
 
 /** `default-ipv4-ippool` / `default-ipv6-ippool` from a CIDR, fully defaulted and validated. */
 export function defaultPool(cidr: string, where = 'flag --default-pool'): IPPool {
@@ -61,6 +63,7 @@ export function controllerCommand(): Command {
     .option('--default-pool <cidr>', 'create this pool (default-ipv4-ippool / default-ipv6-ippool) when no pool exists; repeatable', repeat)
     .option('--secrets-dir <dir>', 'remote cluster etcd credentials: <dir>/<secret name>/<key>')
     .option('--status-listen <host:port>', 'serve the read-only status page here, e.g. 127.0.0.1:9095 (default: off)')
+    .option('--metrics-listen <host:port>', 'serve /metrics, /healthz and /readyz here; "off" disables', DEFAULT_CONTROLLER_METRICS_LISTEN)
     .option('--identity <name>', 'this controller\'s name in the election and the status (default: <hostname>-<pid>)')
     .addOption(new Option('--log-format <format>', 'json or text (default: text on a terminal, json otherwise)').choices(['json', 'text']))
     .addOption(new Option('--log-level <level>', 'how much to log').choices(LOG_LEVELS).default('info'))
@@ -77,6 +80,7 @@ interface RawOpts extends ConnectionFlags {
   statusListen?: string;
   logFormat?: LogFormat;
   logLevel: string;
+  metricsListen: string;
 }
 
 function positive(text: string, flag: string): number {
@@ -119,8 +123,9 @@ export function parseControllerArgs(
     defaultPools,
     identity,
     ...(o.secretsDir !== undefined ? { secretsDir: o.secretsDir } : {}),
-    ...(o.statusListen ? { statusListen: parseListen(o.statusListen) } : {}),
+    ...(o.statusListen ? { statusListen: parseMetricsListen(o.statusListen, 'flag --status-listen') } : {}),
     logFormat: o.logFormat ?? (opts.isTTY ? 'text' : 'json'),
     logLevel: o.logLevel,
+    metricsListen: parseMetricsListen(o.metricsListen),
   };
 }

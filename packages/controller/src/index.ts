@@ -15,4 +15,3 @@ export * from './page/state.js';
 export * from './page/source.js';
 export * from './page/server.js';
 export * from './page/service.js';
-export * from './page/listen.js';

@@ -7,6 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createServer } from 'node:net';
 
 const root = new URL('../../../../', import.meta.url).pathname;
 const controllerBin = join(root, 'bin/terrace-controller');
@@ -37,5 +38,18 @@ describe('terrace-controller refuses bad flags and config files', () => {
     const lines = r.stderr.split('\n');
     expect(lines.at(-1)).toBe('');
     expect(lines.slice(0, -1)).toEqual([expect.stringMatching(line)]);
+  });
+
+  it('a metrics address in use: one line naming it, a non-zero exit, before etcd is tried', async () => {
+    const busy = createServer();
+    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+    const port = (busy.address() as { port: number }).port;
+    try {
+      const r = controller('--metrics-listen', `127.0.0.1:${port}`);
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toBe(`terrace-controller: metrics listen address 127.0.0.1:${port}: address already in use\n`);
+    } finally {
+      busy.close();
+    }
   });
 });

@@ -27,10 +27,11 @@ describe('parseControllerArgs', () => {
 
   test('--status-listen: off by default; HOST:PORT or [V6]:PORT; anything else named with an example', () => {
     expect(parseControllerArgs([]).statusListen).toBeUndefined();
+    expect(parseControllerArgs(['--status-listen', 'off']).statusListen).toBeUndefined();
     expect(parseControllerArgs(['--status-listen', '127.0.0.1:9095']).statusListen).toEqual({ host: '127.0.0.1', port: 9095 });
     expect(parseControllerArgs(['--status-listen', '[::1]:0']).statusListen).toEqual({ host: '::1', port: 0 });
     for (const bad of ['9095', '127.0.0.1', '127.0.0.1:99999', '::1:9095', 'host:port']) {
-      expect(() => parseControllerArgs(['--status-listen', bad])).toThrow(`flag --status-listen "${bad}" must be HOST:PORT, e.g. 127.0.0.1:9095`);
+      expect(() => parseControllerArgs(['--status-listen', bad])).toThrow(`flag --status-listen "${bad}" must be HOST:PORT ([addr]:PORT for IPv6) or off`);
     }
   });
 

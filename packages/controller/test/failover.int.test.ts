@@ -27,7 +27,7 @@ const procs: Proc[] = [];
 function startController(identity: string): Proc {
   const child = spawn(
     process.execPath,
-    [BIN, '--etcd-endpoints', etcdd.endpoint, '--cluster', cluster, '--identity', identity, '--lease-ttl', `${TTL_S}s`, '--interval', '1h', '--log-format', 'json', '--log-level', 'debug'],
+    [BIN, '--etcd-endpoints', etcdd.endpoint, '--cluster', cluster, '--identity', identity, '--lease-ttl', `${TTL_S}s`, '--interval', '1h', '--log-format', 'json', '--log-level', 'debug', '--metrics-listen', 'off'],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
   const seen = new Map<string, number>();

@@ -77,6 +77,14 @@ export interface RouteSyncOptions extends Pick<RouteWriterOptions, 'netns' | 'ip
    * table of them would otherwise be decoded for nothing).
    */
   readonly ignoreProtocols?: readonly number[];
+  /** Told about each full resync and each batch of refused changes (metrics); never on the write path's way. */
+  readonly observer?: RouteSyncObserver;
+}
+
+export interface RouteSyncObserver {
+  resynced?(report: ResyncReport): void;
+  /** Changes the kernel refused or that another protocol's route blocked, in one batch. */
+  kernelErrors?(count: number): void;
 }
 
 /** What one full resync found and did. */
@@ -495,6 +503,7 @@ export class RouteSync {
       durationMs: performance.now() - started,
     };
     this.lastReport = report;
+    this.opts.observer?.resynced?.(report);
     if (report.replaced + report.removed > 0) this.log.info('route sync: resync applied changes', { netns: this.opts.netns, ...report });
     else this.log.debug('route sync: resync found nothing to change', { netns: this.opts.netns, ...report });
     this.markApplied(target);
@@ -576,6 +585,7 @@ export class RouteSync {
       for (const s of work.replaceSlots) if (!s.foreign) this.warnedForeign.delete(s.key);
     }
     if (outcome.failures.length === 0) return 0;
+    if (refused.length + blocked.length > 0) this.opts.observer?.kernelErrors?.(refused.length + blocked.length);
     const byIndex = new Map(outcome.failures.map((f) => [f.index, f]));
     this.reportBlocked(blocked);
     if (refused.length > 0) {

@@ -10,7 +10,7 @@
 import { readFileSync } from 'node:fs';
 import { rootCertificates } from 'node:tls';
 import { TerraceError, isTerraceError } from '@terrace/api';
-import { TaskCancelledError, TimeoutStrategy, handleWhen, isBrokenCircuitError, noop, retry, timeout, wrap } from 'cockatiel';
+import { type IPolicy, TaskCancelledError, TimeoutStrategy, handleWhen, isBrokenCircuitError, noop, retry, timeout, wrap } from 'cockatiel';
 import {
   Etcd3,
   EtcdAuthenticationFailedError,
@@ -34,7 +34,12 @@ export interface ConnectOptions {
   timeoutMs?: number;
   /** Skip the reachability probe that connect() makes. Default false. */
   noProbe?: boolean;
+  /** Told about every unary call once it finished (metrics, readiness); watch streams are not calls. */
+  observe?: EtcdCallObserver;
 }
+
+/** One finished etcd call: its whole time (retries included) and, when it failed, why. */
+export type EtcdCallObserver = (seconds: number, error: TerraceError | undefined) => void;
 
 export const DEFAULT_TIMEOUT_MS = 4500;
 
@@ -67,9 +72,10 @@ export function etcdOptions(cfg: ConnectionConfig, opts: ConnectOptions = {}): I
       // No circuit breaker per host: it would turn the real reason (connection
       // refused, deadline) into an opaque "circuit open" for seconds.
       host: () => noop,
-      global: wrap(
-        timeout(total, TimeoutStrategy.Aggressive),
-        hosts.length > 1 ? retry(handleWhen(isRecoverableError), { maxAttempts: hosts.length - 1 }) : noop,
+      global: observed(
+        wrap(timeout(total, TimeoutStrategy.Aggressive), hosts.length > 1 ? retry(handleWhen(isRecoverableError), { maxAttempts: hosts.length - 1 }) : noop),
+        opts.observe,
+        hosts,
       ),
     },
   };
@@ -89,6 +95,27 @@ export function etcdOptions(cfg: ConnectionConfig, opts: ConnectOptions = {}): I
     options.auth = { username: cfg.username, password: cfg.password };
   }
   return options;
+}
+
+/**
+ * The global policy, timed: every unary call of the client goes through it
+ * once (etcd3's connection pool), so this is the one place that sees them all.
+ */
+function observed<P extends IPolicy>(policy: P, observe: EtcdCallObserver | undefined, endpoints: readonly string[]): P {
+  if (!observe) return policy;
+  const execute = policy.execute.bind(policy);
+  const timedExecute: IPolicy['execute'] = async (fn, signal) => {
+    const t0 = performance.now();
+    try {
+      const r = await execute(fn, signal);
+      observe((performance.now() - t0) / 1000, undefined);
+      return r;
+    } catch (e) {
+      observe((performance.now() - t0) / 1000, mapEtcdError(e, endpoints));
+      throw e;
+    }
+  };
+  return Object.assign(Object.create(policy) as P, { execute: timedExecute });
 }
 
 /** A client for cfg, without any call made yet. */
@@ -126,6 +153,8 @@ function reasonOf(err: Error): string {
   // grpc-js: "No connection established. Last error: Error: connect ECONNREFUSED 127.0.0.1:1. Resolution note: "
   const last = /Last error: (?:Error: )?(.*?)\.?\s*(?:Resolution note:.*)?$/s.exec(msg);
   const reason = (last?.[1] ?? msg).split('\n')[0] as string;
+  // grpc-js says `14 UNAVAILABLE: null` when an open connection closes under a call (etcd stopped).
+  if (reason === 'null' || reason === '') return 'the connection closed';
   return tlsFailure(reason) ?? reason;
 }
 

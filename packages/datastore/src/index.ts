@@ -8,3 +8,4 @@ export * from './watchcache.js';
 export * from './http-kv.js';
 export * from './route-query.js';
 export { decodeStoredResource } from './resource-json.js';
+export * from './reachability.js';

@@ -49,3 +49,15 @@ export function silentLogger(): Logger {
   return winston.createLogger({ silent: true, transports: [new winston.transports.Console({ silent: true })] });
 }
 export { type Service, type ServeOptions, reportBadInvocation, serveUntilSignal, runMain } from './service.js';
+export {
+  type CheckResult,
+  type HealthEndpoints,
+  type ListenAddress,
+  type MetricsServer,
+  type MetricsSource,
+  formatListen,
+  parseMetricsListen,
+  startMetricsServer,
+} from './metrics-server.js';
+export { LoopBeat } from './loop-beat.js';
+export { LATENCY_BUCKETS, etcdRequestMetrics } from './etcd-metrics.js';

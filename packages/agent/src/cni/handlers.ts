@@ -78,6 +78,8 @@ export interface CniEvent {
   ok: boolean;
   ms: number;
   detail: string;
+  /** The CNI error code the plugin reports, on failure. */
+  code?: number;
 }
 
 /** What the plugin prints: `ok` is its exit status 0. */
@@ -201,7 +203,7 @@ export class CniHandlers {
       this.o.onEvent?.({ command, handle, ok: true, ms: ms(), detail: '' });
       return r;
     } catch (e) {
-      this.o.onEvent?.({ command, handle, ok: false, ms: ms(), detail: e instanceof Error ? e.message : String(e) });
+      this.o.onEvent?.({ command, handle, ok: false, ms: ms(), detail: e instanceof Error ? e.message : String(e), code: toCniError(e).code });
       throw e;
     }
   }

@@ -183,6 +183,7 @@ export class BirdSpeaker implements BgpSpeaker {
         prefixesReceived: (s?.imported ?? 0) + (s?.filtered ?? 0),
         prefixesAccepted: s?.imported ?? 0,
         prefixesAdvertised: s?.exported ?? 0,
+        ...(s ? { updatesReceived: s.importUpdates, updatesSent: s.exportUpdates } : {}),
         info: s ? (state === 'established' || !error ? s.info || s.bgpState || s.state : `${s.bgpState ?? s.state}: ${error}`) : 'not configured in BIRD yet',
         ...(peer.bfd ? { bfd: 'on' } : {}),
       });

@@ -21,6 +21,9 @@ export interface BirdProtocolStatus {
   imported: number;
   filtered: number;
   exported: number;
+  /** Route change stats: import updates received, export updates accepted (sent), summed over channels. */
+  importUpdates: number;
+  exportUpdates: number;
 }
 
 const BGP_STATES: Record<string, SessionState> = {
@@ -66,6 +69,8 @@ export function parseProtocols(lines: readonly BirdReplyLine[]): BirdProtocolSta
         imported: 0,
         filtered: 0,
         exported: 0,
+        importUpdates: 0,
+        exportUpdates: 0,
       };
       out.push(cur);
       continue;
@@ -75,6 +80,9 @@ export function parseProtocols(lines: readonly BirdReplyLine[]): BirdProtocolSta
     let m: RegExpExecArray | null;
     if ((m = /^BGP state:\s+(\S+)/.exec(t))) cur.bgpState = m[1];
     else if ((m = /^Last error:\s+(.*)$/.exec(t))) cur.lastError = m[1];
+    // Route change stats columns: received rejected filtered ignored accepted (`---` where none).
+    else if ((m = /^Import updates:\s+(\d+)/.exec(t))) cur.importUpdates += Number(m[1]);
+    else if ((m = /^Export updates:\s+(?:\S+\s+){4}(\d+)/.exec(t))) cur.exportUpdates += Number(m[1]);
     else if ((m = /^Routes:\s+(.*)$/.exec(t))) {
       for (const part of (m[1] as string).split(',')) {
         const pm = /(\d+)\s+(imported|filtered|exported)/.exec(part);

@@ -684,6 +684,8 @@ export class GobgpSpeaker implements BgpSpeaker {
       prefixesReceived: received,
       prefixesAccepted: accepted,
       prefixesAdvertised: advertised,
+      updatesReceived: Number(st?.messages?.received?.update ?? 0n),
+      updatesSent: Number(st?.messages?.sent?.update ?? 0n),
       info: skipped === undefined ? info : `${info}; ${skipped}`,
       ...(desired?.bfd ? { bfd: this.bfd.state(address) ?? 'down' } : {}),
     };

@@ -104,6 +104,12 @@ export class RemoteClusters {
     return { ...this.summaryNow };
   }
 
+  /** The state docs of the last round (metrics: sync lag, overlaps); empty unless leading. */
+  states(): RemoteClusterState[] {
+    return this.running ? [...this.statesNow] : [];
+  }
+  private statesNow: RemoteClusterState[] = [];
+
   /** Starts watching RemoteClusters and local pools (on election). */
   start(): void {
     if (this.running) return;
@@ -285,6 +291,7 @@ export class RemoteClusters {
       if (fenceChanged) this.logFence(previous, plan.fence);
     }
     this.logOverlaps(docs);
+    this.statesNow = [...docs.values()];
     this.summaryNow = {
       remotes: syncs.length,
       connected: syncs.filter((s) => s.view(now).connection === 'Connected').length,
