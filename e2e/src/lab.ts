@@ -74,6 +74,12 @@ export interface LabOptions {
   etcdMembers?: number;
   /** Progress lines (the demo narrates with them). */
   log?: (line: string) => void;
+  /** The namespace prefix (default: `tl` + this process's id and a counter); `make lab` picks one per run. */
+  prefix?: string;
+  /** Flags added to every agent's command line (`make lab` passes its listeners). */
+  agentArgs?: readonly string[];
+  /** Flags added to the controller's command line. */
+  controllerArgs?: readonly string[];
 }
 
 export interface LabNode {
@@ -127,6 +133,7 @@ export class TerraceLab {
   private birdNodes = new Set<number>();
   private reflectors = new Set<number>();
   private torBfd = false;
+  private agentArgs: readonly string[] = [];
 
   private constructor(
     readonly kit: Lab,
@@ -149,7 +156,7 @@ export class TerraceLab {
 
   /** Builds the whole lab; on any failure it is torn down before the error is rethrown. */
   static async start(opts: LabOptions = {}): Promise<TerraceLab> {
-    const kit = await createLab({ tag: 'tl' });
+    const kit = await createLab(opts.prefix === undefined ? { tag: 'tl' } : { prefix: opts.prefix });
     const tmp = mkdtempSync(join(tmpdir(), `terrace-lab-${kit.prefix}`));
     const log = opts.log ?? (() => undefined);
     return startOrTearDown(
@@ -165,6 +172,7 @@ export class TerraceLab {
     this.birdNodes = new Set(opts.birdNodes ?? []);
     this.reflectors = new Set(opts.reflectors ?? []);
     this.torBfd = opts.torBfd ?? this.birdNodes.size > 0;
+    this.agentArgs = opts.agentArgs ?? [];
     mkdirSync(this.cniPath);
     symlinkSync(BIN.cni, join(this.cniPath, 'terrace'));
 
@@ -177,7 +185,7 @@ export class TerraceLab {
 
     await this.startTor(opts.torNeighbors ?? n, gracefulRestart, opts.torNetworks);
     if (opts.internet) this.internetNs = await addInternet(this.kit, this.torNs);
-    if (opts.controllerGrace) this.startController(opts.controllerGrace);
+    if (opts.controllerGrace) this.startController(opts.controllerGrace, opts.controllerArgs ?? []);
 
     await Promise.all(Array.from({ length: n }, (_, i) => this.addNode(i + 1)));
     await this.waitSessions();
@@ -238,11 +246,11 @@ export class TerraceLab {
     this.log(`FRR runs the top-of-rack router at ${TOR_IP} (AS ${TOR_ASN})${this.torBfd ? `, with BFD (bfdd, ${LAB_BFD.intervalMs} ms × ${LAB_BFD.multiplier}) towards every node` : ''}`);
   }
 
-  private startController(grace: string): void {
+  private startController(grace: string, extra: readonly string[]): void {
     this.controller = this.kit.startDaemon(this.fabricNs, {
       name: 'terrace-controller',
       command: process.execPath,
-      args: [BIN.controller, '--etcd-endpoints', this.etcdEndpoints, '--cluster', CLUSTER, '--node-grace', grace, '--interval', '1s', '--identity', 'lab-controller', '--log-format', 'json'],
+      args: [BIN.controller, '--etcd-endpoints', this.etcdEndpoints, '--cluster', CLUSTER, '--node-grace', grace, '--interval', '1s', '--identity', 'lab-controller', '--log-format', 'json', ...extra],
       env: cleanEnv(),
       keepOutput: 200000,
     });
@@ -398,6 +406,7 @@ export class TerraceLab {
       '--lease-ttl', '3s',
       '--status-interval', '2s',
       '--log-format', 'json',
+      ...this.agentArgs,
     ];
     const mountNs = node.agentMountNsOf;
     const agent = this.kit.startDaemon(node.ns, {

@@ -130,3 +130,14 @@ export function spineLink(rack: number, plane: Plane): { k: number; spine: { v4:
     tor: { v4: `198.18.2.${2 * k + 1}`, v6: `2001:db8:2:${k}::2` },
   };
 }
+
+/**
+ * Where the daemons serve metrics and the status page. The agent's and the
+ * controller's ports are their `--metrics-listen` defaults (0.0.0.0:9091 and
+ * 0.0.0.0:9094); the page (`--status-listen`, off by default) gets the usual
+ * 9095 on the fabric bridge. `make lab` passes these and writes the URLs
+ * into `.lab/env` from the same constants.
+ */
+export const AGENT_METRICS_PORT = 9091;
+export const CONTROLLER_METRICS_PORT = 9094;
+export const STATUS_PORT = 9095;
