@@ -230,7 +230,8 @@ export class NodeAgent {
       ...(netns ? { hostNetns: `/var/run/netns/${netns}` } : {}),
       datastoreReady: etcdReadiness(etcd, keys.alive(config.nodeName)),
       bgpReady: () => this.speakerReadiness(),
-      onEvent: (e) => log.log(e.ok ? 'info' : 'warn', `cni ${e.command}`, { handle: e.handle, ms: e.ms, detail: e.detail }),
+      onEvent: (e) => log.log(e.ok ? 'info' : 'warn', `cni ${e.command}`, { req: e.req, handle: e.handle, ms: e.ms, detail: e.detail }),
+      log: (level, message, fields) => log.log(level, message, fields),
       ...podRoutesThrough(this.routes),
     });
     log.info('serving CNI', { socket: socketPath });
