@@ -94,6 +94,10 @@ describe('make lab / make lab-down', () => {
     expect((await runIn(ns, 'curl', ['-fsS', '--max-time', '5', `${env.TERRACE_ETCD_ENDPOINTS}/health`])).code).toBe(0);
     const hosts = new Set([env.LAB_STATUS_URL as string, ...(env.LAB_METRICS_URLS as string).split(' ')].map((u) => new URL(u).hostname));
     for (const h of [...hosts, first.tor.ip]) expect(`${h}: ${(await runIn(ns, 'ping', ['-c', '1', '-W', '2', '-n', h])).code}`).toBe(`${h}: 0`);
+    // Every URL answers from the fabric namespace: each agent's and the controller's metrics, and the page.
+    for (const u of [...(env.LAB_METRICS_URLS as string).split(' '), env.LAB_STATUS_URL as string]) {
+      await waitUntil(`${u} from ${ns}`, async () => (await runIn(ns, 'curl', ['-fsS', '-o', '/dev/null', '--max-time', '3', u])).code === 0, 30000, 500);
+    }
     // The pods route to each other across the nodes, as the guide shows.
     const [a, , c] = first.pods;
     await waitUntil(`ping ${a?.name} → ${c?.name}`, async () => (await runIn(a?.ns ?? '', 'ping', ['-c', '1', '-W', '1', c?.ip ?? ''])).code === 0, 20000, 200);

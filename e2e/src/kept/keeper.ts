@@ -12,6 +12,9 @@ import { AGENT_METRICS_PORT, CLUSTER, CONTROLLER_METRICS_PORT, ETCD_IP, POOL_B, 
 import { ENV_FILE, LAB_FILE, record, renderEnv, writeAtomically, type KeptLab, type RecordedProcess } from './state.js';
 
 const [dir, prefix] = process.argv.slice(2);
+/** The listeners `.lab/env`'s URLs point at: every agent's metrics, the controller's metrics and its page. */
+const AGENT_ARGS = ['--metrics-listen', `0.0.0.0:${AGENT_METRICS_PORT}`];
+const CONTROLLER_ARGS = ['--metrics-listen', `0.0.0.0:${CONTROLLER_METRICS_PORT}`, '--status-listen', `${ETCD_IP}:${STATUS_PORT}`];
 const say = (line: string): void => {
   process.stdout.write(`${new Date().toISOString()}  ${line}\n`);
 };
@@ -63,7 +66,7 @@ async function main(): Promise<void> {
   });
   say(`building the lab ${prefix}`);
   // The same shape as `make demo-one-rack`: two GoBGP nodes, a BIRD node, one ToR; and a controller.
-  lab = await TerraceLab.start({ nodes: 3, birdNodes: [3], controllerGrace: '5m', prefix, log: say });
+  lab = await TerraceLab.start({ nodes: 3, birdNodes: [3], controllerGrace: '5m', prefix, log: say, agentArgs: AGENT_ARGS, controllerArgs: CONTROLLER_ARGS });
   await lab.addPod('node-1', 'web-1');
   await lab.addPod('node-2', 'web-2');
   await lab.addPod('node-3', 'db-1', { pools: [POOL_B.name] });
