@@ -5,7 +5,7 @@ SHELL := /bin/bash
 
 NODE_MODULES_STAMP := node_modules/.package-lock.json
 
-.PHONY: deps npm build test demo demo-one-rack demo-multicluster bench clean
+.PHONY: deps npm build test demo demo-one-rack demo-multicluster lab lab-down bench clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -33,6 +33,14 @@ demo-one-rack: deps build
 # Two clusters routing to each other's pods through gateway nodes (docs/multicluster.md).
 demo-multicluster: deps build
 	@bash scripts/lab-demo.sh --multicluster
+
+# The one-rack lab with a controller, left running; prints how to reach every host and
+# writes .lab/env. The next `make lab` replaces it; `make lab-down` removes it (docs/lab.md).
+lab: deps build
+	@bash scripts/lab-demo.sh --keep
+
+lab-down:
+	@bash scripts/lab-demo.sh --down
 
 # make bench BENCH=cni (one of bench/*.mjs); without BENCH it lists them.
 bench: deps build

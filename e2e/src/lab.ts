@@ -24,7 +24,7 @@ import { addPodThroughCni, callCni, CniFailure, cniStateDir, resultIPv4, type Cn
 import { LabEtcdCluster } from './etcd-cluster.js';
 import { addInternet } from './internet.js';
 import { labManifests, reflectorManifests, type PoolDef } from './manifests.js';
-import { STATUS_PORT } from './plan.js';
+import { AGENT_METRICS_PORT, CONTROLLER_METRICS_PORT, STATUS_PORT } from './plan.js';
 import { CLUSTER, ETCD_IP, POOL_A, ETCD_URL, FABRIC_PREFIX_LEN, GOBGP_API, LAB_BFD, NODE_ASN, TOR_ASN, TOR_IP, nodeIp } from './plan.js';
 import { killBirdsOn, pingOnce, speakerEstablished, pingsDuring, spawnGobgpd, startBirdSidecar, startLabEtcd, waitForPing, writeInitialBirdConf, type PingRun } from './hosts.js';
 import { BIN, cleanEnv, mustRunIn, runIn, waitUntil, type RunResult } from './proc.js';
@@ -77,14 +77,13 @@ export interface LabOptions {
   log?: (line: string) => void;
   /**
    * Serve metrics and health: every agent on its node address, port
-   * LAB_AGENT_METRICS_PORT, the controller on the fabric, LAB_CONTROLLER_METRICS_PORT
+   * AGENT_METRICS_PORT, the controller on the fabric, CONTROLLER_METRICS_PORT
    * (metricsUrl()). Off by default: nothing listens that a test did not ask for.
    */
   metrics?: boolean;
+  /** The namespace prefix (default: `tl` + this process's id and a counter); `make lab` picks one per run. */
+  prefix?: string;
 }
-
-export const LAB_AGENT_METRICS_PORT = 9091;
-export const LAB_CONTROLLER_METRICS_PORT = 9094;
 
 export interface LabNode {
   name: string;
@@ -160,7 +159,7 @@ export class TerraceLab {
 
   /** Builds the whole lab; on any failure it is torn down before the error is rethrown. */
   static async start(opts: LabOptions = {}): Promise<TerraceLab> {
-    const kit = await createLab({ tag: 'tl' });
+    const kit = await createLab(opts.prefix === undefined ? { tag: 'tl' } : { prefix: opts.prefix });
     const tmp = mkdtempSync(join(tmpdir(), `terrace-lab-${kit.prefix}`));
     const log = opts.log ?? (() => undefined);
     return startOrTearDown(
@@ -257,7 +256,7 @@ export class TerraceLab {
       args: [BIN.controller, '--etcd-endpoints', this.etcdEndpoints, '--cluster', CLUSTER, '--node-grace', grace, '--interval', '1s', '--identity', 'lab-controller', '--log-format', 'json',
         // The status page, reached from the fabric namespace (STATUS_URL).
         '--status-listen', `${ETCD_IP}:${STATUS_PORT}`,
-        '--metrics-listen', this.metrics ? `${ETCD_IP}:${LAB_CONTROLLER_METRICS_PORT}` : 'off'],
+        '--metrics-listen', this.metrics ? `${ETCD_IP}:${CONTROLLER_METRICS_PORT}` : 'off'],
       env: cleanEnv(),
       keepOutput: 200000,
     });
@@ -266,7 +265,7 @@ export class TerraceLab {
   /** Where a node's agent (or, for `controller`, the controller) serves /metrics, /healthz and /readyz; reachable from the fabric namespace. */
   metricsUrl(name: string | 'controller'): string {
     if (!this.metrics) throw new Error('lab: started without metrics (LabOptions.metrics)');
-    return name === 'controller' ? `http://${ETCD_IP}:${LAB_CONTROLLER_METRICS_PORT}` : `http://${this.node(name).ip}:${LAB_AGENT_METRICS_PORT}`;
+    return name === 'controller' ? `http://${ETCD_IP}:${CONTROLLER_METRICS_PORT}` : `http://${this.node(name).ip}:${AGENT_METRICS_PORT}`;
   }
 
   /** terracectl against the lab's etcd, run in the fabric namespace. */
@@ -419,7 +418,7 @@ export class TerraceLab {
       '--lease-ttl', '3s',
       '--status-interval', '2s',
       '--log-format', 'json',
-      '--metrics-listen', this.metrics ? `${node.ip}:${LAB_AGENT_METRICS_PORT}` : 'off',
+      '--metrics-listen', this.metrics ? `${node.ip}:${AGENT_METRICS_PORT}` : 'off',
     ];
     const mountNs = node.agentMountNsOf;
     const agent = this.kit.startDaemon(node.ns, {

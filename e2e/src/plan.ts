@@ -133,3 +133,10 @@ export function spineLink(rack: number, plane: Plane): { k: number; spine: { v4:
     tor: { v4: `198.18.2.${2 * k + 1}`, v6: `2001:db8:2:${k}::2` },
   };
 }
+
+/**
+ * The lab's metrics listeners (LabOptions.metrics): every agent on its node
+ * address, the controller on the fabric bridge, at the daemons' default ports.
+ */
+export const AGENT_METRICS_PORT = 9091;
+export const CONTROLLER_METRICS_PORT = 9094;

@@ -258,8 +258,9 @@ export class NodeAgent {
       bgpReady: () => this.speakerReadiness(),
       onEvent: (e) => {
         this.opts.metrics?.cni(e);
-        log.log(e.ok ? 'info' : 'warn', `cni ${e.command}`, { handle: e.handle, ms: e.ms, detail: e.detail });
+        log.log(e.ok ? 'info' : 'warn', `cni ${e.command}`, { req: e.req, handle: e.handle, ms: e.ms, detail: e.detail });
       },
+      log: (level, message, fields) => log.log(level, message, fields),
       ...podRoutesThrough(this.routes),
     });
     log.info('serving CNI', { socket: socketPath });

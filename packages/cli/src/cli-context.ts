@@ -17,6 +17,8 @@ export interface CliContextImpl extends CliContext {
   openedEndpoints(): Promise<readonly string[]>;
   /** The exit status of a command that did not throw: 0, or FOUND_PROBLEMS_EXIT. */
   exitStatus(): number;
+  /** Ends a progress line a failure left open, before the error is printed. */
+  endProgress(): void;
 }
 
 const requireHere = createRequire(import.meta.url);
@@ -24,6 +26,7 @@ const requireHere = createRequire(import.meta.url);
 export function createContext(globals: () => GlobalOptions, out: NodeJS.WritableStream = process.stdout): CliContextImpl {
   let opened: Promise<Datastore> | undefined;
   let problems = false;
+  const progress = makeProgress();
   const write = (text: string): void => {
     out.write(text.endsWith('\n') || text === '' ? text : `${text}\n`);
   };
@@ -47,7 +50,8 @@ export function createContext(globals: () => GlobalOptions, out: NodeJS.Writable
         write(yaml.stringify(value));
       }
     },
-    progress: makeProgress(),
+    progress,
+    endProgress: progress.end,
     foundProblems() {
       problems = true;
     },

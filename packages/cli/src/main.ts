@@ -22,6 +22,7 @@ async function main(argv: string[]): Promise<number> {
     await program.parseAsync(argv);
     code = ctx.exitStatus();
   } catch (e) {
+    ctx.endProgress();
     // Commander has already printed its own one-line "error: ..." (or the help).
     code = e instanceof CommanderError ? e.exitCode : await reportError(e, await ctx.openedEndpoints());
   } finally {

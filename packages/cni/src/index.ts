@@ -9,3 +9,4 @@ export * from './env.js';
 export * from './config.js';
 export * from './result.js';
 export * from './protocol.js';
+export * from './request-id.js';

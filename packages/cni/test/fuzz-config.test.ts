@@ -162,7 +162,12 @@ describe('the plugin and an oversized stdin', () => {
   it.each(['ADD', 'DEL', 'CHECK'])('%s with a 10 MB stdin is refused with code 7, without calling the agent', async (command) => {
     connections = 0;
     const run = await runCniPlugin(PLUGIN, { CNI_COMMAND: command, ...pod }, padded(10 * 1024 * 1024));
-    expect(run.json).toEqual({ cniVersion: '1.0.0', code: 7, msg: `network config: more than ${MAX_CONFIG_BYTES} bytes on stdin, the most the terrace plugin accepts` });
+    expect(run.json).toEqual({
+      cniVersion: '1.0.0',
+      code: 7,
+      msg: `network config: more than ${MAX_CONFIG_BYTES} bytes on stdin, the most the terrace plugin accepts`,
+      details: expect.stringMatching(new RegExp(`^request ${command}-c1-\\d+$`)),
+    });
     expect(run.code).toBe(1);
     expect(connections).toBe(0);
     // About 0.1 s here, nearly all of it starting the shell; the bound is loose

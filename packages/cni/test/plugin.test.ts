@@ -37,9 +37,23 @@ describe('terrace-cni on its own', () => {
   it('answers 11 naming the socket when the agent is not there, and 50 for STATUS', async () => {
     const add = await run({ CNI_COMMAND: 'ADD', ...pod }, conf());
     expect(add.code).toBe(1);
-    expect(add.json).toEqual({ cniVersion: '1.0.0', code: 11, msg: `cannot reach terrace-agent at ${join(dir, 'nobody.sock')} (is it running on this node?)` });
+    expect(add.json).toEqual({
+      cniVersion: '1.0.0',
+      code: 11,
+      msg: `cannot reach terrace-agent at ${join(dir, 'nobody.sock')} (is it running on this node?)`,
+      details: expect.stringMatching(/^request ADD-c1-\d+$/),
+    });
     expect((await run({ CNI_COMMAND: 'CHECK', ...pod }, conf())).json).toMatchObject({ code: 11 });
     expect((await run({ CNI_COMMAND: 'STATUS' }, conf({ cniVersion: '1.1.0' }))).json).toMatchObject({ code: 50 });
+  });
+
+  it('names its request in every error: command, the container id\'s first 12 characters, its PID; none for what is not plain', async () => {
+    const long = await run({ CNI_COMMAND: 'CHECK', ...pod, CNI_CONTAINERID: '0123456789abcdef0123' }, conf());
+    expect(long.json).toMatchObject({ code: 11, details: expect.stringMatching(/^request CHECK-0123456789ab-\d+$/) });
+    const odd = await run({ CNI_COMMAND: 'ADD', ...pod, CNI_CONTAINERID: 'a"b c' }, conf());
+    expect(odd.json).toMatchObject({ code: 11, details: expect.stringMatching(/^request ADD-none-\d+$/) });
+    const none = await run({ CNI_COMMAND: 'ADD', ...pod, CNI_CONTAINERID: '' }, conf());
+    expect(none.json).toMatchObject({ code: 11, details: expect.stringMatching(/^request ADD-none-\d+$/) });
   });
 
   it('records a DEL it could not deliver, exactly as the runtime made it', async () => {

@@ -10,6 +10,7 @@
  * (etcd unreachable here, or the agent unreachable for the plugin) is
  * recorded and finished later (pending.ts).
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { existsSync } from 'node:fs';
 import { TerraceError, formatIP, isTerraceError, parseIP, type IPAddr, type PackedPrefix } from '@terrace/api';
 import {
@@ -18,11 +19,14 @@ import {
   buildAddResult,
   cniArg,
   decodeConfig,
+  detailsWithRequest,
   errorJson,
+  makeRequestId,
   parseConfig,
   parseEnv,
   prevResultAddresses,
   replyVersion,
+  sentRequestId,
   SUPPORTED_VERSIONS,
   type CniCommand,
   type CniEnv,
@@ -33,6 +37,7 @@ import { POD_GATEWAY_V4, POD_GATEWAY_V6, checkPod, hostVethName, podHostRoutes, 
 import { toCniError } from './errors.js';
 import { isPodHandleOf, podHandle } from '@terrace/ipam';
 import type { CniIpam } from './ipam.js';
+import { tracedIpam, type CniLog } from './ipam-log.js';
 import { KeyedLock } from './lock.js';
 import { heldBy, optional, refuseMac, requestedAddresses } from './request.js';
 import { PendingDels, type PendingDel } from './pending.js';
@@ -60,6 +65,8 @@ export interface CniHandlerOptions {
   hostNetns?: string;
   /** Told about each completed or failed command (for the agent's log). */
   onEvent?: (e: CniEvent) => void;
+  /** The agent's log, for the IPAM lines of each call (ipam-log.ts); none: IPAM calls are not logged. */
+  log?: CniLog;
   /**
    * Host routes to a pod that was just wired. Route sync owns every route of
    * our protocol and is their only writer; the ADD answers once this
@@ -74,6 +81,8 @@ export interface CniHandlerOptions {
 
 export interface CniEvent {
   command: CniCommand | 'DEL (recorded)';
+  /** The call's request id (request-id.ts in @terrace/cni). */
+  req?: string | undefined;
   handle?: string;
   ok: boolean;
   ms: number;
@@ -133,9 +142,15 @@ export class CniHandlers {
   private draining: Promise<void> | undefined;
   /** Test-only (fault.ts); undefined in production. */
   private readonly fault: FaultInjector | undefined;
+  /** The request id of the call whose work is running (every await of a call keeps it). */
+  private readonly calls = new AsyncLocalStorage<string>();
+  private reqSeq = 0;
+  /** IPAM, logging each call under the request id of the CNI call it serves. */
+  private readonly ipam: CniIpam;
 
   constructor(private readonly o: CniHandlerOptions) {
     this.mtu = o.mtu ?? DEFAULT_POD_MTU;
+    this.ipam = o.log ? tracedIpam(o.ipam, o.log, () => this.calls.getStore()) : o.ipam;
     const fault = parseFault(process.env[FAULT_ENV]);
     this.fault = fault && new FaultInjector(fault);
     this.pendingIn(o.stateDir);
@@ -156,8 +171,17 @@ export class CniHandlers {
     if (this.pendingTimer) clearInterval(this.pendingTimer);
   }
 
-  /** Carries out one call as the runtime made it. Never throws. */
-  async invoke(vars: InvocationEnv, stdin: Uint8Array): Promise<CniAnswer> {
+  /** The id a call goes by: the plugin's when it sent a well-formed one, else one of the same shape made here. */
+  requestId(vars: InvocationEnv, sent?: string | readonly string[]): string {
+    return sentRequestId(sent) ?? makeRequestId(vars.CNI_COMMAND, vars.CNI_CONTAINERID, `a${++this.reqSeq}`);
+  }
+
+  /** Carries out one call as the runtime made it, under request id `req`. Never throws. */
+  invoke(vars: InvocationEnv, stdin: Uint8Array, req: string = this.requestId(vars)): Promise<CniAnswer> {
+    return this.calls.run(req, () => this.invokeAs(vars, stdin, req));
+  }
+
+  private async invokeAs(vars: InvocationEnv, stdin: Uint8Array, req: string): Promise<CniAnswer> {
     try {
       const env = parseEnv(vars);
       if (env.command === 'VERSION') {
@@ -182,13 +206,15 @@ export class CniHandlers {
           return { ok: true, stdout: '' };
       }
     } catch (e) {
-      return this.refuse(e, stdin);
+      return this.refuse(e, stdin, req);
     }
   }
 
-  /** The answer for a call that failed before (or while) it was carried out. */
-  refuse(e: unknown, stdin: Uint8Array = new Uint8Array()): CniAnswer {
-    return { ok: false, stdout: errorJson(replyVersion(stdin), toCniError(e)) };
+  /** The answer for a call that failed before (or while) it was carried out; its details name the request. */
+  refuse(e: unknown, stdin: Uint8Array = new Uint8Array(), req?: string): CniAnswer {
+    const err = toCniError(e);
+    const named = req === undefined ? err : new CniError(err.code, err.message, detailsWithRequest(err.details, req));
+    return { ok: false, stdout: errorJson(replyVersion(stdin), named) };
   }
 
   private attachment(env: CniEnv, conf: TerraceNetConf): Attachment {
@@ -200,10 +226,10 @@ export class CniHandlers {
     const ms = (): number => Math.round((performance.now() - t0) * 10) / 10;
     try {
       const r = await fn();
-      this.o.onEvent?.({ command, handle, ok: true, ms: ms(), detail: '' });
+      this.o.onEvent?.({ command, req: this.calls.getStore(), handle, ok: true, ms: ms(), detail: '' });
       return r;
     } catch (e) {
-      this.o.onEvent?.({ command, handle, ok: false, ms: ms(), detail: e instanceof Error ? e.message : String(e), code: toCniError(e).code });
+      this.o.onEvent?.({ command, req: this.calls.getStore(), handle, ok: false, ms: ms(), detail: e instanceof Error ? e.message : String(e), code: toCniError(e).code });
       throw e;
     }
   }
@@ -228,7 +254,7 @@ export class CniHandlers {
         await this.finishPendingFor(conf.name, env.containerId, env.ifname);
         const family = conf.ipam.assignIpv4 && conf.ipam.assignIpv6 ? 'dual' : conf.ipam.assignIpv6 ? 6 : 4;
         const pools = [...conf.ipam.ipv4Pools, ...conf.ipam.ipv6Pools];
-        const alloc = await this.o.ipam.allocate({
+        const alloc = await this.ipam.allocate({
           handle,
           node: this.o.nodeName,
           family,
@@ -251,7 +277,7 @@ export class CniHandlers {
         } catch (e) {
           // wirePod has undone its own work; give the addresses back so a
           // failed ADD leaves nothing behind.
-          await this.o.ipam.release({ handle }).catch(() => undefined);
+          await this.ipam.release({ handle }).catch(() => undefined);
           throw e;
         }
         if (this.fault) await this.fault.reached('after-wire', handle);
@@ -293,7 +319,7 @@ export class CniHandlers {
         if (known) this.o.onPodRoutesRemoved?.(known);
         let released;
         try {
-          released = await this.o.ipam.releasePod({ network: a.conf.name, containerId: env.containerId, ifname: env.ifname });
+          released = await this.ipam.releasePod({ network: a.conf.name, containerId: env.containerId, ifname: env.ifname });
         } catch (e) {
           if (!isTerraceError(e, 'Unavailable') || 'from' in call) throw e;
           await this.pendingIn(a.conf.stateDir).record(call.vars, call.stdin);
@@ -315,7 +341,7 @@ export class CniHandlers {
         const addresses = prev.map((p) => parseIP(p.split('/')[0] ?? ''));
         const problems: string[] = [];
         for (const ip of addresses) {
-          const owner = await this.o.ipam.lookup(formatIP(ip));
+          const owner = await this.ipam.lookup(formatIP(ip));
           if (!owner) problems.push(`${formatIP(ip)} is not allocated`);
           else if (!heldBy(owner, handle, { network: conf.name, containerId: env.containerId, ifname: env.ifname })) {
             problems.push(`${formatIP(ip)} is allocated to ${owner.handle}, not ${handle}`);
@@ -344,7 +370,7 @@ export class CniHandlers {
     return this.timed('GC', undefined, async () => {
       const keep = new Set(conf.validAttachments.map((v) => handleOf(conf.name, v.containerId, v.ifname)));
       const stale = new Map<string, { containerId: string; ifname: string }>();
-      for (const a of await this.o.ipam.nodeAllocations(this.o.nodeName)) {
+      for (const a of await this.ipam.nodeAllocations(this.o.nodeName)) {
         if (a.containerID === undefined || a.iface === undefined) continue;
         // Only this network's handles: rebuild the handle from the attributes
         // rather than splitting it, since names may contain dots.
@@ -361,7 +387,7 @@ export class CniHandlers {
           if (fresh(handle)) return false;
           await removePod({ ...att, ...this.hostNs() });
           this.podRoutes.delete(hostVethName(att.containerId, att.ifname));
-          this.removedRoutes(att.containerId, att.ifname, await this.o.ipam.releasePod({ network: conf.name, ...att }));
+          this.removedRoutes(att.containerId, att.ifname, await this.ipam.releasePod({ network: conf.name, ...att }));
           if (!this.adding.has(handle)) this.lastAdd.delete(handle);
           return true;
         });
@@ -415,7 +441,7 @@ export class CniHandlers {
         if (a === undefined || a.conf.name !== network) continue;
         // Already under this attachment's lock: release directly.
         await removePod({ containerId, ifname, ...this.hostNs() });
-        this.removedRoutes(containerId, ifname, await this.o.ipam.releasePod({ network, containerId, ifname }));
+        this.removedRoutes(containerId, ifname, await this.ipam.releasePod({ network, containerId, ifname }));
         await store.done(p);
       }
     }
@@ -429,7 +455,8 @@ export class CniHandlers {
       return true;
     }
     try {
-      await this.del(a, { from: p });
+      // A call of its own: the recorded DEL gets a request id like any other.
+      await this.calls.run(this.requestId(p.env), () => this.del(a, { from: p }));
     } catch (e) {
       if (isTerraceError(e, 'Unavailable')) return false;
       // Anything else will not get better by waiting: logged (by timed) and dropped.

@@ -9,7 +9,7 @@ import { chmod, rename, rm, stat } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { dirname } from 'node:path';
 import { TerraceError } from '@terrace/api';
-import { CNI_HTTP_PATH, CniCode, CniError, DEFAULT_AGENT_SOCKET, ERROR_STATUS, MAX_CONFIG_BYTES, envFromQuery } from '@terrace/cni';
+import { CNI_HTTP_PATH, CniCode, CniError, DEFAULT_AGENT_SOCKET, ERROR_STATUS, MAX_CONFIG_BYTES, REQUEST_ID_HEADER, envFromQuery } from '@terrace/cni';
 import { CniHandlers, type CniAnswer, type CniHandlerOptions } from './handlers.js';
 import { prepareSocketDir } from './socket-dir.js';
 
@@ -80,8 +80,9 @@ export async function startCniServer(opts: CniServerOptions): Promise<CniServer>
       return;
     }
     const env = envFromQuery(url.searchParams);
+    const id = handlers.requestId(env, req.headers[REQUEST_ID_HEADER]);
     void readBody(req)
-      .then((body) => (body.ok ? handlers.invoke(env, body.bytes) : handlers.refuse(body.error)))
+      .then((body) => (body.ok ? handlers.invoke(env, body.bytes, id) : handlers.refuse(body.error, undefined, id)))
       .then((answer) => send(res, answer));
   });
   // A runtime's call may take as long as its configured timeout; never cut it here.

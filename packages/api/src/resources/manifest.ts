@@ -104,7 +104,7 @@ function located(e: unknown, where: string, index: number, item: number | undefi
  * Decodes and validates every resource in `text`. `source` names the input
  * in messages (a file name, or `-` for stdin); it defaults to `manifest`.
  */
-export function decodeManifests(text: string, source = 'manifest'): Resource[] {
+export function decodeManifests(text: string, source = 'manifest', onDocument?: (done: number, total: number) => void): Resource[] {
   const out: Resource[] = [];
   const seen = new Map<string, string>();
   const add = (doc: unknown, index: number, item: number | undefined): void => {
@@ -126,13 +126,16 @@ export function decodeManifests(text: string, source = 'manifest'): Resource[] {
     out.push(r);
   };
 
-  for (const { index, value } of parseDocuments(text, source)) {
-    if (value === null || value === undefined) continue;
-    if (isObj(value) && isListKind(value['kind'])) {
-      for (const [i, item] of readListItems(value, source, index).entries()) add(item, index, i + 1);
-    } else {
-      add(value, index, undefined);
+  const docs = parseDocuments(text, source);
+  for (const [n, { index, value }] of docs.entries()) {
+    if (value !== null && value !== undefined) {
+      if (isObj(value) && isListKind(value['kind'])) {
+        for (const [i, item] of readListItems(value, source, index).entries()) add(item, index, i + 1);
+      } else {
+        add(value, index, undefined);
+      }
     }
+    onDocument?.(n + 1, docs.length);
   }
   return out;
 }

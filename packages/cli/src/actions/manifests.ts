@@ -31,14 +31,17 @@ async function readSource(file: string): Promise<{ text: string; source: string 
   }
 }
 
-/** Every resource of every file, in order, validated one by one and as a set. */
-export async function loadManifests(files: readonly string[]): Promise<Resource[]> {
+/**
+ * Every resource of every file, in order, validated one by one and as a set.
+ * `progress` hears of each document validated, file by file.
+ */
+export async function loadManifests(files: readonly string[], progress?: (label: string, done: number, total: number) => void): Promise<Resource[]> {
   if (files.length === 0) throw new TerraceError('Invalid', 'no manifest given: use -f FILE (or -f - for standard input)');
   if (files.filter((f) => f === '-').length > 1) throw new TerraceError('Invalid', 'standard input (-f -) can be read only once');
   const resources: Resource[] = [];
   for (const file of files) {
     const { text, source } = await readSource(file);
-    resources.push(...decodeManifests(text, source));
+    resources.push(...decodeManifests(text, source, progress && ((done, total) => progress(`validating ${source}`, done, total))));
   }
   if (resources.length === 0) throw new TerraceError('Invalid', `no resources found in ${files.join(', ')}`);
   checkSet(resources);

@@ -11,22 +11,34 @@ import type { WriteVerb } from '../commands/write.js';
 import { loadManifests, refOf } from './manifests.js';
 
 export async function runWrite(ctx: CliContext, verb: WriteVerb, files: readonly string[], dryRun: boolean): Promise<void> {
-  const resources = await loadManifests(files);
+  const resources = await loadManifests(files, (label, done, total) => ctx.progress(label, done, total));
   const { store } = await ctx.datastore();
   const opts = { dryRun };
   const suffix = dryRun ? ' (dry run)' : '';
   let results: { resource: Resource; action: string }[];
   if (verb === 'apply') {
-    results = await store.applyAll(resources, opts);
+    results = await writingAll(ctx, resources.length, () => store.applyAll(resources, opts));
   } else if (resources.length === 1) {
     const r = resources[0] as Resource;
     results = verb === 'create' ? [{ resource: await store.create(r, opts), action: 'created' }] : [{ resource: await store.replace(r, opts), action: 'replaced' }];
   } else {
-    for (const r of resources) await checkExistence(ctx, r, verb === 'replace');
-    const applied = await store.applyAll(resources, opts);
+    for (const [i, r] of resources.entries()) {
+      await checkExistence(ctx, r, verb === 'replace');
+      ctx.progress('checking', i + 1, resources.length);
+    }
+    const applied = await writingAll(ctx, resources.length, () => store.applyAll(resources, opts));
     results = applied.map((a) => ({ resource: a.resource, action: verb === 'create' ? 'created' : 'replaced' }));
   }
   for (const { resource, action } of results) ctx.print(`${refOf(resource)} ${action}${suffix}`);
+}
+
+/** The one transaction of a multi-document write: a step of its own in the progress, since it can take a while. */
+async function writingAll<T>(ctx: CliContext, n: number, write: () => Promise<T>): Promise<T> {
+  const label = `writing ${n} document${n === 1 ? '' : 's'} in one transaction`;
+  ctx.progress(label, 0, n);
+  const out = await write();
+  ctx.progress(label, n, n);
+  return out;
 }
 
 async function checkExistence(ctx: CliContext, r: Resource, mustExist: boolean): Promise<void> {
