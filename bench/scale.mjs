@@ -21,7 +21,7 @@
 // - free_100_dead_s: DEAD nodes' leases revoked (the nodes stopped) → all their
 //   addresses freed by the controller, minus the grace (--node-grace).
 //
-// Usage: npm run bench -- scale [--nodes N] [--step] [--workers W]
+// Usage: npm run bench -- scale [--nodes N] [--step] [--workers W] [--concurrency C]
 //   --step runs 1000, 2000 then 5000 nodes and stops at the first count that breaks.
 // Last line: {"bench":"scale","nodes":N,"register_per_s":N,"first_block_all_s":N,"etcd_db_mb":N,
 //   "controller_rss_mb":N,"controller_cpu_s":N,"free_100_dead_s":N,"first_break":"..."}
@@ -41,8 +41,6 @@ const CLUSTER = 'scale';
 const ADDRESSES = 3;
 const LEASE_TTL_S = 10;
 const GRACE_S = 2;
-/** Nodes a worker starts at once (a real cluster's agents start unevenly too). */
-const START_CONCURRENCY = 20;
 const POOL = { name: 'scale-pods', cidr: '198.18.0.0/16', blockSize: 29 };
 
 const out = (o) => console.log(JSON.stringify(o));
@@ -63,10 +61,22 @@ async function worker() {
     const etcd = createClient(conn(endpoints), { timeoutMs: 30000 });
     const n = { etcd, liveness: undefined, state: undefined };
     nodes.set(name, n);
+    let stage = 'register';
+    try {
+      await startStages(name, index, n, (s) => (stage = s));
+    } catch (e) {
+      throw new Error(`${stage}: ${e.message}`);
+    }
+  }
+
+  async function startStages(name, index, n, stage) {
+    const { etcd } = n;
     await registerNode(new EtcdResourceStore(etcd, keys), { name, addresses: { 4: nodeAddress(index) }, asNumber: undefined, labels: {}, backend: 'gobgp' });
     n.liveness = new Liveness({ etcd, key: keys.alive(name), ttlSeconds: LEASE_TTL_S, value: () => JSON.stringify({ node: name, pid: process.pid }), log });
+    stage('liveness');
     await n.liveness.start();
     send({ type: 'registered', name, at: Date.now() });
+    stage('watch');
     n.state = await openClusterState(etcd, keys, log);
     n.state.onChange(() => {
       if (probe && !probe.seen.has(name) && n.state.bgpPeers().some((p) => p.metadata.name === probe.name)) {
@@ -74,6 +84,7 @@ async function worker() {
         send({ type: 'seen', name, at: Date.now() });
       }
     });
+    stage('allocate');
     const alloc = new Allocator({ etcd, keys, watched: n.state });
     for (let i = 0; i < ADDRESSES; i++) {
       await alloc.allocate({ handle: `${name}.p${i}`, node: name, attrs: { namespace: 'scale', pod: `${name}-p${i}` } });
@@ -94,7 +105,7 @@ async function worker() {
   process.on('message', async (/** @type {any} */ m) => {
     if (m.type === 'start') {
       let next = 0;
-      await Promise.all(Array.from({ length: START_CONCURRENCY }, async () => {
+      await Promise.all(Array.from({ length: m.concurrency }, async () => {
         while (next < m.nodes.length) {
           const { name, index } = m.nodes[next++];
           try {
@@ -214,8 +225,13 @@ async function runStep(n, opts) {
     await until('workers up', () => workers.count('up') === opts.workers, 30000, 50);
     const all = Array.from({ length: n }, (_, i) => ({ name: `node-${String(i).padStart(5, '0')}`, index: i }));
     const t0 = Date.now();
-    workers.children.forEach((c, w) => c.send({ type: 'start', endpoints: etcdCluster.endpoints, nodes: all.filter((_, i) => i % opts.workers === w) }));
+    workers.children.forEach((c, w) => c.send({ type: 'start', endpoints: etcdCluster.endpoints, concurrency: opts.concurrency, nodes: all.filter((_, i) => i % opts.workers === w) }));
+    let lastProgress = Date.now();
     const check = () => {
+      if (Date.now() - lastProgress > 30000) {
+        lastProgress = Date.now();
+        out({ progress: `${Math.round((Date.now() - t0) / 1000)} s`, registered: workers.count('registered'), with_block: workers.count('block'), etcd_cpu_s: round1(etcdCluster.members.reduce((s, m) => s + cpuSeconds(m.pid), 0)), workers_cpu_s: round1(workers.children.reduce((s, c) => s + cpuSeconds(c.pid), 0)), controller_cpu_s: round1(cpuSeconds(controller.pid)) });
+      }
       controllerAlive();
       const c = workers.crashed();
       if (c) throw new Error(`a worker process exited (${c.signalCode ?? c.exitCode}) with ${workers.count('registered')} of ${n} nodes registered`);
@@ -308,6 +324,8 @@ async function coordinator() {
       workers: { type: 'string', default: '4' },
       dead: { type: 'string', default: '100' },
       'timeout-s': { type: 'string', default: '900' },
+      // Nodes each worker starts at once (a real cluster's agents start unevenly too).
+      concurrency: { type: 'string', default: '10' },
     },
   });
   const int = (name, v, min) => {
@@ -315,7 +333,7 @@ async function coordinator() {
     if (!Number.isInteger(x) || x < min) throw new Error(`--${name} ${v}: must be a whole number, at least ${min}`);
     return x;
   };
-  const opts = { workers: int('workers', values.workers, 1), dead: int('dead', values.dead, 1), timeoutS: int('timeout-s', values['timeout-s'], 10) };
+  const opts = { workers: int('workers', values.workers, 1), dead: int('dead', values.dead, 1), timeoutS: int('timeout-s', values['timeout-s'], 10), concurrency: int('concurrency', values.concurrency, 1) };
   const counts = values.step ? [1000, 2000, 5000] : [int('nodes', values.nodes, 2)];
   let held;
   let firstBreak = `none up to ${counts[counts.length - 1]}`;
