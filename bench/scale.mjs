@@ -21,8 +21,11 @@
 // - free_100_dead_s: DEAD nodes' leases revoked (the nodes stopped) → all their
 //   addresses freed by the controller, minus the grace (--node-grace).
 //
-// Usage: npm run bench -- scale [--nodes N] [--step] [--workers W] [--concurrency C]
-//   --step runs 1000, 2000 then 5000 nodes and stops at the first count that breaks.
+// Usage: npm run bench -- scale [--nodes N[,N...]] [--step] [--workers W] [--concurrency C]
+//   Several counts run one after the other (each on a fresh etcd and controller),
+//   stopping at the first that breaks; --step is --nodes 1000,2000,5000.
+//   A simulated node's etcd calls get 30 s (the agent's own default is 4.5 s);
+//   one that gets no answer in that time, or a node that cannot start, is a break.
 // Last line: {"bench":"scale","nodes":N,"register_per_s":N,"first_block_all_s":N,"etcd_db_mb":N,
 //   "controller_rss_mb":N,"controller_cpu_s":N,"free_100_dead_s":N,"first_break":"..."}
 import { fork, spawn } from 'node:child_process';
@@ -334,7 +337,7 @@ async function coordinator() {
     return x;
   };
   const opts = { workers: int('workers', values.workers, 1), dead: int('dead', values.dead, 1), timeoutS: int('timeout-s', values['timeout-s'], 10), concurrency: int('concurrency', values.concurrency, 1) };
-  const counts = values.step ? [1000, 2000, 5000] : [int('nodes', values.nodes, 2)];
+  const counts = values.step ? [1000, 2000, 5000] : values.nodes.split(',').map((v) => int('nodes', v, 2));
   let held;
   let firstBreak = `none up to ${counts[counts.length - 1]}`;
   for (const n of counts) {
