@@ -8,8 +8,9 @@
 // opens, listed and kept), and Allocator.allocate with the watched state
 // (claims a block, ADDRESSES addresses). No BGP, no kernel: this measures
 // the datastore and the controller. Each simulated node has its own etcd
-// client (its own connection), as an agent has; WORKERS processes carry
-// N / WORKERS nodes each, so the nodes of one process share its CPU.
+// client (which connects to every member), as an agent has; --workers
+// processes (default 4) carry N / workers nodes each, so the nodes of one
+// process share its CPU and decode their watch events there.
 //
 // Figures:
 // - register_per_s: N / (first start → last node registered and alive);
