@@ -9,3 +9,7 @@ export { parseAgentArgs, agentCommand, type AgentConfig, type GobgpMode, type Lo
 export { NodeAgent, type NodeAgentOptions } from './node-agent.js';
 export { Reconciler, type ReconcilerOptions, type KernelRouteSink } from './agent.js';
 export type { ClusterState } from './sources.js';
+// What every agent does against etcd, for the scale bench's simulated nodes.
+export { registerNode, type NodeRegistration } from './registration.js';
+export { Liveness, type LivenessOptions } from './liveness.js';
+export { openClusterState, type ClosableClusterState } from './watch.js';

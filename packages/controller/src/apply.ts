@@ -50,10 +50,13 @@ export async function releaseDeadNode(ctx: ApplyContext, node: string, held: rea
   log.info('releasing dead node', { node, addresses: held.length });
   let r;
   try {
+    // Only the blocks the snapshot saw holding the node's addresses: reading
+    // every block for every dead node made a release cost O(dead × blocks).
+    const within = held.map((a) => a.block);
     r = await releaseNode(etcd, keys, node, () => {
       if (!ctx.stillLeader()) throw new Stop('this controller is no longer the leader');
       if (ctx.aliveNow(node)) throw new Stop('the node came back');
-    });
+    }, within);
   } catch (e) {
     if (e instanceof Stop) {
       log.warn('release of dead node stopped', { node, reason: e.message });

@@ -219,10 +219,15 @@ export class EtcdResourceStore implements ResourceStore {
     const guard = this.keys.guard(POOL_GUARD);
     const nodePrefix = this.keys.resourcePrefix('Node');
     const reads: IRequestOp[] = keys.map(getOp);
-    if (involvesPools) reads.push(prefixOp(this.keys.resourcePrefix('IPPool')), getOp(guard), prefixOp(nodePrefix));
+    if (involvesPools) reads.push(prefixOp(this.keys.resourcePrefix('IPPool')), getOp(guard));
+    // Every stored Node is needed only to judge a pool write. A Node-only
+    // batch (every agent registering) checks its own addresses against the
+    // pools: reading all Nodes there made N registrations cost O(N²).
+    const writesPools = resources.some((r) => r.kind === 'IPPool');
+    if (writesPools) reads.push(prefixOp(nodePrefix));
     // Remote clusters' pools, as the controller last saw them, in the same snapshot (only pool writes need them).
     const remotesAt = reads.length;
-    if (resources.some((r) => r.kind === 'IPPool')) reads.push(prefixOp(this.keys.remoteStatePrefix()));
+    if (writesPools) reads.push(prefixOp(this.keys.remoteStatePrefix()));
     const { revision, results } = await readAll(this.etcd, reads);
 
     const now = new Date().toISOString();
@@ -267,7 +272,7 @@ export class EtcdResourceStore implements ResourceStore {
 
     if (poolsChanged || movedNodes.length > 0) {
       const guardKv = results[keys.length + 1]?.[0];
-      this.checkPoolsAndNodes(decided, results[keys.length] ?? [], results[keys.length + 2] ?? [], movedNodes);
+      this.checkPoolsAndNodes(decided, results[keys.length] ?? [], writesPools ? (results[keys.length + 2] ?? []) : [], movedNodes);
       this.checkRemotePools(decided, results[remotesAt] ?? []);
       compare.push(modEquals(guard, guardKv?.mod_revision ?? '0'));
       if (poolsChanged) {
@@ -303,7 +308,9 @@ export class EtcdResourceStore implements ResourceStore {
   /**
    * The rules between pools and nodes, over the state after this batch:
    * stored pools and nodes with the batch's versions in place of theirs.
-   * Only what the batch changes is judged, in batch order.
+   * Only what the batch changes is judged, in batch order. `nodeKvs` is
+   * empty unless the batch writes a pool (only a pool is judged against
+   * every node).
    */
   private checkPoolsAndNodes(decided: Decided[], poolKvs: IKeyValue[], nodeKvs: IKeyValue[], movedNodes: TerraceNode[]): void {
     const finalPools = new Map<string, IPPool>();

@@ -95,6 +95,12 @@ async function releaseAffineBlock(etcd: Etcd3, keys: Keys, node: string, aff: KV
   throw new TerraceError('Conflict', `release block ${formatCidr(parsed.cidr)} of node ${node}: gave up after ${MAX_ATTEMPTS} conflicting attempts`);
 }
 
+/** Keys of the blocks that hold an allocation of `node` (reads every block). */
+async function blocksHolding(etcd: Etcd3, keys: Keys, node: string): Promise<string[]> {
+  const { kvs } = await readPrefix(etcd, keys.blockPrefix());
+  return kvs.filter((kv) => Object.values(decodeBlock(kv.key, kv.text).allocations).some((a) => a.node === node)).map((kv) => kv.key);
+}
+
 /** Releases every allocation of `node` in one block, in chunks, telling `freed` each chunk's size. */
 async function releaseNodeInBlock(etcd: Etcd3, keys: Keys, node: string, bkey: string, freed: (n: number) => void): Promise<void> {
   for (let attempt = 0; attempt < MAX_ATTEMPTS; ) {
@@ -136,23 +142,27 @@ async function releaseNodeInBlock(etcd: Etcd3, keys: Keys, node: string, bkey: s
  * borrow from them). Safe to repeat. Every transaction also asserts that
  * the node's liveness key is absent, so a node that comes back mid-way
  * keeps the rest (`aliveAgain`), however late the caller would notice.
+ *
+ * `within`: the CIDRs of the blocks that hold the node's allocations, when
+ * the caller has just read them (the controller's snapshot). Only those are
+ * read, instead of every block of the cluster for every dead node; a block
+ * missed that way is found by the caller's next read, as the node still
+ * holds something then.
  */
 export async function releaseNode(
   etcd: Etcd3,
   keys: Keys,
   node: string,
   progress?: (done: number, total: number) => void | Promise<void>,
+  within?: readonly string[],
 ): Promise<NodeReleaseResult> {
   const result: NodeReleaseResult = { releasedIPs: 0, deletedBlocks: [], unaffinedBlocks: [], aliveAgain: false };
   try {
-    const { kvs } = await readPrefix(etcd, keys.blockPrefix());
+    const blockKeys = within ? [...new Set(within)].map((cidr) => keys.block(cidr)) : await blocksHolding(etcd, keys, node);
     let done = 0;
-    for (const kv of kvs) {
-      const rec = decodeBlock(kv.key, kv.text);
-      if (Object.values(rec.allocations).some((a) => a.node === node)) {
-        await releaseNodeInBlock(etcd, keys, node, kv.key, (n) => (result.releasedIPs += n));
-      }
-      await progress?.(++done, kvs.length);
+    for (const bkey of blockKeys) {
+      await releaseNodeInBlock(etcd, keys, node, bkey, (n) => (result.releasedIPs += n));
+      await progress?.(++done, blockKeys.length);
     }
     const affs = await readPrefix(etcd, keys.affinityPrefix(node));
     for (const a of affs.kvs) {
