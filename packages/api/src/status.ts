@@ -91,7 +91,8 @@ export const NODE_STATUS_STALE_MS = 30_000;
  * when no controller runs (`lastPass` then shows how old it is). Written by
  * the controller, read by `terracectl controller status`.
  */
-export type ControllerNodeState = 'alive' | 'grace' | 'released';
+/** `held`: the grace period is over but live agents still learn the node's routes (or could not be asked): not freed. */
+export type ControllerNodeState = 'alive' | 'grace' | 'released' | 'held';
 
 export interface ControllerNodeStatus {
   node: string;
@@ -100,6 +101,8 @@ export interface ControllerNodeStatus {
   goneSince?: string;
   /** Seconds left before the node's addresses are released (grace only). */
   graceRemainingSeconds?: number;
+  /** Why the release is held (held only), e.g. `198.19.5.0/26 still announced, learned by node-2 via 198.18.1.1`. */
+  heldReason?: string;
   /** Addresses and blocks the node still holds in IPAM, as last read. */
   addresses: number;
   blocks: number;

@@ -18,7 +18,8 @@ import { LeaderElection } from './leader.js';
 import type { Logger } from '@terrace/log';
 import { ensureDefaultPools } from './pools.js';
 import { STATUS_ERRORS, buildStatus, writeStatus } from './status.js';
-import { readWorld } from './world.js';
+import { type Snapshot, readWorld } from './world.js';
+import { confirmGone } from './confirm.js';
 import { RemoteClusters, type RemoteClustersOptions } from './remote/manager.js';
 
 export interface ControllerOptions {
@@ -34,6 +35,8 @@ export interface ControllerOptions {
   defaultPools?: readonly IPPool[];
   /** First delay before campaigning again after an election error, ms. */
   electionRetryMs?: number;
+  /** How long to wait for the live agents' answers before freeing a dead node (hold.ts), ms; default 3000. */
+  routeQueryTimeoutMs?: number;
   /** Remote-cluster sync (secrets directory, timings); see remote/manager.ts. */
   remote?: Partial<Omit<RemoteClustersOptions, 'etcd' | 'keys' | 'log' | 'leaderFence'>>;
 }
@@ -226,6 +229,22 @@ export class Controller extends EventEmitter<ControllerEvents> {
     return { etcd: this.opts.etcd, keys: this.opts.keys, log: this.opts.log, stillLeader: () => this.isLeader(), aliveNow: (n) => this.aliveNow(n) };
   }
 
+  /**
+   * Of the dead nodes due for release, those no live agent still learns
+   * routes of (hold.ts); the others are marked held in `views`, with why.
+   */
+  private async stillAnnounced(snap: Snapshot, nodes: readonly string[], views: NodeView[]): Promise<string[]> {
+    if (nodes.length === 0) return [];
+    const { etcd, keys, identity, log } = this.opts;
+    const plan = await confirmGone({ etcd, keys, askedBy: `controller/${identity}`, timeoutMs: this.opts.routeQueryTimeoutMs ?? 3000 }, snap, nodes);
+    for (const { node, reason } of plan.held) {
+      log.warn('dead node not released: its routes are still in the fabric', { node, reason });
+      const view = views.find((v) => v.node === node);
+      if (view) Object.assign(view, { state: 'held', heldReason: reason });
+    }
+    return plan.release;
+  }
+
   private async pass(kind: PassKind): Promise<PassResult | undefined> {
     if (!this.isLeader()) return undefined;
     const { log } = this.opts;
@@ -263,7 +282,7 @@ export class Controller extends EventEmitter<ControllerEvents> {
       views = plan.nodes.map((n) => ({ ...n }));
 
       const ctx = this.applyContext();
-      for (const node of plan.releaseNodes) {
+      for (const node of await this.stillAnnounced(snap, plan.releaseNodes, views)) {
         if (!this.isLeader()) break;
         try {
           const out = await releaseDeadNode(ctx, node, snap.addresses.get(node) ?? []);

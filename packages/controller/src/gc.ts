@@ -40,7 +40,8 @@ export interface GcState {
   readonly emptyPasses: ReadonlyMap<string, { node: string; passes: number }>;
 }
 
-export type NodeState = 'alive' | 'grace' | 'released';
+/** `held`: grace is over but a live agent still learns its routes (hold.ts); set by the controller, not the planner. */
+export type NodeState = 'alive' | 'grace' | 'released' | 'held';
 
 export interface NodeView {
   node: string;
@@ -50,6 +51,8 @@ export interface NodeView {
   graceRemainingMs?: number;
   addresses: number;
   blocks: number;
+  /** Why its release is held (state held). */
+  heldReason?: string;
 }
 
 /**
