@@ -9,7 +9,7 @@
  * see gc.ts for why that is the safe choice.
  */
 import { EventEmitter } from 'node:events';
-import type { ControllerStatus, IPPool } from '@terrace/api';
+import { type ControllerStatus, type IPPool, monotonicMs, wallTimeOf } from '@terrace/api';
 import { type Keys, type ResourceStore, WatchCache, type WatchChange } from '@terrace/datastore';
 import type { Etcd3 } from 'etcd3';
 import { type ApplyContext, type NodeReleaseOutcome, releaseDeadNode, releaseNodeEmptyBlocks } from './apply.js';
@@ -164,7 +164,7 @@ export class Controller extends EventEmitter<ControllerEvents> {
     if (!node || !this.isLeader()) return;
     if (c.type === 'deleted') {
       const before = this.state;
-      this.state = nodeWentAway(this.state, node, Date.now());
+      this.state = nodeWentAway(this.state, node, monotonicMs());
       if (this.state !== before) this.opts.log.info('node liveness key gone; grace period starts', { node, graceMs: this.opts.nodeGraceMs });
       this.scheduleDeadline(this.opts.nodeGraceMs);
     } else if (c.type === 'added') {
@@ -208,14 +208,14 @@ export class Controller extends EventEmitter<ControllerEvents> {
   /** Arranges a deadline pass in `inMs`, unless one is already due sooner. */
   private scheduleDeadline(inMs: number | undefined): void {
     if (inMs === undefined || !this.isLeader()) return;
-    const at = Date.now() + inMs + DEADLINE_SLACK_MS;
+    const at = monotonicMs() + inMs + DEADLINE_SLACK_MS;
     if (this.deadlineTimer && this.deadlineAt <= at) return;
     if (this.deadlineTimer) clearTimeout(this.deadlineTimer);
     this.deadlineAt = at;
     this.deadlineTimer = setTimeout(() => {
       this.deadlineTimer = undefined;
       void this.runPass('deadline');
-    }, at - Date.now());
+    }, at - monotonicMs());
   }
 
   private clearTimers(): void {
@@ -249,6 +249,7 @@ export class Controller extends EventEmitter<ControllerEvents> {
     if (!this.isLeader()) return undefined;
     const { log } = this.opts;
     const startedAt = Date.now();
+    const startedMono = monotonicMs();
     const result: PassResult = { kind, startedAt, durationMs: 0, plan: undefined, nodes: [], emptyBlocksReleased: [], nodeBlocksReleased: [], addressesFreed: 0, poolsCreated: [], errors: [] };
     const fail = (what: string, e: unknown): void => {
       const message = `${what}: ${(e as Error).message}`;
@@ -273,7 +274,7 @@ export class Controller extends EventEmitter<ControllerEvents> {
       const snap = await readWorld(this.opts.etcd, this.opts.keys);
       if (!this.isLeader()) return undefined;
       for (const key of snap.invalid) fail('read cluster state', new Error(`${key} does not hold a valid block; left alone`));
-      const plan = planPass(this.state, snap, Date.now(), this.opts.nodeGraceMs, kind);
+      const plan = planPass(this.state, snap, monotonicMs(), this.opts.nodeGraceMs, kind);
       result.plan = plan;
       // The watch may already have seen some of the dead come back since the snapshot.
       let state = plan.state;
@@ -321,7 +322,7 @@ export class Controller extends EventEmitter<ControllerEvents> {
     }
 
     this.passes++;
-    result.durationMs = Date.now() - startedAt;
+    result.durationMs = monotonicMs() - startedMono;
     await this.publish(views, result);
     const did = result.nodes.length + result.emptyBlocksReleased.length + result.poolsCreated.length + result.errors.length;
     log.log(did ? 'info' : 'debug', 'pass done', {
@@ -347,7 +348,8 @@ export class Controller extends EventEmitter<ControllerEvents> {
       lastPassMs: result.durationMs,
       graceMs: this.opts.nodeGraceMs,
       intervalMs: this.opts.intervalMs,
-      nodes,
+      // The planner's times are monotonic; the record shows wall-clock times.
+      nodes: nodes.map((n) => (n.goneSince === undefined ? n : { ...n, goneSince: wallTimeOf(n.goneSince) })),
       totals: this.totals,
       errors: this.errors,
       remotes: this.remotes.summary(),

@@ -34,7 +34,7 @@ export interface World {
 
 /** What the planner remembers between passes (belongs to one leadership). */
 export interface GcState {
-  /** node → when this leader first saw it without a liveness key (ms). */
+  /** node → when this leader first saw it without a liveness key (ms on the monotonic clock: a wall-clock jump must not shorten a grace period). */
   readonly goneSince: ReadonlyMap<string, number>;
   /** block CIDR → the live node it is affine to and on how many consecutive passes it was empty. */
   readonly emptyPasses: ReadonlyMap<string, { node: string; passes: number }>;
