@@ -59,6 +59,11 @@ export interface NodeStatus {
   /** The originated prefixes themselves, for humans (sorted). */
   advertisedPrefixes: string[];
   /**
+   * Addresses of this node's running pods that IPAM gives to another node (or
+   * to none): taken while the node was cut off from etcd. Absent when none.
+   */
+  addressConflicts?: { address: string; dev: string; holder?: string; holderPod?: string }[];
+  /**
    * The check of the agent's own best-path selection (its BMP station's RIB)
    * against gobgpd's; absent from agents that do not check. `diverged` stays
    * once any prefix differed: those prefixes follow gobgpd, but the mirror of

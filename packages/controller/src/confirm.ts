@@ -15,16 +15,22 @@ export interface ConfirmOptions {
   timeoutMs: number;
 }
 
-export async function confirmGone(opts: ConfirmOptions, snap: Snapshot, nodes: readonly string[]): Promise<HoldPlan> {
+/** The plan, and who was asked and who answered (for the log). */
+export interface Confirmation extends HoldPlan {
+  asked: string[];
+  answered: string[];
+}
+
+export async function confirmGone(opts: ConfirmOptions, snap: Snapshot, nodes: readonly string[]): Promise<Confirmation> {
   const candidates = nodes.map((node) => ({ node, prefixes: announcedBy(snap.holdings.get(node), snap.addresses.get(node) ?? []) }));
   const live = [...snap.alive];
   const prefixes = [...new Set(candidates.flatMap((c) => c.prefixes))];
   // Nothing announced (a node that only held a pending claim), or nobody to ask.
-  if (prefixes.length === 0 || live.length === 0) return planHolds({ candidates, liveAgents: live.length, answers: [] });
+  if (prefixes.length === 0 || live.length === 0) return { ...planHolds({ candidates, liveAgents: live.length, answers: [] }), asked: [], answered: [] };
   try {
     const r = await askAgents(opts.etcd, opts.keys, prefixes, { timeoutMs: opts.timeoutMs, askedBy: opts.askedBy, expect: live });
-    return planHolds({ candidates, liveAgents: live.length, answers: r.answers });
+    return { ...planHolds({ candidates, liveAgents: live.length, answers: r.answers }), asked: live, answered: r.answers.map((a) => a.node) };
   } catch (e) {
-    return planHolds({ candidates, liveAgents: live.length, answers: undefined, askError: (e as Error).message });
+    return { ...planHolds({ candidates, liveAgents: live.length, answers: undefined, askError: (e as Error).message }), asked: live, answered: [] };
   }
 }

@@ -237,6 +237,7 @@ export class Controller extends EventEmitter<ControllerEvents> {
     if (nodes.length === 0) return [];
     const { etcd, keys, identity, log } = this.opts;
     const plan = await confirmGone({ etcd, keys, askedBy: `controller/${identity}`, timeoutMs: this.opts.routeQueryTimeoutMs ?? 3000 }, snap, nodes);
+    if (plan.release.length > 0) log.info('no live agent learns their routes; releasing', { nodes: plan.release, asked: plan.asked, answered: plan.answered });
     for (const { node, reason } of plan.held) {
       log.warn('dead node not released: its routes are still in the fabric', { node, reason });
       const view = views.find((v) => v.node === node);
