@@ -13,7 +13,7 @@
  * incrementally as they arrive; a change of what we originate re-derives
  * only the prefixes it touches.
  */
-import { formatIP, type IPFamily, type TerraceNode, packCidr, packIP, parseCidr, parseIP } from '@terrace/api';
+import { formatIP, type IPFamily, type TerraceNode, monotonicMs, packCidr, packIP, parseCidr, parseIP } from '@terrace/api';
 import type { Announcement as SpeakerAnnouncement, BgpSpeaker, GlobalConfig, PeerConfig } from '@terrace/bgp';
 import { announcedNextHops, computeAnnouncements, type AnnounceResult } from './announce.js';
 import { announceConfig } from './advertise.js';
@@ -247,7 +247,7 @@ export class Reconciler {
     try {
       for await (const batch of this.opts.speaker.learned()) {
         if (this.stopped) break;
-        this.learnedAt = Date.now();
+        this.learnedAt = monotonicMs();
         if (ours) this.learned.apply(batch);
       }
     } catch (e) {

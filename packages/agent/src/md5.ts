@@ -10,6 +10,7 @@
  * fits gets the hint.
  */
 import { readFileSync } from 'node:fs';
+import { monotonicMs } from '@terrace/api';
 
 export interface Md5Counters {
   /** Signature present but wrong: the two sides' passwords differ. */
@@ -64,7 +65,7 @@ export class Md5Watch {
   constructor(private readonly read: () => string = () => readFileSync('/proc/net/netstat', 'utf8')) {}
 
   /** Takes a sample and returns how much each counter rose within the window (zeros when unreadable). */
-  rise(now = Date.now()): Md5Counters {
+  rise(now = monotonicMs()): Md5Counters {
     let c: Md5Counters;
     try {
       c = parseMd5Counters(this.read());

@@ -7,7 +7,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { TerraceError, type BgpBackend, type TerraceNode, parseSelector } from '@terrace/api';
+import { TerraceError, type BgpBackend, type TerraceNode, monotonicMs, parseSelector } from '@terrace/api';
 import { BIRD_KERNEL_PROTOCOL, DEFAULT_STALE_GRACE_MS, createSpeaker, type BgpSpeaker, type GobgpSpeakerOptions } from '@terrace/bgp';
 import { NatTable, RouteSync, type UnicastRoute } from '@terrace/dataplane';
 import type { Keys, ResourceStore } from '@terrace/datastore';
@@ -27,6 +27,7 @@ import { Md5Watch } from './md5.js';
 import { QueryResponder } from './query-answer.js';
 import { type AgentMetrics, peerSamples } from './metrics.js';
 import type { PeerStatus } from '@terrace/bgp';
+import { type AddressConflict, LocalPods, describeConflict, findConflicts, localPodAddresses, readHolders } from './taken.js';
 import { type ClosableClusterState, openClusterState } from './watch.js';
 
 /** How long the speaker must be quiet after reporting paths before stale routes go. */
@@ -78,6 +79,10 @@ export class NodeAgent {
   private node: TerraceNode | undefined;
   private cni: CniServer | undefined;
   private queries: QueryResponder | undefined;
+  /** Pod addresses taken from this node (taken.ts); checked after every gap in liveness. */
+  private conflicts: AddressConflict[] = [];
+  /** The pods the CNI server wired, for that check. */
+  private readonly localPods = new LocalPods();
   private stopped = false;
 
   constructor(private readonly opts: NodeAgentOptions) {
@@ -168,7 +173,7 @@ export class NodeAgent {
       log,
     });
     await this.liveness.start();
-    this.liveness.on('renewed', () => void this.publishStatus());
+    this.liveness.on('renewed', () => void this.checkTaken().then(() => this.publishStatus()));
 
     this.state = await openClusterState(etcd, keys, log);
     this.reconciler = new Reconciler({
@@ -195,8 +200,10 @@ export class NodeAgent {
     this.releaseStaleWhenSettled();
     if (config.cniSocket !== undefined && ipam) await this.startCni(config.cniSocket, ipam, podRoutes);
     await this.startQueryResponder();
+    await this.checkTaken();
     await this.publishStatus();
-    this.statusTimer = setInterval(() => void this.publishStatus(), config.statusIntervalMs);
+    // While conflicts last, every round checks again, so the record clears once the pods are gone.
+    this.statusTimer = setInterval(() => void (this.conflicts.length ? this.checkTaken() : Promise.resolve()).then(() => this.publishStatus()), config.statusIntervalMs);
     this.statusTimer.unref();
     this.started = true;
   }
@@ -223,10 +230,10 @@ export class NodeAgent {
    */
   private releaseStaleWhenSettled(): void {
     const holdMaxMs = this.opts.speakerTuning?.restartGraceMs ?? DEFAULT_STALE_GRACE_MS;
-    const started = Date.now();
+    const started = monotonicMs();
     const timer = setInterval(() => {
       const r = this.reconciler;
-      const now = Date.now();
+      const now = monotonicMs();
       const last = r?.lastLearnedAt() ?? 0;
       if (this.stopped || (last > 0 && now - last >= STALE_QUIET_MS) || now - started >= holdMaxMs) {
         clearInterval(timer);
@@ -261,7 +268,7 @@ export class NodeAgent {
         log.log(e.ok ? 'info' : 'warn', `cni ${e.command}`, { req: e.req, handle: e.handle, ms: e.ms, detail: e.detail });
       },
       log: (level, message, fields) => log.log(level, message, fields),
-      ...podRoutesThrough(this.routes),
+      ...this.trackingPods(podRoutesThrough(this.routes), knownPodRoutes),
     });
     log.info('serving CNI', { socket: socketPath });
   }
@@ -284,6 +291,37 @@ export class NodeAgent {
       }),
     });
     await this.queries.start();
+  }
+
+  /** Keeps localPods current with the host routes the CNI server adds and removes. */
+  private trackingPods(through: ReturnType<typeof podRoutesThrough>, known: readonly UnicastRoute[]): ReturnType<typeof podRoutesThrough> {
+    this.localPods.add(known);
+    return {
+      onPodRoutesAdded: (routes) => {
+        this.localPods.add(routes);
+        return through.onPodRoutesAdded?.(routes);
+      },
+      onPodRoutesRemoved: (routes) => {
+        this.localPods.remove(routes);
+        through.onPodRoutesRemoved?.(routes);
+      },
+    };
+  }
+
+  /** Finds our pods' addresses that IPAM gives to others (taken.ts) and says so for each new one. Never throws. */
+  private async checkTaken(): Promise<void> {
+    const { config, etcd, keys, log } = this.opts;
+    try {
+      const pods = this.localPods.with(localPodAddresses(await this.routes.readAnyRoutes()));
+      const found = findConflicts(config.nodeName, pods, await readHolders(etcd, keys));
+      log.info('pod addresses checked against IPAM', { pods: pods.length, taken: found.length });
+      const known = new Set(this.conflicts.map((c) => `${c.address} ${c.holder ?? ''}`));
+      for (const c of found) if (!known.has(`${c.address} ${c.holder ?? ''}`)) log.error(describeConflict(c), { ...c });
+      if (this.conflicts.length > 0 && found.length === 0) log.info('no pod address of this node is held by another any more');
+      this.conflicts = found;
+    } catch (e) {
+      log.warn('cannot check whether pod addresses were taken from this node', { error: (e as Error).message });
+    }
   }
 
   /** STATUS: the speaker is ready when it answers a peer listing within a second. */
@@ -321,6 +359,7 @@ export class NodeAgent {
         ...(this.speaker.ribCheck ? { ribCheck: this.speaker.ribCheck() } : {}),
         ...(this.nat ? { nat: this.nat.status() } : {}),
         md5Rise: this.md5.rise(),
+        addressConflicts: this.conflicts,
         now: new Date(),
       });
       this.opts.metrics?.peers(peerSamples(status, sessions, new Date(status.updatedAt)));

@@ -35,6 +35,8 @@ export interface StatusInputs {
   nat?: { installed: boolean; error?: string; repaired: number };
   /** How much the namespace's TCP MD5 drop counters rose lately (md5.ts), to say why a session stays down. */
   md5Rise?: Md5Counters;
+  /** Pod addresses taken from this node (taken.ts). */
+  addressConflicts?: NonNullable<NodeStatus['addressConflicts']>;
   now: Date;
 }
 
@@ -77,6 +79,7 @@ export function buildNodeStatus(inp: StatusInputs): NodeStatus {
     if (rc.checkedAt !== undefined) out.ribCheck.checkedAt = rc.checkedAt.toISOString();
   }
   if (inp.nat) out.nat = { ...inp.nat };
+  if (inp.addressConflicts?.length) out.addressConflicts = inp.addressConflicts.map((c) => ({ ...c }));
   return out;
 }
 

@@ -13,13 +13,14 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { API_VERSION, type BgpBackend } from '@terrace/api';
+import type { BgpBackend } from '@terrace/api';
 import { DEFAULT_GOBGP_API_PORT } from '@terrace/bgp';
 import { EtcdResourceStore, Keys, askAgents, connect, decodeRouteAnswer, resolveConnectionConfig, type RouteAnswer } from '@terrace/datastore';
 import { Allocator } from '@terrace/ipam';
 import { createLab, listNamespaces, onProcessExit, sharedEtcdEndpoint, uniqueCluster, waitFor, type Lab } from '@terrace/testkit';
 import type { Etcd3 } from 'etcd3';
 import type { AgentConfig } from '../src/config.js';
+import { bgpConfig, pool } from './fixtures.js';
 import { createLogger, silentLogger } from '@terrace/log';
 import { NodeAgent } from '../src/node-agent.js';
 
@@ -91,24 +92,8 @@ beforeAll(async () => {
     nsOf.set(n.name, ns);
     await lab.connect(ns, fabric, `${n.addr}/24`);
   }
-  await store.create({ apiVersion: API_VERSION, kind: 'BGPConfiguration', metadata: { name: 'default' }, spec: { nodeToNodeMeshEnabled: true, keepaliveTime: '1s' } });
-  await store.create({
-    apiVersion: API_VERSION,
-    kind: 'IPPool',
-    metadata: { name: 'pods' },
-    spec: {
-      cidr: '198.19.16.0/20',
-      blockSize: 26,
-      nodeSelector: 'all()',
-      disabled: false,
-      disableBGPExport: false,
-      natOutgoing: false,
-      allowedUses: ['Workload'],
-      assignmentMode: 'Automatic',
-      ipipMode: 'Never',
-      vxlanMode: 'Never',
-    },
-  });
+  await store.create(bgpConfig('default', { nodeToNodeMeshEnabled: true, keepaliveTime: '1s' }));
+  await store.create(pool('pods', '198.19.16.0/20'));
   for (const n of NODES) {
     const log = process.env.TERRACE_TEST_LOGS ? createLogger('text', 'debug', { node: n.name }) : silentLogger();
     const agent = new NodeAgent({

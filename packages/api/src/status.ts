@@ -59,6 +59,11 @@ export interface NodeStatus {
   /** The originated prefixes themselves, for humans (sorted). */
   advertisedPrefixes: string[];
   /**
+   * Addresses of this node's running pods that IPAM gives to another node (or
+   * to none): taken while the node was cut off from etcd. Absent when none.
+   */
+  addressConflicts?: { address: string; dev: string; holder?: string; holderPod?: string }[];
+  /**
    * The check of the agent's own best-path selection (its BMP station's RIB)
    * against gobgpd's; absent from agents that do not check. `diverged` stays
    * once any prefix differed: those prefixes follow gobgpd, but the mirror of
@@ -91,7 +96,8 @@ export const NODE_STATUS_STALE_MS = 30_000;
  * when no controller runs (`lastPass` then shows how old it is). Written by
  * the controller, read by `terracectl controller status`.
  */
-export type ControllerNodeState = 'alive' | 'grace' | 'released';
+/** `held`: the grace period is over but live agents still learn the node's routes (or could not be asked): not freed. */
+export type ControllerNodeState = 'alive' | 'grace' | 'released' | 'held';
 
 export interface ControllerNodeStatus {
   node: string;
@@ -100,6 +106,8 @@ export interface ControllerNodeStatus {
   goneSince?: string;
   /** Seconds left before the node's addresses are released (grace only). */
   graceRemainingSeconds?: number;
+  /** Why the release is held (held only), e.g. `198.19.5.0/26 still announced, learned by node-2 via 198.18.1.1`. */
+  heldReason?: string;
   /** Addresses and blocks the node still holds in IPAM, as last read. */
   addresses: number;
   blocks: number;

@@ -8,7 +8,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { TerraceError } from '@terrace/api';
+import { TerraceError, monotonicMs } from '@terrace/api';
 
 export interface SupervisorTuning {
   /** Run inside this network namespace (`ip netns exec NS ...`). */
@@ -83,7 +83,7 @@ export abstract class SupervisedDaemon extends EventEmitter<DaemonEvents> {
     const [cmd, argv] = this.tuning.netns ? ['ip', ['netns', 'exec', this.tuning.netns, binary, ...args]] : [binary, args];
     const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
-    const startedAt = Date.now();
+    const startedAt = monotonicMs();
     const onData = (d: Buffer): void => {
       const s = d.toString();
       this.lastOutput = (this.lastOutput + s).slice(-4000);
@@ -97,7 +97,7 @@ export abstract class SupervisedDaemon extends EventEmitter<DaemonEvents> {
         resolve();
         if (this.child === child) this.child = undefined;
         if (this.stopping) return;
-        if (Date.now() - startedAt > (this.tuning.stableAfterMs ?? 30000)) this.backoffMs = this.tuning.initialBackoffMs ?? 200;
+        if (monotonicMs() - startedAt > (this.tuning.stableAfterMs ?? 30000)) this.backoffMs = this.tuning.initialBackoffMs ?? 200;
         this.scheduleRestart();
       });
     });

@@ -9,7 +9,7 @@
  * see gc.ts for why that is the safe choice.
  */
 import { EventEmitter } from 'node:events';
-import type { ControllerStatus, IPPool } from '@terrace/api';
+import { type ControllerStatus, type IPPool, monotonicMs, wallTimeOf } from '@terrace/api';
 import { type Keys, type ResourceStore, WatchCache, type WatchChange } from '@terrace/datastore';
 import type { Etcd3 } from 'etcd3';
 import { type ApplyContext, type NodeReleaseOutcome, releaseDeadNode, releaseNodeEmptyBlocks } from './apply.js';
@@ -19,7 +19,8 @@ import { forEachLimited } from './limit.js';
 import type { Logger } from '@terrace/log';
 import { ensureDefaultPools } from './pools.js';
 import { STATUS_ERRORS, buildStatus, writeStatus } from './status.js';
-import { readWorld } from './world.js';
+import { type Snapshot, readWorld } from './world.js';
+import { confirmGone } from './confirm.js';
 import { RemoteClusters, type RemoteClustersOptions } from './remote/manager.js';
 import { EventLog } from './events.js';
 import { formatDuration } from '@terrace/api';
@@ -37,6 +38,8 @@ export interface ControllerOptions {
   defaultPools?: readonly IPPool[];
   /** First delay before campaigning again after an election error, ms. */
   electionRetryMs?: number;
+  /** How long to wait for the live agents' answers before freeing a dead node (hold.ts), ms; default 3000. */
+  routeQueryTimeoutMs?: number;
   /** Remote-cluster sync (secrets directory, timings); see remote/manager.ts. */
   remote?: Partial<Omit<RemoteClustersOptions, 'etcd' | 'keys' | 'log' | 'leaderFence'>>;
 }
@@ -174,7 +177,7 @@ export class Controller extends EventEmitter<ControllerEvents> {
     if (!node || !this.isLeader()) return;
     if (c.type === 'deleted') {
       const before = this.state;
-      this.state = nodeWentAway(this.state, node, Date.now());
+      this.state = nodeWentAway(this.state, node, monotonicMs());
       if (this.state !== before) {
         this.opts.log.info('node liveness key gone; grace period starts', { node, graceMs: this.opts.nodeGraceMs });
         this.lostRecorded.add(node);
@@ -226,14 +229,14 @@ export class Controller extends EventEmitter<ControllerEvents> {
   /** Arranges a deadline pass in `inMs`, unless one is already due sooner. */
   private scheduleDeadline(inMs: number | undefined): void {
     if (inMs === undefined || !this.isLeader()) return;
-    const at = Date.now() + inMs + DEADLINE_SLACK_MS;
+    const at = monotonicMs() + inMs + DEADLINE_SLACK_MS;
     if (this.deadlineTimer && this.deadlineAt <= at) return;
     if (this.deadlineTimer) clearTimeout(this.deadlineTimer);
     this.deadlineAt = at;
     this.deadlineTimer = setTimeout(() => {
       this.deadlineTimer = undefined;
       void this.runPass('deadline');
-    }, at - Date.now());
+    }, at - monotonicMs());
   }
 
   private clearTimers(): void {
@@ -247,10 +250,28 @@ export class Controller extends EventEmitter<ControllerEvents> {
     return { etcd: this.opts.etcd, keys: this.opts.keys, log: this.opts.log, stillLeader: () => this.isLeader(), aliveNow: (n) => this.aliveNow(n) };
   }
 
+  /**
+   * Of the dead nodes due for release, those no live agent still learns
+   * routes of (hold.ts); the others are marked held in `views`, with why.
+   */
+  private async stillAnnounced(snap: Snapshot, nodes: readonly string[], views: NodeView[]): Promise<string[]> {
+    if (nodes.length === 0) return [];
+    const { etcd, keys, identity, log } = this.opts;
+    const plan = await confirmGone({ etcd, keys, askedBy: `controller/${identity}`, timeoutMs: this.opts.routeQueryTimeoutMs ?? 3000 }, snap, nodes);
+    if (plan.release.length > 0) log.info('no live agent learns their routes; releasing', { nodes: plan.release, asked: plan.asked, answered: plan.answered });
+    for (const { node, reason } of plan.held) {
+      log.warn('dead node not released: its routes are still in the fabric', { node, reason });
+      const view = views.find((v) => v.node === node);
+      if (view) Object.assign(view, { state: 'held', heldReason: reason });
+    }
+    return plan.release;
+  }
+
   private async pass(kind: PassKind): Promise<PassResult | undefined> {
     if (!this.isLeader()) return undefined;
     const { log } = this.opts;
     const startedAt = Date.now();
+    const startedMono = monotonicMs();
     const result: PassResult = { kind, startedAt, durationMs: 0, plan: undefined, nodes: [], emptyBlocksReleased: [], nodeBlocksReleased: [], addressesFreed: 0, poolsCreated: [], errors: [] };
     const fail = (what: string, e: unknown): void => {
       const message = `${what}: ${(e as Error).message}`;
@@ -275,7 +296,7 @@ export class Controller extends EventEmitter<ControllerEvents> {
       const snap = await readWorld(this.opts.etcd, this.opts.keys);
       if (!this.isLeader()) return undefined;
       for (const key of snap.invalid) fail('read cluster state', new Error(`${key} does not hold a valid block; left alone`));
-      const plan = planPass(this.state, snap, Date.now(), this.opts.nodeGraceMs, kind);
+      const plan = planPass(this.state, snap, monotonicMs(), this.opts.nodeGraceMs, kind);
       result.plan = plan;
       // The watch may already have seen some of the dead come back since the snapshot.
       let state = plan.state;
@@ -288,7 +309,7 @@ export class Controller extends EventEmitter<ControllerEvents> {
       // round trips per block, and one after another 100 dead nodes took
       // 100 times that. Their blocks are their own; a block two of them
       // borrowed from is guarded by its compare-and-swap like any other.
-      await forEachLimited(plan.releaseNodes, RELEASE_CONCURRENCY, async (node) => {
+      await forEachLimited(await this.stillAnnounced(snap, plan.releaseNodes, views), RELEASE_CONCURRENCY, async (node) => {
         if (!this.isLeader()) return;
         try {
           const out = await releaseDeadNode(ctx, node, snap.addresses.get(node) ?? []);
@@ -331,7 +352,7 @@ export class Controller extends EventEmitter<ControllerEvents> {
     }
 
     this.passes++;
-    result.durationMs = Date.now() - startedAt;
+    result.durationMs = monotonicMs() - startedMono;
     await this.publish(views, result);
     const did = result.nodes.length + result.emptyBlocksReleased.length + result.poolsCreated.length + result.errors.length;
     log.log(did ? 'info' : 'debug', 'pass done', {
@@ -357,7 +378,8 @@ export class Controller extends EventEmitter<ControllerEvents> {
       lastPassMs: result.durationMs,
       graceMs: this.opts.nodeGraceMs,
       intervalMs: this.opts.intervalMs,
-      nodes,
+      // The planner's times are monotonic; the record shows wall-clock times.
+      nodes: nodes.map((n) => (n.goneSince === undefined ? n : { ...n, goneSince: wallTimeOf(n.goneSince) })),
       totals: this.totals,
       errors: this.errors,
       remotes: this.remotes.summary(),

@@ -34,13 +34,14 @@ export interface World {
 
 /** What the planner remembers between passes (belongs to one leadership). */
 export interface GcState {
-  /** node → when this leader first saw it without a liveness key (ms). */
+  /** node → when this leader first saw it without a liveness key (ms on the monotonic clock: a wall-clock jump must not shorten a grace period). */
   readonly goneSince: ReadonlyMap<string, number>;
   /** block CIDR → the live node it is affine to and on how many consecutive passes it was empty. */
   readonly emptyPasses: ReadonlyMap<string, { node: string; passes: number }>;
 }
 
-export type NodeState = 'alive' | 'grace' | 'released';
+/** `held`: grace is over but a live agent still learns its routes (hold.ts); set by the controller, not the planner. */
+export type NodeState = 'alive' | 'grace' | 'released' | 'held';
 
 export interface NodeView {
   node: string;
@@ -50,6 +51,8 @@ export interface NodeView {
   graceRemainingMs?: number;
   addresses: number;
   blocks: number;
+  /** Why its release is held (state held). */
+  heldReason?: string;
 }
 
 /**

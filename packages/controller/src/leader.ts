@@ -23,6 +23,7 @@
  * backoff; so does a failed confirmation.
  */
 import { EventEmitter } from 'node:events';
+import { monotonicMs } from '@terrace/api';
 import type { Keys } from '@terrace/datastore';
 import type { Campaign, Election, ElectionObserver, Etcd3 } from 'etcd3';
 import type { Logger } from '@terrace/log';
@@ -89,7 +90,7 @@ export class LeaderElection extends EventEmitter<LeaderEvents> {
 
   /** True while elected and the last confirmation still covers this moment. */
   isLeader(): boolean {
-    return this.elected && Date.now() < this.validUntil;
+    return this.elected && monotonicMs() < this.validUntil;
   }
 
   /** The leader as the observer last saw it. */
@@ -155,7 +156,7 @@ export class LeaderElection extends EventEmitter<LeaderEvents> {
     this.retryMs = this.opts.retryMs ?? 500;
     const every = Math.max(200, Math.floor((this.opts.ttlSeconds * 1000) / 4));
     this.watchdog = setInterval(() => void this.check(), every);
-    this.opts.log.info('elected leader', { validForMs: this.validUntil - Date.now() });
+    this.opts.log.info('elected leader', { validForMs: Math.round(this.validUntil - monotonicMs()) });
     this.emit('elected');
   }
 
@@ -165,7 +166,7 @@ export class LeaderElection extends EventEmitter<LeaderEvents> {
    * not answer (leadership then stands until validUntil).
    */
   private async confirm(c: Campaign): Promise<boolean> {
-    const asked = Date.now();
+    const asked = monotonicMs();
     const key = await c.getCampaignKey();
     const res = await this.opts.etcd.getAll().prefix(this.candidatesPrefix).sort('Create', 'Ascend').limit(1).exec();
     const first = res.kvs[0];
@@ -190,7 +191,7 @@ export class LeaderElection extends EventEmitter<LeaderEvents> {
     }
     if (this.campaign !== c || !this.elected) return;
     if (ok === false) this.restart('another candidate holds the leadership, or our election key is gone');
-    else if (ok === undefined && Date.now() >= this.validUntil) this.restart('could not confirm the leadership before the election lease ran out');
+    else if (ok === undefined && monotonicMs() >= this.validUntil) this.restart('could not confirm the leadership before the election lease ran out');
   }
 
   /** Leaves leadership (if held) and campaigns again after a backoff. */

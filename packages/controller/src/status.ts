@@ -42,6 +42,7 @@ export function buildStatus(s: StatusInput): ControllerStatus {
       const out: ControllerStatus['nodes'][number] = { node: n.node, state: n.state, addresses: n.addresses, blocks: n.blocks };
       if (n.goneSince !== undefined) out.goneSince = iso(n.goneSince);
       if (n.graceRemainingMs !== undefined) out.graceRemainingSeconds = Math.ceil(n.graceRemainingMs / 1000);
+      if (n.heldReason !== undefined) out.heldReason = n.heldReason;
       return out;
     }),
     totals: { ...s.totals },

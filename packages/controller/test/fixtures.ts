@@ -6,9 +6,9 @@
  */
 import { Writable } from 'node:stream';
 import { API_VERSION, type IPPool, type TerraceNode, validateResource } from '@terrace/api';
-import { EtcdResourceStore, Keys } from '@terrace/datastore';
+import { type BgpPathReport, EtcdResourceStore, Keys, decodeRouteQuery, putRouteAnswer } from '@terrace/datastore';
 import { sharedEtcdEndpoint, uniqueCluster } from '@terrace/testkit';
-import { Etcd3, type Lease } from 'etcd3';
+import { Etcd3, type Lease, type Watcher } from 'etcd3';
 import winston from 'winston';
 import { Controller, type ControllerOptions } from '../src/controller.js';
 import type { Logger } from '@terrace/log';
@@ -40,8 +40,12 @@ export interface Harness {
   controllers: { c: Controller; etcd: Etcd3; lines: LogLine[] }[];
   leases: Lease[];
   startController(identity: string, opts?: Partial<ControllerOptions>): Promise<{ c: Controller; etcd: Etcd3; lines: LogLine[] }>;
-  /** Registers a node and keeps its liveness key on a lease (revoke the lease to "kill" the agent). */
-  aliveNode(name: string): Promise<Lease>;
+  /**
+   * Registers a node and keeps its liveness key on a lease (revoke the lease to "kill" the agent).
+   * While its key exists it answers route queries as an agent does, learning over BGP what
+   * `learns` says (default nothing).
+   */
+  aliveNode(name: string, learns?: (prefix: string) => BgpPathReport[]): Promise<Lease>;
   close(): Promise<void>;
 }
 
@@ -50,6 +54,17 @@ export function harness(tag: string): Harness {
   const etcd = new Etcd3({ hosts: endpoint });
   const keys = new Keys(uniqueCluster(tag));
   const store = new EtcdResourceStore(etcd, keys);
+  const learning = new Map<string, (prefix: string) => BgpPathReport[]>();
+  let answering: Promise<Watcher> | undefined;
+  /** Answers each route query for every fake node whose liveness key exists, as its agent would. */
+  const answer = async (text: string): Promise<void> => {
+    const q = decodeRouteQuery(text);
+    for (const [node, learns] of learning) {
+      if ((await etcd.get(keys.alive(node)).string()) === null) continue;
+      const results = q.prefixes.map((prefix) => ({ prefix, originated: false, kernel: [], bgp: learns(prefix) }));
+      await putRouteAnswer(etcd, keys, q, { node, backend: 'gobgp', answeredAt: new Date().toISOString(), results }).catch(() => undefined);
+    }
+  };
   const h: Harness = {
     keys,
     etcd,
@@ -76,7 +91,14 @@ export function harness(tag: string): Harness {
       await c.start();
       return entry;
     },
-    async aliveNode(name) {
+    async aliveNode(name, learns = () => []) {
+      learning.set(name, learns);
+      answering ??= etcd
+        .watch()
+        .prefix(keys.queryPrefix())
+        .create()
+        .then((w) => w.on('put', (kv) => void answer(kv.value.toString())));
+      await answering;
       const node: TerraceNode = { apiVersion: API_VERSION, kind: 'Node', metadata: { name }, spec: {} };
       await store.applyAll([node]);
       const lease = etcd.lease(5);
@@ -90,6 +112,7 @@ export function harness(tag: string): Harness {
         e.close();
       }
       for (const l of h.leases) await l.revoke().catch(() => l.release());
+      await (await answering)?.cancel();
       await etcd.delete().prefix(keys.prefix).exec();
       etcd.close();
     },

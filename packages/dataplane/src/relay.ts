@@ -25,7 +25,7 @@ import { endianness } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { TerraceError } from '@terrace/api';
 import { deleteArgs, replaceArgs, type RouteCanon } from './canon.js';
-import { DEFAULT_IP_COMMAND } from './constants.js';
+import { DEFAULT_IP_COMMAND, ROUTE_PROTOCOL } from './constants.js';
 import { applyLinks, decodeAnyRoutes, decodeRoutes, dumpError, dumpInterrupted, encodeGetLinks, encodeGetRoutes, UnknownIfIndex, type AnyRoute, type IfNames } from './routemsg.js';
 import {
   decodeAnswers,
@@ -375,19 +375,9 @@ export class RouteWriter {
   async readRoutes(names: IfNames = new Map()): Promise<RouteCanon[] | undefined> {
     if (this.closed) throw new TerraceError('Internal', 'route writer: used after close');
     for (let attempt = 1; ; attempt++) {
-      const link = this.link ?? this.start();
-      // Sequence 0: dumps are told apart by frame, not by sequence, and take
-      // no number from a batch that may be open.
-      const asked = [encodeGetLinks, (w: MessageWriter) => encodeGetRoutes(w, 4, 0), (w: MessageWriter) => encodeGetRoutes(w, 6, 0)].map((enc) => {
-        const w = new MessageWriter(64);
-        enc(w, 0);
-        return this.send(link, w.bytes());
-      });
-      const answers = await Promise.all(asked);
-      if (answers.some((a) => a === undefined)) return undefined;
-      const [links, v4, v6] = answers as [Buffer, Buffer, Buffer];
-      const errno = dumpError(links) || dumpError(v4) || dumpError(v6);
-      if (errno !== 0) throw new TerraceError('Unavailable', `reading the kernel's routes: ${errnoText(errno)}`);
+      const answers = await this.dump(ROUTE_PROTOCOL);
+      if (answers === undefined) return undefined;
+      const [links, v4, v6] = answers;
       if (![links, v4, v6].some(dumpInterrupted)) {
         names.clear();
         applyLinks(links, names);
@@ -412,8 +402,24 @@ export class RouteWriter {
    */
   async readAnyRoutes(): Promise<AnyRoute[] | undefined> {
     if (this.closed) throw new TerraceError('Internal', 'route writer: used after close');
+    const answers = await this.dump(0);
+    if (answers === undefined) return undefined;
+    const [links, v4, v6] = answers;
+    const names: IfNames = new Map();
+    applyLinks(links, names);
+    return [...decodeAnyRoutes(v4, names), ...decodeAnyRoutes(v6, names)];
+  }
+
+  /**
+   * Dumps the links and each family's routes of `protocol` (0: every one),
+   * each one frame through the relay: undefined when the relay died first;
+   * throws a TerraceError (Unavailable) when the kernel refused.
+   */
+  private async dump(protocol: number): Promise<[Buffer, Buffer, Buffer] | undefined> {
     const link = this.link ?? this.start();
-    const asked = [encodeGetLinks, (w: MessageWriter) => encodeGetRoutes(w, 4, 0, 0), (w: MessageWriter) => encodeGetRoutes(w, 6, 0, 0)].map((enc) => {
+    // Sequence 0: dumps are told apart by frame, not by sequence, and take
+    // no number from a batch that may be open.
+    const asked = [encodeGetLinks, (w: MessageWriter) => encodeGetRoutes(w, 4, 0, protocol), (w: MessageWriter) => encodeGetRoutes(w, 6, 0, protocol)].map((enc) => {
       const w = new MessageWriter(64);
       enc(w, 0);
       return this.send(link, w.bytes());
@@ -423,9 +429,7 @@ export class RouteWriter {
     const [links, v4, v6] = answers as [Buffer, Buffer, Buffer];
     const errno = dumpError(links) || dumpError(v4) || dumpError(v6);
     if (errno !== 0) throw new TerraceError('Unavailable', `reading the kernel's routes: ${errnoText(errno)}`);
-    const names: IfNames = new Map();
-    applyLinks(links, names);
-    return [...decodeAnyRoutes(v4, names), ...decodeAnyRoutes(v6, names)];
+    return [links, v4, v6];
   }
 
   /** Frames sent to the relay and not yet answered. */

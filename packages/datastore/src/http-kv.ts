@@ -17,7 +17,7 @@
  */
 import type { Agent as HttpAgent, IncomingMessage, RequestOptions } from 'node:http';
 import { readFileSync } from 'node:fs';
-import { type Kind, type ResourceOf, TerraceError, resourceRef } from '@terrace/api';
+import { type Kind, type ResourceOf, TerraceError, monotonicMs, resourceRef } from '@terrace/api';
 import type { ConnectionConfig } from './config.js';
 import { Keys } from './keys.js';
 import { decodeStoredResource } from './resource-json.js';
@@ -181,11 +181,11 @@ export class HttpKv {
   private async call(path: string, body: object): Promise<unknown> {
     const eps = this.cfg.endpoints;
     // One clock reading per attempt: the first endpoint gets exactly its share.
-    let now = Date.now();
+    let now = monotonicMs();
     const deadline = now + this.timeoutMs;
     const share = Math.max(MIN_ATTEMPT_MS, Math.floor(this.timeoutMs / eps.length));
     const failures: string[] = [];
-    for (let n = 0; n < eps.length; n++, now = Date.now()) {
+    for (let n = 0; n < eps.length; n++, now = monotonicMs()) {
       const i = (this.preferred + n) % eps.length;
       const ep = eps[i] as string;
       const budget = Math.min(share, deadline - now);
@@ -237,7 +237,7 @@ export class HttpKv {
     const headers: Record<string, string | number> = { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) };
     if (token) headers.authorization = token;
     const options: RequestOptions = { method: 'POST', agent: this.agent, headers };
-    const ms = Math.max(1, deadline - Date.now());
+    const ms = Math.max(1, deadline - monotonicMs());
     return new Promise((resolve, reject) => {
       let settled = false;
       const settle = (f: () => void): void => {

@@ -157,8 +157,37 @@ export class EtcdResourceStore implements ResourceStore {
   }
 
   async applyAll(resources: Resource[], opts: WriteOptions = {}): Promise<{ resource: Resource; action: ApplyAction }[]> {
-    const out = await this.writeBatch(resources, 'apply', opts);
-    return out.map((d) => ({ resource: d.res, action: d.action }));
+    const batches = txnBatches(resources);
+    if (batches.length <= 1) {
+      const out = await this.writeBatch(resources, 'apply', opts);
+      return out.map((d) => ({ resource: d.res, action: d.action }));
+    }
+    refuseDuplicates(resources);
+    // Every batch is judged against the stored state before the first is
+    // written, so a bad document stops the apply with nothing written.
+    const checked: Decided[] = [];
+    for (const b of batches) checked.push(...(await this.writeBatch(b, 'apply', { dryRun: true })));
+    const written = opts.dryRun ? checked : [];
+    if (!opts.dryRun) {
+      for (const b of batches) {
+        try {
+          written.push(...(await this.writeBatch(b, 'apply', opts)));
+        } catch (e) {
+          if (written.length === 0 || !(e instanceof TerraceError)) throw e;
+          throw new TerraceError(e.code, `${e.message}; ${written.length} of ${resources.length} documents were written before this (apply again to finish)`, {
+            ...(e.resource !== undefined ? { resource: e.resource } : {}),
+            cause: e,
+          });
+        }
+        opts.onWritten?.(written.length, resources.length);
+      }
+    }
+    // In the input's order, whatever order the batches took.
+    const byKey = new Map(written.map((d) => [d.key, d]));
+    return resources.map((r) => {
+      const d = byKey.get(this.keys.resource(r.kind, r.metadata.name)) as Decided;
+      return { resource: d.res, action: d.action };
+    });
   }
 
   async delete<K extends Kind>(kind: K, name: string, opts: { resourceVersion?: string } = {}): Promise<ResourceOf<K>> {
@@ -203,14 +232,9 @@ export class EtcdResourceStore implements ResourceStore {
   }
 
   private async writeBatch(resources: Resource[], mode: Mode, opts: WriteOptions): Promise<Decided[]> {
-    const seen = new Set<string>();
-    for (const r of resources) {
-      const ref = resourceRef(r.kind, r.metadata.name);
-      if (seen.has(ref)) throw new TerraceError('Invalid', `${ref}: appears more than once in the same request`, { resource: ref });
-      seen.add(ref);
-    }
+    const refs = refuseDuplicates(resources);
     if (resources.length === 0) return [];
-    return this.withRetries([...seen], () => this.attemptBatch(resources, mode, opts));
+    return this.withRetries(refs, () => this.attemptBatch(resources, mode, opts));
   }
 
   private async attemptBatch(resources: Resource[], mode: Mode, opts: WriteOptions): Promise<Decided[]> {
@@ -342,4 +366,38 @@ export class EtcdResourceStore implements ResourceStore {
     const inside = firstPoolHoldingNode(pools, movedNodes);
     if (inside) throw nodeInPoolError(inside.addr, inside.pool);
   }
+}
+
+/**
+ * Documents per transaction. etcd refuses a transaction of more than 128
+ * operations by default (--max-txn-ops); a batch that writes pools also
+ * compares and writes the pool guard and compares the Node prefix.
+ */
+export const MAX_DOCS_PER_TXN = 100;
+
+const KIND_ORDER: Partial<Record<Resource['kind'], number>> = { IPPool: 0, Node: 1 };
+
+/**
+ * A write cut into transactions that etcd takes. Pools, then Nodes, come
+ * first: they are the documents judged against each other, so a manifest
+ * with up to MAX_DOCS_PER_TXN of them has them all in one transaction.
+ */
+export function txnBatches(resources: Resource[], size = MAX_DOCS_PER_TXN): Resource[][] {
+  if (resources.length <= size) return [resources];
+  const rank = (r: Resource): number => KIND_ORDER[r.kind] ?? 2;
+  const ordered = resources.map((r, i) => ({ r, i })).sort((a, b) => rank(a.r) - rank(b.r) || a.i - b.i).map((x) => x.r);
+  const out: Resource[][] = [];
+  for (let i = 0; i < ordered.length; i += size) out.push(ordered.slice(i, i + size));
+  return out;
+}
+
+/** The refs of one request's documents; a document named twice is refused. */
+function refuseDuplicates(resources: Resource[]): string[] {
+  const seen = new Set<string>();
+  for (const r of resources) {
+    const ref = resourceRef(r.kind, r.metadata.name);
+    if (seen.has(ref)) throw new TerraceError('Invalid', `${ref}: appears more than once in the same request`, { resource: ref });
+    seen.add(ref);
+  }
+  return [...seen];
 }

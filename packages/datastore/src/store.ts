@@ -13,6 +13,8 @@ export interface ListResult<K extends Kind> {
 export interface WriteOptions {
   /** Validate and check every rule, but write nothing. */
   dryRun?: boolean;
+  /** applyAll of more than MAX_DOCS_PER_TXN documents: called after each transaction with the documents written so far. */
+  onWritten?: (done: number, total: number) => void;
 }
 
 export interface ResourceStore {
@@ -26,6 +28,11 @@ export interface ResourceStore {
    * Creates or updates every resource in one etcd transaction: all are
    * written or none. Cross-resource rules (pool overlap, immutable fields)
    * are checked against the stored state inside the same transaction.
+   * More than MAX_DOCS_PER_TXN documents do not fit in one etcd transaction:
+   * they are written in several, each all-or-nothing, after every one of them
+   * has been checked against the stored state; only another writer (or an
+   * outage) between two of them can stop the write part-way, and the error
+   * then says how many were written.
    */
   applyAll(resources: Resource[], opts?: WriteOptions): Promise<{ resource: Resource; action: 'created' | 'configured' | 'unchanged' }[]>;
   /** Fails with NotFound if absent; with Conflict if resourceVersion is given and stale. */

@@ -19,6 +19,7 @@ import {
   type TerraceNode,
   TerraceError,
   cidrContainsCidr,
+  monotonicMs,
   parseCidr,
   parseSelector,
   poolUid,
@@ -136,7 +137,7 @@ export class ClusterView {
   ) {}
 
   private fresh<T>(c: Cached<T> | undefined): c is Cached<T> {
-    return c !== undefined && Date.now() - c.at < this.ttlMs;
+    return c !== undefined && monotonicMs() - c.at < this.ttlMs;
   }
 
   /** Forget everything read (after a conflict that suggests it is stale). */
@@ -175,7 +176,7 @@ export class ClusterView {
         };
       });
       value.catch(() => (this.poolsCache = undefined));
-      this.poolsCache = { at: Date.now(), value };
+      this.poolsCache = { at: monotonicMs(), value };
     }
     return this.poolsCache.value;
   }
@@ -210,7 +211,7 @@ export class ClusterView {
         return { value: f ? rawOf(toKV(f)) : undefined, revision };
       });
       value.catch(() => (this.fenceCache = undefined));
-      this.fenceCache = { at: Date.now(), value };
+      this.fenceCache = { at: monotonicMs(), value };
     }
     return this.fenceCache.value;
   }
@@ -238,7 +239,7 @@ export class ClusterView {
         kv ? { ...DEFAULT_IPAM_CONFIG, ...(JSON.parse(kv.text) as { spec: Partial<IPAMConfigSpec> }).spec } : DEFAULT_IPAM_CONFIG,
       );
       value.catch(() => (this.configCache = undefined));
-      this.configCache = { at: Date.now(), value };
+      this.configCache = { at: monotonicMs(), value };
     }
     return this.configCache.value;
   }
@@ -253,7 +254,7 @@ export class ClusterView {
       kv ? ((JSON.parse(kv.text) as TerraceNode).metadata.labels ?? {}) : undefined,
     );
     value.catch(() => this.labelsCache.delete(node));
-    this.labelsCache.set(node, { at: Date.now(), value });
+    this.labelsCache.set(node, { at: monotonicMs(), value });
     return value;
   }
 }

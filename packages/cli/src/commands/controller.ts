@@ -67,6 +67,7 @@ export function renderControllerStatus(status: ControllerStatus | undefined, ele
       return [n.node, n.state, goneFor, left, String(n.addresses), String(n.blocks)];
     });
     lines.push(formatTable(CONTROLLER_NODES_HEADER, rows).trimEnd());
+    for (const n of status.nodes) if (n.state === 'held' && n.heldReason) lines.push(`Held ${n.node}: ${n.heldReason}.`);
   }
   if (status.errors.length > 0) {
     lines.push('Recent errors:');

@@ -38,6 +38,10 @@ export function renderNodeStatus(name: string, status: NodeStatus | undefined, n
   const rc = status.ribCheck;
   if (rc) lines.push(`RIB check: ${ribCheckText(rc, now)}`);
   if (status.nat) lines.push(`NAT: ${natText(status.nat)}`);
+  for (const c of status.addressConflicts ?? []) {
+    const who = c.holder ? `now node ${c.holder}'s${c.holderPod ? ` (pod ${c.holderPod})` : ''}` : 'freed in IPAM';
+    lines.push(`TAKEN: pod address ${c.address} (device ${c.dev}) is ${who}: recreate that pod`);
+  }
   return lines.join('\n') + '\n';
 }
 

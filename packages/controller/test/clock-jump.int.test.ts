@@ -1,0 +1,87 @@
+// The controller's wall clock jumps (libfaketime in a real terrace-controller process; the
+// monotonic clock stays real, as in a real clock step). Grace periods and leadership validity
+// are measured on the monotonic clock, so a jump forward by ten minutes while a node is briefly
+// away must not end its grace period and free its addresses.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach, describe, expect, test } from '@jest/globals';
+import type { ControllerStatus } from '@terrace/api';
+import { sharedEtcdEndpoint } from '@terrace/testkit';
+import { Allocator } from '@terrace/ipam';
+import { readStatus } from '../src/status.js';
+import { type Harness, harness, pool, sleep, waitFor } from './fixtures.js';
+
+const BIN = fileURLToPath(new URL('../../../../bin/terrace-controller', import.meta.url));
+const FAKETIME = '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1';
+
+let h: Harness | undefined;
+let child: ChildProcess | undefined;
+let dir: string | undefined;
+
+afterEach(async () => {
+  if (child && child.exitCode === null && child.signalCode === null) {
+    const gone = new Promise<void>((r) => child?.once('exit', () => r()));
+    child.kill('SIGKILL');
+    await gone;
+  }
+  child = undefined;
+  await h?.close();
+  h = undefined;
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+/** A terrace-controller whose wall clock follows `clockFile` (a libfaketime offset such as `+10m`). */
+function fakedController(x: Harness, clockFile: string, args: readonly string[]): { lines: string[] } {
+  writeFileSync(clockFile, '+0\n');
+  const lines: string[] = [];
+  child = spawn(process.execPath, [BIN, '--etcd-endpoints', sharedEtcdEndpoint(), '--cluster', x.keys.cluster, '--log-format', 'json', ...args], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, LD_PRELOAD: FAKETIME, FAKETIME_TIMESTAMP_FILE: clockFile, FAKETIME_NO_CACHE: '1', FAKETIME_DONT_FAKE_MONOTONIC: '1' },
+  });
+  let buf = '';
+  child.stderr?.setEncoding('utf8').on('data', (d: string) => {
+    buf += d;
+    const parts = buf.split('\n');
+    buf = parts.pop() ?? '';
+    lines.push(...parts);
+  });
+  return { lines };
+}
+
+async function nodeState(x: Harness, node: string): Promise<ControllerStatus['nodes'][number] | undefined> {
+  return (await readStatus(x.etcd, x.keys))?.nodes.find((n) => n.node === node);
+}
+
+describe('wall clock jumps', () => {
+  test('forward by ten minutes while a node is briefly away: its grace period does not end early', async () => {
+    expect(existsSync(FAKETIME)).toBe(true);
+    h = harness('ctl-clock-fwd');
+    const x = h;
+    dir = mkdtempSync(join(tmpdir(), 'terrace-clock-'));
+    const clock = join(dir, 'clock');
+    await x.store.create(pool('p', '10.76.0.0/24', 28));
+    await x.aliveNode('n1');
+    const n2 = await x.aliveNode('n2');
+    const alloc = new Allocator({ etcd: x.etcd, keys: x.keys, cacheTtlMs: 0 });
+    const ip = (await alloc.allocate({ handle: 'n2-pod', node: 'n2' })).ips[0]?.ip as string;
+    const { lines } = fakedController(x, clock, ['--identity', 'ctl-faked', '--node-grace', '20s', '--interval', '300ms', '--lease-ttl', '3s']);
+    await waitFor('the controller to lead and report', async () => (await readStatus(x.etcd, x.keys))?.leader === 'ctl-faked', 20_000);
+
+    await n2.revoke();
+    await waitFor('n2 in its grace period', async () => (await nodeState(x, 'n2'))?.state === 'grace', 10_000);
+    writeFileSync(clock, '+10m\n');
+    // Many passes with the clock ten minutes ahead of when n2 went.
+    await sleep(3000);
+    await x.aliveNode('n2');
+    await waitFor('n2 alive again', async () => (await nodeState(x, 'n2'))?.state === 'alive', 10_000);
+
+    expect((await alloc.lookup(ip))?.node).toBe('n2');
+    expect(lines.filter((l) => l.includes('address freed') || l.includes('releasing dead node'))).toEqual([]);
+    // The record still shows wall-clock times, in the jumped clock's terms.
+    const s = await readStatus(x.etcd, x.keys);
+    expect(Date.parse(s?.lastPass ?? '') - Date.now()).toBeGreaterThan(9 * 60_000);
+  }, 60_000);
+});
