@@ -25,7 +25,7 @@ export async function confirmGone(opts: ConfirmOptions, snap: Snapshot, nodes: r
   const candidates = nodes.map((node) => ({ node, prefixes: announcedBy(snap.holdings.get(node), snap.addresses.get(node) ?? []) }));
   const live = [...snap.alive];
   const prefixes = [...new Set(candidates.flatMap((c) => c.prefixes))];
-  // Nothing announced (a node that only held a pending claim), or nobody to ask.
+  // Nothing announced (a node that only held a pending claim): nothing to ask. Nobody to ask: held (hold.ts).
   if (prefixes.length === 0 || live.length === 0) return { ...planHolds({ candidates, liveAgents: live.length, answers: [] }), asked: [], answered: [] };
   try {
     const r = await askAgents(opts.etcd, opts.keys, prefixes, { timeoutMs: opts.timeoutMs, askedBy: opts.askedBy, expect: live });

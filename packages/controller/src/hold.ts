@@ -11,7 +11,11 @@
  *   - a live agent learned one of those prefixes over BGP: hold, the node is
  *     cut off, not dead (the reason names the prefix, the agent and the next hop);
  *   - live agents exist but none answered: hold, nothing could be confirmed;
- *   - no live agent at all: release as before (nobody could tell).
+ *   - no live agent at all: hold too. Nobody can tell, and nobody can hand
+ *     the addresses out either: the first agent that comes back (or joins)
+ *     answers, and the release follows. Releasing here once let a node that
+ *     was only cut off lose its addresses while the one other node's lease
+ *     lapsed for a moment.
  *
  * Only a path for exactly the asked prefix counts: a default route or an
  * aggregate a ToR announces covers every block and says nothing about the node.
@@ -46,7 +50,9 @@ export interface HoldPlan {
 
 export function planHolds(input: HoldInput): HoldPlan {
   const { candidates, liveAgents } = input;
-  if (liveAgents === 0) return { release: candidates.map((c) => c.node), held: [] };
+  if (liveAgents === 0) {
+    return { release: [], held: candidates.map((c) => ({ node: c.node, reason: 'could not confirm that its routes are gone: no live agent to ask' })) };
+  }
   const usable = (input.answers ?? []).filter((a) => a.error === undefined);
   if (usable.length === 0) {
     const why = input.askError ?? `none of the ${liveAgents} live agent${liveAgents === 1 ? '' : 's'} answered in time`;

@@ -43,7 +43,7 @@ describe('dead nodes still announced', () => {
     await waitFor('status released', async () => (await nodeStatus(x, 'n2'))?.state === 'released');
   });
 
-  test('held when live agents exist but none answers; released as before when no node is alive', async () => {
+  test('held when live agents exist but none answers, and while no node is alive; released once an agent answers', async () => {
     h = harness('ctl-mute');
     const x = h;
     await x.store.create(pool('p', '10.79.0.0/24', 28));
@@ -61,7 +61,11 @@ describe('dead nodes still announced', () => {
     expect((await nodeStatus(x, 'n2'))?.heldReason).toBe('could not confirm that its routes are gone: none of the 1 live agent answered in time');
     expect((await alloc.lookup(ip))?.node).toBe('n2');
 
-    await mute.revoke(); // nobody left who could tell
+    await mute.revoke(); // nobody left who could tell: still held
+    await waitFor('n2 held for want of agents', async () => (await nodeStatus(x, 'n2'))?.heldReason === 'could not confirm that its routes are gone: no live agent to ask', 10_000);
+    expect((await alloc.lookup(ip))?.node).toBe('n2');
+
+    await x.aliveNode('n3'); // a node joins and answers: it learns nothing of n2's
     await waitFor('n2 released', async () => (await alloc.lookup(ip)) === undefined, 10_000);
   });
 });

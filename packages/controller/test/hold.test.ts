@@ -52,8 +52,9 @@ describe('planHolds', () => {
     expect(planHolds({ candidates, liveAgents: 1, answers: undefined, askError: 'etcd unreachable' }).held[0]?.reason).toBe('could not confirm that its routes are gone: etcd unreachable');
   });
 
-  test('no live agent: release as before', () => {
-    expect(planHolds({ candidates, liveAgents: 0, answers: undefined })).toEqual({ release: ['dead', 'gone'], held: [] });
+  test('no live agent: hold until one can answer', () => {
+    const reason = 'could not confirm that its routes are gone: no live agent to ask';
+    expect(planHolds({ candidates, liveAgents: 0, answers: undefined })).toEqual({ release: [], held: [{ node: 'dead', reason }, { node: 'gone', reason }] });
   });
 
   test('an answer in the dead node’s own name is no evidence', () => {

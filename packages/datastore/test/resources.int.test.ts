@@ -197,6 +197,24 @@ describe('applyAll', () => {
     expect(await dump(ctx.etcd, ctx.keys)).toEqual(before);
   });
 
+  it('writes more documents than one etcd transaction takes, in the input order; a bad one anywhere writes nothing', async () => {
+    // etcd refuses a transaction of more than 128 operations (--max-txn-ops): 250 peers are three transactions.
+    const peers = Array.from({ length: 250 }, (_, i) => peer(`many-${i}`));
+    const before = await dump(ctx.etcd, ctx.keys);
+    // The bad document comes last in the input, so it lands in the last transaction: still nothing is written.
+    await expectError(ctx.store.applyAll([...peers, pool('late', '10.10.1.0/24')]), 'Conflict', /^ippool\/late: spec.cidr 10.10.1.0\/24 overlaps ippool\/a/);
+    expect(await dump(ctx.etcd, ctx.keys)).toEqual(before);
+
+    const seen: number[] = [];
+    const out = await ctx.store.applyAll(peers, { onWritten: (done) => seen.push(done) });
+    expect(out.map((r) => r.resource.metadata.name)).toEqual(peers.map((p) => p.metadata.name));
+    expect(out.every((r) => r.action === 'created')).toBe(true);
+    expect(seen).toEqual([100, 200, 250]);
+    expect((await ctx.store.list('BGPPeer')).items.filter((p) => p.metadata.name.startsWith('many-'))).toHaveLength(250);
+    const again = await ctx.store.applyAll(peers);
+    expect(again.every((r) => r.action === 'unchanged')).toBe(true);
+  });
+
   it('lets a deleted pool\'s range be reused', async () => {
     await ctx.store.create(pool('old', '10.50.0.0/16'));
     await expectError(ctx.store.create(pool('new', '10.50.0.0/24')), 'Conflict', /overlaps ippool\/old/);
