@@ -208,7 +208,7 @@ describe('metrics and health', () => {
   }, 150_000);
 
   test('a node that goes away: its addresses are GC candidates during the grace period, then reclamations', async () => {
-    await lab.stopAgent('node-2');
+    await lab.killNode('node-2', 'crash'); // agent and speaker: a node whose routes stay announced would be held, not freed
     let c = await scrape('controller');
     await waitUntil('node-2 addresses as GC candidates', async () => {
       c = await scrape('controller');
