@@ -5,3 +5,4 @@ export * from './frr.js';
 export * from './cni.js';
 export * from './pki.js';
 export * from './fuzz.js';
+export * from './restartable-etcd.js';
