@@ -1,7 +1,7 @@
 // `terracectl explain ip`: the fault rules and the rendering (pure, no cluster).
 import { describe, expect, it } from '@jest/globals';
 import type { ExplainFacts, NodeFacts } from '../src/explain/facts.js';
-import { findFaults } from '../src/explain/faults.js';
+import { findFaults, unknownNodes } from '../src/explain/faults.js';
 import { parseExplainAddress, peerName } from '../src/explain/gather.js';
 import { renderExplain } from '../src/explain/render.js';
 
@@ -103,13 +103,22 @@ describe('explain ip: fault rules', () => {
     expect(first(f)).toBe(`block ${BLOCK} is affine to node-1, which is dead (no liveness key): nothing announces it`);
   });
 
-  it('names an origin that does not advertise, and a node that did not answer', () => {
+  it('names an origin that does not advertise', () => {
     const f = healthy();
     f.nodes[0] = node('node-1', { originated: false });
     expect(first(f)).toBe(`node-1 does not advertise ${BLOCK}`);
+  });
+
+  it('calls a node without an answer (starting, slow, query not written) unknown, not a fault', () => {
     const g = healthy();
-    g.nodes[2] = { ...node('node-3'), answer: undefined, answerError: 'no answer within 3 s' };
-    expect(first(g)).toBe('node-3 did not answer the route query: no answer within 3 s');
+    g.nodes[2] = { ...node('node-3'), answer: undefined, answerError: 'its agent is starting (BGP and routes not up yet)' };
+    g.nodes[1] = { ...node('node-2'), answer: undefined, answerError: 'no answer within 3 s' };
+    expect(findFaults(g)).toEqual([]);
+    expect(unknownNodes(g)).toEqual([
+      { node: 'node-2', why: 'no answer within 3 s' },
+      { node: 'node-3', why: 'its agent is starting (BGP and routes not up yet)' },
+    ]);
+    expect(renderExplain(g, [])).toContain('Verdict:   no fault found; unknown on node-2 (no answer within 3 s), node-3 (its agent is starting (BGP and routes not up yet))\n');
   });
 
   it('expects a borrowed address as a host route from its holder', () => {
@@ -118,7 +127,34 @@ describe('explain ip: fault rules', () => {
     f.nodes[1] = node('node-2', { kernel: 'pod', originated: true });
     f.nodes[0] = node('node-1', { kernel: 'blackhole', originated: true });
     f.nodes[0].answer!.bgp = [];
-    expect(findFaults(f).map((x) => x.message)).toEqual([`node-1 has no route to ${IP}/32: it learned no BGP path for it`]);
+    // node-3 still routes the block via node-1, which no longer delivers it: a wrong next hop too.
+    expect(findFaults(f).map((x) => x.message)).toEqual([
+      `node-1 has no route to ${IP}/32: it learned no BGP path for it`,
+      `node-3 routes ${IP} via node-1 (198.18.0.11), not the origin node-2`,
+    ]);
+  });
+
+  it('calls a borrowed address whose pod is gone a leak, and a route to the block owner a wrong next hop', () => {
+    // Block affine to node-1, node-2 borrowed the address, its pod went without a DEL.
+    const f = healthy();
+    f.holder = { handle: 'h', node: 'node-2', containerID: 'beef' };
+    f.nodes[1] = node('node-2', { originated: true, bgp: false });
+    f.nodes[2] = node('node-3');
+    expect(findFaults(f).map((x) => x.rule)).toEqual(['noInterface', 'wrongNextHop']);
+    expect(first(f)).toBe(`${IP} is allocated to handle h but no such container beef on node-2: leaked (the node only blackholes it)`);
+    expect(findFaults(f)[1]?.message).toBe(`node-3 routes ${IP} via node-1 (198.18.0.11), not the origin node-2`);
+  });
+
+  it('names a node whose route leads to another node instead of the origin (a loop)', () => {
+    const f = healthy();
+    f.nodes[1]!.answer!.kernel = [{ dst: BLOCK, type: 'unicast', via: [ADDR['node-3']], protocol: 'bird' }];
+    f.nodes[2]!.answer!.kernel = [{ dst: BLOCK, type: 'unicast', via: [ADDR['node-2']], protocol: 'bird' }];
+    expect(findFaults(f).map((x) => x.message)).toEqual([
+      `node-2 routes ${IP} via node-3 (198.18.0.13), not the origin node-1`,
+      `node-3 routes ${IP} via node-2 (198.18.0.12), not the origin node-1`,
+    ]);
+    f.nodes[2]!.answer!.kernel = [{ dst: BLOCK, type: 'unicast', via: ['198.18.0.1'], protocol: 'bird' }];
+    expect(findFaults(f).map((x) => x.node)).toEqual(['node-2']);
   });
 
   it('does not count a default route as a route to the address', () => {

@@ -52,10 +52,25 @@ async function readStatuses(ds: Datastore): Promise<Map<string, NodeStatus>> {
 /** Why a live node has no usable answer, in a few words. */
 function answerError(node: string, agentError: string | undefined, asked: AskResult): string {
   if (agentError !== undefined) return `its agent could not look: ${agentError}`;
+  if (asked.answers.find((a) => a.node === node)?.state === 'starting') return 'its agent is starting (BGP and routes not up yet)';
   const garbled = asked.errors.find((e) => e.node === node);
   if (garbled) return garbled.error;
   if (asked.missing.includes(node)) return `no answer within ${EXPLAIN_QUERY_TIMEOUT_MS / 1000} s`;
   return 'its answer held no result for the address';
+}
+
+/**
+ * The route query, or (etcd readable but not writable: a NOSPACE alarm, a
+ * user without write access to queries/) every live node's error saying why:
+ * the verdict then rests on the status records.
+ */
+async function askOrSay(ds: Datastore, ip: string, askedBy: string, alive: string[]): Promise<AskResult> {
+  try {
+    return await askAgents(ds.etcd, ds.keys, [ip], { timeoutMs: EXPLAIN_QUERY_TIMEOUT_MS, askedBy, expect: alive });
+  } catch (e) {
+    const error = `route query failed: ${(e as Error).message}`;
+    return { answers: [], missing: [], errors: alive.map((node) => ({ node, error })) };
+  }
 }
 
 export async function gatherFacts(ds: Datastore, ip: string, askedBy: string): Promise<ExplainFacts> {
@@ -91,7 +106,7 @@ export async function gatherFacts(ds: Datastore, ip: string, askedBy: string): P
 
   const names = [...new Set([...snap.nodes, ...snap.alive, ...statuses.keys()])].sort();
   const alive = names.filter((n) => snap.alive.has(n));
-  const asked = alive.length > 0 ? await askAgents(ds.etcd, ds.keys, [ip], { timeoutMs: EXPLAIN_QUERY_TIMEOUT_MS, askedBy, expect: alive }) : { answers: [], missing: [], errors: [] };
+  const asked = alive.length > 0 ? await askOrSay(ds, ip, askedBy, alive) : { answers: [], missing: [], errors: [] };
   const answers = new Map(asked.answers.map((a) => [a.node, a]));
   facts.nodes = names.map((name): NodeFacts => {
     const s = statuses.get(name);

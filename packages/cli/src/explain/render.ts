@@ -6,7 +6,7 @@
  */
 import { formatTable } from '../output/table.js';
 import type { ExplainFacts, NodeFacts } from './facts.js';
-import { expectedPrefix, type Fault } from './faults.js';
+import { expectedPrefix, type Fault, unknownNodes } from './faults.js';
 
 export const ROUTES_HEADER = ['NODE', 'STATE', 'KERNEL ROUTE', 'BGP PATHS', 'SESSIONS'];
 
@@ -87,7 +87,9 @@ export function renderExplain(f: ExplainFacts, faults: readonly Fault[]): string
     const rows = f.nodes.map((n) => [n.name, stateText(n), kernelText(n, name), bgpText(n, name), sessionsText(n)]);
     lines.push('', formatTable(ROUTES_HEADER, rows).trimEnd());
   }
-  lines.push('', faults.length === 0 ? 'Verdict:   healthy' : `Verdict:   ${faults[0]?.message}`);
+  const unknown = unknownNodes(f);
+  const clean = unknown.length === 0 ? 'healthy' : `no fault found; unknown on ${unknown.map((u) => `${u.node} (${u.why})`).join(', ')}`;
+  lines.push('', faults.length === 0 ? `Verdict:   ${clean}` : `Verdict:   ${faults[0]?.message}`);
   if (faults.length > 1) lines.push(`           (${faults.length - 1} more: -o yaml lists every fault)`);
   return `${lines.join('\n')}\n`;
 }
