@@ -18,3 +18,4 @@ export { SERVICE_RANGE_FIELDS } from './resources/spec-bgp.js';
 export * from './duration.js';
 export * from './net/packed.js';
 export { MAX_MANIFEST_BYTES, MAX_MANIFEST_DEPTH, manifestDepth } from './resources/input-limits.js';
+export * from './status-decode.js';

@@ -1,5 +1,6 @@
 // `terracectl explain ip`: the fault rules and the rendering (pure, no cluster).
 import { describe, expect, it } from '@jest/globals';
+import { decodeNodeStatus } from '@terrace/api';
 import type { ExplainFacts, NodeFacts } from '../src/explain/facts.js';
 import { findFaults, unknownNodes } from '../src/explain/faults.js';
 import { parseExplainAddress, peerName } from '../src/explain/gather.js';
@@ -174,6 +175,21 @@ describe('explain ip: input and names', () => {
   it('names mesh peers by node and routers by their BGPPeer', () => {
     expect(peerName({ address: '198.18.0.12', type: 'node-to-node mesh', source: 'node/node-2' })).toBe('node-2');
     expect(peerName({ address: '198.18.0.1', type: 'global', source: 'bgppeer/tor' })).toBe('ToR bgppeer/tor');
+  });
+});
+
+describe('explain ip: status records', () => {
+  it('reads a record of the wrong shape as none, with the reason', () => {
+    expect(() => decodeNodeStatus('node-2', '{"updatedAt":"t","addresses":[],"advertisedPrefixes":[],"peers":{}}')).toThrow('status record of node node-2: peers is not a list');
+    expect(() => decodeNodeStatus('node-2', '{"updatedAt":"t","addresses":[],"advertisedPrefixes":[],"peers":[{"address":"a","state":"x","type":"global"}]}')).toThrow(
+      "status record of node node-2: a peer's source is not a string",
+    );
+    expect(() => decodeNodeStatus('node-2', 'nope')).toThrow('status record of node node-2: not JSON');
+    const ok = { node: 'node-2', updatedAt: 't', addresses: ['198.18.0.12'], advertisedPrefixes: [], peers: [{ address: 'a', source: 'node/x', state: 'Established', type: 'global' }] };
+    expect(decodeNodeStatus('node-2', JSON.stringify(ok))).toEqual(ok);
+    const f = healthy();
+    f.nodes[1] = { ...node('node-2'), status: undefined, statusError: 'status record of node node-2: peers is not a list' };
+    expect(renderExplain(f, findFaults(f))).toContain('no status (status record of node node-2: peers is not a list)');
   });
 });
 

@@ -127,7 +127,7 @@ export function findFaults(f: ExplainFacts): Fault[] {
   if (origin?.alive) {
     const says = origin.answer ? origin.answer.originated : origin.status?.advertised.includes(want.prefix);
     if (says === false) faults.push({ rule: 'notAdvertised', node: origin.name, message: `${origin.name} does not advertise ${want.prefix}` });
-    else if (says === undefined) faults.push({ rule: 'noAnswer', node: origin.name, message: `${origin.name} publishes no status and did not answer: is terrace-agent running?` });
+    else if (says === undefined) faults.push({ rule: 'noAnswer', node: origin.name, message: `${origin.name} publishes no status${origin.statusError ? ` (${origin.statusError})` : ''} and did not answer: is terrace-agent running?` });
   }
 
   for (const n of f.nodes) {

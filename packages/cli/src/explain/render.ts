@@ -50,7 +50,7 @@ function bgpText(n: NodeFacts, name: (a: string) => string): string {
 
 function sessionsText(n: NodeFacts): string {
   const s = n.status?.sessions ?? [];
-  if (s.length === 0) return n.status ? 'no peers' : 'no status';
+  if (s.length === 0) return n.status ? 'no peers' : n.statusError ? `no status (${n.statusError})` : 'no status';
   return s.map((x) => `${x.peer} ${x.state}`).join(', ');
 }
 
