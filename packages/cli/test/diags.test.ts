@@ -1,6 +1,6 @@
 // `terracectl diags`: the archive (read back by the system's tar) and the redaction rules.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from '@jest/globals';
@@ -8,6 +8,7 @@ import { knownSecrets, secretValues, tailFile } from '../src/diags/collect.js';
 import { REDACTED, redactValue, scrubText } from '../src/diags/redact.js';
 import { tarGz } from '../src/diags/tar.js';
 import { defaultDiagsFile } from '../src/commands/diags.js';
+import { checkOutFile, writeOutFile } from '../src/diags/outfile.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'diags-test-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -69,5 +70,22 @@ describe('diags redaction', () => {
     const base = { logs: [], journal: [], clientVersion: '0', progress: () => undefined };
     expect(() => knownSecrets({ ...base, secretsDirs: [join(dir, 'missing')] })).toThrow(/^--secrets-dir \/.*\/missing: cannot read it \(ENOENT/);
     expect(knownSecrets({ ...base, secretsDirs: [], etcdPassword: 'pw-1234' })).toEqual(['pw-1234']);
+  });
+});
+
+describe('diags output file', () => {
+  it('refuses a path it cannot write before collecting anything, in one line', () => {
+    const missing = join(dir, 'no-such-dir');
+    expect(() => checkOutFile(join(missing, 'd.tar.gz'))).toThrow(`diags: cannot write ${missing}/d.tar.gz: directory ${missing}: ENOENT`);
+    expect(() => checkOutFile(dir)).toThrow(`diags: cannot write ${dir}: it is a directory`);
+    expect(() => checkOutFile(join(dir, 'fresh.tar.gz'))).not.toThrow();
+  });
+
+  it('writes the tarball 0600 even over an existing file of another mode', () => {
+    const file = join(dir, 'old.tar.gz');
+    writeFileSync(file, 'old', { mode: 0o644 });
+    writeOutFile(file, new Uint8Array([1, 2, 3]));
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    expect([...readFileSync(file)]).toEqual([1, 2, 3]);
   });
 });
