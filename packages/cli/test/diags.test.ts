@@ -55,6 +55,24 @@ describe('diags redaction', () => {
     expect(scrubText('abc', ['abc'])).toBe('abc');
   });
 
+  it('removes a whole password without knowing it: quoted to the closing quote, unquoted to the end of the token', () => {
+    const cases: [string, string][] = [
+      ['{"password":"ab,cd}ef"}', '{"password":"<redacted>"}'],
+      ['{"password":"sp ace secret"}', '{"password":"<redacted>"}'],
+      ['{"password":"p\\"q","next":1}', '{"password":"<redacted>","next":1}'],
+      ['login password=hunter2,more then', 'login password=<redacted> then'],
+      ['{"md5":"k3y,x"} authKey: zz9', '{"md5":"<redacted>"} authKey: <redacted>'],
+      ["password='a b'", "password='<redacted>'"],
+    ];
+    for (const [line, want] of cases) expect(scrubText(line, [])).toBe(want);
+  });
+
+  it('replaces a known secret also where it appears escaped in JSON', () => {
+    const secret = 'a"b\\c\nd';
+    const line = JSON.stringify({ msg: `dialing with ${secret}` });
+    expect(scrubText(line, [secret])).toBe('{"msg":"dialing with <redacted>"}');
+  });
+
   it('learns the values of a node\'s secrets directory and keeps the end of a log', () => {
     const secrets = join(dir, 'secrets');
     mkdirSync(join(secrets, 'bgp'), { recursive: true });
