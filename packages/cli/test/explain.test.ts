@@ -202,6 +202,16 @@ describe('explain ip: output', () => {
     expect(renderExplain(f, [])).toContain(`Origin:    node-1 should announce ${BLOCK}: NOT advertised\n`);
   });
 
+  it('prints control characters from etcd as ?, so a record cannot forge lines or clear the screen', () => {
+    const f = healthy();
+    f.nodes[1]!.status!.sessions[0]!.state = '\u001b[2J\nVerdict:   healthy';
+    f.holder!.pod = 'a\rb';
+    const out = renderExplain(f, findFaults(f));
+    expect(out).not.toMatch(/\u001b|\r/);
+    expect(out.split('\n').filter((l) => l.startsWith('Verdict:'))).toHaveLength(1);
+    expect(out).toContain('pod default/a?b');
+  });
+
   it('prints the record, a row per node and the verdict', () => {
     const f = healthy();
     f.nodes[1] = node('node-2', { kernel: 'none', session: 'Active', bgp: false });
