@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from '@jest/globals';
 import { knownSecrets, secretValues, tailFile } from '../src/diags/collect.js';
 import { REDACTED, redactValue, scrubText } from '../src/diags/redact.js';
-import { tarGz } from '../src/diags/tar.js';
+import { safeSegment, tarGz } from '../src/diags/tar.js';
 import { defaultDiagsFile } from '../src/commands/diags.js';
 import { checkOutFile, writeOutFile } from '../src/diags/outfile.js';
 
@@ -26,8 +26,26 @@ describe('diags archive', () => {
     expect(readFileSync(join(out, 'empty.txt'), 'utf8')).toBe('');
   });
 
-  it('refuses a member name tar could not hold', () => {
-    expect(() => tarGz([{ name: 'n'.repeat(101), content: '' }])).toThrow(/longer than 100 bytes/);
+  it('holds names longer than 100 bytes (a 253-character node name) that tar reads back', () => {
+    const node = `${'n'.repeat(241)}.example.com`;
+    const seg = safeSegment(node);
+    expect(seg).toMatch(/^n{187}~[0-9a-f]{12}$/);
+    expect(safeSegment(`${node}x`)).not.toBe(seg);
+    const long = `nodes/${seg}.status.json`;
+    const file = join(dir, 'long.tar.gz');
+    writeFileSync(file, tarGz([{ name: long, content: '{"a":1}' }, { name: 'index.json', content: '{}' }]));
+    expect(execFileSync('tar', ['-tzf', file], { encoding: 'utf8' }).trim().split('\n')).toEqual([long, 'index.json']);
+    const out = join(dir, 'long-x');
+    mkdirSync(out);
+    execFileSync('tar', ['-xzf', file, '-C', out]);
+    expect(readFileSync(join(out, long), 'utf8')).toBe('{"a":1}');
+  });
+
+  it('keeps names from etcd inside their directory', () => {
+    expect(safeSegment('..')).toBe('%2E%2E');
+    expect(safeSegment('../../etc/x')).toBe('..%2F..%2Fetc%2Fx');
+    expect(safeSegment('node-1.example')).toBe('node-1.example');
+    expect(() => tarGz([{ name: 'nodes/../../x', content: '' }])).toThrow('tar: member name must be relative with no empty, . or .. segment: "nodes/../../x"');
   });
 
   it('is named after the time by default', () => {
