@@ -6,7 +6,7 @@
  * is the watch and the batching, not the kernel read (route-query.int.test).
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { Keys, QUERY_LEASE_TTL_S, askAgents, connect, resolveConnectionConfig } from '@terrace/datastore';
+import { Keys, MAX_QUERY_PREFIXES, QUERY_LEASE_TTL_S, askAgents, connect, resolveConnectionConfig } from '@terrace/datastore';
 import { silentLogger } from '@terrace/log';
 import { type RestartableEtcd, restartableEtcd, uniqueCluster, waitFor } from '@terrace/testkit';
 import type { Etcd3 } from 'etcd3';
@@ -96,6 +96,14 @@ describe('route query responder', () => {
       await responder.stop();
     }
   }, 60000);
+
+  it(`refuses more than ${MAX_QUERY_PREFIXES} prefixes before writing anything`, async () => {
+    const many = Array.from({ length: MAX_QUERY_PREFIXES + 1 }, (_, i) => `198.19.41.${i}`);
+    await expect(askAgents(etcd, keys, many, { timeoutMs: 1000, askedBy: 'test', expect: ['n1'] })).rejects.toThrow(
+      `route query: ${MAX_QUERY_PREFIXES + 1} prefixes, at most ${MAX_QUERY_PREFIXES} per query`,
+    );
+    expect(await etcd.getAll().prefix(keys.queryPrefix()).keys()).toEqual([]);
+  });
 
   it('skips a query older than its lease TTL (its asker has given up)', async () => {
     const responder = new QueryResponder({ etcd, keys, node: 'n4', backend: 'gobgp', log: silentLogger(), look: async () => view });
