@@ -5,7 +5,8 @@
 // A simulated node does what an agent does against etcd, with the agent's
 // and ipam's own code: registerNode (its Node resource), Liveness (the
 // lease-bound alive key, kept alive), openClusterState (every watch an agent
-// opens, listed and kept), and Allocator.allocate with the watched state
+// opens, listed and kept), the route-query responder (answering, as a node
+// with no speaker, that it learns nothing), and Allocator.allocate with the watched state
 // (claims a block, ADDRESSES addresses). No BGP, no kernel: this measures
 // the datastore and the controller. Each simulated node has its own etcd
 // client (which connects to every member), as an agent has; --workers
@@ -36,7 +37,7 @@ import { fileURLToPath } from 'node:url';
 import { decodeManifests } from '../packages/api/dist/src/index.js';
 import { EtcdResourceStore, Keys, createClient } from '../packages/datastore/dist/src/index.js';
 import { Allocator, decodeBlock } from '../packages/ipam/dist/src/index.js';
-import { Liveness, openClusterState, registerNode } from '../packages/agent/dist/src/index.js';
+import { Liveness, QueryResponder, openClusterState, registerNode } from '../packages/agent/dist/src/index.js';
 import { silentLogger } from '../packages/log/dist/src/index.js';
 import { startEtcdCluster } from '../packages/testkit/dist/src/index.js';
 import { BIN, cleanEnv, percentile, poolManifest, round1 } from '../e2e/dist/src/index.js';
@@ -63,7 +64,7 @@ async function worker() {
 
   async function startNode(name, index, endpoints) {
     const etcd = createClient(conn(endpoints), { timeoutMs: 30000 });
-    const n = { etcd, liveness: undefined, state: undefined };
+    const n = { etcd, liveness: undefined, state: undefined, queries: undefined };
     nodes.set(name, n);
     let stage = 'register';
     try {
@@ -81,6 +82,9 @@ async function worker() {
     await n.liveness.start();
     send({ type: 'registered', name, at: Date.now() });
     stage('watch');
+    // Route queries (the controller asks before freeing a dead node): a node without a speaker learns nothing.
+    n.queries = new QueryResponder({ etcd, keys, node: name, backend: 'none', log, look: async () => ({ originated: [], learned: new Map(), kernel: [] }) });
+    await n.queries.start();
     n.state = await openClusterState(etcd, keys, log);
     n.state.onChange(() => {
       if (probe && !probe.seen.has(name) && n.state.bgpPeers().some((p) => p.metadata.name === probe.name)) {
@@ -102,6 +106,7 @@ async function worker() {
     nodes.delete(name);
     // A dead agent: its lease goes at once (revoked rather than left to expire, so the clock starts now).
     await n.liveness?.stop({ revoke: true });
+    await n.queries?.stop();
     await n.state?.close();
     n.etcd.close();
   }

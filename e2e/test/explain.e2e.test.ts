@@ -123,6 +123,9 @@ describe('terracectl diags', () => {
       args.push('--log', `${n.name}=${file}`);
     }
     appendFileSync(join(logs, 'node-1.log'), `{"level":"debug","msg":"peer 198.18.0.250 configured","md5":"${secret}"}\n`);
+    // A password diags was never told about, with a comma and a space in it: only its field name gives it away.
+    const unknown = `un,known zq${process.pid}x`;
+    appendFileSync(join(logs, 'node-3.log'), `{"level":"debug","msg":"etcd login","password":"${unknown}"}\n`);
     const out = join(lab.tmp, 'diags.tar.gz');
     const r = await lab.ctl(['diags', '-f', out, ...args, '--secrets-dir', lab.secretsDir('node-1')]);
     expect(r.code).toBe(0);
@@ -146,6 +149,8 @@ describe('terracectl diags', () => {
     // No member holds the secret, and neither does the raw archive.
     for (const f of files) expect({ member: f.name, leaks: f.text.includes(secret) }).toEqual({ member: f.name, leaks: false });
     expect(gunzipSync(readFileSync(out)).includes(Buffer.from(secret))).toBe(false);
+    expect(gunzipSync(readFileSync(out)).includes(Buffer.from(`zq${process.pid}x`))).toBe(false);
+    expect(files.find((f) => f.name === 'logs/node-3.log')?.text).toContain('"password":"<redacted>"');
     expect(files.find((f) => f.name === 'logs/node-1.log')?.text).toContain('"md5":"<redacted>"');
   }, 60000);
 });

@@ -13,3 +13,4 @@ export type { ClusterState } from './sources.js';
 export { registerNode, type NodeRegistration } from './registration.js';
 export { Liveness, type LivenessOptions } from './liveness.js';
 export { openClusterState, type ClosableClusterState } from './watch.js';
+export { QueryResponder, type QueryResponderOptions } from './query-answer.js';

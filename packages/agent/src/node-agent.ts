@@ -174,6 +174,9 @@ export class NodeAgent {
     });
     await this.liveness.start();
     this.liveness.on('renewed', () => void this.checkTaken().then(() => this.publishStatus()));
+    // Live from now on: route queries get an answer ("starting") at once, so
+    // an asker tells a starting agent from one that is stuck.
+    await this.startQueryResponder();
 
     this.state = await openClusterState(etcd, keys, log);
     this.reconciler = new Reconciler({
@@ -199,7 +202,7 @@ export class NodeAgent {
     await this.nat.start();
     this.releaseStaleWhenSettled();
     if (config.cniSocket !== undefined && ipam) await this.startCni(config.cniSocket, ipam, podRoutes);
-    await this.startQueryResponder();
+    this.queryResponderReady();
     await this.checkTaken();
     await this.publishStatus();
     // While conflicts last, every round checks again, so the record clears once the pods are gone.
@@ -273,24 +276,22 @@ export class NodeAgent {
     log.info('serving CNI', { socket: socketPath });
   }
 
-  /** Answers route queries (datastore route-query.ts) from the speaker, the kernel and what we announce. */
+  /** Answers route queries (datastore route-query.ts); `starting` until queryResponderReady(). */
   private async startQueryResponder(): Promise<void> {
     const { config, etcd, keys, log } = this.opts;
+    this.queries = new QueryResponder({ etcd, keys, node: config.nodeName, backend: this.speaker.backend, log });
+    await this.queries.start();
+  }
+
+  /** BGP, routes, NAT and CNI are up: answers come from the speaker, the kernel and what we announce. */
+  private queryResponderReady(): void {
     const reconciler = this.reconciler;
     if (!reconciler) return;
-    this.queries = new QueryResponder({
-      etcd,
-      keys,
-      node: config.nodeName,
-      backend: this.speaker.backend,
-      log,
-      look: async () => ({
-        originated: reconciler.announcements().announcements.map((a) => a.prefix),
-        learned: this.speaker.learnedSnapshot(),
-        kernel: await this.routes.readAnyRoutes(),
-      }),
-    });
-    await this.queries.start();
+    this.queries?.ready(async () => ({
+      originated: reconciler.announcements().announcements.map((a) => a.prefix),
+      learned: this.speaker.learnedSnapshot(),
+      kernel: await this.routes.readAnyRoutes(),
+    }));
   }
 
   /** Keeps localPods current with the host routes the CNI server adds and removes. */

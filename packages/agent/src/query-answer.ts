@@ -16,11 +16,13 @@ import {
   type RouteAnswer,
   type RouteQuery,
   type RouteQueryResult,
+  QUERY_LEASE_TTL_S,
+  WatchCache,
   decodeRouteQuery,
   putRouteAnswer,
 } from '@terrace/datastore';
 import type { Logger } from '@terrace/log';
-import type { Etcd3, Watcher } from 'etcd3';
+import type { Etcd3 } from 'etcd3';
 
 /** What the node sees, as the answer is built from it. */
 export interface NodeView {
@@ -52,11 +54,24 @@ function kernelReport({ route, protocol }: AnyRoute): KernelRouteReport {
   return { dst: formatPrefix(route.dst), type: route.kind, via, ...(devs.length === 1 ? { dev: devs[0] as string } : {}), protocol: protocolName(protocol) };
 }
 
+/** A view with every prefix unpacked once, for answering a batch of queries from one look. */
+export interface IndexedView {
+  originated: Cidr[];
+  main: { r: AnyRoute; dst: Cidr }[];
+  learned: { p: PackedPrefix; dst: Cidr; hops: LearnedHops }[];
+}
+
+export function indexView(view: NodeView): IndexedView {
+  return {
+    originated: view.originated.map((p) => parseCidr(p, false)),
+    main: view.kernel.filter((r) => r.route.table === MAIN_TABLE).map((r) => ({ r, dst: unpackPrefix(r.route.dst) })),
+    learned: [...view.learned].map(([p, hops]) => ({ p, dst: unpackPrefix(p), hops })),
+  };
+}
+
 /** The answer for each asked prefix (already normalised), from what the node sees. Pure. */
-export function answerPrefixes(prefixes: readonly string[], view: NodeView): RouteQueryResult[] {
-  const originated = view.originated.map((p) => parseCidr(p, false));
-  const main = view.kernel.filter((r) => r.route.table === MAIN_TABLE).map((r) => ({ r, dst: unpackPrefix(r.route.dst) }));
-  const learned = [...view.learned].map(([p, hops]) => ({ p, dst: unpackPrefix(p), hops }));
+export function answerPrefixes(prefixes: readonly string[], view: NodeView | IndexedView): RouteQueryResult[] {
+  const { originated, main, learned } = 'kernel' in view ? indexView(view) : view;
   return prefixes.map((prefix) => {
     const asked = asCidr(prefix);
     const covering = main.filter(({ dst }) => cidrContainsCidr(dst, asked));
@@ -78,32 +93,61 @@ export interface QueryResponderOptions {
   node: string;
   backend: string;
   log: Logger;
-  /** Reads what the node sees now; may throw (the answer then carries the error). */
-  look: () => Promise<NodeView>;
+  /**
+   * Reads what the node sees now; may throw (the answer then carries the
+   * error). Without it the responder answers `starting` until ready() gives one.
+   */
+  look?: () => Promise<NodeView>;
+  /** Watch cache retry tuning (tests). */
+  retryMs?: number;
 }
 
-/** Watches `queries/` and answers every query once. */
+/**
+ * Watches `queries/` and answers every query once. The watch is a
+ * WatchCache: after a broken stream, an etcd restart or a compaction it lists
+ * `queries/` again instead of trusting etcd3's resume, so no query is missed.
+ *
+ * One look at a time: queries that arrive while the node is being read wait
+ * and share the next look, so a burst of queries costs one kernel dump, not
+ * one each. A query older than its lease TTL is skipped (its asker gave up).
+ */
 export class QueryResponder {
-  private watcher: Watcher | undefined;
+  private cache: WatchCache<string> | undefined;
   private readonly answered = new Set<string>();
+  private readonly pending = new Map<string, RouteQuery>();
+  private running = false;
   private stopped = false;
+  private look: (() => Promise<NodeView>) | undefined;
 
-  constructor(private readonly opts: QueryResponderOptions) {}
-
-  async start(): Promise<void> {
-    const { etcd, keys } = this.opts;
-    this.watcher = await etcd.watch().prefix(keys.queryPrefix()).create();
-    this.watcher.on('put', (kv) => void this.answer(kv.key.toString(), kv.value.toString()));
-    this.watcher.on('delete', (kv) => this.answered.delete(kv.key.toString()));
-    // Queries asked before we watched (an agent that just started) are answered too.
-    const existing = await etcd.getAll().prefix(keys.queryPrefix()).strings();
-    for (const [k, v] of Object.entries(existing)) void this.answer(k, v);
+  constructor(private readonly opts: QueryResponderOptions) {
+    this.look = opts.look;
   }
 
-  private async answer(key: string, text: string): Promise<void> {
+  /** Resolves once the existing queries are listed (and queued for an answer). */
+  async start(): Promise<void> {
+    const { etcd, keys, log } = this.opts;
+    const cache = new WatchCache<string>(etcd, { prefix: keys.queryPrefix(), decode: (kv) => kv.value.toString(), ...(this.opts.retryMs !== undefined ? { retryMs: this.opts.retryMs } : {}) });
+    this.cache = cache;
+    cache.on('change', (c) => {
+      if (c.type === 'deleted') this.answered.delete(c.key);
+      else if (c.value !== undefined) this.take(c.key, c.value);
+    });
+    cache.on('resync', (why) => {
+      if (cache.synced) log.warn('route queries: listing queries again', { reason: why });
+    });
+    cache.on('unavailable', (e) => log.debug('route queries: cannot list queries', { error: e.message }));
+    await cache.waitSynced();
+  }
+
+  /** From now on queries are answered from `look` instead of `starting`. */
+  ready(look: () => Promise<NodeView>): void {
+    this.look = look;
+  }
+
+  private take(key: string, text: string): void {
     if (this.stopped || this.answered.has(key)) return;
     this.answered.add(key);
-    const { etcd, keys, node, backend, log } = this.opts;
+    const { log } = this.opts;
     let query: RouteQuery;
     try {
       query = decodeRouteQuery(text);
@@ -111,22 +155,55 @@ export class QueryResponder {
       log.warn('ignoring a route query', { key, error: (e as Error).message });
       return;
     }
-    const answer: RouteAnswer = { node, backend, answeredAt: new Date().toISOString(), results: [] };
-    try {
-      answer.results = answerPrefixes(query.prefixes, await this.opts.look());
-    } catch (e) {
-      answer.error = (e as Error).message;
+    const age = Date.now() - Date.parse(query.askedAt);
+    if (age > QUERY_LEASE_TTL_S * 1000) {
+      log.debug('skipping a stale route query', { id: query.id, askedAt: query.askedAt });
+      return;
     }
-    try {
-      await putRouteAnswer(etcd, keys, query, answer);
-    } catch (e) {
-      // The query's lease may be gone already (the asker stopped waiting).
-      log.debug('cannot answer a route query', { id: query.id, error: (e as Error).message });
+    this.pending.set(query.id, query);
+    if (!this.running) void this.drain();
+  }
+
+  private async drain(): Promise<void> {
+    this.running = true;
+    while (this.pending.size > 0 && !this.stopped) {
+      const batch = [...this.pending.values()];
+      this.pending.clear();
+      await this.answerBatch(batch);
     }
+    this.running = false;
+  }
+
+  private async answerBatch(batch: RouteQuery[]): Promise<void> {
+    const { etcd, keys, node, backend, log } = this.opts;
+    const base = { node, backend, answeredAt: new Date().toISOString() };
+    let answerOf: (q: RouteQuery) => RouteAnswer;
+    const look = this.look;
+    if (!look) {
+      answerOf = () => ({ ...base, results: [], state: 'starting' });
+    } else {
+      try {
+        const view = indexView(await look());
+        answerOf = (q) => ({ ...base, results: answerPrefixes(q.prefixes, view) });
+      } catch (e) {
+        const error = (e as Error).message;
+        answerOf = () => ({ ...base, results: [], error });
+      }
+    }
+    await Promise.all(
+      batch.map(async (q) => {
+        try {
+          await putRouteAnswer(etcd, keys, q, answerOf(q));
+        } catch (e) {
+          // The query's lease may be gone already (the asker stopped waiting).
+          log.debug('cannot answer a route query', { id: q.id, error: (e as Error).message });
+        }
+      }),
+    );
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
-    await this.watcher?.cancel().catch(() => undefined);
+    await this.cache?.close();
   }
 }

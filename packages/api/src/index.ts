@@ -20,3 +20,4 @@ export * from './duration.js';
 export * from './net/packed.js';
 export { MAX_MANIFEST_BYTES, MAX_MANIFEST_DEPTH, manifestDepth } from './resources/input-limits.js';
 export * from './clock.js';
+export * from './status-decode.js';

@@ -1,13 +1,14 @@
 // `terracectl diags`: the archive (read back by the system's tar) and the redaction rules.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from '@jest/globals';
 import { knownSecrets, secretValues, tailFile } from '../src/diags/collect.js';
 import { REDACTED, redactValue, scrubText } from '../src/diags/redact.js';
-import { tarGz } from '../src/diags/tar.js';
+import { safeSegment, tarGz } from '../src/diags/tar.js';
 import { defaultDiagsFile } from '../src/commands/diags.js';
+import { checkOutFile, writeOutFile } from '../src/diags/outfile.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'diags-test-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -25,8 +26,26 @@ describe('diags archive', () => {
     expect(readFileSync(join(out, 'empty.txt'), 'utf8')).toBe('');
   });
 
-  it('refuses a member name tar could not hold', () => {
-    expect(() => tarGz([{ name: 'n'.repeat(101), content: '' }])).toThrow(/longer than 100 bytes/);
+  it('holds names longer than 100 bytes (a 253-character node name) that tar reads back', () => {
+    const node = `${'n'.repeat(241)}.example.com`;
+    const seg = safeSegment(node);
+    expect(seg).toMatch(/^n{187}~[0-9a-f]{12}$/);
+    expect(safeSegment(`${node}x`)).not.toBe(seg);
+    const long = `nodes/${seg}.status.json`;
+    const file = join(dir, 'long.tar.gz');
+    writeFileSync(file, tarGz([{ name: long, content: '{"a":1}' }, { name: 'index.json', content: '{}' }]));
+    expect(execFileSync('tar', ['-tzf', file], { encoding: 'utf8' }).trim().split('\n')).toEqual([long, 'index.json']);
+    const out = join(dir, 'long-x');
+    mkdirSync(out);
+    execFileSync('tar', ['-xzf', file, '-C', out]);
+    expect(readFileSync(join(out, long), 'utf8')).toBe('{"a":1}');
+  });
+
+  it('keeps names from etcd inside their directory', () => {
+    expect(safeSegment('..')).toBe('%2E%2E');
+    expect(safeSegment('../../etc/x')).toBe('..%2F..%2Fetc%2Fx');
+    expect(safeSegment('node-1.example')).toBe('node-1.example');
+    expect(() => tarGz([{ name: 'nodes/../../x', content: '' }])).toThrow('tar: member name must be relative with no empty, . or .. segment: "nodes/../../x"');
   });
 
   it('is named after the time by default', () => {
@@ -54,6 +73,24 @@ describe('diags redaction', () => {
     expect(scrubText('abc', ['abc'])).toBe('abc');
   });
 
+  it('removes a whole password without knowing it: quoted to the closing quote, unquoted to the end of the token', () => {
+    const cases: [string, string][] = [
+      ['{"password":"ab,cd}ef"}', '{"password":"<redacted>"}'],
+      ['{"password":"sp ace secret"}', '{"password":"<redacted>"}'],
+      ['{"password":"p\\"q","next":1}', '{"password":"<redacted>","next":1}'],
+      ['login password=hunter2,more then', 'login password=<redacted> then'],
+      ['{"md5":"k3y,x"} authKey: zz9', '{"md5":"<redacted>"} authKey: <redacted>'],
+      ["password='a b'", "password='<redacted>'"],
+    ];
+    for (const [line, want] of cases) expect(scrubText(line, [])).toBe(want);
+  });
+
+  it('replaces a known secret also where it appears escaped in JSON', () => {
+    const secret = 'a"b\\c\nd';
+    const line = JSON.stringify({ msg: `dialing with ${secret}` });
+    expect(scrubText(line, [secret])).toBe('{"msg":"dialing with <redacted>"}');
+  });
+
   it('learns the values of a node\'s secrets directory and keeps the end of a log', () => {
     const secrets = join(dir, 'secrets');
     mkdirSync(join(secrets, 'bgp'), { recursive: true });
@@ -69,5 +106,22 @@ describe('diags redaction', () => {
     const base = { logs: [], journal: [], clientVersion: '0', progress: () => undefined };
     expect(() => knownSecrets({ ...base, secretsDirs: [join(dir, 'missing')] })).toThrow(/^--secrets-dir \/.*\/missing: cannot read it \(ENOENT/);
     expect(knownSecrets({ ...base, secretsDirs: [], etcdPassword: 'pw-1234' })).toEqual(['pw-1234']);
+  });
+});
+
+describe('diags output file', () => {
+  it('refuses a path it cannot write before collecting anything, in one line', () => {
+    const missing = join(dir, 'no-such-dir');
+    expect(() => checkOutFile(join(missing, 'd.tar.gz'))).toThrow(`diags: cannot write ${missing}/d.tar.gz: directory ${missing}: ENOENT`);
+    expect(() => checkOutFile(dir)).toThrow(`diags: cannot write ${dir}: it is a directory`);
+    expect(() => checkOutFile(join(dir, 'fresh.tar.gz'))).not.toThrow();
+  });
+
+  it('writes the tarball 0600 even over an existing file of another mode', () => {
+    const file = join(dir, 'old.tar.gz');
+    writeFileSync(file, 'old', { mode: 0o644 });
+    writeOutFile(file, new Uint8Array([1, 2, 3]));
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    expect([...readFileSync(file)]).toEqual([1, 2, 3]);
   });
 });

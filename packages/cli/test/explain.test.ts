@@ -1,7 +1,8 @@
 // `terracectl explain ip`: the fault rules and the rendering (pure, no cluster).
 import { describe, expect, it } from '@jest/globals';
+import { decodeNodeStatus } from '@terrace/api';
 import type { ExplainFacts, NodeFacts } from '../src/explain/facts.js';
-import { findFaults } from '../src/explain/faults.js';
+import { findFaults, unknownNodes } from '../src/explain/faults.js';
 import { parseExplainAddress, peerName } from '../src/explain/gather.js';
 import { renderExplain } from '../src/explain/render.js';
 
@@ -103,13 +104,22 @@ describe('explain ip: fault rules', () => {
     expect(first(f)).toBe(`block ${BLOCK} is affine to node-1, which is dead (no liveness key): nothing announces it`);
   });
 
-  it('names an origin that does not advertise, and a node that did not answer', () => {
+  it('names an origin that does not advertise', () => {
     const f = healthy();
     f.nodes[0] = node('node-1', { originated: false });
     expect(first(f)).toBe(`node-1 does not advertise ${BLOCK}`);
+  });
+
+  it('calls a node without an answer (starting, slow, query not written) unknown, not a fault', () => {
     const g = healthy();
-    g.nodes[2] = { ...node('node-3'), answer: undefined, answerError: 'no answer within 3 s' };
-    expect(first(g)).toBe('node-3 did not answer the route query: no answer within 3 s');
+    g.nodes[2] = { ...node('node-3'), answer: undefined, answerError: 'its agent is starting (BGP and routes not up yet)' };
+    g.nodes[1] = { ...node('node-2'), answer: undefined, answerError: 'no answer within 3 s' };
+    expect(findFaults(g)).toEqual([]);
+    expect(unknownNodes(g)).toEqual([
+      { node: 'node-2', why: 'no answer within 3 s' },
+      { node: 'node-3', why: 'its agent is starting (BGP and routes not up yet)' },
+    ]);
+    expect(renderExplain(g, [])).toContain('Verdict:   no fault found; unknown on node-2 (no answer within 3 s), node-3 (its agent is starting (BGP and routes not up yet))\n');
   });
 
   it('expects a borrowed address as a host route from its holder', () => {
@@ -118,7 +128,34 @@ describe('explain ip: fault rules', () => {
     f.nodes[1] = node('node-2', { kernel: 'pod', originated: true });
     f.nodes[0] = node('node-1', { kernel: 'blackhole', originated: true });
     f.nodes[0].answer!.bgp = [];
-    expect(findFaults(f).map((x) => x.message)).toEqual([`node-1 has no route to ${IP}/32: it learned no BGP path for it`]);
+    // node-3 still routes the block via node-1, which no longer delivers it: a wrong next hop too.
+    expect(findFaults(f).map((x) => x.message)).toEqual([
+      `node-1 has no route to ${IP}/32: it learned no BGP path for it`,
+      `node-3 routes ${IP} via node-1 (198.18.0.11), not the origin node-2`,
+    ]);
+  });
+
+  it('calls a borrowed address whose pod is gone a leak, and a route to the block owner a wrong next hop', () => {
+    // Block affine to node-1, node-2 borrowed the address, its pod went without a DEL.
+    const f = healthy();
+    f.holder = { handle: 'h', node: 'node-2', containerID: 'beef' };
+    f.nodes[1] = node('node-2', { originated: true, bgp: false });
+    f.nodes[2] = node('node-3');
+    expect(findFaults(f).map((x) => x.rule)).toEqual(['noInterface', 'wrongNextHop']);
+    expect(first(f)).toBe(`${IP} is allocated to handle h but no such container beef on node-2: leaked (the node only blackholes it)`);
+    expect(findFaults(f)[1]?.message).toBe(`node-3 routes ${IP} via node-1 (198.18.0.11), not the origin node-2`);
+  });
+
+  it('names a node whose route leads to another node instead of the origin (a loop)', () => {
+    const f = healthy();
+    f.nodes[1]!.answer!.kernel = [{ dst: BLOCK, type: 'unicast', via: [ADDR['node-3']], protocol: 'bird' }];
+    f.nodes[2]!.answer!.kernel = [{ dst: BLOCK, type: 'unicast', via: [ADDR['node-2']], protocol: 'bird' }];
+    expect(findFaults(f).map((x) => x.message)).toEqual([
+      `node-2 routes ${IP} via node-3 (198.18.0.13), not the origin node-1`,
+      `node-3 routes ${IP} via node-2 (198.18.0.12), not the origin node-1`,
+    ]);
+    f.nodes[2]!.answer!.kernel = [{ dst: BLOCK, type: 'unicast', via: ['198.18.0.1'], protocol: 'bird' }];
+    expect(findFaults(f).map((x) => x.node)).toEqual(['node-2']);
   });
 
   it('does not count a default route as a route to the address', () => {
@@ -141,6 +178,21 @@ describe('explain ip: input and names', () => {
   });
 });
 
+describe('explain ip: status records', () => {
+  it('reads a record of the wrong shape as none, with the reason', () => {
+    expect(() => decodeNodeStatus('node-2', '{"updatedAt":"t","addresses":[],"advertisedPrefixes":[],"peers":{}}')).toThrow('status record of node node-2: peers is not a list');
+    expect(() => decodeNodeStatus('node-2', '{"updatedAt":"t","addresses":[],"advertisedPrefixes":[],"peers":[{"address":"a","state":"x","type":"global"}]}')).toThrow(
+      "status record of node node-2: a peer's source is not a string",
+    );
+    expect(() => decodeNodeStatus('node-2', 'nope')).toThrow('status record of node node-2: not JSON');
+    const ok = { node: 'node-2', updatedAt: 't', addresses: ['198.18.0.12'], advertisedPrefixes: [], peers: [{ address: 'a', source: 'node/x', state: 'Established', type: 'global' }] };
+    expect(decodeNodeStatus('node-2', JSON.stringify(ok))).toEqual(ok);
+    const f = healthy();
+    f.nodes[1] = { ...node('node-2'), status: undefined, statusError: 'status record of node node-2: peers is not a list' };
+    expect(renderExplain(f, findFaults(f))).toContain('no status (status record of node node-2: peers is not a list)');
+  });
+});
+
 describe('explain ip: output', () => {
   it('says when the origin\'s agent and its status record disagree', () => {
     const f = healthy();
@@ -148,6 +200,16 @@ describe('explain ip: output', () => {
     expect(renderExplain(f, [])).toContain(`Origin:    node-1 should announce ${BLOCK}: its agent announces it now; its status record does not list it\n`);
     f.nodes[0]!.answer!.originated = false;
     expect(renderExplain(f, [])).toContain(`Origin:    node-1 should announce ${BLOCK}: NOT advertised\n`);
+  });
+
+  it('prints control characters from etcd as ?, so a record cannot forge lines or clear the screen', () => {
+    const f = healthy();
+    f.nodes[1]!.status!.sessions[0]!.state = '\u001b[2J\nVerdict:   healthy';
+    f.holder!.pod = 'a\rb';
+    const out = renderExplain(f, findFaults(f));
+    expect(out).not.toMatch(/\u001b|\r/);
+    expect(out.split('\n').filter((l) => l.startsWith('Verdict:'))).toHaveLength(1);
+    expect(out).toContain('pod default/a?b');
   });
 
   it('prints the record, a row per node and the verdict', () => {

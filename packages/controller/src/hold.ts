@@ -53,9 +53,12 @@ export function planHolds(input: HoldInput): HoldPlan {
   if (liveAgents === 0) {
     return { release: [], held: candidates.map((c) => ({ node: c.node, reason: 'could not confirm that its routes are gone: no live agent to ask' })) };
   }
-  const usable = (input.answers ?? []).filter((a) => a.error === undefined);
+  // A starting agent has not learned the fabric's routes yet: its empty answer proves nothing.
+  const usable = (input.answers ?? []).filter((a) => a.error === undefined && a.state !== 'starting');
   if (usable.length === 0) {
-    const why = input.askError ?? `none of the ${liveAgents} live agent${liveAgents === 1 ? '' : 's'} answered in time`;
+    const starting = (input.answers ?? []).filter((a) => a.state === 'starting').length;
+    const none = `none of the ${liveAgents} live agent${liveAgents === 1 ? '' : 's'} answered in time`;
+    const why = input.askError ?? (starting > 0 ? `${none} (${starting} still starting)` : none);
     return { release: [], held: candidates.map((c) => ({ node: c.node, reason: `could not confirm that its routes are gone: ${why}` })) };
   }
   const release: string[] = [];

@@ -52,6 +52,18 @@ describe('planHolds', () => {
     expect(planHolds({ candidates, liveAgents: 1, answers: undefined, askError: 'etcd unreachable' }).held[0]?.reason).toBe('could not confirm that its routes are gone: etcd unreachable');
   });
 
+  test('an agent still starting is no evidence either way', () => {
+    const starting = { ...answer('n1', []), state: 'starting' as const };
+    expect(planHolds({ candidates, liveAgents: 1, answers: [starting] })).toEqual({
+      release: [],
+      held: [
+        { node: 'dead', reason: 'could not confirm that its routes are gone: none of the 1 live agent answered in time (1 still starting)' },
+        { node: 'gone', reason: 'could not confirm that its routes are gone: none of the 1 live agent answered in time (1 still starting)' },
+      ],
+    });
+    expect(planHolds({ candidates, liveAgents: 2, answers: [starting, answer('n2', [])] }).release).toEqual(['dead', 'gone']);
+  });
+
   test('no live agent: hold until one can answer', () => {
     const reason = 'could not confirm that its routes are gone: no live agent to ask';
     expect(planHolds({ candidates, liveAgents: 0, answers: undefined })).toEqual({ release: [], held: [{ node: 'dead', reason }, { node: 'gone', reason }] });

@@ -14,7 +14,7 @@
  * not queries.
  */
 import { randomBytes } from 'node:crypto';
-import { TerraceError, formatCidr, formatIP, tryParseCidr, tryParseIP } from '@terrace/api';
+import { type Cidr, TerraceError, cidrContainsCidr, formatCidr, formatIP, hostCidr, tryParseCidr, tryParseIP } from '@terrace/api';
 import type { Etcd3 } from 'etcd3';
 import { endpointsOf, mapEtcdError } from './client.js';
 import type { Keys } from './keys.js';
@@ -67,10 +67,26 @@ export interface RouteAnswer {
   results: RouteQueryResult[];
   /** Set instead of results when the agent could not look (e.g. the kernel read failed). */
   error?: string;
+  /**
+   * `starting`: the agent is alive but has not yet brought up BGP and its
+   * routes, so results are empty and say nothing about routing. Absent when
+   * the agent looked.
+   */
+  state?: 'starting';
 }
 
 /** The TTL of a query's leases: the longest a crashed asker's query lingers. */
 export const QUERY_LEASE_TTL_S = 30;
+
+/**
+ * The most prefixes one query may ask about: an agent answers every query
+ * from a kernel dump, so the work per query must stay bounded.
+ */
+export const MAX_QUERY_PREFIXES = 64;
+
+function checkPrefixCount(n: number, what: string): void {
+  if (n > MAX_QUERY_PREFIXES) throw new TerraceError('Invalid', `${what}: ${n} prefixes, at most ${MAX_QUERY_PREFIXES} per query`);
+}
 
 /** An address or a CIDR, in canonical text; a TerraceError naming it otherwise. */
 export function parseQueryPrefix(s: string): string {
@@ -102,30 +118,46 @@ export function decodeRouteQuery(text: string): RouteQuery {
   const { id, prefixes, askedBy, askedAt, lease } = v;
   if (!isString(id) || id === '' || id.includes('/')) throw new TerraceError('Invalid', 'route query: id missing or not a key segment');
   if (!isStrings(prefixes)) throw new TerraceError('Invalid', `route query ${id}: prefixes must be a list of strings`);
+  checkPrefixCount(prefixes.length, `route query ${id}`);
   if (!isString(askedBy) || !isString(askedAt)) throw new TerraceError('Invalid', `route query ${id}: askedBy and askedAt must be strings`);
-  if (!isString(lease) || !/^[0-9]+$/.test(lease)) throw new TerraceError('Invalid', `route query ${id}: lease must be a decimal lease id`);
+  // Lease 0 is etcd's "no lease": answers bound to it would never vanish.
+  if (!isString(lease) || !/^[1-9][0-9]*$/.test(lease)) throw new TerraceError('Invalid', `route query ${id}: lease must be a non-zero decimal lease id`);
   return { id, prefixes: prefixes.map(parseQueryPrefix), askedBy, askedAt, lease };
 }
 
-function kernelReport(v: unknown): KernelRouteReport {
-  if (!isObject(v) || !isString(v.dst) || !isString(v.type) || !isStrings(v.via) || !isString(v.protocol) || (v.dev !== undefined && !isString(v.dev))) {
+/** Device and protocol names as the kernel and we print them; anything else is not an agent's answer. */
+const NAME = /^[\w.@-]{1,32}$/;
+
+const isIP = (v: unknown): v is string => isString(v) && tryParseIP(v) !== undefined;
+
+/** `v` is a CIDR that covers `asked` (an address or a CIDR): a route or path that concerns the asked prefix. */
+function covers(v: unknown, asked: Cidr): v is string {
+  const c = isString(v) ? tryParseCidr(v, false) : undefined;
+  return c !== undefined && cidrContainsCidr(c, asked);
+}
+
+function kernelReport(v: unknown, asked: Cidr): KernelRouteReport {
+  if (!isObject(v) || !isString(v.type) || !NAME.test(v.type) || !Array.isArray(v.via) || !isString(v.protocol) || !NAME.test(v.protocol)) {
     throw new Error('a kernel route needs dst, type, via[], protocol and an optional dev');
   }
+  if (!covers(v.dst, asked)) throw new Error(`a kernel route's dst must be a CIDR covering ${formatCidr(asked)}`);
+  if (!v.via.every(isIP)) throw new Error('a kernel route\'s via must list IP addresses');
+  if (v.dev !== undefined && !(isString(v.dev) && NAME.test(v.dev))) throw new Error('a kernel route\'s dev must be a device name');
   return { dst: v.dst, type: v.type, via: v.via, protocol: v.protocol, ...(v.dev !== undefined ? { dev: v.dev } : {}) };
 }
 
-function bgpReport(v: unknown): BgpPathReport {
+function bgpReport(v: unknown, asked: Cidr): BgpPathReport {
   if (
     !isObject(v) ||
-    !isString(v.prefix) ||
-    !isString(v.nextHop) ||
     !isString(v.peer) ||
     typeof v.best !== 'boolean' ||
     !Array.isArray(v.asPath) ||
-    !v.asPath.every((n) => Number.isInteger(n))
+    !v.asPath.every((n) => Number.isInteger(n) && (n as number) >= 0 && (n as number) <= 0xffffffff)
   ) {
     throw new Error('a BGP path needs prefix, nextHop, peer, best and asPath[]');
   }
+  if (!covers(v.prefix, asked)) throw new Error(`a BGP path's prefix must be a CIDR covering ${formatCidr(asked)}`);
+  if (!isIP(v.nextHop) || (v.peer !== '' && !isIP(v.peer))) throw new Error('a BGP path\'s nextHop and peer must be IP addresses');
   return { prefix: v.prefix, nextHop: v.nextHop, peer: v.peer, best: v.best, asPath: v.asPath as number[] };
 }
 
@@ -133,7 +165,10 @@ function queryResult(v: unknown): RouteQueryResult {
   if (!isObject(v) || !isString(v.prefix) || typeof v.originated !== 'boolean' || !Array.isArray(v.kernel) || !Array.isArray(v.bgp)) {
     throw new Error('a result needs prefix, originated, kernel[] and bgp[]');
   }
-  return { prefix: v.prefix, originated: v.originated, kernel: v.kernel.map(kernelReport), bgp: v.bgp.map(bgpReport) };
+  const ip = tryParseIP(v.prefix);
+  const asked = ip ? hostCidr(ip) : tryParseCidr(v.prefix, false);
+  if (!asked) throw new Error('a result\'s prefix must be an address or a CIDR');
+  return { prefix: v.prefix, originated: v.originated, kernel: v.kernel.map((k) => kernelReport(k, asked)), bgp: v.bgp.map((b) => bgpReport(b, asked)) };
 }
 
 /** A stored answer, checked; a TerraceError naming the node and the fault otherwise. */
@@ -144,7 +179,15 @@ export function decodeRouteAnswer(node: string, text: string): RouteAnswer {
     if (!isString(v.backend) || !isString(v.answeredAt)) throw new Error('backend and answeredAt must be strings');
     if (v.error !== undefined && !isString(v.error)) throw new Error('error must be a string');
     if (!Array.isArray(v.results)) throw new Error('results must be a list');
-    return { node, backend: v.backend, answeredAt: v.answeredAt, results: v.results.map(queryResult), ...(v.error !== undefined ? { error: v.error } : {}) };
+    if (v.state !== undefined && v.state !== 'starting') throw new Error('state must be "starting" when set');
+    return {
+      node,
+      backend: v.backend,
+      answeredAt: v.answeredAt,
+      results: v.results.map(queryResult),
+      ...(v.error !== undefined ? { error: v.error } : {}),
+      ...(v.state !== undefined ? { state: v.state } : {}),
+    };
   } catch (e) {
     throw new TerraceError('Invalid', `route answer of node ${node}: ${(e as Error).message}`);
   }
@@ -178,6 +221,7 @@ export interface AskResult {
  * node's error, never a rejection.
  */
 export async function askAgents(etcd: Etcd3, keys: Keys, prefixes: readonly string[], opts: AskOptions): Promise<AskResult> {
+  checkPrefixCount(prefixes.length, 'route query');
   const normalised = prefixes.map(parseQueryPrefix);
   if (normalised.length === 0) throw new TerraceError('Invalid', 'route query: no prefix to ask about');
   const id = `${Date.now().toString(36)}-${randomBytes(6).toString('hex')}`;

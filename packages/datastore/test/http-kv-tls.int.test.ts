@@ -11,7 +11,7 @@ import { HttpResourceReader } from '../src/http-kv.js';
 import { Keys } from '../src/keys.js';
 import { EtcdResourceStore } from '../src/resources.js';
 import { peer } from './fixtures.js';
-import { type RestartableEtcd, restartableEtcd } from './restartable-etcd.js';
+import { type RestartableEtcd, restartableEtcd } from '@terrace/testkit';
 
 let dir = '';
 let etcd: RestartableEtcd | undefined;

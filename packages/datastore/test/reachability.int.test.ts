@@ -9,7 +9,7 @@ import { connect } from '../src/client.js';
 import { resolveConnectionConfig } from '../src/config.js';
 import { Keys } from '../src/keys.js';
 import { EtcdReachability } from '../src/reachability.js';
-import { type RestartableEtcd, restartableEtcd } from './restartable-etcd.js';
+import { type RestartableEtcd, restartableEtcd } from '@terrace/testkit';
 
 let etcdd: RestartableEtcd;
 let etcd: Etcd3;

@@ -9,7 +9,7 @@ import { type ConnectionFlags, resolveConnectionConfig } from '../src/config.js'
 import { Keys } from '../src/keys.js';
 import { EtcdResourceStore } from '../src/resources.js';
 import { peer } from './fixtures.js';
-import { type RestartableEtcd, restartableEtcd } from './restartable-etcd.js';
+import { type RestartableEtcd, restartableEtcd } from '@terrace/testkit';
 
 let dir: string;
 let etcd: RestartableEtcd | undefined;

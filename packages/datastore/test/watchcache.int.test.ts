@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from '@jest/globals';
-import { type EtcdHandle, sharedEtcdEndpoint, startEtcd, uniqueCluster } from '@terrace/testkit';
+import { type EtcdHandle, type RestartableEtcd, restartableEtcd, sharedEtcdEndpoint, startEtcd, uniqueCluster } from '@terrace/testkit';
 import type { Etcd3, IKeyValue } from 'etcd3';
 import { connect } from '../src/client.js';
 import { resolveConnectionConfig } from '../src/config.js';
@@ -7,7 +7,6 @@ import { Keys } from '../src/keys.js';
 import { EtcdResourceStore } from '../src/resources.js';
 import { type WatchCache, WatchCache as Cache, type WatchChange, resourceWatchCache } from '../src/watchcache.js';
 import { pool } from './fixtures.js';
-import { type RestartableEtcd, restartableEtcd } from './restartable-etcd.js';
 
 const clients: Etcd3[] = [];
 const caches: WatchCache<unknown>[] = [];

@@ -6,3 +6,4 @@ export * from './cni.js';
 export * from './pki.js';
 export * from './fuzz.js';
 export * from './etcd-cluster.js';
+export * from './restartable-etcd.js';

@@ -4,7 +4,6 @@
  * status, remote clusters, versions, and agent logs it is pointed at, with
  * secrets removed (diags/redact.ts). Progress on a terminal, quiet in pipes.
  */
-import { writeFileSync } from 'node:fs';
 import { Command } from 'commander';
 import type { CliContext } from '../context.js';
 
@@ -23,13 +22,15 @@ export function diagsCommand(ctx: CliContext): Command {
     .option('--journal <unit>', 'include the last lines of this systemd unit\'s journal on this host (e.g. terrace-agent); repeatable', repeatable)
     .option('--secrets-dir <dir>', 'a secrets directory (an agent\'s or the controller\'s --secrets-dir): its values are removed wherever they appear, the files are never included; repeatable', repeatable)
     .action(async (opts: { file?: string; log?: string[]; journal?: string[]; secretsDir?: string[] }) => {
-      const [{ collectDiags }, { tarGz }, { resolveConnectionConfig }, { clientVersion }] = await Promise.all([
+      const [{ collectDiags }, { tarGz }, { resolveConnectionConfig }, { clientVersion }, { checkOutFile, writeOutFile }] = await Promise.all([
         import('../diags/collect.js'),
         import('../diags/tar.js'),
         import('@terrace/datastore'),
         import('../actions/version.js'),
+        import('../diags/outfile.js'),
       ]);
       const file = opts.file ?? defaultDiagsFile(new Date());
+      checkOutFile(file);
       const cfg = await resolveConnectionConfig(ctx.globals(), process.env);
       const members = await collectDiags(await ctx.datastore(), {
         logs: opts.log ?? [],
@@ -39,7 +40,7 @@ export function diagsCommand(ctx: CliContext): Command {
         clientVersion: clientVersion(),
         progress: ctx.progress,
       });
-      writeFileSync(file, tarGz(members), { mode: 0o600 });
+      writeOutFile(file, tarGz(members));
       const failed = members.find((m) => m.name === 'errors.txt');
       ctx.print(`wrote ${file}: ${members.length} files${failed ? ' (some parts could not be read: see errors.txt in it)' : ''}`);
     });

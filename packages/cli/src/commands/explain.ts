@@ -13,7 +13,7 @@ export function explainCommand(ctx: CliContext): Command {
     .argument('<addr>', 'an IPv4 or IPv6 address')
     .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'yaml', 'json']).default('table'))
     .action(async (addr: string, opts: { output: 'table' | 'yaml' | 'json' }) => {
-      const [{ gatherFacts, parseExplainAddress }, { findFaults }, { renderExplain }] = await Promise.all([
+      const [{ gatherFacts, parseExplainAddress }, { findFaults, unknownNodes }, { renderExplain }] = await Promise.all([
         import('../explain/gather.js'),
         import('../explain/faults.js'),
         import('../explain/render.js'),
@@ -22,7 +22,7 @@ export function explainCommand(ctx: CliContext): Command {
       const facts = await gatherFacts(await ctx.datastore(), canonical, `terracectl explain (pid ${process.pid})`);
       const faults = findFaults(facts);
       if (opts.output === 'table') ctx.print(renderExplain(facts, faults));
-      else ctx.serialize({ ...facts, healthy: faults.length === 0, faults }, opts.output);
+      else ctx.serialize({ ...facts, healthy: faults.length === 0, faults, unknown: unknownNodes(facts) }, opts.output);
       if (faults.length > 0) ctx.foundProblems();
     });
   return new Command('explain').description('explain how an address is allocated and routed').addCommand(ip);

@@ -18,7 +18,7 @@ import { promisify } from 'node:util';
 import { KINDS, TerraceError } from '@terrace/api';
 import type { Datastore } from '../context.js';
 import { redactValue, scrubText } from './redact.js';
-import type { TarMember } from './tar.js';
+import { safeSegment, type TarMember } from './tar.js';
 
 /** The most of each log kept: the end of the file, where the recent lines are. */
 export const LOG_TAIL_BYTES = 2 * 1024 * 1024;
@@ -77,7 +77,7 @@ function logMembers(opts: DiagsOptions): { members: TarMember[]; errors: string[
     const eq = spec.indexOf('=');
     const [name, file] = eq > 0 ? [spec.slice(0, eq), spec.slice(eq + 1)] : [basename(spec).replace(/\.log$/, ''), spec];
     try {
-      members.push({ name: `logs/${name}.log`, content: tailFile(file) });
+      members.push({ name: `logs/${safeSegment(name)}.log`, content: tailFile(file) });
     } catch (e) {
       errors.push(`log ${file}: ${(e as Error).message}`);
     }
@@ -92,7 +92,7 @@ async function journalMembers(units: readonly string[]): Promise<{ members: TarM
   for (const unit of units) {
     try {
       const { stdout } = await run('journalctl', ['--no-pager', '-o', 'short-iso', '-n', String(JOURNAL_LINES), '-u', unit], { maxBuffer: 64 * 1024 * 1024 });
-      members.push({ name: `logs/journal-${unit}.log`, content: stdout });
+      members.push({ name: `logs/journal-${safeSegment(unit)}.log`, content: stdout });
     } catch (e) {
       errors.push(`journal of ${unit}: ${(e as Error).message.split('\n')[0]}`);
     }
@@ -136,7 +136,7 @@ export async function collectDiags(ds: Datastore, opts: DiagsOptions): Promise<T
     }],
     ['node status', async () => {
       const prefix = ds.keys.statusPrefix();
-      for (const [key, text] of Object.entries(await ds.etcd.getAll().prefix(prefix).strings())) members.push({ name: `nodes/${key.slice(prefix.length)}.status.json`, content: text });
+      for (const [key, text] of Object.entries(await ds.etcd.getAll().prefix(prefix).strings())) members.push({ name: `nodes/${safeSegment(key.slice(prefix.length))}.status.json`, content: text });
       const alive = await ds.etcd.getAll().prefix(ds.keys.alivePrefix()).keys();
       members.push({ name: 'nodes/alive.json', content: json(alive.map((k) => k.slice(ds.keys.alivePrefix().length)).sort()) });
     }],
@@ -149,7 +149,7 @@ export async function collectDiags(ds: Datastore, opts: DiagsOptions): Promise<T
     }],
     ['remote clusters', async () => {
       const prefix = ds.keys.remoteStatePrefix();
-      for (const [key, text] of Object.entries(await ds.etcd.getAll().prefix(prefix).strings())) members.push({ name: `multicluster/${key.slice(prefix.length)}.json`, content: text });
+      for (const [key, text] of Object.entries(await ds.etcd.getAll().prefix(prefix).strings())) members.push({ name: `multicluster/${safeSegment(key.slice(prefix.length))}.json`, content: text });
       const fence = await ds.etcd.get(ds.keys.fence()).string();
       if (fence !== null) members.push({ name: 'multicluster/fence.json', content: fence });
     }],

@@ -11,7 +11,7 @@
  */
 export const REDACTED = '<redacted>';
 
-const SECRET_FIELD = /pass(word|phrase|wd)?$|secret$|token$|credential|private.?key/i;
+const SECRET_FIELD = /pass(word|phrase|wd)?$|secret$|token$|credential|private.?key|md5$|auth.?key$/i;
 
 /** A copy of `v` with every string under a secret-named field replaced. */
 export function redactValue(v: unknown): unknown {
@@ -22,13 +22,31 @@ export function redactValue(v: unknown): unknown {
   return out;
 }
 
-/** `password=hunter2`, `"password":"hunter2"`, `--etcd-password hunter2`: the value goes. */
-const SECRET_PAIR = /((?:pass(?:word|phrase|wd)?|secret|token)["']?\s*(?:[=:]|\s)\s*["']?)([^\s"',{}[\]]+)/gi;
+/**
+ * `password=hunter2`, `"password":"hunter2"`, `--etcd-password hunter2`,
+ * `md5 "k"`, `authKey: k`: the value goes. A quoted value goes up to its
+ * closing unescaped quote (commas, spaces and escaped quotes are part of
+ * it); an unquoted one to the end of the token.
+ */
+const SECRET_PAIR = /((?:pass(?:word|phrase|wd)?|secret|token|md5|auth[_-]?key)["']?\s*(?:[=:]|\s)\s*)("(?:[^"\\\n]|\\.)*"?|'(?:[^'\\\n]|\\.)*'?|[^\s{[]\S*)/gi;
+
+function redactPairValue(value: string): string {
+  const q = value[0];
+  if (q === '"' || q === "'") return `${q}${REDACTED}${value.length > 1 && value.endsWith(q) ? q : ''}`;
+  return REDACTED;
+}
+
+/** A secret as it appears in text: raw, and escaped inside a JSON string (quotes, backslashes, newlines). */
+function forms(secret: string): string[] {
+  const escaped = JSON.stringify(secret).slice(1, -1);
+  return escaped === secret ? [secret] : [secret, escaped];
+}
 
 /** `text` with every known secret and every secret-looking pair's value replaced. */
 export function scrubText(text: string, secrets: readonly string[]): string {
   let out = text;
+  const all = [...new Set(secrets.filter((x) => x.length >= 4).flatMap(forms))];
   // Longest first, so a secret containing another is replaced whole.
-  for (const s of [...new Set(secrets)].filter((x) => x.length >= 4).sort((a, b) => b.length - a.length)) out = out.split(s).join(REDACTED);
-  return out.replace(SECRET_PAIR, (_m, key: string, value: string) => (value === REDACTED ? `${key}${value}` : `${key}${REDACTED}`));
+  for (const s of all.sort((a, b) => b.length - a.length)) out = out.split(s).join(REDACTED);
+  return out.replace(SECRET_PAIR, (_m, key: string, value: string) => `${key}${redactPairValue(value)}`);
 }

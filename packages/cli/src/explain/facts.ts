@@ -32,6 +32,8 @@ export interface NodeFacts {
   alive: boolean;
   /** Its status record, when published: BGP addresses, sessions, what it originates. */
   status?: { updatedAt: string; addresses: string[]; sessions: SessionFacts[]; advertised: string[] };
+  /** Why its status record could not be read (then status is absent, as if it published none). */
+  statusError?: string;
   /** Its agent's answer for ADDR (undefined: no answer; see answerError). */
   answer?: RouteQueryResult;
   /** Why there is no usable answer (did not answer in time, garbled answer). */

@@ -13,7 +13,7 @@ import type { ExplainFacts, NodeFacts } from './facts.js';
 
 export interface Fault {
   /** A stable name for the rule that fired (JSON output, tests). */
-  rule: 'outsidePools' | 'leaked' | 'sharedAddress' | 'nodeDead' | 'noInterface' | 'notAdvertised' | 'noAnswer' | 'noRoute';
+  rule: 'outsidePools' | 'leaked' | 'sharedAddress' | 'nodeDead' | 'noInterface' | 'notAdvertised' | 'noAnswer' | 'noRoute' | 'wrongNextHop';
   /** The node the fault is on, if any. */
   node?: string;
   /** One line for the operator. */
@@ -42,6 +42,24 @@ function delivers(n: NodeFacts): boolean {
   return (n.answer?.kernel ?? []).some((r) => !DROPPING.has(r.type) && r.dst !== 'default' && !r.dst.endsWith('/0'));
 }
 
+/** The holder's node reaches the pod directly: a host route on a device, no next hop. */
+function deliversToPod(n: NodeFacts, ip: string): boolean {
+  const host = `${ip}/${ip.includes(':') ? 128 : 32}`;
+  return (n.answer?.kernel ?? []).some((r) => !DROPPING.has(r.type) && r.dst === host && r.via.length === 0 && r.dev !== undefined);
+}
+
+/** A next hop of `n`'s route that leads neither to the origin (its status addresses) nor to a known router. */
+function strayNextHop(n: NodeFacts, origin: NodeFacts | undefined, f: ExplainFacts): string | undefined {
+  const good = new Set([...(origin?.status?.addresses ?? []), ...Object.keys(f.routers)]);
+  for (const r of n.answer?.kernel ?? []) for (const v of r.via) if (!good.has(v)) return v;
+  return undefined;
+}
+
+/** An address as an operator names it: the node that has it, or the address. */
+function nodeAt(f: ExplainFacts, addr: string): string {
+  return f.nodes.find((n) => n.status?.addresses.includes(addr))?.name ?? addr;
+}
+
 /** Why `n` has no route although `origin` should announce it, from its sessions and what it learned. */
 function whyNoRoute(n: NodeFacts, origin: NodeFacts | undefined): string {
   const originAddrs = new Set(origin?.status?.addresses ?? []);
@@ -55,6 +73,17 @@ function whyNoRoute(n: NodeFacts, origin: NodeFacts | undefined): string {
   const paths = n.answer?.bgp ?? [];
   if (paths.length === 0) return 'it learned no BGP path for it';
   return `it learned ${paths.length} BGP path${paths.length === 1 ? '' : 's'} but the kernel has none`;
+}
+
+/**
+ * Live nodes whose routing could not be seen (no answer, a starting agent,
+ * the query could not be written), each with why. Not faults: an agent that
+ * is starting or slow says nothing about the address; the verdict names them
+ * as unknown instead.
+ */
+export function unknownNodes(f: ExplainFacts): { node: string; why: string }[] {
+  const origin = expectedPrefix(f)?.origin;
+  return f.nodes.filter((n) => n.alive && !n.answer && n.name !== origin).map((n) => ({ node: n.name, why: n.answerError ?? 'no answer' }));
 }
 
 export function findFaults(f: ExplainFacts): Fault[] {
@@ -87,7 +116,7 @@ export function findFaults(f: ExplainFacts): Fault[] {
 
   // The holder's node must deliver to the pod: only its block's blackhole left means the interface is gone.
   const holderNode = h ? byName.get(h.node) : undefined;
-  if (h && holderNode?.alive && holderNode.answer && !delivers(holderNode)) {
+  if (h && holderNode?.alive && holderNode.answer && !deliversToPod(holderNode, f.ip)) {
     const ctr = h.containerID ? `container ${h.containerID.slice(0, 12)}` : 'its interface';
     faults.push({ rule: 'noInterface', node: h.node, message: `${f.ip} is allocated to handle ${h.handle} but no such ${ctr} on ${h.node}: leaked (the node only blackholes it)` });
   }
@@ -98,16 +127,21 @@ export function findFaults(f: ExplainFacts): Fault[] {
   if (origin?.alive) {
     const says = origin.answer ? origin.answer.originated : origin.status?.advertised.includes(want.prefix);
     if (says === false) faults.push({ rule: 'notAdvertised', node: origin.name, message: `${origin.name} does not advertise ${want.prefix}` });
-    else if (says === undefined) faults.push({ rule: 'noAnswer', node: origin.name, message: `${origin.name} publishes no status and did not answer: is terrace-agent running?` });
+    else if (says === undefined) faults.push({ rule: 'noAnswer', node: origin.name, message: `${origin.name} publishes no status${origin.statusError ? ` (${origin.statusError})` : ''} and did not answer: is terrace-agent running?` });
   }
 
   for (const n of f.nodes) {
-    if (!n.alive || n.name === want.origin) continue;
-    if (!n.answer) {
-      faults.push({ rule: 'noAnswer', node: n.name, message: `${n.name} did not answer the route query: ${n.answerError ?? 'no answer'}` });
+    // A live node without an answer (starting, slow, unreachable) is unknown, not a fault: see unknownNodes().
+    if (!n.alive || n.name === want.origin || !n.answer) continue;
+    if (!delivers(n)) {
+      faults.push({ rule: 'noRoute', node: n.name, message: `${n.name} has no route to ${want.prefix}: ${whyNoRoute(n, origin)}` });
       continue;
     }
-    if (!delivers(n)) faults.push({ rule: 'noRoute', node: n.name, message: `${n.name} has no route to ${want.prefix}: ${whyNoRoute(n, origin)}` });
+    // A route that leads elsewhere (a borrowed address's block owner, a loop between two nodes) does not deliver either.
+    const stray = strayNextHop(n, origin, f);
+    if (stray !== undefined) {
+      faults.push({ rule: 'wrongNextHop', node: n.name, message: `${n.name} routes ${f.ip} via ${nodeAt(f, stray)} (${stray}), not the origin ${want.origin}` });
+    }
   }
   return faults;
 }

@@ -4,7 +4,7 @@
  * it), the pools, the node status records, and a route query answered by
  * every live agent. Bad input (not an address) fails before etcd is asked.
  */
-import { TerraceError, cidrContainsIP, formatIP, parseCidr, parseHostPort, tryParseIP, type IPAddr, type NodeStatus, type PeerStatusRecord } from '@terrace/api';
+import { TerraceError, cidrContainsIP, decodeNodeStatus, formatIP, parseCidr, parseHostPort, tryParseIP, type IPAddr, type NodeStatus, type PeerStatusRecord } from '@terrace/api';
 import { askAgents, type AskResult } from '@terrace/datastore';
 import { allocationAt, affinityNode, findIssues, readSnapshot } from '@terrace/ipam';
 import type { Datastore } from '../context.js';
@@ -35,15 +35,17 @@ function sessionsOf(s: NodeStatus): SessionFacts[] {
   return s.peers.map((p) => ({ address: p.address, peer: peerName(p), state: p.state, ...(p.since ? { since: p.since } : {}) }));
 }
 
-async function readStatuses(ds: Datastore): Promise<Map<string, NodeStatus>> {
+/** Each node's status record, or why its record cannot be read (it then reads as none). */
+async function readStatuses(ds: Datastore): Promise<Map<string, NodeStatus | { error: string }>> {
   const prefix = ds.keys.statusPrefix();
   const records = await ds.etcd.getAll().prefix(prefix).strings();
-  const out = new Map<string, NodeStatus>();
+  const out = new Map<string, NodeStatus | { error: string }>();
   for (const [key, text] of Object.entries(records)) {
+    const node = key.slice(prefix.length);
     try {
-      out.set(key.slice(prefix.length), JSON.parse(text) as NodeStatus);
-    } catch {
-      // A garbled record reads as none: the node then shows "publishes no status".
+      out.set(node, decodeNodeStatus(node, text));
+    } catch (e) {
+      out.set(node, { error: (e as Error).message });
     }
   }
   return out;
@@ -52,10 +54,25 @@ async function readStatuses(ds: Datastore): Promise<Map<string, NodeStatus>> {
 /** Why a live node has no usable answer, in a few words. */
 function answerError(node: string, agentError: string | undefined, asked: AskResult): string {
   if (agentError !== undefined) return `its agent could not look: ${agentError}`;
+  if (asked.answers.find((a) => a.node === node)?.state === 'starting') return 'its agent is starting (BGP and routes not up yet)';
   const garbled = asked.errors.find((e) => e.node === node);
   if (garbled) return garbled.error;
   if (asked.missing.includes(node)) return `no answer within ${EXPLAIN_QUERY_TIMEOUT_MS / 1000} s`;
   return 'its answer held no result for the address';
+}
+
+/**
+ * The route query, or (etcd readable but not writable: a NOSPACE alarm, a
+ * user without write access to queries/) every live node's error saying why:
+ * the verdict then rests on the status records.
+ */
+async function askOrSay(ds: Datastore, ip: string, askedBy: string, alive: string[]): Promise<AskResult> {
+  try {
+    return await askAgents(ds.etcd, ds.keys, [ip], { timeoutMs: EXPLAIN_QUERY_TIMEOUT_MS, askedBy, expect: alive });
+  } catch (e) {
+    const error = `route query failed: ${(e as Error).message}`;
+    return { answers: [], missing: [], errors: alive.map((node) => ({ node, error })) };
+  }
 }
 
 export async function gatherFacts(ds: Datastore, ip: string, askedBy: string): Promise<ExplainFacts> {
@@ -91,12 +108,13 @@ export async function gatherFacts(ds: Datastore, ip: string, askedBy: string): P
 
   const names = [...new Set([...snap.nodes, ...snap.alive, ...statuses.keys()])].sort();
   const alive = names.filter((n) => snap.alive.has(n));
-  const asked = alive.length > 0 ? await askAgents(ds.etcd, ds.keys, [ip], { timeoutMs: EXPLAIN_QUERY_TIMEOUT_MS, askedBy, expect: alive }) : { answers: [], missing: [], errors: [] };
+  const asked = alive.length > 0 ? await askOrSay(ds, ip, askedBy, alive) : { answers: [], missing: [], errors: [] };
   const answers = new Map(asked.answers.map((a) => [a.node, a]));
   facts.nodes = names.map((name): NodeFacts => {
     const s = statuses.get(name);
     const n: NodeFacts = { name, alive: snap.alive.has(name) };
-    if (s) n.status = { updatedAt: s.updatedAt, addresses: s.addresses, sessions: sessionsOf(s), advertised: s.advertisedPrefixes };
+    if (s && 'error' in s) n.statusError = s.error;
+    else if (s) n.status = { updatedAt: s.updatedAt, addresses: s.addresses, sessions: sessionsOf(s), advertised: s.advertisedPrefixes };
     const answer = answers.get(name);
     const result = answer?.results.find((r) => r.prefix === ip);
     if (result) n.answer = result;

@@ -6,7 +6,7 @@
  */
 import { formatTable } from '../output/table.js';
 import type { ExplainFacts, NodeFacts } from './facts.js';
-import { expectedPrefix, type Fault } from './faults.js';
+import { expectedPrefix, type Fault, unknownNodes } from './faults.js';
 
 export const ROUTES_HEADER = ['NODE', 'STATE', 'KERNEL ROUTE', 'BGP PATHS', 'SESSIONS'];
 
@@ -50,7 +50,7 @@ function bgpText(n: NodeFacts, name: (a: string) => string): string {
 
 function sessionsText(n: NodeFacts): string {
   const s = n.status?.sessions ?? [];
-  if (s.length === 0) return n.status ? 'no peers' : 'no status';
+  if (s.length === 0) return n.status ? 'no peers' : n.statusError ? `no status (${n.statusError})` : 'no status';
   return s.map((x) => `${x.peer} ${x.state}`).join(', ');
 }
 
@@ -70,24 +70,36 @@ function stateText(n: NodeFacts): string {
   return n.answer ? 'alive' : `alive, ${n.answerError ?? 'no answer'}`;
 }
 
+/**
+ * Text from etcd (answers, status records, names) as printed: control
+ * characters shown as `?`, so a record cannot move the cursor, clear the
+ * screen or start a line of its own ("Verdict: healthy").
+ */
+function printable(text: string): string {
+  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?');
+}
+
 export function renderExplain(f: ExplainFacts, faults: readonly Fault[]): string {
   const name = namer(f);
   const want = expectedPrefix(f);
-  const lines = [
+  const head = [
     `Address:   ${f.ip}`,
     `Pool:      ${f.pool ? `${f.pool.name} (${f.pool.cidr})${f.pool.disabled ? ', disabled' : ''}` : 'none'}`,
     `Block:     ${f.block ? `${f.block.cidr}, ${f.block.node ? `affine to ${f.block.node}` : 'no affinity'}` : 'none claimed'}`,
     `Holder:    ${holderText(f)}`,
   ];
+  const lines = head.map(printable);
   if (want) {
     const origin = f.nodes.find((n) => n.name === want.origin);
-    lines.push(`Origin:    ${want.origin} should announce ${want.prefix}: ${originState(origin, want.prefix)}`);
+    lines.push(printable(`Origin:    ${want.origin} should announce ${want.prefix}: ${originState(origin, want.prefix)}`));
   }
   if (f.nodes.length > 0) {
-    const rows = f.nodes.map((n) => [n.name, stateText(n), kernelText(n, name), bgpText(n, name), sessionsText(n)]);
+    const rows = f.nodes.map((n) => [n.name, stateText(n), kernelText(n, name), bgpText(n, name), sessionsText(n)].map(printable));
     lines.push('', formatTable(ROUTES_HEADER, rows).trimEnd());
   }
-  lines.push('', faults.length === 0 ? 'Verdict:   healthy' : `Verdict:   ${faults[0]?.message}`);
+  const unknown = unknownNodes(f);
+  const clean = unknown.length === 0 ? 'healthy' : `no fault found; unknown on ${unknown.map((u) => `${u.node} (${u.why})`).join(', ')}`;
+  lines.push('', printable(faults.length === 0 ? `Verdict:   ${clean}` : `Verdict:   ${faults[0]?.message}`));
   if (faults.length > 1) lines.push(`           (${faults.length - 1} more: -o yaml lists every fault)`);
   return `${lines.join('\n')}\n`;
 }

@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { get as httpsGet } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from '@terrace/testkit';
+import { freePort } from './etcd.js';
 
 export interface RestartableEtcd {
   endpoint: string;
