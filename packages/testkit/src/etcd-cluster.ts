@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from './etcd.js';
+import { freePort, stopChild } from './etcd.js';
 
 export interface EtcdClusterMember {
   name: string;
@@ -29,21 +29,6 @@ async function healthy(endpoint: string): Promise<boolean> {
   } catch {
     return false;
   }
-}
-
-function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return Promise.resolve();
-  const pid = child.pid;
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  process.kill(pid, 'SIGTERM');
-  const t = setTimeout(() => {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }, 3000);
-  return exited.finally(() => clearTimeout(t));
 }
 
 /** Starts `members` (default 3) etcd members as one cluster; resolves once every one is healthy. */

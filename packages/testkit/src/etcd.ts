@@ -79,19 +79,7 @@ export async function startEtcd(opts: { name?: string; binary?: string; args?: r
   const pid = child.pid;
   if (pid === undefined) throw new Error('could not start etcd (is etcd-server installed? run scripts/install-deps.sh)');
   const stop = async (): Promise<void> => {
-    if (child.exitCode === null && child.signalCode === null) {
-      const exited = new Promise<void>((r) => child.once('exit', () => r()));
-      process.kill(pid, 'SIGTERM');
-      const t = setTimeout(() => {
-        try {
-          process.kill(pid, 'SIGKILL');
-        } catch {
-          // already gone
-        }
-      }, 3000);
-      await exited;
-      clearTimeout(t);
-    }
+    await stopChild(child);
     rmSync(dataDir, { recursive: true, force: true });
   };
   try {
@@ -115,4 +103,20 @@ export function sharedEtcdEndpoint(): string {
   const ep = process.env.TERRACE_TEST_ETCD;
   if (!ep) throw new Error('TERRACE_TEST_ETCD is not set: run the tests through `make test` / `npm test`');
   return ep;
+}
+
+/** SIGTERM to a child by PID, SIGKILL after 3 s if it is still there; resolves when it has exited. */
+export function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return Promise.resolve();
+  const pid = child.pid;
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  process.kill(pid, 'SIGTERM');
+  const t = setTimeout(() => {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }, 3000);
+  return exited.finally(() => clearTimeout(t));
 }
