@@ -84,6 +84,12 @@ describe('findings kept as regression examples', () => {
     const r = refused('apiVersion: terrace.dev/v1\nkind: IPAMConfig\nmetadata:\n  name: "\\rdefault"\nspec: {}\n');
     expect(r.message).toMatch(/^fuzz\.yaml document 1 \(ipamconfig\/\\u000ddefault\): metadata\.name "\\rdefault" must be/);
   });
+
+  // A carriage return in an overlay mode was echoed raw in "spec.ipipMode \rNever is not supported".
+  it('an overlay mode with a control character is refused in one line', () => {
+    const r = refused('apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata:\n  name: p\nspec:\n  cidr: 198.18.128.0/20\n  ipipMode: "\\rNever"\n');
+    expect(r.message).toBe('fuzz.yaml document 1 (ippool/p): spec.ipipMode "\\rNever" is not supported: Terrace is overlay-free and routes pod traffic natively; use Never');
+  });
 });
 
 /** Runs a refusal and returns its message and how long it took. */

@@ -21,7 +21,7 @@ const DEFAULT_ALLOWED_USES: readonly AllowedUse[] = ['Workload', 'Tunnel'];
 
 /** The message for any overlay mode: say why and what to write instead. */
 export function overlayRefusal(value: string): string {
-  return `${value} is not supported: Terrace is overlay-free and routes pod traffic natively; use Never`;
+  return `${quote(value)} is not supported: Terrace is overlay-free and routes pod traffic natively; use Never`;
 }
 
 function readOverlayMode(f: Fields, key: 'ipipMode' | 'vxlanMode'): 'Never' {
