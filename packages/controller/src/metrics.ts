@@ -14,6 +14,7 @@ import type { Etcd3 } from 'etcd3';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Controller, PassResult } from './controller.js';
 import { type IpamSamples, type PoolNodeCounts, ipamSamples, splitPoolNodeKey } from './ipam-metrics.js';
+import { registerRemoteClusterMetrics } from './remote-metrics.js';
 
 type PoolNodeGauge = Gauge<'ippool' | 'node'>;
 
@@ -34,9 +35,6 @@ export class ControllerMetrics {
   private readonly candidates: PoolNodeGauge;
   private readonly poolSize;
   private readonly reclaimed;
-  private readonly remoteLag;
-  private readonly remoteConnected;
-  private readonly remoteOverlaps;
   private lastPassEnd = 0;
   private last: IpamSamples | undefined;
   private refreshing: Promise<void> | undefined;
@@ -76,20 +74,8 @@ export class ControllerMetrics {
     this.candidates = pn('ipam_allocations_gc_candidates', 'Allocations of nodes in their grace period: freed when it ends unless the node returns');
     this.poolSize = new Gauge({ name: 'ipam_ippool_size', help: 'Addresses in the IP pool\'s CIDR', labelNames: ['ippool'], registers });
     this.reclaimed = new Counter({ name: 'ipam_allocations_gc_reclamations', help: 'Allocations the controller freed (dead nodes after their grace period)', labelNames: ['ippool', 'node'], registers });
-    this.remoteLag = new Gauge({ name: 'terrace_remote_cluster_sync_lag_seconds', help: 'Seconds since the remote cluster\'s view last matched the remote (absent before the first sync)', labelNames: ['remote'], registers });
-    this.remoteConnected = new Gauge({ name: 'terrace_remote_cluster_connected', help: 'The remote cluster\'s etcd is connected (1) or not (0)', labelNames: ['remote'], registers });
-    this.remoteOverlaps = new Gauge({ name: 'terrace_remote_cluster_overlaps', help: 'Local pools overlapping the remote cluster\'s pools (ranges fenced)', labelNames: ['remote'], registers });
-    const remotes = (): void => this.collectRemotes();
     // Remote state moves between passes: read at scrape time.
-    new Gauge({
-      name: 'terrace_remote_clusters',
-      help: 'RemoteClusters this controller syncs (0 on a standby)',
-      registers,
-      collect() {
-        remotes();
-        this.set(c.controller.remotes.states().length);
-      },
-    });
+    registerRemoteClusterMetrics(this.registry, () => c.controller.remotes.states());
     c.controller.on('lost', () => this.lostLead());
     c.controller.on('pass', (r) => this.passed(r));
   }
@@ -148,19 +134,6 @@ export class ControllerMetrics {
       this.last = s;
     } catch (e) {
       log.debug('IPAM metrics not refreshed', { error: isTerraceError(e) ? e.message : String(e) });
-    }
-  }
-
-  private collectRemotes(): void {
-    this.remoteLag.reset();
-    this.remoteConnected.reset();
-    this.remoteOverlaps.reset();
-    const now = Date.now();
-    for (const st of this.c.controller.remotes.states()) {
-      const remote = st.name;
-      if (st.lastSynced !== undefined) this.remoteLag.set({ remote }, Math.max(0, (now - Date.parse(st.lastSynced)) / 1000));
-      this.remoteConnected.set({ remote }, st.connection === 'Connected' ? 1 : 0);
-      this.remoteOverlaps.set({ remote }, st.overlaps.length);
     }
   }
 
