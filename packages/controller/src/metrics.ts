@@ -92,7 +92,7 @@ export class ControllerMetrics {
     if (r.errors.length > 0) this.passErrors.inc(r.errors.length);
     for (const n of r.nodes) if (n.released) this.reclaim(n.node, n.addresses);
     const grace = new Set((r.plan?.nodes ?? []).filter((n) => n.state === 'grace').map((n) => n.node));
-    this.refreshing ??= this.refresh(grace).finally(() => {
+    this.refreshing ??= this.refresh(grace, r.blocks).finally(() => {
       this.refreshing = undefined;
     });
   }
@@ -110,19 +110,11 @@ export class ControllerMetrics {
     if (left > 0) this.reclaimed.inc({ ippool: '', node }, left);
   }
 
-  private async refresh(grace: ReadonlySet<string>): Promise<void> {
-    const { etcd, keys, log } = this.c;
+  /** Samples IPAM from the pass's blocks when it gave them (it released nothing), else reads them again. */
+  private async refresh(grace: ReadonlySet<string>, passBlocks: readonly BlockRecord[] | undefined): Promise<void> {
+    const { log } = this.c;
     try {
-      const [{ items: pools }, { results }] = await Promise.all([this.c.store.list('IPPool'), readAll(etcd, [prefixOp(keys.blockPrefix())])]);
-      const blockKvs = results[0] ?? [];
-      const blocks: BlockRecord[] = [];
-      for (const kv of blockKvs) {
-        try {
-          blocks.push(decodeBlock(kv.key.toString(), kv.value.toString()));
-        } catch {
-          // Reported by the pass (read cluster state); left out here.
-        }
-      }
+      const [{ items: pools }, blocks] = await Promise.all([this.c.store.list('IPPool'), passBlocks ?? this.readBlocks()]);
       if (!this.c.controller.isLeader()) return;
       const s = ipamSamples(pools, blocks, grace);
       setAll(this.inUse, s.inUse);
@@ -135,6 +127,19 @@ export class ControllerMetrics {
     } catch (e) {
       log.debug('IPAM metrics not refreshed', { error: isTerraceError(e) ? e.message : String(e) });
     }
+  }
+
+  private async readBlocks(): Promise<BlockRecord[]> {
+    const { results } = await readAll(this.c.etcd, [prefixOp(this.c.keys.blockPrefix())]);
+    const blocks: BlockRecord[] = [];
+    for (const kv of results[0] ?? []) {
+      try {
+        blocks.push(decodeBlock(kv.key.toString(), kv.value.toString()));
+      } catch {
+        // Reported by the pass (read cluster state); left out here.
+      }
+    }
+    return blocks;
   }
 
   /** Waits for a refresh in flight (tests). */
