@@ -14,6 +14,7 @@ import type { Etcd3 } from 'etcd3';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Controller, PassResult } from './controller.js';
 import { type IpamSamples, type PoolNodeCounts, ipamSamples, splitPoolNodeKey } from './ipam-metrics.js';
+import { ReclaimSeries } from './reclaim-series.js';
 import { registerRemoteClusterMetrics } from './remote-metrics.js';
 
 type PoolNodeGauge = Gauge<'ippool' | 'node'>;
@@ -34,7 +35,7 @@ export class ControllerMetrics {
   private readonly blocks: PoolNodeGauge;
   private readonly candidates: PoolNodeGauge;
   private readonly poolSize;
-  private readonly reclaimed;
+  private readonly reclaimed: ReclaimSeries;
   private lastPassEnd = 0;
   private last: IpamSamples | undefined;
   private refreshing: Promise<void> | undefined;
@@ -73,7 +74,15 @@ export class ControllerMetrics {
     this.blocks = pn('ipam_blocks', 'IPAM blocks, by pool and affine node');
     this.candidates = pn('ipam_allocations_gc_candidates', 'Allocations of nodes in their grace period: freed when it ends unless the node returns');
     this.poolSize = new Gauge({ name: 'ipam_ippool_size', help: 'Addresses in the IP pool\'s CIDR', labelNames: ['ippool'], registers });
-    this.reclaimed = new Counter({ name: 'ipam_allocations_gc_reclamations', help: 'Allocations the controller freed (dead nodes after their grace period)', labelNames: ['ippool', 'node'], registers });
+    // Pruned at scrape time: a controller that lost the lead runs no pass but still holds series.
+    const prune = (): void => this.reclaimed.prune();
+    this.reclaimed = new ReclaimSeries(new Counter({
+      name: 'ipam_allocations_gc_reclamations',
+      help: 'Allocations the controller freed (dead nodes after their grace period); a node\'s series go an hour after its last release',
+      labelNames: ['ippool', 'node'],
+      registers,
+      collect: prune,
+    }));
     // Remote state moves between passes: read at scrape time.
     registerRemoteClusterMetrics(this.registry, () => c.controller.remotes.states());
     c.controller.on('lost', () => this.lostLead());
@@ -104,10 +113,10 @@ export class ControllerMetrics {
       const { ippool, node: at } = splitPoolNodeKey(k);
       if (at !== node || left <= 0) continue;
       const take = Math.min(n, left);
-      this.reclaimed.inc({ ippool, node }, take);
+      this.reclaimed.inc(ippool, node, take);
       left -= take;
     }
-    if (left > 0) this.reclaimed.inc({ ippool: '', node }, left);
+    if (left > 0) this.reclaimed.inc('', node, left);
   }
 
   /** Samples IPAM from the pass's blocks when it gave them (it released nothing), else reads them again. */
