@@ -8,7 +8,7 @@
  * recorded PIDs and the run's namespaces) and leaves no PID file.
  */
 import { afterAll, describe, expect, test } from '@jest/globals';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -120,10 +120,19 @@ describe('make lab / make lab-down', () => {
     await waitUntil('the keeper gone', () => !stillRunning(k), 10000);
     // Its daemons outlive it: only the records can find them now.
     expect(lab.daemons.filter(stillRunning).length).toBeGreaterThan(0);
+    // A user's shell in the fabric namespace: asked to stop before it is killed, so its trap runs.
+    const mark = join(dir, 'shell-got-sigterm');
+    const shell = spawn('ip', ['netns', 'exec', lab.fabricNs, 'bash', '-c', `trap 'echo term > ${mark}; exit 0' TERM; while :; do sleep 0.1; done`], { stdio: 'ignore', detached: true });
+    shell.unref();
+    await waitUntil('the shell in the namespace', () => readFileSync(`/proc/${shell.pid}/cmdline`, 'utf8').includes('trap'), 10000, 100);
     const r = await labDown(dir);
-    expect(r).toEqual({ prefix: lab.prefix, graceful: false, left: [] });
+    expect({ ...r, stopped: [] }).toEqual({ prefix: lab.prefix, graceful: false, left: [], stopped: [] });
+    expect(r.stopped).toContain(`pid ${shell.pid} bash in ${lab.fabricNs}: stopped`);
+    expect(r.stopped.length).toBeGreaterThan(1);
+    expect(readFileSync(mark, 'utf8')).toBe('term\n');
+    rmSync(mark);
     await expectGone(lab, k);
     expect(readdirSync(dir)).toEqual(['lab.log']);
-    expect(await labDown(dir)).toEqual({ prefix: undefined, graceful: false, left: [] });
+    expect(await labDown(dir)).toEqual({ prefix: undefined, graceful: false, left: [], stopped: [] });
   }, 120000);
 });

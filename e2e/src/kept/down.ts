@@ -5,10 +5,12 @@
  * that did not finish in time) is removed from the records: recorded PIDs
  * still running their recorded command, every process inside a namespace of
  * the run's prefix, those namespaces, the recorded directories. Nothing is
- * ever looked up or stopped by program name.
+ * ever looked up or stopped by program name. The processes are asked to stop
+ * (SIGTERM) before they are killed: a namespace may hold a user's shell too,
+ * which then gets to exit on its own. What was stopped is reported.
  */
 import { execFileSync } from 'node:child_process';
-import { readdirSync, rmSync } from 'node:fs';
+import { readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { listNamespaces } from '@terrace/testkit';
@@ -22,7 +24,12 @@ export interface DownReport {
   graceful: boolean;
   /** Namespaces of the prefix still present afterwards (should be none). */
   left: string[];
+  /** What the sweep stopped, one line each (`pid 123 sleep in ns-x: stopped` or `: killed`). */
+  stopped: string[];
 }
+
+/** How long processes have after SIGTERM before SIGKILL. */
+const TERM_GRACE_MS = 3000;
 
 function signal(pid: number, sig: NodeJS.Signals): void {
   try {
@@ -53,11 +60,38 @@ function pidsIn(ns: string): number[] {
   }
 }
 
-/** Kills what is left of a lab of `prefix` and deletes its namespaces. */
-async function sweep(prefix: string, lab: KeptLab | undefined): Promise<void> {
-  for (const d of lab?.daemons ?? []) if (stillRunning(d)) signal(d.pid, 'SIGKILL');
+function commOf(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+  } catch {
+    return '?';
+  }
+}
+
+function running(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Stops what is left of a lab of `prefix` (SIGTERM, then SIGKILL) and deletes its namespaces; returns what it stopped. */
+async function sweep(prefix: string, lab: KeptLab | undefined): Promise<string[]> {
+  const targets = new Map<number, string>();
+  for (const d of lab?.daemons ?? []) if (stillRunning(d)) targets.set(d.pid, `pid ${d.pid} ${d.name}`);
   const namespaces = await listNamespaces(prefix);
-  for (const ns of namespaces) for (const pid of pidsIn(ns)) signal(pid, 'SIGKILL');
+  for (const ns of namespaces) for (const pid of pidsIn(ns)) if (!targets.has(pid)) targets.set(pid, `pid ${pid} ${commOf(pid)} in ${ns}`);
+  for (const pid of targets.keys()) signal(pid, 'SIGTERM');
+  const termDeadline = Date.now() + TERM_GRACE_MS;
+  while ([...targets.keys()].some(running) && Date.now() < termDeadline) await sleep(100);
+  const stopped: string[] = [];
+  for (const [pid, what] of targets) {
+    const killed = running(pid);
+    if (killed) signal(pid, 'SIGKILL');
+    stopped.push(`${what}: ${killed ? 'killed' : 'stopped'}`);
+  }
   // A process in its last moments still pins the namespace: give them a moment.
   const deadline = Date.now() + 5000;
   while (namespaces.some((ns) => pidsIn(ns).length > 0) && Date.now() < deadline) await sleep(50);
@@ -70,6 +104,7 @@ async function sweep(prefix: string, lab: KeptLab | undefined): Promise<void> {
   }
   const dirs = [...(lab?.dirs ?? []), ...readdirSync(tmpdir()).filter((f) => f.startsWith(`terrace-lab-${prefix}`)).map((f) => join(tmpdir(), f))];
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  return stopped;
 }
 
 export async function labDown(dir: string): Promise<DownReport> {
@@ -86,7 +121,7 @@ export async function labDown(dir: string): Promise<DownReport> {
       if (!(await waitGone(keeper, 10000))) signal(keeper.pid, 'SIGKILL');
     }
   }
-  if (prefix !== undefined) await sweep(prefix, lab);
+  const stopped = prefix !== undefined ? await sweep(prefix, lab) : [];
   for (const f of [LAB_FILE, ENV_FILE, KEEPER_FILE]) rmSync(join(dir, f), { force: true });
-  return { prefix, graceful, left: prefix === undefined ? [] : await listNamespaces(prefix) };
+  return { prefix, graceful, left: prefix === undefined ? [] : await listNamespaces(prefix), stopped };
 }

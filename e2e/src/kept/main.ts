@@ -19,6 +19,7 @@ async function main(): Promise<number> {
   }
   if (what === 'down') {
     const r = await labDown(dir);
+    for (const line of r.stopped) process.stdout.write(`${line}\n`);
     if (r.prefix === undefined) process.stdout.write('no lab is running\n');
     else if (r.left.length > 0) process.stdout.write(`lab ${r.prefix}: LEFT BEHIND ${r.left.join(', ')}\n`);
     else process.stdout.write(`lab ${r.prefix} is down: its daemons are stopped and no namespace starts with ${r.prefix}\n`);

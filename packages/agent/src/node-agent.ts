@@ -27,6 +27,7 @@ import { Md5Watch } from './md5.js';
 import { QueryResponder } from './query-answer.js';
 import { type AgentMetrics, peerSamples } from './metrics.js';
 import type { PeerStatus } from '@terrace/bgp';
+import { StatusTurns } from './status-turn.js';
 import { type AddressConflict, LocalPods, describeConflict, findConflicts, localPodAddresses, readHolders } from './taken.js';
 import { type ClosableClusterState, openClusterState } from './watch.js';
 
@@ -47,7 +48,7 @@ export interface NodeAgentOptions {
   speakerTuning?: Pick<GobgpSpeakerOptions, 'restartGraceMs' | 'resyncMs'> & { initialBackoffMs?: number };
   /** Fed by observer hooks when given (main.ts; see metrics.ts). */
   metrics?: AgentMetrics;
-  /** Told each time the status publisher turns (liveness). */
+  /** Told each time a status publication finishes, written or not (liveness: a stuck one stops the beats). */
   onStatusTurn?: () => void;
 }
 
@@ -75,7 +76,7 @@ export class NodeAgent {
   private statusTimer: NodeJS.Timeout | undefined;
   /** This namespace's TCP MD5 drop counters, sampled with each status publication. */
   private readonly md5 = new Md5Watch();
-  private publishing: Promise<void> | undefined;
+  private readonly statusTurns: StatusTurns;
   private node: TerraceNode | undefined;
   private cni: CniServer | undefined;
   private queries: QueryResponder | undefined;
@@ -87,6 +88,7 @@ export class NodeAgent {
 
   constructor(private readonly opts: NodeAgentOptions) {
     const { config, log, netns } = opts;
+    this.statusTurns = new StatusTurns((e) => log.warn('cannot publish node status', { error: e.message }), opts.onStatusTurn);
     // holdStale: a restarted agent keeps the routes its previous run installed
     // until BGP has re-sent what it learned (see releaseStaleWhenSettled).
     // BIRD's kernel routes (on a BIRD node) are BIRD's alone: route sync need not even read their announcements.
@@ -337,8 +339,7 @@ export class NodeAgent {
     if (this.stopped || !this.reconciler || !this.liveness) return Promise.resolve();
     const reconciler = this.reconciler;
     const liveness = this.liveness;
-    this.opts.onStatusTurn?.();
-    this.publishing ??= (async () => {
+    return this.statusTurns.run(async () => {
       const desired = reconciler.desiredPeers();
       if (!desired) return;
       let sessions;
@@ -364,15 +365,9 @@ export class NodeAgent {
         now: new Date(),
       });
       this.opts.metrics?.peers(peerSamples(status, sessions, new Date(status.updatedAt)));
-      await liveness.put(this.opts.keys.status(this.opts.config.nodeName), JSON.stringify(status));
-    })()
-      .catch((e: unknown) => {
-        this.opts.log.warn('cannot publish node status', { error: (e as Error).message });
-      })
-      .finally(() => {
-        this.publishing = undefined;
-      });
-    return this.publishing ?? Promise.resolve();
+      // Bounded like the speaker's answer: an etcd outage fails the write, not the loop.
+      await withTimeout(liveness.put(this.opts.keys.status(this.opts.config.nodeName), JSON.stringify(status)), STATUS_WRITE_TIMEOUT_MS, 'the status write');
+    });
   }
 
   /** The reconciler, for tests and the CNI server. */
@@ -392,7 +387,7 @@ export class NodeAgent {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.statusTimer) clearInterval(this.statusTimer);
-    await this.publishing;
+    await this.statusTurns.inFlight;
     await this.queries?.stop();
     await this.cni?.close();
     await this.reconciler?.stop();
@@ -403,6 +398,9 @@ export class NodeAgent {
     await this.liveness?.stop();
   }
 }
+
+/** A status write that takes longer has failed (the next turn writes again). */
+const STATUS_WRITE_TIMEOUT_MS = 5000;
 
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let t: NodeJS.Timeout | undefined;

@@ -258,6 +258,8 @@ describe('deploy/kubernetes: manifests', () => {
     expect(spec['replicas']).toBe(2);
     const anti = (((spec['template'] as Obj)['spec'] as Obj)['affinity'] as Obj)['podAntiAffinity'] as Obj;
     expect(JSON.stringify(anti)).toContain('kubernetes.io/hostname');
+    // Two replicas on a host port cannot share a node: a rollout that surges would hang on two nodes.
+    expect(spec['strategy']).toEqual({ type: 'RollingUpdate', rollingUpdate: { maxSurge: 0, maxUnavailable: 1 } });
   });
 
   it("the ConfigMap's conflist is deploy/cni/10-terrace.conflist", () => {

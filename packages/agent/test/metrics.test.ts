@@ -7,6 +7,7 @@ import { firstSync, speakerCheck } from '../src/health.js';
 import { AgentMetrics, peerSamples } from '../src/metrics.js';
 import { computeDesiredPeers } from '../src/peers.js';
 import { buildNodeStatus } from '../src/status.js';
+import { StatusTurns } from '../src/status-turn.js';
 import { matches, node, peer } from './fixtures.js';
 
 const a = node('a', '198.18.0.11/24');
@@ -116,6 +117,29 @@ describe('LoopBeat', () => {
     b.beat('status');
     b.setActive('passes', true);
     expect(b.checks().every((c) => c.ok)).toBe(true);
+  });
+
+  it('the status publisher beats when a publication ends, so a stuck one fails liveness', async () => {
+    let t = 0;
+    const b = new LoopBeat(() => t);
+    b.add('status-publisher', 30_000);
+    const failures: string[] = [];
+    const turns = new StatusTurns((e) => failures.push(e.message), () => b.beat('status-publisher'));
+    // A publication that failed still turned.
+    t = 1000;
+    await turns.run(() => Promise.reject(new Error('etcd: no answer')));
+    expect(failures).toEqual(['etcd: no answer']);
+    t = 30_500;
+    expect(b.checks()[0]?.ok).toBe(true);
+    // One that never ends: the timer keeps asking, nothing beats, /healthz fails.
+    let release = (): void => undefined;
+    const stuck = turns.run(() => new Promise<void>((r) => (release = r)));
+    for (t = 31_000; t <= 62_000; t += 2000) void turns.run(() => Promise.resolve());
+    await Promise.resolve();
+    expect(b.checks()[0]).toMatchObject({ ok: false, detail: expect.stringContaining('has not turned') });
+    release();
+    await stuck;
+    expect(b.checks()[0]?.ok).toBe(true);
   });
 });
 

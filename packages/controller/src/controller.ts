@@ -11,6 +11,7 @@
 import { EventEmitter } from 'node:events';
 import { type ControllerStatus, type IPPool, monotonicMs, wallTimeOf } from '@terrace/api';
 import { type Keys, type ResourceStore, WatchCache, type WatchChange } from '@terrace/datastore';
+import type { BlockRecord } from '@terrace/ipam';
 import type { Etcd3 } from 'etcd3';
 import { type ApplyContext, type NodeReleaseOutcome, releaseDeadNode, releaseNodeEmptyBlocks } from './apply.js';
 import { type GcPlan, type GcState, type NodeView, type PassKind, emptyGcState, nodeCameBack, nodeWentAway, planPass } from './gc.js';
@@ -58,6 +59,8 @@ export interface PassResult {
   addressesFreed: number;
   poolsCreated: string[];
   errors: string[];
+  /** The IPAM blocks the pass read, when it released nothing (so they are still current); the metrics sample them. */
+  blocks?: readonly BlockRecord[];
 }
 
 export interface ControllerEvents {
@@ -347,6 +350,7 @@ export class Controller extends EventEmitter<ControllerEvents> {
         }
       }
       this.scheduleDeadline(plan.nextDeadlineMs);
+      if (result.nodes.length === 0 && plan.releaseEmptyBlocks.length === 0) result.blocks = snap.blockRecords;
     } catch (e) {
       fail('read cluster state', e);
     }

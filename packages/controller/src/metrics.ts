@@ -14,6 +14,8 @@ import type { Etcd3 } from 'etcd3';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Controller, PassResult } from './controller.js';
 import { type IpamSamples, type PoolNodeCounts, ipamSamples, splitPoolNodeKey } from './ipam-metrics.js';
+import { ReclaimSeries } from './reclaim-series.js';
+import { registerRemoteClusterMetrics } from './remote-metrics.js';
 
 type PoolNodeGauge = Gauge<'ippool' | 'node'>;
 
@@ -33,10 +35,7 @@ export class ControllerMetrics {
   private readonly blocks: PoolNodeGauge;
   private readonly candidates: PoolNodeGauge;
   private readonly poolSize;
-  private readonly reclaimed;
-  private readonly remoteLag;
-  private readonly remoteConnected;
-  private readonly remoteOverlaps;
+  private readonly reclaimed: ReclaimSeries;
   private lastPassEnd = 0;
   private last: IpamSamples | undefined;
   private refreshing: Promise<void> | undefined;
@@ -75,21 +74,17 @@ export class ControllerMetrics {
     this.blocks = pn('ipam_blocks', 'IPAM blocks, by pool and affine node');
     this.candidates = pn('ipam_allocations_gc_candidates', 'Allocations of nodes in their grace period: freed when it ends unless the node returns');
     this.poolSize = new Gauge({ name: 'ipam_ippool_size', help: 'Addresses in the IP pool\'s CIDR', labelNames: ['ippool'], registers });
-    this.reclaimed = new Counter({ name: 'ipam_allocations_gc_reclamations', help: 'Allocations the controller freed (dead nodes after their grace period)', labelNames: ['ippool', 'node'], registers });
-    this.remoteLag = new Gauge({ name: 'terrace_remote_cluster_sync_lag_seconds', help: 'Seconds since the remote cluster\'s view last matched the remote (absent before the first sync)', labelNames: ['remote'], registers });
-    this.remoteConnected = new Gauge({ name: 'terrace_remote_cluster_connected', help: 'The remote cluster\'s etcd is connected (1) or not (0)', labelNames: ['remote'], registers });
-    this.remoteOverlaps = new Gauge({ name: 'terrace_remote_cluster_overlaps', help: 'Local pools overlapping the remote cluster\'s pools (ranges fenced)', labelNames: ['remote'], registers });
-    const remotes = (): void => this.collectRemotes();
-    // Remote state moves between passes: read at scrape time.
-    new Gauge({
-      name: 'terrace_remote_clusters',
-      help: 'RemoteClusters this controller syncs (0 on a standby)',
+    // Pruned at scrape time: a controller that lost the lead runs no pass but still holds series.
+    const prune = (): void => this.reclaimed.prune();
+    this.reclaimed = new ReclaimSeries(new Counter({
+      name: 'ipam_allocations_gc_reclamations',
+      help: 'Allocations the controller freed (dead nodes after their grace period); a node\'s series go an hour after its last release',
+      labelNames: ['ippool', 'node'],
       registers,
-      collect() {
-        remotes();
-        this.set(c.controller.remotes.states().length);
-      },
-    });
+      collect: prune,
+    }));
+    // Remote state moves between passes: read at scrape time.
+    registerRemoteClusterMetrics(this.registry, () => c.controller.remotes.states());
     c.controller.on('lost', () => this.lostLead());
     c.controller.on('pass', (r) => this.passed(r));
   }
@@ -106,7 +101,7 @@ export class ControllerMetrics {
     if (r.errors.length > 0) this.passErrors.inc(r.errors.length);
     for (const n of r.nodes) if (n.released) this.reclaim(n.node, n.addresses);
     const grace = new Set((r.plan?.nodes ?? []).filter((n) => n.state === 'grace').map((n) => n.node));
-    this.refreshing ??= this.refresh(grace).finally(() => {
+    this.refreshing ??= this.refresh(grace, r.blocks).finally(() => {
       this.refreshing = undefined;
     });
   }
@@ -118,25 +113,17 @@ export class ControllerMetrics {
       const { ippool, node: at } = splitPoolNodeKey(k);
       if (at !== node || left <= 0) continue;
       const take = Math.min(n, left);
-      this.reclaimed.inc({ ippool, node }, take);
+      this.reclaimed.inc(ippool, node, take);
       left -= take;
     }
-    if (left > 0) this.reclaimed.inc({ ippool: '', node }, left);
+    if (left > 0) this.reclaimed.inc('', node, left);
   }
 
-  private async refresh(grace: ReadonlySet<string>): Promise<void> {
-    const { etcd, keys, log } = this.c;
+  /** Samples IPAM from the pass's blocks when it gave them (it released nothing), else reads them again. */
+  private async refresh(grace: ReadonlySet<string>, passBlocks: readonly BlockRecord[] | undefined): Promise<void> {
+    const { log } = this.c;
     try {
-      const [{ items: pools }, { results }] = await Promise.all([this.c.store.list('IPPool'), readAll(etcd, [prefixOp(keys.blockPrefix())])]);
-      const blockKvs = results[0] ?? [];
-      const blocks: BlockRecord[] = [];
-      for (const kv of blockKvs) {
-        try {
-          blocks.push(decodeBlock(kv.key.toString(), kv.value.toString()));
-        } catch {
-          // Reported by the pass (read cluster state); left out here.
-        }
-      }
+      const [{ items: pools }, blocks] = await Promise.all([this.c.store.list('IPPool'), passBlocks ?? this.readBlocks()]);
       if (!this.c.controller.isLeader()) return;
       const s = ipamSamples(pools, blocks, grace);
       setAll(this.inUse, s.inUse);
@@ -151,17 +138,17 @@ export class ControllerMetrics {
     }
   }
 
-  private collectRemotes(): void {
-    this.remoteLag.reset();
-    this.remoteConnected.reset();
-    this.remoteOverlaps.reset();
-    const now = Date.now();
-    for (const st of this.c.controller.remotes.states()) {
-      const remote = st.name;
-      if (st.lastSynced !== undefined) this.remoteLag.set({ remote }, Math.max(0, (now - Date.parse(st.lastSynced)) / 1000));
-      this.remoteConnected.set({ remote }, st.connection === 'Connected' ? 1 : 0);
-      this.remoteOverlaps.set({ remote }, st.overlaps.length);
+  private async readBlocks(): Promise<BlockRecord[]> {
+    const { results } = await readAll(this.c.etcd, [prefixOp(this.c.keys.blockPrefix())]);
+    const blocks: BlockRecord[] = [];
+    for (const kv of results[0] ?? []) {
+      try {
+        blocks.push(decodeBlock(kv.key.toString(), kv.value.toString()));
+      } catch {
+        // Reported by the pass (read cluster state); left out here.
+      }
     }
+    return blocks;
   }
 
   /** Waits for a refresh in flight (tests). */

@@ -6,7 +6,7 @@
  */
 import { formatCidr } from '@terrace/api';
 import { type Keys, prefixOp, readAll } from '@terrace/datastore';
-import { CONFIRMED, affinityNode, decodeBlock, ipOf } from '@terrace/ipam';
+import { type BlockRecord, CONFIRMED, affinityNode, decodeBlock, ipOf } from '@terrace/ipam';
 import type { Etcd3 } from 'etcd3';
 import type { NodeHoldings, World } from './gc.js';
 
@@ -25,6 +25,8 @@ export interface Snapshot extends World {
   addresses: ReadonlyMap<string, HeldAddress[]>;
   /** Block keys that could not be decoded (reported, never touched). */
   invalid: string[];
+  /** Every block that could be decoded, as read (the IPAM metrics sample them). */
+  blockRecords: BlockRecord[];
 }
 
 function holdingsOf(map: Map<string, NodeHoldings>, node: string): NodeHoldings {
@@ -60,6 +62,7 @@ export async function readWorld(etcd: Etcd3, keys: Keys): Promise<Snapshot> {
   const holdings = new Map<string, NodeHoldings>();
   const addresses = new Map<string, HeldAddress[]>();
   const invalid: string[] = [];
+  const blockRecords: BlockRecord[] = [];
   /** block CIDR → its affine node and whether it holds anything. */
   const blocks = new Map<string, { node: string | undefined; empty: boolean }>();
   for (const kv of blockKvs) {
@@ -71,6 +74,7 @@ export async function readWorld(etcd: Etcd3, keys: Keys): Promise<Snapshot> {
       invalid.push(key);
       continue;
     }
+    blockRecords.push(rec);
     const allocs = Object.entries(rec.allocations);
     blocks.set(rec.cidr, { node: affinityNode(rec.affinity), empty: allocs.length === 0 });
     for (const [ordinal, a] of allocs) {
@@ -95,5 +99,5 @@ export async function readWorld(etcd: Etcd3, keys: Keys): Promise<Snapshot> {
     // pending one is a claim in progress.
     if (b && b.node === parsed.node && b.empty && kv.value.toString() === CONFIRMED) h.emptyBlocks.push(cidr);
   }
-  return { revision, alive, registered, holdings, addresses, invalid };
+  return { revision, alive, registered, holdings, addresses, invalid, blockRecords };
 }

@@ -73,4 +73,19 @@ describe('controller metrics', () => {
     expect(sample(st, 'ipam_allocations_in_use', 'ippool="a-pool"')).toBeUndefined();
     expect(sample(st, 'terrace_remote_clusters')).toBe(0);
   }, 60_000);
+
+  test('a pass that released nothing gives its blocks to the IPAM series: they are not read again', async () => {
+    h = harness('metrics-snap');
+    const x = h;
+    await x.store.create(pool('a-pool', '198.18.0.0/16'));
+    await x.etcd.put(x.keys.block('198.18.0.0/26')).value(JSON.stringify({ cidr: '198.18.0.0/26', affinity: 'host:n1', seq: 1, next: 2, allocations: { 0: { node: 'n1', handle: 'h1', seq: 1, time: 0 }, 1: { node: 'n2', handle: 'h2', seq: 1, time: 0 } } })).exec();
+    const leader = await x.startController('ctl-a', { intervalMs: 300 });
+    await waitFor('A to lead', () => leader.c.isLeader());
+    // The metrics' own etcd client reaches nothing: any block they read themselves would fail.
+    const nowhere = new Etcd3({ hosts: '127.0.0.1:9', dialTimeout: 500 });
+    clients.push(nowhere);
+    const m = new ControllerMetrics({ controller: leader.c, etcd: nowhere, keys: x.keys, store: x.store, log: silentLogger(), identity: 'ctl-a' });
+    await waitFor('the IPAM series from the pass', async () => sample(await m.registry.metrics(), 'ipam_allocations_borrowed', 'ippool="a-pool"', 'node="n2"') === 1, 15_000);
+    expect(sample(await m.registry.metrics(), 'ipam_allocations_in_use', 'ippool="a-pool"', 'node="n1"')).toBe(1);
+  }, 30_000);
 });

@@ -2,8 +2,9 @@
 // its JSON, a change in etcd reaching an open stream, read-only, and no secret in anything it serves.
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { get, request } from 'node:http';
+import { type Socket, connect } from 'node:net';
 import { API_VERSION, type BGPPeer, type NodeStatus } from '@terrace/api';
-import { StatusPage } from '../src/page/server.js';
+import { MAX_STREAMS, StatusPage } from '../src/page/server.js';
 import type { PageState } from '../src/page/state.js';
 import { harness, memoryLogger, pool, waitFor } from './fixtures.js';
 
@@ -21,6 +22,15 @@ function fetchText(url: string, method = 'GET'): Promise<{ status: number; body:
     req.on('error', reject);
     req.end();
   });
+}
+
+/** A raw connection asking for the stream, so a test can stop reading it. */
+function openStream(): Socket {
+  const u = new URL(page.url());
+  const sock = connect(Number(u.port), u.hostname);
+  sock.on('error', () => undefined);
+  sock.write(`GET /api/stream HTTP/1.1\r\nHost: ${u.host}\r\n\r\n`);
+  return sock;
 }
 
 beforeAll(async () => {
@@ -87,6 +97,57 @@ describe('status page server', () => {
       await waitFor('the event on the stream', () => frames.some((f) => f.events.some((e) => e.subject === 'n2')), 5000);
     } finally {
       req.destroy();
+    }
+  });
+
+  test('with no stream open nothing is built until /api/state asks, and then it is current', async () => {
+    await waitFor('no stream open', () => page.openStreams() === 0, 5000);
+    const before = page.builds();
+    for (let i = 0; i < 5; i++) {
+      await h.etcd.put(h.keys.controllerEvents()).value(JSON.stringify({ events: [{ time: new Date().toISOString(), kind: 'node lost', subject: `quiet-${i}`, message: 'x' }] }));
+      await new Promise((r) => setTimeout(r, 150));
+    }
+    await new Promise((r) => setTimeout(r, 500));
+    expect(page.builds()).toBe(before);
+    const st = JSON.parse((await fetchText(`${page.url()}api/state`)).body) as PageState;
+    expect(st.events.map((e) => e.subject)).toEqual(['quiet-4']);
+    expect(page.builds()).toBe(before + 1);
+  });
+
+  test('a client that stops reading its stream is cut off instead of buffered for', async () => {
+    const sock = openStream();
+    try {
+      await waitFor('the stream open', () => page.openStreams() === 1, 5000);
+      sock.pause();
+      // A state of a few hundred kilobytes, changed until the kernel's buffers are full and frames queue up.
+      const peers = Array.from({ length: 2000 }, (_, i) => ({
+        address: `198.18.${10 + Math.floor(i / 250)}.${i % 250}`, type: 'global' as const, source: 'bgppeer/tor', asNumber: 65000, state: 'Established' as const, info: '', received: 0, advertised: 1,
+      }));
+      for (let i = 0; page.openStreams() > 0; i++) {
+        if (i > 300) throw new Error(`a paused stream still open after ${i} changes`);
+        const status: NodeStatus = {
+          node: 'big', backend: 'gobgp', updatedAt: new Date().toISOString(), asNumber: 64512, routerId: '198.18.0.12', addresses: ['198.18.0.12'],
+          peers, prefixes: { received: i, advertised: 1, installed: 1 }, advertisedPrefixes: [],
+        };
+        await h.etcd.put(h.keys.status('big')).value(JSON.stringify(status));
+        await new Promise((r) => setTimeout(r, 80));
+      }
+    } finally {
+      sock.destroy();
+      await h.etcd.delete().key(h.keys.status('big'));
+    }
+  });
+
+  test(`at most ${MAX_STREAMS} streams are open at once; one more is refused with 503`, async () => {
+    await waitFor('no stream open', () => page.openStreams() === 0, 5000);
+    const socks = Array.from({ length: MAX_STREAMS }, () => openStream());
+    try {
+      await waitFor('all streams open', () => page.openStreams() === MAX_STREAMS, 10_000);
+      const res = await fetchText(`${page.url()}api/stream`);
+      expect(res.status).toBe(503);
+      expect(res.body).toContain('too many open streams');
+    } finally {
+      for (const s of socks) s.destroy();
     }
   });
 });

@@ -31,6 +31,12 @@ const ASSETS: Record<string, { file: string; type: string }> = {
 /** A comment line on every open stream this often, so proxies and browsers keep it. */
 const KEEPALIVE_MS = 15_000;
 
+/**
+ * Open streams at most; one more is answered 503. Each holds up to a frame
+ * (about a megabyte at 1,000 nodes) in the controller's memory.
+ */
+export const MAX_STREAMS = 32;
+
 const HEADERS = {
   'cache-control': 'no-store',
   'x-content-type-options': 'nosniff',
@@ -65,6 +71,7 @@ export class StatusPage {
       log: opts.log,
       servedBy: opts.servedBy,
       leading: opts.leading,
+      viewing: () => this.streams.size > 0,
       ...(opts.debounceMs !== undefined ? { debounceMs: opts.debounceMs } : {}),
       ...(opts.tickMs !== undefined ? { tickMs: opts.tickMs } : {}),
     });
@@ -91,7 +98,7 @@ export class StatusPage {
       throw e;
     }
     this.keepalive = setInterval(() => {
-      for (const r of this.streams) r.write(': keepalive\n\n');
+      for (const r of this.streams) this.send(r, ': keepalive\n\n');
     }, KEEPALIVE_MS);
     this.opts.log.info('status page listening', { url: this.url() });
   }
@@ -99,6 +106,16 @@ export class StatusPage {
   url(): string {
     const a = this.server.address() as AddressInfo;
     return `http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}/`;
+  }
+
+  /** Streams open now. */
+  openStreams(): number {
+    return this.streams.size;
+  }
+
+  /** How many times the state was built (see PageSource.builds). */
+  builds(): number {
+    return this.source.builds;
   }
 
   async stop(): Promise<void> {
@@ -110,8 +127,24 @@ export class StatusPage {
   }
 
   private broadcast(state: PageState): void {
+    if (this.streams.size === 0) return;
     const frame = `event: state\ndata: ${JSON.stringify(state)}\n\n`;
-    for (const r of this.streams) r.write(frame);
+    for (const r of this.streams) this.send(r, frame);
+  }
+
+  /**
+   * Writes to one stream unless it has not taken the previous write yet:
+   * a client that stopped reading would make us keep every frame for it
+   * (the whole state, each time it changes). Such a stream is closed; a
+   * browser's EventSource reconnects and starts from the state then.
+   */
+  private send(r: ServerResponse, text: string): void {
+    if (r.writableNeedDrain) {
+      this.streams.delete(r);
+      r.destroy();
+      return;
+    }
+    r.write(text);
   }
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
@@ -126,6 +159,10 @@ export class StatusPage {
     } else if (path === '/api/state') {
       res.writeHead(200, { ...HEADERS, 'content-type': 'application/json' }).end(req.method === 'HEAD' ? undefined : `${JSON.stringify(this.source.current())}\n`);
     } else if (path === '/api/stream') {
+      if (this.streams.size >= MAX_STREAMS) {
+        res.writeHead(503, { ...HEADERS, 'retry-after': '10', 'content-type': 'text/plain' }).end(`too many open streams (${MAX_STREAMS})\n`);
+        return;
+      }
       res.writeHead(200, { ...HEADERS, 'content-type': 'text/event-stream', connection: 'keep-alive' });
       res.write(`retry: 2000\nevent: state\ndata: ${JSON.stringify(this.source.current())}\n\n`);
       this.streams.add(res);

@@ -6,9 +6,12 @@
  * keys are skipped as they arrive.
  *
  * Read-only: it never writes. Every controller, leader or standby, runs one
- * when the page is on. A change is folded into a new page state after a
- * short debounce; a tick recomputes the time-dependent parts (stale flags)
- * even when nothing changes.
+ * when the page is on. Building the state costs a large cluster a noticeable
+ * slice of the event loop (every node's status changes every few seconds), so
+ * it is built only for someone looking: while a stream is open (`viewing()`),
+ * a change is folded in after a debounce and a tick recomputes the
+ * time-dependent parts (stale flags); with no stream, changes only mark the
+ * state out of date and `current()` builds it when asked.
  */
 import { EventEmitter } from 'node:events';
 import {
@@ -111,7 +114,9 @@ export interface PageSourceOptions {
   log: Logger;
   servedBy: string;
   leading: () => boolean;
-  /** Delay between a change and the new state, ms. Default 150. */
+  /** Whether anyone is watching the stream now; without, nothing is built until `current()` is called. */
+  viewing: () => boolean;
+  /** Delay between a change and the new state, ms. Default 1000. */
   debounceMs?: number;
   /** Period of the recompute without changes (stale flags, leadership), ms. Default 2000. */
   tickMs?: number;
@@ -119,15 +124,24 @@ export interface PageSourceOptions {
 
 export class PageSource extends EventEmitter<{ state: [PageState] }> {
   private readonly cache: WatchCache<Item>;
-  private stateNow: PageState;
+  private stateNow: PageState | undefined;
+  /** When stateNow was built (ms); it is rebuilt when asked for after a tick's time. */
+  private builtAt = 0;
+  /** Something changed since stateNow was built. */
+  private dirty = true;
   private json = '';
   private debounce: NodeJS.Timeout | undefined;
   private tick: NodeJS.Timeout | undefined;
+  private buildCount = 0;
 
   constructor(private readonly opts: PageSourceOptions) {
     super();
     this.cache = new WatchCache<Item>(opts.etcd, { prefix: opts.keys.prefix, decode: (kv) => decodePageItem(opts.keys, kv) });
-    this.stateNow = this.build();
+  }
+
+  /** How many times the state was built (a test checks nothing is built with no one watching). */
+  get builds(): number {
+    return this.buildCount;
   }
 
   /** Starts watching; resolves once the first list is in. */
@@ -138,8 +152,9 @@ export class PageSource extends EventEmitter<{ state: [PageState] }> {
     this.cache.on('invalid', ({ key, error }) => this.opts.log.warn('status page: record left out', { key, error: error.message }));
     this.cache.start();
     await this.cache.waitSynced();
-    this.refresh();
-    this.tick = setInterval(() => this.refresh(), this.opts.tickMs ?? 2000);
+    this.tick = setInterval(() => {
+      if (this.opts.viewing()) this.refresh();
+    }, this.tickMs());
   }
 
   async close(): Promise<void> {
@@ -148,28 +163,43 @@ export class PageSource extends EventEmitter<{ state: [PageState] }> {
     await this.cache.close();
   }
 
+  /** The state now: the last one built, or a new one when something changed or it is a tick old. */
   current(): PageState {
-    return this.stateNow;
+    if (this.stateNow === undefined || this.dirty || Date.now() - this.builtAt >= this.tickMs()) this.refresh();
+    return this.stateNow as PageState;
+  }
+
+  private tickMs(): number {
+    return this.opts.tickMs ?? 2000;
   }
 
   private schedule(): void {
-    if (this.debounce) return;
+    this.dirty = true;
+    if (this.debounce || !this.opts.viewing()) return;
     this.debounce = setTimeout(() => {
       this.debounce = undefined;
-      this.refresh();
-    }, this.opts.debounceMs ?? 150);
+      if (this.opts.viewing()) this.refresh();
+    }, this.opts.debounceMs ?? 1000);
   }
 
   private build(): PageState {
+    this.buildCount++;
+    this.dirty = false;
+    this.builtAt = Date.now();
     return buildPageState(
       pageInputOf(this.cache.values(), { cluster: this.opts.keys.cluster, now: Date.now(), servedBy: this.opts.servedBy, leading: this.opts.leading() }),
     );
   }
 
-  /** Rebuilds; tells listeners only when something besides the clock changed. */
+  /**
+   * Rebuilds; tells listeners only when something besides the clock changed.
+   * A node's statusUpdatedAt moves every few seconds on every node without
+   * anything to see, so it is left out of the comparison; every state sent
+   * carries the latest one.
+   */
   private refresh(): void {
     const next = this.build();
-    const json = JSON.stringify({ ...next, generatedAt: '' });
+    const json = JSON.stringify({ ...next, generatedAt: '', nodes: next.nodes.map((n) => ({ ...n, statusUpdatedAt: '' })) });
     this.stateNow = next;
     if (json === this.json) return;
     this.json = json;
