@@ -224,6 +224,15 @@ spec:
   peerIP: 198.18.0.1
   asNumber: 65100
   password: {secretKeyRef: {name: tor-md5, key: password}}
+  maxRestartTime: 0s
+---
+# Graceful restart off: the node killed below must leave the fabric at once,
+# or the controller rightly holds its addresses while peers keep its routes.
+apiVersion: terrace.dev/v1
+kind: BGPConfiguration
+metadata: {name: default}
+spec:
+  nodeMeshMaxRestartTime: 0s
 `;
 /** Two views of the remote prefix: one with the reader's credentials, one with a wrong password. */
 function remoteClusters(): string {
