@@ -57,19 +57,7 @@ export async function startEtcd(opts: { name?: string; binary?: string; args?: r
   const name = opts.name ?? 'terrace-test';
   const child = spawn(
     opts.binary ?? 'etcd',
-    [
-      `--name=${name}`,
-      `--data-dir=${dataDir}`,
-      `--listen-client-urls=${endpoint}`,
-      `--advertise-client-urls=${endpoint}`,
-      `--listen-peer-urls=${peer}`,
-      `--initial-advertise-peer-urls=${peer}`,
-      `--initial-cluster=${name}=${peer}`,
-      '--initial-cluster-state=new',
-      '--log-level=error',
-      '--logger=zap',
-      ...(opts.args ?? []),
-    ],
+    [...singleMemberArgs(name, dataDir, endpoint, peer), ...(opts.args ?? [])],
     { stdio: ['ignore', 'ignore', 'pipe'], detached: false },
   );
   let stderr = '';
@@ -119,4 +107,20 @@ export function stopChild(child: ChildProcess): Promise<void> {
     }
   }, 3000);
   return exited.finally(() => clearTimeout(t));
+}
+
+/** The flags of a one-member etcd cluster on the given client and peer URLs, quiet but for errors. */
+export function singleMemberArgs(name: string, dataDir: string, endpoint: string, peer: string): string[] {
+  return [
+    `--name=${name}`,
+    `--data-dir=${dataDir}`,
+    `--listen-client-urls=${endpoint}`,
+    `--advertise-client-urls=${endpoint}`,
+    `--listen-peer-urls=${peer}`,
+    `--initial-advertise-peer-urls=${peer}`,
+    `--initial-cluster=${name}=${peer}`,
+    '--initial-cluster-state=new',
+    '--log-level=error',
+    '--logger=zap',
+  ];
 }

@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { get as httpsGet } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from './etcd.js';
+import { freePort, singleMemberArgs, stopChild } from './etcd.js';
 
 export interface RestartableEtcd {
   endpoint: string;
@@ -51,28 +51,14 @@ export async function restartableEtcd(name = 'restartable', tls?: EtcdTls): Prom
   const stop = async (): Promise<void> => {
     const c = child;
     child = undefined;
-    if (!c || c.pid === undefined || c.exitCode !== null || c.signalCode !== null) return;
-    const exited = new Promise<void>((r) => c.once('exit', () => r()));
-    process.kill(c.pid, 'SIGTERM');
-    const t = setTimeout(() => c.pid !== undefined && process.kill(c.pid, 'SIGKILL'), 3000);
-    await exited;
-    clearTimeout(t);
+    if (c) await stopChild(c);
   };
 
   const start = async (): Promise<void> => {
     const c = spawn(
       'etcd',
       [
-        `--name=${name}`,
-        `--data-dir=${dataDir}`,
-        `--listen-client-urls=${endpoint}`,
-        `--advertise-client-urls=${endpoint}`,
-        `--listen-peer-urls=${peer}`,
-        `--initial-advertise-peer-urls=${peer}`,
-        `--initial-cluster=${name}=${peer}`,
-        '--initial-cluster-state=new',
-        '--log-level=error',
-        '--logger=zap',
+        ...singleMemberArgs(name, dataDir, endpoint, peer),
         ...(tls ? [`--cert-file=${tls.cert}`, `--key-file=${tls.key}`, `--trusted-ca-file=${tls.ca}`, '--client-cert-auth'] : []),
       ],
       { stdio: 'ignore' },
