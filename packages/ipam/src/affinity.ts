@@ -17,7 +17,7 @@ import type { Etcd3, IResponseOp } from 'etcd3';
 import { type BlockRecord, decodeBlock, encodeBlock, hostAffinity, newBlock } from './block.js';
 import type { PoolView } from './cluster.js';
 import { type FenceView, NO_FENCE, type WatchedFence, fenceCovering } from './fence.js';
-import { rangeKV, readKey, readKeys } from './kv.js';
+import { type KV, rangeKV, readKey, readKeys, readPrefix } from './kv.js';
 import { overlappingBlock, storedBlocks } from './overlap.js';
 
 export const PENDING = 'pending';
@@ -123,14 +123,28 @@ export class Affinity {
    * pending affinity whose block does not exist yet. Such a block is taken
    * (claim() skips it) but not yet borrowable; in a moment it exists with
    * every address free. A crashed claim looks the same until it is tidied.
+   *
+   * With `seen`, the question is asked of the revision at which a caller
+   * read the blocks (`seen.blocks`): a claim that wrote its block after
+   * that read is still in flight for that caller, who did not see the
+   * block. Asking at the current revision would call it done, and the
+   * caller would report Exhausted with the block's addresses free.
    */
-  async claimsInFlight(pools: PoolView[]): Promise<boolean> {
-    const affs = await this.etcd.getAll().prefix(this.keys.affinityPrefix()).exec();
-    for (const a of affs.kvs) {
-      if (a.value.toString() !== PENDING) continue;
-      const parsed = this.keys.parseAffinity(a.key.toString());
+  async claimsInFlight(pools: PoolView[], seen?: { revision: string; blocks: ReadonlySet<string> }): Promise<boolean> {
+    let affs: KV[];
+    try {
+      affs = (await readPrefix(this.etcd, this.keys.affinityPrefix(), seen?.revision)).kvs;
+    } catch (e) {
+      // The revision was compacted in the meantime: cannot tell, so look again.
+      if (seen && /compacted/.test((e as Error).message)) return true;
+      throw e;
+    }
+    for (const a of affs) {
+      if (a.text !== PENDING) continue;
+      const parsed = this.keys.parseAffinity(a.key);
       if (!parsed || !pools.some((p) => cidrContainsCidr(p.cidr, parsed.cidr))) continue;
-      if (!(await readKey(this.etcd, this.keys.block(parsed.cidr)))) return true;
+      const exists = seen ? seen.blocks.has(formatCidr(parsed.cidr)) : (await readKey(this.etcd, this.keys.block(parsed.cidr))) !== undefined;
+      if (!exists) return true;
     }
     return false;
   }

@@ -412,15 +412,18 @@ export class Allocator {
             return c;
           }
         }
+        let seen: { revision: string; blocks: Set<string> } | undefined;
         if (!config.strictAffinity) {
           const b = await this.borrowable(node, family, eligible, fence);
-          if (b) return b;
+          if (b.target) return b.target;
+          seen = b.seen;
         }
         // Another node's claim may hold the last blocks between its steps A
         // and B: taken, but not yet there to borrow from. Telling the pod
         // Exhausted now would be wrong a moment later; wait for the claim
         // (a crashed one costs CLAIM_SETTLE_TRIES × CLAIM_SETTLE_MS once).
-        if (wait >= CLAIM_SETTLE_TRIES || !(await this.affinity.claimsInFlight(eligible))) break;
+        // In flight is judged at the revision the borrow read saw.
+        if (wait >= CLAIM_SETTLE_TRIES || !(await this.affinity.claimsInFlight(eligible, seen))) break;
         await sleep(CLAIM_SETTLE_MS);
       }
       const why = [
@@ -437,18 +440,25 @@ export class Allocator {
   }
 
   /** A block of another node (or an unaffine one) in an eligible pool with a free address. */
-  private async borrowable(node: string, family: IPFamily, eligible: PoolView[], fence: FenceView): Promise<BlockTarget | undefined> {
-    const { kvs } = await readPrefix(this.etcd, this.keys.blockPrefix());
+  private async borrowable(
+    node: string,
+    family: IPFamily,
+    eligible: PoolView[],
+    fence: FenceView,
+  ): Promise<{ target: BlockTarget | undefined; seen: { revision: string; blocks: Set<string> } }> {
+    const { kvs, revision } = await readPrefix(this.etcd, this.keys.blockPrefix());
     const mine = hostAffinity(node);
     const candidates: BlockTarget[] = [];
+    const blocks = new Set<string>();
     for (const kv of kvs) {
       const cidr = this.keys.parseBlock(kv.key);
+      if (cidr) blocks.add(formatCidr(cidr));
       if (!cidr || cidr.family !== family || !poolOfBlock(eligible, cidr) || fenceCovering(fence, cidr)) continue;
       const rec = decodeBlock(kv.key, kv.text);
       if (rec.affinity === mine || roomIn(rec, fencedOrdinals(fence, cidr)) === 0) continue;
       candidates.push({ key: kv.key, cidr, rec, rev: kv.mod, affine: false });
     }
-    return candidates[Math.floor(Math.random() * candidates.length)];
+    return { target: candidates[Math.floor(Math.random() * candidates.length)], seen: { revision, blocks } };
   }
 
   // ---- specific addresses -------------------------------------------------

@@ -4,6 +4,7 @@
 // claims and borrowing.
 import { afterEach, describe, expect, test } from '@jest/globals';
 import { isTerraceError, parseCidr } from '@terrace/api';
+import type { Etcd3 } from 'etcd3';
 import { Allocator, CONFIRMED, PENDING, encodeBlock, newBlock } from '../src/index.js';
 import { type TestCluster, putNode, putPool, testCluster } from './fixtures/cluster.js';
 
@@ -78,5 +79,58 @@ describe('concurrent block claims from several nodes', () => {
     const got = await a.allocate({ handle: 'n2-0', node: 'n2' });
     await finish;
     expect(got.ips[0]?.block).toBe('10.41.0.0/29');
+  }, 30000);
+
+  test('a claim that writes its block just after the borrow read is still waited for, not reported Exhausted', async () => {
+    const c = testCluster('claims');
+    clusters.push(c);
+    await putPool(c, 'one', '10.42.0.0/29', { blockSize: 29 });
+    await putNode(c, 'n1');
+    await putNode(c, 'n2');
+    const cidr = parseCidr('10.42.0.0/29');
+    const akey = c.keys.affinity('n1', cidr);
+    await c.etcd.put(akey).value(PENDING).exec();
+    // n1's step B lands in the gap between n2's read of the blocks (none
+    // there) and its look at the claims in flight: the first block-prefix
+    // read n2 makes for values completes the claim before n2 sees the answer.
+    let armed = true;
+    const completeClaim = async () => {
+      armed = false;
+      await c.etcd.put(c.keys.block(cidr)).value(encodeBlock(newBlock(cidr, 'n1'))).exec();
+    };
+    const etcd = new Proxy(c.etcd, {
+      get(target, prop, recv) {
+        const v = Reflect.get(target, prop, recv) as unknown;
+        if (prop !== 'getAll') return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+        return () => {
+          const b = target.getAll();
+          let prefix = '';
+          const prefixOf = b.prefix.bind(b);
+          b.prefix = (p: string | Buffer) => {
+            prefix = p.toString();
+            return prefixOf(p);
+          };
+          // Only a read of the blocks' values (the borrow read), not the claim's keys-only look.
+          let keysOnly = false;
+          const keysOf = b.keys.bind(b);
+          b.keys = () => {
+            keysOnly = true;
+            return keysOf();
+          };
+          const exec = b.exec.bind(b);
+          b.exec = async () => {
+            const res = await exec();
+            if (armed && !keysOnly && prefix === c.keys.blockPrefix()) await completeClaim();
+            return res;
+          };
+          return b;
+        };
+      },
+    }) as Etcd3;
+    const a = new Allocator({ etcd, keys: c.keys, cacheTtlMs: 0 });
+    const got = await a.allocate({ handle: 'n2-0', node: 'n2' });
+    expect(armed).toBe(false);
+    expect(got.ips[0]?.block).toBe('10.42.0.0/29');
+    await c.etcd.put(akey).value(CONFIRMED).exec();
   }, 30000);
 });
