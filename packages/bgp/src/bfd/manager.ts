@@ -13,7 +13,7 @@
  */
 import { randomInt } from 'node:crypto';
 import type dgram from 'node:dgram';
-import { TerraceError, formatIP, parseIP } from '@terrace/api';
+import { TerraceError, formatIP, monotonicMs, parseIP } from '@terrace/api';
 import { BfdState, decodeControl, encodeControl, stateName } from './packet.js';
 import { BfdSession, type StateChange } from './session.js';
 import { BFD_CONTROL_PORT, openUdp } from './sockets.js';
@@ -217,7 +217,7 @@ export class BfdManager {
     const e = p.yourDiscr !== 0 ? this.byDiscr.get(p.yourDiscr) : this.entries.get(source);
     if (!e) return this.discard(p.yourDiscr !== 0 ? 'unknown discriminator' : 'no session for the source address');
     if (e.peer.address !== source) return this.discard('discriminator of another peer');
-    const r = e.session.received(p, Date.now());
+    const r = e.session.received(p, monotonicMs());
     if (r.ignored) return;
     this.armDetect(e);
     if (r.change) this.report(e, r.change);
@@ -270,13 +270,20 @@ export class BfdManager {
     e.detectTimer = undefined;
     const deadline = e.session.detectionDeadline();
     if (deadline === undefined || this.closed) return;
-    e.detectTimer = setTimeout(() => this.expire(e), Math.max(0, deadline - Date.now()));
+    e.detectTimer = setTimeout(() => {
+      // Judged after the sockets are read: when this process was stalled
+      // (a long task, a busy host), the peer's packets of that time wait
+      // in the receive buffer and are read in this loop turn's poll phase,
+      // after the timers; deciding here would declare a live session Down.
+      setImmediate(() => this.expire(e));
+    }, Math.max(0, deadline - monotonicMs()));
     e.detectTimer.unref();
   }
 
   private expire(e: Entry): void {
+    if (this.closed || this.entries.get(e.peer.address) !== e) return;
     e.detectTimer = undefined;
-    const change = e.session.expire(Date.now());
+    const change = e.session.expire(monotonicMs());
     if (!change) return this.armDetect(e);
     this.report(e, change);
     this.send(e);
