@@ -145,7 +145,10 @@ describe('the fabric: dual-homed, dual-stack nodes behind two ToRs per rack', ()
         return seen.size === want && [...seen.values()].every((h) => h.map((x) => x.dev).sort().join(',') === 'eth-a,eth-b');
       }, 30000, 200);
     } catch (e) {
-      throw new Error(`${(e as Error).message}: ${JSON.stringify([...seen])}`);
+      // What the nodes short of a path say about their sessions, for the next reader of a failed run.
+      const short = [...lab.nodes.values()].filter((n) => [4, 6].some((f) => seen.get(`${n.name} v${f}`)?.length !== 2));
+      const status = await Promise.all(short.map((n) => lab.mustCtl(['node', 'status', n.name]).catch((err: Error) => err.message)));
+      throw new Error(`${(e as Error).message}: ${JSON.stringify([...seen])}\n${status.join('\n')}`);
     }
     // The ToR-loss scenario below runs without it, as the fabric started.
     await setFilters(null);
