@@ -3,20 +3,16 @@
 // (a pool apply, a CNI ADD's allocation) must fail with one line that names
 // the cause and the way out; reads and what is already allocated stay; after
 // compaction, defragmentation and disarming the alarm, writes work again.
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { API_VERSION, TerraceError, type IPPool, type TerraceNode } from '@terrace/api';
 import { EtcdResourceStore, Keys, createClient } from '@terrace/datastore';
 import { Allocator } from '@terrace/ipam';
-import { startEtcd, uniqueCluster, type EtcdHandle } from '@terrace/testkit';
+import { etcdctl, fillUntilNoSpace, freeSpace, startEtcd, uniqueCluster, type EtcdHandle } from '@terrace/testkit';
 import type { Etcd3 } from 'etcd3';
 import { allocatorIpam, type CniIpam } from '../src/cni/index.js';
 
-const run = promisify(execFile);
 // Small enough to fill in a second or two, large enough for etcd to start.
 const QUOTA = 2 * 1024 * 1024;
-const FILLER = 'x'.repeat(100_000);
 const SPACE = /^etcd database space exceeded at http:\/\/127\.0\.0\.1:\d+ .*: compact and defragment, then disarm the alarm$/;
 
 let etcdd: EtcdHandle;
@@ -43,12 +39,6 @@ async function failure(p: Promise<unknown>): Promise<TerraceError> {
   return err as TerraceError;
 }
 
-/** What an operator runs: etcdctl against the endpoint. */
-async function etcdctl(...args: string[]): Promise<string> {
-  const { stdout } = await run('etcdctl', ['--endpoints', etcdd.endpoint, ...args], { env: { ...process.env, ETCDCTL_API: '3' } });
-  return stdout;
-}
-
 beforeAll(async () => {
   etcdd = await startEtcd({ name: 'terrace-quota', args: [`--quota-backend-bytes=${QUOTA}`] });
   keys = new Keys(uniqueCluster('quota'));
@@ -71,20 +61,8 @@ describe('etcd quota exceeded', () => {
     const held = before.ips[0]?.ip ?? '';
 
     // Fill the database until etcd raises the alarm (bounded: 2 MiB / 100 kB).
-    let filled = 0;
-    for (; filled < 60; filled++) {
-      const ok = await etcd
-        .put(`${keys.prefix}filler/${filled}`)
-        .value(FILLER)
-        .exec()
-        .then(
-          () => true,
-          () => false,
-        );
-      if (!ok) break;
-    }
-    expect(filled).toBeLessThan(60);
-    expect(await etcdctl('alarm', 'list')).toContain('NOSPACE');
+    const filled = await fillUntilNoSpace(etcd, `${keys.prefix}filler/`);
+    expect(await etcdctl(etcdd.endpoint, 'alarm', 'list')).toContain('NOSPACE');
 
     const applyErr = await failure(store.applyAll([pool('v4b', '198.18.71.0/24')]));
     expect(applyErr.code).toBe('Unavailable');
@@ -100,17 +78,12 @@ describe('etcd quota exceeded', () => {
     expect((await ipam.nodeAllocations('n1')).map((a) => a.handle)).toEqual(['running']);
 
     // The operator's way out, as the message says.
-    await etcd.delete().prefix(`${keys.prefix}filler/`).exec();
-    const rev = /"revision":(\d+)/.exec(await etcdctl('endpoint', 'status', '-w', 'json'))?.[1];
-    expect(rev).toBeDefined();
     const t0 = Date.now();
-    await etcdctl('compact', String(rev));
-    await etcdctl('defrag');
-    await etcdctl('alarm', 'disarm');
+    await freeSpace(etcd, etcdd.endpoint, `${keys.prefix}filler/`);
 
     await store.applyAll([pool('v4b', '198.18.71.0/24')]);
     const after = await ipam.allocate({ handle: 'new-pod', node: 'n1' });
-    console.log(`quota full after ${filled} fillers of 100 kB: ${addErr.message}; writes back ${Date.now() - t0} ms after compact, defrag and disarm began`);
+    console.log(`quota full after ${filled} fillers of 100 kB: ${addErr.message}; writes back ${Date.now() - t0} ms after delete, compact, defrag and disarm began`);
     expect(after.ips[0]?.ip).toBeDefined();
     expect(after.ips[0]?.ip).not.toBe(held);
   }, 60_000);

@@ -122,6 +122,23 @@ describe('explain ip: fault rules', () => {
     expect(renderExplain(g, [])).toContain('Verdict:   no fault found; unknown on node-2 (no answer within 3 s), node-3 (its agent is starting (BGP and routes not up yet))\n');
   });
 
+  it('says once why no agent was asked when the query could not be written, and still judges from the status records', () => {
+    const why = 'etcd database space exceeded at http://127.0.0.1:2379 (quota full, NOSPACE alarm raised; writes refused, reads still work): compact and defragment, then disarm the alarm';
+    const g: ExplainFacts = { ...healthy(), queryError: why, nodes: healthy().nodes.map((n) => ({ ...n, answer: undefined })) };
+    expect(findFaults(g)).toEqual([]);
+    expect(unknownNodes(g)).toEqual([
+      { node: 'node-2', why: `route query failed: ${why}` },
+      { node: 'node-3', why: `route query failed: ${why}` },
+    ]);
+    const out = renderExplain(g, []);
+    expect(out).toContain(`Origin:    node-1 should announce ${BLOCK}: advertised\nQuery:     route query failed, no agent was asked: ${why}\n`);
+    expect(out).toMatch(/^node-2 +alive, not asked +- +- +node-1 Established/m);
+    expect(out).toContain(`Verdict:   no fault found; unknown on node-2, node-3 (route query failed: ${why})\n`);
+    // The origin without a status record: a fault that says it could not be asked, not that its agent is down.
+    g.nodes[0] = { ...g.nodes[0]!, status: undefined };
+    expect(first(g)).toBe(`node-1 publishes no status and could not be asked (route query failed: ${why})`);
+  });
+
   it('expects a borrowed address as a host route from its holder', () => {
     const f = healthy();
     f.holder = { handle: 'h', node: 'node-2' };

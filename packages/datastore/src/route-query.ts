@@ -244,7 +244,15 @@ export async function askAgents(etcd: Etcd3, keys: Keys, prefixes: readonly stri
     watcher = await etcd.watch().prefix(keys.queryAnswerPrefix(id)).create();
     watcher.on('put', (kv) => take(kv.key.toString(), kv.value.toString()));
     const query: RouteQuery = { id, prefixes: normalised, askedBy: opts.askedBy, askedAt: new Date().toISOString(), lease: await answerLease.grant() };
-    await queryLease.put(keys.query(id)).value(JSON.stringify(query)).exec();
+    await queryLease
+      .put(keys.query(id))
+      .value(JSON.stringify(query))
+      .exec()
+      .catch((e: unknown) => {
+        // The one write that needs a grant beyond reading (queries/): say which, so a denial points at the missing grant.
+        const err = wrap(e);
+        throw new TerraceError(err.code, `writing ${keys.queryPrefix()}: ${err.message}`, { cause: err });
+      });
     if (!done()) {
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, opts.timeoutMs);

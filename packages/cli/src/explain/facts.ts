@@ -36,7 +36,7 @@ export interface NodeFacts {
   statusError?: string;
   /** Its agent's answer for ADDR (undefined: no answer; see answerError). */
   answer?: RouteQueryResult;
-  /** Why there is no usable answer (did not answer in time, garbled answer). */
+  /** Why there is no usable answer (did not answer in time, garbled answer); absent when the query itself failed (ExplainFacts.queryError). */
   answerError?: string;
 }
 
@@ -54,4 +54,10 @@ export interface ExplainFacts {
   nodes: NodeFacts[];
   /** Peer addresses that are not nodes, named (`bgppeer/tor`): the ToRs and other routers. */
   routers: Record<string, string>;
+  /**
+   * Why the route query could not be written (etcd refuses writes: its
+   * NOSPACE alarm, or a user without write access to queries/): no agent was
+   * asked, so no live node has an answer. Absent when the query was asked.
+   */
+  queryError?: string;
 }

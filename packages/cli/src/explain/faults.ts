@@ -83,7 +83,12 @@ function whyNoRoute(n: NodeFacts, origin: NodeFacts | undefined): string {
  */
 export function unknownNodes(f: ExplainFacts): { node: string; why: string }[] {
   const origin = expectedPrefix(f)?.origin;
-  return f.nodes.filter((n) => n.alive && !n.answer && n.name !== origin).map((n) => ({ node: n.name, why: n.answerError ?? 'no answer' }));
+  return f.nodes.filter((n) => n.alive && !n.answer && n.name !== origin).map((n) => ({ node: n.name, why: n.answerError ?? notAsked(f) }));
+}
+
+/** Why a live node has no answer when it gave no reason of its own: the query failed, or it just did not answer. */
+function notAsked(f: ExplainFacts): string {
+  return f.queryError !== undefined ? `route query failed: ${f.queryError}` : 'no answer';
 }
 
 export function findFaults(f: ExplainFacts): Fault[] {
@@ -127,7 +132,10 @@ export function findFaults(f: ExplainFacts): Fault[] {
   if (origin?.alive) {
     const says = origin.answer ? origin.answer.originated : origin.status?.advertised.includes(want.prefix);
     if (says === false) faults.push({ rule: 'notAdvertised', node: origin.name, message: `${origin.name} does not advertise ${want.prefix}` });
-    else if (says === undefined) faults.push({ rule: 'noAnswer', node: origin.name, message: `${origin.name} publishes no status${origin.statusError ? ` (${origin.statusError})` : ''} and did not answer: is terrace-agent running?` });
+    else if (says === undefined) {
+      const silent = f.queryError !== undefined ? `could not be asked (${notAsked(f)})` : 'did not answer: is terrace-agent running?';
+      faults.push({ rule: 'noAnswer', node: origin.name, message: `${origin.name} publishes no status${origin.statusError ? ` (${origin.statusError})` : ''} and ${silent}` });
+    }
   }
 
   for (const n of f.nodes) {

@@ -62,16 +62,15 @@ function answerError(node: string, agentError: string | undefined, asked: AskRes
 }
 
 /**
- * The route query, or (etcd readable but not writable: a NOSPACE alarm, a
- * user without write access to queries/) every live node's error saying why:
- * the verdict then rests on the status records.
+ * The route query, or why it could not be written (etcd readable but not
+ * writable: a NOSPACE alarm, a user without write access to queries/). No
+ * agent was asked then, and the verdict rests on the status records.
  */
-async function askOrSay(ds: Datastore, ip: string, askedBy: string, alive: string[]): Promise<AskResult> {
+async function askOrSay(ds: Datastore, ip: string, askedBy: string, alive: string[]): Promise<AskResult | { failed: string }> {
   try {
     return await askAgents(ds.etcd, ds.keys, [ip], { timeoutMs: EXPLAIN_QUERY_TIMEOUT_MS, askedBy, expect: alive });
   } catch (e) {
-    const error = `route query failed: ${(e as Error).message}`;
-    return { answers: [], missing: [], errors: alive.map((node) => ({ node, error })) };
+    return { failed: (e as Error).message };
   }
 }
 
@@ -108,8 +107,11 @@ export async function gatherFacts(ds: Datastore, ip: string, askedBy: string): P
 
   const names = [...new Set([...snap.nodes, ...snap.alive, ...statuses.keys()])].sort();
   const alive = names.filter((n) => snap.alive.has(n));
-  const asked = alive.length > 0 ? await askOrSay(ds, ip, askedBy, alive) : { answers: [], missing: [], errors: [] };
-  const answers = new Map(asked.answers.map((a) => [a.node, a]));
+  const outcome = alive.length > 0 ? await askOrSay(ds, ip, askedBy, alive) : { answers: [], missing: [], errors: [] };
+  // One reason for every live node, said once (see unknownNodes); their rows then carry no error of their own.
+  if ('failed' in outcome) facts.queryError = outcome.failed;
+  const asked = 'failed' in outcome ? undefined : outcome;
+  const answers = new Map((asked?.answers ?? []).map((a) => [a.node, a]));
   facts.nodes = names.map((name): NodeFacts => {
     const s = statuses.get(name);
     const n: NodeFacts = { name, alive: snap.alive.has(name) };
@@ -118,7 +120,7 @@ export async function gatherFacts(ds: Datastore, ip: string, askedBy: string): P
     const answer = answers.get(name);
     const result = answer?.results.find((r) => r.prefix === ip);
     if (result) n.answer = result;
-    else if (n.alive) n.answerError = answerError(name, answer?.error, asked);
+    else if (n.alive && asked) n.answerError = answerError(name, answer?.error, asked);
     return n;
   });
   return facts;

@@ -65,9 +65,17 @@ function originState(origin: NodeFacts | undefined, prefix: string): string {
   return (now ?? listed) ? 'advertised' : 'NOT advertised';
 }
 
-function stateText(n: NodeFacts): string {
+function stateText(n: NodeFacts, f: ExplainFacts): string {
   if (!n.alive) return 'dead';
-  return n.answer ? 'alive' : `alive, ${n.answerError ?? 'no answer'}`;
+  // A failed query is said once, on the Query line, not in every row.
+  return n.answer ? 'alive' : `alive, ${n.answerError ?? (f.queryError !== undefined ? 'not asked' : 'no answer')}`;
+}
+
+/** `node-2, node-3 (no answer within 3 s)`: nodes unknown for the same reason share it, so a long reason is printed once. */
+function unknownText(unknown: readonly { node: string; why: string }[]): string {
+  const byWhy = new Map<string, string[]>();
+  for (const u of unknown) byWhy.set(u.why, [...(byWhy.get(u.why) ?? []), u.node]);
+  return [...byWhy].map(([why, nodes]) => `${nodes.join(', ')} (${why})`).join(', ');
 }
 
 /**
@@ -93,12 +101,13 @@ export function renderExplain(f: ExplainFacts, faults: readonly Fault[]): string
     const origin = f.nodes.find((n) => n.name === want.origin);
     lines.push(printable(`Origin:    ${want.origin} should announce ${want.prefix}: ${originState(origin, want.prefix)}`));
   }
+  if (f.queryError !== undefined) lines.push(printable(`Query:     route query failed, no agent was asked: ${f.queryError}`));
   if (f.nodes.length > 0) {
-    const rows = f.nodes.map((n) => [n.name, stateText(n), kernelText(n, name), bgpText(n, name), sessionsText(n)].map(printable));
+    const rows = f.nodes.map((n) => [n.name, stateText(n, f), kernelText(n, name), bgpText(n, name), sessionsText(n)].map(printable));
     lines.push('', formatTable(ROUTES_HEADER, rows).trimEnd());
   }
   const unknown = unknownNodes(f);
-  const clean = unknown.length === 0 ? 'healthy' : `no fault found; unknown on ${unknown.map((u) => `${u.node} (${u.why})`).join(', ')}`;
+  const clean = unknown.length === 0 ? 'healthy' : `no fault found; unknown on ${unknownText(unknown)}`;
   lines.push('', printable(faults.length === 0 ? `Verdict:   ${clean}` : `Verdict:   ${faults[0]?.message}`));
   if (faults.length > 1) lines.push(`           (${faults.length - 1} more: -o yaml lists every fault)`);
   return `${lines.join('\n')}\n`;
