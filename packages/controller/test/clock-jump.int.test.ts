@@ -1,7 +1,8 @@
 // The controller's wall clock jumps (libfaketime in a real terrace-controller process; the
 // monotonic clock stays real, as in a real clock step). Grace periods and leadership validity
 // are measured on the monotonic clock, so a jump forward by ten minutes while a node is briefly
-// away must not end its grace period and free its addresses.
+// away must not end its grace period and free its addresses, and a jump back by ten minutes
+// must neither stall the passes nor stretch a dead node's grace period by those ten minutes.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -84,4 +85,43 @@ describe('wall clock jumps', () => {
     const s = await readStatus(x.etcd, x.keys);
     expect(Date.parse(s?.lastPass ?? '') - Date.now()).toBeGreaterThan(9 * 60_000);
   }, 60_000);
+
+  test('back by ten minutes under the leader: it keeps leading, passes keep coming, a dead node is freed after its grace', async () => {
+    expect(existsSync(FAKETIME)).toBe(true);
+    h = harness('ctl-clock-back');
+    const x = h;
+    dir = mkdtempSync(join(tmpdir(), 'terrace-clock-'));
+    const clock = join(dir, 'clock');
+    await x.store.create(pool('p', '10.77.0.0/24', 28));
+    await x.aliveNode('n1');
+    const n2 = await x.aliveNode('n2');
+    const alloc = new Allocator({ etcd: x.etcd, keys: x.keys, cacheTtlMs: 0 });
+    const ip = (await alloc.allocate({ handle: 'n2-pod', node: 'n2' })).ips[0]?.ip as string;
+    const { lines } = fakedController(x, clock, ['--identity', 'ctl-faked', '--node-grace', '5s', '--interval', '300ms', '--lease-ttl', '3s']);
+    await waitFor('the controller to lead and report', async () => (await readStatus(x.etcd, x.keys))?.leader === 'ctl-faked', 20_000);
+    // A standby on the real clock: it must never be elected while the faked leader runs.
+    const standby = await x.startController('ctl-standby', { leaseTtlSeconds: 3, intervalMs: 300, nodeGraceMs: 5000 });
+    let standbyLed = false;
+    standby.c.on('elected', () => (standbyLed = true));
+
+    // n2 dies before the jump: its grace period started on the old clock.
+    await n2.revoke();
+    await waitFor('n2 in its grace period', async () => (await nodeState(x, 'n2'))?.state === 'grace', 10_000);
+    writeFileSync(clock, '-10m\n');
+    const jumped = Date.now();
+    const before = (await readStatus(x.etcd, x.keys))?.passes ?? 0;
+
+    // Freed about five seconds after it went, not ten minutes and five seconds.
+    await waitFor('n2 freed', async () => (await alloc.lookup(ip)) === undefined, 40_000);
+    expect(Date.now() - jumped).toBeLessThan(40_000);
+    // Passes kept coming at their interval (several a second), on the jumped clock.
+    await waitFor('more passes', async () => ((await readStatus(x.etcd, x.keys))?.passes ?? 0) >= before + 10, 20_000);
+    const s = await readStatus(x.etcd, x.keys);
+    expect(s?.leader).toBe('ctl-faked');
+    expect(Date.now() - Date.parse(s?.lastPass ?? '')).toBeGreaterThan(9 * 60_000);
+    expect(lines.filter((l) => l.includes('leadership lost') || l.includes('campaigning again'))).toEqual([]);
+    expect(lines.filter((l) => l.includes('elected leader'))).toHaveLength(1);
+    expect(standbyLed).toBe(false);
+    expect(standby.c.isLeader()).toBe(false);
+  }, 90_000);
 });
