@@ -8,9 +8,20 @@
  * than the TTL, or an operator revoked it): a new lease is granted, with
  * backoff, the alive key is written again, and `renewed` is emitted so that
  * owners of other lease-bound keys write theirs again.
+ *
+ * Only etcd says that a lease is lost. The lease is renewed here, not by
+ * etcd3's automatic keepalive: that one calls the lease lost by itself when
+ * it opens its keepalive stream again (after any break, such as an etcd
+ * restart) more than two TTLs after its last renewal *on the wall clock*,
+ * so a clock stepped forward followed by a one-second etcd restart cost the
+ * node its lease (and, had the new grant been slow, its liveness key) while
+ * etcd still held it. Here one renewal is sent every third of the TTL on a
+ * timer (monotonic), each with its own deadline; the lease is lost when etcd
+ * answers that it has expired or does not know it, never because time
+ * seemed to pass.
  */
 import { EventEmitter } from 'node:events';
-import type { Etcd3, Lease } from 'etcd3';
+import { type Etcd3, EtcdLeaseInvalidError, type Lease } from 'etcd3';
 import type { Logger } from '@terrace/log';
 
 export interface LivenessEvents {
@@ -35,6 +46,8 @@ export class Liveness extends EventEmitter<LivenessEvents> {
   private stopped = false;
   private retryMs: number;
   private retryTimer: NodeJS.Timeout | undefined;
+  private renewTimer: NodeJS.Timeout | undefined;
+  private renewing = false;
 
   constructor(private readonly opts: LivenessOptions) {
     super();
@@ -60,14 +73,9 @@ export class Liveness extends EventEmitter<LivenessEvents> {
 
   private grant(): Promise<void> {
     this.granting ??= (async () => {
-      const { etcd, key, ttlSeconds, log } = this.opts;
-      const lease = etcd.lease(ttlSeconds, { autoKeepAlive: true });
-      lease.on('lost', (err) => {
-        if (this.lease !== lease || this.stopped) return;
-        log.warn('liveness lease lost; granting a new one', { key, error: err.message });
-        this.lease = undefined;
-        this.scheduleRegrant(0);
-      });
+      const { etcd, key, ttlSeconds } = this.opts;
+      const lease = etcd.lease(ttlSeconds, { autoKeepAlive: false });
+      lease.on('lost', (err) => this.lost(lease, err));
       try {
         await lease.grant();
         await lease.put(key).value(this.opts.value()).exec();
@@ -81,10 +89,47 @@ export class Liveness extends EventEmitter<LivenessEvents> {
       }
       this.lease = lease;
       this.retryMs = this.opts.minRetryMs ?? 500;
+      this.renewEvery(lease);
     })().finally(() => {
       this.granting = undefined;
     });
     return this.granting;
+  }
+
+  /** etcd says `lease` is gone (expired, revoked): a new one, at once. */
+  private lost(lease: Lease, err: Error): void {
+    if (this.lease !== lease || this.stopped) return;
+    this.opts.log.warn('liveness lease lost; granting a new one', { key: this.opts.key, error: err.message });
+    this.lease = undefined;
+    this.stopRenewing();
+    this.scheduleRegrant(0);
+  }
+
+  /** Renews `lease` every third of the TTL, one renewal at a time. */
+  private renewEvery(lease: Lease): void {
+    this.stopRenewing();
+    const everyMs = (this.opts.ttlSeconds * 1000) / 3;
+    this.renewTimer = setInterval(() => {
+      if (this.renewing || this.lease !== lease || this.stopped) return;
+      this.renewing = true;
+      // The deadline ends a renewal that etcd leaves unanswered, so the next one can go out
+      // (grpc turns it into a timeout at once: the wall clock is read only for that instant).
+      lease
+        .keepaliveOnce({ deadline: Date.now() + everyMs })
+        .catch((e: unknown) => {
+          // etcd answered that the lease has expired: lost. Anything else (unreachable, no answer) waits for the next turn.
+          if (e instanceof EtcdLeaseInvalidError) this.lost(lease, e);
+          else this.opts.log.debug('liveness lease renewal failed; trying again', { key: this.opts.key, error: (e as Error).message });
+        })
+        .finally(() => {
+          this.renewing = false;
+        });
+    }, everyMs);
+  }
+
+  private stopRenewing(): void {
+    if (this.renewTimer) clearInterval(this.renewTimer);
+    this.renewTimer = undefined;
   }
 
   private scheduleRegrant(delay: number): void {
@@ -111,6 +156,7 @@ export class Liveness extends EventEmitter<LivenessEvents> {
    */
   async stop(opts: { revoke?: boolean } = {}): Promise<void> {
     this.stopped = true;
+    this.stopRenewing();
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
     await this.granting?.catch(() => undefined);

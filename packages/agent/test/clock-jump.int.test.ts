@@ -12,16 +12,12 @@
  * stream has to be opened again; see docs/RELIABILITY.md.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { Keys } from '@terrace/datastore';
-import { createLab, listNamespaces, waitFor, type Daemon, type Lab } from '@terrace/testkit';
+import { LIBFAKETIME, createLab, fakedClockEnv, killNamespaceLeftovers, listNamespaces, setFakedClock, startLabEtcd, waitFor, type Daemon, type Lab } from '@terrace/testkit';
 
-const run = promisify(execFile);
-const FAKETIME = '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1';
 const ETCD = '198.18.0.2';
 const endpoint = `http://${ETCD}:2379`;
 const CLUSTER = 'clock';
@@ -36,18 +32,8 @@ const NODES = [
 let lab: Lab;
 let dir: string;
 let etcdNs: string;
+let etcd: Daemon;
 const agents = new Map<string, { ns: string; daemon: Daemon; clock: string }>();
-
-async function killLeftovers(ns: string): Promise<void> {
-  const { stdout } = await run('ip', ['netns', 'pids', ns]).catch(() => ({ stdout: '' }));
-  for (const pid of stdout.split('\n').filter(Boolean).map(Number)) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // gone
-    }
-  }
-}
 
 /** One key as etcd holds it: its value and the lease it is bound to (decimal). */
 async function getKey(key: string): Promise<{ value: string; lease: string } | undefined> {
@@ -66,43 +52,32 @@ function output(node: string): string {
   return agents.get(node)?.daemon.output() ?? '';
 }
 
+/** The lab's etcd (again, after a kill: same data directory). */
+async function startEtcd(): Promise<void> {
+  etcd = await startLabEtcd(lab, etcdNs, ETCD, join(dir, 'etcd'));
+}
+
 beforeAll(async () => {
-  expect(existsSync(FAKETIME)).toBe(true);
+  expect(existsSync(LIBFAKETIME)).toBe(true);
   dir = mkdtempSync(join(tmpdir(), 'terrace-agent-clock-'));
   lab = await createLab({ tag: 'tc' });
   const fabric = await lab.addBridge();
   etcdNs = await lab.addNamespace('etcd');
   await lab.connect(etcdNs, fabric, `${ETCD}/24`);
-  lab.startDaemon(etcdNs, {
-    name: 'etcd',
-    command: 'etcd',
-    args: [
-      '--name=lab',
-      `--data-dir=${join(dir, 'etcd')}`,
-      `--listen-client-urls=${endpoint}`,
-      `--advertise-client-urls=${endpoint}`,
-      '--listen-peer-urls=http://127.0.0.1:2380',
-      '--initial-advertise-peer-urls=http://127.0.0.1:2380',
-      '--initial-cluster=lab=http://127.0.0.1:2380',
-      '--log-level=error',
-      '--logger=zap',
-    ],
-  });
-  await waitFor('lab etcd', async () => Boolean(await lab.exec(etcdNs, 'etcdctl', ['--endpoints', endpoint, 'endpoint', 'health'])), 20000, 200);
+  await startEtcd();
   for (const n of NODES) {
     const ns = await lab.addNamespace(n.name);
     await lab.connect(ns, fabric, `${n.ip}/24`);
     const nodeDir = join(dir, n.name);
     mkdirSync(nodeDir, { recursive: true });
     const clock = join(nodeDir, 'clock');
-    writeFileSync(clock, '+0\n');
     const backend = n.backend === 'bird' ? ['--bgp-backend', 'bird', '--bird-dir', join(nodeDir, 'bird')] : [];
     const daemon = lab.startDaemon(ns, {
       name: `terrace-agent@${n.name}`,
       command: process.execPath,
       args: [agentBin, '--node-name', n.name, '--node-ip', n.ip, ...backend, '--etcd-endpoints', endpoint, '--cluster', CLUSTER, '--log-format', 'json',
         '--lease-ttl', '3s', '--status-interval', '1s', '--no-cni', '--metrics-listen', 'off'],
-      env: { ...process.env, LD_PRELOAD: FAKETIME, FAKETIME_TIMESTAMP_FILE: clock, FAKETIME_NO_CACHE: '1', FAKETIME_DONT_FAKE_MONOTONIC: '1' },
+      env: fakedClockEnv(clock),
       keepOutput: 200_000,
     });
     agents.set(n.name, { ns, daemon, clock });
@@ -111,7 +86,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const a of agents.values()) if (a.daemon.running()) await a.daemon.stop(5000);
-  for (const a of agents.values()) await killLeftovers(a.ns);
+  for (const a of agents.values()) await killNamespaceLeftovers(a.ns);
   await lab?.destroy();
   rmSync(dir, { recursive: true, force: true });
   expect(await listNamespaces(lab.prefix)).toEqual([]);
@@ -126,7 +101,7 @@ const leases = new Map<string, string>();
  * clock's terms (`skewMs`: where the status times should now be).
  */
 async function jumpAndCheck(offset: string, skewMs: number): Promise<void> {
-  for (const a of agents.values()) writeFileSync(a.clock, `${offset}\n`);
+  for (const a of agents.values()) setFakedClock(a.clock, offset);
   const seen = new Map<string, Set<string>>(NODES.map((n) => [n.name, new Set<string>()]));
   const until = Date.now() + 9000;
   while (Date.now() < until) {
@@ -172,4 +147,32 @@ describe('an agent whose wall clock jumps', () => {
   it('twenty minutes back (ten behind): the lease is kept, the status keeps coming', async () => {
     await jumpAndCheck('-10m', -10 * 60_000);
   }, 30000);
+
+  it('forward again while etcd restarts (renewals must start over on a new stream): the lease is kept, the node key never deleted', async () => {
+    const watch = lab.startDaemon(etcdNs, { name: 'etcdctl watch', command: 'etcdctl', args: ['--endpoints', endpoint, 'watch', '--prefix', keys.prefix], keepOutput: 200_000 });
+    const probe = `${keys.prefix}test-probe`;
+    await waitFor('the watch', async () => Boolean(await lab.exec(etcdNs, 'etcdctl', ['--endpoints', endpoint, 'put', probe, '1'])) && watch.output().includes(probe), 10000, 200);
+    // No renewal is answered after this point on the old clock; the connection breaks on the new one.
+    process.kill(etcd.pid, 'SIGSTOP');
+    for (const a of agents.values()) setFakedClock(a.clock, '+10m');
+    await new Promise((r) => setTimeout(r, 1000));
+    process.kill(etcd.pid, 'SIGKILL');
+    process.kill(etcd.pid, 'SIGCONT');
+    await etcd.exited;
+    await startEtcd();
+    // etcd gives every lease a full TTL again when it comes back: the agents' leases live on.
+    const restartedAt = Date.now();
+    while (Date.now() - restartedAt < 9000) {
+      for (const n of NODES) {
+        const alive = await getKey(keys.alive(n.name));
+        expect({ node: n.name, lease: alive?.lease }).toEqual({ node: n.name, lease: leases.get(n.name) });
+      }
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    await watch.stop();
+    // etcdctl prints an event as its type on one line and the key on the next.
+    const lines = watch.output().split('\n');
+    expect(lines.filter((l, i) => l === 'DELETE' && lines[i + 1]?.startsWith(keys.alivePrefix()))).toEqual([]);
+    for (const n of NODES) expect(output(n.name)).not.toContain('liveness lease lost');
+  }, 60000);
 });

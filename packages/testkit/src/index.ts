@@ -7,3 +7,6 @@ export * from './pki.js';
 export * from './fuzz.js';
 export * from './etcd-cluster.js';
 export * from './restartable-etcd.js';
+export * from './faketime.js';
+export * from './lab-etcd.js';
+export * from './ns-leftovers.js';
