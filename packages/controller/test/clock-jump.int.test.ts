@@ -4,19 +4,18 @@
 // away must not end its grace period and free its addresses, and a jump back by ten minutes
 // must neither stall the passes nor stretch a dead node's grace period by those ten minutes.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, test } from '@jest/globals';
 import type { ControllerStatus } from '@terrace/api';
-import { sharedEtcdEndpoint } from '@terrace/testkit';
+import { LIBFAKETIME, fakedClockEnv, setFakedClock, sharedEtcdEndpoint } from '@terrace/testkit';
 import { Allocator } from '@terrace/ipam';
 import { readStatus } from '../src/status.js';
 import { type Harness, harness, pool, sleep, waitFor } from './fixtures.js';
 
 const BIN = fileURLToPath(new URL('../../../../bin/terrace-controller', import.meta.url));
-const FAKETIME = '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1';
 
 let h: Harness | undefined;
 let child: ChildProcess | undefined;
@@ -36,11 +35,10 @@ afterEach(async () => {
 
 /** A terrace-controller whose wall clock follows `clockFile` (a libfaketime offset such as `+10m`). */
 function fakedController(x: Harness, clockFile: string, args: readonly string[]): { lines: string[] } {
-  writeFileSync(clockFile, '+0\n');
   const lines: string[] = [];
   child = spawn(process.execPath, [BIN, '--etcd-endpoints', sharedEtcdEndpoint(), '--cluster', x.keys.cluster, '--log-format', 'json', ...args], {
     stdio: ['ignore', 'ignore', 'pipe'],
-    env: { ...process.env, LD_PRELOAD: FAKETIME, FAKETIME_TIMESTAMP_FILE: clockFile, FAKETIME_NO_CACHE: '1', FAKETIME_DONT_FAKE_MONOTONIC: '1' },
+    env: fakedClockEnv(clockFile),
   });
   let buf = '';
   child.stderr?.setEncoding('utf8').on('data', (d: string) => {
@@ -58,7 +56,7 @@ async function nodeState(x: Harness, node: string): Promise<ControllerStatus['no
 
 describe('wall clock jumps', () => {
   test('forward by ten minutes while a node is briefly away: its grace period does not end early', async () => {
-    expect(existsSync(FAKETIME)).toBe(true);
+    expect(existsSync(LIBFAKETIME)).toBe(true);
     h = harness('ctl-clock-fwd');
     const x = h;
     dir = mkdtempSync(join(tmpdir(), 'terrace-clock-'));
@@ -73,7 +71,7 @@ describe('wall clock jumps', () => {
 
     await n2.revoke();
     await waitFor('n2 in its grace period', async () => (await nodeState(x, 'n2'))?.state === 'grace', 10_000);
-    writeFileSync(clock, '+10m\n');
+    setFakedClock(clock, '+10m');
     // Many passes with the clock ten minutes ahead of when n2 went.
     await sleep(3000);
     await x.aliveNode('n2');
@@ -87,7 +85,7 @@ describe('wall clock jumps', () => {
   }, 60_000);
 
   test('back by ten minutes under the leader: it keeps leading, passes keep coming, a dead node is freed after its grace', async () => {
-    expect(existsSync(FAKETIME)).toBe(true);
+    expect(existsSync(LIBFAKETIME)).toBe(true);
     h = harness('ctl-clock-back');
     const x = h;
     dir = mkdtempSync(join(tmpdir(), 'terrace-clock-'));
@@ -107,7 +105,7 @@ describe('wall clock jumps', () => {
     // n2 dies before the jump: its grace period started on the old clock.
     await n2.revoke();
     await waitFor('n2 in its grace period', async () => (await nodeState(x, 'n2'))?.state === 'grace', 10_000);
-    writeFileSync(clock, '-10m\n');
+    setFakedClock(clock, '-10m');
     const jumped = Date.now();
     const before = (await readStatus(x.etcd, x.keys))?.passes ?? 0;
 
