@@ -7,13 +7,18 @@
  * events then start from `undefined`, not from Up, so a caller that acts on
  * Up→Down does not act on a reconfiguration).
  *
+ * Arrival times and the detection deadline are on the monotonic clock: on
+ * the wall clock a clock set back by ten minutes kept a silent peer Up for
+ * those ten minutes (the deadline seemed ten minutes away again each time
+ * the timer fired), and fast failure detection is the point of BFD.
+ *
  * Received packets are matched to a session by Your Discriminator, or, while
  * the peer does not know ours yet (zero), by source address (§6.3 of RFC
  * 5880), and must come from that session's peer address either way.
  */
 import { randomInt } from 'node:crypto';
 import type dgram from 'node:dgram';
-import { TerraceError, formatIP, parseIP } from '@terrace/api';
+import { TerraceError, formatIP, monotonicMs, parseIP } from '@terrace/api';
 import { BfdState, decodeControl, encodeControl, stateName } from './packet.js';
 import { BfdSession, type StateChange } from './session.js';
 import { BFD_CONTROL_PORT, openUdp } from './sockets.js';
@@ -217,7 +222,7 @@ export class BfdManager {
     const e = p.yourDiscr !== 0 ? this.byDiscr.get(p.yourDiscr) : this.entries.get(source);
     if (!e) return this.discard(p.yourDiscr !== 0 ? 'unknown discriminator' : 'no session for the source address');
     if (e.peer.address !== source) return this.discard('discriminator of another peer');
-    const r = e.session.received(p, Date.now());
+    const r = e.session.received(p, monotonicMs());
     if (r.ignored) return;
     this.armDetect(e);
     if (r.change) this.report(e, r.change);
@@ -270,13 +275,13 @@ export class BfdManager {
     e.detectTimer = undefined;
     const deadline = e.session.detectionDeadline();
     if (deadline === undefined || this.closed) return;
-    e.detectTimer = setTimeout(() => this.expire(e), Math.max(0, deadline - Date.now()));
+    e.detectTimer = setTimeout(() => this.expire(e), Math.max(0, deadline - monotonicMs()));
     e.detectTimer.unref();
   }
 
   private expire(e: Entry): void {
     e.detectTimer = undefined;
-    const change = e.session.expire(Date.now());
+    const change = e.session.expire(monotonicMs());
     if (!change) return this.armDetect(e);
     this.report(e, change);
     this.send(e);
