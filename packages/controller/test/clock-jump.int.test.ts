@@ -36,7 +36,8 @@ afterEach(async () => {
 /** A terrace-controller whose wall clock follows `clockFile` (a libfaketime offset such as `+10m`). */
 function fakedController(x: Harness, clockFile: string, args: readonly string[]): { lines: string[] } {
   const lines: string[] = [];
-  child = spawn(process.execPath, [BIN, '--etcd-endpoints', sharedEtcdEndpoint(), '--cluster', x.keys.cluster, '--log-format', 'json', ...args], {
+  // Metrics on a free port of loopback: the default port is the same for every controller on this host.
+  child = spawn(process.execPath, [BIN, '--etcd-endpoints', sharedEtcdEndpoint(), '--cluster', x.keys.cluster, '--log-format', 'json', '--metrics-listen', '127.0.0.1:0', ...args], {
     stdio: ['ignore', 'ignore', 'pipe'],
     env: fakedClockEnv(clockFile),
   });
@@ -122,4 +123,28 @@ describe('wall clock jumps', () => {
     expect(standbyLed).toBe(false);
     expect(standby.c.isLeader()).toBe(false);
   }, 90_000);
+
+  test("the last pass's age in the metrics does not jump with the clock", async () => {
+    h = harness('ctl-clock-age');
+    const x = h;
+    dir = mkdtempSync(join(tmpdir(), 'terrace-clock-'));
+    const clock = join(dir, 'clock');
+    // Passes far apart, so that no pass comes between a jump and the scrape after it.
+    const { lines } = fakedController(x, clock, ['--identity', 'ctl-faked', '--interval', '1m', '--lease-ttl', '3s']);
+    await waitFor('the controller to lead and report', async () => (await readStatus(x.etcd, x.keys))?.leader === 'ctl-faked', 20_000);
+    const running = lines.map((l) => JSON.parse(l) as { message?: string; metrics?: string }).find((l) => l.message === 'controller running');
+    const age = async (): Promise<number> => {
+      const text = await (await fetch(`http://${running?.metrics ?? ''}/metrics`)).text();
+      return Number(/^terrace_controller_last_pass_age_seconds\{[^}]*\} (\S+)$/m.exec(text)?.[1]);
+    };
+    const before = await age();
+    expect(before).toBeGreaterThanOrEqual(0);
+    expect(before).toBeLessThan(50);
+    for (const offset of ['+10m', '-10m']) {
+      setFakedClock(clock, offset);
+      const a = await age();
+      expect({ offset, age: a >= 0 && a < 50 }).toEqual({ offset, age: true });
+    }
+    expect((await readStatus(x.etcd, x.keys))?.passes).toBe(1);
+  }, 60_000);
 });
