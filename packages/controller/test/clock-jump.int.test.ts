@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, test } from '@jest/globals';
 import type { ControllerStatus } from '@terrace/api';
-import { LIBFAKETIME, fakedClockEnv, setFakedClock, sharedEtcdEndpoint } from '@terrace/testkit';
+import { LIBFAKETIME, type RestartableEtcd, fakedClockEnv, restartableEtcd, setFakedClock, sharedEtcdEndpoint, uniqueCluster } from '@terrace/testkit';
+import { Keys } from '@terrace/datastore';
 import { Allocator } from '@terrace/ipam';
 import { readStatus } from '../src/status.js';
 import { type Harness, harness, pool, sleep, waitFor } from './fixtures.js';
@@ -20,6 +21,9 @@ const BIN = fileURLToPath(new URL('../../../../bin/terrace-controller', import.m
 let h: Harness | undefined;
 let child: ChildProcess | undefined;
 let dir: string | undefined;
+
+/** A private etcd a test stops (SIGSTOP); resumed and removed after it. */
+let etcdToFree: RestartableEtcd | undefined;
 
 afterEach(async () => {
   if (child && child.exitCode === null && child.signalCode === null) {
@@ -31,13 +35,17 @@ afterEach(async () => {
   await h?.close();
   h = undefined;
   if (dir) rmSync(dir, { recursive: true, force: true });
+  const pid = etcdToFree?.pid();
+  if (pid) process.kill(pid, 'SIGCONT');
+  await etcdToFree?.remove();
+  etcdToFree = undefined;
 });
 
 /** A terrace-controller whose wall clock follows `clockFile` (a libfaketime offset such as `+10m`). */
-function fakedController(x: Harness, clockFile: string, args: readonly string[]): { lines: string[] } {
+function fakedController(x: Pick<Harness, 'keys'>, clockFile: string, args: readonly string[], endpoint = sharedEtcdEndpoint()): { lines: string[] } {
   const lines: string[] = [];
   // Metrics on a free port of loopback: the default port is the same for every controller on this host.
-  child = spawn(process.execPath, [BIN, '--etcd-endpoints', sharedEtcdEndpoint(), '--cluster', x.keys.cluster, '--log-format', 'json', '--metrics-listen', '127.0.0.1:0', ...args], {
+  child = spawn(process.execPath, [BIN, '--etcd-endpoints', endpoint, '--cluster', x.keys.cluster, '--log-format', 'json', '--metrics-listen', '127.0.0.1:0', ...args], {
     stdio: ['ignore', 'ignore', 'pipe'],
     env: fakedClockEnv(clockFile),
   });
@@ -146,5 +154,21 @@ describe('wall clock jumps', () => {
       expect({ offset, age: a >= 0 && a < 50 }).toEqual({ offset, age: true });
     }
     expect((await readStatus(x.etcd, x.keys))?.passes).toBe(1);
+  }, 60_000);
+
+  test('back by ten minutes just as etcd stops answering: the leader steps down within its lease, not ten minutes later', async () => {
+    const r = await restartableEtcd('ctl-clock-cut');
+    etcdToFree = r;
+    dir = mkdtempSync(join(tmpdir(), 'terrace-clock-'));
+    const clock = join(dir, 'clock');
+    const { lines } = fakedController({ keys: new Keys(uniqueCluster('ctl-clock-cut')) }, clock, ['--identity', 'ctl-faked', '--interval', '300ms', '--lease-ttl', '3s'], r.endpoint);
+    await waitFor('the controller to lead', () => lines.some((l) => l.includes('elected leader')), 20_000);
+    await sleep(1000);
+    // etcd hangs (as behind a cut link), then the clock goes back: every renewal and confirmation
+    // before this moment was read on the old clock.
+    process.kill(r.pid() as number, 'SIGSTOP');
+    setFakedClock(clock, '-10m');
+    await waitFor('leadership lost', () => lines.some((l) => l.includes('leadership lost')), 30_000);
+    expect(lines.filter((l) => l.includes('leadership lost'))[0]).toContain('could not confirm the leadership before the election lease ran out');
   }, 60_000);
 });
