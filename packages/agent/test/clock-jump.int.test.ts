@@ -6,10 +6,10 @@
  * twenty back (ten behind the real time). Through both, each node's liveness
  * key stays on the lease it was first granted (the node is never dead, not
  * even for a regrant), and the status record keeps being rewritten at its
- * interval, stamped with the jumped clock.
- *
- * etcd3 judges a lease lost by wall clock, but only when its keepalive
- * stream has to be opened again; see docs/RELIABILITY.md.
+ * interval, stamped with the jumped clock. Last, a step forward while etcd
+ * restarts: the etcd3 client's own keepalive would call the lease lost by
+ * the wall clock when it opens its stream again; the agent's renewals
+ * (liveness.ts) leave that judgement to etcd.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
