@@ -9,19 +9,13 @@
  * backoff, the alive key is written again, and `renewed` is emitted so that
  * owners of other lease-bound keys write theirs again.
  *
- * Only etcd says that a lease is lost. The lease is renewed here, not by
- * etcd3's automatic keepalive: that one calls the lease lost by itself when
- * it opens its keepalive stream again (after any break, such as an etcd
- * restart) more than two TTLs after its last renewal *on the wall clock*,
- * so a clock stepped forward followed by a one-second etcd restart cost the
- * node its lease (and, had the new grant been slow, its liveness key) while
- * etcd still held it. Here one renewal is sent every third of the TTL on a
- * timer (monotonic), each with its own deadline; the lease is lost when etcd
- * answers that it has expired or does not know it, never because time
- * seemed to pass.
+ * Only etcd says that a lease is lost: the lease is renewed by
+ * LeaseRenewal (lease-renewal.ts) on the monotonic clock, not by etcd3's
+ * automatic keepalive, which judges loss on the wall clock.
  */
 import { EventEmitter } from 'node:events';
-import { type Etcd3, EtcdLeaseInvalidError, type Lease } from 'etcd3';
+import type { Etcd3, Lease } from 'etcd3';
+import { LeaseRenewal } from './lease-renewal.js';
 import type { Logger } from '@terrace/log';
 
 export interface LivenessEvents {
@@ -46,8 +40,7 @@ export class Liveness extends EventEmitter<LivenessEvents> {
   private stopped = false;
   private retryMs: number;
   private retryTimer: NodeJS.Timeout | undefined;
-  private renewTimer: NodeJS.Timeout | undefined;
-  private renewing = false;
+  private renewal: LeaseRenewal | undefined;
 
   constructor(private readonly opts: LivenessOptions) {
     super();
@@ -76,8 +69,9 @@ export class Liveness extends EventEmitter<LivenessEvents> {
       const { etcd, key, ttlSeconds } = this.opts;
       const lease = etcd.lease(ttlSeconds, { autoKeepAlive: false });
       lease.on('lost', (err) => this.lost(lease, err));
+      let id: string;
       try {
-        await lease.grant();
+        id = await lease.grant();
         await lease.put(key).value(this.opts.value()).exec();
       } catch (e) {
         lease.release();
@@ -89,7 +83,7 @@ export class Liveness extends EventEmitter<LivenessEvents> {
       }
       this.lease = lease;
       this.retryMs = this.opts.minRetryMs ?? 500;
-      this.renewEvery(lease);
+      this.renewEvery(lease, id);
     })().finally(() => {
       this.granting = undefined;
     });
@@ -105,31 +99,16 @@ export class Liveness extends EventEmitter<LivenessEvents> {
     this.scheduleRegrant(0);
   }
 
-  /** Renews `lease` every third of the TTL, one renewal at a time. */
-  private renewEvery(lease: Lease): void {
+  /** Keeps `lease` alive until etcd says it is gone. */
+  private renewEvery(lease: Lease, id: string): void {
     this.stopRenewing();
-    const everyMs = (this.opts.ttlSeconds * 1000) / 3;
-    this.renewTimer = setInterval(() => {
-      if (this.renewing || this.lease !== lease || this.stopped) return;
-      this.renewing = true;
-      // The deadline ends a renewal that etcd leaves unanswered, so the next one can go out
-      // (grpc turns it into a timeout at once: the wall clock is read only for that instant).
-      lease
-        .keepaliveOnce({ deadline: Date.now() + everyMs })
-        .catch((e: unknown) => {
-          // etcd answered that the lease has expired: lost. Anything else (unreachable, no answer) waits for the next turn.
-          if (e instanceof EtcdLeaseInvalidError) this.lost(lease, e);
-          else this.opts.log.debug('liveness lease renewal failed; trying again', { key: this.opts.key, error: (e as Error).message });
-        })
-        .finally(() => {
-          this.renewing = false;
-        });
-    }, everyMs);
+    this.renewal = new LeaseRenewal({ etcd: this.opts.etcd, id, ttlSeconds: this.opts.ttlSeconds, log: this.opts.log, what: this.opts.key, onLost: (err) => this.lost(lease, err) });
+    this.renewal.start();
   }
 
   private stopRenewing(): void {
-    if (this.renewTimer) clearInterval(this.renewTimer);
-    this.renewTimer = undefined;
+    this.renewal?.stop();
+    this.renewal = undefined;
   }
 
   private scheduleRegrant(delay: number): void {
