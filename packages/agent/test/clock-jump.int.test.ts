@@ -9,7 +9,7 @@
  * interval, stamped with the jumped clock. Last, a step forward while etcd
  * restarts: the etcd3 client's own keepalive would call the lease lost by
  * the wall clock when it opens its stream again; the agent's renewals
- * (liveness.ts) leave that judgement to etcd.
+ * (lease-renewal.ts) leave that judgement to etcd.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
