@@ -175,4 +175,22 @@ describe('wall clock jumps', () => {
     console.log(`clock set back as etcd hung: leadership given up ${Date.now() - hung} ms later (lease TTL 3 s)`);
     expect(lines.filter((l) => l.includes('leadership lost'))[0]).toContain('could not confirm the leadership before the election lease ran out');
   }, 60_000);
+
+  test('the status page is rebuilt at its tick after the clock is set back', async () => {
+    h = harness('ctl-clock-page');
+    const x = h;
+    dir = mkdtempSync(join(tmpdir(), 'terrace-clock-'));
+    const clock = join(dir, 'clock');
+    // Passes far apart: nothing marks the page's state changed, only its tick rebuilds it.
+    const { lines } = fakedController(x, clock, ['--identity', 'ctl-faked', '--interval', '1m', '--lease-ttl', '3s', '--status-listen', '127.0.0.1:0']);
+    await waitFor('the controller to lead and report', async () => (await readStatus(x.etcd, x.keys))?.leader === 'ctl-faked', 20_000);
+    await waitFor('the page', () => lines.some((l) => l.includes('status page listening')), 10_000);
+    const url = (JSON.parse(lines.find((l) => l.includes('status page listening')) ?? '{}') as { url?: string }).url ?? '';
+    const generatedAt = async (): Promise<number> => Date.parse(((await (await fetch(`${url}api/state`)).json()) as { generatedAt: string }).generatedAt);
+    await sleep(500);
+    expect(Math.abs((await generatedAt()) - Date.now())).toBeLessThan(60_000);
+    setFakedClock(clock, '-10m');
+    // The tick is 2 s: a state built after the step shows the new clock.
+    await waitFor('a state built on the new clock', async () => Date.now() - (await generatedAt()) > 9 * 60_000, 15_000);
+  }, 60_000);
 });
