@@ -8,9 +8,14 @@
  * than the TTL, or an operator revoked it): a new lease is granted, with
  * backoff, the alive key is written again, and `renewed` is emitted so that
  * owners of other lease-bound keys write theirs again.
+ *
+ * Only etcd says that a lease is lost: the lease is renewed by
+ * LeaseRenewal (lease-renewal.ts) on the monotonic clock, not by etcd3's
+ * automatic keepalive, which judges loss on the wall clock.
  */
 import { EventEmitter } from 'node:events';
 import type { Etcd3, Lease } from 'etcd3';
+import { LeaseRenewal } from './lease-renewal.js';
 import type { Logger } from '@terrace/log';
 
 export interface LivenessEvents {
@@ -35,6 +40,7 @@ export class Liveness extends EventEmitter<LivenessEvents> {
   private stopped = false;
   private retryMs: number;
   private retryTimer: NodeJS.Timeout | undefined;
+  private renewal: LeaseRenewal | undefined;
 
   constructor(private readonly opts: LivenessOptions) {
     super();
@@ -60,16 +66,12 @@ export class Liveness extends EventEmitter<LivenessEvents> {
 
   private grant(): Promise<void> {
     this.granting ??= (async () => {
-      const { etcd, key, ttlSeconds, log } = this.opts;
-      const lease = etcd.lease(ttlSeconds, { autoKeepAlive: true });
-      lease.on('lost', (err) => {
-        if (this.lease !== lease || this.stopped) return;
-        log.warn('liveness lease lost; granting a new one', { key, error: err.message });
-        this.lease = undefined;
-        this.scheduleRegrant(0);
-      });
+      const { etcd, key, ttlSeconds } = this.opts;
+      const lease = etcd.lease(ttlSeconds, { autoKeepAlive: false });
+      lease.on('lost', (err) => this.lost(lease, err));
+      let id: string;
       try {
-        await lease.grant();
+        id = await lease.grant();
         await lease.put(key).value(this.opts.value()).exec();
       } catch (e) {
         lease.release();
@@ -81,10 +83,32 @@ export class Liveness extends EventEmitter<LivenessEvents> {
       }
       this.lease = lease;
       this.retryMs = this.opts.minRetryMs ?? 500;
+      this.renewEvery(lease, id);
     })().finally(() => {
       this.granting = undefined;
     });
     return this.granting;
+  }
+
+  /** etcd says `lease` is gone (expired, revoked): a new one, at once. */
+  private lost(lease: Lease, err: Error): void {
+    if (this.lease !== lease || this.stopped) return;
+    this.opts.log.warn('liveness lease lost; granting a new one', { key: this.opts.key, error: err.message });
+    this.lease = undefined;
+    this.stopRenewing();
+    this.scheduleRegrant(0);
+  }
+
+  /** Keeps `lease` alive until etcd says it is gone. */
+  private renewEvery(lease: Lease, id: string): void {
+    this.stopRenewing();
+    this.renewal = new LeaseRenewal({ etcd: this.opts.etcd, id, ttlSeconds: this.opts.ttlSeconds, log: this.opts.log, what: this.opts.key, onLost: (err) => this.lost(lease, err) });
+    this.renewal.start();
+  }
+
+  private stopRenewing(): void {
+    this.renewal?.stop();
+    this.renewal = undefined;
   }
 
   private scheduleRegrant(delay: number): void {
@@ -111,6 +135,7 @@ export class Liveness extends EventEmitter<LivenessEvents> {
    */
   async stop(opts: { revoke?: boolean } = {}): Promise<void> {
     this.stopped = true;
+    this.stopRenewing();
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
     await this.granting?.catch(() => undefined);

@@ -16,7 +16,6 @@ import {
   type RouteAnswer,
   type RouteQuery,
   type RouteQueryResult,
-  QUERY_LEASE_TTL_S,
   WatchCache,
   decodeRouteQuery,
   putRouteAnswer,
@@ -109,7 +108,15 @@ export interface QueryResponderOptions {
  *
  * One look at a time: queries that arrive while the node is being read wait
  * and share the next look, so a burst of queries costs one kernel dump, not
- * one each. A query older than its lease TTL is skipped (its asker gave up).
+ * one each.
+ *
+ * Every query present is answered, however old its `askedAt`: that time is
+ * the asker's wall clock, and ours may differ from it by minutes (a clock
+ * stepped on either side). Judging age by it once made every agent skip the
+ * queries of a controller whose clock had been set back, so no dead node
+ * could be confirmed gone and freed. The query's lease decides instead: the
+ * asker revokes it when done, and a crashed asker's expires within
+ * QUERY_LEASE_TTL_S, on etcd's clock.
  */
 export class QueryResponder {
   private cache: WatchCache<string> | undefined;
@@ -153,11 +160,6 @@ export class QueryResponder {
       query = decodeRouteQuery(text);
     } catch (e) {
       log.warn('ignoring a route query', { key, error: (e as Error).message });
-      return;
-    }
-    const age = Date.now() - Date.parse(query.askedAt);
-    if (age > QUERY_LEASE_TTL_S * 1000) {
-      log.debug('skipping a stale route query', { id: query.id, askedAt: query.askedAt });
       return;
     }
     this.pending.set(query.id, query);

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { NodeStatus } from '@terrace/api';
-import { createLab, listNamespaces, waitFor, type Daemon, type Lab } from '@terrace/testkit';
+import { createLab, killNamespaceLeftovers, listNamespaces, startLabEtcd, waitFor, type Daemon, type Lab } from '@terrace/testkit';
 
 const run = promisify(execFile);
 const ETCD = '198.18.0.2';
@@ -32,18 +32,6 @@ async function ctl(...args: string[]): Promise<string> {
   return (await lab.exec(nodeNs, process.execPath, [ctlBin, '--etcd-endpoints', endpoint, '--cluster', 'smoke', ...args], { timeoutMs: 20000 })).stdout;
 }
 
-/** Kills, by PID, whatever is left in a namespace (gobgpd orphaned by a failed run). */
-async function killLeftovers(ns: string): Promise<void> {
-  const { stdout } = await run('ip', ['netns', 'pids', ns]).catch(() => ({ stdout: '' }));
-  for (const pid of stdout.split('\n').filter(Boolean).map(Number)) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // gone
-    }
-  }
-}
-
 beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'terrace-etcd-lab-'));
   lab = await createLab({ tag: 'tm' });
@@ -52,23 +40,7 @@ beforeAll(async () => {
   await lab.connect(etcdNs, fabric, `${ETCD}/24`);
   nodeNs = await lab.addNamespace('node');
   await lab.connect(nodeNs, fabric, '198.18.0.11/24');
-  lab.startDaemon(etcdNs, {
-    name: 'etcd',
-    command: 'etcd',
-    args: [
-      '--name=lab',
-      `--data-dir=${dataDir}`,
-      `--listen-client-urls=${endpoint}`,
-      `--advertise-client-urls=${endpoint}`,
-      '--listen-peer-urls=http://127.0.0.1:2380',
-      '--initial-advertise-peer-urls=http://127.0.0.1:2380',
-      '--initial-cluster=lab=http://127.0.0.1:2380',
-      '--log-level=error',
-      '--logger=zap',
-    ],
-  });
-  // etcdctl reports health on stderr; its exit status is what counts.
-  await waitFor('lab etcd', async () => Boolean(await lab.exec(nodeNs, 'etcdctl', ['--endpoints', endpoint, 'endpoint', 'health'])), 20000, 200);
+  await startLabEtcd(lab, etcdNs, ETCD, dataDir);
   agent = lab.startDaemon(nodeNs, {
     name: 'terrace-agent',
     command: process.execPath,
@@ -78,7 +50,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   if (agent?.running()) await agent.stop(5000);
-  if (nodeNs) await killLeftovers(nodeNs);
+  if (nodeNs) await killNamespaceLeftovers(nodeNs);
   await lab?.destroy();
   rmSync(dataDir, { recursive: true, force: true });
   expect(await listNamespaces(lab.prefix)).toEqual([]);

@@ -6,7 +6,7 @@
  * events ('elected', 'lost', 'pass'); only the leader reports IPAM and remote
  * clusters, so that two controllers never double a sum.
  */
-import { isTerraceError } from '@terrace/api';
+import { isTerraceError, monotonicMs } from '@terrace/api';
 import { type Keys, type ResourceStore, prefixOp, readAll } from '@terrace/datastore';
 import { type BlockRecord, decodeBlock } from '@terrace/ipam';
 import { LATENCY_BUCKETS, etcdRequestMetrics, type Logger } from '@terrace/log';
@@ -36,6 +36,7 @@ export class ControllerMetrics {
   private readonly candidates: PoolNodeGauge;
   private readonly poolSize;
   private readonly reclaimed: ReclaimSeries;
+  /** When the last pass ended, on the monotonic clock: the age must not jump with the wall clock. */
   private lastPassEnd = 0;
   private last: IpamSamples | undefined;
   private refreshing: Promise<void> | undefined;
@@ -65,7 +66,7 @@ export class ControllerMetrics {
       registers,
       collect() {
         this.reset();
-        if (leading() && lastPassEnd() > 0) this.set((Date.now() - lastPassEnd()) / 1000);
+        if (leading() && lastPassEnd() > 0) this.set((monotonicMs() - lastPassEnd()) / 1000);
       },
     });
     const pn = (name: string, help: string): PoolNodeGauge => new Gauge({ name, help, labelNames: ['ippool', 'node'], registers });
@@ -96,7 +97,8 @@ export class ControllerMetrics {
   }
 
   private passed(r: PassResult): void {
-    this.lastPassEnd = r.startedAt + r.durationMs;
+    // Emitted as the pass ends.
+    this.lastPassEnd = monotonicMs();
     this.passSeconds.observe({ kind: r.kind }, r.durationMs / 1000);
     if (r.errors.length > 0) this.passErrors.inc(r.errors.length);
     for (const n of r.nodes) if (n.released) this.reclaim(n.node, n.addresses);

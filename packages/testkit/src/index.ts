@@ -8,3 +8,6 @@ export * from './fuzz.js';
 export * from './etcd-cluster.js';
 export * from './restartable-etcd.js';
 export * from './etcd-quota.js';
+export * from './faketime.js';
+export * from './lab-etcd.js';
+export * from './ns-leftovers.js';

@@ -7,6 +7,11 @@
  * events then start from `undefined`, not from Up, so a caller that acts on
  * Up→Down does not act on a reconfiguration).
  *
+ * Arrival times and the detection deadline are on the monotonic clock: on
+ * the wall clock a clock set back by ten minutes kept a silent peer Up for
+ * those ten minutes (the deadline seemed ten minutes away again each time
+ * the timer fired), and fast failure detection is the point of BFD.
+ *
  * Received packets are matched to a session by Your Discriminator, or, while
  * the peer does not know ours yet (zero), by source address (§6.3 of RFC
  * 5880), and must come from that session's peer address either way.

@@ -21,7 +21,7 @@
  * such prefixes. The first difference is reported through `onError`; later
  * ones only in the status (ribCheck()).
  */
-import { formatAddr, formatIP, formatPrefix, packCidr, packIP, parseCidr, parseIP, TerraceError, type PackedAddr, type PackedPrefix } from '@terrace/api';
+import { formatAddr, formatIP, formatPrefix, monotonicMs, packCidr, packIP, parseCidr, parseIP, TerraceError, type PackedAddr, type PackedPrefix } from '@terrace/api';
 import type { AdjRibIn } from '../bmp/rib.js';
 import type { LearnedEvent, RibCheckStatus } from '../speaker.js';
 import type { GobgpClient } from './client.js';
@@ -134,7 +134,8 @@ export class RibChecker {
   /** changeCount at the last full comparison (-1: one is due). */
   private fullAtChanges = -1;
   private lastFullAt = 0;
-  private lastCheckAt = 0;
+  /** Monotonic, as every time the schedule compares: a wall clock set back would pause the checks for as long as the step. */
+  private lastCheckAt = Number.NEGATIVE_INFINITY;
   private checkedAt: Date | undefined;
   private readonly divergedKeys = new Set<string>();
   private example: string | undefined;
@@ -176,7 +177,7 @@ export class RibChecker {
   async tick(): Promise<void> {
     const rib = this.deps.rib();
     if (!rib || this.running || !this.timer) return;
-    const now = Date.now();
+    const now = monotonicMs();
     if (rib.changeCount !== this.seenChanges) {
       this.seenChanges = rib.changeCount;
       this.lastChangeAt = now;
@@ -191,7 +192,7 @@ export class RibChecker {
       else await this.cheap(rib);
     } catch {
       // gobgpd unreachable or restarting: the reconciler reports that; try again later.
-      this.lastCheckAt = Date.now();
+      this.lastCheckAt = monotonicMs();
     } finally {
       this.running = false;
     }
@@ -208,7 +209,7 @@ export class RibChecker {
     }
     const sample = rib.sample(this.sampleSize).map(formatPrefix);
     const found = differences(sample, (k) => stationBest(rib, k), await this.lookup(sample), (k) => rib.isLocal(packed(k)));
-    this.lastCheckAt = Date.now();
+    this.lastCheckAt = monotonicMs();
     if (rib.changeCount !== before) return;
     this.checkedAt = new Date();
     if (found.length > 0) await this.settle(rib, found, before);
@@ -226,7 +227,7 @@ export class RibChecker {
         if (d) daemon.set(d[0], d[1]);
       }
     }
-    const now = Date.now();
+    const now = monotonicMs();
     this.lastFullAt = now;
     this.lastCheckAt = now;
     if (rib.changeCount !== before) return; // changed meanwhile: again when quiet

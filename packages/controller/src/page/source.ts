@@ -26,6 +26,7 @@ import {
   type RemoteClusterState,
   type Resource,
   type TerraceNode,
+  monotonicMs,
 } from '@terrace/api';
 import { type Keys, WatchCache, decodeStoredResource } from '@terrace/datastore';
 import { type BlockRecord, decodeBlock } from '@terrace/ipam';
@@ -165,7 +166,7 @@ export class PageSource extends EventEmitter<{ state: [PageState] }> {
 
   /** The state now: the last one built, or a new one when something changed or it is a tick old. */
   current(): PageState {
-    if (this.stateNow === undefined || this.dirty || Date.now() - this.builtAt >= this.tickMs()) this.refresh();
+    if (this.stateNow === undefined || this.dirty || monotonicMs() - this.builtAt >= this.tickMs()) this.refresh();
     return this.stateNow as PageState;
   }
 
@@ -185,7 +186,8 @@ export class PageSource extends EventEmitter<{ state: [PageState] }> {
   private build(): PageState {
     this.buildCount++;
     this.dirty = false;
-    this.builtAt = Date.now();
+    // Monotonic: on the wall clock a clock set back kept serving the old state for as long as the step.
+    this.builtAt = monotonicMs();
     return buildPageState(
       pageInputOf(this.cache.values(), { cluster: this.opts.keys.cluster, now: Date.now(), servedBy: this.opts.servedBy, leading: this.opts.leading() }),
     );
