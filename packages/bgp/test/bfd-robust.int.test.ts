@@ -11,15 +11,14 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createLab, listNamespaces, onProcessExit, waitFor, type Lab } from '@terrace/testkit';
+import { createLab, fakedClockEnv, listNamespaces, onProcessExit, setFakedClock, waitFor, type Lab } from '@terrace/testkit';
 import type { BfdChange } from '../src/bfd/manager.js';
 
 const CHILD = fileURLToPath(new URL('./bfd-child.js', import.meta.url));
-const FAKETIME = '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1';
 const X = '198.18.0.21';
 const Y = '198.18.0.22';
 
@@ -98,13 +97,12 @@ describe('BFD run by the agent', () => {
 
   it('the wall clock put back just as the peer dies: the failure is still detected within the detection time, not ten minutes later', async () => {
     const clock = join(dir, 'clock');
-    writeFileSync(clock, '+0');
-    const x = start(nsX, Y, 100, { ...process.env, LD_PRELOAD: FAKETIME, FAKETIME_TIMESTAMP_FILE: clock, FAKETIME_NO_CACHE: '1', FAKETIME_DONT_FAKE_MONOTONIC: '1' });
+    const x = start(nsX, Y, 100, fakedClockEnv(clock));
     const y = start(nsY, X, 3);
     await waitFor('both ends Up', () => isUp(x) && isUp(y), 20000);
     // y dies without a word (no AdminDown), and x's clock goes back before its detection timer runs.
     y.proc.kill('SIGKILL');
-    writeFileSync(clock, '-10m');
+    setFakedClock(clock, '-10m');
     await waitFor('x to declare y Down', () => x.changes().some((c) => c.from === 'up' && c.to === 'down'), 10000);
     expect(x.changes().find((c) => c.from === 'up')).toMatchObject({ address: Y, to: 'down', diag: 1 });
   }, 60000);
