@@ -7,3 +7,4 @@ export * from './pki.js';
 export * from './fuzz.js';
 export * from './etcd-cluster.js';
 export * from './restartable-etcd.js';
+export * from './reach.js';
