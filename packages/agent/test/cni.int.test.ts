@@ -11,7 +11,7 @@ import { cidrContainsIP, parseCidr, parseIP, type IPPool, type TerraceNode } fro
 import { Keys } from '@terrace/datastore';
 import { RouteSync, hostVethName } from '@terrace/dataplane';
 import { Allocator } from '@terrace/ipam';
-import { createLab, runCniPlugin, sharedEtcdEndpoint, uniqueCluster, type Lab, type PluginRun } from '@terrace/testkit';
+import { createLab, reachTcp, runCniPlugin, sharedEtcdEndpoint, uniqueCluster, type Lab, type PluginRun } from '@terrace/testkit';
 import { Etcd3 } from 'etcd3';
 import { allocatorIpam, CniHandlers, etcdReadiness, PendingDels, podRoutesThrough, startCniServer, type CniIpam, type CniServer } from '../src/cni/index.js';
 
@@ -131,26 +131,8 @@ async function sh(ns: string, cmd: string, args: string[]): Promise<string> {
   return (await lab.exec(ns, cmd, args)).stdout;
 }
 
-let port = 30000 + (process.pid % 20000);
 /** TCP from namespace `from` to `addr` in namespace `to` (there is no ping here). */
-async function reach(from: string, to: string, addr: string): Promise<void> {
-  port += 1;
-  const srv = lab.startDaemon(to, {
-    name: `echo@${to}`,
-    command: process.execPath,
-    args: ['-e', `require('net').createServer((s) => s.end('pong')).listen(${port}, '${addr}', () => console.log('ready'))`],
-  });
-  try {
-    for (let i = 0; i < 100 && !srv.output().includes('ready'); i++) await new Promise((r) => setTimeout(r, 20));
-    expect(srv.output()).toContain('ready');
-    const client = `const s = require('net').connect(${port}, '${addr}'); let d = '';
-      s.on('data', (x) => (d += x)); s.on('end', () => process.exit(d === 'pong' ? 0 : 1));
-      s.on('error', (e) => { console.error(e.message); process.exit(2); }); setTimeout(() => process.exit(3), 3000);`;
-    await lab.exec(from, process.execPath, ['-e', client]);
-  } finally {
-    await srv.stop(1000);
-  }
-}
+const reach = (from: string, to: string, addr: string): Promise<void> => reachTcp(lab, from, to, addr);
 
 interface AddResult {
   cniVersion: string;

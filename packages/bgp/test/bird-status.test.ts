@@ -5,6 +5,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { formatIP } from '@terrace/api';
+import { waitFor } from '@terrace/testkit';
 import { BirdControl, BirdControlError, parseReplyLines } from '../src/bird/control.js';
 import { parseProtocols, parseRoutes, sessionState } from '../src/bird/status.js';
 
@@ -114,7 +115,10 @@ describe('bird control socket', () => {
       expect((await ctl.command('configure')).code).toBe(3);
       // BIRD restarted: the connection is gone; the next command dials again.
       for (const c of conns) c.destroy();
-      await new Promise((r) => setTimeout(r, 20));
+      // The point is the dial after a close the client has seen (a command
+      // raced against the close is another matter): wait for it to see it.
+      const client = ctl as unknown as { sock: unknown };
+      await waitFor('the client to see the close', () => client.sock === undefined, 10_000, 5);
       expect((await ctl.command('configure')).code).toBe(3);
       expect(conns).toHaveLength(2);
     } finally {

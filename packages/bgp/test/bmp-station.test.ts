@@ -337,7 +337,9 @@ describe('BmpStation over TCP', () => {
   });
 
   it('graceful restart: a peer down keeps its paths for the restart time, then drops what was not re-announced', async () => {
-    const h = await startStation({ restartTimeOf: (peer) => (peer === PEER ? 0.4 : undefined) });
+    // 3 s: the checks and the re-announcement below must come before the
+    // restart time ends, also when a loaded machine stalls the test a while.
+    const h = await startStation({ restartTimeOf: (peer) => (peer === PEER ? 3 : undefined) });
     const c = await loaded(h);
     await send(c, peerDown());
     await waitFor('the peer to be down', () => h.station.peersUp().size === 0);
@@ -346,7 +348,7 @@ describe('BmpStation over TCP', () => {
     expect(h.rib.size).toBe(2);
     expect(h.rib.staleCount).toBe(2);
     await send(c, peerUp(), announce([A]));
-    await waitFor('the restart time to pass', () => events(h).length === 3, 5000);
+    await waitFor('the restart time to pass', () => events(h).length === 3, 10_000);
     expect(events(h)[2]).toBe(`withdraw ${B}`);
     expect(h.rib.staleCount).toBe(0);
     expect(h.rib.size).toBe(1);

@@ -141,7 +141,7 @@ afterAll(async () => {
 }, 30000);
 
 describe('gobgpd restarts and own paths', () => {
-  it('a sidecar gobgpd killed and started again 2 s later has the whole state back within a second of answering', async () => {
+  it('a sidecar gobgpd killed and started again 2 s later has the whole state back soon after it answers', async () => {
     // The default resync (10 s): the restart must be noticed without it.
     const a = await attachA();
     await waitFor('b learns a’s prefixes', () => A_PATHS.every((p) => learnedVia(speakerB, p) === A.addr), 20000);
@@ -159,7 +159,9 @@ describe('gobgpd restarts and own paths', () => {
       await waitFor('a’s state re-applied', async () => (await reapplied(raw, B.addr, A_PATHS)) && a.feedConnected(), 15000, 20);
       const took = Date.now() - t0;
       console.log(`sidecar restart: state re-applied ${took} ms after the new gobgpd answered`);
-      expect(took).toBeLessThan(1500);
+      // About 100 ms when idle. Well below the 10 s resync, so the restart was
+      // noticed, not found by the timer; loose enough for a loaded machine.
+      expect(took).toBeLessThan(5000);
       await waitFor('the session to b is back', async () => (await a.peerStatus())[0]?.state === 'established', 20000);
     } finally {
       raw.close();
@@ -168,7 +170,7 @@ describe('gobgpd restarts and own paths', () => {
     await a.stop();
   }, 60000);
 
-  it('a supervised gobgpd killed is restarted and has the whole state back within a second of answering', async () => {
+  it('a supervised gobgpd killed is restarted and has the whole state back soon after it answers', async () => {
     const d = speakerB.daemon;
     const pid = d?.pid;
     expect(pid).toBeDefined();
@@ -184,7 +186,8 @@ describe('gobgpd restarts and own paths', () => {
       await waitFor('b’s state re-applied', async () => (await reapplied(raw, A.addr, B_PATHS)) && speakerB.feedConnected(), 15000, 20);
       const took = Date.now() - upAt;
       console.log(`supervised restart: state re-applied ${took} ms after the new gobgpd answered`);
-      expect(took).toBeLessThan(1500);
+      // Below the 10 s default resync: the restart itself led to the re-apply.
+      expect(took).toBeLessThan(5000);
     } finally {
       raw.close();
     }
@@ -200,9 +203,10 @@ describe('gobgpd restarts and own paths', () => {
       const gone = await ownPaths(raw);
       expect(gone).not.toContain(A_PATHS[0]);
       const t0 = Date.now();
-      await waitFor('the deleted path is back', async () => (await ownPaths(raw)).includes(A_PATHS[0] as string), 5000, 50);
+      await waitFor('the deleted path is back', async () => (await ownPaths(raw)).includes(A_PATHS[0] as string), 10_000, 50);
       console.log(`own path deleted with the gobgp CLI: back after ${Date.now() - t0} ms (resync 1000 ms)`);
-      expect(Date.now() - t0).toBeLessThan(2500);
+      // Under the 10 s default: the 1 s resync asked for is the one that ran.
+      expect(Date.now() - t0).toBeLessThan(6000);
       // And b learns it again.
       await waitFor('b has it again', () => learnedVia(speakerB, A_PATHS[0] as string) === A.addr, 10000);
     } finally {

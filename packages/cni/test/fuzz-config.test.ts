@@ -171,8 +171,10 @@ describe('the plugin and an oversized stdin', () => {
     expect(run.code).toBe(1);
     expect(connections).toBe(0);
     // About 0.1 s here, nearly all of it starting the shell; the bound is loose
-    // because a loaded machine starts processes slowly. The point is that 10 MB is not read or sent.
-    expect(run.ms).toBeLessThan(3000);
+    // because a loaded machine starts processes slowly. The point is that 10 MB
+    // is not sent (connections stays 0); the bound only catches a plugin that
+    // reads on for ever.
+    expect(run.ms).toBeLessThan(10_000);
   });
 
   it('exactly the limit still reaches the agent', async () => {

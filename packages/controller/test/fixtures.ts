@@ -82,7 +82,9 @@ export function harness(tag: string): Harness {
         identity,
         nodeGraceMs: 1000,
         intervalMs: 60_000,
-        leaseTtlSeconds: 3,
+        // 5 s, not less: a loaded machine can stall a controller for a second
+        // or two, and a shorter lease then runs out under a live leader.
+        leaseTtlSeconds: 5,
         electionRetryMs: 100,
         ...opts,
       });

@@ -28,7 +28,9 @@ describe('dead nodes still announced', () => {
     const alloc = new Allocator({ etcd: x.etcd, keys: x.keys, cacheTtlMs: 0 });
     const ip = (await alloc.allocate({ handle: 'n2-pod', node: 'n2' })).ips[0];
     fabricHas = [ip?.block as string];
-    const ctl = await x.startController('ctl-a', { nodeGraceMs: 500, intervalMs: 200, routeQueryTimeoutMs: 2000 });
+    // A long route-query timeout: n1 answers at once when idle, but the reason
+    // checked below names its answer, so a loaded machine must not time it out.
+    const ctl = await x.startController('ctl-a', { nodeGraceMs: 500, intervalMs: 200, routeQueryTimeoutMs: 10_000 });
     await waitFor('ctl-a to lead', () => ctl.c.isLeader());
     await n2.revoke();
 

@@ -6,7 +6,7 @@ import { API_VERSION, type ClusterFence, type RemoteClusterState, type TerraceNo
 import { EtcdResourceStore, Keys } from '@terrace/datastore';
 import { uniqueCluster } from '@terrace/testkit';
 import { Etcd3 } from 'etcd3';
-import { type Harness, harness, pool, sleep, waitFor } from './fixtures.js';
+import { type Harness, harness, pool, waitFor } from './fixtures.js';
 import { readStatus } from '../src/status.js';
 import { decodeEvents } from '../src/events.js';
 import { FAST_REMOTE, type OwnEtcd, ownEtcd, remoteCluster } from './remote-fixtures.js';
@@ -63,7 +63,9 @@ describe('remote sync', () => {
     await waitFor('A to lead', () => ctl.c.isLeader());
     await waitFor('B\'s view in A\'s state doc', async () => {
       const s = await stateOf(x, 'cb');
-      return s?.connection === 'Connected' && s.pools.length === 2 && s.nodes === 2 && s.blocks === 2;
+      // Not stale as well: on a loaded machine lastSynced can age past staleAfter
+      // between one refresh and the next, so the fresh state is waited for.
+      return s?.connection === 'Connected' && s.pools.length === 2 && s.nodes === 2 && s.blocks === 2 && !s.stale;
     });
     const s = (await stateOf(x, 'cb')) as RemoteClusterState;
     expect(s.pools).toEqual([{ name: 'b-one', cidr: '198.19.0.0/24', disabled: false }, { name: 'b-two', cidr: '198.19.1.0/24', disabled: false }]);
@@ -109,7 +111,9 @@ describe('remote sync', () => {
     h = harness('rs-hang');
     const x = h;
     await x.store.create(remoteCluster('cb', rb.keys.cluster, b.endpoint));
-    const ctl = await x.startController('ctl-a', { remote: FAST_REMOTE, intervalMs: 200 });
+    // Calls to B time out after 5 s: passes held up by B could not make five
+    // in the 15 s allowed below, while free passes (200 ms apart) make them at once.
+    const ctl = await x.startController('ctl-a', { remote: { ...FAST_REMOTE, sync: { ...FAST_REMOTE.sync, timeoutMs: 5000 } }, intervalMs: 200 });
     await waitFor('Connected', async () => (await stateOf(x, 'cb'))?.connection === 'Connected');
 
     b.pause();
@@ -118,9 +122,8 @@ describe('remote sync', () => {
       ctl.c.on('pass', () => passes.push(Date.now()));
       // A new local pool while B hangs: created at once, held (it cannot be checked against B).
       await x.store.create(pool('a-new', '198.18.0.0/24'));
-      await sleep(3000);
-      expect(passes.length).toBeGreaterThanOrEqual(5);
-      await waitFor('Unreachable', async () => (await stateOf(x, 'cb'))?.connection === 'Unreachable', 10_000);
+      await waitFor('passes to go on while B hangs', () => passes.length >= 5, 15_000);
+      await waitFor('Unreachable', async () => (await stateOf(x, 'cb'))?.connection === 'Unreachable', 20_000);
       await waitFor('a-new held with the reason', async () => /waiting for remote cluster cb: unreachable since/.test((await fenceOf(x))?.held[0]?.reason ?? ''), 10_000);
       await waitFor('a pool held event', async () => (await eventsOf(x)).includes('pool held a-new'));
     } finally {

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { parseIP } from '@terrace/api';
-import { createLab, type Lab } from '@terrace/testkit';
+import { createLab, waitFor, type Lab } from '@terrace/testkit';
 import { checkPod, hostVethName, removePod, wirePod } from '../src/links.js';
 import { encodeLinkUp } from '../src/linkmsg.js';
 import { LinkRelay } from '../src/linkrelay.js';
@@ -71,7 +71,8 @@ describe('LinkRelay op frames', () => {
       const pid = relay.pid;
       expect(pid).toBeDefined();
       process.kill(pid as number, 'SIGKILL');
-      await new Promise((r) => setTimeout(r, 100));
+      // Once its exit is seen; a frame sent before that is lost (another case).
+      await waitFor('the relay exit to be seen', () => relay.pid === undefined, 10_000, 10);
       await relay.run(relay.frame().netns(path(hostNs)));
       expect(relay.started).toBe(2);
       expect(relay.pid).not.toBe(pid);

@@ -7,7 +7,7 @@ import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TerraceError, parseIP } from '@terrace/api';
-import { createLab, type Lab } from '@terrace/testkit';
+import { createLab, reachTcp, waitFor, type Lab } from '@terrace/testkit';
 import { canonOf } from '../src/canon.js';
 import { checkPod, hostVethName, podHostRoutes, removePod, wirePod, type PodWiring } from '../src/links.js';
 import { RouteWriter } from '../src/relay.js';
@@ -52,29 +52,8 @@ async function sh(ns: string, cmd: string, args: string[]): Promise<string> {
   return (await lab.exec(ns, cmd, args)).stdout;
 }
 
-let port = 20000 + (process.pid % 20000);
-/**
- * Proves `addr` answers TCP from namespace `from` (this machine has no
- * ping): a one-shot server in `to` bound to `addr`, a client in `from`.
- */
-async function reach(from: string, to: string, addr: string): Promise<void> {
-  port += 1;
-  const srv = lab.startDaemon(to, {
-    name: `echo@${to}`,
-    command: process.execPath,
-    args: ['-e', `require('net').createServer((s) => s.end('pong')).listen(${port}, '${addr}', () => console.log('ready'))`],
-  });
-  try {
-    for (let i = 0; i < 100 && !srv.output().includes('ready'); i++) await new Promise((r) => setTimeout(r, 20));
-    expect(srv.output()).toContain('ready');
-    const client = `const s = require('net').connect(${port}, '${addr}'); let d = '';
-      s.on('data', (x) => (d += x)); s.on('end', () => process.exit(d === 'pong' ? 0 : 1));
-      s.on('error', (e) => { console.error(e.message); process.exit(2); }); setTimeout(() => process.exit(3), 3000);`;
-    await lab.exec(from, process.execPath, ['-e', client]);
-  } finally {
-    await srv.stop(1000);
-  }
-}
+/** TCP from namespace `from` to `addr` in namespace `to` (there is no ping here). */
+const reach = (from: string, to: string, addr: string): Promise<void> => reachTcp(lab, from, to, addr);
 
 function wiring(podNs: string, id: string, addrs: string[]): PodWiring {
   return { containerId: id, ifname: 'eth0', netns: path(podNs), hostNetns: path(hostNs), addresses: addrs.map(parseIP), mtu: 1400 };
@@ -216,7 +195,7 @@ describe('wirePod / checkPod / removePod', () => {
     try {
       // `ip netns exec` enters the namespace before it runs sleep: wait for that.
       const want = statSync(path(hostNs)).ino;
-      for (let i = 0; i < 100 && statSync(`/proc/${d.pid}/ns/net`).ino !== want; i++) await new Promise((r) => setTimeout(r, 10));
+      await waitFor('sleep to enter the namespace', () => statSync(`/proc/${d.pid}/ns/net`).ino === want, 10_000, 10);
       const w = { ...wiring(hostNs, 'ctr-host2', ['198.18.20.14']), netns: `/proc/${d.pid}/ns/net` };
       await expect(wirePod(w)).rejects.toThrow(`netns /proc/${d.pid}/ns/net: is the node's own network namespace; refusing to wire a pod into it`);
     } finally {

@@ -11,3 +11,4 @@ export * from './etcd-quota.js';
 export * from './faketime.js';
 export * from './lab-etcd.js';
 export * from './ns-leftovers.js';
+export * from './reach.js';
