@@ -19,11 +19,11 @@ import { startOrTearDown } from './lab-start.js';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createLab, onProcessExit, startFrr, type Daemon, type FrrRouter, type Lab } from '@terrace/testkit';
+import { createLab, onProcessExit, startFrr, startLabEtcd, type Daemon, type FrrRouter, type Lab } from '@terrace/testkit';
 import { addPodThroughCni, cniStateDir, resultIPv4, resultIPv6 } from './cni.js';
 import { renderFabricBfdd, renderFabricBgpd, type FabricNeighbor, type FabricRouter } from './fabric-frr.js';
 import { fabricManifests } from './fabric-manifests.js';
-import { killBirdsOn, spawnGobgpd, startBirdSidecar, startLabEtcd, writeInitialBirdConf } from './hosts.js';
+import { killBirdsOn, spawnGobgpd, startBirdSidecar, writeInitialBirdConf } from './hosts.js';
 import type { LabNode } from './lab.js';
 import {
   CLUSTER,

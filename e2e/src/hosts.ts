@@ -11,34 +11,6 @@ import { listNamespaces, type Daemon, type Lab } from '@terrace/testkit';
 import { GOBGP_API } from './plan.js';
 import { runIn, waitUntil } from './proc.js';
 
-/** One etcd member listening on `ip` (client port 2379) in `ns`; resolves once healthy. */
-export async function startLabEtcd(kit: Lab, ns: string, ip: string, dataDir: string): Promise<Daemon> {
-  const url = `http://${ip}:2379`;
-  const peer = `http://${ip}:2380`;
-  const etcd = kit.startDaemon(ns, {
-    name: 'etcd',
-    command: 'etcd',
-    args: [
-      '--name=lab',
-      `--data-dir=${dataDir}`,
-      `--listen-client-urls=${url}`,
-      `--advertise-client-urls=${url}`,
-      `--listen-peer-urls=${peer}`,
-      `--initial-advertise-peer-urls=${peer}`,
-      `--initial-cluster=lab=${peer}`,
-      '--initial-cluster-state=new',
-      '--log-level=error',
-      '--logger=zap',
-    ],
-  });
-  await waitUntil(`etcd in ${ns}`, async () => {
-    if (!etcd.running()) throw new Error(`etcd exited: ${etcd.output()}`);
-    const r = await runIn(ns, 'curl', ['-fsS', '--max-time', '1', `${url}/health`]);
-    return r.code === 0;
-  }, 20000, 100);
-  return etcd;
-}
-
 /** A node's gobgpd sidecar: empty, its agent configures it over the API on the namespace's loopback. */
 export function spawnGobgpd(kit: Lab, name: string, ns: string): Daemon {
   return kit.startDaemon(ns, {

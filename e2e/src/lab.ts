@@ -19,14 +19,14 @@ import { startOrTearDown } from './lab-start.js';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createLab, onProcessExit, startFrr, type Daemon, type FrrRouter, type Lab } from '@terrace/testkit';
+import { createLab, onProcessExit, startFrr, startLabEtcd, type Daemon, type FrrRouter, type Lab } from '@terrace/testkit';
 import { addPodThroughCni, callCni, CniFailure, cniStateDir, resultIPv4, type CniOutcome } from './cni.js';
 import { LabEtcdCluster } from './etcd-cluster.js';
 import { addInternet } from './internet.js';
 import { labManifests, reflectorManifests, type PoolDef } from './manifests.js';
 import { AGENT_METRICS_PORT, CONTROLLER_METRICS_PORT, STATUS_PORT } from './plan.js';
 import { CLUSTER, ETCD_IP, POOL_A, ETCD_URL, FABRIC_PREFIX_LEN, GOBGP_API, LAB_BFD, NODE_ASN, TOR_ASN, TOR_IP, nodeIp } from './plan.js';
-import { killBirdsOn, pingOnce, speakerEstablished, pingsDuring, spawnGobgpd, startBirdSidecar, startLabEtcd, waitForPing, writeInitialBirdConf, type PingRun } from './hosts.js';
+import { killBirdsOn, pingOnce, speakerEstablished, pingsDuring, spawnGobgpd, startBirdSidecar, waitForPing, writeInitialBirdConf, type PingRun } from './hosts.js';
 import { BIN, cleanEnv, mustRunIn, runIn, waitUntil, type RunResult } from './proc.js';
 
 export interface LabOptions {

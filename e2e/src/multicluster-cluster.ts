@@ -8,10 +8,10 @@
  */
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startFrr, type Daemon, type FrrRouter, type Lab } from '@terrace/testkit';
+import { startFrr, startLabEtcd, type Daemon, type FrrRouter, type Lab } from '@terrace/testkit';
 import { addPodThroughCni, callCni, CniFailure, cniStateDir, resultIPv4, type CniOutcome } from './cni.js';
 import type { EtcdCredential } from './etcd-auth.js';
-import { speakerEstablished, spawnGobgpd, startBirdSidecar, startLabEtcd, writeInitialBirdConf } from './hosts.js';
+import { speakerEstablished, spawnGobgpd, startBirdSidecar, writeInitialBirdConf } from './hosts.js';
 import type { LabNode, LabPod } from './lab.js';
 import { poolManifest } from './manifests.js';
 import { GATEWAY_LABEL, INTERCONNECT_PREFIX_LEN, type ClusterPlan } from './multicluster-plan.js';
