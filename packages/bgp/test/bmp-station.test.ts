@@ -194,6 +194,29 @@ describe('BmpStation over TCP', () => {
     expect(h.connection).toEqual([true, false, true]);
   });
 
+  it('after a gobgpd restart, the dump\'s End-of-RIB does not drop stale paths the peer has not resent yet; the next feed\'s does', async () => {
+    const h = await startStation();
+    const c = await loaded(h);
+    await closeClient(h, c);
+    h.station.daemonRestarted();
+    // The new gobgpd's session to the peer came up just before the feed: only A is in so far.
+    const c2 = await dial(h);
+    await send(c2, initiation(), peerUp(), announce([A]), endOfRib());
+    await waitFor('the dump to be read', () => h.rib.staleCount === 1);
+    expect(events(h)).toHaveLength(2);
+    expect(h.rib.snapshot().has(packCidr(parseCidr(B)))).toBe(true);
+    // B arrives: refreshed, nothing stale.
+    await send(c2, announce([B]));
+    await waitFor('B refreshed', () => h.rib.staleCount === 0);
+    expect(events(h)).toHaveLength(2);
+    // A plain reconnect of the same gobgpd: its dump is complete, and its End-of-RIB drops what it lacks.
+    await closeClient(h, c2);
+    const c3 = await dial(h);
+    await send(c3, initiation(), peerUp(), announce([A]), endOfRib());
+    await waitFor('a withdraw', () => events(h).length > 2);
+    expect(events(h).slice(2)).toEqual([`withdraw ${B}`]);
+  });
+
   it('withdraws everything once the grace period runs out without a reconnect', async () => {
     // Read at the break itself, so a slow machine cannot let the grace end first.
     const atBreak: Array<[number, number, number]> = [];

@@ -13,7 +13,8 @@
  * One connection at a time. When it breaks (gobgpd restarted), every path
  * held becomes stale: it keeps forwarding until the next connection's data
  * refreshes it, an End-of-RIB in that connection's dump drops what its peer
- * did not refresh (gobgpd sends each established peer's table and then an
+ * did not refresh (not on the first connection of a gobgpd started afresh:
+ * see daemonRestarted) (gobgpd sends each established peer's table and then an
  * End-of-RIB on every new connection; a peer's own End-of-RIB it consumes),
  * or `graceMs` runs out.
  */
@@ -81,6 +82,10 @@ export class BmpStation {
   private readonly unreadableByPeer = new Map<string, { count: number; fields: Set<string> }>();
   /** Peers gobgpd reported up on the current connection. */
   private readonly up = new Set<string>();
+  /** The next connection comes from a gobgpd started afresh (see daemonRestarted). */
+  private restartPending = false;
+  /** The current connection's End-of-RIB markers do not say a peer's table is complete. */
+  private rebuilding = false;
 
   constructor(opts: BmpStationOptions) {
     this.opts = opts;
@@ -134,6 +139,20 @@ export class BmpStation {
    */
   resetFeed(): void {
     this.conn?.destroy();
+  }
+
+  /**
+   * The gobgpd that will dial next was started afresh (it crashed or was
+   * restarted) and is receiving its peers' tables again. The dump on its
+   * first connection ends each established peer with an End-of-RIB, but a
+   * session that came up a moment before the feed did may have sent only
+   * part of its table: taking that marker at its word dropped the rest of
+   * the peer's stale paths, and traffic on them, until the peer got round to
+   * them. On that connection the markers are ignored; stale paths go when
+   * refreshed, when their peer goes down, or at the end of the grace period.
+   */
+  daemonRestarted(): void {
+    this.restartPending = true;
   }
 
   /**
@@ -207,6 +226,8 @@ export class BmpStation {
     if (this.conn) return this.refuse(sock, 'a feed is already connected');
     this.conn = sock;
     this.connections += 1;
+    this.rebuilding = this.restartPending;
+    this.restartPending = false;
     this.up.clear();
     this.unreadableReported.clear();
     sock.setNoDelay(true);
@@ -299,8 +320,9 @@ export class BmpStation {
       case 'route-monitoring':
         // Asked for pre-policy only; a post-policy copy would count twice.
         if (m.postPolicy) break;
-        if (m.update.endOfRib !== undefined) add(rib.endOfRib(m.peer.key, m.update.endOfRib));
-        else add(rib.update(m.peer, m.update));
+        if (m.update.endOfRib !== undefined) {
+          if (!this.rebuilding) add(rib.endOfRib(m.peer.key, m.update.endOfRib));
+        } else add(rib.update(m.peer, m.update));
         break;
       case 'unreadable':
         // gobgpd accepted this UPDATE, so our reader lacks something it

@@ -380,7 +380,10 @@ export class GobgpSpeaker implements BgpSpeaker {
       // started BGP before, it restarted: its peers hear so (graceful restart).
       this.appliedPeers.clear();
       this.appliedGlobal = undefined;
-      if (this.everStarted) this.restartedDaemon = true;
+      if (this.everStarted) {
+        this.restartedDaemon = true;
+        this.station?.daemonRestarted();
+      }
     } else if (this.appliedGlobal !== undefined && this.appliedGlobal !== want) {
       // ASN, router id or port changed: BGP must be restarted to take them.
       await this.client.unary('stopBgp', {});
